@@ -1,0 +1,73 @@
+//! Command-line parsing (clap derive) and one module per subcommand. The work is in the
+//! library; each command parses, calls it and prints.
+
+mod check;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "restore-drill", version, about = "Restores samples of backups, verifies them and judges RPO and RTO")]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Restore a sample of each policy's backups, verify and judge them.
+    Run(run::RunArgs),
+    /// Validate the settings and every policy; restore nothing.
+    Check(check::CheckArgs),
+}
+
+/// The configuration directory option, shared by every command.
+#[derive(Debug, Args)]
+struct ConfigDir {
+    /// Directory holding restore-drill.yaml and the policies.
+    #[arg(long = "config-dir", env = "RESTORE_DRILL_DIR", default_value = "policies", value_name = "DIR")]
+    dir: PathBuf,
+}
+
+impl Cli {
+    /// Runs the command; `Err` is a failure to print once and exit with code 4.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        init_logging(self.verbose, self.quiet);
+        match self.command {
+            Command::Run(args) => run::execute(args),
+            Command::Check(args) => check::execute(args),
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "restore_drill=info,warn",
+        (false, _) => "restore_drill=debug,info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Prints configuration errors and returns the matching exit code.
+fn config_failed(errors: &crate::config::ConfigErrors) -> ExitCode {
+    eprintln!("error: {errors}");
+    ExitCode::InvalidConfig
+}

@@ -1,0 +1,88 @@
+//! `restore-drill run`: plan, restore, verify, judge, report.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::ConfigDir;
+use crate::config::{self, ConfigError, ConfigErrors};
+use crate::exit::ExitCode;
+use crate::judge::Status;
+use crate::report;
+use crate::run::{self, RunOptions, RunStart};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    config: ConfigDir,
+    /// Run only this policy (repeatable).
+    #[arg(long = "policy", value_name = "NAME")]
+    policies: Vec<String>,
+    /// Repeat an earlier run's choice of sets and objects.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print the plan (sets, dates, objects, bytes) and restore nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write the whole result as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Leave the restored files in the scratch folder and print where.
+    #[arg(long)]
+    keep: bool,
+}
+
+pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = match config::load(&args.config.dir) {
+        Ok(config) => config,
+        Err(errors) => return Ok(super::config_failed(&errors)),
+    };
+    let mut selected = Vec::new();
+    let mut unknown = Vec::new();
+    for name in &args.policies {
+        match config.policies.iter().find(|p| &p.name == name) {
+            Some(policy) => selected.push(policy),
+            None => unknown.push(ConfigError {
+                file: config.dir.clone(),
+                line: 0,
+                column: 0,
+                field: "--policy".into(),
+                message: format!(
+                    "no policy named `{name}`; known: {}",
+                    config.policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+        }
+    }
+    if !unknown.is_empty() {
+        return Ok(super::config_failed(&ConfigErrors(unknown)));
+    }
+    if selected.is_empty() {
+        selected = config.policies.iter().collect();
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let start = RunStart::new(args.seed);
+    let planned = runtime.block_on(run::plan_all(&selected, &start));
+    if args.dry_run {
+        print!("{}", report::plan_text(&planned, start.seed));
+        return Ok(ExitCode::Success);
+    }
+    let options = RunOptions { seed: args.seed, keep: args.keep };
+    let result = runtime.block_on(run::execute(&config, planned, &start, &options))?;
+    print!("{}", report::summary(&result));
+    if args.keep {
+        println!("restored files kept in {}", run::run_dir(&config, &start).display());
+    }
+    if let Some(path) = &args.json {
+        report::write_json(&result, path).with_context(|| format!("cannot write the results to {}", path.display()))?;
+    }
+    Ok(match result.status {
+        Status::Pass => ExitCode::Success,
+        Status::Fail => ExitCode::PolicyFailed,
+    })
+}

@@ -1,0 +1,329 @@
+//! The `policy` stage: a configuration directory → validated [`Settings`] and [`Policy`]s.
+//! Every file is read and every error collected, so `check` reports them all at once, each
+//! pointing at file, line, column and field. Nothing here touches storage.
+
+mod policy;
+pub mod secret;
+mod settings;
+pub mod units;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use policy::{
+    Backups, Checksums, ObjectsPerSet, Policy, SERVICES, Sample, SetLayout, StorageSpec, Targets,
+    Validation,
+};
+pub use settings::{DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, Settings};
+
+/// The settings file's name inside the configuration directory.
+pub const SETTINGS_FILE: &str = "restore-drill.yaml";
+/// Configuration files larger than this are refused before parsing.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Folder nesting deeper than this under the configuration directory is not followed.
+const MAX_DEPTH: usize = 16;
+
+/// One problem in one configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is the file as a whole.
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the field, empty for the document.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in a configuration directory.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "invalid configuration ({n} error{}):", if n == 1 { "" } else { "s" })?;
+        for (i, error) in self.0.iter().enumerate() {
+            if i + 1 < n {
+                writeln!(f, "  {error}")?;
+            } else {
+                write!(f, "  {error}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A configuration directory, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub settings: Settings,
+    pub policies: Vec<Policy>,
+}
+
+/// Reads `dir/restore-drill.yaml` and every other `*.yaml`/`*.yml` below `dir` as a policy.
+pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
+    let whole = |message: String| ConfigErrors(vec![file_error(dir, message)]);
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        whole(format!(
+            "cannot open the configuration directory: {e} (pass --config-dir or set RESTORE_DRILL_DIR)"
+        ))
+    })?;
+    if !meta.is_dir() {
+        return Err(whole("is not a directory (pass --config-dir DIR)".into()));
+    }
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut errors = Vec::new();
+
+    let settings_path = dir.join(SETTINGS_FILE);
+    let settings = if settings_path.exists() {
+        load_settings(&settings_path, &dir).unwrap_or_else(|e| {
+            errors.push(e);
+            Settings::defaults(&dir)
+        })
+    } else {
+        Settings::defaults(&dir)
+    };
+
+    let mut files = Vec::new();
+    if let Err(e) = find_policy_files(&dir, &dir, 0, &mut files) {
+        errors.push(e);
+    }
+    files.sort();
+
+    let mut policies: Vec<(Policy, usize)> = Vec::new();
+    for file in &files {
+        match load_policy(file) {
+            Ok(loaded) => policies.push(loaded),
+            Err(e) => errors.push(e),
+        }
+    }
+    if files.is_empty() && errors.is_empty() {
+        errors.push(file_error(
+            &dir,
+            "no policies found: add one `*.yaml` file per protected system (see policies/ in the restore-drill repository)".into(),
+        ));
+    }
+    errors.extend(duplicate_names(&policies));
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Ok(Config {
+        dir,
+        settings,
+        policies: policies.into_iter().map(|(p, _)| p).collect(),
+    })
+}
+
+fn file_error(file: &Path, message: String) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message,
+    }
+}
+
+fn find_policy_files(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), ConfigError> {
+    if depth > MAX_DEPTH {
+        return Err(file_error(dir, format!("folders nested deeper than {MAX_DEPTH} levels")));
+    }
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| file_error(dir, format!("cannot list folder: {e}")))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| file_error(dir, format!("cannot list folder: {e}")))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let kind = entry
+            .file_type()
+            .map_err(|e| file_error(&path, format!("cannot read: {e}")))?;
+        if kind.is_dir() {
+            find_policy_files(root, &path, depth + 1, out)?;
+        } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml")
+            && !(dir == root && name == SETTINGS_FILE)
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a configuration file as UTF-8 text, refusing huge or binary files up front.
+fn read_text(file: &Path) -> Result<String, ConfigError> {
+    let meta = std::fs::metadata(file).map_err(|e| file_error(file, format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(file_error(
+            file,
+            format!("file is {} bytes; configuration files are limited to 1 MiB", meta.len()),
+        ));
+    }
+    let bytes = std::fs::read(file).map_err(|e| file_error(file, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..bad];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = bad - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        ConfigError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field: String::new(),
+            message: "not valid UTF-8 text".into(),
+        }
+    })
+}
+
+fn is_blank(text: &str) -> bool {
+    text.lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
+}
+
+fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {
+    let text = read_text(file)?;
+    let raw: settings::RawSettings = if is_blank(&text) {
+        settings::RawSettings::default()
+    } else {
+        yaml::parse(file, &text)?
+    };
+    raw.resolve(dir).map_err(|(field, message)| ConfigError {
+        file: file.to_path_buf(),
+        line: locate(&text, field),
+        column: 1,
+        field: field.to_string(),
+        message,
+    })
+}
+
+fn load_policy(file: &Path) -> Result<(Policy, usize), ConfigError> {
+    let text = read_text(file)?;
+    let policy = parse_policy(file, &text)?;
+    Ok((policy, yaml::line_of_top_level_key(&text, "name")))
+}
+
+/// Parses and validates one policy's text; `file` names it in errors and anchors relative
+/// paths.
+pub fn parse_policy(file: &Path, text: &str) -> Result<Policy, ConfigError> {
+    if is_blank(text) {
+        return Err(file_error(file, "empty policy file".into()));
+    }
+    let raw: policy::RawPolicy = yaml::parse(file, text)?;
+    raw.resolve(file).map_err(|(field, message)| ConfigError {
+        file: file.to_path_buf(),
+        line: locate(text, &field),
+        column: 1,
+        field,
+        message,
+    })
+}
+
+/// The line of the last component of a dotted field path, best effort, for errors found
+/// after parsing.
+fn locate(text: &str, field: &str) -> usize {
+    let key = field
+        .rsplit('.')
+        .next()
+        .unwrap_or(field)
+        .split('[')
+        .next()
+        .unwrap_or_default();
+    text.lines()
+        .position(|line| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+fn duplicate_names(policies: &[(Policy, usize)]) -> Vec<ConfigError> {
+    let mut first: BTreeMap<&str, &Path> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (policy, line) in policies {
+        if let Some(earlier) = first.get(policy.name.as_str()) {
+            errors.push(ConfigError {
+                file: policy.file.clone(),
+                line: *line,
+                column: 1,
+                field: "name".into(),
+                message: format!(
+                    "policy name `{}` is already used by {}: names must be unique",
+                    policy.name,
+                    earlier.display()
+                ),
+            });
+        } else {
+            first.insert(&policy.name, &policy.file);
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "name: NAME\nclient: Acme\nstorage:\n  service: fs\n  root: b\nbackups:\n  prefix: files/\ntargets:\n  rpo: 26h\n  rto: 4h\n";
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), POLICY.replace("NAME", "one")).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b.yml"), POLICY.replace("NAME", "one")).unwrap();
+        std::fs::write(dir.path().join("c.yaml"), POLICY.replace("rto: 4h", "rto: 4h\n  colour: red")).unwrap();
+        let errors = load(dir.path()).unwrap_err().0;
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().any(|e| e.message.contains("unknown field `colour`") && e.line == 11));
+        assert!(errors.iter().any(|e| e.message.contains("already used") && e.line == 1));
+    }
+
+    #[test]
+    fn settings_file_is_not_a_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SETTINGS_FILE), "concurrency:\n  restores: 2\n").unwrap();
+        std::fs::write(dir.path().join("a.yaml"), POLICY.replace("NAME", "one")).unwrap();
+        let config = load(dir.path()).unwrap();
+        assert_eq!(config.policies.len(), 1);
+        assert_eq!(config.settings.restores, 2);
+    }
+
+    #[test]
+    fn empty_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let errors = load(dir.path()).unwrap_err().0;
+        assert!(errors[0].message.contains("no policies found"));
+    }
+
+    #[test]
+    fn invalid_utf8_points_at_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), b"name: x\nclient: \xff\n").unwrap();
+        let errors = load(dir.path()).unwrap_err().0;
+        assert_eq!((errors[0].line, errors[0].column), (2, 9));
+    }
+}

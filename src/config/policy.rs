@@ -1,0 +1,474 @@
+//! One policy file: one protected system of one client. Deserialized into raw types that
+//! mirror the YAML (unknown fields rejected by name), then resolved once into [`Policy`],
+//! which cannot hold an invalid value. No I/O beyond checking secret references.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use super::secret::{ConfigValue, is_secret_key};
+use super::units::{ByteSize, HumanDuration};
+
+/// Storage services compiled in.
+pub const SERVICES: &[&str] = &["fs", "s3", "azblob", "gcs"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    name: PolicyName,
+    client: String,
+    #[serde(default)]
+    description: Option<String>,
+    storage: RawStorage,
+    backups: RawBackups,
+    #[serde(default)]
+    checksums: RawChecksums,
+    #[serde(default)]
+    sample: RawSample,
+    targets: RawTargets,
+    #[serde(default)]
+    validate: Vec<RawValidate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+struct PolicyName(String);
+
+impl TryFrom<String> for PolicyName {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-');
+        if valid {
+            Ok(PolicyName(name))
+        } else {
+            Err(format!(
+                "invalid policy name `{name}`: expected 1 to 63 characters of a-z, 0-9 and `-`"
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawStorage {
+    service: ServiceName,
+    /// Everything else is handed to the service's opendal configuration.
+    #[serde(flatten)]
+    options: BTreeMap<String, Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+struct ServiceName(String);
+
+impl TryFrom<String> for ServiceName {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        if SERVICES.contains(&name.as_str()) {
+            Ok(ServiceName(name))
+        } else {
+            Err(format!(
+                "unknown storage service `{name}`: expected one of {}",
+                SERVICES.join(", ")
+            ))
+        }
+    }
+}
+
+/// A YAML scalar taken as text (`port: 9000` and `port: "9000"` mean the same).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Text(t) => t,
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackups {
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    sets: SetLayout,
+    #[serde(default)]
+    date_format: Option<DateFormat>,
+    #[serde(default)]
+    include: Vec<String>,
+}
+
+/// How objects under the prefix group into backup sets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SetLayout {
+    /// Each folder directly under the prefix is one backup set.
+    #[default]
+    ByFolder,
+    /// Each object is a backup set of its own.
+    ByObject,
+}
+
+/// A strftime-style format (`%Y-%m-%d`) checked by formatting a sample date with it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DateFormat(pub String);
+
+impl TryFrom<String> for DateFormat {
+    type Error = String;
+    fn try_from(format: String) -> Result<Self, String> {
+        let sample = jiff::civil::date(2026, 1, 2).at(3, 4, 5, 0);
+        let formatted = jiff::fmt::strtime::format(&format, sample)
+            .map_err(|e| format!("invalid date_format `{format}`: {e}"))?;
+        if !format.contains('%') || formatted == format {
+            return Err(format!(
+                "invalid date_format `{format}`: expected strftime fields such as `%Y-%m-%d`"
+            ));
+        }
+        Ok(DateFormat(format))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChecksums {
+    #[serde(default = "yes")]
+    required: bool,
+    #[serde(default)]
+    in_archive: Option<String>,
+}
+
+impl Default for RawChecksums {
+    fn default() -> Self {
+        RawChecksums { required: true, in_archive: None }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSample {
+    #[serde(default)]
+    random: usize,
+    #[serde(default = "default_within")]
+    within: HumanDuration,
+    #[serde(default)]
+    objects_per_set: ObjectsPerSet,
+    #[serde(default)]
+    max_bytes: Option<ByteSize>,
+}
+
+impl Default for RawSample {
+    fn default() -> Self {
+        RawSample {
+            random: 0,
+            within: default_within(),
+            objects_per_set: ObjectsPerSet::All,
+            max_bytes: None,
+        }
+    }
+}
+
+fn default_within() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30 * 86_400))
+}
+
+/// How many objects of each sampled set are restored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "ObjectsText")]
+pub enum ObjectsPerSet {
+    #[default]
+    All,
+    Count(usize),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ObjectsText {
+    Count(usize),
+    Text(String),
+}
+
+impl TryFrom<ObjectsText> for ObjectsPerSet {
+    type Error = String;
+    fn try_from(raw: ObjectsText) -> Result<Self, String> {
+        match raw {
+            ObjectsText::Count(0) => Err("objects_per_set must be at least 1 or `all`".into()),
+            ObjectsText::Count(n) => Ok(ObjectsPerSet::Count(n)),
+            ObjectsText::Text(t) if t == "all" => Ok(ObjectsPerSet::All),
+            ObjectsText::Text(t) => Err(format!(
+                "invalid objects_per_set `{t}`: expected `all` or a number"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    rpo: HumanDuration,
+    rto: HumanDuration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawValidate {
+    name: String,
+    run: Vec<String>,
+    #[serde(default = "default_validate_timeout")]
+    timeout: HumanDuration,
+}
+
+fn default_validate_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    pub client: String,
+    pub description: Option<String>,
+    /// The file it came from, for messages.
+    pub file: PathBuf,
+    pub storage: StorageSpec,
+    pub backups: Backups,
+    pub checksums: Checksums,
+    pub sample: Sample,
+    pub targets: Targets,
+    pub validate: Vec<Validation>,
+}
+
+/// Where a policy's backups live. Option values may be secret references.
+#[derive(Debug, Clone)]
+pub struct StorageSpec {
+    pub service: String,
+    pub options: BTreeMap<String, ConfigValue>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backups {
+    /// Under the storage root; empty or ending in `/`.
+    pub prefix: String,
+    pub sets: SetLayout,
+    pub date_format: Option<String>,
+    /// Matched against the key below the prefix; `*` crosses folders. Empty: everything.
+    pub include: Option<GlobSet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Checksums {
+    pub required: bool,
+    pub in_archive: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub random: usize,
+    pub within: Duration,
+    pub objects_per_set: ObjectsPerSet,
+    pub max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Targets {
+    pub rpo: Duration,
+    pub rto: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub name: String,
+    pub run: Vec<String>,
+    pub timeout: Duration,
+}
+
+impl RawPolicy {
+    /// Resolves into a [`Policy`]. Errors name the field path; the caller adds file and line.
+    pub(super) fn resolve(self, file: &Path) -> Result<Policy, (String, String)> {
+        let base = file.parent().unwrap_or(Path::new("."));
+        let storage = resolve_storage(self.storage, base)?;
+        let include = build_globs(&self.backups.include)?;
+        let mut prefix = self.backups.prefix.trim_start_matches('/').to_string();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        if prefix.split('/').any(|c| c == "..") {
+            return Err(("backups.prefix".into(), "must not contain `..`".into()));
+        }
+        if let Some(name) = &self.checksums.in_archive {
+            if name.is_empty() || name.starts_with('/') || name.split('/').any(|c| c == "..") {
+                return Err((
+                    "checksums.in_archive".into(),
+                    format!("`{name}` must be a relative path inside the archive"),
+                ));
+            }
+        }
+        let validate = self
+            .validate
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if v.run.is_empty() || v.run[0].trim().is_empty() {
+                    return Err((
+                        format!("validate[{i}].run"),
+                        "must name a program and its arguments, e.g. [\"sqlite3\", \"{dir}/app.db\", \"PRAGMA integrity_check\"]".into(),
+                    ));
+                }
+                Ok(Validation { name: v.name, run: v.run, timeout: v.timeout.0 })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Policy {
+            name: self.name.0,
+            client: self.client,
+            description: self.description,
+            file: file.to_path_buf(),
+            storage,
+            backups: Backups {
+                prefix,
+                sets: self.backups.sets,
+                date_format: self.backups.date_format.map(|f| f.0),
+                include,
+            },
+            checksums: Checksums {
+                required: self.checksums.required,
+                in_archive: self.checksums.in_archive,
+            },
+            sample: Sample {
+                random: self.sample.random,
+                within: self.sample.within.0,
+                objects_per_set: self.sample.objects_per_set,
+                max_bytes: self.sample.max_bytes.map(|b| b.0),
+            },
+            targets: Targets { rpo: self.targets.rpo.0, rto: self.targets.rto.0 },
+            validate,
+        })
+    }
+}
+
+fn resolve_storage(raw: RawStorage, base: &Path) -> Result<StorageSpec, (String, String)> {
+    let service = raw.service.0;
+    let mut options = BTreeMap::new();
+    for (key, value) in raw.options {
+        let field = format!("storage.{key}");
+        let text = value.into_text();
+        let value = ConfigValue::parse(&text, base).map_err(|e| (field.clone(), e.to_string()))?;
+        if is_secret_key(&key) && !value.is_reference() {
+            return Err((
+                field,
+                "credentials must be a reference, ${env:NAME} or ${file:PATH}, not written in the policy".into(),
+            ));
+        }
+        value.check().map_err(|e| (field.clone(), e.to_string()))?;
+        options.insert(key, value);
+    }
+    if service == "fs" {
+        match options.get_mut("root") {
+            Some(ConfigValue::Plain(root)) => {
+                *root = base.join(&*root).to_string_lossy().into_owned();
+            }
+            Some(_) => {}
+            None => {
+                return Err((
+                    "storage.root".into(),
+                    "the fs service needs `root`, the folder holding the backups".into(),
+                ));
+            }
+        }
+    }
+    Ok(StorageSpec { service, options })
+}
+
+fn build_globs(patterns: &[String]) -> Result<Option<GlobSet>, (String, String)> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for (i, pattern) in patterns.iter().enumerate() {
+        let glob = Glob::new(pattern)
+            .map_err(|e| (format!("backups.include[{i}]"), format!("invalid glob: {e}")))?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| ("backups.include".into(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml;
+
+    const MINIMAL: &str = "name: acme-files\nclient: Acme\nstorage:\n  service: fs\n  root: buckets/acme\nbackups:\n  prefix: files\ntargets:\n  rpo: 26h\n  rto: 4h\n";
+
+    fn resolve(text: &str) -> Result<Policy, (String, String)> {
+        let raw: RawPolicy = yaml::parse(Path::new("/etc/rd/p.yaml"), text).map_err(|e| (e.field, e.message))?;
+        raw.resolve(Path::new("/etc/rd/p.yaml"))
+    }
+
+    #[test]
+    fn minimal_policy_gets_defaults() {
+        let p = resolve(MINIMAL).unwrap();
+        assert_eq!(p.backups.prefix, "files/");
+        assert_eq!(p.backups.sets, SetLayout::ByFolder);
+        assert!(p.checksums.required);
+        assert_eq!(p.sample.objects_per_set, ObjectsPerSet::All);
+        assert_eq!(p.storage.options["root"], ConfigValue::Plain("/etc/rd/buckets/acme".into()));
+    }
+
+    #[test]
+    fn bad_name_is_rejected_with_its_field() {
+        let err = resolve(&MINIMAL.replace("acme-files", "Acme Files")).unwrap_err();
+        assert_eq!(err.0, "name");
+        assert!(err.1.contains("a-z"));
+    }
+
+    #[test]
+    fn unknown_service_lists_the_known_ones() {
+        let err = resolve(&MINIMAL.replace("service: fs", "service: ftp")).unwrap_err();
+        assert_eq!(err.0, "storage.service");
+        assert!(err.1.contains("fs, s3, azblob, gcs"), "{}", err.1);
+    }
+
+    #[test]
+    fn literal_credentials_are_refused() {
+        let text = MINIMAL.replace("  root: buckets/acme\n", "  root: x\n  secret_access_key: abc\n");
+        let err = resolve(&text).unwrap_err();
+        assert_eq!(err.0, "storage.secret_access_key");
+        assert!(!err.1.contains("abc"));
+    }
+
+    #[test]
+    fn objects_per_set_accepts_all_or_a_number() {
+        let p = resolve(&format!("{MINIMAL}sample:\n  objects_per_set: 3\n")).unwrap();
+        assert_eq!(p.sample.objects_per_set, ObjectsPerSet::Count(3));
+        assert!(resolve(&format!("{MINIMAL}sample:\n  objects_per_set: some\n")).is_err());
+    }
+
+    #[test]
+    fn date_format_must_have_fields() {
+        assert!(resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  date_format: daily")).is_err());
+        let p = resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  date_format: \"%Y-%m-%d\"")).unwrap();
+        assert_eq!(p.backups.date_format.as_deref(), Some("%Y-%m-%d"));
+    }
+}

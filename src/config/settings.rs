@@ -1,0 +1,133 @@
+//! `restore-drill.yaml`: settings shared by every policy in a configuration directory.
+//! Raw (as written) and resolved (paths absolute, defaults filled in) are separate types.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::units::ByteSize;
+
+/// Objects restored at once when the settings do not say.
+pub const DEFAULT_RESTORES: usize = 4;
+/// Decompressed bytes allowed per object when the settings do not say: 64 GiB.
+pub const DEFAULT_MAX_RESTORED_BYTES: u64 = 64 << 30;
+/// More parallel restores than this would only thrash a host.
+const MAX_RESTORES: usize = 256;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSettings {
+    scratch_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    concurrency: RawConcurrency,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConcurrency {
+    restores: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_restored_bytes: Option<ByteSize>,
+}
+
+/// Validated settings: every path absolute, every default applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where restores land; each run works in a folder of its own below it.
+    pub scratch_dir: PathBuf,
+    /// Where durable state (history, spool) lives.
+    pub state_dir: PathBuf,
+    /// Objects restored at once, across all policies.
+    pub restores: usize,
+    /// Decompressed bytes allowed per object.
+    pub max_restored_bytes: u64,
+}
+
+impl RawSettings {
+    /// Resolves relative paths against the configuration directory and applies defaults.
+    /// Returns the field and message of the first invalid value.
+    pub(super) fn resolve(self, dir: &Path) -> Result<Settings, (&'static str, String)> {
+        let restores = self.concurrency.restores.unwrap_or(DEFAULT_RESTORES);
+        if restores == 0 || restores > MAX_RESTORES {
+            return Err((
+                "concurrency.restores",
+                format!("must be between 1 and {MAX_RESTORES}, got {restores}"),
+            ));
+        }
+        let max_restored_bytes = self
+            .limits
+            .max_restored_bytes
+            .map_or(DEFAULT_MAX_RESTORED_BYTES, |b| b.0);
+        if max_restored_bytes == 0 {
+            return Err(("limits.max_restored_bytes", "must be greater than zero".into()));
+        }
+        Ok(Settings {
+            scratch_dir: self
+                .scratch_dir
+                .map_or_else(default_scratch_dir, |p| dir.join(p)),
+            state_dir: self.state_dir.map_or_else(default_state_dir, |p| dir.join(p)),
+            restores,
+            max_restored_bytes,
+        })
+    }
+}
+
+impl Settings {
+    /// Settings used when the directory has no `restore-drill.yaml`.
+    pub fn defaults(dir: &Path) -> Settings {
+        RawSettings::default()
+            .resolve(dir)
+            .expect("defaults are valid")
+    }
+}
+
+fn default_scratch_dir() -> PathBuf {
+    std::env::temp_dir().join("restore-drill")
+}
+
+/// `/var/lib/restore-drill` for root (a system service), else the XDG state directory.
+fn default_state_dir() -> PathBuf {
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/restore-drill");
+    }
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state).join("restore-drill");
+    }
+    match std::env::var_os("HOME").filter(|s| !s.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/state/restore-drill"),
+        None => std::env::temp_dir().join("restore-drill-state"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_dir() {
+        let raw = RawSettings {
+            scratch_dir: Some("scratch".into()),
+            ..Default::default()
+        };
+        let s = raw.resolve(Path::new("/etc/rd")).unwrap();
+        assert_eq!(s.scratch_dir, Path::new("/etc/rd/scratch"));
+        assert_eq!(s.restores, DEFAULT_RESTORES);
+        assert_eq!(s.max_restored_bytes, 64 << 30);
+    }
+
+    #[test]
+    fn zero_restores_is_rejected() {
+        let raw = RawSettings {
+            concurrency: RawConcurrency { restores: Some(0) },
+            ..Default::default()
+        };
+        assert_eq!(raw.resolve(Path::new("/")).unwrap_err().0, "concurrency.restores");
+    }
+}

@@ -1,0 +1,20 @@
+//! Exit codes: the contract with cron, systemd and CI. Documented in the README.
+
+/// How a `restore-drill` process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Every policy passed (or `check` found the configuration valid).
+    Success = 0,
+    /// At least one policy failed: a finding was recorded.
+    PolicyFailed = 1,
+    /// The configuration or the command line is invalid; nothing was restored.
+    InvalidConfig = 2,
+    /// The run could not be carried out (scratch folder not writable, runtime failure).
+    RunError = 4,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(code as u8)
+    }
+}

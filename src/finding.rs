@@ -1,0 +1,108 @@
+//! Findings: what a verification found wrong, as data. A failed check is a [`Finding`], not
+//! an `Err`; `Err` means the run could not happen at all. Kinds are stable snake_case names
+//! that appear in JSON results, reports and mail, so renaming one is a breaking change.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A digest computed from the restored bytes differs from the expected one.
+    ChecksumMismatch,
+    /// No expected digest was found and `checksums.required` is on.
+    MissingChecksum,
+    /// A sidecar or manifest could not be trusted: unreadable, malformed, for another file.
+    InvalidChecksumFile,
+    /// Bad or truncated zstd or tar data.
+    CorruptArchive,
+    /// An archive entry or key that would land outside the scratch folder, or a link,
+    /// device or fifo entry: refused, nothing written for it.
+    UnsafePath,
+    /// Decompressed output beyond `limits.max_restored_bytes`, or a zstd window over 2 GiB.
+    SizeLimitExceeded,
+    /// A file listed in the in-archive manifest is not in the archive.
+    MissingFile,
+    /// A file in the archive is not listed in its in-archive manifest.
+    UnexpectedFile,
+    /// Storage could not be listed or read.
+    StorageError,
+    /// The prefix holds no backup sets.
+    NoBackupsFound,
+    /// The newest backup set is older than `targets.rpo`.
+    RpoExceeded,
+    /// The measured or projected restore time is longer than `targets.rto`.
+    RtoExceeded,
+    /// A `validate` command exited non-zero, timed out or could not start.
+    ValidationFailed,
+    /// The scratch folder could not be written (full disk, permissions).
+    ScratchError,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::ChecksumMismatch => "checksum_mismatch",
+            FindingKind::MissingChecksum => "missing_checksum",
+            FindingKind::InvalidChecksumFile => "invalid_checksum_file",
+            FindingKind::CorruptArchive => "corrupt_archive",
+            FindingKind::UnsafePath => "unsafe_path",
+            FindingKind::SizeLimitExceeded => "size_limit_exceeded",
+            FindingKind::MissingFile => "missing_file",
+            FindingKind::UnexpectedFile => "unexpected_file",
+            FindingKind::StorageError => "storage_error",
+            FindingKind::NoBackupsFound => "no_backups_found",
+            FindingKind::RpoExceeded => "rpo_exceeded",
+            FindingKind::RtoExceeded => "rto_exceeded",
+            FindingKind::ValidationFailed => "validation_failed",
+            FindingKind::ScratchError => "scratch_error",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem found by a run, tied to the object (key, or key and entry) it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The storage key, `key!entry` for an archive entry, or null for the policy as a whole.
+    pub object: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(kind: FindingKind, object: Option<&str>, message: impl Into<String>) -> Self {
+        Finding {
+            kind,
+            object: object.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.object {
+            Some(object) => write!(f, "{}: {}: {}", self.kind, object, self.message),
+            None => write!(f, "{}: {}", self.kind, self.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_serialize_as_their_stable_names() {
+        for kind in [FindingKind::ChecksumMismatch, FindingKind::RtoExceeded, FindingKind::ScratchError] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The `judge` stage: RPO and RTO against the policy's targets, and the verdict. Pure: it
+//! takes the plan's facts and the measured timings and returns judgements and findings.
+//!
+//! RPO: the age of the newest set at the start of the run.
+//! RTO: the sample's wall time is measured; the full restore of the newest set is projected
+//! as its stored bytes at the measured single-stream throughput plus, per object, the
+//! measured time to first byte. A single stream is assumed, which errs on the safe side.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::config::Targets;
+use crate::config::units::{format_bytes, format_duration};
+use crate::finding::{Finding, FindingKind};
+
+/// Transfers shorter than this are not timed precisely enough to give a throughput.
+const MIN_TRANSFER: Duration = Duration::from_millis(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+}
+
+impl Status {
+    pub fn of(findings: &[Finding]) -> Status {
+        if findings.is_empty() { Status::Pass } else { Status::Fail }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// The recovery point: how old the newest backup was.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rpo {
+    pub target_seconds: f64,
+    pub newest_set: Option<String>,
+    pub newest_date: Option<Timestamp>,
+    /// Age of the newest set at the start of the run; null when it could not be dated.
+    pub age_seconds: Option<f64>,
+    pub met: bool,
+}
+
+/// The recovery time: measured on the sample, projected for the newest set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rto {
+    pub target_seconds: f64,
+    /// Wall time of the sample's restores, first start to last end.
+    pub measured_seconds: f64,
+    pub sampled_bytes: u64,
+    /// Stored bytes per second of one stream, over the objects restored whole.
+    pub throughput_bytes_per_second: Option<f64>,
+    /// Mean time to first byte per object.
+    pub overhead_seconds_per_object: Option<f64>,
+    pub newest_set_bytes: u64,
+    pub newest_set_objects: usize,
+    /// Projected full restore of the newest set; null without a measured throughput.
+    pub projected_seconds: Option<f64>,
+    pub met: bool,
+}
+
+/// One restored object's timing, as the judge needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub stored_bytes: u64,
+    pub elapsed: Duration,
+    pub first_byte: Duration,
+}
+
+pub fn judge_rpo(
+    targets: &Targets,
+    newest: Option<(&str, Option<Timestamp>)>,
+    started: Timestamp,
+) -> (Rpo, Option<Finding>) {
+    let target = targets.rpo.as_secs_f64();
+    let (name, date) = match newest {
+        Some((name, date)) => (Some(name.to_string()), date),
+        None => (None, None),
+    };
+    let age = date.map(|d| started.duration_since(d).as_secs_f64().max(0.0));
+    let finding = match (&name, age) {
+        (None, _) => None, // no_backups_found is reported by the plan
+        (Some(set), None) => Some(Finding::new(
+            FindingKind::RpoExceeded,
+            None,
+            format!("the newest set `{set}` has no date: set backups.date_format or use storage that reports last-modified times"),
+        )),
+        (Some(set), Some(age)) if age > target => Some(Finding::new(
+            FindingKind::RpoExceeded,
+            None,
+            format!(
+                "the newest set `{set}` is {} old, more than the RPO of {}",
+                format_duration(Duration::from_secs_f64(age)),
+                format_duration(targets.rpo)
+            ),
+        )),
+        _ => None,
+    };
+    let rpo = Rpo {
+        target_seconds: target,
+        newest_set: name,
+        newest_date: date,
+        age_seconds: age,
+        met: finding.is_none() && age.is_some(),
+    };
+    (rpo, finding)
+}
+
+pub fn judge_rto(
+    targets: &Targets,
+    timings: &[Timing],
+    measured: Duration,
+    newest_set_bytes: u64,
+    newest_set_objects: usize,
+) -> (Rto, Option<Finding>) {
+    let target = targets.rto.as_secs_f64();
+    let sampled_bytes: u64 = timings.iter().map(|t| t.stored_bytes).sum();
+    let transfer: f64 = timings
+        .iter()
+        .map(|t| t.elapsed.saturating_sub(t.first_byte).max(MIN_TRANSFER).as_secs_f64())
+        .sum();
+    let throughput = (!timings.is_empty() && sampled_bytes > 0).then(|| sampled_bytes as f64 / transfer);
+    let overhead = (!timings.is_empty()).then(|| {
+        timings.iter().map(|t| t.first_byte.as_secs_f64()).sum::<f64>() / timings.len() as f64
+    });
+    let projected = match (throughput, overhead) {
+        (Some(rate), Some(per_object)) => {
+            Some(newest_set_bytes as f64 / rate + per_object * newest_set_objects as f64)
+        }
+        _ => None,
+    };
+    let measured_seconds = measured.as_secs_f64();
+    let finding = if measured_seconds > target {
+        Some(Finding::new(
+            FindingKind::RtoExceeded,
+            None,
+            format!(
+                "restoring the sample alone took {}, more than the RTO of {}",
+                format_duration(measured),
+                format_duration(targets.rto)
+            ),
+        ))
+    } else {
+        projected.filter(|&p| p > target).map(|p| {
+            Finding::new(
+                FindingKind::RtoExceeded,
+                None,
+                format!(
+                    "a full restore of the newest set ({}) is projected at {}, more than the RTO of {}",
+                    format_bytes(newest_set_bytes),
+                    format_duration(Duration::from_secs_f64(p)),
+                    format_duration(targets.rto)
+                ),
+            )
+        })
+    };
+    let rto = Rto {
+        target_seconds: target,
+        measured_seconds,
+        sampled_bytes,
+        throughput_bytes_per_second: throughput,
+        overhead_seconds_per_object: overhead,
+        newest_set_bytes,
+        newest_set_objects,
+        projected_seconds: projected,
+        met: finding.is_none() && projected.is_some(),
+    };
+    (rto, finding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(rpo_h: u64, rto_s: u64) -> Targets {
+        Targets { rpo: Duration::from_secs(rpo_h * 3600), rto: Duration::from_secs(rto_s) }
+    }
+
+    #[test]
+    fn rpo_fails_when_the_newest_set_is_too_old() {
+        let now: Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
+        let fresh: Timestamp = "2026-11-26T01:00:00Z".parse().unwrap();
+        let stale: Timestamp = "2026-11-20T01:00:00Z".parse().unwrap();
+        let (rpo, finding) = judge_rpo(&targets(26, 60), Some(("a", Some(fresh))), now);
+        assert!(rpo.met && finding.is_none());
+        assert_eq!(rpo.age_seconds, Some(11.0 * 3600.0));
+        let (rpo, finding) = judge_rpo(&targets(26, 60), Some(("b", Some(stale))), now);
+        assert!(!rpo.met);
+        assert_eq!(finding.unwrap().kind, FindingKind::RpoExceeded);
+    }
+
+    #[test]
+    fn rto_projects_the_newest_set_from_the_sample() {
+        // 100 MB in 1 s of transfer plus 0.5 s to first byte: 100 MB/s, 0.5 s per object.
+        let timing = Timing {
+            stored_bytes: 100_000_000,
+            elapsed: Duration::from_millis(1500),
+            first_byte: Duration::from_millis(500),
+        };
+        let (rto, finding) = judge_rto(&targets(1, 60), &[timing], Duration::from_millis(1500), 1_000_000_000, 10);
+        assert_eq!(rto.throughput_bytes_per_second, Some(100_000_000.0));
+        assert_eq!(rto.projected_seconds, Some(15.0));
+        assert!(rto.met && finding.is_none());
+        let (rto, finding) = judge_rto(&targets(1, 12), &[timing], Duration::from_millis(1500), 1_000_000_000, 10);
+        assert!(!rto.met);
+        assert!(finding.unwrap().message.contains("projected"));
+    }
+
+    #[test]
+    fn rto_without_measurements_projects_nothing() {
+        let (rto, finding) = judge_rto(&targets(1, 60), &[], Duration::ZERO, 10, 1);
+        assert_eq!(rto.projected_seconds, None);
+        assert!(!rto.met && finding.is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! restore-drill: restores samples of backups from object storage and turns them into
+//! evidence. The pipeline, one module per stage, data flowing one way:
+//!
+//! [`config`] (YAML → validated policies) → [`plan`] (listing → sample) → [`restore`]
+//! (storage → decode → scratch + digests) → [`verify`] (digests, manifests, validate
+//! commands → findings) → [`judge`] (RPO, RTO → verdict) → [`report`] (terminal, JSON).
+//! [`run`] drives the stages; [`storage`] is the only module that builds storage operators.
+
+pub mod checksum;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod finding;
+pub mod judge;
+pub mod plan;
+pub mod report;
+pub mod restore;
+pub mod results;
+pub mod run;
+pub mod storage;
+pub mod verify;

@@ -1,0 +1,22 @@
+//! The `restore-drill` binary: parse, run, print the error chain once, exit.
+
+use clap::Parser;
+use restore_drill::cli::Cli;
+use restore_drill::exit::ExitCode;
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::InvalidConfig.into() } else { ExitCode::Success.into() };
+        }
+    };
+    match cli.execute() {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::RunError.into()
+        }
+    }
+}

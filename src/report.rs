@@ -1,0 +1,140 @@
+//! The `report` stage: results rendered for people (the terminal summary, the dry-run plan)
+//! and for machines (JSON). Rendering is pure; only [`write_json`] touches the disk.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use comfy_table::{ContentArrangement, Table, presets};
+use jiff::Timestamp;
+
+use crate::config::units::{format_bytes, format_duration};
+use crate::judge::Status;
+use crate::results::{PolicyResult, RunResult};
+use crate::run::Planned;
+
+fn secs(s: f64) -> String {
+    format_duration(Duration::from_secs_f64(s.max(0.0)))
+}
+
+fn rate(bytes_per_second: Option<f64>) -> String {
+    bytes_per_second.map_or_else(|| "-".into(), |r| format!("{}/s", format_bytes(r as u64)))
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+    }
+}
+
+/// The terminal summary: a table of policies, then each finding on its own line.
+pub fn summary(result: &RunResult) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header([
+            "policy", "client", "status", "newest age / RPO", "sample sets/objects/bytes", "restore time", "throughput",
+            "projected / RTO",
+        ]);
+    for p in &result.policies {
+        table.add_row([
+            p.name.clone(),
+            p.client.clone(),
+            status_word(p.status).to_string(),
+            age_cell(p),
+            format!(
+                "{}/{}/{}",
+                p.sets.len(),
+                p.objects.len(),
+                format_bytes(p.objects.iter().map(|o| o.stored_bytes).sum())
+            ),
+            secs(p.rto.measured_seconds),
+            rate(p.rto.throughput_bytes_per_second),
+            format!(
+                "{} / {}",
+                p.rto.projected_seconds.map_or_else(|| "-".into(), secs),
+                secs(p.rto.target_seconds)
+            ),
+        ]);
+    }
+    let mut out = table.to_string();
+    out.push('\n');
+    for p in result.policies.iter().filter(|p| !p.findings.is_empty()) {
+        for f in &p.findings {
+            let _ = writeln!(out, "  {} {}: {f}", status_word(p.status), p.name);
+        }
+    }
+    let failed = result.failed();
+    let total = result.policies.len();
+    let verdict = if failed == 0 {
+        format!("PASSED {total} of {total}")
+    } else {
+        format!("FAILED {failed} of {total}")
+    };
+    let _ = writeln!(out, "{verdict} · run {} · seed {}", result.run_id, result.seed);
+    out
+}
+
+fn age_cell(p: &PolicyResult) -> String {
+    match p.rpo.age_seconds {
+        Some(age) => format!("{} / {}", secs(age), secs(p.rpo.target_seconds)),
+        None => format!("- / {}", secs(p.rpo.target_seconds)),
+    }
+}
+
+/// The `--dry-run` plan: per policy, each chosen set with its date and objects.
+pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
+    let mut out = String::new();
+    for item in planned {
+        let policy = item.policy;
+        let _ = writeln!(out, "{} ({})", policy.name, policy.client);
+        for f in &item.findings {
+            let _ = writeln!(out, "  ! {f}");
+        }
+        let Some(plan) = &item.plan else { continue };
+        let _ = writeln!(
+            out,
+            "  {} objects listed in {} sets; sampling {} sets, {} objects, {}",
+            plan.listed_objects,
+            plan.total_sets,
+            plan.sets.len(),
+            plan.sampled_objects(),
+            format_bytes(plan.sampled_bytes())
+        );
+        for set in &plan.sets {
+            let date = set.date.map_or_else(|| "undated".to_string(), |d: Timestamp| d.strftime("%Y-%m-%d %H:%M UTC").to_string());
+            let role = if set.newest { "newest" } else { "random" };
+            let _ = writeln!(
+                out,
+                "  set {} [{role}, {date} by {:?}]: {} of {} objects, {} of {}{}",
+                set.name,
+                set.dated_by,
+                set.objects.len(),
+                set.total_objects,
+                format_bytes(set.objects.iter().map(|o| o.size).sum()),
+                format_bytes(set.total_bytes),
+                if set.capped_objects > 0 { format!(" ({} left out by max_bytes)", set.capped_objects) } else { String::new() }
+            );
+            for object in &set.objects {
+                let _ = writeln!(out, "    {} ({})", object.key, format_bytes(object.size));
+            }
+        }
+    }
+    let _ = writeln!(out, "seed {seed} (repeat this choice with --seed {seed}); nothing was restored");
+    out
+}
+
+/// Writes the results as JSON, atomically: a reader never sees half a file.
+pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "results.json".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    serde_json::to_writer_pretty(&mut file, result)?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,274 @@
+//! Decoding on a blocking thread: bytes from the channel → zstd (when the name says so and
+//! the magic number agrees) → a byte limit → a single file, or tar extraction.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::extract;
+use super::{RestoreSpec, Stop, StopSlot};
+use crate::finding::Finding;
+use crate::plan::{Format, PlannedObject};
+
+/// zstd frames may need a window of at most 2^31 bytes (2 GiB); larger ones are refused.
+const WINDOW_LOG_MAX: u32 = 31;
+/// Read buffer between the channel and zstd, and for file copies.
+const BUFFER: usize = 256 * 1024;
+
+pub(crate) struct DecodeOutput {
+    pub restored_bytes: u64,
+    pub files: u64,
+    pub findings: Vec<Finding>,
+}
+
+/// Decodes one object from `rx` into `spec.set_dir`. On a stop, every file this object
+/// created is removed again, so a half-restored object leaves nothing behind.
+pub(crate) fn decode(
+    rx: mpsc::Receiver<Result<Bytes, String>>,
+    object: &PlannedObject,
+    spec: &RestoreSpec,
+) -> Result<DecodeOutput, Stop> {
+    let slot = StopSlot::default();
+    let mut created = Vec::new();
+    let result = decode_into(ChannelReader::new(rx, slot.clone()), object, spec, &slot, &mut created);
+    if result.is_err() {
+        for path in created.iter().rev() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    result
+}
+
+fn decode_into(
+    mut input: ChannelReader,
+    object: &PlannedObject,
+    spec: &RestoreSpec,
+    slot: &StopSlot,
+    created: &mut Vec<PathBuf>,
+) -> Result<DecodeOutput, Stop> {
+    let reader: Box<dyn Read> = if object.format.is_zstd() {
+        let head = input.peek(4).map_err(|e| read_stop(slot, &e))?;
+        if head.is_empty() {
+            return Err(Stop::Corrupt("the object is empty, not zstd data".into()));
+        }
+        if !is_zstd_magic(head) {
+            return Err(Stop::Corrupt("not zstd data: the zstd magic number is missing".into()));
+        }
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(BUFFER, input))
+            .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
+        decoder
+            .window_log_max(WINDOW_LOG_MAX)
+            .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
+        Box::new(decoder)
+    } else {
+        Box::new(input)
+    };
+    let limited = LimitReader {
+        inner: reader,
+        left: spec.max_restored_bytes,
+        limit: spec.max_restored_bytes,
+        slot: slot.clone(),
+    };
+    let parent = match object.path_in_set.rfind('/') {
+        Some(i) => &object.path_in_set[..i],
+        None => "",
+    };
+    let digest_algorithm = spec.in_archive.as_deref().map(crate::checksum::Algorithm::for_manifest_path);
+    match object.format {
+        Format::Tar | Format::TarZstd => {
+            let root = if parent.is_empty() {
+                spec.set_dir.clone()
+            } else {
+                super::output_path(&spec.set_dir, parent).map_err(Stop::Unsafe)?
+            };
+            create_dirs(&root)?;
+            extract::extract_tar(limited, &root, object, spec, digest_algorithm, slot, created)
+        }
+        Format::Zstd | Format::Raw => {
+            let name = match object.format {
+                Format::Zstd => strip_zst(&object.path_in_set),
+                _ => &object.path_in_set,
+            };
+            let path = super::output_path(&spec.set_dir, name).map_err(Stop::Unsafe)?;
+            if let Some(dir) = path.parent() {
+                create_dirs(dir)?;
+            }
+            let mut source = limited;
+            let bytes = write_file(&mut source, &path, None, slot, created)?;
+            Ok(DecodeOutput { restored_bytes: bytes, files: 1, findings: Vec::new() })
+        }
+    }
+}
+
+fn strip_zst(name: &str) -> &str {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".zst") && name.len() > 4 {
+        &name[..name.len() - 4]
+    } else {
+        name
+    }
+}
+
+/// The zstd frame magic, or a skippable frame's (0x184D2A50..=0x184D2A5F), little-endian.
+fn is_zstd_magic(head: &[u8]) -> bool {
+    head.len() >= 4
+        && (head[..4] == [0x28, 0xB5, 0x2F, 0xFD]
+            || (head[0] & 0xF0 == 0x50 && head[1..4] == [0x2A, 0x4D, 0x18]))
+}
+
+/// Creates `dir` and its parents; failures are scratch problems (full disk, permissions)
+/// unless something that is not a folder is in the way.
+pub(crate) fn create_dirs(dir: &Path) -> Result<(), Stop> {
+    std::fs::create_dir_all(dir).map_err(|e| write_stop(dir, &e))
+}
+
+/// Copies `source` into a new file at `path`, computing its digest when asked. Returns the
+/// bytes written.
+pub(crate) fn write_file(
+    source: &mut dyn Read,
+    path: &Path,
+    mut digester: Option<&mut crate::checksum::Digester>,
+    slot: &StopSlot,
+    created: &mut Vec<PathBuf>,
+) -> Result<u64, Stop> {
+    // A file an earlier object or entry wrote here is replaced, never written through.
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(Stop::Corrupt(format!("`{}` is already a folder", path.display())));
+        }
+        Ok(_) => std::fs::remove_file(path).map_err(|e| write_stop(path, &e))?,
+        Err(_) => {}
+    }
+    let mut file = File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| write_stop(path, &e))?;
+    created.push(path.to_path_buf());
+    let mut buf = vec![0u8; BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_stop(slot, &e)),
+        };
+        if let Some(d) = digester.as_deref_mut() {
+            d.update(&buf[..n]);
+        }
+        file.write_all(&buf[..n]).map_err(|e| write_stop(path, &e))?;
+        total += n as u64;
+    }
+    file.flush().map_err(|e| write_stop(path, &e))?;
+    Ok(total)
+}
+
+/// The reason a read failed: what the channel or limit recorded, else bad data.
+pub(crate) fn read_stop(slot: &StopSlot, e: &io::Error) -> Stop {
+    if let Some(stop) = slot.lock().ok().and_then(|mut s| s.take()) {
+        return stop;
+    }
+    let message = e.to_string();
+    if message.contains("too much memory") {
+        return Stop::SizeLimit("the zstd frame needs a window larger than 2 GiB".into());
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof || message.contains("incomplete frame") {
+        return Stop::Corrupt(format!("truncated data: {message}"));
+    }
+    Stop::Corrupt(format!("cannot decode: {message}"))
+}
+
+pub(crate) fn write_stop(path: &Path, e: &io::Error) -> Stop {
+    Stop::Scratch(format!("cannot write `{}`: {e}", path.display()))
+}
+
+/// A `Read` over the chunks arriving from the network task.
+struct ChannelReader {
+    rx: mpsc::Receiver<Result<Bytes, String>>,
+    current: Bytes,
+    slot: StopSlot,
+    done: bool,
+}
+
+impl ChannelReader {
+    fn new(rx: mpsc::Receiver<Result<Bytes, String>>, slot: StopSlot) -> Self {
+        ChannelReader { rx, current: Bytes::new(), slot, done: false }
+    }
+
+    /// Next chunk into `current`; false at the end of the stream.
+    fn fill(&mut self) -> io::Result<bool> {
+        while self.current.is_empty() && !self.done {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(message)) => {
+                    self.done = true;
+                    if let Ok(mut slot) = self.slot.lock() {
+                        slot.get_or_insert(Stop::Storage(message));
+                    }
+                    return Err(io::Error::other("storage read failed"));
+                }
+                None => self.done = true,
+            }
+        }
+        Ok(!self.current.is_empty())
+    }
+
+    /// At least `n` bytes from the start without consuming them (fewer at end of stream).
+    fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        self.fill()?;
+        while self.current.len() < n && !self.done {
+            let mut joined = self.current.to_vec();
+            self.current = Bytes::new();
+            let more = self.fill()?;
+            if more {
+                joined.extend_from_slice(&self.current);
+            }
+            self.current = Bytes::from(joined);
+            if !more {
+                break;
+            }
+        }
+        Ok(&self.current[..self.current.len().min(n)])
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || !self.fill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+/// Stops decoding once more than `limit` decompressed bytes came out.
+struct LimitReader {
+    inner: Box<dyn Read>,
+    left: u64,
+    limit: u64,
+    slot: StopSlot,
+}
+
+impl Read for LimitReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            if let Ok(mut slot) = self.slot.lock() {
+                slot.get_or_insert(Stop::SizeLimit(format!(
+                    "decompressed output passed limits.max_restored_bytes ({} bytes); restore stopped",
+                    self.limit
+                )));
+            }
+            return Err(io::Error::other("size limit exceeded"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}

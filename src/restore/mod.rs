@@ -1,0 +1,198 @@
+//! The `restore` stage: one sampled object from storage to the scratch folder, with its
+//! digests computed on the way. Network reads stay on tokio; hashing the stored bytes and
+//! decoding (zstd, tar) each run on a blocking thread of their own, fed through bounded
+//! channels, so memory stays flat whatever the object's size and the digest is computed on
+//! another core than the decoder.
+//!
+//! Must not: write outside the set's folder, follow or create links, hold an object in
+//! memory, or panic on any input.
+
+mod decode;
+mod extract;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use opendal::Operator;
+use tokio::sync::mpsc;
+
+use crate::checksum::{Algorithm, Digester};
+use crate::finding::{Finding, FindingKind};
+use crate::plan::PlannedObject;
+use crate::storage::describe;
+
+pub use extract::safe_relative;
+
+/// Chunks buffered between the network and each worker thread.
+const CHANNEL_CHUNKS: usize = 8;
+
+/// What the restore of one object needs to know besides the object.
+#[derive(Debug, Clone)]
+pub struct RestoreSpec {
+    /// The set's folder inside the run's scratch folder; nothing is written outside it.
+    pub set_dir: PathBuf,
+    /// Digests of the stored bytes to compute.
+    pub algorithms: BTreeSet<Algorithm>,
+    pub max_restored_bytes: u64,
+    /// `checksums.in_archive`: a manifest inside tar archives.
+    pub in_archive: Option<String>,
+}
+
+/// The result of restoring one object. Problems are findings; nothing here is an `Err`.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    pub stored_bytes: u64,
+    pub restored_bytes: u64,
+    pub files: u64,
+    /// Digests of the stored bytes; empty when the object could not be read whole.
+    pub digests: BTreeMap<Algorithm, String>,
+    /// Time to the first byte: the per-object overhead.
+    pub first_byte: Duration,
+    pub elapsed: Duration,
+    pub findings: Vec<Finding>,
+}
+
+/// Why decoding stopped early; becomes a finding for the object.
+#[derive(Debug, Clone)]
+pub(crate) enum Stop {
+    Storage(String),
+    Corrupt(String),
+    SizeLimit(String),
+    Scratch(String),
+    Unsafe(String),
+}
+
+impl Stop {
+    fn into_finding(self, key: &str) -> Finding {
+        let (kind, message) = match self {
+            Stop::Storage(m) => (FindingKind::StorageError, m),
+            Stop::Corrupt(m) => (FindingKind::CorruptArchive, m),
+            Stop::SizeLimit(m) => (FindingKind::SizeLimitExceeded, m),
+            Stop::Scratch(m) => (FindingKind::ScratchError, m),
+            Stop::Unsafe(m) => (FindingKind::UnsafePath, m),
+        };
+        Finding::new(kind, Some(key), message)
+    }
+}
+
+/// A slot where a reader deep inside zstd or tar leaves the real reason it failed, since
+/// those libraries rewrap I/O errors and lose their type.
+pub(crate) type StopSlot = Arc<Mutex<Option<Stop>>>;
+
+/// Restores one object into `spec.set_dir`. Never returns an error: every failure is a
+/// finding in the result.
+pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &RestoreSpec) -> Restored {
+    let started = Instant::now();
+    let mut restored = Restored::default();
+    let key = object.key.as_str();
+
+    let stream = match op.reader(key).await {
+        Ok(reader) => reader.into_bytes_stream(..).await,
+        Err(e) => Err(e),
+    };
+    let mut stream = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            restored.findings.push(Finding::new(FindingKind::StorageError, Some(key), describe(&e)));
+            restored.elapsed = started.elapsed();
+            return restored;
+        }
+    };
+
+    let (hash_tx, hash_rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+    let (data_tx, data_rx) = mpsc::channel::<Result<Bytes, String>>(CHANNEL_CHUNKS);
+    let algorithms = spec.algorithms.clone();
+    let hasher = tokio::task::spawn_blocking(move || hash_stream(hash_rx, &algorithms));
+    let decode_spec = spec.clone();
+    let decode_object = object.clone();
+    let decoder =
+        tokio::task::spawn_blocking(move || decode::decode(data_rx, &decode_object, &decode_spec));
+
+    let mut first = None;
+    let mut stored = 0u64;
+    let mut read_error = None;
+    // After the decoder stops early (bad data, limit) the rest is still hashed, so the
+    // evidence shows the stored digest too; a hasher that is gone ends the transfer.
+    let mut decoding = true;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                first.get_or_insert_with(|| started.elapsed());
+                stored += bytes.len() as u64;
+                if decoding && data_tx.send(Ok(bytes.clone())).await.is_err() {
+                    decoding = false;
+                }
+                if hash_tx.send(bytes).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                let message = match e.get_ref().and_then(|i| i.downcast_ref::<opendal::Error>()) {
+                    Some(inner) => describe(inner),
+                    None => e.to_string(),
+                };
+                read_error = Some(message.clone());
+                let _ = data_tx.send(Err(message)).await;
+                break;
+            }
+        }
+    }
+    drop(hash_tx);
+    drop(data_tx);
+
+    let decoded = decoder.await;
+    let digests = hasher.await.unwrap_or_default();
+    restored.stored_bytes = stored;
+    restored.first_byte = first.unwrap_or_else(|| started.elapsed());
+    match decoded {
+        Ok(Ok(out)) => {
+            restored.restored_bytes = out.restored_bytes;
+            restored.files = out.files;
+            restored.findings.extend(out.findings);
+        }
+        Ok(Err(stop)) => restored.findings.push(stop.into_finding(key)),
+        Err(join) => restored.findings.push(Finding::new(
+            FindingKind::CorruptArchive,
+            Some(key),
+            format!("the decoder stopped unexpectedly: {join}"),
+        )),
+    }
+    if read_error.is_none() {
+        restored.digests = digests;
+    }
+    if let Some(message) = read_error {
+        if !restored.findings.iter().any(|f| f.kind == FindingKind::StorageError) {
+            restored.findings.push(Finding::new(FindingKind::StorageError, Some(key), message));
+        }
+    }
+    if stored != object.size && restored.findings.is_empty() {
+        restored.findings.push(Finding::new(
+            FindingKind::StorageError,
+            Some(key),
+            format!("read {stored} bytes, but the listing said {}: the object changed during the run", object.size),
+        ));
+    }
+    restored.elapsed = started.elapsed();
+    restored
+}
+
+fn hash_stream(mut rx: mpsc::Receiver<Bytes>, algorithms: &BTreeSet<Algorithm>) -> BTreeMap<Algorithm, String> {
+    let mut digester = Digester::new(algorithms);
+    while let Some(chunk) = rx.blocking_recv() {
+        digester.update(&chunk);
+    }
+    digester.finish()
+}
+
+/// Where a restored object lands in its set's folder, or why it cannot.
+pub fn output_path(set_dir: &Path, path_in_set: &str) -> Result<PathBuf, String> {
+    let rel = safe_relative(path_in_set.as_bytes())?;
+    Ok(set_dir.join(rel))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,357 @@
+//! Drives one run through the stages: plan every policy (listing storage), restore the
+//! sampled objects in parallel across policies, verify, validate, judge. Side effects are
+//! confined to storage reads and the run's own scratch folder, removed at the end unless
+//! `--keep`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use opendal::Operator;
+
+use crate::checksum::Algorithm;
+use crate::config::{Config, Policy};
+use crate::finding::{Finding, FindingKind};
+use crate::judge::{self, Status, Timing};
+use crate::plan::{PlanContext, PlannedObject, Planner, PolicyPlan};
+use crate::restore::{self, RestoreSpec};
+use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION, SetResult};
+use crate::storage;
+use crate::verify::{self, ChecksumFiles};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Repeats an earlier run's choice; random when absent.
+    pub seed: Option<u64>,
+    /// Leave the restored files in the scratch folder.
+    pub keep: bool,
+}
+
+/// Why a run could not be carried out at all (as opposed to findings, which it reports).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot create the scratch folder `{path}`: {source} (set scratch_dir in restore-drill.yaml)")]
+    Scratch { path: PathBuf, source: std::io::Error },
+}
+
+/// One policy after planning: its operator and plan, or why it has none.
+pub struct Planned<'c> {
+    pub policy: &'c Policy,
+    pub op: Option<Operator>,
+    pub plan: Option<PolicyPlan>,
+    pub findings: Vec<Finding>,
+}
+
+/// The settings of a run fixed at its start.
+pub struct RunStart {
+    pub run_id: String,
+    pub started_at: Timestamp,
+    pub seed: u64,
+}
+
+impl RunStart {
+    pub fn new(seed: Option<u64>) -> RunStart {
+        let started_at = Timestamp::now();
+        let seed = seed.unwrap_or_else(random_seed);
+        let stamp = started_at.strftime("%Y%m%dT%H%M%SZ");
+        let run_id = format!("{stamp}-{:04x}", random_seed() & 0xffff);
+        RunStart { run_id, started_at, seed }
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one((std::process::id(), Instant::now()))
+}
+
+/// Lists every policy's storage and plans its sample, all policies at once.
+pub async fn plan_all<'c>(policies: &[&'c Policy], start: &RunStart) -> Vec<Planned<'c>> {
+    let ctx = PlanContext {
+        now: start.started_at,
+        tz: jiff::tz::TimeZone::system(),
+        seed: start.seed,
+    };
+    let futures = policies.iter().map(|&policy| plan_one(policy, ctx.clone()));
+    futures::future::join_all(futures).await
+}
+
+async fn plan_one(policy: &Policy, ctx: PlanContext) -> Planned<'_> {
+    let storage_error = |message: String| Planned {
+        policy,
+        op: None,
+        plan: None,
+        findings: vec![Finding::new(FindingKind::StorageError, None, message)],
+    };
+    let op = match storage::operator(&policy.storage) {
+        Ok(op) => op,
+        Err(e) => return storage_error(e.to_string()),
+    };
+    let mut planner = Planner::new(policy);
+    if let Err(e) = storage::list_into(&op, &policy.backups.prefix, &mut planner).await {
+        return storage_error(e.to_string());
+    }
+    let plan = planner.finish(&ctx);
+    let mut findings = Vec::new();
+    if plan.sets.is_empty() {
+        findings.push(Finding::new(
+            FindingKind::NoBackupsFound,
+            None,
+            format!(
+                "no backup sets under `{}` ({} objects listed, {} outside any set folder)",
+                policy.backups.prefix, plan.listed_objects, plan.ungrouped_objects
+            ),
+        ));
+    }
+    Planned { policy, op: Some(op), plan: Some(plan), findings }
+}
+
+/// Where the run's restores land: `scratch_dir/<run-id>`.
+pub fn run_dir(config: &Config, start: &RunStart) -> PathBuf {
+    config.settings.scratch_dir.join(&start.run_id)
+}
+
+struct Job<'p> {
+    policy: usize,
+    set: usize,
+    op: Operator,
+    object: &'p PlannedObject,
+    set_dir: Result<PathBuf, String>,
+    required: bool,
+    in_archive: Option<String>,
+}
+
+struct JobOutcome {
+    policy: usize,
+    set: usize,
+    result: ObjectResult,
+    findings: Vec<Finding>,
+    timing: Option<Timing>,
+    started: Instant,
+    ended: Instant,
+}
+
+/// Restores, verifies, validates and judges every planned policy.
+pub async fn execute(
+    config: &Config,
+    planned: Vec<Planned<'_>>,
+    start: &RunStart,
+    options: &RunOptions,
+) -> Result<RunResult, RunError> {
+    let dir = run_dir(config, start);
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::Scratch { path: dir.clone(), source })?;
+    let checksum_files = ChecksumFiles::default();
+    let max_restored_bytes = config.settings.max_restored_bytes;
+
+    let mut jobs = Vec::new();
+    for (p, planned_policy) in planned.iter().enumerate() {
+        let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
+            continue;
+        };
+        let policy_dir = dir.join(&planned_policy.policy.name);
+        for (s, set) in plan.sets.iter().enumerate() {
+            let set_dir = restore::output_path(&policy_dir, &set.name);
+            for object in &set.objects {
+                jobs.push(Job {
+                    policy: p,
+                    set: s,
+                    op: op.clone(),
+                    object,
+                    set_dir: set_dir.clone(),
+                    required: planned_policy.policy.checksums.required,
+                    in_archive: planned_policy.policy.checksums.in_archive.clone(),
+                });
+            }
+        }
+    }
+    tracing::info!(objects = jobs.len(), run = %start.run_id, "restoring");
+    let outcomes: Vec<JobOutcome> = futures::stream::iter(jobs)
+        .map(|job| run_job(job, &checksum_files, max_restored_bytes))
+        .buffer_unordered(config.settings.restores)
+        .collect()
+        .await;
+
+    let mut policies = Vec::with_capacity(planned.len());
+    for (p, planned_policy) in planned.into_iter().enumerate() {
+        let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
+        let validation = validate_sets(&planned_policy, &mine, &dir).await;
+        policies.push(judge_policy(planned_policy, &mine, validation, start));
+    }
+    if !options.keep {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "could not remove the run's scratch folder");
+        }
+    }
+    let status = if policies.iter().all(|p| p.status == Status::Pass) { Status::Pass } else { Status::Fail };
+    Ok(RunResult {
+        schema_version: SCHEMA_VERSION,
+        run_id: start.run_id.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        host: host_name(),
+        started_at: start.started_at,
+        finished_at: Timestamp::now(),
+        seed: start.seed,
+        status,
+        policies,
+    })
+}
+
+async fn run_job(job: Job<'_>, files: &ChecksumFiles, max_restored_bytes: u64) -> JobOutcome {
+    let started = Instant::now();
+    let object = job.object;
+    let (expected, mut findings) = verify::expected_digests(&job.op, object, files).await;
+    let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
+    algorithms.insert(Algorithm::Sha256);
+    let mut restored = restore::Restored::default();
+    match &job.set_dir {
+        Err(why) => findings.push(Finding::new(
+            FindingKind::UnsafePath,
+            Some(&object.key),
+            format!("refused: the set name makes an unsafe folder: {why}"),
+        )),
+        Ok(set_dir) => {
+            let spec = RestoreSpec {
+                set_dir: set_dir.clone(),
+                algorithms,
+                max_restored_bytes,
+                in_archive: job.in_archive.clone(),
+            };
+            restored = restore::restore_object(&job.op, object, &spec).await;
+        }
+    }
+    let read_whole = !restored.digests.is_empty();
+    findings.append(&mut restored.findings);
+    if read_whole && job.set_dir.is_ok() {
+        findings.extend(verify::compare_digests(&object.key, &expected, &restored.digests, job.required));
+    }
+    let primary = expected.first().map_or(Algorithm::Sha256, |e| e.algorithm);
+    let status = Status::of(&findings);
+    tracing::info!(key = %object.key, status = status.as_str(), seconds = restored.elapsed.as_secs_f64(), "restored");
+    let timing = (read_whole && restored.stored_bytes > 0).then_some(Timing {
+        stored_bytes: restored.stored_bytes,
+        elapsed: restored.elapsed,
+        first_byte: restored.first_byte,
+    });
+    JobOutcome {
+        policy: job.policy,
+        set: job.set,
+        result: ObjectResult {
+            key: object.key.clone(),
+            set: String::new(),
+            format: object.format,
+            stored_bytes: restored.stored_bytes,
+            restored_bytes: restored.restored_bytes,
+            files: restored.files,
+            digest: Digest {
+                algorithm: primary,
+                expected: expected.iter().find(|e| e.algorithm == primary).map(|e| e.digest.clone()),
+                actual: restored.digests.get(&primary).cloned(),
+                source: expected.iter().find(|e| e.algorithm == primary).map(|e| e.source.clone()),
+            },
+            seconds: restored.elapsed.as_secs_f64(),
+            status,
+        },
+        findings,
+        timing,
+        started,
+        ended: Instant::now(),
+    }
+}
+
+/// Runs the policy's `validate` commands in each set folder that holds restored files.
+async fn validate_sets(planned: &Planned<'_>, outcomes: &[&JobOutcome], dir: &Path) -> Vec<Finding> {
+    let (Some(plan), false) = (&planned.plan, planned.policy.validate.is_empty()) else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    for (s, set) in plan.sets.iter().enumerate() {
+        let restored_any = outcomes.iter().any(|o| o.set == s && o.result.files > 0);
+        if !restored_any {
+            continue;
+        }
+        let Ok(set_dir) = restore::output_path(&dir.join(&planned.policy.name), &set.name) else {
+            continue;
+        };
+        findings.extend(verify::run_validations(&planned.policy.validate, &set_dir, &set.name).await);
+    }
+    findings
+}
+
+fn judge_policy(
+    planned: Planned<'_>,
+    outcomes: &[&JobOutcome],
+    validation: Vec<Finding>,
+    start: &RunStart,
+) -> PolicyResult {
+    let policy = planned.policy;
+    let mut findings = planned.findings;
+    let plan = planned.plan;
+    let newest = plan.as_ref().and_then(|p| p.newest());
+    let (rpo, rpo_finding) = judge::judge_rpo(
+        &policy.targets,
+        newest.map(|s| (s.name.as_str(), s.date)),
+        start.started_at,
+    );
+    let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
+    let measured = match (outcomes.iter().map(|o| o.started).min(), outcomes.iter().map(|o| o.ended).max()) {
+        (Some(first), Some(last)) => last.duration_since(first),
+        _ => Duration::ZERO,
+    };
+    let (rto, rto_finding) = judge::judge_rto(
+        &policy.targets,
+        &timings,
+        measured,
+        newest.map_or(0, |s| s.total_bytes),
+        newest.map_or(0, |s| s.total_objects),
+    );
+    let mut objects = Vec::new();
+    for outcome in outcomes {
+        findings.extend(outcome.findings.iter().cloned());
+        let mut result = outcome.result.clone();
+        if let Some(set) = plan.as_ref().and_then(|p| p.sets.get(outcome.set)) {
+            result.set = set.name.clone();
+        }
+        objects.push(result);
+    }
+    objects.sort_by(|a, b| a.set.cmp(&b.set).then_with(|| a.key.cmp(&b.key)));
+    findings.extend(validation);
+    findings.extend(rpo_finding);
+    findings.extend(rto_finding);
+    let sets = plan
+        .as_ref()
+        .map(|p| {
+            p.sets
+                .iter()
+                .map(|s| SetResult {
+                    name: s.name.clone(),
+                    date: s.date,
+                    dated_by: s.dated_by,
+                    newest: s.newest,
+                    total_objects: s.total_objects,
+                    total_bytes: s.total_bytes,
+                    sampled_objects: s.objects.len(),
+                    capped_objects: s.capped_objects,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    PolicyResult {
+        name: policy.name.clone(),
+        client: policy.client.clone(),
+        description: policy.description.clone(),
+        file: policy.file.display().to_string(),
+        status: Status::of(&findings),
+        findings,
+        rpo,
+        rto,
+        listed_objects: plan.as_ref().map_or(0, |p| p.listed_objects),
+        total_sets: plan.as_ref().map_or(0, |p| p.total_sets),
+        sets,
+        objects,
+    }
+}
+
+fn host_name() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}

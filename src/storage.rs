@@ -1,0 +1,125 @@
+//! The one place that builds storage operators and talks to them: opendal plus its layers
+//! (retry with backoff and jitter, timeouts, a concurrency limit, logging). Nobody else
+//! writes retry loops. Secret references are resolved here, only into the operator's
+//! configuration, and never appear in errors.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use opendal::layers::{ConcurrentLimitLayer, LoggingLayer, RetryLayer, TimeoutLayer};
+use opendal::{EntryMode, ErrorKind, Operator};
+
+use crate::config::StorageSpec;
+use crate::plan::{Entry, Planner};
+
+/// Requests in flight per operator at most.
+const MAX_REQUESTS: usize = 32;
+/// A request (stat, list page, read call) that takes longer than this has failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Waiting longer than this for the next bytes of a body means the transfer stalled.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot set up {service} storage: {message}")]
+    Setup { service: String, message: String },
+    #[error("cannot list `{prefix}`: {message}")]
+    List { prefix: String, message: String },
+    #[error("cannot read `{key}`: {message}")]
+    Read { key: String, message: String },
+    #[error("`{key}` is {size} bytes, more than the {max} bytes allowed for a checksum file")]
+    TooLarge { key: String, size: u64, max: u64 },
+}
+
+/// Builds the operator for a policy's storage with the standard layers.
+pub fn operator(spec: &StorageSpec) -> Result<Operator, StorageError> {
+    let setup = |message: String| StorageError::Setup {
+        service: spec.service.clone(),
+        message,
+    };
+    let mut options = Vec::with_capacity(spec.options.len());
+    for (key, value) in &spec.options {
+        let resolved = value.resolve().map_err(|e| setup(format!("storage.{key}: {e}")))?;
+        options.push((key.clone(), resolved));
+    }
+    let op = Operator::via_iter(&spec.service, options).map_err(|e| setup(describe(&e)))?;
+    Ok(op
+        .layer(
+            RetryLayer::new()
+                .with_jitter()
+                .with_max_times(4)
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(10)),
+        )
+        .layer(
+            TimeoutLayer::new()
+                .with_timeout(REQUEST_TIMEOUT)
+                .with_io_timeout(IO_TIMEOUT),
+        )
+        .layer(ConcurrentLimitLayer::new(MAX_REQUESTS))
+        .layer(LoggingLayer::default()))
+}
+
+/// Streams a recursive listing of `prefix` into the planner, one entry at a time.
+pub async fn list_into(op: &Operator, prefix: &str, planner: &mut Planner<'_>) -> Result<(), StorageError> {
+    let fail = |e: opendal::Error| StorageError::List {
+        prefix: prefix.to_string(),
+        message: describe(&e),
+    };
+    let mut lister = op.lister_with(prefix).recursive(true).await.map_err(fail)?;
+    while let Some(entry) = lister.try_next().await.map_err(fail)? {
+        let meta = entry.metadata();
+        if meta.mode() != EntryMode::FILE {
+            continue;
+        }
+        planner.add(Entry {
+            key: entry.path().to_string(),
+            size: meta.content_length(),
+            modified: meta.last_modified().map(Into::into),
+        });
+    }
+    Ok(())
+}
+
+/// Reads a small object (a checksum file) whole, refusing anything over `max` bytes.
+pub async fn read_small(op: &Operator, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
+    let fail = |e: opendal::Error| StorageError::Read {
+        key: key.to_string(),
+        message: describe(&e),
+    };
+    let meta = op.stat(key).await.map_err(fail)?;
+    if meta.content_length() > max {
+        return Err(StorageError::TooLarge {
+            key: key.to_string(),
+            size: meta.content_length(),
+            max,
+        });
+    }
+    if meta.content_length() == 0 {
+        return Ok(Vec::new());
+    }
+    let buffer = op
+        .read_with(key)
+        .range(0..meta.content_length())
+        .await
+        .map_err(fail)?;
+    Ok(buffer.to_vec())
+}
+
+/// One line about an opendal error for a person: its kind in words and the service's
+/// message, without the request context (which may hold signed URLs).
+pub fn describe(e: &opendal::Error) -> String {
+    let hint = match e.kind() {
+        ErrorKind::NotFound => "not found",
+        ErrorKind::PermissionDenied => "permission denied: check the credentials and bucket policy",
+        ErrorKind::ConfigInvalid => "invalid storage configuration",
+        ErrorKind::RateLimited => "rate limited by the service",
+        _ => "",
+    };
+    let message = e.message().lines().next().unwrap_or_default().trim().to_string();
+    match (hint.is_empty(), message.is_empty()) {
+        (true, _) => message,
+        (false, true) => hint.to_string(),
+        (false, false) => format!("{hint} ({message})"),
+    }
+}
