@@ -295,7 +295,11 @@ mod tests {
         std::fs::write(dir.path().join("a.yaml"), POLICY.replace("NAME", "one")).unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/b.yml"), POLICY.replace("NAME", "one")).unwrap();
-        std::fs::write(dir.path().join("c.yaml"), POLICY.replace("rto: 4h", "rto: 4h\n  colour: red")).unwrap();
+        std::fs::write(
+            dir.path().join("c.yaml"),
+            POLICY.replace("NAME", "three").replace("rto: 4h", "rto: 4h\n  colour: red"),
+        )
+        .unwrap();
         let errors = load(dir.path()).unwrap_err().0;
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors.iter().any(|e| e.message.contains("unknown field `colour`") && e.line == 11));

@@ -18,21 +18,27 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigEr
             .location()
             .map(|loc| (loc.line(), loc.column()))
             .unwrap_or((0, 0));
+        let message = clean_message(&inner.to_string(), &path);
         ConfigError {
             file: file.to_path_buf(),
             line,
             column,
             field: if path == "." { String::new() } else { path },
-            message: clean_message(&inner.to_string()),
+            message,
         }
     })
 }
 
 /// serde_yaml appends "at line L column C" to messages; the location is reported separately.
-fn clean_message(message: &str) -> String {
+/// It also puts the parent's path in front, which the error already carries as `field`.
+fn clean_message(message: &str, path: &str) -> String {
     let message = match message.find(" at line ") {
         Some(i) => &message[..i],
         None => message,
+    };
+    let message = match message.split_once(": ") {
+        Some((head, rest)) if !head.contains(' ') && path.starts_with(head) => rest,
+        _ => message,
     };
     message.trim().trim_end_matches('.').to_string()
 }

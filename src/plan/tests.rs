@@ -1,0 +1,172 @@
+use std::path::Path;
+
+use super::*;
+use crate::config::parse_policy;
+
+fn policy(extra: &str) -> Policy {
+    let text = format!(
+        "name: p\nclient: C\nstorage:\n  service: fs\n  root: /b\nbackups:\n  prefix: files/\n  date_format: \"%Y-%m-%d\"\n{extra}targets:\n  rpo: 26h\n  rto: 4h\n"
+    );
+    parse_policy(Path::new("/etc/rd/p.yaml"), &text).unwrap()
+}
+
+fn ctx(seed: u64) -> PlanContext {
+    PlanContext { now: "2026-11-26T12:00:00Z".parse().unwrap(), tz: TimeZone::UTC, seed }
+}
+
+fn entry(key: &str, size: u64) -> Entry {
+    Entry { key: key.into(), size, modified: None }
+}
+
+fn dated_listing(days: u32) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for day in 1..=days {
+        let set = format!("files/2026-11-{day:02}/");
+        entries.push(entry(&format!("{set}a.tar.zst"), 100));
+        entries.push(entry(&format!("{set}b.tar.zst"), 50));
+        entries.push(entry(&format!("{set}SHA256SUMS"), 10));
+    }
+    entries
+}
+
+fn plan(policy: &Policy, entries: Vec<Entry>, ctx: &PlanContext) -> PolicyPlan {
+    let mut planner = Planner::new(policy);
+    for e in entries {
+        planner.add(e);
+    }
+    planner.finish(ctx)
+}
+
+#[test]
+fn newest_set_is_always_first_and_dated_by_name() {
+    let p = plan(&policy(""), dated_listing(25), &ctx(1));
+    assert_eq!(p.total_sets, 25);
+    assert_eq!(p.sets.len(), 1);
+    let newest = p.newest().unwrap();
+    assert_eq!(newest.name, "2026-11-25");
+    assert_eq!(newest.dated_by, DatedBy::Name);
+    assert_eq!(newest.date, Some("2026-11-25T00:00:00Z".parse().unwrap()));
+    assert_eq!(newest.total_bytes, 150);
+}
+
+#[test]
+fn checksum_files_are_never_backups_and_attach_to_objects() {
+    let p = plan(&policy(""), dated_listing(2), &ctx(1));
+    let set = p.newest().unwrap();
+    assert_eq!(set.objects.len(), 2);
+    assert!(set.objects.iter().all(|o| matches!(
+        &o.checksums[..],
+        [ChecksumSource::Manifest { key, algorithm: Algorithm::Sha256 }] if key == "files/2026-11-02/SHA256SUMS"
+    )));
+}
+
+#[test]
+fn sidecars_attach_to_their_object() {
+    let pol = policy("");
+    let entries = vec![entry("files/2026-11-02/x.tar.zst", 5), entry("files/2026-11-02/x.tar.zst.b3", 1)];
+    let p = plan(&pol, entries, &ctx(1));
+    assert_eq!(
+        p.sets[0].objects[0].checksums,
+        [ChecksumSource::Sidecar { key: "files/2026-11-02/x.tar.zst.b3".into(), algorithm: Algorithm::Blake3 }]
+    );
+}
+
+#[test]
+fn the_same_seed_repeats_the_choice_and_others_differ() {
+    let pol = policy("sample:\n  random: 3\n  within: 30d\n  objects_per_set: 1\n");
+    let names = |seed| {
+        plan(&pol, dated_listing(25), &ctx(seed))
+            .sets
+            .iter()
+            .map(|s| (s.name.clone(), s.objects[0].key.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(42), names(42));
+    assert_eq!(names(42).len(), 4);
+    let differs = (0..20).any(|seed| names(seed) != names(42));
+    assert!(differs, "twenty seeds all chose the same sample");
+}
+
+#[test]
+fn random_sets_come_only_from_the_window() {
+    let pol = policy("sample:\n  random: 30\n  within: 5d\n");
+    let p = plan(&pol, dated_listing(25), &ctx(9));
+    // Window starts 2026-11-21T12:00; sets dated 22..24 qualify besides the newest (25).
+    let names: Vec<_> = p.sets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["2026-11-25", "2026-11-24", "2026-11-23", "2026-11-22"]);
+}
+
+#[test]
+fn max_bytes_caps_the_sample_but_keeps_the_newest() {
+    let pol = policy("sample:\n  random: 2\n  max_bytes: 120\n");
+    let p = plan(&pol, dated_listing(5), &ctx(3));
+    assert_eq!(p.sampled_bytes(), 100);
+    assert_eq!(p.sets[0].capped_objects, 1);
+    let tiny = policy("sample:\n  max_bytes: 10\n");
+    let p = plan(&tiny, dated_listing(2), &ctx(3));
+    assert_eq!(p.sampled_objects(), 1, "the newest set's first object is restored regardless");
+}
+
+#[test]
+fn by_object_layout_and_include_globs() {
+    let pol = policy("").clone();
+    let mut pol = pol;
+    pol.backups.sets = SetLayout::ByObject;
+    pol.backups.include = Some(globset::GlobSetBuilder::new().add(globset::Glob::new("*.tar.zst").unwrap()).build().unwrap());
+    let entries = vec![
+        entry("files/db-2026-11-24.tar.zst", 7),
+        entry("files/db-2026-11-25.tar.zst", 8),
+        entry("files/db-2026-11-25.tar.zst.sha256", 1),
+        entry("files/notes.txt", 1),
+    ];
+    let p = plan(&pol, entries, &ctx(1));
+    assert_eq!(p.total_sets, 2);
+    assert_eq!(p.sets[0].name, "db-2026-11-25.tar.zst");
+    assert_eq!(p.sets[0].objects[0].path_in_set, "db-2026-11-25.tar.zst");
+    assert_eq!(p.sets[0].objects[0].format, Format::TarZstd);
+}
+
+#[test]
+fn modified_time_dates_sets_without_a_date_in_the_name() {
+    let mut pol = policy("");
+    pol.backups.date_format = None;
+    let old: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+    let new: Timestamp = "2026-11-20T00:00:00Z".parse().unwrap();
+    let entries = vec![
+        Entry { key: "files/zzz/a".into(), size: 1, modified: Some(old) },
+        Entry { key: "files/aaa/a".into(), size: 1, modified: Some(new) },
+    ];
+    let p = plan(&pol, entries, &ctx(1));
+    assert_eq!(p.sets[0].name, "aaa");
+    assert_eq!(p.sets[0].dated_by, DatedBy::Modified);
+}
+
+#[test]
+fn objects_outside_set_folders_are_counted_not_planned() {
+    let p = plan(&policy(""), vec![entry("files/loose.tar.zst", 1), entry("other/x", 1)], &ctx(1));
+    assert_eq!(p.ungrouped_objects, 1);
+    assert!(p.sets.is_empty());
+}
+
+#[test]
+fn dates_are_found_inside_names() {
+    let tz = TimeZone::UTC;
+    assert_eq!(
+        date_from_name("acme-db-2026-11-25.tar.zst", "%Y-%m-%d", &tz),
+        Some("2026-11-25T00:00:00Z".parse().unwrap())
+    );
+    assert_eq!(
+        date_from_name("db_20261125T0130.tar", "%Y%m%dT%H%M", &tz),
+        Some("2026-11-25T01:30:00Z".parse().unwrap())
+    );
+    assert_eq!(date_from_name("weekly", "%Y-%m-%d", &tz), None);
+}
+
+#[test]
+fn formats_come_from_names() {
+    assert_eq!(Format::from_name("a.TAR.ZST"), Format::TarZstd);
+    assert_eq!(Format::from_name("a.tzst"), Format::TarZstd);
+    assert_eq!(Format::from_name("a.sql.zst"), Format::Zstd);
+    assert_eq!(Format::from_name("a.tar"), Format::Tar);
+    assert_eq!(Format::from_name("a.bak"), Format::Raw);
+}

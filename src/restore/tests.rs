@@ -1,0 +1,242 @@
+//! Restores of crafted objects from a real fs operator into a temporary scratch folder.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use sha2::Digest as _;
+
+use super::*;
+use crate::config::StorageSpec;
+use crate::config::secret::ConfigValue;
+use crate::plan::Format;
+
+/// A tar entry with any name bytes, written header-first so no library check cleans it.
+fn raw_entry(out: &mut Vec<u8>, name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) {
+    let mut header = tar::Header::new_gnu();
+    {
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..name.len()].copy_from_slice(name);
+        gnu.linkname[..link.len()].copy_from_slice(link);
+    }
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+fn finish_tar(mut out: Vec<u8>) -> Vec<u8> {
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.include_checksum(true).unwrap();
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    bucket: std::path::PathBuf,
+    scratch: std::path::PathBuf,
+    op: Operator,
+}
+
+fn bench() -> Bench {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("bucket");
+    let scratch = dir.path().join("scratch/set");
+    std::fs::create_dir_all(&bucket).unwrap();
+    std::fs::create_dir_all(&scratch).unwrap();
+    let spec = StorageSpec {
+        service: "fs".into(),
+        options: BTreeMap::from([("root".to_string(), ConfigValue::Plain(bucket.to_string_lossy().into()))]),
+    };
+    let op = crate::storage::operator(&spec).unwrap();
+    Bench { _dir: dir, bucket, scratch, op }
+}
+
+impl Bench {
+    async fn restore(&self, key: &str, bytes: &[u8], in_archive: Option<&str>, limit: u64) -> Restored {
+        std::fs::write(self.bucket.join(key), bytes).unwrap();
+        let object = PlannedObject {
+            key: key.into(),
+            path_in_set: key.into(),
+            size: bytes.len() as u64,
+            format: Format::from_name(key),
+            checksums: Vec::new(),
+        };
+        let spec = RestoreSpec {
+            set_dir: self.scratch.clone(),
+            algorithms: [Algorithm::Sha256].into(),
+            max_restored_bytes: limit,
+            in_archive: in_archive.map(str::to_string),
+        };
+        restore_object(&self.op, &object, &spec).await
+    }
+}
+
+fn kinds(r: &Restored) -> Vec<FindingKind> {
+    r.findings.iter().map(|f| f.kind).collect()
+}
+
+/// Every path below `root`, for checking that nothing landed elsewhere.
+fn tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn zstd_object_restores_with_its_digest() {
+    let b = bench();
+    let data = b"hello restore\n".repeat(10_000);
+    let stored = zstd(&data);
+    let r = b.restore("db.sql.zst", &stored, None, u64::MAX).await;
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(std::fs::read(b.scratch.join("db.sql")).unwrap(), data);
+    assert_eq!(r.restored_bytes, data.len() as u64);
+    assert_eq!(r.stored_bytes, stored.len() as u64);
+    assert_eq!(r.digests[&Algorithm::Sha256], hex::encode(sha2::Sha256::digest(&stored)));
+}
+
+#[tokio::test]
+async fn two_concatenated_frames_are_both_decoded() {
+    let b = bench();
+    let mut stored = zstd(b"first ");
+    stored.extend(zstd(b"second"));
+    let r = b.restore("x.zst", &stored, None, u64::MAX).await;
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(std::fs::read(b.scratch.join("x")).unwrap(), b"first second");
+}
+
+#[tokio::test]
+async fn truncated_zstd_frame_is_corrupt_archive() {
+    let b = bench();
+    let stored = zstd(&b"0123456789".repeat(50_000));
+    let r = b.restore("t.zst", &stored[..stored.len() / 2], None, u64::MAX).await;
+    assert_eq!(kinds(&r), [FindingKind::CorruptArchive]);
+    assert!(!b.scratch.join("t").exists(), "a partial file was left behind");
+}
+
+#[tokio::test]
+async fn garbage_and_empty_objects_named_zst_are_corrupt() {
+    let b = bench();
+    let r = b.restore("g.zst", b"this is not zstd at all", None, u64::MAX).await;
+    assert_eq!(kinds(&r), [FindingKind::CorruptArchive]);
+    assert!(r.findings[0].message.contains("magic"));
+    let r = b.restore("e.zst", b"", None, u64::MAX).await;
+    assert_eq!(kinds(&r), [FindingKind::CorruptArchive]);
+}
+
+#[tokio::test]
+async fn bomb_stops_at_the_limit() {
+    let b = bench();
+    let stored = zstd(&vec![0u8; 8 << 20]);
+    let r = b.restore("bomb.zst", &stored, None, 1 << 20).await;
+    assert_eq!(kinds(&r), [FindingKind::SizeLimitExceeded]);
+    assert!(!b.scratch.join("bomb").exists());
+}
+
+#[tokio::test]
+async fn traversal_links_and_devices_are_refused_and_nothing_escapes() {
+    let b = bench();
+    let mut t = Vec::new();
+    raw_entry(&mut t, b"ok.txt", tar::EntryType::Regular, b"", b"fine");
+    raw_entry(&mut t, b"../escape", tar::EntryType::Regular, b"", b"x");
+    raw_entry(&mut t, b"/abs/escape", tar::EntryType::Regular, b"", b"x");
+    raw_entry(&mut t, b"a/../../escape2", tar::EntryType::Regular, b"", b"x");
+    raw_entry(&mut t, b"link", tar::EntryType::Symlink, b"../../outside", b"");
+    raw_entry(&mut t, b"link/through", tar::EntryType::Regular, b"", b"x");
+    raw_entry(&mut t, b"hard", tar::EntryType::Link, b"../outside", b"");
+    raw_entry(&mut t, b"dev", tar::EntryType::Char, b"", b"");
+    raw_entry(&mut t, b"fifo", tar::EntryType::Fifo, b"", b"");
+    raw_entry(&mut t, b"copy", tar::EntryType::Link, b"ok.txt", b"");
+    let r = b.restore("evil.tar", &finish_tar(t), None, u64::MAX).await;
+    let unsafe_count = kinds(&r).iter().filter(|k| **k == FindingKind::UnsafePath).count();
+    assert_eq!(unsafe_count, 7, "{:?}", r.findings);
+    // `link/through` is written as a plain folder and file, never through a link.
+    assert_eq!(tree(&b.scratch), ["copy", "link", "link/through", "ok.txt"]);
+    assert_eq!(std::fs::read(b.scratch.join("copy")).unwrap(), b"fine");
+    assert!(!b.scratch.parent().unwrap().join("escape").exists());
+}
+
+#[tokio::test]
+async fn in_archive_manifest_is_checked_file_by_file() {
+    let b = bench();
+    let good = hex::encode(sha2::Sha256::digest(b"alpha"));
+    let manifest = format!("{good}  ./a.txt\n{}  b.txt\n{good}  gone.txt\n", "0".repeat(64));
+    let mut t = Vec::new();
+    raw_entry(&mut t, b"a.txt", tar::EntryType::Regular, b"", b"alpha");
+    raw_entry(&mut t, b"b.txt", tar::EntryType::Regular, b"", b"beta");
+    raw_entry(&mut t, b"extra.txt", tar::EntryType::Regular, b"", b"x");
+    raw_entry(&mut t, b"MANIFEST.sha256", tar::EntryType::Regular, b"", manifest.as_bytes());
+    let r = b.restore("m.tar.zst", &zstd(&finish_tar(t)), Some("MANIFEST.sha256"), u64::MAX).await;
+    let mut found: Vec<(FindingKind, String)> =
+        r.findings.iter().map(|f| (f.kind, f.object.clone().unwrap())).collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (FindingKind::ChecksumMismatch, "m.tar.zst!b.txt".to_string()),
+            (FindingKind::MissingFile, "m.tar.zst!gone.txt".to_string()),
+            (FindingKind::UnexpectedFile, "m.tar.zst!extra.txt".to_string()),
+        ]
+    );
+    assert_eq!(r.files, 4);
+}
+
+#[tokio::test]
+async fn archive_without_its_manifest_is_missing_checksum() {
+    let b = bench();
+    let mut t = Vec::new();
+    raw_entry(&mut t, b"a.txt", tar::EntryType::Regular, b"", b"alpha");
+    let r = b.restore("n.tar", &finish_tar(t), Some("MANIFEST.sha256"), u64::MAX).await;
+    assert_eq!(kinds(&r), [FindingKind::MissingChecksum]);
+}
+
+#[tokio::test]
+async fn truncated_tar_is_corrupt_and_its_files_are_removed() {
+    let b = bench();
+    let mut t = Vec::new();
+    raw_entry(&mut t, b"a.txt", tar::EntryType::Regular, b"", b"alpha");
+    raw_entry(&mut t, b"big.bin", tar::EntryType::Regular, b"", &vec![7u8; 100_000]);
+    let r = b.restore("cut.tar", &t[..60_000], None, u64::MAX).await;
+    assert_eq!(kinds(&r), [FindingKind::CorruptArchive]);
+    assert!(tree(&b.scratch).iter().all(|p| !p.ends_with(".txt") && !p.ends_with(".bin")));
+}
+
+#[tokio::test]
+async fn missing_object_is_a_storage_error() {
+    let b = bench();
+    let object = PlannedObject {
+        key: "nope.zst".into(),
+        path_in_set: "nope.zst".into(),
+        size: 1,
+        format: Format::Zstd,
+        checksums: Vec::new(),
+    };
+    let spec = RestoreSpec {
+        set_dir: b.scratch.clone(),
+        algorithms: [Algorithm::Sha256].into(),
+        max_restored_bytes: 1,
+        in_archive: None,
+    };
+    let r = restore_object(&b.op, &object, &spec).await;
+    assert_eq!(kinds(&r), [FindingKind::StorageError]);
+}
