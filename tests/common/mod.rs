@@ -1,0 +1,142 @@
+//! Test support shared by the integration tests: the real binary, backups built from
+//! deterministic content with the tar and zstd libraries, and uploads to the loopback S3
+//! server through boto3 (tests/support/s3_upload.py), never through the code under test.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::Digest as _;
+
+pub fn bin() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("restore-drill").expect("the restore-drill binary is built")
+}
+
+/// The repository root (for fixtures and policies).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The loopback S3 server started by tests/run.sh. Fails, never skips, when it is absent.
+pub fn s3_endpoint() -> String {
+    std::env::var("RESTORE_DRILL_TEST_S3").unwrap_or_else(|_| {
+        panic!("RESTORE_DRILL_TEST_S3 is not set: the S3 tests need moto's server; run them with `tests/run.sh`, which installs and starts it")
+    })
+}
+
+/// Creates `bucket` on the S3 server and uploads every file below `dir` into it.
+pub fn upload(bucket: &str, dir: &Path) {
+    let python = std::env::var("RESTORE_DRILL_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("RESTORE_DRILL_TEST_PYTHON is not set: run the S3 tests with `tests/run.sh`")
+    });
+    let status = Command::new(python)
+        .arg(repo().join("tests/support/s3_upload.py"))
+        .arg(s3_endpoint())
+        .arg(bucket)
+        .arg(dir)
+        .status()
+        .expect("run the S3 upload helper");
+    assert!(status.success(), "uploading {} to bucket {bucket} failed", dir.display());
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.include_checksum(true).unwrap();
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A tar archive of `(name, content)` files; names are written raw, unchecked, so tests can
+/// build hostile archives too.
+pub fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(1_764_115_200);
+        header.set_cksum();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// Deterministic text-like content of about `len` bytes.
+pub fn text(seed: u64, len: usize) -> Vec<u8> {
+    let words = ["backup", "restore", "ledger", "patient", "invoice", "chart", "x-ray", "payroll"];
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut out = Vec::with_capacity(len + 16);
+    while out.len() < len {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        out.extend_from_slice(words[(state >> 33) as usize % words.len()].as_bytes());
+        out.push(if (state >> 20) % 9 == 0 { b'\n' } else { b' ' });
+    }
+    out
+}
+
+/// Writes `content` to `root/rel`, creating folders.
+pub fn put(root: &Path, rel: &str, content: &[u8]) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// A unique, valid bucket name for one test.
+pub fn bucket_name(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("rd-{test}-{}-{nanos:x}", std::process::id())
+}
+
+/// Runs the binary and parses the `--json` results.
+pub fn run_json(config_dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let json = config_dir.join("results.json");
+    let out = bin()
+        .arg("run")
+        .arg("--config-dir")
+        .arg(config_dir)
+        .arg("--json")
+        .arg(&json)
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let text = std::fs::read_to_string(&json)
+        .unwrap_or_else(|e| panic!("no results.json ({e}); stdout:\n{stdout}\nstderr:\n{stderr}"));
+    (out.status.code().unwrap_or(-1), serde_json::from_str(&text).unwrap(), stdout)
+}
+
+/// The policy named `name` in a results document.
+pub fn policy<'a>(results: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    results["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no policy {name} in the results"))
+}
+
+/// The finding kinds of a policy result.
+pub fn finding_kinds(policy: &serde_json::Value) -> Vec<String> {
+    policy["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect()
+}

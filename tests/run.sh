@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The test command: sets up everything the tests need on a fresh machine, idempotently,
+# runs the whole suite, and stops what it started.
+#   - a Python virtual environment under target/test-venv with moto's S3 server (PyPI)
+#   - moto's server on a free loopback port, exported as RESTORE_DRILL_TEST_S3
+#   - cargo test (arguments are passed on: tests/run.sh s3 runs the tests matching "s3")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=target/test-venv
+if ! "$venv/bin/python" -c 'import moto, boto3, flask' >/dev/null 2>&1; then
+  echo "tests/run.sh: installing test servers into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+
+free_port() {
+  "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for() { # wait_for URL PID NAME: up to 30 s for a server to answer
+  for _ in $(seq 1 150); do
+    if "$venv/bin/python" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$1" >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$2" 2>/dev/null || { echo "tests/run.sh: $3 exited; its log:" >&2; cat "target/$3.log" >&2; return 1; }
+    sleep 0.2
+  done
+  echo "tests/run.sh: $3 did not answer on $1 within 30 s" >&2
+  return 1
+}
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+mkdir -p target
+s3_port=$(free_port)
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" >target/moto.log 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$s3_port/moto-api/" "${pids[-1]}" moto
+
+export RESTORE_DRILL_TEST_S3="http://127.0.0.1:$s3_port"
+export RESTORE_DRILL_TEST_PYTHON="$PWD/$venv/bin/python"
+cargo test --all-targets "$@"
