@@ -106,8 +106,8 @@ pub async fn read_small(op: &Operator, key: &str, max: u64) -> Result<Vec<u8>, S
     Ok(buffer.to_vec())
 }
 
-/// One line about an opendal error for a person: its kind in words and the service's
-/// message, without the request context (which may hold signed URLs).
+/// One line about an opendal error for a person: its kind in words, the service's message
+/// and the root cause (`Connection refused`), without the request context.
 pub fn describe(e: &opendal::Error) -> String {
     let hint = match e.kind() {
         ErrorKind::NotFound => "not found",
@@ -116,10 +116,26 @@ pub fn describe(e: &opendal::Error) -> String {
         ErrorKind::RateLimited => "rate limited by the service",
         _ => "",
     };
-    let message = e.message().lines().next().unwrap_or_default().trim().to_string();
-    match (hint.is_empty(), message.is_empty()) {
-        (true, _) => message,
-        (false, true) => hint.to_string(),
-        (false, false) => format!("{hint} ({message})"),
+    let mut parts: Vec<String> = Vec::new();
+    if !hint.is_empty() {
+        parts.push(hint.to_string());
     }
+    let message = e.message().lines().next().unwrap_or_default().trim().to_string();
+    if !message.is_empty() {
+        parts.push(message);
+    }
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut root = None;
+    while let Some(c) = cause {
+        root = Some(c);
+        cause = c.source();
+    }
+    if let Some(root) = root {
+        let text = root.to_string();
+        let text = text.lines().next().unwrap_or_default().trim();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
+            parts.push(text.to_string());
+        }
+    }
+    parts.join(": ")
 }

@@ -46,4 +46,4 @@ wait_for "http://127.0.0.1:$s3_port/moto-api/" "${pids[-1]}" moto
 
 export RESTORE_DRILL_TEST_S3="http://127.0.0.1:$s3_port"
 export RESTORE_DRILL_TEST_PYTHON="$PWD/$venv/bin/python"
-cargo test --all-targets "$@"
+cargo test "$@"
