@@ -18,7 +18,12 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 4] = [Algorithm::Sha256, Algorithm::Sha512, Algorithm::Blake3, Algorithm::Md5];
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::Sha256,
+        Algorithm::Sha512,
+        Algorithm::Blake3,
+        Algorithm::Md5,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -76,7 +81,9 @@ impl Algorithm {
 
     /// `SHA256SUMS` → SHA-256.
     pub fn from_manifest_name(file_name: &str) -> Option<Algorithm> {
-        Self::ALL.into_iter().find(|a| a.manifest_name() == file_name)
+        Self::ALL
+            .into_iter()
+            .find(|a| a.manifest_name() == file_name)
     }
 
     /// The algorithm a manifest file inside an archive uses, from its name
@@ -108,12 +115,14 @@ pub fn parse_sums(text: &str, algorithm: Algorithm) -> Result<Vec<SumLine>, Stri
             continue;
         }
         let parsed = parse_line(line, algorithm).map_err(|e| format!("line {}: {e}", i + 1))?;
-        if let Some(name) = &parsed.name {
-            if let Some(earlier) = seen.insert(name.clone(), parsed.digest.clone()) {
-                if earlier != parsed.digest {
-                    return Err(format!("line {}: `{name}` is listed twice with different digests", i + 1));
-                }
-            }
+        if let Some(name) = &parsed.name
+            && let Some(earlier) = seen.insert(name.clone(), parsed.digest.clone())
+            && earlier != parsed.digest
+        {
+            return Err(format!(
+                "line {}: `{name}` is listed twice with different digests",
+                i + 1
+            ));
         }
         lines.push(parsed);
     }
@@ -125,14 +134,26 @@ pub fn parse_sums(text: &str, algorithm: Algorithm) -> Result<Vec<SumLine>, Stri
 
 fn parse_line(line: &str, algorithm: Algorithm) -> Result<SumLine, String> {
     // BSD: `SHA256 (name) = hex`
-    if let Some(rest) = line.strip_prefix(algorithm.bsd_tag()).and_then(|r| r.strip_prefix(" (")) {
-        let (name, digest) = rest
-            .rsplit_once(") = ")
-            .ok_or_else(|| "malformed BSD-style line, expected `TAG (name) = digest`".to_string())?;
-        return Ok(SumLine { name: Some(name.to_string()), digest: check_hex(digest, algorithm)? });
+    if let Some(rest) = line
+        .strip_prefix(algorithm.bsd_tag())
+        .and_then(|r| r.strip_prefix(" ("))
+    {
+        let (name, digest) = rest.rsplit_once(") = ").ok_or_else(|| {
+            "malformed BSD-style line, expected `TAG (name) = digest`".to_string()
+        })?;
+        return Ok(SumLine {
+            name: Some(name.to_string()),
+            digest: check_hex(digest, algorithm)?,
+        });
     }
-    if Algorithm::ALL.iter().any(|a| line.starts_with(&format!("{} (", a.bsd_tag()))) {
-        return Err(format!("the line is tagged for another algorithm than {}", algorithm.name()));
+    if Algorithm::ALL
+        .iter()
+        .any(|a| line.starts_with(&format!("{} (", a.bsd_tag())))
+    {
+        return Err(format!(
+            "the line is tagged for another algorithm than {}",
+            algorithm.name()
+        ));
     }
     // GNU: `hex  name`, `hex *name`; a leading `\` means the name is escaped.
     let (escaped, line) = match line.strip_prefix('\\') {
@@ -213,9 +234,15 @@ pub struct Digester {
 impl Digester {
     pub fn new(algorithms: &BTreeSet<Algorithm>) -> Self {
         Digester {
-            sha256: algorithms.contains(&Algorithm::Sha256).then(sha2::Sha256::new),
-            sha512: algorithms.contains(&Algorithm::Sha512).then(sha2::Sha512::new),
-            blake3: algorithms.contains(&Algorithm::Blake3).then(|| Box::new(blake3::Hasher::new())),
+            sha256: algorithms
+                .contains(&Algorithm::Sha256)
+                .then(sha2::Sha256::new),
+            sha512: algorithms
+                .contains(&Algorithm::Sha512)
+                .then(sha2::Sha512::new),
+            blake3: algorithms
+                .contains(&Algorithm::Blake3)
+                .then(|| Box::new(blake3::Hasher::new())),
             md5: algorithms.contains(&Algorithm::Md5).then(md5::Md5::new),
         }
     }
@@ -263,7 +290,8 @@ mod tests {
     #[test]
     fn gnu_bsd_and_bare_lines_parse() {
         let upper = ABC256.to_ascii_uppercase();
-        let text = format!("{ABC256}  a.txt\r\n{ABC256} *b.bin\nSHA256 (c d) = {upper}\n{ABC256}\n");
+        let text =
+            format!("{ABC256}  a.txt\r\n{ABC256} *b.bin\nSHA256 (c d) = {upper}\n{ABC256}\n");
         let lines = parse_sums(&text, Algorithm::Sha256).unwrap();
         let names: Vec<_> = lines.iter().map(|l| l.name.as_deref()).collect();
         assert_eq!(names, [Some("a.txt"), Some("b.bin"), Some("c d"), None]);
@@ -272,7 +300,8 @@ mod tests {
 
     #[test]
     fn wrong_length_and_junk_are_rejected_with_the_line() {
-        let err = parse_sums(&format!("# x\n{}  a\n", &ABC256[..40]), Algorithm::Sha256).unwrap_err();
+        let err =
+            parse_sums(&format!("# x\n{}  a\n", &ABC256[..40]), Algorithm::Sha256).unwrap_err();
         assert!(err.starts_with("line 2:") && err.contains("64"), "{err}");
         assert!(parse_sums("\u{1}\u{2}garbage\n", Algorithm::Sha256).is_err());
         assert!(parse_sums("", Algorithm::Sha256).is_err());
@@ -300,15 +329,27 @@ mod tests {
         let out = d.finish();
         assert_eq!(out[&Algorithm::Sha256], ABC256);
         assert_eq!(out[&Algorithm::Md5], "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(out[&Algorithm::Blake3], blake3::hash(b"abc").to_hex().to_string());
+        assert_eq!(
+            out[&Algorithm::Blake3],
+            blake3::hash(b"abc").to_hex().to_string()
+        );
         assert!(out[&Algorithm::Sha512].starts_with("ddaf35a193617aba"));
     }
 
     #[test]
     fn names_map_to_algorithms() {
-        assert_eq!(Algorithm::from_sidecar_name("d/x.tar.zst.b3"), Some(("d/x.tar.zst", Algorithm::Blake3)));
-        assert_eq!(Algorithm::from_manifest_name("SHA512SUMS"), Some(Algorithm::Sha512));
-        assert_eq!(Algorithm::for_manifest_path("meta/MANIFEST.md5"), Algorithm::Md5);
+        assert_eq!(
+            Algorithm::from_sidecar_name("d/x.tar.zst.b3"),
+            Some(("d/x.tar.zst", Algorithm::Blake3))
+        );
+        assert_eq!(
+            Algorithm::from_manifest_name("SHA512SUMS"),
+            Some(Algorithm::Sha512)
+        );
+        assert_eq!(
+            Algorithm::for_manifest_path("meta/MANIFEST.md5"),
+            Algorithm::Md5
+        );
         assert_eq!(Algorithm::for_manifest_path("MANIFEST"), Algorithm::Sha256);
     }
 }

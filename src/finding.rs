@@ -101,7 +101,11 @@ mod tests {
 
     #[test]
     fn kinds_serialize_as_their_stable_names() {
-        for kind in [FindingKind::ChecksumMismatch, FindingKind::RtoExceeded, FindingKind::ScratchError] {
+        for kind in [
+            FindingKind::ChecksumMismatch,
+            FindingKind::RtoExceeded,
+            FindingKind::ScratchError,
+        ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
     }

@@ -27,7 +27,11 @@ pub enum Status {
 
 impl Status {
     pub fn of(findings: &[Finding]) -> Status {
-        if findings.is_empty() { Status::Pass } else { Status::Fail }
+        if findings.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -91,7 +95,9 @@ pub fn judge_rpo(
         (Some(set), None) => Some(Finding::new(
             FindingKind::RpoExceeded,
             None,
-            format!("the newest set `{set}` has no date: set backups.date_format or use storage that reports last-modified times"),
+            format!(
+                "the newest set `{set}` has no date: set backups.date_format or use storage that reports last-modified times"
+            ),
         )),
         (Some(set), Some(age)) if age > target => Some(Finding::new(
             FindingKind::RpoExceeded,
@@ -125,11 +131,21 @@ pub fn judge_rto(
     let sampled_bytes: u64 = timings.iter().map(|t| t.stored_bytes).sum();
     let transfer: f64 = timings
         .iter()
-        .map(|t| t.elapsed.saturating_sub(t.first_byte).max(MIN_TRANSFER).as_secs_f64())
+        .map(|t| {
+            t.elapsed
+                .saturating_sub(t.first_byte)
+                .max(MIN_TRANSFER)
+                .as_secs_f64()
+        })
         .sum();
-    let throughput = (!timings.is_empty() && sampled_bytes > 0).then(|| sampled_bytes as f64 / transfer);
+    let throughput =
+        (!timings.is_empty() && sampled_bytes > 0).then(|| sampled_bytes as f64 / transfer);
     let overhead = (!timings.is_empty()).then(|| {
-        timings.iter().map(|t| t.first_byte.as_secs_f64()).sum::<f64>() / timings.len() as f64
+        timings
+            .iter()
+            .map(|t| t.first_byte.as_secs_f64())
+            .sum::<f64>()
+            / timings.len() as f64
     });
     let projected = match (throughput, overhead) {
         (Some(rate), Some(per_object)) => {
@@ -181,7 +197,10 @@ mod tests {
     use super::*;
 
     fn targets(rpo_h: u64, rto_s: u64) -> Targets {
-        Targets { rpo: Duration::from_secs(rpo_h * 3600), rto: Duration::from_secs(rto_s) }
+        Targets {
+            rpo: Duration::from_secs(rpo_h * 3600),
+            rto: Duration::from_secs(rto_s),
+        }
     }
 
     #[test]
@@ -205,11 +224,23 @@ mod tests {
             elapsed: Duration::from_millis(1500),
             first_byte: Duration::from_millis(500),
         };
-        let (rto, finding) = judge_rto(&targets(1, 60), &[timing], Duration::from_millis(1500), 1_000_000_000, 10);
+        let (rto, finding) = judge_rto(
+            &targets(1, 60),
+            &[timing],
+            Duration::from_millis(1500),
+            1_000_000_000,
+            10,
+        );
         assert_eq!(rto.throughput_bytes_per_second, Some(100_000_000.0));
         assert_eq!(rto.projected_seconds, Some(15.0));
         assert!(rto.met && finding.is_none());
-        let (rto, finding) = judge_rto(&targets(1, 12), &[timing], Duration::from_millis(1500), 1_000_000_000, 10);
+        let (rto, finding) = judge_rto(
+            &targets(1, 12),
+            &[timing],
+            Duration::from_millis(1500),
+            1_000_000_000,
+            10,
+        );
         assert!(!rto.met);
         assert!(finding.unwrap().message.contains("projected"));
     }

@@ -9,7 +9,11 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::InvalidConfig.into() } else { ExitCode::Success.into() };
+            return if e.use_stderr() {
+                ExitCode::InvalidConfig.into()
+            } else {
+                ExitCode::Success.into()
+            };
         }
     };
     match cli.execute() {

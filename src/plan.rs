@@ -77,6 +77,16 @@ pub enum DatedBy {
     Unknown,
 }
 
+impl DatedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatedBy::Name => "name",
+            DatedBy::Modified => "modified",
+            DatedBy::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedObject {
     pub key: String,
@@ -123,7 +133,11 @@ impl PolicyPlan {
     }
 
     pub fn sampled_bytes(&self) -> u64 {
-        self.sets.iter().flat_map(|s| &s.objects).map(|o| o.size).sum()
+        self.sets
+            .iter()
+            .flat_map(|s| &s.objects)
+            .map(|o| o.size)
+            .sum()
     }
 }
 
@@ -177,19 +191,31 @@ impl<'p> Planner<'p> {
         self.listed += 1;
         let (folder, file) = split_folder(&entry.key);
         if let Some(algorithm) = Algorithm::from_manifest_name(file) {
-            let source = ChecksumSource::Manifest { key: entry.key.clone(), algorithm };
-            self.manifests.entry(folder.to_string()).or_default().push(source);
+            let source = ChecksumSource::Manifest {
+                key: entry.key.clone(),
+                algorithm,
+            };
+            self.manifests
+                .entry(folder.to_string())
+                .or_default()
+                .push(source);
             return;
         }
         if let Some((target, algorithm)) = Algorithm::from_sidecar_name(&entry.key) {
-            let source = ChecksumSource::Sidecar { key: entry.key.clone(), algorithm };
-            self.sidecars.entry(target.to_string()).or_default().push(source);
+            let source = ChecksumSource::Sidecar {
+                key: entry.key.clone(),
+                algorithm,
+            };
+            self.sidecars
+                .entry(target.to_string())
+                .or_default()
+                .push(source);
             return;
         }
-        if let Some(include) = &self.policy.backups.include {
-            if !include.is_match(rel) {
-                return;
-            }
+        if let Some(include) = &self.policy.backups.include
+            && !include.is_match(rel)
+        {
+            return;
         }
         let set = match self.policy.backups.sets {
             SetLayout::ByObject => rel,
@@ -234,7 +260,13 @@ impl<'p> Planner<'p> {
         dated.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
         let total_sets = dated.len();
 
-        let window_start = ctx.now.checked_sub(jiff::SignedDuration::try_from(policy.sample.within).unwrap_or(jiff::SignedDuration::MAX)).ok();
+        let window_start = ctx
+            .now
+            .checked_sub(
+                jiff::SignedDuration::try_from(policy.sample.within)
+                    .unwrap_or(jiff::SignedDuration::MAX),
+            )
+            .ok();
         let mut candidates: Vec<usize> = (1..dated.len())
             .filter(|&i| match (dated[i].2, window_start) {
                 (Some(date), Some(start)) => date >= start,
@@ -260,12 +292,19 @@ impl<'p> Planner<'p> {
         for index in chosen {
             let (name, acc, date, dated_by) = dated[index].take().expect("each set chosen once");
             let total_objects = acc.objects.len();
-            let mut objects =
-                pick_objects(acc.objects, policy.sample.objects_per_set, ctx.seed, &policy.name);
+            let mut objects = pick_objects(
+                acc.objects,
+                policy.sample.objects_per_set,
+                ctx.seed,
+                &policy.name,
+            );
             let before = objects.len();
             objects.retain(|o| {
                 let fits = taken == 0
-                    || policy.sample.max_bytes.is_none_or(|cap| spent.saturating_add(o.size) <= cap);
+                    || policy
+                        .sample
+                        .max_bytes
+                        .is_none_or(|cap| spent.saturating_add(o.size) <= cap);
                 if fits {
                     spent = spent.saturating_add(o.size);
                     taken += 1;
@@ -275,7 +314,16 @@ impl<'p> Planner<'p> {
             let capped_objects = before - objects.len();
             let objects = objects
                 .into_iter()
-                .map(|entry| planned_object(policy.backups.sets, &policy.backups.prefix, &name, entry, &self.sidecars, &self.manifests))
+                .map(|entry| {
+                    planned_object(
+                        policy.backups.sets,
+                        &policy.backups.prefix,
+                        &name,
+                        entry,
+                        &self.sidecars,
+                        &self.manifests,
+                    )
+                })
                 .collect();
             sets.push(PlannedSet {
                 name,
@@ -330,12 +378,17 @@ fn source_key(source: &ChecksumSource) -> &str {
     }
 }
 
-fn pick_objects(mut objects: Vec<Entry>, per_set: ObjectsPerSet, seed: u64, policy: &str) -> Vec<Entry> {
-    if let ObjectsPerSet::Count(n) = per_set {
-        if n < objects.len() {
-            objects.sort_by_key(|o| score(seed, policy, &o.key));
-            objects.truncate(n);
-        }
+fn pick_objects(
+    mut objects: Vec<Entry>,
+    per_set: ObjectsPerSet,
+    seed: u64,
+    policy: &str,
+) -> Vec<Entry> {
+    if let ObjectsPerSet::Count(n) = per_set
+        && n < objects.len()
+    {
+        objects.sort_by_key(|o| score(seed, policy, &o.key));
+        objects.truncate(n);
     }
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     objects
@@ -376,14 +429,15 @@ pub fn date_from_name(name: &str, format: &str, tz: &TimeZone) -> Option<Timesta
         if let Ok(ts) = tm.to_timestamp() {
             return Some(ts);
         }
-        let datetime = tm
-            .to_datetime()
-            .ok()
-            .or_else(|| tm.to_date().ok().map(|d| d.to_datetime(jiff::civil::Time::midnight())));
-        if let Some(dt) = datetime {
-            if let Ok(zoned) = dt.to_zoned(tz.clone()) {
-                return Some(zoned.timestamp());
-            }
+        let datetime = tm.to_datetime().ok().or_else(|| {
+            tm.to_date()
+                .ok()
+                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+        });
+        if let Some(dt) = datetime
+            && let Ok(zoned) = dt.to_zoned(tz.clone())
+        {
+            return Some(zoned.timestamp());
         }
     }
     None

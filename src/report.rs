@@ -36,7 +36,13 @@ pub fn summary(result: &RunResult) -> String {
         .load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header([
-            "policy", "client", "status", "newest age / RPO", "sample sets/objects/bytes", "restore time", "throughput",
+            "policy",
+            "client",
+            "status",
+            "newest age / RPO",
+            "sample sets/objects/bytes",
+            "restore time",
+            "throughput",
             "projected / RTO",
         ]);
     for p in &result.policies {
@@ -74,7 +80,11 @@ pub fn summary(result: &RunResult) -> String {
     } else {
         format!("FAILED {failed} of {total}")
     };
-    let _ = writeln!(out, "{verdict} · run {} · seed {}", result.run_id, result.seed);
+    let _ = writeln!(
+        out,
+        "{verdict} · run {} · seed {}",
+        result.run_id, result.seed
+    );
     out
 }
 
@@ -105,32 +115,48 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             format_bytes(plan.sampled_bytes())
         );
         for set in &plan.sets {
-            let date = set.date.map_or_else(|| "undated".to_string(), |d: Timestamp| d.strftime("%Y-%m-%d %H:%M UTC").to_string());
+            let date = set.date.map_or_else(
+                || "undated".to_string(),
+                |d: Timestamp| d.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            );
             let role = if set.newest { "newest" } else { "random" };
             let _ = writeln!(
                 out,
-                "  set {} [{role}, {date} by {:?}]: {} of {} objects, {} of {}{}",
+                "  set {} [{role}, {date} by {}]: {} of {} objects, {} of {}{}",
                 set.name,
-                set.dated_by,
+                set.dated_by.as_str(),
                 set.objects.len(),
                 set.total_objects,
                 format_bytes(set.objects.iter().map(|o| o.size).sum()),
                 format_bytes(set.total_bytes),
-                if set.capped_objects > 0 { format!(" ({} left out by max_bytes)", set.capped_objects) } else { String::new() }
+                if set.capped_objects > 0 {
+                    format!(" ({} left out by max_bytes)", set.capped_objects)
+                } else {
+                    String::new()
+                }
             );
             for object in &set.objects {
                 let _ = writeln!(out, "    {} ({})", object.key, format_bytes(object.size));
             }
         }
     }
-    let _ = writeln!(out, "seed {seed} (repeat this choice with --seed {seed}); nothing was restored");
+    let _ = writeln!(
+        out,
+        "seed {seed} (repeat this choice with --seed {seed}); nothing was restored"
+    );
     out
 }
 
 /// Writes the results as JSON, atomically: a reader never sees half a file.
 pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "results.json".into());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "results.json".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = std::fs::File::create(&tmp)?;
     serde_json::to_writer_pretty(&mut file, result)?;

@@ -28,7 +28,10 @@ pub struct RunResult {
 
 impl RunResult {
     pub fn failed(&self) -> usize {
-        self.policies.iter().filter(|p| p.status == Status::Fail).count()
+        self.policies
+            .iter()
+            .filter(|p| p.status == Status::Fail)
+            .count()
     }
 }
 

@@ -32,8 +32,13 @@ pub struct RunOptions {
 /// Why a run could not be carried out at all (as opposed to findings, which it reports).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot create the scratch folder `{path}`: {source} (set scratch_dir in restore-drill.yaml)")]
-    Scratch { path: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot create the scratch folder `{path}`: {source} (set scratch_dir in restore-drill.yaml)"
+    )]
+    Scratch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// One policy after planning: its operator and plan, or why it has none.
@@ -57,7 +62,11 @@ impl RunStart {
         let seed = seed.unwrap_or_else(random_seed);
         let stamp = started_at.strftime("%Y%m%dT%H%M%SZ");
         let run_id = format!("{stamp}-{:04x}", random_seed() & 0xffff);
-        RunStart { run_id, started_at, seed }
+        RunStart {
+            run_id,
+            started_at,
+            seed,
+        }
     }
 }
 
@@ -104,7 +113,12 @@ async fn plan_one(policy: &Policy, ctx: PlanContext) -> Planned<'_> {
             ),
         ));
     }
-    Planned { policy, op: Some(op), plan: Some(plan), findings }
+    Planned {
+        policy,
+        op: Some(op),
+        plan: Some(plan),
+        findings,
+    }
 }
 
 /// Where the run's restores land: `scratch_dir/<run-id>`.
@@ -140,7 +154,10 @@ pub async fn execute(
     options: &RunOptions,
 ) -> Result<RunResult, RunError> {
     let dir = run_dir(config, start);
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::Scratch { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::Scratch {
+        path: dir.clone(),
+        source,
+    })?;
     let checksum_files = ChecksumFiles::default();
     let max_restored_bytes = config.settings.max_restored_bytes;
 
@@ -178,12 +195,16 @@ pub async fn execute(
         let validation = validate_sets(&planned_policy, &mine, &dir).await;
         policies.push(judge_policy(planned_policy, &mine, validation, start));
     }
-    if !options.keep {
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!(path = %dir.display(), error = %e, "could not remove the run's scratch folder");
-        }
+    if !options.keep
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!(path = %dir.display(), error = %e, "could not remove the run's scratch folder");
     }
-    let status = if policies.iter().all(|p| p.status == Status::Pass) { Status::Pass } else { Status::Fail };
+    let status = if policies.iter().all(|p| p.status == Status::Pass) {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
     Ok(RunResult {
         schema_version: SCHEMA_VERSION,
         run_id: start.run_id.clone(),
@@ -223,7 +244,12 @@ async fn run_job(job: Job<'_>, files: &ChecksumFiles, max_restored_bytes: u64) -
     let read_whole = !restored.digests.is_empty();
     findings.append(&mut restored.findings);
     if read_whole && job.set_dir.is_ok() {
-        findings.extend(verify::compare_digests(&object.key, &expected, &restored.digests, job.required));
+        findings.extend(verify::compare_digests(
+            &object.key,
+            &expected,
+            &restored.digests,
+            job.required,
+        ));
     }
     let primary = expected.first().map_or(Algorithm::Sha256, |e| e.algorithm);
     let status = Status::of(&findings);
@@ -245,9 +271,15 @@ async fn run_job(job: Job<'_>, files: &ChecksumFiles, max_restored_bytes: u64) -
             files: restored.files,
             digest: Digest {
                 algorithm: primary,
-                expected: expected.iter().find(|e| e.algorithm == primary).map(|e| e.digest.clone()),
+                expected: expected
+                    .iter()
+                    .find(|e| e.algorithm == primary)
+                    .map(|e| e.digest.clone()),
                 actual: restored.digests.get(&primary).cloned(),
-                source: expected.iter().find(|e| e.algorithm == primary).map(|e| e.source.clone()),
+                source: expected
+                    .iter()
+                    .find(|e| e.algorithm == primary)
+                    .map(|e| e.source.clone()),
             },
             seconds: restored.elapsed.as_secs_f64(),
             status,
@@ -260,7 +292,11 @@ async fn run_job(job: Job<'_>, files: &ChecksumFiles, max_restored_bytes: u64) -
 }
 
 /// Runs the policy's `validate` commands in each set folder that holds restored files.
-async fn validate_sets(planned: &Planned<'_>, outcomes: &[&JobOutcome], dir: &Path) -> Vec<Finding> {
+async fn validate_sets(
+    planned: &Planned<'_>,
+    outcomes: &[&JobOutcome],
+    dir: &Path,
+) -> Vec<Finding> {
     let (Some(plan), false) = (&planned.plan, planned.policy.validate.is_empty()) else {
         return Vec::new();
     };
@@ -273,7 +309,8 @@ async fn validate_sets(planned: &Planned<'_>, outcomes: &[&JobOutcome], dir: &Pa
         let Ok(set_dir) = restore::output_path(&dir.join(&planned.policy.name), &set.name) else {
             continue;
         };
-        findings.extend(verify::run_validations(&planned.policy.validate, &set_dir, &set.name).await);
+        findings
+            .extend(verify::run_validations(&planned.policy.validate, &set_dir, &set.name).await);
     }
     findings
 }
@@ -294,7 +331,10 @@ fn judge_policy(
         start.started_at,
     );
     let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
-    let measured = match (outcomes.iter().map(|o| o.started).min(), outcomes.iter().map(|o| o.ended).max()) {
+    let measured = match (
+        outcomes.iter().map(|o| o.started).min(),
+        outcomes.iter().map(|o| o.ended).max(),
+    ) {
         (Some(first), Some(last)) => last.duration_since(first),
         _ => Duration::ZERO,
     };
@@ -353,5 +393,8 @@ fn judge_policy(
 }
 
 fn host_name() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }

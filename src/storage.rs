@@ -39,7 +39,9 @@ pub fn operator(spec: &StorageSpec) -> Result<Operator, StorageError> {
     };
     let mut options = Vec::with_capacity(spec.options.len());
     for (key, value) in &spec.options {
-        let resolved = value.resolve().map_err(|e| setup(format!("storage.{key}: {e}")))?;
+        let resolved = value
+            .resolve()
+            .map_err(|e| setup(format!("storage.{key}: {e}")))?;
         options.push((key.clone(), resolved));
     }
     let op = Operator::via_iter(&spec.service, options).map_err(|e| setup(describe(&e)))?;
@@ -61,7 +63,11 @@ pub fn operator(spec: &StorageSpec) -> Result<Operator, StorageError> {
 }
 
 /// Streams a recursive listing of `prefix` into the planner, one entry at a time.
-pub async fn list_into(op: &Operator, prefix: &str, planner: &mut Planner<'_>) -> Result<(), StorageError> {
+pub async fn list_into(
+    op: &Operator,
+    prefix: &str,
+    planner: &mut Planner<'_>,
+) -> Result<(), StorageError> {
     let fail = |e: opendal::Error| StorageError::List {
         prefix: prefix.to_string(),
         message: describe(&e),
@@ -120,7 +126,13 @@ pub fn describe(e: &opendal::Error) -> String {
     if !hint.is_empty() {
         parts.push(hint.to_string());
     }
-    let message = e.message().lines().next().unwrap_or_default().trim().to_string();
+    let message = e
+        .message()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     if !message.is_empty() {
         parts.push(message);
     }

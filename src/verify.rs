@@ -99,7 +99,10 @@ pub async fn expected_digests(
                 findings.push(Finding::new(
                     FindingKind::InvalidChecksumFile,
                     Some(&object.key),
-                    format!("sidecar `{key}` is for `{}`, not `{base}`", named.escape_debug()),
+                    format!(
+                        "sidecar `{key}` is for `{}`, not `{base}`",
+                        named.escape_debug()
+                    ),
                 ));
             }
             // A folder manifest may cover other files only.
@@ -141,7 +144,12 @@ pub fn compare_digests(
                 Finding::new(
                     FindingKind::ChecksumMismatch,
                     Some(key),
-                    format!("{} expected {} (from `{}`), restored {got}", e.algorithm.name(), e.digest, e.source),
+                    format!(
+                        "{} expected {} (from `{}`), restored {got}",
+                        e.algorithm.name(),
+                        e.digest,
+                        e.source
+                    ),
                 )
             })
         })
@@ -153,10 +161,18 @@ pub async fn run_validations(validations: &[Validation], dir: &Path, set: &str) 
     let mut findings = Vec::new();
     let dir_text = dir.to_string_lossy();
     for validation in validations {
-        let argv: Vec<String> = validation.run.iter().map(|a| a.replace("{dir}", &dir_text)).collect();
+        let argv: Vec<String> = validation
+            .run
+            .iter()
+            .map(|a| a.replace("{dir}", &dir_text))
+            .collect();
         let object = format!("{set}: {}", validation.name);
         if let Err(message) = run_one(&argv, dir, validation.timeout).await {
-            findings.push(Finding::new(FindingKind::ValidationFailed, Some(&object), message));
+            findings.push(Finding::new(
+                FindingKind::ValidationFailed,
+                Some(&object),
+                message,
+            ));
         }
     }
     findings
@@ -200,7 +216,9 @@ async fn run_one(argv: &[String], dir: &Path, timeout: std::time::Duration) -> R
         Ok((Ok(status), tail)) if !status.success() => {
             let start = tail.len().saturating_sub(STDERR_TAIL);
             let text = String::from_utf8_lossy(&tail[start..]).trim().to_string();
-            let code = status.code().map_or_else(|| "a signal".to_string(), |c| format!("code {c}"));
+            let code = status
+                .code()
+                .map_or_else(|| "a signal".to_string(), |c| format!("code {c}"));
             if text.is_empty() {
                 Err(format!("`{}` exited with {code}", argv[0]))
             } else {
@@ -216,7 +234,11 @@ mod tests {
     use super::*;
 
     fn expected(digest: &str) -> Expected {
-        Expected { algorithm: Algorithm::Sha256, digest: digest.into(), source: "SHA256SUMS".into() }
+        Expected {
+            algorithm: Algorithm::Sha256,
+            digest: digest.into(),
+            source: "SHA256SUMS".into(),
+        }
     }
 
     #[test]
@@ -225,7 +247,10 @@ mod tests {
         assert!(compare_digests("k", &[expected("aa")], &actual, true).is_empty());
         let found = compare_digests("k", &[expected("bb")], &actual, true);
         assert_eq!(found[0].kind, FindingKind::ChecksumMismatch);
-        assert_eq!(compare_digests("k", &[], &actual, true)[0].kind, FindingKind::MissingChecksum);
+        assert_eq!(
+            compare_digests("k", &[], &actual, true)[0].kind,
+            FindingKind::MissingChecksum
+        );
         assert!(compare_digests("k", &[], &actual, false).is_empty());
     }
 
@@ -248,10 +273,22 @@ mod tests {
             run: vec!["sleep".into(), "5".into()],
             timeout: std::time::Duration::from_millis(200),
         };
-        let ok = Validation { name: "ok".into(), run: vec!["true".into()], timeout: std::time::Duration::from_secs(5) };
+        let ok = Validation {
+            name: "ok".into(),
+            run: vec!["true".into()],
+            timeout: std::time::Duration::from_secs(5),
+        };
         let findings = run_validations(&[fail, slow, ok], dir.path(), "s").await;
         assert_eq!(findings.len(), 2);
-        assert!(findings[0].message.contains("code 3: broken"), "{}", findings[0].message);
-        assert!(findings[1].message.contains("timed out"), "{}", findings[1].message);
+        assert!(
+            findings[0].message.contains("code 3: broken"),
+            "{}",
+            findings[0].message
+        );
+        assert!(
+            findings[1].message.contains("timed out"),
+            "{}",
+            findings[1].message
+        );
     }
 }

@@ -23,12 +23,19 @@ fn dated_fixtures(dir: &Path) -> std::path::PathBuf {
             }
             let rel = path.strip_prefix(repo().join("fixtures")).unwrap();
             let text = rel.to_string_lossy();
-            let day: u64 = text.find("2026-11-").map_or(25, |i| text[i + 8..i + 10].parse().unwrap());
+            let day: u64 = text
+                .find("2026-11-")
+                .map_or(25, |i| text[i + 8..i + 10].parse().unwrap());
             let age = std::time::Duration::from_secs(3600 + (25 - day) * 86_400);
             let copy = root.join(rel);
             std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
             std::fs::copy(&path, &copy).unwrap();
-            std::fs::File::options().write(true).open(&copy).unwrap().set_modified(now - age).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&copy)
+                .unwrap()
+                .set_modified(now - age)
+                .unwrap();
         }
     }
     root
@@ -40,14 +47,22 @@ fn demo_config(dir: &Path) -> std::path::PathBuf {
     let config = dir.join("policies");
     std::fs::create_dir_all(config.join("acme")).unwrap();
     std::fs::create_dir_all(config.join("bright")).unwrap();
-    for rel in ["acme/files.yaml", "acme/db.yaml", "bright/mail.yaml", "bright/imaging.yaml"] {
+    for rel in [
+        "acme/files.yaml",
+        "acme/db.yaml",
+        "bright/mail.yaml",
+        "bright/imaging.yaml",
+    ] {
         let text = std::fs::read_to_string(repo().join("policies").join(rel)).unwrap();
         let text = text.replace("../../fixtures", &fixtures.to_string_lossy());
         std::fs::write(config.join(rel), text).unwrap();
     }
     std::fs::write(
         config.join("restore-drill.yaml"),
-        format!("scratch_dir: {}\nconcurrency:\n  restores: 3\n", dir.join("scratch").display()),
+        format!(
+            "scratch_dir: {}\nconcurrency:\n  restores: 3\n",
+            dir.join("scratch").display()
+        ),
     )
     .unwrap();
     config
@@ -57,7 +72,8 @@ fn demo_config(dir: &Path) -> std::path::PathBuf {
 fn demo_run_passes_the_good_backups_and_fails_the_damaged_one() {
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path());
-    let (code, results, stdout) = run_json(&config, &[]);
+    let run = run_json(&config, &[]);
+    let (code, results, stdout) = (run.code, run.results, run.stdout);
     assert_eq!(code, 1, "{stdout}");
     assert_eq!(results["status"], "fail");
     for name in ["acme-files", "acme-db", "bright-mail"] {
@@ -67,21 +83,33 @@ fn demo_run_passes_the_good_backups_and_fails_the_damaged_one() {
         assert_eq!(p["rto"]["met"], true);
         for object in p["objects"].as_array().unwrap() {
             assert_eq!(object["status"], "pass");
-            assert_eq!(object["digest"]["expected"], object["digest"]["actual"], "{object}");
+            assert_eq!(
+                object["digest"]["expected"], object["digest"]["actual"],
+                "{object}"
+            );
             assert!(object["digest"]["expected"].is_string());
         }
     }
     let imaging = policy(&results, "bright-imaging");
     assert_eq!(imaging["status"], "fail");
     let kinds = finding_kinds(imaging);
-    assert!(kinds.contains(&"checksum_mismatch".to_string()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"checksum_mismatch".to_string()),
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&"corrupt_archive".to_string()), "{kinds:?}");
     assert_eq!(imaging["objects"][0]["digest"]["algorithm"], "sha512");
     // The summary names the failure and its object.
-    assert!(stdout.contains("FAIL bright-imaging: checksum_mismatch: imaging/2026-11-25/imaging.tar.zst"), "{stdout}");
+    assert!(
+        stdout
+            .contains("FAIL bright-imaging: checksum_mismatch: imaging/2026-11-25/imaging.tar.zst"),
+        "{stdout}"
+    );
     assert!(stdout.contains("FAILED 1 of 4"), "{stdout}");
     // The scratch folder of the run is gone.
-    let left: Vec<_> = std::fs::read_dir(dir.path().join("scratch")).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("scratch"))
+        .unwrap()
+        .collect();
     assert!(left.is_empty(), "scratch not cleaned: {left:?}");
 }
 
@@ -89,23 +117,48 @@ fn demo_run_passes_the_good_backups_and_fails_the_damaged_one() {
 fn json_results_follow_the_documented_schema() {
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path());
-    let (_, results, _) = run_json(&config, &["--policy", "acme-db", "--seed", "5"]);
-    for field in ["run_id", "started_at", "finished_at", "seed", "status", "policies", "schema_version"] {
+    let results = run_json(&config, &["--policy", "acme-db", "--seed", "5"]).results;
+    for field in [
+        "run_id",
+        "started_at",
+        "finished_at",
+        "seed",
+        "status",
+        "policies",
+        "schema_version",
+    ] {
         assert!(!results[field].is_null(), "missing {field}");
     }
     assert_eq!(results["seed"], 5);
     let p = policy(&results, "acme-db");
-    for field in ["name", "client", "status", "findings", "rpo", "rto", "objects", "sets"] {
+    for field in [
+        "name", "client", "status", "findings", "rpo", "rto", "objects", "sets",
+    ] {
         assert!(!p[field].is_null(), "missing policies[].{field}");
     }
     for field in ["target_seconds", "age_seconds", "newest_set", "met"] {
         assert!(!p["rpo"][field].is_null(), "missing rpo.{field}");
     }
-    for field in ["target_seconds", "measured_seconds", "projected_seconds", "throughput_bytes_per_second", "met"] {
+    for field in [
+        "target_seconds",
+        "measured_seconds",
+        "projected_seconds",
+        "throughput_bytes_per_second",
+        "met",
+    ] {
         assert!(!p["rto"][field].is_null(), "missing rto.{field}");
     }
     let object = &p["objects"][0];
-    for field in ["key", "set", "stored_bytes", "restored_bytes", "files", "digest", "seconds", "status"] {
+    for field in [
+        "key",
+        "set",
+        "stored_bytes",
+        "restored_bytes",
+        "files",
+        "digest",
+        "seconds",
+        "status",
+    ] {
         assert!(!object[field].is_null(), "missing objects[].{field}");
     }
     // The in-archive manifest was checked: the archive has app.db, notes and the manifest.
@@ -117,7 +170,11 @@ fn json_results_follow_the_documented_schema() {
 fn policy_subset_that_passes_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path());
-    let (code, results, _) = run_json(&config, &["--policy", "acme-files", "--policy", "bright-mail"]);
+    let run = run_json(
+        &config,
+        &["--policy", "acme-files", "--policy", "bright-mail"],
+    );
+    let (code, results) = (run.code, run.results);
     assert_eq!(code, 0);
     assert_eq!(results["policies"].as_array().unwrap().len(), 2);
 }
@@ -138,20 +195,33 @@ fn dry_run_with_a_seed_repeats_its_plan_and_restores_nothing() {
     let first = plan("11");
     assert_eq!(first, plan("11"));
     assert!(first.contains("set 2026-11-25 [newest"), "{first}");
-    assert!(first.contains("files/2026-11-25/fileserver.tar.zst"), "{first}");
+    assert!(
+        first.contains("files/2026-11-25/fileserver.tar.zst"),
+        "{first}"
+    );
     assert!(first.contains("nothing was restored"));
-    assert!(!dir.path().join("scratch").exists(), "a dry run created the scratch folder");
+    assert!(
+        !dir.path().join("scratch").exists(),
+        "a dry run created the scratch folder"
+    );
 }
 
 #[test]
 fn keep_leaves_the_restored_files_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path());
-    let (code, results, stdout) = run_json(&config, &["--policy", "acme-db", "--keep"]);
+    let run = run_json(&config, &["--policy", "acme-db", "--keep"]);
+    let (code, results, stdout) = (run.code, run.results, run.stdout);
     assert_eq!(code, 0, "{stdout}");
-    let run_dir = dir.path().join("scratch").join(results["run_id"].as_str().unwrap());
+    let run_dir = dir
+        .path()
+        .join("scratch")
+        .join(results["run_id"].as_str().unwrap());
     assert!(stdout.contains(&run_dir.display().to_string()), "{stdout}");
-    let set = policy(&results, "acme-db")["rpo"]["newest_set"].as_str().unwrap().to_string();
+    let set = policy(&results, "acme-db")["rpo"]["newest_set"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let db = run_dir.join("acme-db").join(set).join("data/app.db");
     let head = std::fs::read(&db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
     assert!(head.starts_with(b"SQLite format 3\0"));

@@ -15,12 +15,17 @@ struct Shared {
     root: PathBuf,
     code: i32,
     results: Value,
+    json_text: String,
     stdout: String,
+    stderr: String,
 }
 
 fn day(days_ago: i64) -> String {
     let today = jiff::Zoned::now().date();
-    today.checked_sub(jiff::Span::new().days(days_ago)).unwrap().to_string()
+    today
+        .checked_sub(jiff::Span::new().days(days_ago))
+        .unwrap()
+        .to_string()
 }
 
 /// Builds the bucket's content in `stage`: one prefix per case.
@@ -29,11 +34,18 @@ fn stage_backups(stage: &Path) {
 
     // healthy: dated folders, tar.zst + zst, SHA256SUMS per folder.
     for d in [&d1, &d2] {
-        let archive = zstd(&tar(&[("home/notes.txt", &text(1, 40_000)), ("home/ledger.csv", &text(2, 30_000))]));
+        let archive = zstd(&tar(&[
+            ("home/notes.txt", &text(1, 40_000)),
+            ("home/ledger.csv", &text(2, 30_000)),
+        ]));
         let log = zstd(&text(3, 20_000));
         put(stage, &format!("healthy/{d}/home.tar.zst"), &archive);
         put(stage, &format!("healthy/{d}/audit.log.zst"), &log);
-        let sums = format!("{}  home.tar.zst\n{}  audit.log.zst\n", sha256_hex(&archive), sha256_hex(&log));
+        let sums = format!(
+            "{}  home.tar.zst\n{}  audit.log.zst\n",
+            sha256_hex(&archive),
+            sha256_hex(&log)
+        );
         put(stage, &format!("healthy/{d}/SHA256SUMS"), sums.as_bytes());
     }
 
@@ -41,11 +53,18 @@ fn stage_backups(stage: &Path) {
     for d in [&d1, &d2] {
         let db = text(4, 50_000);
         let manifest = format!("{}  data/app.db\n", sha256_hex(&db));
-        let archive = zstd(&tar(&[("data/app.db", &db), ("MANIFEST.sha256", manifest.as_bytes())]));
+        let archive = zstd(&tar(&[
+            ("data/app.db", &db),
+            ("MANIFEST.sha256", manifest.as_bytes()),
+        ]));
         let key = format!("db/app-{d}.tar.zst");
         put(stage, &key, &archive);
         let b3 = blake3::hash(&archive).to_hex();
-        put(stage, &format!("{key}.b3"), format!("{b3}  app-{d}.tar.zst\n").as_bytes());
+        put(
+            stage,
+            &format!("{key}.b3"),
+            format!("{b3}  app-{d}.tar.zst\n").as_bytes(),
+        );
     }
 
     // flipped: one byte flipped after the manifest was written.
@@ -58,26 +77,53 @@ fn stage_backups(stage: &Path) {
 
     // truncated: a zstd frame cut in half, its sidecar from before.
     let dump = zstd(&text(6, 300_000));
-    put(stage, &format!("truncated/{d1}/dump.sql.zst"), &dump[..dump.len() / 2]);
-    put(stage, &format!("truncated/{d1}/dump.sql.zst.sha256"), format!("{}  dump.sql.zst\n", sha256_hex(&dump)).as_bytes());
+    put(
+        stage,
+        &format!("truncated/{d1}/dump.sql.zst"),
+        &dump[..dump.len() / 2],
+    );
+    put(
+        stage,
+        &format!("truncated/{d1}/dump.sql.zst.sha256"),
+        format!("{}  dump.sql.zst\n", sha256_hex(&dump)).as_bytes(),
+    );
 
     // stale: the newest set is from 2020.
     let old = zstd(b"old backup");
     put(stage, "stale/2020-01-01/old.zst", &old);
-    put(stage, "stale/2020-01-01/SHA256SUMS", format!("{}  old.zst\n", sha256_hex(&old)).as_bytes());
+    put(
+        stage,
+        "stale/2020-01-01/SHA256SUMS",
+        format!("{}  old.zst\n", sha256_hex(&old)).as_bytes(),
+    );
 
     // validate: restores fine, but its validation command fails.
     let app = zstd(&tar(&[("app.txt", b"version 1\n")]));
     put(stage, &format!("validate/{d1}/app.tar.zst"), &app);
-    put(stage, &format!("validate/{d1}/SHA256SUMS"), format!("{}  app.tar.zst\n", sha256_hex(&app)).as_bytes());
+    put(
+        stage,
+        &format!("validate/{d1}/SHA256SUMS"),
+        format!("{}  app.tar.zst\n", sha256_hex(&app)).as_bytes(),
+    );
 
     // traversal: an archive entry climbing out of the scratch folder.
-    let evil = zstd(&tar(&[("fine.txt", b"ok"), ("../../../escape-s3.txt", b"owned")]));
+    let evil = zstd(&tar(&[
+        ("fine.txt", b"ok"),
+        ("../../../escape-s3.txt", b"owned"),
+    ]));
     put(stage, &format!("traversal/{d1}/evil.tar.zst"), &evil);
-    put(stage, &format!("traversal/{d1}/SHA256SUMS"), format!("{}  evil.tar.zst\n", sha256_hex(&evil)).as_bytes());
+    put(
+        stage,
+        &format!("traversal/{d1}/SHA256SUMS"),
+        format!("{}  evil.tar.zst\n", sha256_hex(&evil)).as_bytes(),
+    );
 
     // unchecked: no sidecar, no manifest, checksums required.
-    put(stage, &format!("unchecked/{d1}/x.zst"), &zstd(b"no digest anywhere"));
+    put(
+        stage,
+        &format!("unchecked/{d1}/x.zst"),
+        &zstd(b"no digest anywhere"),
+    );
 }
 
 fn policy_yaml(name: &str, bucket: &str, endpoint: &str, prefix: &str, extra: &str) -> String {
@@ -117,6 +163,8 @@ fn shared() -> &'static Shared {
                 "sample:\n",
                 "  include: [\"*.tar.zst\"]\nchecksums:\n  in_archive: MANIFEST.sha256\nsample:\n",
             );
+        let db = db.replace("${env:AWS_SECRET_ACCESS_KEY}", "${file:secrets/s3.secret}");
+        put(&config, "secrets/s3.secret", format!("{}\n", common::TEST_SECRET).as_bytes());
         std::fs::write(config.join("db.yaml"), db).unwrap();
         let validate = std::fs::read_to_string(config.join("validate.yaml")).unwrap().replace(
             "targets:",
@@ -134,8 +182,17 @@ fn shared() -> &'static Shared {
         );
         put(&config, "restore-drill.yaml", format!("scratch_dir: {}\n", root.join("scratch").display()).as_bytes());
 
-        let (code, results, stdout) = common::run_json(&config, &[]);
-        Shared { _dir: dir, root, code, results, stdout }
+        // -vvv: trace logs, storage requests included, must not carry the secret either.
+        let run = common::run_json(&config, &["-vvv"]);
+        Shared {
+            _dir: dir,
+            root,
+            code: run.code,
+            results: run.results,
+            json_text: run.json_text,
+            stdout: run.stdout,
+            stderr: run.stderr,
+        }
     })
 }
 
@@ -152,14 +209,42 @@ fn s3_run_fails_overall_and_reports_every_policy() {
 }
 
 #[test]
+fn s3_secrets_appear_in_no_output() {
+    let s = shared();
+    for (what, text) in [
+        ("stdout", &s.stdout),
+        ("stderr", &s.stderr),
+        ("results.json", &s.json_text),
+    ] {
+        assert!(
+            !text.contains(common::TEST_SECRET),
+            "the secret appeared in {what}"
+        );
+    }
+    assert!(
+        s.stderr.contains("DEBUG"),
+        "debug logging was not on, the check proves little"
+    );
+}
+
+#[test]
 fn s3_healthy_sets_pass_with_manifest_digests() {
     let p = policy(&shared().results, "healthy");
     assert_eq!(p["status"], "pass", "{}", p["findings"]);
-    assert_eq!(p["sets"].as_array().unwrap().len(), 2, "newest plus one random set");
+    assert_eq!(
+        p["sets"].as_array().unwrap().len(),
+        2,
+        "newest plus one random set"
+    );
     assert_eq!(p["objects"].as_array().unwrap().len(), 4);
     for o in p["objects"].as_array().unwrap() {
         assert_eq!(o["digest"]["expected"], o["digest"]["actual"]);
-        assert!(o["digest"]["source"].as_str().unwrap().ends_with("SHA256SUMS"));
+        assert!(
+            o["digest"]["source"]
+                .as_str()
+                .unwrap()
+                .ends_with("SHA256SUMS")
+        );
     }
     assert_eq!(p["rpo"]["newest_set"], day(1));
     assert!(p["rto"]["projected_seconds"].as_f64().unwrap() > 0.0);
@@ -209,10 +294,17 @@ fn s3_traversal_entry_is_refused_and_nothing_escapes() {
     assert_eq!(kinds_of("traversal"), ["unsafe_path"]);
     let mut stack = vec![s.root.clone(), std::env::temp_dir()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let path = e.path();
-            assert_ne!(e.file_name(), "escape-s3.txt", "escaped to {}", path.display());
+            assert_ne!(
+                e.file_name(),
+                "escape-s3.txt",
+                "escaped to {}",
+                path.display()
+            );
             if path.starts_with(&s.root) && path.is_dir() && !path.is_symlink() {
                 stack.push(path);
             }

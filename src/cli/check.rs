@@ -20,10 +20,19 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 "ok: {} and {} polic{} valid",
                 config.dir.join(config::SETTINGS_FILE).display(),
                 config.policies.len(),
-                if config.policies.len() == 1 { "y" } else { "ies" }
+                if config.policies.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                }
             );
             for policy in &config.policies {
-                println!("  {} ({}): {}", policy.name, policy.client, policy.file.display());
+                println!(
+                    "  {} ({}): {}",
+                    policy.name,
+                    policy.client,
+                    policy.file.display()
+                );
             }
             Ok(ExitCode::Success)
         }

@@ -11,9 +11,13 @@ use clap::{Args, Parser, Subcommand};
 use crate::exit::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "restore-drill", version, about = "Restores samples of backups, verifies them and judges RPO and RTO")]
+#[command(
+    name = "restore-drill",
+    version,
+    about = "Restores samples of backups, verifies them and judges RPO and RTO"
+)]
 pub struct Cli {
-    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    /// More log output (-v progress, -vv debug, -vvv trace, storage requests included); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     /// Only errors on stderr.
@@ -35,7 +39,12 @@ enum Command {
 #[derive(Debug, Args)]
 struct ConfigDir {
     /// Directory holding restore-drill.yaml and the policies.
-    #[arg(long = "config-dir", env = "RESTORE_DRILL_DIR", default_value = "policies", value_name = "DIR")]
+    #[arg(
+        long = "config-dir",
+        env = "RESTORE_DRILL_DIR",
+        default_value = "policies",
+        value_name = "DIR"
+    )]
     dir: PathBuf,
 }
 
@@ -56,14 +65,23 @@ fn init_logging(verbose: u8, quiet: bool) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "restore_drill=info,warn",
-        (false, _) => "restore_drill=debug,info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .try_init();
+        .finish();
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        return;
+    }
+    // Libraries log through `log` too. reqsign (opendal's request signer) prints resolved
+    // credentials in its debug records, so its records are dropped at any level.
+    let _ = tracing_log::LogTracer::builder()
+        .ignore_crate("reqsign")
+        .init();
 }
 
 /// Prints configuration errors and returns the matching exit code.

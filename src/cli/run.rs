@@ -50,7 +50,12 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
                 field: "--policy".into(),
                 message: format!(
                     "no policy named `{name}`; known: {}",
-                    config.policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    config
+                        .policies
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }),
         }
@@ -72,14 +77,21 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{}", report::plan_text(&planned, start.seed));
         return Ok(ExitCode::Success);
     }
-    let options = RunOptions { seed: args.seed, keep: args.keep };
+    let options = RunOptions {
+        seed: args.seed,
+        keep: args.keep,
+    };
     let result = runtime.block_on(run::execute(&config, planned, &start, &options))?;
     print!("{}", report::summary(&result));
     if args.keep {
-        println!("restored files kept in {}", run::run_dir(&config, &start).display());
+        println!(
+            "restored files kept in {}",
+            run::run_dir(&config, &start).display()
+        );
     }
     if let Some(path) = &args.json {
-        report::write_json(&result, path).with_context(|| format!("cannot write the results to {}", path.display()))?;
+        report::write_json(&result, path)
+            .with_context(|| format!("cannot write the results to {}", path.display()))?;
     }
     Ok(match result.status {
         Status::Pass => ExitCode::Success,

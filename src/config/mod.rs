@@ -57,7 +57,11 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        writeln!(f, "invalid configuration ({n} error{}):", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "invalid configuration ({n} error{}):",
+            if n == 1 { "" } else { "s" }
+        )?;
         for (i, error) in self.0.iter().enumerate() {
             if i + 1 < n {
                 writeln!(f, "  {error}")?;
@@ -148,7 +152,10 @@ fn find_policy_files(
     out: &mut Vec<PathBuf>,
 ) -> Result<(), ConfigError> {
     if depth > MAX_DEPTH {
-        return Err(file_error(dir, format!("folders nested deeper than {MAX_DEPTH} levels")));
+        return Err(file_error(
+            dir,
+            format!("folders nested deeper than {MAX_DEPTH} levels"),
+        ));
     }
     let entries =
         std::fs::read_dir(dir).map_err(|e| file_error(dir, format!("cannot list folder: {e}")))?;
@@ -175,11 +182,15 @@ fn find_policy_files(
 
 /// Reads a configuration file as UTF-8 text, refusing huge or binary files up front.
 fn read_text(file: &Path) -> Result<String, ConfigError> {
-    let meta = std::fs::metadata(file).map_err(|e| file_error(file, format!("cannot read: {e}")))?;
+    let meta =
+        std::fs::metadata(file).map_err(|e| file_error(file, format!("cannot read: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(file_error(
             file,
-            format!("file is {} bytes; configuration files are limited to 1 MiB", meta.len()),
+            format!(
+                "file is {} bytes; configuration files are limited to 1 MiB",
+                meta.len()
+            ),
         ));
     }
     let bytes = std::fs::read(file).map_err(|e| file_error(file, format!("cannot read: {e}")))?;
@@ -187,7 +198,12 @@ fn read_text(file: &Path) -> Result<String, ConfigError> {
         let bad = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..bad];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = bad - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        let column = bad
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
         ConfigError {
             file: file.to_path_buf(),
             line,
@@ -297,19 +313,33 @@ mod tests {
         std::fs::write(dir.path().join("sub/b.yml"), POLICY.replace("NAME", "one")).unwrap();
         std::fs::write(
             dir.path().join("c.yaml"),
-            POLICY.replace("NAME", "three").replace("rto: 4h", "rto: 4h\n  colour: red"),
+            POLICY
+                .replace("NAME", "three")
+                .replace("rto: 4h", "rto: 4h\n  colour: red"),
         )
         .unwrap();
         let errors = load(dir.path()).unwrap_err().0;
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors.iter().any(|e| e.message.contains("unknown field `colour`") && e.line == 11));
-        assert!(errors.iter().any(|e| e.message.contains("already used") && e.line == 1));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("unknown field `colour`") && e.line == 11)
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("already used") && e.line == 1)
+        );
     }
 
     #[test]
     fn settings_file_is_not_a_policy() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(SETTINGS_FILE), "concurrency:\n  restores: 2\n").unwrap();
+        std::fs::write(
+            dir.path().join(SETTINGS_FILE),
+            "concurrency:\n  restores: 2\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("a.yaml"), POLICY.replace("NAME", "one")).unwrap();
         let config = load(dir.path()).unwrap();
         assert_eq!(config.policies.len(), 1);

@@ -42,7 +42,9 @@ impl TryFrom<String> for PolicyName {
     fn try_from(name: String) -> Result<Self, String> {
         let valid = !name.is_empty()
             && name.len() <= 63
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !name.starts_with('-');
         if valid {
             Ok(PolicyName(name))
@@ -156,7 +158,10 @@ struct RawChecksums {
 
 impl Default for RawChecksums {
     fn default() -> Self {
-        RawChecksums { required: true, in_archive: None }
+        RawChecksums {
+            required: true,
+            in_archive: None,
+        }
     }
 }
 
@@ -315,13 +320,13 @@ impl RawPolicy {
         if prefix.split('/').any(|c| c == "..") {
             return Err(("backups.prefix".into(), "must not contain `..`".into()));
         }
-        if let Some(name) = &self.checksums.in_archive {
-            if name.is_empty() || name.starts_with('/') || name.split('/').any(|c| c == "..") {
-                return Err((
-                    "checksums.in_archive".into(),
-                    format!("`{name}` must be a relative path inside the archive"),
-                ));
-            }
+        if let Some(name) = &self.checksums.in_archive
+            && (name.is_empty() || name.starts_with('/') || name.split('/').any(|c| c == ".."))
+        {
+            return Err((
+                "checksums.in_archive".into(),
+                format!("`{name}` must be a relative path inside the archive"),
+            ));
         }
         let validate = self
             .validate
@@ -359,7 +364,10 @@ impl RawPolicy {
                 objects_per_set: self.sample.objects_per_set,
                 max_bytes: self.sample.max_bytes.map(|b| b.0),
             },
-            targets: Targets { rpo: self.targets.rpo.0, rto: self.targets.rto.0 },
+            targets: Targets {
+                rpo: self.targets.rpo.0,
+                rto: self.targets.rto.0,
+            },
             validate,
         })
     }
@@ -404,8 +412,12 @@ fn build_globs(patterns: &[String]) -> Result<Option<GlobSet>, (String, String)>
     }
     let mut builder = GlobSetBuilder::new();
     for (i, pattern) in patterns.iter().enumerate() {
-        let glob = Glob::new(pattern)
-            .map_err(|e| (format!("backups.include[{i}]"), format!("invalid glob: {e}")))?;
+        let glob = Glob::new(pattern).map_err(|e| {
+            (
+                format!("backups.include[{i}]"),
+                format!("invalid glob: {e}"),
+            )
+        })?;
         builder.add(glob);
     }
     builder
@@ -422,7 +434,8 @@ mod tests {
     const MINIMAL: &str = "name: acme-files\nclient: Acme\nstorage:\n  service: fs\n  root: buckets/acme\nbackups:\n  prefix: files\ntargets:\n  rpo: 26h\n  rto: 4h\n";
 
     fn resolve(text: &str) -> Result<Policy, (String, String)> {
-        let raw: RawPolicy = yaml::parse(Path::new("/etc/rd/p.yaml"), text).map_err(|e| (e.field, e.message))?;
+        let raw: RawPolicy =
+            yaml::parse(Path::new("/etc/rd/p.yaml"), text).map_err(|e| (e.field, e.message))?;
         raw.resolve(Path::new("/etc/rd/p.yaml"))
     }
 
@@ -433,7 +446,10 @@ mod tests {
         assert_eq!(p.backups.sets, SetLayout::ByFolder);
         assert!(p.checksums.required);
         assert_eq!(p.sample.objects_per_set, ObjectsPerSet::All);
-        assert_eq!(p.storage.options["root"], ConfigValue::Plain("/etc/rd/buckets/acme".into()));
+        assert_eq!(
+            p.storage.options["root"],
+            ConfigValue::Plain("/etc/rd/buckets/acme".into())
+        );
     }
 
     #[test]
@@ -452,7 +468,10 @@ mod tests {
 
     #[test]
     fn literal_credentials_are_refused() {
-        let text = MINIMAL.replace("  root: buckets/acme\n", "  root: x\n  secret_access_key: abc\n");
+        let text = MINIMAL.replace(
+            "  root: buckets/acme\n",
+            "  root: x\n  secret_access_key: abc\n",
+        );
         let err = resolve(&text).unwrap_err();
         assert_eq!(err.0, "storage.secret_access_key");
         assert!(!err.1.contains("abc"));
@@ -467,8 +486,15 @@ mod tests {
 
     #[test]
     fn date_format_must_have_fields() {
-        assert!(resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  date_format: daily")).is_err());
-        let p = resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  date_format: \"%Y-%m-%d\"")).unwrap();
+        assert!(
+            resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  date_format: daily"))
+                .is_err()
+        );
+        let p = resolve(&MINIMAL.replace(
+            "prefix: files",
+            "prefix: files\n  date_format: \"%Y-%m-%d\"",
+        ))
+        .unwrap();
         assert_eq!(p.backups.date_format.as_deref(), Some("%Y-%m-%d"));
     }
 }

@@ -46,8 +46,8 @@ impl ConfigValue {
             return Ok(ConfigValue::Plain(text.to_string()));
         };
         if let Some(name) = inner.strip_prefix("env:") {
-            let valid = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let valid =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             return if valid {
                 Ok(ConfigValue::Env(name.to_string()))
             } else {
@@ -93,9 +93,17 @@ impl ConfigValue {
 /// Option names whose values are credentials: they must be given as references.
 pub fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["secret", "password", "account_key", "credential", "token", "sas_token", "private_key"]
-        .iter()
-        .any(|needle| key.contains(needle))
+    [
+        "secret",
+        "password",
+        "account_key",
+        "credential",
+        "token",
+        "sas_token",
+        "private_key",
+    ]
+    .iter()
+    .any(|needle| key.contains(needle))
 }
 
 #[cfg(test)]
@@ -105,8 +113,14 @@ mod tests {
     #[test]
     fn references_parse_and_plain_text_passes_through() {
         let base = Path::new("/etc/rd");
-        assert_eq!(ConfigValue::parse("us-east-1", base).unwrap(), ConfigValue::Plain("us-east-1".into()));
-        assert_eq!(ConfigValue::parse("${env:KEY_1}", base).unwrap(), ConfigValue::Env("KEY_1".into()));
+        assert_eq!(
+            ConfigValue::parse("us-east-1", base).unwrap(),
+            ConfigValue::Plain("us-east-1".into())
+        );
+        assert_eq!(
+            ConfigValue::parse("${env:KEY_1}", base).unwrap(),
+            ConfigValue::Env("KEY_1".into())
+        );
         assert_eq!(
             ConfigValue::parse("${file:s/acme.secret}", base).unwrap(),
             ConfigValue::File("/etc/rd/s/acme.secret".into())
@@ -127,7 +141,9 @@ mod tests {
 
     #[test]
     fn missing_env_names_the_variable() {
-        let err = ConfigValue::Env("RESTORE_DRILL_SURELY_UNSET_42".into()).resolve().unwrap_err();
+        let err = ConfigValue::Env("RESTORE_DRILL_SURELY_UNSET_42".into())
+            .resolve()
+            .unwrap_err();
         assert!(err.to_string().contains("RESTORE_DRILL_SURELY_UNSET_42"));
     }
 

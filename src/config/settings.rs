@@ -66,13 +66,18 @@ impl RawSettings {
             .max_restored_bytes
             .map_or(DEFAULT_MAX_RESTORED_BYTES, |b| b.0);
         if max_restored_bytes == 0 {
-            return Err(("limits.max_restored_bytes", "must be greater than zero".into()));
+            return Err((
+                "limits.max_restored_bytes",
+                "must be greater than zero".into(),
+            ));
         }
         Ok(Settings {
             scratch_dir: self
                 .scratch_dir
                 .map_or_else(default_scratch_dir, |p| dir.join(p)),
-            state_dir: self.state_dir.map_or_else(default_state_dir, |p| dir.join(p)),
+            state_dir: self
+                .state_dir
+                .map_or_else(default_state_dir, |p| dir.join(p)),
             restores,
             max_restored_bytes,
         })
@@ -128,6 +133,9 @@ mod tests {
             concurrency: RawConcurrency { restores: Some(0) },
             ..Default::default()
         };
-        assert_eq!(raw.resolve(Path::new("/")).unwrap_err().0, "concurrency.restores");
+        assert_eq!(
+            raw.resolve(Path::new("/")).unwrap_err().0,
+            "concurrency.restores"
+        );
     }
 }

@@ -26,7 +26,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let expected = "expected a duration such as `90s`, `5m`, `26h` or `30d`";
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("invalid duration `{text}`: {expected} (a unit is required)"));
+        return Err(format!(
+            "invalid duration `{text}`: {expected} (a unit is required)"
+        ));
     }
     let span: jiff::Span = trimmed
         .parse()
@@ -34,7 +36,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let signed = span
         .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
         .map_err(|_| format!("invalid duration `{text}`: {expected}"))?;
-    Duration::try_from(signed).map_err(|_| format!("invalid duration `{text}`: it must not be negative"))
+    Duration::try_from(signed)
+        .map_err(|_| format!("invalid duration `{text}`: it must not be negative"))
 }
 
 impl fmt::Display for HumanDuration {
@@ -48,15 +51,27 @@ pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     if secs >= 86_400 * 2 {
         let (days, hours) = (secs / 86_400, (secs % 86_400) / 3600);
-        return if hours == 0 { format!("{days}d") } else { format!("{days}d {hours}h") };
+        return if hours == 0 {
+            format!("{days}d")
+        } else {
+            format!("{days}d {hours}h")
+        };
     }
     if secs >= 3600 {
         let (hours, minutes) = (secs / 3600, (secs % 3600) / 60);
-        return if minutes == 0 { format!("{hours}h") } else { format!("{hours}h {minutes}m") };
+        return if minutes == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h {minutes}m")
+        };
     }
     if secs >= 60 {
         let (minutes, seconds) = (secs / 60, secs % 60);
-        return if seconds == 0 { format!("{minutes}m") } else { format!("{minutes}m {seconds}s") };
+        return if seconds == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m {seconds}s")
+        };
     }
     if secs >= 1 {
         return format!("{:.1}s", d.as_secs_f64());
@@ -93,7 +108,9 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     text.trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
-        .map_err(|_| format!("invalid size `{text}`: expected a size such as `512MiB`, `20GiB` or `1TB`"))
+        .map_err(|_| {
+            format!("invalid size `{text}`: expected a size such as `512MiB`, `20GiB` or `1TB`")
+        })
 }
 
 /// Formats bytes for people with binary units: `1.5 GiB`.
@@ -107,15 +124,25 @@ mod tests {
 
     #[test]
     fn durations_parse_friendly_units() {
-        assert_eq!(parse_duration("26h").unwrap(), Duration::from_secs(26 * 3600));
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            parse_duration("26h").unwrap(),
+            Duration::from_secs(26 * 3600)
+        );
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
     }
 
     #[test]
     fn durations_reject_bare_numbers_and_negatives() {
-        assert!(parse_duration("26").unwrap_err().contains("unit is required"));
+        assert!(
+            parse_duration("26")
+                .unwrap_err()
+                .contains("unit is required")
+        );
         assert!(parse_duration("-5h").is_err());
         assert!(parse_duration("soon").is_err());
     }
@@ -131,7 +158,10 @@ mod tests {
     #[test]
     fn durations_format_compactly() {
         assert_eq!(format_duration(Duration::from_secs(26 * 3600)), "26h");
-        assert_eq!(format_duration(Duration::from_secs(3 * 86_400 + 3600)), "3d 1h");
+        assert_eq!(
+            format_duration(Duration::from_secs(3 * 86_400 + 3600)),
+            "3d 1h"
+        );
         assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
         assert_eq!(format_duration(Duration::from_secs(75)), "1m 15s");
     }

@@ -83,9 +83,13 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named() {
-        let err = parse::<Outer>(Path::new("p.yaml"), "inner:\n  count: 1\n  colour: red\n")
-            .unwrap_err();
-        assert!(err.message.contains("unknown field `colour`"), "{}", err.message);
+        let err =
+            parse::<Outer>(Path::new("p.yaml"), "inner:\n  count: 1\n  colour: red\n").unwrap_err();
+        assert!(
+            err.message.contains("unknown field `colour`"),
+            "{}",
+            err.message
+        );
         assert_eq!(err.line, 3);
     }
 

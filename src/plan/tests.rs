@@ -11,11 +11,19 @@ fn policy(extra: &str) -> Policy {
 }
 
 fn ctx(seed: u64) -> PlanContext {
-    PlanContext { now: "2026-11-26T12:00:00Z".parse().unwrap(), tz: TimeZone::UTC, seed }
+    PlanContext {
+        now: "2026-11-26T12:00:00Z".parse().unwrap(),
+        tz: TimeZone::UTC,
+        seed,
+    }
 }
 
 fn entry(key: &str, size: u64) -> Entry {
-    Entry { key: key.into(), size, modified: None }
+    Entry {
+        key: key.into(),
+        size,
+        modified: None,
+    }
 }
 
 fn dated_listing(days: u32) -> Vec<Entry> {
@@ -63,11 +71,17 @@ fn checksum_files_are_never_backups_and_attach_to_objects() {
 #[test]
 fn sidecars_attach_to_their_object() {
     let pol = policy("");
-    let entries = vec![entry("files/2026-11-02/x.tar.zst", 5), entry("files/2026-11-02/x.tar.zst.b3", 1)];
+    let entries = vec![
+        entry("files/2026-11-02/x.tar.zst", 5),
+        entry("files/2026-11-02/x.tar.zst.b3", 1),
+    ];
     let p = plan(&pol, entries, &ctx(1));
     assert_eq!(
         p.sets[0].objects[0].checksums,
-        [ChecksumSource::Sidecar { key: "files/2026-11-02/x.tar.zst.b3".into(), algorithm: Algorithm::Blake3 }]
+        [ChecksumSource::Sidecar {
+            key: "files/2026-11-02/x.tar.zst.b3".into(),
+            algorithm: Algorithm::Blake3
+        }]
     );
 }
 
@@ -93,7 +107,10 @@ fn random_sets_come_only_from_the_window() {
     let p = plan(&pol, dated_listing(25), &ctx(9));
     // Window starts 2026-11-21T12:00; sets dated 22..24 qualify besides the newest (25).
     let names: Vec<_> = p.sets.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["2026-11-25", "2026-11-24", "2026-11-23", "2026-11-22"]);
+    assert_eq!(
+        names,
+        ["2026-11-25", "2026-11-24", "2026-11-23", "2026-11-22"]
+    );
 }
 
 #[test]
@@ -104,7 +121,11 @@ fn max_bytes_caps_the_sample_but_keeps_the_newest() {
     assert_eq!(p.sets[0].capped_objects, 1);
     let tiny = policy("sample:\n  max_bytes: 10\n");
     let p = plan(&tiny, dated_listing(2), &ctx(3));
-    assert_eq!(p.sampled_objects(), 1, "the newest set's first object is restored regardless");
+    assert_eq!(
+        p.sampled_objects(),
+        1,
+        "the newest set's first object is restored regardless"
+    );
 }
 
 #[test]
@@ -112,7 +133,12 @@ fn by_object_layout_and_include_globs() {
     let pol = policy("").clone();
     let mut pol = pol;
     pol.backups.sets = SetLayout::ByObject;
-    pol.backups.include = Some(globset::GlobSetBuilder::new().add(globset::Glob::new("*.tar.zst").unwrap()).build().unwrap());
+    pol.backups.include = Some(
+        globset::GlobSetBuilder::new()
+            .add(globset::Glob::new("*.tar.zst").unwrap())
+            .build()
+            .unwrap(),
+    );
     let entries = vec![
         entry("files/db-2026-11-24.tar.zst", 7),
         entry("files/db-2026-11-25.tar.zst", 8),
@@ -133,8 +159,16 @@ fn modified_time_dates_sets_without_a_date_in_the_name() {
     let old: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
     let new: Timestamp = "2026-11-20T00:00:00Z".parse().unwrap();
     let entries = vec![
-        Entry { key: "files/zzz/a".into(), size: 1, modified: Some(old) },
-        Entry { key: "files/aaa/a".into(), size: 1, modified: Some(new) },
+        Entry {
+            key: "files/zzz/a".into(),
+            size: 1,
+            modified: Some(old),
+        },
+        Entry {
+            key: "files/aaa/a".into(),
+            size: 1,
+            modified: Some(new),
+        },
     ];
     let p = plan(&pol, entries, &ctx(1));
     assert_eq!(p.sets[0].name, "aaa");
@@ -143,7 +177,11 @@ fn modified_time_dates_sets_without_a_date_in_the_name() {
 
 #[test]
 fn objects_outside_set_folders_are_counted_not_planned() {
-    let p = plan(&policy(""), vec![entry("files/loose.tar.zst", 1), entry("other/x", 1)], &ctx(1));
+    let p = plan(
+        &policy(""),
+        vec![entry("files/loose.tar.zst", 1), entry("other/x", 1)],
+        &ctx(1),
+    );
     assert_eq!(p.ungrouped_objects, 1);
     assert!(p.sets.is_empty());
 }

@@ -33,7 +33,13 @@ pub(crate) fn decode(
 ) -> Result<DecodeOutput, Stop> {
     let slot = StopSlot::default();
     let mut created = Vec::new();
-    let result = decode_into(ChannelReader::new(rx, slot.clone()), object, spec, &slot, &mut created);
+    let result = decode_into(
+        ChannelReader::new(rx, slot.clone()),
+        object,
+        spec,
+        &slot,
+        &mut created,
+    );
     if result.is_err() {
         for path in created.iter().rev() {
             let _ = std::fs::remove_file(path);
@@ -55,10 +61,13 @@ fn decode_into(
             return Err(Stop::Corrupt("the object is empty, not zstd data".into()));
         }
         if !is_zstd_magic(head) {
-            return Err(Stop::Corrupt("not zstd data: the zstd magic number is missing".into()));
+            return Err(Stop::Corrupt(
+                "not zstd data: the zstd magic number is missing".into(),
+            ));
         }
-        let mut decoder = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(BUFFER, input))
-            .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
+        let mut decoder =
+            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(BUFFER, input))
+                .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
         decoder
             .window_log_max(WINDOW_LOG_MAX)
             .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
@@ -76,7 +85,10 @@ fn decode_into(
         Some(i) => &object.path_in_set[..i],
         None => "",
     };
-    let digest_algorithm = spec.in_archive.as_deref().map(crate::checksum::Algorithm::for_manifest_path);
+    let digest_algorithm = spec
+        .in_archive
+        .as_deref()
+        .map(crate::checksum::Algorithm::for_manifest_path);
     match object.format {
         Format::Tar | Format::TarZstd => {
             let root = if parent.is_empty() {
@@ -85,7 +97,15 @@ fn decode_into(
                 super::output_path(&spec.set_dir, parent).map_err(Stop::Unsafe)?
             };
             create_dirs(&root)?;
-            extract::extract_tar(limited, &root, object, spec, digest_algorithm, slot, created)
+            extract::extract_tar(
+                limited,
+                &root,
+                object,
+                spec,
+                digest_algorithm,
+                slot,
+                created,
+            )
         }
         Format::Zstd | Format::Raw => {
             let name = match object.format {
@@ -98,7 +118,11 @@ fn decode_into(
             }
             let mut source = limited;
             let bytes = write_file(&mut source, &path, None, slot, created)?;
-            Ok(DecodeOutput { restored_bytes: bytes, files: 1, findings: Vec::new() })
+            Ok(DecodeOutput {
+                restored_bytes: bytes,
+                files: 1,
+                findings: Vec::new(),
+            })
         }
     }
 }
@@ -137,7 +161,10 @@ pub(crate) fn write_file(
     // A file an earlier object or entry wrote here is replaced, never written through.
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => {
-            return Err(Stop::Corrupt(format!("`{}` is already a folder", path.display())));
+            return Err(Stop::Corrupt(format!(
+                "`{}` is already a folder",
+                path.display()
+            )));
         }
         Ok(_) => std::fs::remove_file(path).map_err(|e| write_stop(path, &e))?,
         Err(_) => {}
@@ -160,7 +187,8 @@ pub(crate) fn write_file(
         if let Some(d) = digester.as_deref_mut() {
             d.update(&buf[..n]);
         }
-        file.write_all(&buf[..n]).map_err(|e| write_stop(path, &e))?;
+        file.write_all(&buf[..n])
+            .map_err(|e| write_stop(path, &e))?;
         total += n as u64;
     }
     file.flush().map_err(|e| write_stop(path, &e))?;
@@ -196,7 +224,12 @@ struct ChannelReader {
 
 impl ChannelReader {
     fn new(rx: mpsc::Receiver<Result<Bytes, String>>, slot: StopSlot) -> Self {
-        ChannelReader { rx, current: Bytes::new(), slot, done: false }
+        ChannelReader {
+            rx,
+            current: Bytes::new(),
+            slot,
+            done: false,
+        }
     }
 
     /// Next chunk into `current`; false at the end of the stream.

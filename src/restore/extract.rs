@@ -86,7 +86,11 @@ pub(crate) fn extract_tar(
     let mut restored_bytes = 0u64;
     let mut files = 0u64;
     let unsafe_entry = |name: &[u8], why: String| {
-        Finding::new(FindingKind::UnsafePath, Some(&entry_name(key, name)), format!("refused: {why}"))
+        Finding::new(
+            FindingKind::UnsafePath,
+            Some(&entry_name(key, name)),
+            format!("refused: {why}"),
+        )
     };
 
     let entries = archive.entries().map_err(|e| read_stop(slot, &e))?;
@@ -100,7 +104,14 @@ pub(crate) fn extract_tar(
         let rel = match safe_relative(&name) {
             Ok(rel) => rel,
             // `./`, the archive's root folder, as `tar -C dir .` writes it.
-            Err(_) if kind == EntryType::Directory && name.iter().all(|&b| b == b'.' || b == b'/') && !name.starts_with(b"/") && !name.windows(2).any(|w| w == b"..") => continue,
+            Err(_)
+                if kind == EntryType::Directory
+                    && name.iter().all(|&b| b == b'.' || b == b'/')
+                    && !name.starts_with(b"/")
+                    && !name.windows(2).any(|w| w == b"..") =>
+            {
+                continue;
+            }
             Err(why) => {
                 findings.push(unsafe_entry(&name, why));
                 continue;
@@ -121,31 +132,46 @@ pub(crate) fn extract_tar(
             }
             EntryType::Directory => create_dirs(&path)?,
             EntryType::Symlink => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 if !link_stays_inside(&rel, &target) {
                     let shown = String::from_utf8_lossy(&target).escape_debug().to_string();
-                    findings.push(unsafe_entry(&name, format!("symbolic link to `{shown}` leaves the folder")));
+                    findings.push(unsafe_entry(
+                        &name,
+                        format!("symbolic link to `{shown}` leaves the folder"),
+                    ));
                 } else {
                     tracing::debug!(entry = %entry_name(key, &name), "symbolic link inside the archive not created");
                 }
             }
             EntryType::Link => {
-                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 match safe_relative(&target) {
                     Ok(target_rel) if written.contains_key(&target_rel) => {
                         if let Some(dir) = path.parent() {
                             create_dirs(dir)?;
                         }
                         let from = root.join(&target_rel);
-                        let mut file = std::fs::File::open(&from).map_err(|e| write_stop(&from, &e))?;
+                        let mut file =
+                            std::fs::File::open(&from).map_err(|e| write_stop(&from, &e))?;
                         let bytes = write_file(&mut file, &path, None, slot, created)?;
                         restored_bytes += bytes;
                         files += 1;
                         let digest = written[&target_rel].clone();
                         written.insert(rel, digest);
                     }
-                    Ok(_) => findings.push(unsafe_entry(&name, "hard link to a file that is not in the archive".into())),
-                    Err(why) => findings.push(unsafe_entry(&name, format!("hard link target: {why}"))),
+                    Ok(_) => findings.push(unsafe_entry(
+                        &name,
+                        "hard link to a file that is not in the archive".into(),
+                    )),
+                    Err(why) => {
+                        findings.push(unsafe_entry(&name, format!("hard link target: {why}")))
+                    }
                 }
             }
             EntryType::Char | EntryType::Block => {
@@ -153,7 +179,10 @@ pub(crate) fn extract_tar(
             }
             EntryType::Fifo => findings.push(unsafe_entry(&name, "fifo entry".into())),
             other => {
-                findings.push(unsafe_entry(&name, format!("unsupported entry type {:?}", other.as_byte() as char)));
+                findings.push(unsafe_entry(
+                    &name,
+                    format!("unsupported entry type {:?}", other.as_byte() as char),
+                ));
             }
         }
     }
@@ -165,7 +194,11 @@ pub(crate) fn extract_tar(
     if let (Some(manifest), Some(algorithm)) = (&spec.in_archive, digest_algorithm) {
         findings.extend(check_manifest(key, root, manifest, algorithm, &written));
     }
-    Ok(DecodeOutput { restored_bytes, files, findings })
+    Ok(DecodeOutput {
+        restored_bytes,
+        files,
+        findings,
+    })
 }
 
 /// Compares the files extracted with the archive's own manifest.
@@ -191,17 +224,33 @@ fn check_manifest(
     let path = root.join(&manifest_rel);
     let text = match read_limited(&path) {
         Ok(text) => text,
-        Err(why) => return vec![Finding::new(FindingKind::InvalidChecksumFile, object, format!("`{manifest}`: {why}"))],
+        Err(why) => {
+            return vec![Finding::new(
+                FindingKind::InvalidChecksumFile,
+                object,
+                format!("`{manifest}`: {why}"),
+            )];
+        }
     };
     let lines = match checksum::parse_sums(&text, algorithm) {
         Ok(lines) => lines,
-        Err(why) => return vec![Finding::new(FindingKind::InvalidChecksumFile, object, format!("`{manifest}`: {why}"))],
+        Err(why) => {
+            return vec![Finding::new(
+                FindingKind::InvalidChecksumFile,
+                object,
+                format!("`{manifest}`: {why}"),
+            )];
+        }
     };
     let mut findings = Vec::new();
     let mut listed = BTreeMap::new();
     for line in lines {
         let Some(name) = line.name else {
-            findings.push(Finding::new(FindingKind::InvalidChecksumFile, object, format!("`{manifest}`: a line names no file")));
+            findings.push(Finding::new(
+                FindingKind::InvalidChecksumFile,
+                object,
+                format!("`{manifest}`: a line names no file"),
+            ));
             continue;
         };
         match safe_relative(checksum::normalize_name(&name).as_bytes()) {
@@ -218,11 +267,18 @@ fn check_manifest(
     for (rel, (name, expected)) in &listed {
         let entry = format!("{key}!{}", name.escape_debug());
         match written.get(rel) {
-            None => findings.push(Finding::new(FindingKind::MissingFile, Some(&entry), format!("listed in `{manifest}` but not in the archive"))),
+            None => findings.push(Finding::new(
+                FindingKind::MissingFile,
+                Some(&entry),
+                format!("listed in `{manifest}` but not in the archive"),
+            )),
             Some(Some(actual)) if actual != expected => findings.push(Finding::new(
                 FindingKind::ChecksumMismatch,
                 Some(&entry),
-                format!("{} expected {expected}, restored {actual}", algorithm.name()),
+                format!(
+                    "{} expected {expected}, restored {actual}",
+                    algorithm.name()
+                ),
             )),
             Some(_) => {}
         }
@@ -230,7 +286,11 @@ fn check_manifest(
     for rel in written.keys() {
         if *rel != manifest_rel && !listed.contains_key(rel) {
             let entry = format!("{key}!{}", rel.to_string_lossy().escape_debug());
-            findings.push(Finding::new(FindingKind::UnexpectedFile, Some(&entry), format!("in the archive but not listed in `{manifest}`")));
+            findings.push(Finding::new(
+                FindingKind::UnexpectedFile,
+                Some(&entry),
+                format!("in the archive but not listed in `{manifest}`"),
+            ));
         }
     }
     findings
@@ -239,7 +299,10 @@ fn check_manifest(
 fn read_limited(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > MAX_MANIFEST_BYTES {
-        return Err(format!("{} bytes is more than the {MAX_MANIFEST_BYTES} bytes allowed", meta.len()));
+        return Err(format!(
+            "{} bytes is more than the {MAX_MANIFEST_BYTES} bytes allowed",
+            meta.len()
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
@@ -257,7 +320,13 @@ mod tests {
         assert!(safe_relative(b"").is_err());
         assert!(safe_relative(b"./").is_err());
         assert_eq!(safe_relative(b"./a//b").unwrap(), Path::new("a/b"));
-        assert_eq!(safe_relative(b"bad\xffname").unwrap().as_os_str().as_bytes(), b"bad\xffname");
+        assert_eq!(
+            safe_relative(b"bad\xffname")
+                .unwrap()
+                .as_os_str()
+                .as_bytes(),
+            b"bad\xffname"
+        );
     }
 
     #[test]

@@ -97,7 +97,11 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
     let mut stream = match stream {
         Ok(s) => s,
         Err(e) => {
-            restored.findings.push(Finding::new(FindingKind::StorageError, Some(key), describe(&e)));
+            restored.findings.push(Finding::new(
+                FindingKind::StorageError,
+                Some(key),
+                describe(&e),
+            ));
             restored.elapsed = started.elapsed();
             return restored;
         }
@@ -164,23 +168,34 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
     if read_error.is_none() {
         restored.digests = digests;
     }
-    if let Some(message) = read_error {
-        if !restored.findings.iter().any(|f| f.kind == FindingKind::StorageError) {
-            restored.findings.push(Finding::new(FindingKind::StorageError, Some(key), message));
-        }
+    if let Some(message) = read_error
+        && !restored
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::StorageError)
+    {
+        restored
+            .findings
+            .push(Finding::new(FindingKind::StorageError, Some(key), message));
     }
     if stored != object.size && restored.findings.is_empty() {
         restored.findings.push(Finding::new(
             FindingKind::StorageError,
             Some(key),
-            format!("read {stored} bytes, but the listing said {}: the object changed during the run", object.size),
+            format!(
+                "read {stored} bytes, but the listing said {}: the object changed during the run",
+                object.size
+            ),
         ));
     }
     restored.elapsed = started.elapsed();
     restored
 }
 
-fn hash_stream(mut rx: mpsc::Receiver<Bytes>, algorithms: &BTreeSet<Algorithm>) -> BTreeMap<Algorithm, String> {
+fn hash_stream(
+    mut rx: mpsc::Receiver<Bytes>,
+    algorithms: &BTreeSet<Algorithm>,
+) -> BTreeMap<Algorithm, String> {
     let mut digester = Digester::new(algorithms);
     while let Some(chunk) = rx.blocking_recv() {
         digester.update(&chunk);

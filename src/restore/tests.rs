@@ -55,14 +55,28 @@ fn bench() -> Bench {
     std::fs::create_dir_all(&scratch).unwrap();
     let spec = StorageSpec {
         service: "fs".into(),
-        options: BTreeMap::from([("root".to_string(), ConfigValue::Plain(bucket.to_string_lossy().into()))]),
+        options: BTreeMap::from([(
+            "root".to_string(),
+            ConfigValue::Plain(bucket.to_string_lossy().into()),
+        )]),
     };
     let op = crate::storage::operator(&spec).unwrap();
-    Bench { _dir: dir, bucket, scratch, op }
+    Bench {
+        _dir: dir,
+        bucket,
+        scratch,
+        op,
+    }
 }
 
 impl Bench {
-    async fn restore(&self, key: &str, bytes: &[u8], in_archive: Option<&str>, limit: u64) -> Restored {
+    async fn restore(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        in_archive: Option<&str>,
+        limit: u64,
+    ) -> Restored {
         std::fs::write(self.bucket.join(key), bytes).unwrap();
         let object = PlannedObject {
             key: key.into(),
@@ -112,7 +126,10 @@ async fn zstd_object_restores_with_its_digest() {
     assert_eq!(std::fs::read(b.scratch.join("db.sql")).unwrap(), data);
     assert_eq!(r.restored_bytes, data.len() as u64);
     assert_eq!(r.stored_bytes, stored.len() as u64);
-    assert_eq!(r.digests[&Algorithm::Sha256], hex::encode(sha2::Sha256::digest(&stored)));
+    assert_eq!(
+        r.digests[&Algorithm::Sha256],
+        hex::encode(sha2::Sha256::digest(&stored))
+    );
 }
 
 #[tokio::test]
@@ -129,19 +146,53 @@ async fn two_concatenated_frames_are_both_decoded() {
 async fn truncated_zstd_frame_is_corrupt_archive() {
     let b = bench();
     let stored = zstd(&b"0123456789".repeat(50_000));
-    let r = b.restore("t.zst", &stored[..stored.len() / 2], None, u64::MAX).await;
+    let r = b
+        .restore("t.zst", &stored[..stored.len() / 2], None, u64::MAX)
+        .await;
     assert_eq!(kinds(&r), [FindingKind::CorruptArchive]);
-    assert!(!b.scratch.join("t").exists(), "a partial file was left behind");
+    assert!(
+        !b.scratch.join("t").exists(),
+        "a partial file was left behind"
+    );
 }
 
 #[tokio::test]
 async fn garbage_and_empty_objects_named_zst_are_corrupt() {
     let b = bench();
-    let r = b.restore("g.zst", b"this is not zstd at all", None, u64::MAX).await;
+    let r = b
+        .restore("g.zst", b"this is not zstd at all", None, u64::MAX)
+        .await;
     assert_eq!(kinds(&r), [FindingKind::CorruptArchive]);
     assert!(r.findings[0].message.contains("magic"));
     let r = b.restore("e.zst", b"", None, u64::MAX).await;
     assert_eq!(kinds(&r), [FindingKind::CorruptArchive]);
+}
+
+#[tokio::test]
+async fn frame_needing_a_window_over_2_gib_is_refused() {
+    let b = bench();
+    // Frame header: magic, descriptor 0 (no size, no checksum), window descriptor
+    // exponent 22 (window log 32, 4 GiB), then one last raw block of one byte.
+    let frame = [
+        0x28,
+        0xB5,
+        0x2F,
+        0xFD,
+        0x00,
+        22 << 3,
+        0x09,
+        0x00,
+        0x00,
+        b'x',
+    ];
+    let r = b.restore("wide.zst", &frame, None, u64::MAX).await;
+    assert_eq!(
+        kinds(&r),
+        [FindingKind::SizeLimitExceeded],
+        "{:?}",
+        r.findings
+    );
+    assert!(r.findings[0].message.contains("2 GiB"));
 }
 
 #[tokio::test]
@@ -160,15 +211,30 @@ async fn traversal_links_and_devices_are_refused_and_nothing_escapes() {
     raw_entry(&mut t, b"ok.txt", tar::EntryType::Regular, b"", b"fine");
     raw_entry(&mut t, b"../escape", tar::EntryType::Regular, b"", b"x");
     raw_entry(&mut t, b"/abs/escape", tar::EntryType::Regular, b"", b"x");
-    raw_entry(&mut t, b"a/../../escape2", tar::EntryType::Regular, b"", b"x");
-    raw_entry(&mut t, b"link", tar::EntryType::Symlink, b"../../outside", b"");
+    raw_entry(
+        &mut t,
+        b"a/../../escape2",
+        tar::EntryType::Regular,
+        b"",
+        b"x",
+    );
+    raw_entry(
+        &mut t,
+        b"link",
+        tar::EntryType::Symlink,
+        b"../../outside",
+        b"",
+    );
     raw_entry(&mut t, b"link/through", tar::EntryType::Regular, b"", b"x");
     raw_entry(&mut t, b"hard", tar::EntryType::Link, b"../outside", b"");
     raw_entry(&mut t, b"dev", tar::EntryType::Char, b"", b"");
     raw_entry(&mut t, b"fifo", tar::EntryType::Fifo, b"", b"");
     raw_entry(&mut t, b"copy", tar::EntryType::Link, b"ok.txt", b"");
     let r = b.restore("evil.tar", &finish_tar(t), None, u64::MAX).await;
-    let unsafe_count = kinds(&r).iter().filter(|k| **k == FindingKind::UnsafePath).count();
+    let unsafe_count = kinds(&r)
+        .iter()
+        .filter(|k| **k == FindingKind::UnsafePath)
+        .count();
     assert_eq!(unsafe_count, 7, "{:?}", r.findings);
     // `link/through` is written as a plain folder and file, never through a link.
     assert_eq!(tree(&b.scratch), ["copy", "link", "link/through", "ok.txt"]);
@@ -180,22 +246,44 @@ async fn traversal_links_and_devices_are_refused_and_nothing_escapes() {
 async fn in_archive_manifest_is_checked_file_by_file() {
     let b = bench();
     let good = hex::encode(sha2::Sha256::digest(b"alpha"));
-    let manifest = format!("{good}  ./a.txt\n{}  b.txt\n{good}  gone.txt\n", "0".repeat(64));
+    let manifest = format!(
+        "{good}  ./a.txt\n{}  b.txt\n{good}  gone.txt\n",
+        "0".repeat(64)
+    );
     let mut t = Vec::new();
     raw_entry(&mut t, b"a.txt", tar::EntryType::Regular, b"", b"alpha");
     raw_entry(&mut t, b"b.txt", tar::EntryType::Regular, b"", b"beta");
     raw_entry(&mut t, b"extra.txt", tar::EntryType::Regular, b"", b"x");
-    raw_entry(&mut t, b"MANIFEST.sha256", tar::EntryType::Regular, b"", manifest.as_bytes());
-    let r = b.restore("m.tar.zst", &zstd(&finish_tar(t)), Some("MANIFEST.sha256"), u64::MAX).await;
-    let mut found: Vec<(FindingKind, String)> =
-        r.findings.iter().map(|f| (f.kind, f.object.clone().unwrap())).collect();
+    raw_entry(
+        &mut t,
+        b"MANIFEST.sha256",
+        tar::EntryType::Regular,
+        b"",
+        manifest.as_bytes(),
+    );
+    let r = b
+        .restore(
+            "m.tar.zst",
+            &zstd(&finish_tar(t)),
+            Some("MANIFEST.sha256"),
+            u64::MAX,
+        )
+        .await;
+    let mut found: Vec<(FindingKind, String)> = r
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.object.clone().unwrap()))
+        .collect();
     found.sort();
     assert_eq!(
         found,
         [
             (FindingKind::ChecksumMismatch, "m.tar.zst!b.txt".to_string()),
             (FindingKind::MissingFile, "m.tar.zst!gone.txt".to_string()),
-            (FindingKind::UnexpectedFile, "m.tar.zst!extra.txt".to_string()),
+            (
+                FindingKind::UnexpectedFile,
+                "m.tar.zst!extra.txt".to_string()
+            ),
         ]
     );
     assert_eq!(r.files, 4);
@@ -206,7 +294,9 @@ async fn archive_without_its_manifest_is_missing_checksum() {
     let b = bench();
     let mut t = Vec::new();
     raw_entry(&mut t, b"a.txt", tar::EntryType::Regular, b"", b"alpha");
-    let r = b.restore("n.tar", &finish_tar(t), Some("MANIFEST.sha256"), u64::MAX).await;
+    let r = b
+        .restore("n.tar", &finish_tar(t), Some("MANIFEST.sha256"), u64::MAX)
+        .await;
     assert_eq!(kinds(&r), [FindingKind::MissingChecksum]);
 }
 
@@ -215,10 +305,20 @@ async fn truncated_tar_is_corrupt_and_its_files_are_removed() {
     let b = bench();
     let mut t = Vec::new();
     raw_entry(&mut t, b"a.txt", tar::EntryType::Regular, b"", b"alpha");
-    raw_entry(&mut t, b"big.bin", tar::EntryType::Regular, b"", &vec![7u8; 100_000]);
+    raw_entry(
+        &mut t,
+        b"big.bin",
+        tar::EntryType::Regular,
+        b"",
+        &vec![7u8; 100_000],
+    );
     let r = b.restore("cut.tar", &t[..60_000], None, u64::MAX).await;
     assert_eq!(kinds(&r), [FindingKind::CorruptArchive]);
-    assert!(tree(&b.scratch).iter().all(|p| !p.ends_with(".txt") && !p.ends_with(".bin")));
+    assert!(
+        tree(&b.scratch)
+            .iter()
+            .all(|p| !p.ends_with(".txt") && !p.ends_with(".bin"))
+    );
 }
 
 #[tokio::test]

@@ -37,7 +37,11 @@ pub fn upload(bucket: &str, dir: &Path) {
         .arg(dir)
         .status()
         .expect("run the S3 upload helper");
-    assert!(status.success(), "uploading {} to bucket {bucket} failed", dir.display());
+    assert!(
+        status.success(),
+        "uploading {} to bucket {bucket} failed",
+        dir.display()
+    );
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -73,13 +77,23 @@ pub fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// Deterministic text-like content of about `len` bytes.
 pub fn text(seed: u64, len: usize) -> Vec<u8> {
-    let words = ["backup", "restore", "ledger", "patient", "invoice", "chart", "x-ray", "payroll"];
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let words = [
+        "backup", "restore", "ledger", "patient", "invoice", "chart", "x-ray", "payroll",
+    ];
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut out = Vec::with_capacity(len + 16);
     while out.len() < len {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         out.extend_from_slice(words[(state >> 33) as usize % words.len()].as_bytes());
-        out.push(if (state >> 20) % 9 == 0 { b'\n' } else { b' ' });
+        out.push(if (state >> 20).is_multiple_of(9) {
+            b'\n'
+        } else {
+            b' '
+        });
     }
     out
 }
@@ -100,8 +114,20 @@ pub fn bucket_name(test: &str) -> String {
     format!("rd-{test}-{}-{nanos:x}", std::process::id())
 }
 
+/// The secret access key the tests hand to the binary; it must appear in no output.
+pub const TEST_SECRET: &str = "rd-test-secret-5f3a9c-never-print";
+
+/// What one run of the binary left behind.
+pub struct RunOutput {
+    pub code: i32,
+    pub results: serde_json::Value,
+    pub json_text: String,
+    pub stdout: String,
+    pub stderr: String,
+}
+
 /// Runs the binary and parses the `--json` results.
-pub fn run_json(config_dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+pub fn run_json(config_dir: &Path, extra: &[&str]) -> RunOutput {
     let json = config_dir.join("results.json");
     let out = bin()
         .arg("run")
@@ -111,14 +137,20 @@ pub fn run_json(config_dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, S
         .arg(&json)
         .args(extra)
         .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let text = std::fs::read_to_string(&json)
+    let json_text = std::fs::read_to_string(&json)
         .unwrap_or_else(|e| panic!("no results.json ({e}); stdout:\n{stdout}\nstderr:\n{stderr}"));
-    (out.status.code().unwrap_or(-1), serde_json::from_str(&text).unwrap(), stdout)
+    RunOutput {
+        code: out.status.code().unwrap_or(-1),
+        results: serde_json::from_str(&json_text).unwrap(),
+        json_text,
+        stdout,
+        stderr,
+    }
 }
 
 /// The policy named `name` in a results document.
