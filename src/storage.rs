@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use opendal::layers::{ConcurrentLimitLayer, LoggingLayer, RetryLayer, TimeoutLayer};
+use opendal::layers::{
+    ConcurrentLimitLayer, LoggingInterceptor, LoggingLayer, RetryEvent, RetryLayer, TimeoutLayer,
+};
+use opendal::raw::{Operation, ServiceInfo};
 use opendal::{EntryMode, ErrorKind, Operator};
 
 use crate::config::StorageSpec;
@@ -51,7 +54,8 @@ pub fn operator(spec: &StorageSpec) -> Result<Operator, StorageError> {
                 .with_jitter()
                 .with_max_times(4)
                 .with_min_delay(Duration::from_millis(200))
-                .with_max_delay(Duration::from_secs(10)),
+                .with_max_delay(Duration::from_secs(10))
+                .with_notify(log_retry),
         )
         .layer(
             TimeoutLayer::new()
@@ -59,7 +63,48 @@ pub fn operator(spec: &StorageSpec) -> Result<Operator, StorageError> {
                 .with_io_timeout(IO_TIMEOUT),
         )
         .layer(ConcurrentLimitLayer::new(MAX_REQUESTS))
-        .layer(LoggingLayer::default()))
+        .layer(LoggingLayer::new(StorageLog)))
+}
+
+/// Retries are worth a line at `-v`; the final failure becomes a finding anyway.
+fn log_retry(event: RetryEvent<'_>) {
+    tracing::info!(
+        operation = %event.op,
+        attempt = event.attempt,
+        after_seconds = event.retry_after.as_secs_f64(),
+        error = %describe(event.err),
+        "retrying storage request"
+    );
+}
+
+/// Storage operations logged through tracing, one line each: failures at debug (they are
+/// reported as findings), the rest at trace. opendal's default logs failures as multi-line
+/// warnings with backtraces, which would flood an unattended run's mail from cron.
+#[derive(Debug, Clone, Copy)]
+struct StorageLog;
+
+impl LoggingInterceptor for StorageLog {
+    fn log(
+        &self,
+        info: &ServiceInfo,
+        operation: Operation,
+        context: &[(&str, &str)],
+        message: &str,
+        err: Option<&opendal::Error>,
+    ) {
+        let context: Vec<String> = context.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let context = context.join(" ");
+        match err {
+            Some(e) => tracing::debug!(
+                service = %info.scheme(),
+                %operation,
+                %context,
+                error = %describe(e),
+                "storage {message}"
+            ),
+            None => tracing::trace!(service = %info.scheme(), %operation, %context, "storage {message}"),
+        }
+    }
 }
 
 /// Streams a recursive listing of `prefix` into the planner, one entry at a time.
