@@ -102,7 +102,9 @@ impl LoggingInterceptor for StorageLog {
                 error = %describe(e),
                 "storage {message}"
             ),
-            None => tracing::trace!(service = %info.scheme(), %operation, %context, "storage {message}"),
+            None => {
+                tracing::trace!(service = %info.scheme(), %operation, %context, "storage {message}")
+            }
         }
     }
 }

@@ -185,47 +185,68 @@ async fn run_one(argv: &[String], dir: &Path, timeout: std::time::Duration) -> R
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        // Its own process group, so a timeout stops whatever it started too.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start `{}`: {e}", argv[0]))?;
+    let tail = Arc::new(Mutex::new(Vec::new()));
     let mut stderr = child.stderr.take().expect("stderr is piped");
-    let collect = async {
-        let mut tail = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match stderr.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    tail.extend_from_slice(&buf[..n]);
-                    if tail.len() > STDERR_TAIL * 2 {
-                        tail.drain(..tail.len() - STDERR_TAIL);
-                    }
+    let reader = {
+        let tail = Arc::clone(&tail);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let mut tail = tail.lock().expect("stderr tail lock");
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > STDERR_TAIL * 2 {
+                    let excess = tail.len() - STDERR_TAIL;
+                    tail.drain(..excess);
                 }
             }
-        }
-        let status = child.wait().await;
-        (status, tail)
+        })
     };
-    match tokio::time::timeout(timeout, collect).await {
-        Err(_) => Err(format!(
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    if waited.is_err() {
+        if let Some(pid) = child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let _ = child.kill().await;
+    }
+    // Output still held open by a stray grandchild is not waited for long.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), reader).await;
+    let text = {
+        let tail = tail.lock().expect("stderr tail lock");
+        let start = tail.len().saturating_sub(STDERR_TAIL);
+        String::from_utf8_lossy(&tail[start..]).trim().to_string()
+    };
+    let with_tail = |message: String| {
+        if text.is_empty() {
+            message
+        } else {
+            format!("{message}: {text}")
+        }
+    };
+    match waited {
+        Err(_) => Err(with_tail(format!(
             "`{}` timed out after {}",
             argv[0],
             crate::config::units::format_duration(timeout)
-        )),
-        Ok((Err(e), _)) => Err(format!("`{}` could not be waited for: {e}", argv[0])),
-        Ok((Ok(status), tail)) if !status.success() => {
-            let start = tail.len().saturating_sub(STDERR_TAIL);
-            let text = String::from_utf8_lossy(&tail[start..]).trim().to_string();
+        ))),
+        Ok(Err(e)) => Err(format!("`{}` could not be waited for: {e}", argv[0])),
+        Ok(Ok(status)) if !status.success() => {
             let code = status
                 .code()
                 .map_or_else(|| "a signal".to_string(), |c| format!("code {c}"));
-            if text.is_empty() {
-                Err(format!("`{}` exited with {code}", argv[0]))
-            } else {
-                Err(format!("`{}` exited with {code}: {text}", argv[0]))
-            }
+            Err(with_tail(format!("`{}` exited with {code}", argv[0])))
         }
-        Ok(_) => Ok(()),
+        Ok(Ok(_)) => Ok(()),
     }
 }
 
@@ -268,10 +289,16 @@ mod tests {
             run: vec!["sh".into(), "-c".into(), "echo broken >&2; exit 3".into()],
             timeout: std::time::Duration::from_secs(10),
         };
+        // A shell that starts a grandchild holding stderr open: the timeout must still end
+        // the check promptly and keep what was printed.
         let slow = Validation {
             name: "slow".into(),
-            run: vec!["sleep".into(), "5".into()],
-            timeout: std::time::Duration::from_millis(200),
+            run: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo stuck >&2; sleep 30; true".into(),
+            ],
+            timeout: std::time::Duration::from_millis(300),
         };
         let ok = Validation {
             name: "ok".into(),

@@ -117,7 +117,7 @@ fn decode_into(
                 create_dirs(dir)?;
             }
             let mut source = limited;
-            let bytes = write_file(&mut source, &path, None, slot, created)?;
+            let bytes = write_file(&mut source, &path, |_| {}, slot, created)?;
             Ok(DecodeOutput {
                 restored_bytes: bytes,
                 files: 1,
@@ -149,31 +149,16 @@ pub(crate) fn create_dirs(dir: &Path) -> Result<(), Stop> {
     std::fs::create_dir_all(dir).map_err(|e| write_stop(dir, &e))
 }
 
-/// Copies `source` into a new file at `path`, computing its digest when asked. Returns the
-/// bytes written.
+/// Copies `source` into a new file at `path`, showing each chunk to `on_chunk` (digests,
+/// manifest capture). Returns the bytes written.
 pub(crate) fn write_file(
     source: &mut dyn Read,
     path: &Path,
-    mut digester: Option<&mut crate::checksum::Digester>,
+    mut on_chunk: impl FnMut(&[u8]),
     slot: &StopSlot,
     created: &mut Vec<PathBuf>,
 ) -> Result<u64, Stop> {
-    // A file an earlier object or entry wrote here is replaced, never written through.
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(Stop::Corrupt(format!(
-                "`{}` is already a folder",
-                path.display()
-            )));
-        }
-        Ok(_) => std::fs::remove_file(path).map_err(|e| write_stop(path, &e))?,
-        Err(_) => {}
-    }
-    let mut file = File::options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| write_stop(path, &e))?;
+    let mut file = create_fresh(path)?;
     created.push(path.to_path_buf());
     let mut buf = vec![0u8; BUFFER];
     let mut total = 0u64;
@@ -184,15 +169,44 @@ pub(crate) fn write_file(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(read_stop(slot, &e)),
         };
-        if let Some(d) = digester.as_deref_mut() {
-            d.update(&buf[..n]);
-        }
+        on_chunk(&buf[..n]);
         file.write_all(&buf[..n])
             .map_err(|e| write_stop(path, &e))?;
         total += n as u64;
     }
     file.flush().map_err(|e| write_stop(path, &e))?;
     Ok(total)
+}
+
+/// Creates `path` as a new file. A file already there (an earlier entry, or another archive
+/// of the same set restoring in parallel) is replaced, never written through: it is removed
+/// and the file created exclusively, retried if another writer got in between.
+fn create_fresh(path: &Path) -> Result<File, Stop> {
+    for _ in 0..3 {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Stop::Corrupt(format!(
+                    "`{}` is already a folder",
+                    path.display()
+                )));
+            }
+            Ok(_) => match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(write_stop(path, &e)),
+            },
+            Err(_) => {}
+        }
+        match File::options().write(true).create_new(true).open(path) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(write_stop(path, &e)),
+        }
+    }
+    Err(Stop::Scratch(format!(
+        "`{}` kept being recreated by another restore",
+        path.display()
+    )))
 }
 
 /// The reason a read failed: what the channel or limit recorded, else bad data.

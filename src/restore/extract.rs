@@ -93,6 +93,14 @@ pub(crate) fn extract_tar(
         )
     };
 
+    let manifest_rel = spec
+        .in_archive
+        .as_deref()
+        .and_then(|m| safe_relative(m.as_bytes()).ok());
+    // The in-archive manifest, kept as read from the archive: the copy on disk may be
+    // replaced by another archive of the same set restoring alongside.
+    let mut manifest: Option<Result<Vec<u8>, String>> = None;
+
     let entries = archive.entries().map_err(|e| read_stop(slot, &e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| read_stop(slot, &e))?;
@@ -124,7 +132,25 @@ pub(crate) fn extract_tar(
                     create_dirs(dir)?;
                 }
                 let mut digester = digest_algorithm.map(|a| Digester::new(&[a].into()));
-                let bytes = write_file(&mut entry, &path, digester.as_mut(), slot, created)?;
+                let capture = manifest_rel.as_ref() == Some(&rel);
+                let mut captured: Result<Vec<u8>, String> = Ok(Vec::new());
+                let bytes = write_file(
+                    &mut entry,
+                    &path,
+                    |chunk| {
+                        if let Some(d) = digester.as_mut() {
+                            d.update(chunk);
+                        }
+                        if capture {
+                            capture_manifest(&mut captured, chunk);
+                        }
+                    },
+                    slot,
+                    created,
+                )?;
+                if capture {
+                    manifest = Some(captured);
+                }
                 let digest = digester.and_then(|d| d.finish().into_values().next());
                 restored_bytes += bytes;
                 files += 1;
@@ -159,7 +185,7 @@ pub(crate) fn extract_tar(
                         let from = root.join(&target_rel);
                         let mut file =
                             std::fs::File::open(&from).map_err(|e| write_stop(&from, &e))?;
-                        let bytes = write_file(&mut file, &path, None, slot, created)?;
+                        let bytes = write_file(&mut file, &path, |_| {}, slot, created)?;
                         restored_bytes += bytes;
                         files += 1;
                         let digest = written[&target_rel].clone();
@@ -191,8 +217,8 @@ pub(crate) fn extract_tar(
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(|e| read_stop(slot, &e))?;
 
-    if let (Some(manifest), Some(algorithm)) = (&spec.in_archive, digest_algorithm) {
-        findings.extend(check_manifest(key, root, manifest, algorithm, &written));
+    if let (Some(name), Some(algorithm)) = (&spec.in_archive, digest_algorithm) {
+        findings.extend(check_manifest(key, name, manifest, algorithm, &written));
     }
     Ok(DecodeOutput {
         restored_bytes,
@@ -201,46 +227,55 @@ pub(crate) fn extract_tar(
     })
 }
 
+/// Appends a chunk of the in-archive manifest, refusing to hold more than the limit.
+fn capture_manifest(captured: &mut Result<Vec<u8>, String>, chunk: &[u8]) {
+    if let Ok(bytes) = captured {
+        if (bytes.len() + chunk.len()) as u64 > MAX_MANIFEST_BYTES {
+            *captured = Err(format!(
+                "larger than the {MAX_MANIFEST_BYTES} bytes allowed"
+            ));
+        } else {
+            bytes.extend_from_slice(chunk);
+        }
+    }
+}
+
 /// Compares the files extracted with the archive's own manifest.
 fn check_manifest(
     key: &str,
-    root: &Path,
     manifest: &str,
+    content: Option<Result<Vec<u8>, String>>,
     algorithm: Algorithm,
     written: &BTreeMap<PathBuf, Option<String>>,
 ) -> Vec<Finding> {
-    let manifest_rel = match safe_relative(manifest.as_bytes()) {
-        Ok(rel) => rel,
-        Err(_) => return Vec::new(),
+    let Ok(manifest_rel) = safe_relative(manifest.as_bytes()) else {
+        return Vec::new();
     };
     let object = Some(key);
-    if !written.contains_key(&manifest_rel) {
-        return vec![Finding::new(
-            FindingKind::MissingChecksum,
+    let invalid = |why: String| {
+        vec![Finding::new(
+            FindingKind::InvalidChecksumFile,
             object,
-            format!("the archive has no `{manifest}` (checksums.in_archive)"),
-        )];
-    }
-    let path = root.join(&manifest_rel);
-    let text = match read_limited(&path) {
-        Ok(text) => text,
-        Err(why) => {
+            format!("`{manifest}`: {why}"),
+        )]
+    };
+    let text = match content {
+        None => {
             return vec![Finding::new(
-                FindingKind::InvalidChecksumFile,
+                FindingKind::MissingChecksum,
                 object,
-                format!("`{manifest}`: {why}"),
+                format!("the archive has no `{manifest}` (checksums.in_archive)"),
             )];
         }
+        Some(Err(why)) => return invalid(why),
+        Some(Ok(bytes)) => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => return invalid("not UTF-8 text".into()),
+        },
     };
     let lines = match checksum::parse_sums(&text, algorithm) {
         Ok(lines) => lines,
-        Err(why) => {
-            return vec![Finding::new(
-                FindingKind::InvalidChecksumFile,
-                object,
-                format!("`{manifest}`: {why}"),
-            )];
-        }
+        Err(why) => return invalid(why),
     };
     let mut findings = Vec::new();
     let mut listed = BTreeMap::new();
@@ -294,18 +329,6 @@ fn check_manifest(
         }
     }
     findings
-}
-
-fn read_limited(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if meta.len() > MAX_MANIFEST_BYTES {
-        return Err(format!(
-            "{} bytes is more than the {MAX_MANIFEST_BYTES} bytes allowed",
-            meta.len()
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 
 #[cfg(test)]

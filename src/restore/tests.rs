@@ -340,3 +340,35 @@ async fn missing_object_is_a_storage_error() {
     let r = restore_object(&b.op, &object, &spec).await;
     assert_eq!(kinds(&r), [FindingKind::StorageError]);
 }
+
+#[tokio::test]
+async fn archives_of_one_set_with_manifests_restore_side_by_side() {
+    let b = bench();
+    let archive = |name: &str, body: &[u8]| {
+        let digest = hex::encode(sha2::Sha256::digest(body));
+        let manifest = format!("{digest}  {name}\n");
+        let mut t = Vec::new();
+        raw_entry(&mut t, name.as_bytes(), tar::EntryType::Regular, b"", body);
+        raw_entry(
+            &mut t,
+            b"MANIFEST.sha256",
+            tar::EntryType::Regular,
+            b"",
+            manifest.as_bytes(),
+        );
+        zstd(&finish_tar(t))
+    };
+    let big = vec![b'h'; 3 << 20];
+    let home = archive("home.txt", &big);
+    let db = archive("db.txt", b"rows");
+    // Both land in the same set folder and both carry a MANIFEST.sha256 at their root.
+    for _ in 0..5 {
+        let (a, c) = tokio::join!(
+            b.restore("home.tar.zst", &home, Some("MANIFEST.sha256"), u64::MAX),
+            b.restore("db.tar.zst", &db, Some("MANIFEST.sha256"), u64::MAX)
+        );
+        assert!(a.findings.is_empty(), "{:?}", a.findings);
+        assert!(c.findings.is_empty(), "{:?}", c.findings);
+    }
+    assert_eq!(std::fs::read(b.scratch.join("db.txt")).unwrap(), b"rows");
+}
