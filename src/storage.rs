@@ -40,6 +40,15 @@ pub fn operator(spec: &StorageSpec) -> Result<Operator, StorageError> {
         service: spec.service.clone(),
         message,
     };
+    // opendal lists a missing fs root as empty; that is a wrong path, not "no backups".
+    if spec.service == "fs"
+        && let Some(crate::config::secret::ConfigValue::Plain(root)) = spec.options.get("root")
+        && !std::path::Path::new(root).is_dir()
+    {
+        return Err(setup(format!(
+            "root `{root}` does not exist or is not a folder"
+        )));
+    }
     let mut options = Vec::with_capacity(spec.options.len());
     for (key, value) in &spec.options {
         let resolved = value

@@ -226,3 +226,38 @@ fn keep_leaves_the_restored_files_and_says_where() {
     let head = std::fs::read(&db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
     assert!(head.starts_with(b"SQLite format 3\0"));
 }
+
+#[test]
+fn missing_fs_root_is_a_storage_error_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let root = dir.path().join("no/such/backups");
+    common::put(
+        &config,
+        "p.yaml",
+        format!(
+            "name: p\nclient: C\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\ntargets:\n  rpo: 1h\n  rto: 1h\n",
+            root.display()
+        )
+        .as_bytes(),
+    );
+    common::put(
+        &config,
+        "restore-drill.yaml",
+        format!("scratch_dir: {}\n", dir.path().join("scratch").display()).as_bytes(),
+    );
+    let run = run_json(&config, &[]);
+    assert_eq!(run.code, 1);
+    let p = policy(&run.results, "p");
+    assert_eq!(finding_kinds(p), ["storage_error"]);
+    assert!(
+        p["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist")
+    );
+    assert!(
+        !dir.path().join("no").exists(),
+        "the storage root was created by a verification run"
+    );
+}
