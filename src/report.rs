@@ -57,7 +57,11 @@ pub fn summary(result: &RunResult) -> String {
                 p.objects.len(),
                 format_bytes(p.objects.iter().map(|o| o.stored_bytes).sum())
             ),
-            secs(p.rto.measured_seconds),
+            if p.objects.is_empty() {
+                "-".to_string()
+            } else {
+                secs(p.rto.measured_seconds)
+            },
             rate(p.rto.throughput_bytes_per_second),
             format!(
                 "{} / {}",

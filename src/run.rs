@@ -23,8 +23,6 @@ use crate::verify::{self, ChecksumFiles};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Repeats an earlier run's choice; random when absent.
-    pub seed: Option<u64>,
     /// Leave the restored files in the scratch folder.
     pub keep: bool,
 }

@@ -66,6 +66,16 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     if selected.is_empty() {
         selected = config.policies.iter().collect();
     }
+    if let Some(path) = &args.json {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if parent.is_some_and(|p| !p.is_dir()) {
+            eprintln!(
+                "error: --json {}: the folder for the results does not exist",
+                path.display()
+            );
+            return Ok(ExitCode::InvalidConfig);
+        }
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,10 +87,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{}", report::plan_text(&planned, start.seed));
         return Ok(ExitCode::Success);
     }
-    let options = RunOptions {
-        seed: args.seed,
-        keep: args.keep,
-    };
+    let options = RunOptions { keep: args.keep };
     let result = runtime.block_on(run::execute(&config, planned, &start, &options))?;
     print!("{}", report::summary(&result));
     if args.keep {

@@ -1,3 +1,5 @@
+//! Planning over synthetic listings: grouping, dating, seeded sampling and caps.
+
 use std::path::Path;
 
 use super::*;
