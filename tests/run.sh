@@ -46,4 +46,11 @@ wait_for "http://127.0.0.1:$s3_port/moto-api/" "${pids[-1]}" moto
 
 export RESTORE_DRILL_TEST_S3="http://127.0.0.1:$s3_port"
 export RESTORE_DRILL_TEST_PYTHON="$PWD/$venv/bin/python"
-cargo test "$@"
+set +e
+cargo test "$@" 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for people and CI: the totals over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+exit "$status"
