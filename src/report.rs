@@ -168,3 +168,95 @@ pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
     file.sync_all()?;
     std::fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::Algorithm;
+    use crate::finding::{Finding, FindingKind};
+    use crate::judge::{Rpo, Rto};
+    use crate::plan::{DatedBy, Format};
+    use crate::results::{Digest, ObjectResult, SetResult};
+
+    fn policy(name: &str, findings: Vec<Finding>) -> PolicyResult {
+        let stamp: Timestamp = "2026-11-25T23:00:00Z".parse().unwrap();
+        PolicyResult {
+            name: name.into(),
+            client: "Acme Dental".into(),
+            description: None,
+            file: format!("/etc/restore-drill/{name}.yaml"),
+            status: Status::of(&findings),
+            findings,
+            rpo: Rpo {
+                target_seconds: 26.0 * 3600.0,
+                newest_set: Some("2026-11-25".into()),
+                newest_date: Some(stamp),
+                age_seconds: Some(9.5 * 3600.0),
+                met: true,
+            },
+            rto: Rto {
+                target_seconds: 4.0 * 3600.0,
+                measured_seconds: 12.5,
+                sampled_bytes: 3 << 30,
+                throughput_bytes_per_second: Some(250.0 * 1024.0 * 1024.0),
+                overhead_seconds_per_object: Some(0.2),
+                newest_set_bytes: 40 << 30,
+                newest_set_objects: 12,
+                projected_seconds: Some(166.2),
+                met: true,
+            },
+            listed_objects: 40,
+            total_sets: 10,
+            sets: vec![SetResult {
+                name: "2026-11-25".into(),
+                date: Some(stamp),
+                dated_by: DatedBy::Name,
+                newest: true,
+                total_objects: 12,
+                total_bytes: 40 << 30,
+                sampled_objects: 1,
+                capped_objects: 0,
+            }],
+            objects: vec![ObjectResult {
+                key: "files/2026-11-25/home.tar.zst".into(),
+                set: "2026-11-25".into(),
+                format: Format::TarZstd,
+                stored_bytes: 3 << 30,
+                restored_bytes: 5 << 30,
+                files: 1200,
+                digest: Digest {
+                    algorithm: Algorithm::Sha256,
+                    expected: None,
+                    actual: None,
+                    source: None,
+                },
+                seconds: 12.5,
+                status: Status::Pass,
+            }],
+        }
+    }
+
+    #[test]
+    fn summary_table_lists_policies_then_findings() {
+        let mismatch = Finding::new(
+            FindingKind::ChecksumMismatch,
+            Some("files/2026-11-25/home.tar.zst"),
+            "sha256 expected 00…, restored 11…",
+        );
+        let result = RunResult {
+            schema_version: 1,
+            run_id: "20261126T020000Z-abcd".into(),
+            tool_version: "0.1.0".into(),
+            host: "backup-host".into(),
+            started_at: "2026-11-26T02:00:00Z".parse().unwrap(),
+            finished_at: "2026-11-26T02:01:00Z".parse().unwrap(),
+            seed: 42,
+            status: Status::Fail,
+            policies: vec![
+                policy("acme-db", vec![]),
+                policy("acme-files", vec![mismatch]),
+            ],
+        };
+        insta::assert_snapshot!(summary(&result));
+    }
+}

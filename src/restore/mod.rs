@@ -118,6 +118,7 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
 
     let mut first = None;
     let mut stored = 0u64;
+    let mut chunks = 0u64;
     let mut read_error = None;
     // After the decoder stops early (bad data, limit) the rest is still hashed, so the
     // evidence shows the stored digest too; a hasher that is gone ends the transfer.
@@ -127,6 +128,7 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
             Ok(bytes) => {
                 first.get_or_insert_with(|| started.elapsed());
                 stored += bytes.len() as u64;
+                chunks += 1;
                 if decoding && data_tx.send(Ok(bytes.clone())).await.is_err() {
                     decoding = false;
                 }
@@ -189,6 +191,13 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
         ));
     }
     restored.elapsed = started.elapsed();
+    tracing::debug!(
+        key,
+        stored,
+        chunks,
+        seconds = restored.elapsed.as_secs_f64(),
+        "object read"
+    );
     restored
 }
 
