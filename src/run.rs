@@ -126,6 +126,7 @@ pub fn run_dir(config: &Config, start: &RunStart) -> PathBuf {
 
 struct Job<'p> {
     policy: usize,
+    policy_name: &'p str,
     set: usize,
     op: Operator,
     object: &'p PlannedObject,
@@ -170,6 +171,7 @@ pub async fn execute(
             for object in &set.objects {
                 jobs.push(Job {
                     policy: p,
+                    policy_name: &planned_policy.policy.name,
                     set: s,
                     op: op.clone(),
                     object,
@@ -219,7 +221,8 @@ pub async fn execute(
 async fn run_job(job: Job<'_>, files: &ChecksumFiles, max_restored_bytes: u64) -> JobOutcome {
     let started = Instant::now();
     let object = job.object;
-    let (expected, mut findings) = verify::expected_digests(&job.op, object, files).await;
+    let (expected, mut findings) =
+        verify::expected_digests(&job.policy_name, &job.op, object, files).await;
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
     algorithms.insert(Algorithm::Sha256);
     let mut restored = restore::Restored::default();

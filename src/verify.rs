@@ -35,16 +35,20 @@ pub struct Expected {
 type Parsed = Result<Arc<Vec<SumLine>>, String>;
 
 /// Checksum files read during a run, each read once however many objects it covers.
+/// Entries are per policy: two policies' storages may hold the same key.
 #[derive(Default)]
 pub struct ChecksumFiles {
-    cells: Mutex<HashMap<String, Arc<OnceCell<Parsed>>>>,
+    cells: Mutex<HashMap<(String, String), Arc<OnceCell<Parsed>>>>,
 }
 
 impl ChecksumFiles {
-    async fn get(&self, op: &Operator, key: &str, algorithm: Algorithm) -> Parsed {
+    async fn get(&self, policy: &str, op: &Operator, key: &str, algorithm: Algorithm) -> Parsed {
         let cell = {
             let mut cells = self.cells.lock().expect("checksum cache lock");
-            cells.entry(key.to_string()).or_default().clone()
+            cells
+                .entry((policy.to_string(), key.to_string()))
+                .or_default()
+                .clone()
         };
         cell.get_or_init(|| async {
             let bytes = storage::read_small(op, key, MAX_CHECKSUM_FILE)
@@ -61,6 +65,7 @@ impl ChecksumFiles {
 /// Reads the checksum files that may name `object` and returns its expected digests, plus
 /// findings for checksum files that cannot be trusted.
 pub async fn expected_digests(
+    policy: &str,
     op: &Operator,
     object: &PlannedObject,
     files: &ChecksumFiles,
@@ -73,7 +78,7 @@ pub async fn expected_digests(
             ChecksumSource::Sidecar { key, algorithm } => (key, *algorithm, true),
             ChecksumSource::Manifest { key, algorithm } => (key, *algorithm, false),
         };
-        let lines = match files.get(op, key, algorithm).await {
+        let lines = match files.get(policy, op, key, algorithm).await {
             Ok(lines) => lines,
             Err(why) => {
                 findings.push(Finding::new(

@@ -261,3 +261,40 @@ fn missing_fs_root_is_a_storage_error_and_is_not_created() {
         "the storage root was created by a verification run"
     );
 }
+
+#[test]
+fn same_keys_in_two_storages_are_verified_against_their_own_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    for (name, content) in [
+        ("one", b"first storage".as_slice()),
+        ("two", b"second storage".as_slice()),
+    ] {
+        let root = dir.path().join(name);
+        let object = common::zstd(content);
+        common::put(&root, "x/2026-11-25/a.zst", &object);
+        common::put(
+            &root,
+            "x/2026-11-25/SHA256SUMS",
+            format!("{}  a.zst\n", common::sha256_hex(&object)).as_bytes(),
+        );
+        common::put(
+            &config,
+            &format!("{name}.yaml"),
+            format!(
+                "name: {name}\nclient: C\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\ntargets:\n  rpo: 1h\n  rto: 1h\n",
+                root.display()
+            )
+            .as_bytes(),
+        );
+    }
+    common::put(
+        &config,
+        "restore-drill.yaml",
+        format!("scratch_dir: {}\n", dir.path().join("scratch").display()).as_bytes(),
+    );
+    let run = run_json(&config, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(policy(&run.results, "one")["status"], "pass");
+    assert_eq!(policy(&run.results, "two")["status"], "pass");
+}
