@@ -222,7 +222,7 @@ async fn run_job(job: Job<'_>, files: &ChecksumFiles, max_restored_bytes: u64) -
     let started = Instant::now();
     let object = job.object;
     let (expected, mut findings) =
-        verify::expected_digests(&job.policy_name, &job.op, object, files).await;
+        verify::expected_digests(job.policy_name, &job.op, object, files).await;
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
     algorithms.insert(Algorithm::Sha256);
     let mut restored = restore::Restored::default();

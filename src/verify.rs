@@ -33,12 +33,14 @@ pub struct Expected {
 }
 
 type Parsed = Result<Arc<Vec<SumLine>>, String>;
+/// (policy, key) → the parsed checksum file, read once.
+type Cells = HashMap<(String, String), Arc<OnceCell<Parsed>>>;
 
 /// Checksum files read during a run, each read once however many objects it covers.
 /// Entries are per policy: two policies' storages may hold the same key.
 #[derive(Default)]
 pub struct ChecksumFiles {
-    cells: Mutex<HashMap<(String, String), Arc<OnceCell<Parsed>>>>,
+    cells: Mutex<Cells>,
 }
 
 impl ChecksumFiles {
