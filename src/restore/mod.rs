@@ -113,16 +113,19 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
     let hasher = tokio::task::spawn_blocking(move || hash_stream(hash_rx, &algorithms));
     let decode_spec = spec.clone();
     let decode_object = object.clone();
-    let decoder =
+    let mut decoder =
         tokio::task::spawn_blocking(move || decode::decode(data_rx, &decode_object, &decode_spec));
+    let mut decoded = None;
 
     let mut first = None;
     let mut stored = 0u64;
     let mut chunks = 0u64;
     let mut read_error = None;
-    // After the decoder stops early (bad data, limit) the rest is still hashed, so the
-    // evidence shows the stored digest too; a hasher that is gone ends the transfer.
+    // After the decoder stops on bad data the rest is still hashed, so the evidence shows
+    // the stored digest too. Any other stop (size limit, full scratch) ends the transfer:
+    // a bomb is not downloaded to the end.
     let mut decoding = true;
+    let mut whole = true;
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(bytes) => {
@@ -131,8 +134,16 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
                 chunks += 1;
                 if decoding && data_tx.send(Ok(bytes.clone())).await.is_err() {
                     decoding = false;
+                    let result = (&mut decoder).await;
+                    let keep_hashing = matches!(result, Ok(Err(Stop::Corrupt(_))));
+                    decoded = Some(result);
+                    if !keep_hashing {
+                        whole = false;
+                        break;
+                    }
                 }
                 if hash_tx.send(bytes).await.is_err() {
+                    whole = false;
                     break;
                 }
             }
@@ -150,7 +161,10 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
     drop(hash_tx);
     drop(data_tx);
 
-    let decoded = decoder.await;
+    let decoded = match decoded {
+        Some(result) => result,
+        None => decoder.await,
+    };
     let digests = hasher.await.unwrap_or_default();
     restored.stored_bytes = stored;
     restored.first_byte = first.unwrap_or_else(|| started.elapsed());
@@ -167,7 +181,7 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
             format!("the decoder stopped unexpectedly: {join}"),
         )),
     }
-    if read_error.is_none() {
+    if whole && read_error.is_none() {
         restored.digests = digests;
     }
     if let Some(message) = read_error

@@ -205,6 +205,35 @@ async fn bomb_stops_at_the_limit() {
 }
 
 #[tokio::test]
+async fn size_limit_stops_the_transfer_early() {
+    let b = bench();
+    // 48 MiB that zstd cannot shrink: the limit trips after 1 MiB of output, long before
+    // the object has been read.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..48 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let stored = zstd(&noise);
+    let r = b.restore("big.zst", &stored, None, 1 << 20).await;
+    assert_eq!(kinds(&r), [FindingKind::SizeLimitExceeded]);
+    assert!(
+        r.stored_bytes < stored.len() as u64 / 2,
+        "read {} of {}",
+        r.stored_bytes,
+        stored.len()
+    );
+    assert!(
+        r.digests.is_empty(),
+        "a digest of part of an object must not be reported"
+    );
+}
+
+#[tokio::test]
 async fn traversal_links_and_devices_are_refused_and_nothing_escapes() {
     let b = bench();
     let mut t = Vec::new();
