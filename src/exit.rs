@@ -9,6 +9,10 @@ pub enum ExitCode {
     PolicyFailed = 1,
     /// The configuration or the command line is invalid; nothing was restored.
     InvalidConfig = 2,
+    /// Mail could not be delivered and waits in `state_dir/spool/` for the next run or
+    /// `restore-drill mail flush`. Takes precedence over 1: the failure report may not have
+    /// reached anyone.
+    MailUndelivered = 3,
     /// The run could not be carried out (scratch folder not writable, runtime failure).
     RunError = 4,
 }

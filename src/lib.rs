@@ -12,6 +12,7 @@ pub mod config;
 pub mod exit;
 pub mod finding;
 pub mod judge;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod restore;

@@ -14,63 +14,77 @@ use crate::judge::Status;
 use crate::results::{PolicyResult, RunResult};
 use crate::run::Planned;
 
-fn secs(s: f64) -> String {
+pub(crate) fn secs(s: f64) -> String {
     format_duration(Duration::from_secs_f64(s.max(0.0)))
 }
 
-fn rate(bytes_per_second: Option<f64>) -> String {
+pub(crate) fn rate(bytes_per_second: Option<f64>) -> String {
     bytes_per_second.map_or_else(|| "-".into(), |r| format!("{}/s", format_bytes(r as u64)))
 }
 
-fn status_word(status: Status) -> &'static str {
+pub(crate) fn status_word(status: Status) -> &'static str {
     match status {
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
     }
 }
 
-/// The terminal summary: a table of policies, then each finding on its own line.
-pub fn summary(result: &RunResult) -> String {
+/// The columns of a policy row, in the terminal summary and in mail.
+pub(crate) const COLUMNS: [&str; 8] = [
+    "policy",
+    "client",
+    "status",
+    "newest age / RPO",
+    "sample sets/objects/bytes",
+    "restore time",
+    "throughput",
+    "projected / RTO",
+];
+
+/// One policy's row under [`COLUMNS`].
+pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
+    [
+        p.name.clone(),
+        p.client.clone(),
+        status_word(p.status).to_string(),
+        age_cell(p),
+        format!(
+            "{}/{}/{}",
+            p.sets.len(),
+            p.objects.len(),
+            format_bytes(p.objects.iter().map(|o| o.stored_bytes).sum())
+        ),
+        if p.objects.is_empty() {
+            "-".to_string()
+        } else {
+            secs(p.rto.measured_seconds)
+        },
+        rate(p.rto.throughput_bytes_per_second),
+        format!(
+            "{} / {}",
+            p.rto.projected_seconds.map_or_else(|| "-".into(), secs),
+            secs(p.rto.target_seconds)
+        ),
+    ]
+}
+
+/// A plain-text table of policies, as the terminal and the text part of mail show it.
+pub(crate) fn policy_table<'a>(policies: impl IntoIterator<Item = &'a PolicyResult>) -> String {
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header([
-            "policy",
-            "client",
-            "status",
-            "newest age / RPO",
-            "sample sets/objects/bytes",
-            "restore time",
-            "throughput",
-            "projected / RTO",
-        ]);
-    for p in &result.policies {
-        table.add_row([
-            p.name.clone(),
-            p.client.clone(),
-            status_word(p.status).to_string(),
-            age_cell(p),
-            format!(
-                "{}/{}/{}",
-                p.sets.len(),
-                p.objects.len(),
-                format_bytes(p.objects.iter().map(|o| o.stored_bytes).sum())
-            ),
-            if p.objects.is_empty() {
-                "-".to_string()
-            } else {
-                secs(p.rto.measured_seconds)
-            },
-            rate(p.rto.throughput_bytes_per_second),
-            format!(
-                "{} / {}",
-                p.rto.projected_seconds.map_or_else(|| "-".into(), secs),
-                secs(p.rto.target_seconds)
-            ),
-        ]);
+        .set_header(COLUMNS);
+    for p in policies {
+        table.add_row(cells(p));
     }
-    let mut out = table.to_string();
+    table.to_string()
+}
+
+/// The terminal summary: a table of policies, then each finding on its own line.
+pub fn summary(result: &RunResult) -> String {
+    let mut out = policy_table(&result.policies);
+
     out.push('\n');
     for p in result.policies.iter().filter(|p| !p.findings.is_empty()) {
         for f in &p.findings {
@@ -92,7 +106,7 @@ pub fn summary(result: &RunResult) -> String {
     out
 }
 
-fn age_cell(p: &PolicyResult) -> String {
+pub(crate) fn age_cell(p: &PolicyResult) -> String {
     match p.rpo.age_seconds {
         Some(age) => format!("{} / {}", secs(age), secs(p.rpo.target_seconds)),
         None => format!("- / {}", secs(p.rpo.target_seconds)),
@@ -172,91 +186,9 @@ pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checksum::Algorithm;
-    use crate::finding::{Finding, FindingKind};
-    use crate::judge::{Rpo, Rto};
-    use crate::plan::{DatedBy, Format};
-    use crate::results::{Digest, ObjectResult, SetResult};
-
-    fn policy(name: &str, findings: Vec<Finding>) -> PolicyResult {
-        let stamp: Timestamp = "2026-11-25T23:00:00Z".parse().unwrap();
-        PolicyResult {
-            name: name.into(),
-            client: "Acme Dental".into(),
-            description: None,
-            file: format!("/etc/restore-drill/{name}.yaml"),
-            status: Status::of(&findings),
-            findings,
-            rpo: Rpo {
-                target_seconds: 26.0 * 3600.0,
-                newest_set: Some("2026-11-25".into()),
-                newest_date: Some(stamp),
-                age_seconds: Some(9.5 * 3600.0),
-                met: true,
-            },
-            rto: Rto {
-                target_seconds: 4.0 * 3600.0,
-                measured_seconds: 12.5,
-                sampled_bytes: 3 << 30,
-                throughput_bytes_per_second: Some(250.0 * 1024.0 * 1024.0),
-                overhead_seconds_per_object: Some(0.2),
-                newest_set_bytes: 40 << 30,
-                newest_set_objects: 12,
-                projected_seconds: Some(166.2),
-                met: true,
-            },
-            listed_objects: 40,
-            total_sets: 10,
-            sets: vec![SetResult {
-                name: "2026-11-25".into(),
-                date: Some(stamp),
-                dated_by: DatedBy::Name,
-                newest: true,
-                total_objects: 12,
-                total_bytes: 40 << 30,
-                sampled_objects: 1,
-                capped_objects: 0,
-            }],
-            objects: vec![ObjectResult {
-                key: "files/2026-11-25/home.tar.zst".into(),
-                set: "2026-11-25".into(),
-                format: Format::TarZstd,
-                stored_bytes: 3 << 30,
-                restored_bytes: 5 << 30,
-                files: 1200,
-                digest: Digest {
-                    algorithm: Algorithm::Sha256,
-                    expected: None,
-                    actual: None,
-                    source: None,
-                },
-                seconds: 12.5,
-                status: Status::Pass,
-            }],
-        }
-    }
 
     #[test]
     fn summary_table_lists_policies_then_findings() {
-        let mismatch = Finding::new(
-            FindingKind::ChecksumMismatch,
-            Some("files/2026-11-25/home.tar.zst"),
-            "sha256 expected 00…, restored 11…",
-        );
-        let result = RunResult {
-            schema_version: 1,
-            run_id: "20261126T020000Z-abcd".into(),
-            tool_version: "0.1.0".into(),
-            host: "backup-host".into(),
-            started_at: "2026-11-26T02:00:00Z".parse().unwrap(),
-            finished_at: "2026-11-26T02:01:00Z".parse().unwrap(),
-            seed: 42,
-            status: Status::Fail,
-            policies: vec![
-                policy("acme-db", vec![]),
-                policy("acme-files", vec![mismatch]),
-            ],
-        };
-        insta::assert_snapshot!(summary(&result));
+        insta::assert_snapshot!(summary(&crate::results::sample::run()));
     }
 }

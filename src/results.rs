@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::checksum::Algorithm;
+use crate::config::Responsibility;
 use crate::finding::Finding;
 use crate::judge::{Rpo, Rto, Status};
 use crate::plan::{DatedBy, Format};
@@ -18,6 +19,8 @@ pub struct RunResult {
     pub run_id: String,
     pub tool_version: String,
     pub host: String,
+    /// `scheduled` (no terminal: cron, systemd) or `manual` (run by a person at a terminal).
+    pub kind: RunKind,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
     /// Repeats this run's choice of sets and objects with `--seed`.
@@ -35,6 +38,34 @@ impl RunResult {
     }
 }
 
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Scheduled,
+    Manual,
+}
+
+impl RunKind {
+    /// A person at a terminal, or a scheduler.
+    pub fn detect() -> RunKind {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() || std::io::stderr().is_terminal() {
+            RunKind::Manual
+        } else {
+            RunKind::Scheduled
+        }
+    }
+
+    /// The word used in mail subjects.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunKind::Scheduled => "nightly",
+            RunKind::Manual => "manual run",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyResult {
     pub name: String,
@@ -42,6 +73,8 @@ pub struct PolicyResult {
     pub description: Option<String>,
     /// The policy file, for people acting on a failure.
     pub file: String,
+    /// Who acts on a failure, who owns the system, who is told (team ids).
+    pub responsibility: Responsibility,
     pub status: Status,
     /// Every finding of the policy, its objects' included.
     pub findings: Vec<Finding>,
@@ -87,4 +120,104 @@ pub struct Digest {
     pub actual: Option<String>,
     /// The checksum file the expectation came from.
     pub source: Option<String>,
+}
+
+/// A run of two clients, one failure, with fixed times: for rendering tests.
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+    use crate::finding::{Finding, FindingKind};
+    use crate::judge::{Rpo, Rto};
+
+    fn policy(name: &str, client: &str, team: &str, findings: Vec<Finding>) -> PolicyResult {
+        let stamp: Timestamp = "2026-11-25T23:00:00Z".parse().unwrap();
+        PolicyResult {
+            name: name.into(),
+            client: client.into(),
+            description: None,
+            file: format!("/etc/restore-drill/{name}.yaml"),
+            responsibility: Responsibility {
+                responsible: Some("msp".into()),
+                accountable: Some(team.into()),
+                informed: vec![team.into(), "msp".into()],
+            },
+            status: Status::of(&findings),
+            findings,
+            rpo: Rpo {
+                target_seconds: 26.0 * 3600.0,
+                newest_set: Some("2026-11-25".into()),
+                newest_date: Some(stamp),
+                age_seconds: Some(9.5 * 3600.0),
+                met: true,
+            },
+            rto: Rto {
+                target_seconds: 4.0 * 3600.0,
+                measured_seconds: 12.5,
+                sampled_bytes: 3 << 30,
+                throughput_bytes_per_second: Some(250.0 * 1024.0 * 1024.0),
+                overhead_seconds_per_object: Some(0.2),
+                newest_set_bytes: 40 << 30,
+                newest_set_objects: 12,
+                projected_seconds: Some(166.2),
+                met: true,
+            },
+            listed_objects: 40,
+            total_sets: 10,
+            sets: vec![SetResult {
+                name: "2026-11-25".into(),
+                date: Some(stamp),
+                dated_by: DatedBy::Name,
+                newest: true,
+                total_objects: 12,
+                total_bytes: 40 << 30,
+                sampled_objects: 1,
+                capped_objects: 0,
+            }],
+            objects: vec![ObjectResult {
+                key: format!("{name}/2026-11-25/home.tar.zst"),
+                set: "2026-11-25".into(),
+                format: Format::TarZstd,
+                stored_bytes: 3 << 30,
+                restored_bytes: 5 << 30,
+                files: 1200,
+                digest: Digest {
+                    algorithm: Algorithm::Sha256,
+                    expected: None,
+                    actual: None,
+                    source: None,
+                },
+                seconds: 12.5,
+                status: Status::Pass,
+            }],
+        }
+    }
+
+    pub(crate) fn run() -> RunResult {
+        let mismatch = Finding::new(
+            FindingKind::ChecksumMismatch,
+            Some("acme-files/2026-11-25/home.tar.zst"),
+            "sha256 expected 00…, restored 11…",
+        );
+        RunResult {
+            schema_version: SCHEMA_VERSION,
+            run_id: "20261126T020000Z-abcd".into(),
+            tool_version: "0.1.0".into(),
+            host: "backup-host".into(),
+            kind: RunKind::Scheduled,
+            started_at: "2026-11-26T02:00:00Z".parse().unwrap(),
+            finished_at: "2026-11-26T02:01:00Z".parse().unwrap(),
+            seed: 42,
+            status: Status::Fail,
+            policies: vec![
+                policy("acme-db", "Acme Dental", "acme-it", vec![]),
+                policy("acme-files", "Acme Dental", "acme-it", vec![mismatch]),
+                policy(
+                    "bright-mail",
+                    "Bright Smile Orthodontics",
+                    "bright-it",
+                    vec![],
+                ),
+            ],
+        }
+    }
 }

@@ -17,7 +17,9 @@ use crate::finding::{Finding, FindingKind};
 use crate::judge::{self, Status, Timing};
 use crate::plan::{PlanContext, PlannedObject, Planner, PolicyPlan};
 use crate::restore::{self, RestoreSpec};
-use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION, SetResult};
+use crate::results::{
+    Digest, ObjectResult, PolicyResult, RunKind, RunResult, SCHEMA_VERSION, SetResult,
+};
 use crate::storage;
 use crate::verify::{self, ChecksumFiles};
 
@@ -210,6 +212,7 @@ pub async fn execute(
         run_id: start.run_id.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         host: host_name(),
+        kind: RunKind::detect(),
         started_at: start.started_at,
         finished_at: Timestamp::now(),
         seed: start.seed,
@@ -382,6 +385,7 @@ fn judge_policy(
         client: policy.client.clone(),
         description: policy.description.clone(),
         file: policy.file.display().to_string(),
+        responsibility: policy.responsibility.clone(),
         status: Status::of(&findings),
         findings,
         rpo,
@@ -393,7 +397,8 @@ fn judge_policy(
     }
 }
 
-fn host_name() -> String {
+/// This host's name, as results and mail show it.
+pub fn host_name() -> String {
     rustix::system::uname()
         .nodename()
         .to_string_lossy()

@@ -2,6 +2,7 @@
 //! library; each command parses, calls it and prints.
 
 mod check;
+mod mail;
 mod run;
 
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ enum Command {
     Run(run::RunArgs),
     /// Validate the settings and every policy; restore nothing.
     Check(check::CheckArgs),
+    /// Deliver spooled mail, or send a test message to a team.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 /// The configuration directory option, shared by every command.
@@ -55,6 +59,7 @@ impl Cli {
         match self.command {
             Command::Run(args) => run::execute(args),
             Command::Check(args) => check::execute(args),
+            Command::Mail(command) => mail::execute(command),
         }
     }
 }

@@ -9,6 +9,7 @@ use super::ConfigDir;
 use crate::config::{self, ConfigError, ConfigErrors};
 use crate::exit::ExitCode;
 use crate::judge::Status;
+use crate::notify;
 use crate::report;
 use crate::run::{self, RunOptions, RunStart};
 
@@ -36,7 +37,11 @@ pub struct RunArgs {
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = match config::load(&args.config.dir) {
         Ok(config) => config,
-        Err(errors) => return Ok(super::config_failed(&errors)),
+        Err(errors) => {
+            let code = super::config_failed(&errors);
+            notify_config_error(&args.config.dir, &errors);
+            return Ok(code);
+        }
     };
     let mut selected = Vec::new();
     let mut unknown = Vec::new();
@@ -100,8 +105,41 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         report::write_json(&result, path)
             .with_context(|| format!("cannot write the results to {}", path.display()))?;
     }
-    Ok(match result.status {
-        Status::Pass => ExitCode::Success,
-        Status::Fail => ExitCode::PolicyFailed,
+    let mail = runtime
+        .block_on(notify::send_results(&config.settings, &result))
+        .context("cannot send the results")?;
+    super::mail::print_report(&mail);
+    Ok(if !mail.undelivered.is_empty() {
+        ExitCode::MailUndelivered
+    } else {
+        match result.status {
+            Status::Pass => ExitCode::Success,
+            Status::Fail => ExitCode::PolicyFailed,
+        }
     })
+}
+
+/// A run that could not start still tells the MSP's team, when the mail settings are valid.
+fn notify_config_error(dir: &std::path::Path, errors: &ConfigErrors) {
+    let Some(settings) = config::load_settings_only(dir) else {
+        return;
+    };
+    if !settings.mail.enabled() {
+        return;
+    }
+    let host = crate::run::host_name();
+    let emails =
+        notify::compose::error_notice(errors, &settings.teams, &host, jiff::Timestamp::now());
+    let sent = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| {
+            rt.block_on(notify::send_all(&settings, &emails))
+                .map_err(anyhow::Error::from)
+        });
+    match sent {
+        Ok(report) => super::mail::print_report(&report),
+        Err(e) => eprintln!("error: the error notice could not be sent: {e:#}"),
+    }
 }

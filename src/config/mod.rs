@@ -2,6 +2,7 @@
 //! Every file is read and every error collected, so `check` reports them all at once, each
 //! pointing at file, line, column and field. Nothing here touches storage.
 
+pub mod mail;
 mod policy;
 pub mod secret;
 mod settings;
@@ -12,9 +13,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use mail::{MailSettings, Notify, Team, TeamScope};
 pub use policy::{
-    Backups, Checksums, ObjectsPerSet, Policy, SERVICES, Sample, SetLayout, StorageSpec, Targets,
-    Validation,
+    Backups, Checksums, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample, SetLayout,
+    StorageSpec, Targets, Validation,
 };
 pub use settings::{DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, Settings};
 
@@ -24,6 +26,23 @@ pub const SETTINGS_FILE: &str = "restore-drill.yaml";
 const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Folder nesting deeper than this under the configuration directory is not followed.
 const MAX_DEPTH: usize = 16;
+
+/// `base/rel` with `.` and `..` resolved lexically (an absolute `rel` stands alone), so
+/// messages show `/etc/restore-drill/state`, not `/etc/restore-drill/policies/../state`.
+pub fn resolve_path(base: &Path, rel: impl AsRef<Path>) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in base.join(rel).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
 
 /// One problem in one configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +132,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
 
     let mut policies: Vec<(Policy, usize)> = Vec::new();
     for file in &files {
-        match load_policy(file) {
+        match load_policy(file, &settings.teams) {
             Ok(loaded) => policies.push(loaded),
             Err(e) => errors.push(e),
         }
@@ -219,6 +238,16 @@ fn is_blank(text: &str) -> bool {
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
 }
 
+/// The settings alone, when they are valid: enough to mail an error notice about a run
+/// that could not start because of a bad policy.
+pub fn load_settings_only(dir: &Path) -> Option<Settings> {
+    let dir = std::path::absolute(dir).ok()?;
+    let file = dir.join(SETTINGS_FILE);
+    file.exists()
+        .then(|| load_settings(&file, &dir).ok())
+        .flatten()
+}
+
 fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {
     let text = read_text(file)?;
     let raw: settings::RawSettings = if is_blank(&text) {
@@ -228,33 +257,34 @@ fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {
     };
     raw.resolve(dir).map_err(|(field, message)| ConfigError {
         file: file.to_path_buf(),
-        line: locate(&text, field),
+        line: locate(&text, &field),
         column: 1,
-        field: field.to_string(),
+        field,
         message,
     })
 }
 
-fn load_policy(file: &Path) -> Result<(Policy, usize), ConfigError> {
+fn load_policy(file: &Path, teams: &[Team]) -> Result<(Policy, usize), ConfigError> {
     let text = read_text(file)?;
-    let policy = parse_policy(file, &text)?;
+    let policy = parse_policy(file, &text, teams)?;
     Ok((policy, yaml::line_of_top_level_key(&text, "name")))
 }
 
 /// Parses and validates one policy's text; `file` names it in errors and anchors relative
 /// paths.
-pub fn parse_policy(file: &Path, text: &str) -> Result<Policy, ConfigError> {
+pub fn parse_policy(file: &Path, text: &str, teams: &[Team]) -> Result<Policy, ConfigError> {
     if is_blank(text) {
         return Err(file_error(file, "empty policy file".into()));
     }
     let raw: policy::RawPolicy = yaml::parse(file, text)?;
-    raw.resolve(file).map_err(|(field, message)| ConfigError {
-        file: file.to_path_buf(),
-        line: locate(text, &field),
-        column: 1,
-        field,
-        message,
-    })
+    raw.resolve(file, teams)
+        .map_err(|(field, message)| ConfigError {
+            file: file.to_path_buf(),
+            line: locate(text, &field),
+            column: 1,
+            field,
+            message,
+        })
 }
 
 /// The line of the last component of a dotted field path, best effort, for errors found
@@ -344,6 +374,22 @@ mod tests {
         let config = load(dir.path()).unwrap();
         assert_eq!(config.policies.len(), 1);
         assert_eq!(config.settings.restores, 2);
+    }
+
+    #[test]
+    fn paths_resolve_lexically() {
+        assert_eq!(
+            resolve_path(Path::new("/etc/rd/policies"), "../state"),
+            Path::new("/etc/rd/state")
+        );
+        assert_eq!(
+            resolve_path(Path::new("/etc/rd"), "./a/./b"),
+            Path::new("/etc/rd/a/b")
+        );
+        assert_eq!(
+            resolve_path(Path::new("/etc/rd"), "/var/x"),
+            Path::new("/var/x")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
+use super::mail::{Team, TeamScope};
 use super::secret::{ConfigValue, is_secret_key};
 use super::units::{ByteSize, HumanDuration};
 
@@ -31,6 +32,17 @@ pub(super) struct RawPolicy {
     targets: RawTargets,
     #[serde(default)]
     validate: Vec<RawValidate>,
+    #[serde(default)]
+    responsibility: RawResponsibility,
+}
+
+/// Who acts on what (RACI): team ids from the settings' `teams`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResponsibility {
+    responsible: Option<String>,
+    accountable: Option<String>,
+    informed: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,6 +273,19 @@ pub struct Policy {
     pub sample: Sample,
     pub targets: Targets,
     pub validate: Vec<Validation>,
+    pub responsibility: Responsibility,
+}
+
+/// The policy's responsibility matrix, resolved to team ids that exist and may see this
+/// client's results.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Responsibility {
+    /// Acts on a failure.
+    pub responsible: Option<String>,
+    /// Owns the system and its data.
+    pub accountable: Option<String>,
+    /// Receives the results.
+    pub informed: Vec<String>,
 }
 
 /// Where a policy's backups live. Option values may be secret references.
@@ -309,8 +334,9 @@ pub struct Validation {
 
 impl RawPolicy {
     /// Resolves into a [`Policy`]. Errors name the field path; the caller adds file and line.
-    pub(super) fn resolve(self, file: &Path) -> Result<Policy, (String, String)> {
+    pub(super) fn resolve(self, file: &Path, teams: &[Team]) -> Result<Policy, (String, String)> {
         let base = file.parent().unwrap_or(Path::new("."));
+        let responsibility = resolve_responsibility(self.responsibility, &self.client, teams)?;
         let storage = resolve_storage(self.storage, base)?;
         let include = build_globs(&self.backups.include)?;
         let mut prefix = self.backups.prefix.trim_start_matches('/').to_string();
@@ -369,8 +395,72 @@ impl RawPolicy {
                 rto: self.targets.rto.0,
             },
             validate,
+            responsibility,
         })
     }
+}
+
+/// Applies the defaults (the MSP's team responsible, the client's team accountable, both
+/// informed) and checks that every team named exists and may see this client's results.
+fn resolve_responsibility(
+    raw: RawResponsibility,
+    client: &str,
+    teams: &[Team],
+) -> Result<Responsibility, (String, String)> {
+    let msp = teams
+        .iter()
+        .find(|t| t.scope == TeamScope::Msp)
+        .map(|t| t.id.clone());
+    let own = teams
+        .iter()
+        .find(|t| t.scope == TeamScope::Client(client.to_string()))
+        .map(|t| t.id.clone());
+    let responsible = raw.responsible.or_else(|| msp.clone());
+    let accountable = raw.accountable.or_else(|| own.clone());
+    let informed = raw.informed.unwrap_or_else(|| {
+        let mut both: Vec<String> = accountable
+            .iter()
+            .chain(responsible.iter())
+            .cloned()
+            .collect();
+        both.dedup();
+        both
+    });
+    let check = |field: String, id: &str| -> Result<(), (String, String)> {
+        let Some(team) = teams.iter().find(|t| t.id == id) else {
+            let known: Vec<&str> = teams.iter().map(|t| t.id.as_str()).collect();
+            return Err((
+                field,
+                format!(
+                    "no team `{id}` in the settings' teams (known: {})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        if !team.may_see(client) {
+            return Err((
+                field,
+                format!(
+                    "team `{id}` belongs to another client and must never receive `{client}`'s results"
+                ),
+            ));
+        }
+        Ok(())
+    };
+    if let Some(id) = &responsible {
+        check("responsibility.responsible".into(), id)?;
+    }
+    if let Some(id) = &accountable {
+        check("responsibility.accountable".into(), id)?;
+    }
+    for (i, id) in informed.iter().enumerate() {
+        check(format!("responsibility.informed[{i}]"), id)?;
+    }
+    Ok(Responsibility {
+        responsible,
+        accountable,
+        informed,
+    })
 }
 
 fn resolve_storage(raw: RawStorage, base: &Path) -> Result<StorageSpec, (String, String)> {
@@ -392,7 +482,9 @@ fn resolve_storage(raw: RawStorage, base: &Path) -> Result<StorageSpec, (String,
     if service == "fs" {
         match options.get_mut("root") {
             Some(ConfigValue::Plain(root)) => {
-                *root = base.join(&*root).to_string_lossy().into_owned();
+                *root = super::resolve_path(base, &*root)
+                    .to_string_lossy()
+                    .into_owned();
             }
             Some(_) => {}
             None => {
@@ -436,7 +528,7 @@ mod tests {
     fn resolve(text: &str) -> Result<Policy, (String, String)> {
         let raw: RawPolicy =
             yaml::parse(Path::new("/etc/rd/p.yaml"), text).map_err(|e| (e.field, e.message))?;
-        raw.resolve(Path::new("/etc/rd/p.yaml"))
+        raw.resolve(Path::new("/etc/rd/p.yaml"), &[])
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl ConfigValue {
             };
         }
         if let Some(path) = inner.strip_prefix("file:").filter(|p| !p.is_empty()) {
-            return Ok(ConfigValue::File(base.join(path)));
+            return Ok(ConfigValue::File(super::resolve_path(base, path)));
         }
         Err(SecretError::Malformed(text.to_string()))
     }

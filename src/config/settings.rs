@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
+use super::mail::{self, MailSettings, RawMail, RawTeam, Team};
 use super::units::ByteSize;
 
 /// Objects restored at once when the settings do not say.
@@ -23,6 +26,10 @@ pub(super) struct RawSettings {
     concurrency: RawConcurrency,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    teams: BTreeMap<String, RawTeam>,
+    #[serde(default)]
+    mail: Option<RawMail>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,16 +55,19 @@ pub struct Settings {
     pub restores: usize,
     /// Decompressed bytes allowed per object.
     pub max_restored_bytes: u64,
+    /// Who receives results: the MSP's team and the clients' internal teams.
+    pub teams: Vec<Team>,
+    pub mail: MailSettings,
 }
 
 impl RawSettings {
     /// Resolves relative paths against the configuration directory and applies defaults.
     /// Returns the field and message of the first invalid value.
-    pub(super) fn resolve(self, dir: &Path) -> Result<Settings, (&'static str, String)> {
+    pub(super) fn resolve(self, dir: &Path) -> Result<Settings, (String, String)> {
         let restores = self.concurrency.restores.unwrap_or(DEFAULT_RESTORES);
         if restores == 0 || restores > MAX_RESTORES {
             return Err((
-                "concurrency.restores",
+                "concurrency.restores".into(),
                 format!("must be between 1 and {MAX_RESTORES}, got {restores}"),
             ));
         }
@@ -67,19 +77,23 @@ impl RawSettings {
             .map_or(DEFAULT_MAX_RESTORED_BYTES, |b| b.0);
         if max_restored_bytes == 0 {
             return Err((
-                "limits.max_restored_bytes",
+                "limits.max_restored_bytes".into(),
                 "must be greater than zero".into(),
             ));
         }
+        let teams = mail::resolve_teams(self.teams)?;
+        let mail = mail::resolve_mail(self.mail, dir)?;
         Ok(Settings {
             scratch_dir: self
                 .scratch_dir
-                .map_or_else(default_scratch_dir, |p| dir.join(p)),
+                .map_or_else(default_scratch_dir, |p| super::resolve_path(dir, p)),
             state_dir: self
                 .state_dir
-                .map_or_else(default_state_dir, |p| dir.join(p)),
+                .map_or_else(default_state_dir, |p| super::resolve_path(dir, p)),
             restores,
             max_restored_bytes,
+            teams,
+            mail,
         })
     }
 }

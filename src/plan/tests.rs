@@ -9,7 +9,7 @@ fn policy(extra: &str) -> Policy {
     let text = format!(
         "name: p\nclient: C\nstorage:\n  service: fs\n  root: /b\nbackups:\n  prefix: files/\n  date_format: \"%Y-%m-%d\"\n{extra}targets:\n  rpo: 26h\n  rto: 4h\n"
     );
-    parse_policy(Path::new("/etc/rd/p.yaml"), &text).unwrap()
+    parse_policy(Path::new("/etc/rd/p.yaml"), &text, &[]).unwrap()
 }
 
 fn ctx(seed: u64) -> PlanContext {

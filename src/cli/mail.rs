@@ -1,0 +1,141 @@
+//! `restore-drill mail flush` and `restore-drill mail test TEAM`.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::ConfigDir;
+use crate::config::{self, ConfigError, ConfigErrors};
+use crate::exit::ExitCode;
+use crate::notify::{self, Delivery, MailReport, Mailer};
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Deliver the messages waiting in state_dir/spool/ now.
+    Flush(FlushArgs),
+    /// Send a test message to one team (not spooled: the error is the answer).
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    #[command(flatten)]
+    config: ConfigDir,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    config: ConfigDir,
+    /// The team's id from the settings' `teams`.
+    team: String,
+}
+
+pub fn execute(command: MailCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        MailCommand::Flush(args) => flush(args),
+        MailCommand::Test(args) => test(args),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
+    let config = match config::load(&args.config.dir) {
+        Ok(config) => config,
+        Err(errors) => return Ok(super::config_failed(&errors)),
+    };
+    let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir)?;
+    let (delivered, remaining) = runtime()?.block_on(mailer.flush());
+    println!(
+        "mail: {delivered} spooled message(s) delivered, {} still waiting",
+        remaining.len()
+    );
+    for line in &remaining {
+        println!("  undelivered: {line}");
+    }
+    Ok(if remaining.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::MailUndelivered
+    })
+}
+
+fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let config = match config::load(&args.config.dir) {
+        Ok(config) => config,
+        Err(errors) => return Ok(super::config_failed(&errors)),
+    };
+    let Some(team) = config.settings.teams.iter().find(|t| t.id == args.team) else {
+        let known: Vec<&str> = config
+            .settings
+            .teams
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect();
+        return Ok(super::config_failed(&ConfigErrors(vec![ConfigError {
+            file: config.dir.join(config::SETTINGS_FILE),
+            line: 0,
+            column: 0,
+            field: "teams".into(),
+            message: format!("no team `{}`; known: {}", args.team, known.join(", ")),
+        }])));
+    };
+    if !config.settings.mail.enabled() {
+        eprintln!(
+            "error: mail is switched off (mail.transport: none or no `mail:` in the settings)"
+        );
+        return Ok(ExitCode::InvalidConfig);
+    }
+    let host = crate::run::host_name();
+    let email = notify::compose::test_message(team, &host, jiff::Timestamp::now());
+    let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir)?;
+    match runtime()?.block_on(mailer.send_now(&email)) {
+        Ok(Delivery::Written(path)) => {
+            println!(
+                "mail: test message for {} written to {}",
+                team.id,
+                path.display()
+            );
+            Ok(ExitCode::Success)
+        }
+        Ok(_) => {
+            println!(
+                "mail: test message sent to {} ({})",
+                team.id,
+                team.emails.join(", ")
+            );
+            Ok(ExitCode::Success)
+        }
+        Err(error) => {
+            eprintln!(
+                "error: the test message to {} was not delivered: {error}",
+                team.id
+            );
+            Ok(ExitCode::MailUndelivered)
+        }
+    }
+}
+
+/// One line per fact about a run's mail, on stdout with the summary.
+pub(super) fn print_report(report: &MailReport) {
+    if report.flushed > 0 {
+        println!(
+            "mail: {} spooled message(s) from earlier runs delivered",
+            report.flushed
+        );
+    }
+    if report.sent > 0 {
+        println!("mail: {} message(s) sent", report.sent);
+    }
+    for path in &report.written {
+        println!("mail: written to {}", path.display());
+    }
+    for line in &report.undelivered {
+        println!("mail: UNDELIVERED, spooled: {line}");
+    }
+}

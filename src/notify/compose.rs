@@ -1,0 +1,465 @@
+//! Composing mail, purely: a run's results → one digest per team (only what that team may
+//! see) → subject, plain text, HTML and the JSON attachment. No I/O, so every message can be
+//! checked without a mail server.
+
+use std::fmt::Write as _;
+
+use crate::config::units::format_bytes;
+use crate::config::{ConfigErrors, Team, TeamScope};
+use crate::judge::Status;
+use crate::report::{COLUMNS, age_cell, cells, rate, secs, status_word};
+use crate::results::{PolicyResult, RunResult};
+
+/// One message, ready to be built and sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email {
+    pub team: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// `(file name, JSON)`: this team's share of the results.
+    pub attachment: Option<(String, String)>,
+    /// Failures get high-priority headers.
+    pub urgent: bool,
+}
+
+/// The policies of a run that `team` receives: all of them for the MSP's team; for a
+/// client's team, its own client's policies that name it in their responsibility matrix.
+pub fn visible<'r>(team: &Team, result: &'r RunResult) -> Vec<&'r PolicyResult> {
+    result
+        .policies
+        .iter()
+        .filter(|p| match &team.scope {
+            TeamScope::Msp => true,
+            TeamScope::Client(client) => {
+                client == &p.client && {
+                    let r = &p.responsibility;
+                    r.responsible.as_deref() == Some(&team.id)
+                        || r.accountable.as_deref() == Some(&team.id)
+                        || r.informed.contains(&team.id)
+                }
+            }
+        })
+        .collect()
+}
+
+/// The digest for each team that should get one from this run.
+pub fn digests(result: &RunResult, teams: &[Team]) -> Vec<Email> {
+    teams
+        .iter()
+        .filter_map(|team| {
+            let policies = visible(team, result);
+            if policies.is_empty() {
+                return None;
+            }
+            let failed = policies.iter().filter(|p| p.status == Status::Fail).count();
+            if failed == 0 && team.notify == crate::config::Notify::Failures {
+                return None;
+            }
+            Some(digest(team, result, &policies, teams))
+        })
+        .collect()
+}
+
+fn clients_label(policies: &[&PolicyResult]) -> String {
+    let mut clients: Vec<&str> = policies.iter().map(|p| p.client.as_str()).collect();
+    clients.sort_unstable();
+    clients.dedup();
+    match clients.len() {
+        1..=3 => clients.join(", "),
+        n => format!("{n} clients"),
+    }
+}
+
+fn team_label(teams: &[Team], id: Option<&str>) -> String {
+    match id {
+        None => "no responsible team set (responsibility.responsible)".into(),
+        Some(id) => match teams.iter().find(|t| t.id == id) {
+            Some(team) => format!("{} ({id})", team.name),
+            None => id.to_string(),
+        },
+    }
+}
+
+fn digest(team: &Team, result: &RunResult, policies: &[&PolicyResult], teams: &[Team]) -> Email {
+    let failed = policies.iter().filter(|p| p.status == Status::Fail).count();
+    let total = policies.len();
+    let verdict = if failed == 0 {
+        format!("PASSED {total} of {total}")
+    } else {
+        format!("FAILED {failed} of {total}")
+    };
+    let date = result
+        .started_at
+        .to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let subject = format!(
+        "[restore-drill] {verdict} · {} · {date} {}",
+        clients_label(policies),
+        result.kind.label()
+    );
+    let mut share = result.clone();
+    share.policies = policies.iter().map(|p| (*p).clone()).collect();
+    share.status = if failed == 0 {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let json = serde_json::to_string_pretty(&share).expect("results serialize");
+    Email {
+        team: team.id.clone(),
+        to: team.emails.clone(),
+        subject,
+        text: text_body(team, result, policies, teams, &verdict),
+        html: html_body(team, result, policies, teams, &verdict),
+        attachment: Some((format!("restore-drill-{}.json", result.run_id), json)),
+        urgent: failed > 0,
+    }
+}
+
+fn intro(result: &RunResult) -> String {
+    format!(
+        "Run {} on {}, started {}, seed {}.",
+        result.run_id,
+        result.host,
+        result.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        result.seed
+    )
+}
+
+fn text_body(
+    team: &Team,
+    result: &RunResult,
+    policies: &[&PolicyResult],
+    teams: &[Team],
+    verdict: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "restore-drill: {verdict} for {}", team.name);
+    let _ = writeln!(out, "{}\n", intro(result));
+    let failing: Vec<&&PolicyResult> = policies
+        .iter()
+        .filter(|p| p.status == Status::Fail)
+        .collect();
+    if !failing.is_empty() {
+        let _ = writeln!(out, "FAILURES\n");
+        for p in failing {
+            let _ = writeln!(
+                out,
+                "{} ({}): FAIL, action: {}",
+                p.name,
+                p.client,
+                team_label(teams, p.responsibility.responsible.as_deref())
+            );
+            for f in &p.findings {
+                let object = f.object.as_deref().unwrap_or("policy");
+                let _ = writeln!(out, "  - {}: {object}\n    {}", f.kind, f.message);
+            }
+            let _ = writeln!(out);
+        }
+    }
+    let _ = writeln!(out, "ALL POLICIES\n");
+    for p in policies {
+        out.push_str(&policy_lines(p));
+    }
+    let _ = writeln!(
+        out,
+        "\nRepeat this run's choice of backups with: restore-drill run --seed {}",
+        result.seed
+    );
+    let _ = writeln!(
+        out,
+        "The attached JSON holds every figure and finding of the policies above."
+    );
+    out
+}
+
+/// A policy in plain text, short lines that read on a phone.
+fn policy_lines(p: &PolicyResult) -> String {
+    let sampled: u64 = p.objects.iter().map(|o| o.stored_bytes).sum();
+    let restore = if p.objects.is_empty() {
+        "nothing restored".to_string()
+    } else {
+        format!(
+            "{} sets, {} objects, {} in {} at {}",
+            p.sets.len(),
+            p.objects.len(),
+            format_bytes(sampled),
+            secs(p.rto.measured_seconds),
+            rate(p.rto.throughput_bytes_per_second)
+        )
+    };
+    let projected = p.rto.projected_seconds.map_or_else(|| "-".into(), secs);
+    format!(
+        "{} {} ({})\n  newest backup age / RPO: {}\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n\n",
+        status_word(p.status),
+        p.name,
+        p.client,
+        age_cell(p),
+        secs(p.rto.target_seconds)
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const CELL: &str =
+    "padding:6px 8px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top;";
+
+fn status_badge(status: Status) -> String {
+    // The word carries the meaning; the colour only repeats it.
+    let (fg, bg) = match status {
+        Status::Pass => ("#0a3622", "#d1e7dd"),
+        Status::Fail => ("#58151c", "#f8d7da"),
+    };
+    format!(
+        "<strong style=\"color:{fg};background:{bg};padding:2px 6px;border-radius:3px;\">{}</strong>",
+        status_word(status)
+    )
+}
+
+fn html_body(
+    team: &Team,
+    result: &RunResult,
+    policies: &[&PolicyResult],
+    teams: &[Team],
+    verdict: &str,
+) -> String {
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>");
+    out.push_str("<body style=\"margin:0;padding:16px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328;background:#ffffff;\">");
+    let _ = write!(
+        out,
+        "<h1 style=\"font-size:20px;margin:0 0 8px;\">restore-drill: {} for {}</h1><p style=\"margin:0 0 16px;color:#59636e;\">{}</p>",
+        esc(verdict),
+        esc(&team.name),
+        esc(&intro(result))
+    );
+    let failing: Vec<&&PolicyResult> = policies
+        .iter()
+        .filter(|p| p.status == Status::Fail)
+        .collect();
+    if !failing.is_empty() {
+        out.push_str("<h2 style=\"font-size:17px;margin:16px 0 8px;\">Failures</h2>");
+        for p in failing {
+            let _ = write!(
+                out,
+                "<div style=\"border-left:4px solid #cf222e;padding:4px 12px;margin:0 0 12px;\"><p style=\"margin:0 0 4px;\">{} <strong>{}</strong> ({})<br>action: <strong>{}</strong></p><ul style=\"margin:4px 0;padding-left:20px;\">",
+                status_badge(p.status),
+                esc(&p.name),
+                esc(&p.client),
+                esc(&team_label(teams, p.responsibility.responsible.as_deref()))
+            );
+            for f in &p.findings {
+                let _ = write!(
+                    out,
+                    "<li style=\"margin:0 0 6px;\"><code>{}</code> {}<br><span style=\"color:#59636e;word-break:break-all;\">{}</span></li>",
+                    esc(f.kind.as_str()),
+                    esc(f.object.as_deref().unwrap_or("policy")),
+                    esc(&f.message)
+                );
+            }
+            out.push_str("</ul></div>");
+        }
+    }
+    out.push_str("<h2 style=\"font-size:17px;margin:16px 0 8px;\">All policies</h2>");
+    out.push_str("<div style=\"overflow-x:auto;\"><table style=\"border-collapse:collapse;font-size:13px;min-width:100%;\"><thead><tr>");
+    for column in COLUMNS {
+        let _ = write!(
+            out,
+            "<th style=\"{CELL}background:#f6f8fa;\">{}</th>",
+            esc(column)
+        );
+    }
+    out.push_str("</tr></thead><tbody>");
+    for p in policies {
+        out.push_str("<tr>");
+        for (i, cell) in cells(p).iter().enumerate() {
+            if i == 2 {
+                let _ = write!(out, "<td style=\"{CELL}\">{}</td>", status_badge(p.status));
+            } else {
+                let _ = write!(out, "<td style=\"{CELL}\">{}</td>", esc(cell));
+            }
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>");
+    let _ = write!(
+        out,
+        "<p style=\"margin:16px 0 0;color:#59636e;\">Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. The attached JSON holds every figure and finding of the policies above.</p></body></html>",
+        result.seed
+    );
+    out
+}
+
+/// The notice sent to the MSP's team when a run could not start: the configuration is
+/// invalid. It names files and fields, never values.
+pub fn error_notice(
+    errors: &ConfigErrors,
+    teams: &[Team],
+    host: &str,
+    now: jiff::Timestamp,
+) -> Vec<Email> {
+    let date = now
+        .to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let subject = format!("[restore-drill] ERROR · the run could not start · {date}");
+    let mut text = format!(
+        "restore-drill could not start on {host} at {}: the configuration is invalid, so no backup was verified.\n\n",
+        now.strftime("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let mut html = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328;\">",
+    );
+    let _ = write!(
+        html,
+        "<h1 style=\"font-size:20px;\"><strong style=\"color:#58151c;background:#f8d7da;padding:2px 6px;\">ERROR</strong> the run could not start</h1><p>restore-drill could not start on {} at {}: the configuration is invalid, so no backup was verified.</p><ul>",
+        esc(host),
+        now.strftime("%Y-%m-%d %H:%M:%S UTC")
+    );
+    for error in &errors.0 {
+        let _ = writeln!(text, "  - {error}");
+        let _ = write!(html, "<li><code>{}</code></li>", esc(&error.to_string()));
+    }
+    text.push_str("\nFix the files named above, then check them with: restore-drill check\n");
+    html.push_str("</ul><p>Fix the files named above, then check them with <code>restore-drill check</code>.</p></body></html>");
+    teams
+        .iter()
+        .filter(|t| t.scope == TeamScope::Msp)
+        .map(|team| Email {
+            team: team.id.clone(),
+            to: team.emails.clone(),
+            subject: subject.clone(),
+            text: text.clone(),
+            html: html.clone(),
+            attachment: None,
+            urgent: true,
+        })
+        .collect()
+}
+
+/// A message proving the mail path works, for `restore-drill mail test`.
+pub fn test_message(team: &Team, host: &str, now: jiff::Timestamp) -> Email {
+    let when = now.strftime("%Y-%m-%d %H:%M:%S UTC");
+    Email {
+        team: team.id.clone(),
+        to: team.emails.clone(),
+        subject: format!("[restore-drill] test message for {}", team.name),
+        text: format!(
+            "This is a test message from restore-drill on {host} at {when}, sent to team {} ({}). Run results will arrive the same way.\n",
+            team.name, team.id
+        ),
+        html: format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:Helvetica,Arial,sans-serif;font-size:14px;\"><p>This is a test message from restore-drill on {} at {when}, sent to team {} ({}). Run results will arrive the same way.</p></body></html>",
+            esc(host),
+            esc(&team.name),
+            esc(&team.id)
+        ),
+        attachment: None,
+        urgent: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Notify;
+    use crate::results::sample;
+
+    fn team(id: &str, scope: TeamScope, notify: Notify) -> Team {
+        Team {
+            id: id.into(),
+            name: format!("Team {id}"),
+            emails: vec![format!("{id}@example.test")],
+            scope,
+            notify,
+        }
+    }
+
+    fn teams() -> Vec<Team> {
+        vec![
+            team("msp", TeamScope::Msp, Notify::Always),
+            team(
+                "acme-it",
+                TeamScope::Client("Acme Dental".into()),
+                Notify::Always,
+            ),
+            team(
+                "bright-it",
+                TeamScope::Client("Bright Smile Orthodontics".into()),
+                Notify::Failures,
+            ),
+        ]
+    }
+
+    #[test]
+    fn each_team_sees_only_its_share() {
+        let run = sample::run();
+        let teams = teams();
+        let mails = digests(&run, &teams);
+        // bright-it only wants failures, and its client passed.
+        let ids: Vec<&str> = mails.iter().map(|m| m.team.as_str()).collect();
+        assert_eq!(ids, ["msp", "acme-it"]);
+        let acme = &mails[1];
+        assert!(
+            acme.subject
+                .starts_with("[restore-drill] FAILED 1 of 2 · Acme Dental · "),
+            "{}",
+            acme.subject
+        );
+        assert!(acme.urgent);
+        for text in [&acme.text, &acme.html, &acme.attachment.as_ref().unwrap().1] {
+            assert!(
+                !text.contains("Bright Smile"),
+                "another client's results leaked"
+            );
+            assert!(!text.contains("bright-mail"));
+        }
+        let msp = &mails[0];
+        assert!(
+            msp.subject
+                .contains("FAILED 1 of 3 · Acme Dental, Bright Smile Orthodontics"),
+            "{}",
+            msp.subject
+        );
+        assert!(msp.text.contains("action: Team msp (msp)"));
+    }
+
+    #[test]
+    fn text_body_snapshot() {
+        let run = sample::run();
+        let teams = teams();
+        insta::assert_snapshot!(digests(&run, &teams)[1].text);
+    }
+
+    #[test]
+    fn html_body_snapshot() {
+        let run = sample::run();
+        let teams = teams();
+        insta::assert_snapshot!(digests(&run, &teams)[1].html);
+    }
+
+    #[test]
+    fn html_escapes_what_it_shows() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

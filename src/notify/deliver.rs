@@ -1,0 +1,383 @@
+//! Delivery: messages built with lettre and sent by SMTP (tokio, rustls), written to the
+//! outbox (`transport: file`), or dropped (`none`). A message SMTP would not take after the
+//! retries is written to `state_dir/spool/` and delivered by the next run or `mail flush`:
+//! mail is never lost. A spooled message is removed only after the server accepted it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+
+use super::compose::Email;
+use crate::config::mail::{MailSettings, SmtpSettings, TlsMode, Transport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid message for team `{team}`: {message}")]
+    Build { team: String, message: String },
+    #[error("cannot set up SMTP to {host}:{port}: {message}")]
+    Setup {
+        host: String,
+        port: u16,
+        message: String,
+    },
+    #[error("cannot write {what} `{path}`: {source}")]
+    Write {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Accepted by the SMTP server.
+    Sent,
+    /// Written to the outbox (`transport: file`).
+    Written(PathBuf),
+    /// Not delivered; kept in the spool for the next run.
+    Spooled { path: PathBuf, error: String },
+    /// Mail is switched off.
+    Skipped,
+}
+
+macro_rules! text_header {
+    ($name:ident, $header:literal) => {
+        #[derive(Debug, Clone)]
+        struct $name(String);
+
+        impl Header for $name {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($header)
+            }
+            fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($name(s.to_string()))
+            }
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+// The three ways mail clients read "high priority".
+text_header!(XPriority, "X-Priority");
+text_header!(Importance, "Importance");
+text_header!(Priority, "Priority");
+
+/// Builds the MIME message: multipart/alternative (text, HTML), in multipart/mixed with the
+/// JSON attachment when there is one.
+pub fn build_message(from: &str, email: &Email) -> Result<Message, MailError> {
+    let fail = |message: String| MailError::Build {
+        team: email.team.clone(),
+        message,
+    };
+    let from: Mailbox = from.parse().map_err(|e| fail(format!("from: {e}")))?;
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(email.subject.clone())
+        .message_id(None);
+    for to in &email.to {
+        let mailbox: Mailbox = to.parse().map_err(|e| fail(format!("to `{to}`: {e}")))?;
+        builder = builder.to(mailbox);
+    }
+    if email.urgent {
+        builder = builder
+            .header(XPriority("1 (Highest)".into()))
+            .header(Importance("high".into()))
+            .header(Priority("urgent".into()));
+    }
+    let alternative = MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
+    let body = match &email.attachment {
+        Some((name, json)) => MultiPart::mixed().multipart(alternative).singlepart(
+            Attachment::new(name.clone()).body(
+                json.clone(),
+                ContentType::parse("application/json").expect("valid content type"),
+            ),
+        ),
+        None => alternative,
+    };
+    builder.multipart(body).map_err(|e| fail(e.to_string()))
+}
+
+/// A spooled message's envelope, beside its `.eml`.
+#[derive(Debug, Serialize, Deserialize)]
+struct SpoolEntry {
+    team: String,
+    subject: String,
+    from: String,
+    to: Vec<String>,
+    spooled_at: jiff::Timestamp,
+    last_error: String,
+}
+
+/// Sends mail the way the settings say.
+pub struct Mailer {
+    settings: MailSettings,
+    state_dir: PathBuf,
+    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+}
+
+impl Mailer {
+    pub fn new(settings: &MailSettings, state_dir: &Path) -> Result<Mailer, MailError> {
+        let smtp = match &settings.transport {
+            Transport::Smtp(smtp) => Some(smtp_transport(smtp)?),
+            Transport::File | Transport::None => None,
+        };
+        Ok(Mailer {
+            settings: settings.clone(),
+            state_dir: state_dir.to_path_buf(),
+            smtp,
+        })
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.state_dir.join("spool")
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.state_dir.join("outbox")
+    }
+
+    /// Delivers one message; what SMTP will not take goes to the spool.
+    pub async fn deliver(&self, email: &Email) -> Result<Delivery, MailError> {
+        let message = build_message(&self.settings.from, email)?;
+        match &self.settings.transport {
+            Transport::None => Ok(Delivery::Skipped),
+            Transport::File => {
+                let path = write_new(&self.outbox_dir(), &email.team, "eml", &message.formatted())?;
+                Ok(Delivery::Written(path))
+            }
+            Transport::Smtp(_) => match self
+                .send_with_retries(message.envelope(), &message.formatted())
+                .await
+            {
+                Ok(()) => Ok(Delivery::Sent),
+                Err(error) => {
+                    let path = self.spool(email, &message, &error)?;
+                    Ok(Delivery::Spooled { path, error })
+                }
+            },
+        }
+    }
+
+    /// Sends without spooling, for `mail test`: the error is the answer.
+    pub async fn send_now(&self, email: &Email) -> Result<Delivery, String> {
+        let message = build_message(&self.settings.from, email).map_err(|e| e.to_string())?;
+        match &self.settings.transport {
+            Transport::Smtp(_) => self
+                .send_with_retries(message.envelope(), &message.formatted())
+                .await
+                .map(|()| Delivery::Sent),
+            _ => self.deliver(email).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn send_with_retries(
+        &self,
+        envelope: &lettre::address::Envelope,
+        raw: &[u8],
+    ) -> Result<(), String> {
+        let smtp = self.smtp.as_ref().expect("smtp transport is set up");
+        let mut delay = self.settings.retry_delay;
+        let mut last = String::new();
+        for attempt in 1..=self.settings.attempts {
+            match smtp.send_raw(envelope, raw).await {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    last = describe(&e);
+                    let permanent = e.is_permanent();
+                    tracing::warn!(attempt, error = %last, permanent, "mail delivery failed");
+                    if permanent || attempt == self.settings.attempts {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2).min(Duration::from_secs(60));
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn spool(&self, email: &Email, message: &Message, error: &str) -> Result<PathBuf, MailError> {
+        let dir = self.spool_dir();
+        let eml = write_new(&dir, &email.team, "eml", &message.formatted())?;
+        let entry = SpoolEntry {
+            team: email.team.clone(),
+            subject: email.subject.clone(),
+            from: message
+                .envelope()
+                .from()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            to: message
+                .envelope()
+                .to()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            spooled_at: jiff::Timestamp::now(),
+            last_error: error.to_string(),
+        };
+        let json = serde_json::to_vec_pretty(&entry).expect("spool entry serializes");
+        // The envelope is written last: a message is in the spool once both files are.
+        let envelope = eml.with_extension("json");
+        write_atomic(&envelope, &json).map_err(|source| MailError::Write {
+            what: "spooled message",
+            path: envelope,
+            source,
+        })?;
+        Ok(eml)
+    }
+
+    /// Delivers every spooled message, oldest first. Returns (delivered, still spooled).
+    pub async fn flush(&self) -> (usize, Vec<String>) {
+        let dir = self.spool_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return (0, Vec::new());
+        };
+        let mut envelopes: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        envelopes.sort();
+        let (mut delivered, mut remaining) = (0, Vec::new());
+        for path in envelopes {
+            let eml = path.with_extension("eml");
+            let result = self.flush_one(&path, &eml).await;
+            match result {
+                Ok(()) => {
+                    // The envelope goes first: a message without one is never resent.
+                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_file(&eml);
+                    delivered += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(message = %path.display(), %error, "spooled message still undelivered");
+                    remaining.push(format!("{}: {error}", eml.display()));
+                }
+            }
+        }
+        (delivered, remaining)
+    }
+
+    async fn flush_one(&self, envelope_path: &Path, eml: &Path) -> Result<(), String> {
+        let entry: SpoolEntry = std::fs::read(envelope_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))?;
+        let raw = std::fs::read(eml).map_err(|e| e.to_string())?;
+        let from: Option<Address> = entry.from.parse().ok();
+        let to: Vec<Address> = entry.to.iter().filter_map(|t| t.parse().ok()).collect();
+        let envelope = lettre::address::Envelope::new(from, to).map_err(|e| e.to_string())?;
+        match &self.settings.transport {
+            Transport::Smtp(_) => self.send_with_retries(&envelope, &raw).await,
+            Transport::File => write_new(&self.outbox_dir(), &entry.team, "eml", &raw)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Transport::None => Err("mail is switched off (mail.transport: none)".into()),
+        }
+    }
+}
+
+fn smtp_transport(smtp: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    let setup = |message: String| MailError::Setup {
+        host: smtp.host.clone(),
+        port: smtp.port,
+        message,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .port(smtp.port)
+        .timeout(Some(smtp.timeout));
+    if smtp.tls != TlsMode::None {
+        let mut params = TlsParameters::builder(smtp.host.clone());
+        if let Some(ca) = &smtp.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| setup(format!("cannot read ca_file `{}`: {e}", ca.display())))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| setup(format!("ca_file `{}`: {e}", ca.display())))?;
+            params = params.add_root_certificate(cert);
+        }
+        let params = params.build_rustls().map_err(|e| setup(e.to_string()))?;
+        builder = builder.tls(match smtp.tls {
+            TlsMode::Tls => Tls::Wrapper(params),
+            _ => Tls::Required(params),
+        });
+    }
+    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+        let user = user
+            .resolve()
+            .map_err(|e| setup(format!("mail.username: {e}")))?;
+        let password = password
+            .resolve()
+            .map_err(|e| setup(format!("mail.password: {e}")))?;
+        builder = builder.credentials(Credentials::new(user, password));
+    }
+    Ok(builder.build())
+}
+
+/// One line about an SMTP failure: the server's reply or the connection's fault.
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// Writes `bytes` to a new file `<stamp>-<team>-<n>.<ext>` in `dir`, atomically.
+fn write_new(dir: &Path, team: &str, ext: &str, bytes: &[u8]) -> Result<PathBuf, MailError> {
+    std::fs::create_dir_all(dir).map_err(|source| MailError::Write {
+        what: "mail folder",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%S%.6fZ")
+        .to_string();
+    for n in 0..1000 {
+        let path = dir.join(format!("{stamp}-{team}-{n}.{ext}"));
+        if path.exists() {
+            continue;
+        }
+        write_atomic(&path, bytes).map_err(|source| MailError::Write {
+            what: "message",
+            path: path.clone(),
+            source,
+        })?;
+        return Ok(path);
+    }
+    Err(MailError::Write {
+        what: "message",
+        path: dir.to_path_buf(),
+        source: std::io::Error::other("no free file name"),
+    })
+}
+
+/// Writes through a temporary file, synced, then renamed: a crash leaves the old state or the
+/// new one, never half a message.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

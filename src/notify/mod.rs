@@ -1,0 +1,68 @@
+//! The `notify` stage: each team gets one message per run with what it may see, saying who
+//! must act on each failure. [`compose`] is pure; [`deliver`] sends, writes and spools.
+
+pub mod compose;
+pub mod deliver;
+
+pub use compose::Email;
+pub use deliver::{Delivery, MailError, Mailer};
+
+use crate::config::Settings;
+use crate::results::RunResult;
+
+/// What happened to a run's mail, for the exit code and the summary.
+#[derive(Debug, Default)]
+pub struct MailReport {
+    pub sent: usize,
+    pub written: Vec<std::path::PathBuf>,
+    /// Messages left in the spool (this run's and older ones), with the last error.
+    pub undelivered: Vec<String>,
+    /// Older spooled messages delivered at the start of this run.
+    pub flushed: usize,
+}
+
+/// Flushes the spool, then sends this run's digests.
+pub async fn send_results(
+    settings: &Settings,
+    result: &RunResult,
+) -> Result<MailReport, MailError> {
+    let mut report = MailReport::default();
+    if !settings.mail.enabled() {
+        return Ok(report);
+    }
+    let mailer = Mailer::new(&settings.mail, &settings.state_dir)?;
+    let (flushed, mut still) = mailer.flush().await;
+    report.flushed = flushed;
+    report.undelivered.append(&mut still);
+    for email in compose::digests(result, &settings.teams) {
+        record(&mut report, &email, mailer.deliver(&email).await?);
+    }
+    Ok(report)
+}
+
+/// Sends prepared messages (error notices), spooling what cannot be delivered.
+pub async fn send_all(settings: &Settings, emails: &[Email]) -> Result<MailReport, MailError> {
+    let mut report = MailReport::default();
+    if !settings.mail.enabled() {
+        return Ok(report);
+    }
+    let mailer = Mailer::new(&settings.mail, &settings.state_dir)?;
+    for email in emails {
+        record(&mut report, email, mailer.deliver(email).await?);
+    }
+    Ok(report)
+}
+
+fn record(report: &mut MailReport, email: &Email, delivery: Delivery) {
+    match delivery {
+        Delivery::Sent => report.sent += 1,
+        Delivery::Written(path) => report.written.push(path),
+        Delivery::Spooled { path, error } => {
+            tracing::warn!(team = %email.team, spooled = %path.display(), %error, "mail undelivered, spooled for the next run");
+            report
+                .undelivered
+                .push(format!("{} (team {}): {error}", path.display(), email.team));
+        }
+        Delivery::Skipped => {}
+    }
+}
