@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The test command: sets up everything the tests need on a fresh machine, idempotently,
 # runs the whole suite, and stops what it started.
-#   - a Python virtual environment under target/test-venv with moto's S3 server (PyPI)
+#   - a Python virtual environment under target/test-venv with moto's S3 server and
+#     aiosmtpd (PyPI)
 #   - moto's server on a free loopback port, exported as RESTORE_DRILL_TEST_S3
+#   - aiosmtpd on a free loopback port storing mail in a Maildir, exported as
+#     RESTORE_DRILL_TEST_SMTP (host:port) and RESTORE_DRILL_TEST_MAILDIR
 #   - cargo test (arguments are passed on: tests/run.sh s3 runs the tests matching "s3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/test-venv
-if ! "$venv/bin/python" -c 'import moto, boto3, flask' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import moto, boto3, flask, aiosmtpd' >/dev/null 2>&1; then
   echo "tests/run.sh: installing test servers into $venv" >&2
   rm -rf "$venv"
   python3 -m venv "$venv"
@@ -44,7 +47,21 @@ s3_port=$(free_port)
 pids+=($!)
 wait_for "http://127.0.0.1:$s3_port/moto-api/" "${pids[-1]}" moto
 
+smtp_port=$(free_port)
+maildir="$PWD/target/test-maildir"
+rm -rf "$maildir"
+mkdir -p "$maildir/cur" "$maildir/new" "$maildir/tmp"
+"$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$maildir" >target/aiosmtpd.log 2>&1 &
+pids+=($!)
+for _ in $(seq 1 150); do
+  "$venv/bin/python" -c "import smtplib, sys; smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=1).quit()" "$smtp_port" >/dev/null 2>&1 && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "tests/run.sh: aiosmtpd exited; its log:" >&2; cat target/aiosmtpd.log >&2; exit 1; }
+  sleep 0.2
+done
+
 export RESTORE_DRILL_TEST_S3="http://127.0.0.1:$s3_port"
+export RESTORE_DRILL_TEST_SMTP="127.0.0.1:$smtp_port"
+export RESTORE_DRILL_TEST_MAILDIR="$maildir"
 export RESTORE_DRILL_TEST_PYTHON="$PWD/$venv/bin/python"
 set +e
 cargo test "$@" 2>&1 | tee target/test-output.log

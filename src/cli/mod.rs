@@ -77,6 +77,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into cron mail or log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .finish();
     if tracing::subscriber::set_global_default(subscriber).is_err() {

@@ -1,0 +1,480 @@
+//! Mail to both teams through a real SMTP server on loopback (aiosmtpd, started by
+//! tests/run.sh, or by a test for STARTTLS and AUTH), parsed with a MIME parser: one digest
+//! per team, client isolation, attachments, priority, spooling, flush and error notices.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{Received, bin, mail_for, put, sha256_hex, zstd};
+
+/// A configuration directory with two clients, one passing and one failing, and three teams
+/// whose addresses carry `tag` so each test finds its own mail in the shared Maildir.
+struct Setup {
+    dir: tempfile::TempDir,
+    tag: String,
+}
+
+impl Setup {
+    fn new(test: &str, mail: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let tag = format!("{test}-{}", std::process::id());
+        let bucket = dir.path().join("bucket");
+        let good = zstd(b"acme ledger");
+        put(&bucket, "acme/2026-11-25/ledger.zst", &good);
+        put(
+            &bucket,
+            "acme/2026-11-25/SHA256SUMS",
+            format!("{}  ledger.zst\n", sha256_hex(&good)).as_bytes(),
+        );
+        let bad = zstd(b"bright images");
+        put(&bucket, "bright/2026-11-25/images.zst", &bad);
+        put(
+            &bucket,
+            "bright/2026-11-25/SHA256SUMS",
+            format!("{}  images.zst\n", "0".repeat(64)).as_bytes(),
+        );
+        let setup = Setup { dir, tag };
+        for (name, client, prefix) in [
+            ("acme-files", "Acme Dental", "acme"),
+            ("bright-files", "Bright Smile Orthodontics", "bright"),
+        ] {
+            put(
+                &setup.config(),
+                &format!("{name}.yaml"),
+                format!(
+                    "name: {name}\nclient: {client}\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: {prefix}/\ntargets:\n  rpo: 26h\n  rto: 1h\n",
+                    bucket.display()
+                )
+                .as_bytes(),
+            );
+        }
+        setup.write_settings(mail, "always");
+        setup
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn write_settings(&self, mail: &str, acme_notify: &str) {
+        let t = &self.tag;
+        let text = format!(
+            "scratch_dir: {scratch}\nstate_dir: {state}\nteams:\n  msp:\n    name: Northwind NOC\n    msp: true\n    email: [noc+{t}@msp.test]\n  acme-it:\n    name: Acme Dental IT\n    client: Acme Dental\n    email: [it+{t}@acme.test]\n    notify: {acme_notify}\n  bright-it:\n    name: Bright Smile IT\n    client: Bright Smile Orthodontics\n    email: [desk+{t}@bright.test, boss+{t}@bright.test]\nmail:\n  from: restore-drill <drill@msp.test>\n{mail}",
+            scratch = self.dir.path().join("scratch").display(),
+            state = self.state().display(),
+        );
+        put(&self.config(), "restore-drill.yaml", text.as_bytes());
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = bin()
+            .args(args)
+            .arg("--config-dir")
+            .arg(self.config())
+            .env("RD_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn spooled(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.state().join("spool")) else {
+            return Vec::new();
+        };
+        entries.flatten().map(|e| e.path()).collect()
+    }
+}
+
+const SMTP_PASSWORD: &str = "rd-smtp-password-8c1e77";
+
+fn plain_smtp() -> String {
+    let (host, port) = common::smtp_server();
+    format!(
+        "  transport: smtp\n  host: {host}\n  port: {port}\n  tls: none\n  attempts: 2\n  retry_delay: 100ms\n  timeout: 10s\n"
+    )
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn by_team<'a>(mail: &'a [Received], address: &str) -> Vec<&'a Received> {
+    mail.iter()
+        .filter(|m| m.rcpt_to.contains(address))
+        .collect()
+}
+
+#[test]
+fn each_team_gets_one_digest_with_only_its_clients_results() {
+    let s = Setup::new("digest", &plain_smtp());
+    let (code, stdout, stderr) = s.run(&["run"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("mail: 3 message(s) sent"), "{stdout}");
+    let mail = mail_for(&common::maildir(), &s.tag);
+    assert_eq!(mail.len(), 3, "one message per team");
+
+    let msp = by_team(&mail, &format!("noc+{}", s.tag));
+    assert_eq!(msp.len(), 1);
+    let msp = msp[0];
+    assert!(
+        msp.subject.starts_with(
+            "[restore-drill] FAILED 1 of 2 · Acme Dental, Bright Smile Orthodontics · "
+        ),
+        "{}",
+        msp.subject
+    );
+    assert_eq!(msp.header("X-Priority"), Some("1 (Highest)"));
+    assert_eq!(msp.header("Importance"), Some("high"));
+    assert!(
+        msp.text.contains("action: Northwind NOC (msp)"),
+        "{}",
+        msp.text
+    );
+    assert!(
+        msp.html.contains("<table") && msp.html.contains("FAIL"),
+        "no HTML table"
+    );
+
+    let acme = by_team(&mail, &format!("it+{}", s.tag));
+    assert_eq!(acme.len(), 1);
+    let acme = acme[0];
+    assert!(
+        acme.subject
+            .starts_with("[restore-drill] PASSED 1 of 1 · Acme Dental · "),
+        "{}",
+        acme.subject
+    );
+    assert_eq!(
+        acme.header("X-Priority"),
+        None,
+        "a passing digest is not urgent"
+    );
+    let raw = String::from_utf8_lossy(&acme.raw);
+    assert!(
+        !raw.contains("Bright") && !raw.contains("bright"),
+        "another client's results reached Acme"
+    );
+    assert_eq!(acme.attachments.len(), 1);
+    let (name, content_type, body) = &acme.attachments[0];
+    assert!(
+        name.ends_with(".json") && content_type == "application/json",
+        "{name} {content_type}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let names: Vec<&str> = json["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme-files"]);
+
+    // One message for the whole team, addressed to both of its addresses.
+    let bright = by_team(&mail, &format!("desk+{}", s.tag));
+    assert_eq!(bright.len(), 1);
+    let bright = bright[0];
+    assert!(bright.rcpt_to.contains(&format!("boss+{}", s.tag)));
+    assert_eq!(bright.to.len(), 2);
+    assert!(
+        bright
+            .text
+            .contains("checksum_mismatch: bright/2026-11-25/images.zst"),
+        "{}",
+        bright.text
+    );
+    assert!(!String::from_utf8_lossy(&bright.raw).contains("Acme"));
+}
+
+#[test]
+fn failures_only_team_is_not_mailed_when_its_policies_pass() {
+    let s = Setup::new("failonly", &plain_smtp());
+    s.write_settings(&plain_smtp(), "failures");
+    let (code, stdout, _) = s.run(&["run"]);
+    assert_eq!(code, 1, "{stdout}");
+    let mail = mail_for(&common::maildir(), &s.tag);
+    assert_eq!(mail.len(), 2);
+    assert!(by_team(&mail, &format!("it+{}", s.tag)).is_empty());
+}
+
+#[test]
+fn server_down_spools_then_the_next_run_delivers_it_first_exactly_once() {
+    let down = format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 2\n  retry_delay: 100ms\n",
+        closed_port()
+    );
+    let s = Setup::new("spool", &down);
+    let (code, stdout, _) = s.run(&["run"]);
+    assert_eq!(code, 3, "undelivered mail has its own exit code: {stdout}");
+    assert!(stdout.contains("mail: UNDELIVERED, spooled"), "{stdout}");
+    assert_eq!(s.spooled().len(), 6, "a message and its envelope per team");
+    assert!(mail_for(&common::maildir(), &s.tag).is_empty());
+
+    s.write_settings(&plain_smtp(), "always");
+    let (code, stdout, _) = s.run(&["run"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("mail: 3 spooled message(s) from earlier runs delivered"),
+        "{stdout}"
+    );
+    assert!(
+        s.spooled().is_empty(),
+        "spool not emptied: {:?}",
+        s.spooled()
+    );
+    let mail = mail_for(&common::maildir(), &s.tag);
+    assert_eq!(mail.len(), 6, "three spooled and three new, none twice");
+    let mut ids: Vec<&str> = mail.iter().filter_map(|m| m.header("Message-ID")).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "a message was delivered twice");
+
+    // A third run finds nothing left to flush.
+    let (_, stdout, _) = s.run(&["run"]);
+    assert!(!stdout.contains("from earlier runs"), "{stdout}");
+    assert_eq!(mail_for(&common::maildir(), &s.tag).len(), 9);
+}
+
+#[test]
+fn mail_flush_delivers_the_spool_on_demand() {
+    let down = format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 1\n",
+        closed_port()
+    );
+    let s = Setup::new("flush", &down);
+    assert_eq!(s.run(&["run"]).0, 3);
+    let (code, stdout, _) = s.run(&["mail", "flush"]);
+    assert_eq!(code, 3, "still down: {stdout}");
+    assert!(
+        stdout.contains("0 spooled message(s) delivered, 3 still waiting"),
+        "{stdout}"
+    );
+    s.write_settings(&plain_smtp(), "always");
+    let (code, stdout, _) = s.run(&["mail", "flush"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("3 spooled message(s) delivered, 0 still waiting"),
+        "{stdout}"
+    );
+    assert_eq!(mail_for(&common::maildir(), &s.tag).len(), 3);
+}
+
+#[test]
+fn invalid_policy_still_mails_the_msp_team_an_error_notice() {
+    let s = Setup::new("notice", &plain_smtp());
+    put(
+        &s.config(),
+        "broken.yaml",
+        b"name: broken\nclient: Acme Dental\nstorage: [\n",
+    );
+    let (code, _, stderr) = s.run(&["run"]);
+    assert_eq!(code, 2, "{stderr}");
+    let mail = mail_for(&common::maildir(), &s.tag);
+    assert_eq!(mail.len(), 1, "only the MSP's team hears of it");
+    let notice = &mail[0];
+    assert!(notice.rcpt_to.contains(&format!("noc+{}", s.tag)));
+    assert!(
+        notice
+            .subject
+            .starts_with("[restore-drill] ERROR · the run could not start"),
+        "{}",
+        notice.subject
+    );
+    assert!(notice.text.contains("broken.yaml"), "{}", notice.text);
+}
+
+#[test]
+fn mail_test_sends_to_one_team() {
+    let s = Setup::new("mailtest", &plain_smtp());
+    let (code, stdout, stderr) = s.run(&["mail", "test", "acme-it"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let mail = mail_for(&common::maildir(), &s.tag);
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].rcpt_to.contains(&format!("it+{}", s.tag)));
+    assert!(mail[0].subject.contains("test message"));
+    let (code, _, stderr) = s.run(&["mail", "test", "nobody"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no team `nobody`"), "{stderr}");
+}
+
+#[test]
+fn file_transport_writes_each_digest_to_the_outbox() {
+    let s = Setup::new("outbox", "  transport: file\n");
+    let (code, stdout, _) = s.run(&["run"]);
+    assert_eq!(code, 1, "{stdout}");
+    let outbox: Vec<PathBuf> = std::fs::read_dir(s.state().join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(outbox.len(), 3);
+    for path in &outbox {
+        assert!(stdout.contains(&path.display().to_string()), "{stdout}");
+        let mail = common::parse_mail(std::fs::read(path).unwrap());
+        assert!(mail.subject.starts_with("[restore-drill] "));
+        assert!(!mail.text.is_empty() && !mail.html.is_empty());
+    }
+}
+
+/// An aiosmtpd with STARTTLS (a certificate made here) and AUTH, for one test.
+struct TlsServer {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it; returns the CA's PEM path.
+fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "restore-drill test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server = server_params.signed_by(&server_key, &issuer).unwrap();
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    std::fs::write(&cert_path, server.pem()).unwrap();
+    std::fs::write(&key_path, server_key.serialize_pem()).unwrap();
+    (ca_path, cert_path, key_path)
+}
+
+fn start_tls_server(dir: &Path) -> (TlsServer, PathBuf) {
+    let (ca, cert, key) = make_certificates(dir);
+    let python = std::env::var("RESTORE_DRILL_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("RESTORE_DRILL_TEST_PYTHON is not set: run the mail tests with `tests/run.sh`")
+    });
+    let maildir = dir.join("tls-maildir");
+    let mut child = Command::new(python)
+        .arg(common::repo().join("tests/support/smtp_server.py"))
+        .arg(&maildir)
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg("--auth")
+        .arg(format!("drill:{SMTP_PASSWORD}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("smtp-server.log")).unwrap())
+        .spawn()
+        .expect("start the TLS SMTP server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("ready ")
+        .unwrap_or_else(|| panic!("server said {line:?}"))
+        .parse()
+        .unwrap();
+    (
+        TlsServer {
+            child,
+            port,
+            maildir,
+        },
+        ca,
+    )
+}
+
+#[test]
+fn starttls_and_auth_deliver_through_a_configured_ca() {
+    let work = tempfile::tempdir().unwrap();
+    let (server, ca) = start_tls_server(work.path());
+    let mail = format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: starttls\n  ca_file: {}\n  username: drill\n  password: ${{env:RD_TEST_SMTP_PASSWORD}}\n  attempts: 1\n",
+        server.port,
+        ca.display()
+    );
+    let s = Setup::new("tls", &mail);
+    let (code, stdout, stderr) = s.run(&["-vv", "run"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("mail: 3 message(s) sent"),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(mail_for(&server.maildir, &s.tag).len(), 3);
+    assert!(
+        !stdout.contains(SMTP_PASSWORD) && !stderr.contains(SMTP_PASSWORD),
+        "the SMTP password was printed"
+    );
+}
+
+#[test]
+fn untrusted_certificate_is_refused_and_the_mail_spooled() {
+    let work = tempfile::tempdir().unwrap();
+    let (server, _ca) = start_tls_server(work.path());
+    let mail = format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: starttls\n  username: drill\n  password: ${{env:RD_TEST_SMTP_PASSWORD}}\n  attempts: 1\n",
+        server.port
+    );
+    let s = Setup::new("untrusted", &mail);
+    let (code, stdout, _) = s.run(&["run"]);
+    assert_eq!(code, 3, "{stdout}");
+    assert_eq!(s.spooled().len(), 6);
+    assert!(mail_for(&server.maildir, &s.tag).is_empty());
+}
+
+#[test]
+fn wrong_password_is_a_permanent_failure_not_retried_forever() {
+    let work = tempfile::tempdir().unwrap();
+    let (server, ca) = start_tls_server(work.path());
+    let mail = format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: starttls\n  ca_file: {}\n  username: drill\n  password: ${{env:RD_TEST_WRONG}}\n  attempts: 5\n  retry_delay: 10s\n",
+        server.port,
+        ca.display()
+    );
+    let s = Setup::new("badauth", &mail);
+    let out = bin()
+        .args(["run", "--config-dir"])
+        .arg(s.config())
+        .env("RD_TEST_WRONG", "not-the-password")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("UNDELIVERED") && stdout.contains("535"),
+        "{stdout}"
+    );
+    // A permanent 535 is not retried: one attempt per team's message, not five.
+    assert_eq!(
+        stderr.matches("mail delivery failed").count(),
+        3,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("attempt=2"), "{stderr}");
+    assert_eq!(s.spooled().len(), 6);
+    assert!(!stdout.contains("not-the-password") && !stderr.contains("not-the-password"));
+}
