@@ -295,6 +295,23 @@ fn invalid_policy_still_mails_the_msp_team_an_error_notice() {
 }
 
 #[test]
+fn bad_settings_with_valid_mail_settings_still_mail_a_notice() {
+    let s = Setup::new("badsettings", &plain_smtp());
+    let path = s.config().join("restore-drill.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("concurrency:\n  restores: 0\n{text}")).unwrap();
+    let (code, _, stderr) = s.run(&["run"]);
+    assert_eq!(code, 2, "{stderr}");
+    let mail = mail_for(&common::maildir(), &s.tag);
+    assert_eq!(mail.len(), 1, "{stderr}");
+    assert!(
+        mail[0].text.contains("concurrency.restores"),
+        "{}",
+        mail[0].text
+    );
+}
+
+#[test]
 fn mail_test_sends_to_one_team() {
     let s = Setup::new("mailtest", &plain_smtp());
     let (code, stdout, stderr) = s.run(&["mail", "test", "acme-it"]);

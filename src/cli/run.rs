@@ -121,7 +121,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// A run that could not start still tells the MSP's team, when the mail settings are valid.
 fn notify_config_error(dir: &std::path::Path, errors: &ConfigErrors) {
-    let Some(settings) = config::load_settings_only(dir) else {
+    let Some(settings) = config::load_mail_only(dir) else {
         return;
     };
     if !settings.mail.enabled() {

@@ -18,7 +18,7 @@ pub use policy::{
     Backups, Checksums, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample, SetLayout,
     StorageSpec, Targets, Validation,
 };
-pub use settings::{DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, Settings};
+pub use settings::{DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings};
 
 /// The settings file's name inside the configuration directory.
 pub const SETTINGS_FILE: &str = "restore-drill.yaml";
@@ -238,14 +238,13 @@ fn is_blank(text: &str) -> bool {
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
 }
 
-/// The settings alone, when they are valid: enough to mail an error notice about a run
-/// that could not start because of a bad policy.
-pub fn load_settings_only(dir: &Path) -> Option<Settings> {
+/// Teams and mail settings alone, read leniently, when they are valid: enough to mail an
+/// error notice about a run that could not start, whatever else is wrong.
+pub fn load_mail_only(dir: &Path) -> Option<MailOnly> {
     let dir = std::path::absolute(dir).ok()?;
-    let file = dir.join(SETTINGS_FILE);
-    file.exists()
-        .then(|| load_settings(&file, &dir).ok())
-        .flatten()
+    let text = read_text(&dir.join(SETTINGS_FILE)).ok()?;
+    let raw: settings::RawMailOnly = yaml::parse(&dir.join(SETTINGS_FILE), &text).ok()?;
+    raw.resolve(&dir)
 }
 
 fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {

@@ -98,6 +98,38 @@ impl RawSettings {
     }
 }
 
+/// The parts of the settings needed to mail a notice, read leniently: whatever else in the
+/// file is wrong, a run that cannot start can still tell the MSP's team.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawMailOnly {
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    teams: BTreeMap<String, RawTeam>,
+    #[serde(default)]
+    mail: Option<RawMail>,
+}
+
+/// Teams, mail and state folder: enough to send and spool a notice.
+#[derive(Debug, Clone)]
+pub struct MailOnly {
+    pub teams: Vec<Team>,
+    pub mail: MailSettings,
+    pub state_dir: PathBuf,
+}
+
+impl RawMailOnly {
+    pub(super) fn resolve(self, dir: &Path) -> Option<MailOnly> {
+        Some(MailOnly {
+            teams: mail::resolve_teams(self.teams).ok()?,
+            mail: mail::resolve_mail(self.mail, dir).ok()?,
+            state_dir: self
+                .state_dir
+                .map_or_else(default_state_dir, |p| super::resolve_path(dir, p)),
+        })
+    }
+}
+
 impl Settings {
     /// Settings used when the directory has no `restore-drill.yaml`.
     pub fn defaults(dir: &Path) -> Settings {

@@ -7,7 +7,7 @@ pub mod deliver;
 pub use compose::Email;
 pub use deliver::{Delivery, MailError, Mailer};
 
-use crate::config::Settings;
+use crate::config::{MailOnly, Settings};
 use crate::results::RunResult;
 
 /// What happened to a run's mail, for the exit code and the summary.
@@ -41,7 +41,7 @@ pub async fn send_results(
 }
 
 /// Sends prepared messages (error notices), spooling what cannot be delivered.
-pub async fn send_all(settings: &Settings, emails: &[Email]) -> Result<MailReport, MailError> {
+pub async fn send_all(settings: &MailOnly, emails: &[Email]) -> Result<MailReport, MailError> {
     let mut report = MailReport::default();
     if !settings.mail.enabled() {
         return Ok(report);
