@@ -463,6 +463,45 @@ fn untrusted_certificate_is_refused_and_the_mail_spooled() {
 }
 
 #[test]
+fn starttls_is_required_never_skipped() {
+    // The shared server offers no STARTTLS: with `tls: starttls` nothing is sent in clear.
+    let work = tempfile::tempdir().unwrap();
+    let (_server, ca) = start_tls_server(work.path());
+    let (host, port) = common::smtp_server();
+    let mail = format!(
+        "  transport: smtp\n  host: {host}\n  port: {port}\n  tls: starttls\n  ca_file: {}\n  attempts: 1\n",
+        ca.display()
+    );
+    let s = Setup::new("nostarttls", &mail);
+    let (code, stdout, stderr) = s.run(&["run"]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(stdout.contains("STARTTLS is not supported"), "{stdout}");
+    assert_eq!(s.spooled().len(), 6);
+    assert!(
+        mail_for(&common::maildir(), &s.tag).is_empty(),
+        "mail went out in clear text"
+    );
+}
+
+#[test]
+fn a_ca_file_without_a_certificate_is_a_configuration_error() {
+    let work = tempfile::tempdir().unwrap();
+    let junk = work.path().join("junk-ca.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let mail = format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  tls: starttls\n  ca_file: {}\n",
+        junk.display()
+    );
+    let s = Setup::new("junkca", &mail);
+    let (code, _, stderr) = s.run(&["check"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("mail.ca_file") && stderr.contains("no PEM certificate"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn wrong_password_is_a_permanent_failure_not_retried_forever() {
     let work = tempfile::tempdir().unwrap();
     let (server, ca) = start_tls_server(work.path());

@@ -49,7 +49,7 @@ fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
-    let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir)?;
+    let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir);
     let (delivered, remaining) = runtime()?.block_on(mailer.flush());
     println!(
         "mail: {delivered} spooled message(s) delivered, {} still waiting",
@@ -93,7 +93,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     }
     let host = crate::run::host_name();
     let email = notify::compose::test_message(team, &host, jiff::Timestamp::now());
-    let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir)?;
+    let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir);
     match runtime()?.block_on(mailer.send_now(&email)) {
         Ok(Delivery::Written(path)) => {
             println!(

@@ -287,13 +287,22 @@ pub(super) fn resolve_mail(raw: Option<RawMail>, dir: &Path) -> Result<MailSetti
                 ));
             }
             let ca_file = raw.ca_file.map(|p| super::resolve_path(dir, p));
-            if let Some(path) = &ca_file
-                && !path.is_file()
-            {
-                return Err((
-                    "mail.ca_file".into(),
-                    format!("`{}` is not a readable file", path.display()),
-                ));
+            if let Some(path) = &ca_file {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    (
+                        "mail.ca_file".to_string(),
+                        format!("cannot read `{}`: {e}", path.display()),
+                    )
+                })?;
+                if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                    return Err((
+                        "mail.ca_file".into(),
+                        format!(
+                            "`{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            path.display()
+                        ),
+                    ));
+                }
             }
             Transport::Smtp(SmtpSettings {
                 host,

@@ -121,20 +121,23 @@ struct SpoolEntry {
 pub struct Mailer {
     settings: MailSettings,
     state_dir: PathBuf,
-    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    /// The SMTP client, or why it could not be set up (then every message is spooled).
+    smtp: Option<Result<AsyncSmtpTransport<Tokio1Executor>, String>>,
 }
 
 impl Mailer {
-    pub fn new(settings: &MailSettings, state_dir: &Path) -> Result<Mailer, MailError> {
+    pub fn new(settings: &MailSettings, state_dir: &Path) -> Mailer {
         let smtp = match &settings.transport {
-            Transport::Smtp(smtp) => Some(smtp_transport(smtp)?),
+            // A client that cannot be set up (an unreadable CA file, a secret gone missing)
+            // must not lose the run's mail: each message is spooled with that error.
+            Transport::Smtp(smtp) => Some(smtp_transport(smtp).map_err(|e| e.to_string())),
             Transport::File | Transport::None => None,
         };
-        Ok(Mailer {
+        Mailer {
             settings: settings.clone(),
             state_dir: state_dir.to_path_buf(),
             smtp,
-        })
+        }
     }
 
     pub fn spool_dir(&self) -> PathBuf {
@@ -184,7 +187,10 @@ impl Mailer {
         envelope: &lettre::address::Envelope,
         raw: &[u8],
     ) -> Result<(), String> {
-        let smtp = self.smtp.as_ref().expect("smtp transport is set up");
+        let smtp = match self.smtp.as_ref().expect("smtp transport is configured") {
+            Ok(smtp) => smtp,
+            Err(setup) => return Err(setup.clone()),
+        };
         let mut delay = self.settings.retry_delay;
         let mut last = String::new();
         for attempt in 1..=self.settings.attempts {

@@ -30,7 +30,7 @@ pub async fn send_results(
     if !settings.mail.enabled() {
         return Ok(report);
     }
-    let mailer = Mailer::new(&settings.mail, &settings.state_dir)?;
+    let mailer = Mailer::new(&settings.mail, &settings.state_dir);
     let (flushed, mut still) = mailer.flush().await;
     report.flushed = flushed;
     report.undelivered.append(&mut still);
@@ -46,7 +46,7 @@ pub async fn send_all(settings: &MailOnly, emails: &[Email]) -> Result<MailRepor
     if !settings.mail.enabled() {
         return Ok(report);
     }
-    let mailer = Mailer::new(&settings.mail, &settings.state_dir)?;
+    let mailer = Mailer::new(&settings.mail, &settings.state_dir);
     for email in emails {
         record(&mut report, email, mailer.deliver(email).await?);
     }
