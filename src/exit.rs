@@ -13,8 +13,11 @@ pub enum ExitCode {
     /// `restore-drill mail flush`. Takes precedence over 1: the failure report may not have
     /// reached anyone.
     MailUndelivered = 3,
-    /// The run could not be carried out (scratch folder not writable, runtime failure).
+    /// The run could not be carried out, or its evidence not kept (scratch folder not
+    /// writable, history database not writable, runtime failure).
     RunError = 4,
+    /// `history verify`: a record no longer matches its hash, or the database is damaged.
+    HistoryMismatch = 5,
 }
 
 impl From<ExitCode> for std::process::ExitCode {

@@ -118,7 +118,12 @@ fn invalid_configuration_stops_run_before_any_restore() {
     put(
         dir.path(),
         "restore-drill.yaml",
-        format!("scratch_dir: {}\n", scratch.display()).as_bytes(),
+        format!(
+            "scratch_dir: {}\nstate_dir: {}\n",
+            scratch.display(),
+            dir.path().join("state").display()
+        )
+        .as_bytes(),
     );
     put(
         dir.path(),

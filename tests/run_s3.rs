@@ -180,7 +180,7 @@ fn shared() -> &'static Shared {
             "absent.yaml",
             policy_yaml("absent", &bucket, &format!("http://127.0.0.1:{closed_port}"), "healthy", "").as_bytes(),
         );
-        put(&config, "restore-drill.yaml", format!("scratch_dir: {}\n", root.join("scratch").display()).as_bytes());
+        put(&config, "restore-drill.yaml", format!("scratch_dir: {}\nstate_dir: {}\n", root.join("scratch").display(), root.join("state").display()).as_bytes());
 
         // -vvv: trace logs, storage requests included, must not carry the secret either.
         let run = common::run_json(&config, &["-vvv"]);

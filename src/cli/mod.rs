@@ -2,6 +2,7 @@
 //! library; each command parses, calls it and prints.
 
 mod check;
+mod history;
 mod mail;
 mod run;
 
@@ -34,6 +35,8 @@ enum Command {
     Run(run::RunArgs),
     /// Validate the settings and every policy; restore nothing.
     Check(check::CheckArgs),
+    /// List recorded runs and results, or verify the history's hash chain.
+    History(history::HistoryArgs),
     /// Deliver spooled mail, or send a test message to a team.
     #[command(subcommand)]
     Mail(mail::MailCommand),
@@ -60,6 +63,7 @@ impl Cli {
             Command::Run(args) => run::execute(args),
             Command::Check(args) => check::execute(args),
             Command::Mail(command) => mail::execute(command),
+            Command::History(args) => history::execute(args),
         }
     }
 }

@@ -8,6 +8,7 @@ use clap::Args;
 use super::ConfigDir;
 use crate::config::{self, ConfigError, ConfigErrors};
 use crate::exit::ExitCode;
+use crate::history::History;
 use crate::judge::Status;
 use crate::notify;
 use crate::report;
@@ -105,10 +106,36 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         report::write_json(&result, path)
             .with_context(|| format!("cannot write the results to {}", path.display()))?;
     }
+    // Evidence first, then mail; a failure to keep evidence is reported after the mail went.
+    let mut not_kept = Vec::new();
+    let state = &config.settings.state_dir;
+    match report::write_artifacts(state, &result) {
+        Ok(dir) => println!("results: {}", dir.display()),
+        Err(e) => not_kept.push(format!(
+            "cannot write the run's results under {}: {e}",
+            state.display()
+        )),
+    }
+    match History::open(state).and_then(|mut history| {
+        let head = history.record(&result)?;
+        Ok((history.path().to_path_buf(), head))
+    }) {
+        Ok((path, head)) => println!(
+            "history: recorded in {} (chain head {head})",
+            path.display()
+        ),
+        Err(e) => not_kept.push(format!("cannot record the run in the history: {e}")),
+    }
     let mail = runtime
         .block_on(notify::send_results(&config.settings, &result))
         .context("cannot send the results")?;
     super::mail::print_report(&mail);
+    if !not_kept.is_empty() {
+        for line in &not_kept {
+            eprintln!("error: {line}");
+        }
+        return Ok(ExitCode::RunError);
+    }
     Ok(if !mail.undelivered.is_empty() {
         ExitCode::MailUndelivered
     } else {

@@ -293,3 +293,65 @@ pub fn mail_for(maildir: &Path, tag: &str) -> Vec<Received> {
     }
     out
 }
+
+/// Copies the fixtures into `dir`, each file's modification time set from the date in its
+/// path (the 2026-11-25 backups one hour old, a day older per day before), as a nightly
+/// backup job would have left them. A git checkout gives them all the same time.
+pub fn dated_fixtures(dir: &Path) -> std::path::PathBuf {
+    let now = std::time::SystemTime::now();
+    let root = dir.join("fixtures");
+    let mut stack = vec![repo().join("fixtures/buckets")];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(repo().join("fixtures")).unwrap();
+            let text = rel.to_string_lossy();
+            let day: u64 = text
+                .find("2026-11-")
+                .map_or(25, |i| text[i + 8..i + 10].parse().unwrap());
+            let age = std::time::Duration::from_secs(3600 + (25 - day) * 86_400);
+            let copy = root.join(rel);
+            std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            std::fs::copy(&path, &copy).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&copy)
+                .unwrap()
+                .set_modified(now - age)
+                .unwrap();
+        }
+    }
+    root
+}
+
+/// A copy of the shipped policies and fixtures whose scratch folder is inside `dir`.
+pub fn demo_config(dir: &Path) -> std::path::PathBuf {
+    let fixtures = dated_fixtures(dir);
+    let config = dir.join("policies");
+    std::fs::create_dir_all(config.join("acme")).unwrap();
+    std::fs::create_dir_all(config.join("bright")).unwrap();
+    for rel in [
+        "acme/files.yaml",
+        "acme/db.yaml",
+        "bright/mail.yaml",
+        "bright/imaging.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo().join("policies").join(rel)).unwrap();
+        let text = text.replace("../../fixtures", &fixtures.to_string_lossy());
+        std::fs::write(config.join(rel), text).unwrap();
+    }
+    std::fs::write(
+        config.join("restore-drill.yaml"),
+        format!(
+            "scratch_dir: {}\nstate_dir: {}\nconcurrency:\n  restores: 3\n",
+            dir.join("scratch").display(),
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    config
+}

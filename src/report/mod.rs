@@ -14,6 +14,8 @@ use crate::judge::Status;
 use crate::results::{PolicyResult, RunResult};
 use crate::run::Planned;
 
+pub mod junit;
+
 pub(crate) fn secs(s: f64) -> String {
     format_duration(Duration::from_secs_f64(s.max(0.0)))
 }
@@ -167,6 +169,13 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
 
 /// Writes the results as JSON, atomically: a reader never sees half a file.
 pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
+    let mut json = serde_json::to_vec_pretty(result)?;
+    json.push(b'\n');
+    write_atomic(path, &json)
+}
+
+/// Writes through a synced temporary file renamed into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -174,13 +183,25 @@ pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "results.json".into());
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = std::fs::File::create(&tmp)?;
-    serde_json::to_writer_pretty(&mut file, result)?;
-    file.write_all(b"\n")?;
+    file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// Writes the run's artifacts into `state_dir/runs/<run-id>/`: `results.json` and
+/// `junit.xml`. Returns the folder.
+pub fn write_artifacts(
+    state_dir: &Path,
+    result: &RunResult,
+) -> std::io::Result<std::path::PathBuf> {
+    let dir = state_dir.join("runs").join(&result.run_id);
+    std::fs::create_dir_all(&dir)?;
+    write_json(result, &dir.join("results.json"))?;
+    write_atomic(&dir.join("junit.xml"), junit::junit(result).as_bytes())?;
+    Ok(dir)
 }
 
 #[cfg(test)]

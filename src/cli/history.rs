@@ -1,0 +1,213 @@
+//! `restore-drill history [--policy P] [--client C] [--since DATE] [--json]` and
+//! `restore-drill history verify`.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use comfy_table::{ContentArrangement, Table, presets};
+
+use super::ConfigDir;
+use crate::config;
+use crate::exit::ExitCode;
+use crate::history::{Filter, History, db_time};
+use crate::report::secs;
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    command: Option<HistoryCommand>,
+    #[command(flatten)]
+    config: ConfigDir,
+    /// Only this policy's results.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Only this client's results.
+    #[arg(long)]
+    client: Option<String>,
+    /// Runs started on or after this date or time (2026-10-01, 2026-10-01T00:00:00Z).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum HistoryCommand {
+    /// Recompute the hash chain and name the first record that no longer matches.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    config: ConfigDir,
+    /// Print JSON instead of a sentence.
+    #[arg(long)]
+    json: bool,
+}
+
+fn open(dir: &std::path::Path) -> anyhow::Result<Result<History, ExitCode>> {
+    let settings = match config::load(dir) {
+        Ok(config) => config.settings,
+        Err(errors) => return Ok(Err(super::config_failed(&errors))),
+    };
+    let history = History::open(&settings.state_dir).context("cannot open the history")?;
+    Ok(Ok(history))
+}
+
+pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    if let Some(HistoryCommand::Verify(verify)) = args.command {
+        return execute_verify(verify);
+    }
+    let history = match open(&args.config.dir)? {
+        Ok(history) => history,
+        Err(code) => return Ok(code),
+    };
+    let since = match args.since.as_deref().map(parse_since).transpose() {
+        Ok(since) => since,
+        Err(message) => {
+            eprintln!("error: --since: {message}");
+            return Ok(ExitCode::InvalidConfig);
+        }
+    };
+    let filter = Filter {
+        policy: args.policy,
+        client: args.client,
+        since,
+        limit: Some(args.limit),
+    };
+    let by_policy = filter.policy.is_some() || filter.client.is_some();
+    if by_policy {
+        let rows = history.policy_results(&filter)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(ExitCode::Success);
+        }
+        let mut table = table([
+            "run",
+            "started",
+            "policy",
+            "client",
+            "status",
+            "newest age / RPO",
+            "projected / RTO",
+            "findings",
+        ]);
+        for r in &rows {
+            table.add_row([
+                r.run_id.clone(),
+                short_time(&r.started_at),
+                r.policy.clone(),
+                r.client.clone(),
+                r.status.to_uppercase(),
+                format!(
+                    "{} / {}",
+                    r.rpo_age_seconds.map_or_else(|| "-".into(), secs),
+                    secs(r.rpo_target_seconds)
+                ),
+                format!(
+                    "{} / {}",
+                    r.rto_projected_seconds.map_or_else(|| "-".into(), secs),
+                    secs(r.rto_target_seconds)
+                ),
+                r.findings.to_string(),
+            ]);
+        }
+        println!("{table}");
+    } else {
+        let rows = history.runs(&filter)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(ExitCode::Success);
+        }
+        let mut table = table([
+            "run",
+            "started",
+            "kind",
+            "host",
+            "status",
+            "failed / policies",
+        ]);
+        for r in &rows {
+            table.add_row([
+                r.run_id.clone(),
+                short_time(&r.started_at),
+                r.kind.clone(),
+                r.host.clone(),
+                r.status.to_uppercase(),
+                format!("{} / {}", r.failed, r.policies),
+            ]);
+        }
+        println!("{table}");
+    }
+    Ok(ExitCode::Success)
+}
+
+/// `2026-11-26 20:31` from the stored form.
+fn short_time(stored: &str) -> String {
+    stored
+        .get(..16)
+        .map_or_else(|| stored.to_string(), |t| t.replacen('T', " ", 1))
+}
+
+fn table<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header);
+    table
+}
+
+/// A date means its start, in UTC; a time is taken as given.
+fn parse_since(text: &str) -> Result<String, String> {
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok(db_time(ts));
+    }
+    text.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| db_time(z.timestamp()))
+        .ok_or_else(|| {
+            format!("`{text}` is not a date (2026-10-01) or time (2026-10-01T00:00:00Z)")
+        })
+}
+
+fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let history = match open(&args.config.dir)? {
+        Ok(history) => history,
+        Err(code) => return Ok(code),
+    };
+    let verification = history.verify()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&verification)?);
+    } else if verification.ok() {
+        println!(
+            "ok: {} records, chain head {}",
+            verification.records,
+            verification.head.as_deref().unwrap_or("(empty history)")
+        );
+    } else {
+        if verification.integrity != "ok" {
+            println!("FAILED: SQLite integrity check: {}", verification.integrity);
+        }
+        if let Some(broken) = &verification.broken {
+            if broken.run_id.is_empty() {
+                println!("FAILED: {}", broken.reason);
+            } else {
+                println!(
+                    "FAILED: record #{} (run {}): {}",
+                    broken.seq, broken.run_id, broken.reason
+                );
+            }
+        }
+    }
+    Ok(if verification.ok() {
+        ExitCode::Success
+    } else {
+        ExitCode::HistoryMismatch
+    })
+}

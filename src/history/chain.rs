@@ -1,0 +1,152 @@
+//! The hash chain over run records. A record's content is read back from the rows as
+//! stored (the run and all its policy results, object results and findings) and written
+//! canonically (JSON, keys sorted, rows in key order), so any change to any stored value
+//! changes its hash; each record's hash also covers the previous record's.
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of the first record.
+pub(super) fn genesis() -> String {
+    "0".repeat(64)
+}
+
+pub(super) fn record_hash(prev: &str, content: &str) -> String {
+    hex::encode(Sha256::digest(format!("{prev}\n{content}").as_bytes()))
+}
+
+fn column(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::from(i),
+        ValueRef::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::String(hex::encode(b)),
+    }
+}
+
+/// Rows of one table for one run, every column, in primary-key order.
+fn rows(conn: &Connection, sql: &str, seq: i64) -> rusqlite::Result<Vec<Value>> {
+    let mut stmt = conn.prepare(sql)?;
+    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let mut out = Vec::new();
+    let mut query = stmt.query(params![seq])?;
+    while let Some(row) = query.next()? {
+        let mut object = Map::new();
+        for (i, name) in names.iter().enumerate() {
+            if matches!(
+                name.as_str(),
+                "content_hash" | "record_hash" | "seq" | "run_seq"
+            ) {
+                continue;
+            }
+            object.insert(name.clone(), column(row.get_ref(i)?));
+        }
+        out.push(Value::Object(object));
+    }
+    Ok(out)
+}
+
+/// SHA-256 of the canonical content of run `seq`.
+pub(super) fn content_hash(conn: &Connection, seq: i64) -> rusqlite::Result<String> {
+    let content = serde_json::json!({
+        "run": rows(conn, "SELECT * FROM runs WHERE seq = ?1", seq)?,
+        "policy_results": rows(conn, "SELECT * FROM policy_results WHERE run_seq = ?1 ORDER BY policy", seq)?,
+        "object_results": rows(conn, "SELECT * FROM object_results WHERE run_seq = ?1 ORDER BY policy, key", seq)?,
+        "findings": rows(conn, "SELECT * FROM findings WHERE run_seq = ?1 ORDER BY policy, n", seq)?,
+    });
+    let bytes = serde_json::to_vec(&content).expect("json serializes");
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The outcome of recomputing the chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub records: usize,
+    /// The newest record's hash, when the chain is intact.
+    pub head: Option<String>,
+    /// The first record that does not match, and why.
+    pub broken: Option<Broken>,
+    /// SQLite's own `PRAGMA integrity_check` result.
+    pub integrity: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Broken {
+    pub seq: i64,
+    pub run_id: String,
+    pub reason: String,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.broken.is_none() && self.integrity == "ok"
+    }
+}
+
+pub(super) fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
+    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    let mut stmt = conn.prepare(
+        "SELECT seq, run_id, content_hash, prev_hash, record_hash FROM runs ORDER BY seq",
+    )?;
+    let records: Vec<(i64, String, String, String, String)> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut expected_prev = genesis();
+    let mut verification = Verification {
+        records: records.len(),
+        head: None,
+        broken: None,
+        integrity,
+    };
+    // Findings, objects or policy results whose run is gone were removed from the chain.
+    let orphans: i64 = conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM policy_results WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM object_results WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM findings WHERE run_seq NOT IN (SELECT seq FROM runs))",
+        [],
+        |r| r.get(0),
+    )?;
+    for (seq, run_id, content, prev, record) in records {
+        let broken = |reason: String| Broken {
+            seq,
+            run_id: run_id.clone(),
+            reason,
+        };
+        if prev != expected_prev {
+            verification.broken = Some(broken(
+                "its link to the previous record does not match: a record before it was removed, inserted or changed".into(),
+            ));
+            return Ok(verification);
+        }
+        let actual = content_hash(conn, seq)?;
+        if actual != content {
+            verification.broken = Some(broken(
+                "its stored content no longer matches the hash recorded with it: it was changed after the run".into(),
+            ));
+            return Ok(verification);
+        }
+        if record_hash(&prev, &content) != record {
+            verification.broken = Some(broken("its record hash was changed".into()));
+            return Ok(verification);
+        }
+        expected_prev = record;
+    }
+    if orphans > 0 {
+        verification.broken = Some(Broken {
+            seq: 0,
+            run_id: String::new(),
+            reason: format!(
+                "{orphans} result rows belong to no recorded run: a run record was deleted"
+            ),
+        });
+        return Ok(verification);
+    }
+    verification.head = Some(expected_prev).filter(|h| *h != genesis());
+    Ok(verification)
+}

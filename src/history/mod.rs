@@ -1,0 +1,372 @@
+//! Run history: an embedded SQLite database in `state_dir` (WAL, one transaction per run,
+//! migrations in [`schema`]) holding every run, policy result, object result and finding.
+//! Each run's record carries the SHA-256 of its canonical content and of the previous record:
+//! a hash chain that [`History::verify`] recomputes, naming the first record that no longer
+//! matches. Killing the process at any moment leaves the database as it was before the run
+//! or with the run complete, never half of it.
+
+mod chain;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::results::RunResult;
+
+pub use chain::Verification;
+
+/// The database file inside `state_dir`.
+pub const DATABASE: &str = "history.sqlite3";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot create the state folder `{path}`: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("history database `{path}`: {source}")]
+    Sql {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "history database `{path}` has schema version {found}, newer than this restore-drill knows ({known}): use a newer restore-drill"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("run `{run_id}` is already in the history database `{path}`")]
+    Duplicate { path: PathBuf, run_id: String },
+}
+
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One run as `restore-drill history` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub kind: String,
+    pub host: String,
+    pub started_at: String,
+    pub status: String,
+    pub policies: i64,
+    pub failed: i64,
+    pub record_hash: String,
+}
+
+/// One policy's result in one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyRow {
+    pub run_id: String,
+    pub started_at: String,
+    pub policy: String,
+    pub client: String,
+    pub status: String,
+    pub rpo_age_seconds: Option<f64>,
+    pub rpo_target_seconds: f64,
+    pub rto_projected_seconds: Option<f64>,
+    pub rto_target_seconds: f64,
+    pub findings: i64,
+}
+
+/// Which runs and policies to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub policy: Option<String>,
+    pub client: Option<String>,
+    /// RFC 3339 timestamp or date; runs started at or after it.
+    pub since: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl History {
+    /// Opens (creating when absent) `state_dir/history.sqlite3` and brings its schema up to
+    /// date.
+    pub fn open(state_dir: &Path) -> Result<History, HistoryError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| HistoryError::Folder {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        let path = state_dir.join(DATABASE);
+        let sql = |source| HistoryError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        let mut history = History { conn, path };
+        history.migrate()?;
+        Ok(history)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
+        |source| HistoryError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        let sql = |source| HistoryError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let known = schema::MIGRATIONS.len() as i64;
+        let found: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sql)?;
+        if found > known {
+            return Err(HistoryError::TooNew { path, found, known });
+        }
+        for (version, migration) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction().map_err(sql)?;
+            tx.execute_batch(migration).map_err(sql)?;
+            tx.pragma_update(None, "user_version", version as i64 + 1)
+                .map_err(sql)?;
+            tx.commit().map_err(sql)?;
+        }
+        Ok(())
+    }
+
+    /// Records a run, in one transaction, at the head of the chain. Returns its record hash.
+    pub fn record(&mut self, result: &RunResult) -> Result<String, HistoryError> {
+        let path = self.path.clone();
+        let sql = |source| HistoryError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM runs WHERE run_id = ?1",
+                [&result.run_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        if exists.is_some() {
+            return Err(HistoryError::Duplicate {
+                path,
+                run_id: result.run_id.clone(),
+            });
+        }
+        let prev: String = tx
+            .query_row(
+                "SELECT record_hash FROM runs ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?
+            .unwrap_or_else(chain::genesis);
+        let results_json = serde_json::to_string(result).expect("results serialize");
+        tx.execute(
+            "INSERT INTO runs (run_id, kind, host, version, seed, started_at, finished_at, status, results_json, content_hash, prev_hash, record_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', ?10, '')",
+            params![
+                result.run_id,
+                serde_plain(&result.kind),
+                result.host,
+                result.tool_version,
+                result.seed.to_string(),
+                db_time(result.started_at),
+                db_time(result.finished_at),
+                result.status.as_str(),
+                results_json,
+                prev,
+            ],
+        )
+        .map_err(sql)?;
+        let seq = tx.last_insert_rowid();
+        for p in &result.policies {
+            tx.execute(
+                "INSERT INTO policy_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    seq,
+                    p.name,
+                    p.client,
+                    p.status.as_str(),
+                    p.rpo.newest_set,
+                    p.rpo.target_seconds,
+                    p.rpo.age_seconds,
+                    p.rto.target_seconds,
+                    p.rto.measured_seconds,
+                    p.rto.projected_seconds,
+                    p.rto.throughput_bytes_per_second,
+                    p.rto.sampled_bytes as i64,
+                ],
+            )
+            .map_err(sql)?;
+            for o in &p.objects {
+                tx.execute(
+                    "INSERT INTO object_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        seq,
+                        p.name,
+                        o.key,
+                        o.set,
+                        serde_plain(&o.format),
+                        o.stored_bytes as i64,
+                        o.restored_bytes as i64,
+                        o.files as i64,
+                        o.seconds,
+                        o.status.as_str(),
+                        o.digest.algorithm.name(),
+                        o.digest.expected,
+                        o.digest.actual,
+                    ],
+                )
+                .map_err(sql)?;
+            }
+            for (n, f) in p.findings.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO findings VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![seq, p.name, n as i64, f.kind.as_str(), f.object, f.message],
+                )
+                .map_err(sql)?;
+            }
+        }
+        // The hashes are computed from the rows as stored, the same way `verify` reads them.
+        let content = chain::content_hash(&tx, seq).map_err(sql)?;
+        let record = chain::record_hash(&prev, &content);
+        tx.execute(
+            "UPDATE runs SET content_hash = ?1, record_hash = ?2 WHERE seq = ?3",
+            params![content, record, seq],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(record)
+    }
+
+    /// The hash of the newest record: the chain head reports print.
+    pub fn head(&self) -> Result<Option<String>, HistoryError> {
+        self.conn
+            .query_row(
+                "SELECT record_hash FROM runs ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Recomputes the chain from the first record to the newest.
+    pub fn verify(&self) -> Result<Verification, HistoryError> {
+        chain::verify(&self.conn).map_err(self.sql())
+    }
+
+    /// Recent runs, newest first.
+    pub fn runs(&self, filter: &Filter) -> Result<Vec<RunRow>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.run_id, r.kind, r.host, r.started_at, r.status, r.record_hash,
+                        COUNT(p.policy), COALESCE(SUM(p.status = 'fail'), 0)
+                 FROM runs r LEFT JOIN policy_results p ON p.run_seq = r.seq
+                 WHERE (?1 IS NULL OR r.started_at >= ?1)
+                   AND (?2 IS NULL OR EXISTS (SELECT 1 FROM policy_results q WHERE q.run_seq = r.seq AND q.policy = ?2))
+                   AND (?3 IS NULL OR EXISTS (SELECT 1 FROM policy_results q WHERE q.run_seq = r.seq AND q.client = ?3))
+                 GROUP BY r.seq ORDER BY r.seq DESC LIMIT ?4",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(
+                params![filter.since, filter.policy, filter.client, limit(filter)],
+                |r| {
+                    Ok(RunRow {
+                        run_id: r.get(0)?,
+                        kind: r.get(1)?,
+                        host: r.get(2)?,
+                        started_at: r.get(3)?,
+                        status: r.get(4)?,
+                        record_hash: r.get(5)?,
+                        policies: r.get(6)?,
+                        failed: r.get(7)?,
+                    })
+                },
+            )
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
+    /// Per-policy results, newest run first.
+    pub fn policy_results(&self, filter: &Filter) -> Result<Vec<PolicyRow>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT r.run_id, r.started_at, p.policy, p.client, p.status, p.rpo_age_seconds,
+                        p.rpo_target_seconds, p.rto_projected_seconds, p.rto_target_seconds,
+                        (SELECT COUNT(*) FROM findings f WHERE f.run_seq = p.run_seq AND f.policy = p.policy)
+                 FROM policy_results p JOIN runs r ON r.seq = p.run_seq
+                 WHERE (?1 IS NULL OR r.started_at >= ?1)
+                   AND (?2 IS NULL OR p.policy = ?2)
+                   AND (?3 IS NULL OR p.client = ?3)
+                 ORDER BY r.seq DESC, p.policy LIMIT ?4",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(
+                params![filter.since, filter.policy, filter.client, limit(filter)],
+                |r| {
+                    Ok(PolicyRow {
+                        run_id: r.get(0)?,
+                        started_at: r.get(1)?,
+                        policy: r.get(2)?,
+                        client: r.get(3)?,
+                        status: r.get(4)?,
+                        rpo_age_seconds: r.get(5)?,
+                        rpo_target_seconds: r.get(6)?,
+                        rto_projected_seconds: r.get(7)?,
+                        rto_target_seconds: r.get(8)?,
+                        findings: r.get(9)?,
+                    })
+                },
+            )
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+}
+
+/// Times are stored in one fixed-width UTC form, so text order is time order.
+pub fn db_time(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn limit(filter: &Filter) -> i64 {
+    filter.limit.map_or(-1, |l| l as i64)
+}
+
+/// A unit enum's serde name (`scheduled`, `tar_zstd`).
+fn serde_plain<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

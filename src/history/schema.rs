@@ -1,0 +1,66 @@
+//! The history database's schema, versioned in code: each migration runs once, in order,
+//! inside a transaction, and `PRAGMA user_version` records how far a database has come.
+
+/// Migration `i` takes a database from version `i` to `i + 1`.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: runs, the hash chain, and every result that reports are made from.
+    r#"
+    CREATE TABLE runs (
+        seq INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        host TEXT NOT NULL,
+        version TEXT NOT NULL,
+        seed TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        results_json TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        record_hash TEXT NOT NULL
+    );
+    CREATE TABLE policy_results (
+        run_seq INTEGER NOT NULL REFERENCES runs(seq),
+        policy TEXT NOT NULL,
+        client TEXT NOT NULL,
+        status TEXT NOT NULL,
+        newest_set TEXT,
+        rpo_target_seconds REAL NOT NULL,
+        rpo_age_seconds REAL,
+        rto_target_seconds REAL NOT NULL,
+        rto_measured_seconds REAL NOT NULL,
+        rto_projected_seconds REAL,
+        throughput_bytes_per_second REAL,
+        sampled_bytes INTEGER NOT NULL,
+        PRIMARY KEY (run_seq, policy)
+    );
+    CREATE INDEX policy_results_by_policy ON policy_results(policy);
+    CREATE INDEX policy_results_by_client ON policy_results(client);
+    CREATE TABLE object_results (
+        run_seq INTEGER NOT NULL REFERENCES runs(seq),
+        policy TEXT NOT NULL,
+        key TEXT NOT NULL,
+        set_name TEXT NOT NULL,
+        format TEXT NOT NULL,
+        stored_bytes INTEGER NOT NULL,
+        restored_bytes INTEGER NOT NULL,
+        files INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        status TEXT NOT NULL,
+        digest_algorithm TEXT NOT NULL,
+        digest_expected TEXT,
+        digest_actual TEXT,
+        PRIMARY KEY (run_seq, policy, key)
+    );
+    CREATE TABLE findings (
+        run_seq INTEGER NOT NULL REFERENCES runs(seq),
+        policy TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        object TEXT,
+        message TEXT NOT NULL,
+        PRIMARY KEY (run_seq, policy, n)
+    );
+    "#,
+];
