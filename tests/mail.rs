@@ -166,19 +166,31 @@ fn each_team_gets_one_digest_with_only_its_clients_results() {
         !raw.contains("Bright") && !raw.contains("bright"),
         "another client's results reached Acme"
     );
-    assert_eq!(acme.attachments.len(), 1);
-    let (name, content_type, body) = &acme.attachments[0];
-    assert!(
-        name.ends_with(".json") && content_type == "application/json",
-        "{name} {content_type}"
+    let kinds: Vec<(&str, &str)> = acme
+        .attachments
+        .iter()
+        .map(|(n, c, _)| (n.rsplit('.').next().unwrap(), c.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("json", "application/json"),
+            ("xml", "application/xml"),
+            ("html", "text/html")
+        ]
     );
-    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&acme.attachments[0].2).unwrap();
     let names: Vec<&str> = json["policies"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
+    let junit = String::from_utf8_lossy(&acme.attachments[1].2);
+    assert!(
+        junit.contains("<testsuite name=\"acme-files\"") && !junit.contains("bright"),
+        "{junit}"
+    );
     assert_eq!(names, ["acme-files"]);
 
     // One message for the whole team, addressed to both of its addresses.

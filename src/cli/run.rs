@@ -109,22 +109,29 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Evidence first, then mail; a failure to keep evidence is reported after the mail went.
     let mut not_kept = Vec::new();
     let state = &config.settings.state_dir;
-    match report::write_artifacts(state, &result) {
+    let recorded = History::open(state).and_then(|mut history| {
+        let head = history.record(&result)?;
+        Ok((history.path().to_path_buf(), head))
+    });
+    let record_hash = match &recorded {
+        Ok((path, head)) => {
+            println!(
+                "history: recorded in {} (chain head {head})",
+                path.display()
+            );
+            Some(head.as_str())
+        }
+        Err(e) => {
+            not_kept.push(format!("cannot record the run in the history: {e}"));
+            None
+        }
+    };
+    match report::write_artifacts(state, &result, record_hash) {
         Ok(dir) => println!("results: {}", dir.display()),
         Err(e) => not_kept.push(format!(
             "cannot write the run's results under {}: {e}",
             state.display()
         )),
-    }
-    match History::open(state).and_then(|mut history| {
-        let head = history.record(&result)?;
-        Ok((history.path().to_path_buf(), head))
-    }) {
-        Ok((path, head)) => println!(
-            "history: recorded in {} (chain head {head})",
-            path.display()
-        ),
-        Err(e) => not_kept.push(format!("cannot record the run in the history: {e}")),
     }
     let mail = runtime
         .block_on(notify::send_results(&config.settings, &result))

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use crate::config::units::format_bytes;
 use crate::config::{ConfigErrors, Team, TeamScope};
 use crate::judge::Status;
-use crate::report::{COLUMNS, age_cell, cells, rate, secs, status_word};
+use crate::report::html::{self, esc};
+use crate::report::{age_cell, rate, secs, status_word};
 use crate::results::{PolicyResult, RunResult};
 
 /// One message, ready to be built and sent.
@@ -18,10 +19,17 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
-    /// `(file name, JSON)`: this team's share of the results.
-    pub attachment: Option<(String, String)>,
+    /// This team's share of the results: JSON, JUnit XML and the HTML report.
+    pub attachments: Vec<MailAttachment>,
     /// Failures get high-priority headers.
     pub urgent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailAttachment {
+    pub name: String,
+    pub content_type: &'static str,
+    pub body: String,
 }
 
 /// The policies of a run that `team` receives: all of them for the MSP's team; for a
@@ -114,7 +122,23 @@ fn digest(team: &Team, result: &RunResult, policies: &[&PolicyResult], teams: &[
         subject,
         text: text_body(team, result, policies, teams, &verdict),
         html: html_body(team, result, policies, teams, &verdict),
-        attachment: Some((format!("restore-drill-{}.json", result.run_id), json)),
+        attachments: vec![
+            MailAttachment {
+                name: format!("restore-drill-{}.json", result.run_id),
+                content_type: "application/json",
+                body: json,
+            },
+            MailAttachment {
+                name: format!("restore-drill-{}.junit.xml", result.run_id),
+                content_type: "application/xml",
+                body: crate::report::junit::junit(&share),
+            },
+            MailAttachment {
+                name: format!("restore-drill-{}.html", result.run_id),
+                content_type: "text/html",
+                body: crate::report::run_report(&share, None),
+            },
+        ],
         urgent: failed > 0,
     }
 }
@@ -202,37 +226,6 @@ fn policy_lines(p: &PolicyResult) -> String {
     )
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-const CELL: &str =
-    "padding:6px 8px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top;";
-
-fn status_badge(status: Status) -> String {
-    // The word carries the meaning; the colour only repeats it.
-    let (fg, bg) = match status {
-        Status::Pass => ("#0a3622", "#d1e7dd"),
-        Status::Fail => ("#58151c", "#f8d7da"),
-    };
-    format!(
-        "<strong style=\"color:{fg};background:{bg};padding:2px 6px;border-radius:3px;\">{}</strong>",
-        status_word(status)
-    )
-}
-
 fn html_body(
     team: &Team,
     result: &RunResult,
@@ -240,71 +233,16 @@ fn html_body(
     teams: &[Team],
     verdict: &str,
 ) -> String {
-    let mut out = String::new();
-    out.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>");
-    out.push_str("<body style=\"margin:0;padding:16px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328;background:#ffffff;\">");
-    let _ = write!(
-        out,
-        "<h1 style=\"font-size:20px;margin:0 0 8px;\">restore-drill: {} for {}</h1><p style=\"margin:0 0 16px;color:#59636e;\">{}</p>",
-        esc(verdict),
-        esc(&team.name),
-        esc(&intro(result))
-    );
-    let failing: Vec<&&PolicyResult> = policies
-        .iter()
-        .filter(|p| p.status == Status::Fail)
-        .collect();
-    if !failing.is_empty() {
-        out.push_str("<h2 style=\"font-size:17px;margin:16px 0 8px;\">Failures</h2>");
-        for p in failing {
-            let _ = write!(
-                out,
-                "<div style=\"border-left:4px solid #cf222e;padding:4px 12px;margin:0 0 12px;\"><p style=\"margin:0 0 4px;\">{} <strong>{}</strong> ({})<br>action: <strong>{}</strong></p><ul style=\"margin:4px 0;padding-left:20px;\">",
-                status_badge(p.status),
-                esc(&p.name),
-                esc(&p.client),
-                esc(&team_label(teams, p.responsibility.responsible.as_deref()))
-            );
-            for f in &p.findings {
-                let _ = write!(
-                    out,
-                    "<li style=\"margin:0 0 6px;\"><code>{}</code> {}<br><span style=\"color:#59636e;word-break:break-all;\">{}</span></li>",
-                    esc(f.kind.as_str()),
-                    esc(f.object.as_deref().unwrap_or("policy")),
-                    esc(&f.message)
-                );
-            }
-            out.push_str("</ul></div>");
-        }
-    }
-    out.push_str("<h2 style=\"font-size:17px;margin:16px 0 8px;\">All policies</h2>");
-    out.push_str("<div style=\"overflow-x:auto;\"><table style=\"border-collapse:collapse;font-size:13px;min-width:100%;\"><thead><tr>");
-    for column in COLUMNS {
-        let _ = write!(
-            out,
-            "<th style=\"{CELL}background:#f6f8fa;\">{}</th>",
-            esc(column)
-        );
-    }
-    out.push_str("</tr></thead><tbody>");
-    for p in policies {
-        out.push_str("<tr>");
-        for (i, cell) in cells(p).iter().enumerate() {
-            if i == 2 {
-                let _ = write!(out, "<td style=\"{CELL}\">{}</td>", status_badge(p.status));
-            } else {
-                let _ = write!(out, "<td style=\"{CELL}\">{}</td>", esc(cell));
-            }
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table></div>");
-    let _ = write!(
-        out,
-        "<p style=\"margin:16px 0 0;color:#59636e;\">Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. The attached JSON holds every figure and finding of the policies above.</p></body></html>",
-        result.seed
-    );
-    out
+    html::run_page(
+        &format!("restore-drill: {verdict} for {}", team.name),
+        &intro(result),
+        policies,
+        &|p: &PolicyResult| team_label(teams, p.responsibility.responsible.as_deref()),
+        &format!(
+            "Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. The attached JSON holds every figure and finding of the policies above.",
+            result.seed
+        ),
+    )
 }
 
 /// The notice sent to the MSP's team when a run could not start: the configuration is
@@ -348,7 +286,7 @@ pub fn error_notice(
             subject: subject.clone(),
             text: text.clone(),
             html: html.clone(),
-            attachment: None,
+            attachments: Vec::new(),
             urgent: true,
         })
         .collect()
@@ -371,7 +309,7 @@ pub fn test_message(team: &Team, host: &str, now: jiff::Timestamp) -> Email {
             esc(&team.name),
             esc(&team.id)
         ),
-        attachment: None,
+        attachments: Vec::new(),
         urgent: false,
     }
 }
@@ -424,7 +362,10 @@ mod tests {
             acme.subject
         );
         assert!(acme.urgent);
-        for text in [&acme.text, &acme.html, &acme.attachment.as_ref().unwrap().1] {
+        for text in [&acme.text, &acme.html]
+            .into_iter()
+            .chain(acme.attachments.iter().map(|a| &a.body))
+        {
             assert!(
                 !text.contains("Bright Smile"),
                 "another client's results leaked"

@@ -94,14 +94,17 @@ pub fn build_message(from: &str, email: &Email) -> Result<Message, MailError> {
             .header(Priority("urgent".into()));
     }
     let alternative = MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
-    let body = match &email.attachment {
-        Some((name, json)) => MultiPart::mixed().multipart(alternative).singlepart(
-            Attachment::new(name.clone()).body(
-                json.clone(),
-                ContentType::parse("application/json").expect("valid content type"),
-            ),
-        ),
-        None => alternative,
+    let body = if email.attachments.is_empty() {
+        alternative
+    } else {
+        email
+            .attachments
+            .iter()
+            .fold(MultiPart::mixed().multipart(alternative), |mixed, a| {
+                let content_type =
+                    ContentType::parse(a.content_type).expect("a valid content type");
+                mixed.singlepart(Attachment::new(a.name.clone()).body(a.body.clone(), content_type))
+            })
     };
     builder.multipart(body).map_err(|e| fail(e.to_string()))
 }

@@ -14,6 +14,7 @@ use crate::judge::Status;
 use crate::results::{PolicyResult, RunResult};
 use crate::run::Planned;
 
+pub mod html;
 pub mod junit;
 
 pub(crate) fn secs(s: f64) -> String {
@@ -191,17 +192,56 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Writes the run's artifacts into `state_dir/runs/<run-id>/`: `results.json` and
-/// `junit.xml`. Returns the folder.
+/// Writes the run's artifacts into `state_dir/runs/<run-id>/`: `results.json`, `junit.xml`
+/// and `report.html`, which names the run's record hash when it was recorded. Returns the
+/// folder.
 pub fn write_artifacts(
     state_dir: &Path,
     result: &RunResult,
+    record_hash: Option<&str>,
 ) -> std::io::Result<std::path::PathBuf> {
     let dir = state_dir.join("runs").join(&result.run_id);
     std::fs::create_dir_all(&dir)?;
     write_json(result, &dir.join("results.json"))?;
     write_atomic(&dir.join("junit.xml"), junit::junit(result).as_bytes())?;
+    write_atomic(
+        &dir.join("report.html"),
+        run_report(result, record_hash).as_bytes(),
+    )?;
     Ok(dir)
+}
+
+/// One run as a self-contained HTML page.
+pub fn run_report(result: &RunResult, record_hash: Option<&str>) -> String {
+    let failed = result.failed();
+    let total = result.policies.len();
+    let verdict = if failed == 0 {
+        format!("PASSED {total} of {total}")
+    } else {
+        format!("FAILED {failed} of {total}")
+    };
+    let policies: Vec<&PolicyResult> = result.policies.iter().collect();
+    let record = record_hash.map_or_else(String::new, |h| {
+        format!(" History record hash <code>{h}</code>.")
+    });
+    html::run_page(
+        &format!("restore-drill run {}: {verdict}", result.run_id),
+        &format!(
+            "{} on {}, started {}, seed {}.",
+            result.kind.label(),
+            result.host,
+            result.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            result.seed
+        ),
+        &policies,
+        &|p: &PolicyResult| {
+            p.responsibility
+                .responsible
+                .clone()
+                .unwrap_or_else(|| "no responsible team set".into())
+        },
+        &format!("restore-drill {}.{record}", result.tool_version),
+    )
 }
 
 #[cfg(test)]
