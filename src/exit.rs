@@ -16,8 +16,9 @@ pub enum ExitCode {
     /// The run could not be carried out, or its evidence not kept (scratch folder not
     /// writable, history database not writable, runtime failure).
     RunError = 4,
-    /// `history verify`: a record no longer matches its hash, or the database is damaged.
-    HistoryMismatch = 5,
+    /// `history verify` or `report verify`: a record or report no longer matches its hash or
+    /// signature, or the database is damaged.
+    VerificationFailed = 5,
 }
 
 impl From<ExitCode> for std::process::ExitCode {

@@ -19,5 +19,6 @@ pub mod report;
 pub mod restore;
 pub mod results;
 pub mod run;
+pub mod signing;
 pub mod storage;
 pub mod verify;

@@ -49,13 +49,13 @@ struct VerifyArgs {
     json: bool,
 }
 
-fn open(dir: &std::path::Path) -> anyhow::Result<Result<History, ExitCode>> {
+fn open(dir: &std::path::Path) -> anyhow::Result<Result<(History, config::Settings), ExitCode>> {
     let settings = match config::load(dir) {
         Ok(config) => config.settings,
         Err(errors) => return Ok(Err(super::config_failed(&errors))),
     };
     let history = History::open(&settings.state_dir).context("cannot open the history")?;
-    Ok(Ok(history))
+    Ok(Ok((history, settings)))
 }
 
 pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
@@ -63,7 +63,7 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         return execute_verify(verify);
     }
     let history = match open(&args.config.dir)? {
-        Ok(history) => history,
+        Ok((history, _)) => history,
         Err(code) => return Ok(code),
     };
     let since = match args.since.as_deref().map(parse_since).transpose() {
@@ -177,11 +177,12 @@ fn parse_since(text: &str) -> Result<String, String> {
 }
 
 fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let history = match open(&args.config.dir)? {
-        Ok(history) => history,
+    let (history, settings) = match open(&args.config.dir)? {
+        Ok(opened) => opened,
         Err(code) => return Ok(code),
     };
-    let verification = history.verify()?;
+    let signer = super::signing::signing_key(&settings)?.map(|k| crate::signing::public_hex(&k));
+    let verification = history.verify(signer.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&verification)?);
     } else if verification.ok() {
@@ -190,6 +191,12 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             verification.records,
             verification.head.as_deref().unwrap_or("(empty history)")
         );
+        if signer.is_some() {
+            println!(
+                "signatures: {} verified, {} records from before signing was set up",
+                verification.signed, verification.unsigned
+            );
+        }
     } else {
         if verification.integrity != "ok" {
             println!("FAILED: SQLite integrity check: {}", verification.integrity);
@@ -208,6 +215,6 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     Ok(if verification.ok() {
         ExitCode::Success
     } else {
-        ExitCode::HistoryMismatch
+        ExitCode::VerificationFailed
     })
 }

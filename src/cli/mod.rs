@@ -4,7 +4,9 @@
 mod check;
 mod history;
 mod mail;
+mod report;
 mod run;
+mod signing;
 
 use std::path::PathBuf;
 
@@ -37,6 +39,8 @@ enum Command {
     Check(check::CheckArgs),
     /// List recorded runs and results, or verify the history's hash chain.
     History(history::HistoryArgs),
+    /// Write the period report for a client (a quarter for a QBR), or verify a report.
+    Report(report::ReportArgs),
     /// Deliver spooled mail, or send a test message to a team.
     #[command(subcommand)]
     Mail(mail::MailCommand),
@@ -64,6 +68,7 @@ impl Cli {
             Command::Check(args) => check::execute(args),
             Command::Mail(command) => mail::execute(command),
             Command::History(args) => history::execute(args),
+            Command::Report(args) => report::execute(args),
         }
     }
 }

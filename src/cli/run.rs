@@ -109,8 +109,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Evidence first, then mail; a failure to keep evidence is reported after the mail went.
     let mut not_kept = Vec::new();
     let state = &config.settings.state_dir;
+    let key = super::signing::signing_key(&config.settings)?;
     let recorded = History::open(state).and_then(|mut history| {
-        let head = history.record(&result)?;
+        let head = history.record(&result, key.as_ref())?;
         Ok((history.path().to_path_buf(), head))
     });
     let record_hash = match &recorded {

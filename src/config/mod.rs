@@ -18,7 +18,7 @@ pub use policy::{
     Backups, Checksums, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample, SetLayout,
     StorageSpec, Targets, Validation,
 };
-pub use settings::{DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings};
+pub use settings::{Control, DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings};
 
 /// The settings file's name inside the configuration directory.
 pub const SETTINGS_FILE: &str = "restore-drill.yaml";
@@ -144,6 +144,11 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
         ));
     }
     errors.extend(duplicate_names(&policies));
+    errors.extend(unknown_control_policies(
+        &settings,
+        &policies,
+        &settings_path,
+    ));
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -303,6 +308,29 @@ fn locate(text: &str, field: &str) -> usize {
                 .is_some_and(|rest| rest.trim_start().starts_with(':'))
         })
         .map_or(0, |i| i + 1)
+}
+
+fn unknown_control_policies(
+    settings: &Settings,
+    policies: &[(Policy, usize)],
+    file: &Path,
+) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (id, control) in &settings.controls {
+        for (i, name) in control.policies.iter().enumerate() {
+            if !policies.iter().any(|(p, _)| &p.name == name) {
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                errors.push(ConfigError {
+                    file: file.to_path_buf(),
+                    line: locate(&text, "policies"),
+                    column: 1,
+                    field: format!("controls.{id}.policies[{i}]"),
+                    message: format!("no policy named `{name}`"),
+                });
+            }
+        }
+    }
+    errors
 }
 
 fn duplicate_names(policies: &[(Policy, usize)]) -> Vec<ConfigError> {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::mail::{self, MailSettings, RawMail, RawTeam, Team};
+use super::secret::ConfigValue;
 use super::units::ByteSize;
 
 /// Objects restored at once when the settings do not say.
@@ -30,6 +31,27 @@ pub(super) struct RawSettings {
     teams: BTreeMap<String, RawTeam>,
     #[serde(default)]
     mail: Option<RawMail>,
+    #[serde(default)]
+    controls: BTreeMap<String, Control>,
+    #[serde(default)]
+    signing: Option<RawSigning>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    /// A reference to the ed25519 private key: 64 hex digits (the 32-byte seed).
+    key: String,
+}
+
+/// A compliance control (a SOC 2, HIPAA or CMMC id) and the policies whose runs are its
+/// evidence, for the period report's control-mapping table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    #[serde(default)]
+    pub description: String,
+    pub policies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +80,10 @@ pub struct Settings {
     /// Who receives results: the MSP's team and the clients' internal teams.
     pub teams: Vec<Team>,
     pub mail: MailSettings,
+    /// Control id → the policies that evidence it.
+    pub controls: BTreeMap<String, Control>,
+    /// The ed25519 key that signs run records and reports, as a secret reference.
+    pub signing_key: Option<ConfigValue>,
 }
 
 impl RawSettings {
@@ -94,6 +120,8 @@ impl RawSettings {
             max_restored_bytes,
             teams,
             mail,
+            controls: self.controls,
+            signing_key: resolve_signing(self.signing, dir)?,
         })
     }
 }
@@ -128,6 +156,23 @@ impl RawMailOnly {
                 .map_or_else(default_state_dir, |p| super::resolve_path(dir, p)),
         })
     }
+}
+
+fn resolve_signing(
+    raw: Option<RawSigning>,
+    dir: &Path,
+) -> Result<Option<ConfigValue>, (String, String)> {
+    let Some(raw) = raw else { return Ok(None) };
+    let field = || "signing.key".to_string();
+    let key = ConfigValue::parse(&raw.key, dir).map_err(|e| (field(), e.to_string()))?;
+    if !key.is_reference() {
+        return Err((field(), "the signing key must be a reference, ${file:PATH} or ${env:NAME}, not written in the settings".into()));
+    }
+    let value = key.resolve().map_err(|e| (field(), e.to_string()))?;
+    if crate::signing::parse_key(&value).is_none() {
+        return Err((field(), "expected 64 hex digits, the 32-byte ed25519 seed (make one with `openssl rand -hex 32`)".into()));
+    }
+    Ok(Some(key))
 }
 
 impl Settings {

@@ -39,7 +39,7 @@ fn rows(conn: &Connection, sql: &str, seq: i64) -> rusqlite::Result<Vec<Value>> 
         for (i, name) in names.iter().enumerate() {
             if matches!(
                 name.as_str(),
-                "content_hash" | "record_hash" | "seq" | "run_seq"
+                "content_hash" | "record_hash" | "seq" | "run_seq" | "signature" | "signed_by"
             ) {
                 continue;
             }
@@ -72,6 +72,10 @@ pub struct Verification {
     pub broken: Option<Broken>,
     /// SQLite's own `PRAGMA integrity_check` result.
     pub integrity: String,
+    /// Records whose signature verified.
+    pub signed: usize,
+    /// Records without a signature although a signing key is configured (made before it was).
+    pub unsigned: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,14 +91,33 @@ impl Verification {
     }
 }
 
-pub(super) fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
+/// Recomputes the chain. With `signer` (the configured key's public half), every signed
+/// record must be signed by it.
+pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Result<Verification> {
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     let mut stmt = conn.prepare(
-        "SELECT seq, run_id, content_hash, prev_hash, record_hash FROM runs ORDER BY seq",
+        "SELECT seq, run_id, content_hash, prev_hash, record_hash, signature, signed_by FROM runs ORDER BY seq",
     )?;
-    let records: Vec<(i64, String, String, String, String)> = stmt
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let records: Vec<Row> = stmt
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })?
         .collect::<Result<_, _>>()?;
     let mut expected_prev = genesis();
@@ -103,6 +126,8 @@ pub(super) fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
         head: None,
         broken: None,
         integrity,
+        signed: 0,
+        unsigned: 0,
     };
     // Findings, objects or policy results whose run is gone were removed from the chain.
     let orphans: i64 = conn.query_row(
@@ -112,7 +137,7 @@ pub(super) fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
         [],
         |r| r.get(0),
     )?;
-    for (seq, run_id, content, prev, record) in records {
+    for (seq, run_id, content, prev, record, signature, signed_by) in records {
         let broken = |reason: String| Broken {
             seq,
             run_id: run_id.clone(),
@@ -134,6 +159,23 @@ pub(super) fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
         if record_hash(&prev, &content) != record {
             verification.broken = Some(broken("its record hash was changed".into()));
             return Ok(verification);
+        }
+        match (&signature, &signed_by, signer) {
+            (Some(sig), Some(by), _) => {
+                if let Err(why) = crate::signing::verify(by, record.as_bytes(), sig) {
+                    verification.broken =
+                        Some(broken(format!("its signature does not verify: {why}")));
+                    return Ok(verification);
+                }
+                if signer.is_some_and(|s| s != by) {
+                    verification.broken =
+                        Some(broken(format!("it was signed by another key ({by})")));
+                    return Ok(verification);
+                }
+                verification.signed += 1;
+            }
+            (None, _, Some(_)) => verification.unsigned += 1,
+            _ => {}
         }
         expected_prev = record;
     }

@@ -149,8 +149,13 @@ impl History {
         Ok(())
     }
 
-    /// Records a run, in one transaction, at the head of the chain. Returns its record hash.
-    pub fn record(&mut self, result: &RunResult) -> Result<String, HistoryError> {
+    /// Records a run, in one transaction, at the head of the chain, signed when a key is
+    /// given. Returns its record hash.
+    pub fn record(
+        &mut self,
+        result: &RunResult,
+        key: Option<&ed25519_dalek::SigningKey>,
+    ) -> Result<String, HistoryError> {
         let path = self.path.clone();
         let sql = |source| HistoryError::Sql {
             path: path.clone(),
@@ -253,9 +258,11 @@ impl History {
         // The hashes are computed from the rows as stored, the same way `verify` reads them.
         let content = chain::content_hash(&tx, seq).map_err(sql)?;
         let record = chain::record_hash(&prev, &content);
+        let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
+        let signed_by = key.map(crate::signing::public_hex);
         tx.execute(
-            "UPDATE runs SET content_hash = ?1, record_hash = ?2 WHERE seq = ?3",
-            params![content, record, seq],
+            "UPDATE runs SET content_hash = ?1, record_hash = ?2, signature = ?3, signed_by = ?4 WHERE seq = ?5",
+            params![content, record, signature, signed_by, seq],
         )
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
@@ -274,9 +281,23 @@ impl History {
             .map_err(self.sql())
     }
 
-    /// Recomputes the chain from the first record to the newest.
-    pub fn verify(&self) -> Result<Verification, HistoryError> {
-        chain::verify(&self.conn).map_err(self.sql())
+    /// Recomputes the chain from the first record to the newest; `signer` is the configured
+    /// key's public half, which every signed record must carry.
+    pub fn verify(&self, signer: Option<&str>) -> Result<Verification, HistoryError> {
+        chain::verify(&self.conn, signer).map_err(self.sql())
+    }
+
+    /// True when `record_hash` is a record of this history.
+    pub fn has_record(&self, record_hash: &str) -> Result<bool, HistoryError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM runs WHERE record_hash = ?1",
+                [record_hash],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.sql())
     }
 
     /// Recent runs, newest first.
@@ -354,6 +375,120 @@ impl History {
 /// Times are stored in one fixed-width UTC form, so text order is time order.
 pub fn db_time(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// A recorded run with its policy results, as period reports read them.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    pub run_id: String,
+    pub kind: String,
+    pub started_at: jiff::Timestamp,
+    pub record_hash: String,
+    pub content_hash: String,
+    pub policies: Vec<StoredPolicy>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredPolicy {
+    pub policy: String,
+    pub client: String,
+    pub passed: bool,
+    pub rpo_target_seconds: f64,
+    pub rpo_age_seconds: Option<f64>,
+    pub rto_target_seconds: f64,
+    pub rto_measured_seconds: f64,
+    pub rto_projected_seconds: Option<f64>,
+    pub throughput_bytes_per_second: Option<f64>,
+    /// (kind, object, message)
+    pub findings: Vec<(String, Option<String>, String)>,
+}
+
+impl History {
+    /// Runs started in `[from, to)`, oldest first, with the policy results of `client`
+    /// (all clients when `None`).
+    pub fn period(
+        &self,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+        client: Option<&str>,
+    ) -> Result<Vec<StoredRun>, HistoryError> {
+        let sql = self.sql();
+        let mut runs_stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, run_id, kind, started_at, record_hash, content_hash FROM runs
+                 WHERE started_at >= ?1 AND started_at < ?2 ORDER BY seq",
+            )
+            .map_err(&sql)?;
+        let runs: Vec<(i64, String, String, String, String, String)> = runs_stmt
+            .query_map(params![db_time(from), db_time(to)], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(&sql)?
+            .collect::<Result<_, _>>()
+            .map_err(&sql)?;
+        let mut policy_stmt = self
+            .conn
+            .prepare(
+                "SELECT policy, client, status, rpo_target_seconds, rpo_age_seconds, rto_target_seconds,
+                        rto_measured_seconds, rto_projected_seconds, throughput_bytes_per_second
+                 FROM policy_results WHERE run_seq = ?1 AND (?2 IS NULL OR client = ?2) ORDER BY policy",
+            )
+            .map_err(&sql)?;
+        let mut finding_stmt = self
+            .conn
+            .prepare("SELECT kind, object, message FROM findings WHERE run_seq = ?1 AND policy = ?2 ORDER BY n")
+            .map_err(&sql)?;
+        let mut out = Vec::new();
+        for (seq, run_id, kind, started, record_hash, content_hash) in runs {
+            let mut policies: Vec<StoredPolicy> = policy_stmt
+                .query_map(params![seq, client], |r| {
+                    Ok(StoredPolicy {
+                        policy: r.get(0)?,
+                        client: r.get(1)?,
+                        passed: r.get::<_, String>(2)? == "pass",
+                        rpo_target_seconds: r.get(3)?,
+                        rpo_age_seconds: r.get(4)?,
+                        rto_target_seconds: r.get(5)?,
+                        rto_measured_seconds: r.get(6)?,
+                        rto_projected_seconds: r.get(7)?,
+                        throughput_bytes_per_second: r.get(8)?,
+                        findings: Vec::new(),
+                    })
+                })
+                .map_err(&sql)?
+                .collect::<Result<_, _>>()
+                .map_err(&sql)?;
+            if policies.is_empty() {
+                continue;
+            }
+            for p in &mut policies {
+                p.findings = finding_stmt
+                    .query_map(params![seq, p.policy], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(&sql)?
+                    .collect::<Result<_, _>>()
+                    .map_err(&sql)?;
+            }
+            out.push(StoredRun {
+                run_id,
+                kind,
+                started_at: started.parse().unwrap_or_default(),
+                record_hash,
+                content_hash,
+                policies,
+            });
+        }
+        Ok(out)
+    }
 }
 
 fn limit(filter: &Filter) -> i64 {

@@ -63,4 +63,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_seq, policy, n)
     );
     "#,
+    // 2: an ed25519 signature over each record hash, and the public key that made it.
+    r#"
+    ALTER TABLE runs ADD COLUMN signature TEXT;
+    ALTER TABLE runs ADD COLUMN signed_by TEXT;
+    "#,
 ];

@@ -14,7 +14,7 @@ fn recorded(ids: &[&str]) -> (tempfile::TempDir, History) {
     let dir = tempfile::tempdir().unwrap();
     let mut history = History::open(dir.path()).unwrap();
     for id in ids {
-        history.record(&run(id)).unwrap();
+        history.record(&run(id), None).unwrap();
     }
     (dir, history)
 }
@@ -51,7 +51,7 @@ fn runs_are_recorded_and_listed_newest_first() {
 #[test]
 fn an_intact_chain_verifies_and_has_a_head() {
     let (_dir, history) = recorded(&["r1", "r2"]);
-    let v = history.verify().unwrap();
+    let v = history.verify(None).unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.records, 2);
     assert_eq!(v.head, history.head().unwrap());
@@ -64,7 +64,7 @@ fn a_changed_result_is_named() {
         dir.path(),
         "UPDATE policy_results SET status = 'pass' WHERE policy = 'acme-files' AND run_seq = 2",
     );
-    let v = history.verify().unwrap();
+    let v = history.verify(None).unwrap();
     let broken = v.broken.expect("tampering went unnoticed");
     assert_eq!(broken.run_id, "r2");
     assert!(
@@ -78,11 +78,11 @@ fn a_changed_result_is_named() {
 fn a_deleted_finding_or_run_is_named() {
     let (dir, history) = recorded(&["r1", "r2", "r3"]);
     tamper(dir.path(), "DELETE FROM findings WHERE run_seq = 3");
-    assert_eq!(history.verify().unwrap().broken.unwrap().run_id, "r3");
+    assert_eq!(history.verify(None).unwrap().broken.unwrap().run_id, "r3");
 
     let (dir, history) = recorded(&["r1", "r2", "r3"]);
     tamper(dir.path(), "DELETE FROM runs WHERE seq = 2");
-    let broken = history.verify().unwrap().broken.unwrap();
+    let broken = history.verify(None).unwrap().broken.unwrap();
     assert_eq!(broken.run_id, "r3", "the record after the gap is named");
 }
 
@@ -91,10 +91,10 @@ fn reopening_does_not_migrate_twice_and_a_run_is_recorded_once() {
     let (dir, mut history) = recorded(&["r1"]);
     drop(History::open(dir.path()).unwrap());
     assert!(matches!(
-        history.record(&run("r1")),
+        history.record(&run("r1"), None),
         Err(HistoryError::Duplicate { .. })
     ));
-    assert!(history.verify().unwrap().ok());
+    assert!(history.verify(None).unwrap().ok());
 }
 
 #[test]
@@ -108,4 +108,19 @@ fn a_newer_schema_is_refused() {
         History::open(dir.path()),
         Err(HistoryError::TooNew { found: 99, .. })
     ));
+}
+
+#[test]
+fn signed_records_verify_and_another_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::signing::parse_key(&"22".repeat(32)).unwrap();
+    let mut history = History::open(dir.path()).unwrap();
+    history.record(&run("r1"), Some(&key)).unwrap();
+    history.record(&run("r2"), Some(&key)).unwrap();
+    let public = crate::signing::public_hex(&key);
+    let v = history.verify(Some(&public)).unwrap();
+    assert!(v.ok() && v.signed == 2, "{v:?}");
+    let other = crate::signing::public_hex(&crate::signing::parse_key(&"33".repeat(32)).unwrap());
+    let v = history.verify(Some(&other)).unwrap();
+    assert_eq!(v.broken.unwrap().run_id, "r1");
 }

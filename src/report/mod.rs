@@ -14,8 +14,10 @@ use crate::judge::Status;
 use crate::results::{PolicyResult, RunResult};
 use crate::run::Planned;
 
+pub mod charts;
 pub mod html;
 pub mod junit;
+pub mod period;
 
 pub(crate) fn secs(s: f64) -> String {
     format_duration(Duration::from_secs_f64(s.max(0.0)))

@@ -1,0 +1,124 @@
+//! `restore-drill report --client C --quarter 2026-Q4 [--format html|md|csv] -o FILE`
+//! (or `--from/--to`), and `restore-drill report verify FILE`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::ConfigDir;
+use crate::config;
+use crate::exit::ExitCode;
+use crate::history::History;
+use crate::report::period::{self, Period};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    command: Option<ReportCommand>,
+    #[command(flatten)]
+    config: ConfigDir,
+    /// The client, as its policies name it.
+    #[arg(long)]
+    client: Option<String>,
+    /// A quarter, e.g. 2026-Q4.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    quarter: Option<String>,
+    /// First day of the period (with --to).
+    #[arg(long, requires = "to", value_name = "DATE")]
+    from: Option<String>,
+    /// Last day of the period, included (with --from).
+    #[arg(long, requires = "from", value_name = "DATE")]
+    to: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Html)]
+    format: Format,
+    /// Where to write the report.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Html,
+    Md,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Check a report's signature and that its chain head is in the history.
+    Verify(super::signing::VerifyArgs),
+}
+
+pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ReportCommand::Verify(verify)) = args.command {
+        return super::signing::verify(verify);
+    }
+    let usage = |message: &str| {
+        eprintln!("error: {message}");
+        Ok(ExitCode::InvalidConfig)
+    };
+    let Some(client) = args.client else {
+        return usage("--client is required (the client's name, as its policies give it)");
+    };
+    let Some(output) = args.output else {
+        return usage("-o FILE is required: where to write the report");
+    };
+    let period = match (&args.quarter, &args.from, &args.to) {
+        (Some(q), _, _) => Period::quarter(q),
+        (None, Some(from), Some(to)) => Period::dates(from, to),
+        _ => Err("give --quarter 2026-Q4, or --from DATE --to DATE".to_string()),
+    };
+    let period = match period {
+        Ok(p) => p,
+        Err(message) => return usage(&message),
+    };
+    let config = match config::load(&args.config.dir) {
+        Ok(config) => config,
+        Err(errors) => return Ok(super::config_failed(&errors)),
+    };
+    let known: Vec<String> = config
+        .policies
+        .iter()
+        .filter(|p| p.client == client)
+        .map(|p| p.name.clone())
+        .collect();
+    let history = History::open(&config.settings.state_dir).context("cannot open the history")?;
+    let runs = history.period(period.from, period.to, Some(&client))?;
+    if known.is_empty() && runs.is_empty() {
+        let mut clients: Vec<&str> = config.policies.iter().map(|p| p.client.as_str()).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        return usage(&format!(
+            "no policy or recorded run for client `{client}`; clients: {}",
+            clients.join(", ")
+        ));
+    }
+    let now = crate::run::RunStart::new(Some(0)).started_at;
+    let report = period::build(
+        &client,
+        period,
+        &runs,
+        &known,
+        &config.settings.controls,
+        history.head()?,
+        now,
+    );
+    let text = match args.format {
+        Format::Html => period::html(&report),
+        Format::Md => period::markdown(&report),
+        Format::Csv => period::csv(&report),
+    };
+    let text =
+        super::signing::sign_report(&config.settings, &text, matches!(args.format, Format::Csv))?;
+    std::fs::write(&output, text).with_context(|| format!("cannot write {}", output.display()))?;
+    println!(
+        "report: {} ({} runs, {} policies, chain head {})",
+        output.display(),
+        report.evidence.len(),
+        report.policies.len(),
+        report.chain_head.as_deref().unwrap_or("none")
+    );
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,130 @@
+//! Signing reports and run records with the configured ed25519 key, and
+//! `restore-drill report verify FILE`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use ed25519_dalek::SigningKey;
+
+use super::ConfigDir;
+use crate::config::{self, Settings};
+use crate::exit::ExitCode;
+use crate::history::History;
+use crate::signing;
+
+/// The configured signing key, read from its reference now.
+pub(super) fn signing_key(settings: &Settings) -> anyhow::Result<Option<SigningKey>> {
+    let Some(reference) = &settings.signing_key else {
+        return Ok(None);
+    };
+    let value = reference.resolve().context("cannot read signing.key")?;
+    let key = signing::parse_key(&value).context("signing.key is not 64 hex digits")?;
+    Ok(Some(key))
+}
+
+/// Appends a signature trailer when a key is configured.
+pub(super) fn sign_report(settings: &Settings, text: &str, csv: bool) -> anyhow::Result<String> {
+    Ok(match signing_key(settings)? {
+        Some(key) => signing::sign_text(&key, text, csv),
+        None => text.to_string(),
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    config: ConfigDir,
+    /// The report to check.
+    file: PathBuf,
+    /// The signer's public key (64 hex digits); default: the configured signing key's.
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
+}
+
+/// The first 64-hex-digit run printed after "chain head" in a report.
+fn chain_head(content: &str) -> Option<&str> {
+    const MARK: &str = "chain head";
+    let at = content.find(MARK)? + MARK.len();
+    let bytes = content.as_bytes();
+    let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    let mut start = at;
+    while start + 64 <= bytes.len() && start < at + 200 {
+        let run = bytes[start..].iter().take_while(|b| hex(**b)).count();
+        if run == 64 {
+            return content.get(start..start + 64);
+        }
+        start += run.max(1);
+    }
+    None
+}
+
+pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let failed = |why: String| {
+        println!("FAILED: {}: {why}", args.file.display());
+        Ok(ExitCode::VerificationFailed)
+    };
+    let Some((content, public, signature)) = signing::split_signed(&text) else {
+        return failed("it carries no restore-drill signature".into());
+    };
+    let config = config::load(&args.config.dir).ok();
+    let expected = match (&args.public_key, &config) {
+        (Some(hex), _) => Some(hex.to_ascii_lowercase()),
+        (None, Some(config)) => signing_key(&config.settings)?.map(|k| signing::public_hex(&k)),
+        (None, None) => None,
+    };
+    let Some(expected) = expected else {
+        eprintln!("error: no key to check against: pass --public-key HEX or configure signing.key");
+        return Ok(ExitCode::InvalidConfig);
+    };
+    if public != expected {
+        return failed(format!("it was signed by another key ({public})"));
+    }
+    if let Err(why) = signing::verify(&public, content.as_bytes(), &signature) {
+        return failed(why);
+    }
+    let head = chain_head(content);
+    let history = config
+        .as_ref()
+        .and_then(|c| History::open(&c.settings.state_dir).ok());
+    match (head, history) {
+        (Some(head), Some(history)) => {
+            if !history.has_record(head)? {
+                return failed(format!(
+                    "its chain head {head} is not a record of the history {}",
+                    history.path().display()
+                ));
+            }
+            println!(
+                "ok: signed by {public}; chain head {head} is in {}",
+                history.path().display()
+            );
+        }
+        (Some(head), None) => println!(
+            "ok: signed by {public}; chain head {head} (no history here to check it against)"
+        ),
+        (None, _) => println!("ok: signed by {public}; the report names no chain head"),
+    }
+    Ok(ExitCode::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_heads_are_found_in_every_format() {
+        let h = "ab".repeat(32);
+        assert_eq!(
+            chain_head(&format!("History chain head `{h}`.")),
+            Some(h.as_str())
+        );
+        assert_eq!(
+            chain_head(&format!("History chain head <code>{h}</code>.")),
+            Some(h.as_str())
+        );
+        assert_eq!(chain_head("chain head `(no history)`"), None);
+    }
+}

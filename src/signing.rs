@@ -1,0 +1,97 @@
+//! ed25519 signatures over run records and reports, so a record or a report edited after the
+//! fact is caught. The key is a 32-byte seed written as 64 hex digits and given by reference
+//! (`signing.key: ${file:/etc/restore-drill/signing.key}`); it is read when used and never
+//! printed. A signed report ends with one trailer line naming the public key and signature.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+
+/// The marker that starts a report's signature trailer.
+pub const TRAILER: &str = "restore-drill-signature ed25519";
+
+pub fn parse_key(hex_seed: &str) -> Option<SigningKey> {
+    let bytes = hex::decode(hex_seed.trim()).ok()?;
+    let seed: [u8; 32] = bytes.try_into().ok()?;
+    Some(SigningKey::from_bytes(&seed))
+}
+
+pub fn public_hex(key: &SigningKey) -> String {
+    hex::encode(key.verifying_key().to_bytes())
+}
+
+pub fn sign(key: &SigningKey, message: &[u8]) -> String {
+    hex::encode(key.sign(message).to_bytes())
+}
+
+/// Checks a hex signature by a hex public key.
+pub fn verify(public_hex: &str, message: &[u8], signature_hex: &str) -> Result<(), String> {
+    let public: [u8; 32] = hex::decode(public_hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the public key is not 64 hex digits")?;
+    let public = VerifyingKey::from_bytes(&public)
+        .map_err(|_| "the public key is not a valid ed25519 key")?;
+    let signature: [u8; 64] = hex::decode(signature_hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the signature is not 128 hex digits")?;
+    public
+        .verify(message, &Signature::from_bytes(&signature))
+        .map_err(|_| {
+            "the signature does not match the content: it was changed after it was signed"
+                .to_string()
+        })
+}
+
+/// Appends the trailer line: `<!-- … -->` for HTML and Markdown, `# …` for CSV.
+pub fn sign_text(key: &SigningKey, text: &str, csv: bool) -> String {
+    let signature = sign(key, text.as_bytes());
+    let public = public_hex(key);
+    if csv {
+        format!("{text}# {TRAILER} {public} {signature}\n")
+    } else {
+        format!("{text}<!-- {TRAILER} {public} {signature} -->\n")
+    }
+}
+
+/// Splits a signed text into (content, public key, signature).
+pub fn split_signed(text: &str) -> Option<(&str, String, String)> {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let start = body.rfind('\n').map_or(0, |i| i + 1);
+    let (content, last) = text.split_at(start);
+    let last = last.trim_end();
+    let inner = last
+        .strip_prefix("<!-- ")
+        .and_then(|l| l.strip_suffix(" -->"))
+        .or_else(|| last.strip_prefix("# "))?;
+    let rest = inner.strip_prefix(TRAILER)?.trim();
+    let (public, signature) = rest.split_once(' ')?;
+    Some((content, public.to_string(), signature.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SigningKey {
+        parse_key(&"11".repeat(32)).unwrap()
+    }
+
+    #[test]
+    fn signed_text_verifies_and_a_changed_one_does_not() {
+        for csv in [false, true] {
+            let signed = sign_text(&key(), "a,b\n1,2\n", csv);
+            let (content, public, signature) = split_signed(&signed).unwrap();
+            assert_eq!(content, "a,b\n1,2\n");
+            assert_eq!(public, public_hex(&key()));
+            assert!(verify(&public, content.as_bytes(), &signature).is_ok());
+            assert!(verify(&public, b"a,b\n1,3\n", &signature).is_err());
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert!(parse_key("zz").is_none());
+        assert!(parse_key(&"11".repeat(31)).is_none());
+        assert!(split_signed("no trailer\n").is_none());
+    }
+}
