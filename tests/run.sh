@@ -6,6 +6,8 @@
 #   - moto's server on a free loopback port, exported as RESTORE_DRILL_TEST_S3
 #   - aiosmtpd on a free loopback port storing mail in a Maildir, exported as
 #     RESTORE_DRILL_TEST_SMTP (host:port) and RESTORE_DRILL_TEST_MAILDIR
+#   - Debian's chromium, poppler-utils (pdftotext) and libxml2-utils (xmllint), for the
+#     report tests, when they are missing (needs root, as on CI)
 #   - cargo test (arguments are passed on: tests/run.sh s3 runs the tests matching "s3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,20 @@ if ! "$venv/bin/python" -c 'import moto, boto3, flask, aiosmtpd' >/dev/null 2>&1
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+
+missing=()
+for tool in chromium:chromium pdftotext:poppler-utils xmllint:libxml2-utils; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "tests/run.sh: installing ${missing[*]}" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "tests/run.sh: ${missing[*]} missing and not root: the report tests will fail; install them with apt-get" >&2
+  fi
 fi
 
 free_port() {

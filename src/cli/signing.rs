@@ -42,14 +42,14 @@ pub struct VerifyArgs {
     public_key: Option<String>,
 }
 
-/// The first 64-hex-digit run printed after "chain head" in a report.
+/// The first run of 64 hex digits after "chain head" in a report (CSV: in the first row).
 fn chain_head(content: &str) -> Option<&str> {
     const MARK: &str = "chain head";
     let at = content.find(MARK)? + MARK.len();
     let bytes = content.as_bytes();
     let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
     let mut start = at;
-    while start + 64 <= bytes.len() && start < at + 200 {
+    while start + 64 <= bytes.len() {
         let run = bytes[start..].iter().take_while(|b| hex(**b)).count();
         if run == 64 {
             return content.get(start..start + 64);
