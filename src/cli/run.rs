@@ -127,7 +127,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    match report::write_artifacts(state, &result, record_hash) {
+    match report::write_artifacts(state, &result, record_hash, key.as_ref()) {
         Ok(dir) => println!("results: {}", dir.display()),
         Err(e) => not_kept.push(format!(
             "cannot write the run's results under {}: {e}",

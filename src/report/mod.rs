@@ -195,21 +195,24 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes the run's artifacts into `state_dir/runs/<run-id>/`: `results.json`, `junit.xml`
-/// and `report.html`, which names the run's record hash when it was recorded. Returns the
-/// folder.
+/// and `report.html`, which names the run's record hash when it was recorded and is signed
+/// when a key is configured. Returns the folder.
 pub fn write_artifacts(
     state_dir: &Path,
     result: &RunResult,
     record_hash: Option<&str>,
+    key: Option<&ed25519_dalek::SigningKey>,
 ) -> std::io::Result<std::path::PathBuf> {
     let dir = state_dir.join("runs").join(&result.run_id);
     std::fs::create_dir_all(&dir)?;
     write_json(result, &dir.join("results.json"))?;
     write_atomic(&dir.join("junit.xml"), junit::junit(result).as_bytes())?;
-    write_atomic(
-        &dir.join("report.html"),
-        run_report(result, record_hash).as_bytes(),
-    )?;
+    let page = run_report(result, record_hash);
+    let page = match key {
+        Some(key) => crate::signing::sign_text(key, &page, false),
+        None => page,
+    };
+    write_atomic(&dir.join("report.html"), page.as_bytes())?;
     Ok(dir)
 }
 
@@ -224,7 +227,7 @@ pub fn run_report(result: &RunResult, record_hash: Option<&str>) -> String {
     };
     let policies: Vec<&PolicyResult> = result.policies.iter().collect();
     let record = record_hash.map_or_else(String::new, |h| {
-        format!(" History record hash <code>{h}</code>.")
+        format!(" History chain head (this run's record) <code>{h}</code>.")
     });
     html::run_page(
         &format!("restore-drill run {}: {verdict}", result.run_id),

@@ -95,6 +95,8 @@ pub struct PolicyStats {
     pub rto_projected_worst_seconds: Option<f64>,
     pub rto_projected_median_seconds: Option<f64>,
     pub rto_met_runs: usize,
+    /// Runs that met both the RPO and the RTO.
+    pub targets_met_runs: usize,
     pub last_pass: Option<Timestamp>,
     /// Days from the last passing verification to the end of the period (or now).
     pub days_since_last_pass: Option<f64>,
@@ -263,6 +265,15 @@ pub fn build(
                         && p.rto_measured_seconds <= p.rto_target_seconds
                 })
                 .count(),
+            targets_met_runs: results
+                .iter()
+                .filter(|(_, p)| {
+                    p.rpo_age_seconds.is_some_and(|a| a <= p.rpo_target_seconds)
+                        && p.rto_projected_seconds
+                            .is_some_and(|x| x <= p.rto_target_seconds)
+                        && p.rto_measured_seconds <= p.rto_target_seconds
+                })
+                .count(),
             last_pass,
             days_since_last_pass: last_pass
                 .map(|t| end.duration_since(t).as_secs_f64().max(0.0) / 86_400.0),
@@ -398,6 +409,20 @@ fn policy_rows(report: &PeriodReport) -> Vec<[String; 9]> {
         .policies
         .iter()
         .map(|s| {
+            if s.runs == 0 {
+                let none = || "-".to_string();
+                return [
+                    s.policy.clone(),
+                    "0".into(),
+                    none(),
+                    none(),
+                    none(),
+                    none(),
+                    none(),
+                    "never".into(),
+                    none(),
+                ];
+            }
             [
                 s.policy.clone(),
                 s.runs.to_string(),
@@ -420,7 +445,7 @@ fn policy_rows(report: &PeriodReport) -> Vec<[String; 9]> {
                 secs(s.rto_target_seconds),
                 s.days_since_last_pass
                     .map_or_else(|| "never".into(), |d| format!("{d:.1}")),
-                format!("{} of {}", s.rpo_met_runs.min(s.rto_met_runs), s.runs),
+                format!("{} of {}", s.targets_met_runs, s.runs),
             ]
         })
         .collect()
@@ -529,14 +554,21 @@ pub fn markdown(report: &PeriodReport) -> String {
         );
     }
     let _ = writeln!(out, "## Evidence\n");
-    let rows: Vec<[String; 5]> = report.evidence.iter().map(evidence_row).collect();
+    let rows: Vec<[String; 6]> = report.evidence.iter().map(evidence_row).collect();
     md_table(&mut out, EVIDENCE_COLUMNS, &rows);
     out
 }
 
-const EVIDENCE_COLUMNS: [&str; 5] = ["run", "started", "kind", "result", "record hash"];
+const EVIDENCE_COLUMNS: [&str; 6] = [
+    "run",
+    "started",
+    "kind",
+    "result",
+    "result hash",
+    "record hash",
+];
 
-fn evidence_row(e: &Evidence) -> [String; 5] {
+fn evidence_row(e: &Evidence) -> [String; 6] {
     [
         e.run_id.clone(),
         day(e.started_at),
@@ -546,6 +578,7 @@ fn evidence_row(e: &Evidence) -> [String; 5] {
         } else {
             "FAIL".into()
         },
+        e.content_hash.clone(),
         e.record_hash.clone(),
     ]
 }
@@ -641,7 +674,7 @@ pub fn html(report: &PeriodReport) -> String {
     if report.drills.is_empty() {
         out.push_str("<p>No manual drills recorded in this period.</p>");
     } else {
-        let rows: Vec<[String; 5]> = report.drills.iter().map(evidence_row).collect();
+        let rows: Vec<[String; 6]> = report.drills.iter().map(evidence_row).collect();
         html_table(&mut out, EVIDENCE_COLUMNS, &rows);
     }
     if !report.controls.is_empty() {
@@ -665,7 +698,7 @@ pub fn html(report: &PeriodReport) -> String {
         );
     }
     out.push_str("<h2 class=\"break\">Evidence appendix</h2>");
-    let rows: Vec<[String; 5]> = report.evidence.iter().map(evidence_row).collect();
+    let rows: Vec<[String; 6]> = report.evidence.iter().map(evidence_row).collect();
     html_table(&mut out, EVIDENCE_COLUMNS, &rows);
     out.push_str("<p class=\"meta\">Each record hash above can be checked against the history database with <code>restore-drill history verify</code>.</p></body></html>\n");
     out
@@ -694,4 +727,139 @@ fn html_table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[Stri
         out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{StoredPolicy, StoredRun};
+
+    fn stored(day: &str, imaging_passes: bool) -> StoredRun {
+        let policy = |name: &str, passed: bool| StoredPolicy {
+            policy: name.into(),
+            client: "Bright Smile Orthodontics".into(),
+            passed,
+            rpo_target_seconds: 26.0 * 3600.0,
+            rpo_age_seconds: Some(if passed { 3.0 * 3600.0 } else { 30.0 * 3600.0 }),
+            rto_target_seconds: 4.0 * 3600.0,
+            rto_measured_seconds: 40.0,
+            rto_projected_seconds: Some(1800.0),
+            throughput_bytes_per_second: Some(150.0 * 1024.0 * 1024.0),
+            findings: if passed {
+                vec![]
+            } else {
+                vec![("rpo_exceeded".into(), None, "too old".into())]
+            },
+        };
+        StoredRun {
+            run_id: format!("{}T020000Z-0001", day.replace('-', "")),
+            kind: "scheduled".into(),
+            started_at: format!("{day}T02:00:00Z").parse().unwrap(),
+            record_hash: format!("{:0>64}", day.replace('-', "")),
+            content_hash: format!("{:f>64}", day.replace('-', "")),
+            policies: vec![
+                policy("bright-imaging", imaging_passes),
+                policy("bright-mail", true),
+            ],
+        }
+    }
+
+    fn sample() -> PeriodReport {
+        let runs = vec![
+            stored("2026-10-01", true),
+            stored("2026-10-08", false),
+            stored("2026-10-15", false),
+            stored("2026-10-22", true),
+        ];
+        let controls = BTreeMap::from([(
+            "SOC 2 A1.3".to_string(),
+            Control {
+                description: "Recovery plan testing".into(),
+                policies: vec!["bright-imaging".into(), "acme-db".into()],
+            },
+        )]);
+        build(
+            "Bright Smile Orthodontics",
+            Period::quarter("2026-Q4").unwrap(),
+            &runs,
+            &[
+                "bright-imaging".into(),
+                "bright-mail".into(),
+                "bright-xray".into(),
+            ],
+            &controls,
+            Some("c".repeat(64)),
+            "2026-10-31T00:00:00Z".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn incidents_open_on_failure_and_close_on_the_next_pass() {
+        let report = sample();
+        assert_eq!(report.incidents.len(), 1);
+        let incident = &report.incidents[0];
+        assert_eq!(incident.failing_runs, 2);
+        assert_eq!(incident.time_to_fix_seconds, Some(14.0 * 86_400.0));
+        assert_eq!(report.never_verified, ["bright-xray"]);
+        let imaging = &report.policies[0];
+        assert_eq!((imaging.runs, imaging.passes), (4, 2));
+        assert_eq!(imaging.rpo_worst_age_seconds, Some(30.0 * 3600.0));
+        assert_eq!(
+            imaging.days.len(),
+            30,
+            "days up to the report's time, not the quarter's end"
+        );
+    }
+
+    #[test]
+    fn quarters_and_date_ranges_parse() {
+        let q = Period::quarter("2026-Q4").unwrap();
+        assert_eq!(
+            (q.from.to_string().as_str(), q.to.to_string().as_str()),
+            ("2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z")
+        );
+        assert!(Period::quarter("2026-Q5").is_err());
+        let d = Period::dates("2026-10-01", "2026-10-31").unwrap();
+        assert_eq!(d.to.to_string(), "2026-11-01T00:00:00Z");
+        assert!(Period::dates("2026-10-31", "2026-10-01").is_err());
+    }
+
+    #[test]
+    fn markdown_snapshot() {
+        insta::assert_snapshot!(markdown(&sample()));
+    }
+
+    #[test]
+    fn html_text_snapshot() {
+        // The page's text, without markup and without the charts' drawing instructions.
+        let page = html(&sample());
+        let mut text = String::new();
+        let mut in_tag = false;
+        let mut in_svg = false;
+        let mut rest = page.as_str();
+        while let Some(c) = rest.chars().next() {
+            if rest.starts_with("<svg") {
+                in_svg = true;
+            }
+            if rest.starts_with("</svg>") {
+                in_svg = false;
+            }
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    text.push('\n');
+                }
+                _ if !in_tag && !in_svg => text.push(c),
+                _ => {}
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+        let text: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        insta::assert_snapshot!(text.join("\n"));
+    }
 }
