@@ -19,8 +19,12 @@ pub struct RunResult {
     pub run_id: String,
     pub tool_version: String,
     pub host: String,
-    /// `scheduled` (no terminal: cron, systemd) or `manual` (run by a person at a terminal).
+    /// `scheduled` (no terminal: cron, systemd), `manual` (run by a person at a terminal) or
+    /// `drill` (a manual restore drill of whole sets).
     pub kind: RunKind,
+    /// Who ran a drill, and who witnessed it; null for other runs.
+    pub operator: Option<String>,
+    pub witness: Option<String>,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
     /// Repeats this run's choice of sets and objects with `--seed`.
@@ -44,6 +48,7 @@ impl RunResult {
 pub enum RunKind {
     Scheduled,
     Manual,
+    Drill,
 }
 
 impl RunKind {
@@ -62,6 +67,7 @@ impl RunKind {
         match self {
             RunKind::Scheduled => "nightly",
             RunKind::Manual => "manual run",
+            RunKind::Drill => "restore drill",
         }
     }
 }
@@ -204,6 +210,8 @@ pub(crate) mod sample {
             tool_version: "0.1.0".into(),
             host: "backup-host".into(),
             kind: RunKind::Scheduled,
+            operator: None,
+            witness: None,
             started_at: "2026-11-26T02:00:00Z".parse().unwrap(),
             finished_at: "2026-11-26T02:01:00Z".parse().unwrap(),
             seed: 42,

@@ -228,6 +228,8 @@ pub async fn execute(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         host: host_name(),
         kind: RunKind::detect(),
+        operator: None,
+        witness: None,
         started_at: start.started_at,
         finished_at: start.started_at + start.elapsed(),
         seed: start.seed,

@@ -190,8 +190,8 @@ impl History {
             .unwrap_or_else(chain::genesis);
         let results_json = serde_json::to_string(result).expect("results serialize");
         tx.execute(
-            "INSERT INTO runs (run_id, kind, host, version, seed, started_at, finished_at, status, results_json, content_hash, prev_hash, record_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', ?10, '')",
+            "INSERT INTO runs (run_id, kind, host, version, seed, started_at, finished_at, status, results_json, content_hash, prev_hash, record_hash, operator, witness)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', ?10, '', ?11, ?12)",
             params![
                 result.run_id,
                 serde_plain(&result.kind),
@@ -203,6 +203,8 @@ impl History {
                 result.status.as_str(),
                 results_json,
                 prev,
+                result.operator,
+                result.witness,
             ],
         )
         .map_err(sql)?;
@@ -382,6 +384,8 @@ pub fn db_time(ts: jiff::Timestamp) -> String {
 pub struct StoredRun {
     pub run_id: String,
     pub kind: String,
+    pub operator: Option<String>,
+    pub witness: Option<String>,
     pub started_at: jiff::Timestamp,
     pub record_hash: String,
     pub content_hash: String,
@@ -416,11 +420,21 @@ impl History {
         let mut runs_stmt = self
             .conn
             .prepare(
-                "SELECT seq, run_id, kind, started_at, record_hash, content_hash FROM runs
+                "SELECT seq, run_id, kind, started_at, record_hash, content_hash, operator, witness FROM runs
                  WHERE started_at >= ?1 AND started_at < ?2 ORDER BY seq",
             )
             .map_err(&sql)?;
-        let runs: Vec<(i64, String, String, String, String, String)> = runs_stmt
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let runs: Vec<Row> = runs_stmt
             .query_map(params![db_time(from), db_time(to)], |r| {
                 Ok((
                     r.get(0)?,
@@ -429,6 +443,8 @@ impl History {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
                 ))
             })
             .map_err(&sql)?
@@ -447,7 +463,7 @@ impl History {
             .prepare("SELECT kind, object, message FROM findings WHERE run_seq = ?1 AND policy = ?2 ORDER BY n")
             .map_err(&sql)?;
         let mut out = Vec::new();
-        for (seq, run_id, kind, started, record_hash, content_hash) in runs {
+        for (seq, run_id, kind, started, record_hash, content_hash, operator, witness) in runs {
             let mut policies: Vec<StoredPolicy> = policy_stmt
                 .query_map(params![seq, client], |r| {
                     Ok(StoredPolicy {
@@ -481,6 +497,8 @@ impl History {
             out.push(StoredRun {
                 run_id,
                 kind,
+                operator,
+                witness,
                 started_at: started.parse().unwrap_or_default(),
                 record_hash,
                 content_hash,

@@ -68,4 +68,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN signature TEXT;
     ALTER TABLE runs ADD COLUMN signed_by TEXT;
     "#,
+    // 3: who ran a manual restore drill, and who witnessed it.
+    r#"
+    ALTER TABLE runs ADD COLUMN operator TEXT;
+    ALTER TABLE runs ADD COLUMN witness TEXT;
+    "#,
 ];

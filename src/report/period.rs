@@ -129,6 +129,9 @@ pub struct ControlRow {
 pub struct Evidence {
     pub run_id: String,
     pub kind: String,
+    /// For drills: who ran it and who witnessed it.
+    pub operator: Option<String>,
+    pub witness: Option<String>,
     pub started_at: Timestamp,
     pub content_hash: String,
     pub record_hash: String,
@@ -340,6 +343,8 @@ pub fn build(
         .map(|r| Evidence {
             run_id: r.run_id.clone(),
             kind: r.kind.clone(),
+            operator: r.operator.clone(),
+            witness: r.witness.clone(),
             started_at: r.started_at,
             content_hash: r.content_hash.clone(),
             record_hash: r.record_hash.clone(),
@@ -528,10 +533,11 @@ pub fn markdown(report: &PeriodReport) -> String {
     if report.drills.is_empty() {
         let _ = writeln!(out, "No manual drills recorded in this period.\n");
     } else {
-        for d in &report.drills {
-            let _ = writeln!(out, "- {} ({})", d.run_id, day(d.started_at));
-        }
-        out.push('\n');
+        md_table(
+            &mut out,
+            DRILL_COLUMNS,
+            &report.drills.iter().map(drill_row).collect::<Vec<_>>(),
+        );
     }
     if !report.controls.is_empty() {
         let _ = writeln!(out, "## Control mapping\n");
@@ -557,6 +563,23 @@ pub fn markdown(report: &PeriodReport) -> String {
     let rows: Vec<[String; 6]> = report.evidence.iter().map(evidence_row).collect();
     md_table(&mut out, EVIDENCE_COLUMNS, &rows);
     out
+}
+
+const DRILL_COLUMNS: [&str; 5] = ["run", "started", "result", "run by", "witnessed by"];
+
+fn drill_row(e: &Evidence) -> [String; 5] {
+    let who = |w: &Option<String>| w.clone().unwrap_or_else(|| "not recorded".into());
+    [
+        e.run_id.clone(),
+        day(e.started_at),
+        if e.passed {
+            "PASS".into()
+        } else {
+            "FAIL".into()
+        },
+        who(&e.operator),
+        who(&e.witness),
+    ]
 }
 
 const EVIDENCE_COLUMNS: [&str; 6] = [
@@ -674,8 +697,8 @@ pub fn html(report: &PeriodReport) -> String {
     if report.drills.is_empty() {
         out.push_str("<p>No manual drills recorded in this period.</p>");
     } else {
-        let rows: Vec<[String; 6]> = report.drills.iter().map(evidence_row).collect();
-        html_table(&mut out, EVIDENCE_COLUMNS, &rows);
+        let rows: Vec<[String; 5]> = report.drills.iter().map(drill_row).collect();
+        html_table(&mut out, DRILL_COLUMNS, &rows);
     }
     if !report.controls.is_empty() {
         out.push_str("<h2>Control mapping</h2>");
@@ -753,7 +776,13 @@ mod tests {
         };
         StoredRun {
             run_id: format!("{}T020000Z-0001", day.replace('-', "")),
-            kind: "scheduled".into(),
+            kind: if day == "2026-10-22" {
+                "drill".into()
+            } else {
+                "scheduled".into()
+            },
+            operator: (day == "2026-10-22").then(|| "J. Rivera (Northwind)".into()),
+            witness: (day == "2026-10-22").then(|| "Dr. A. Chen (Bright Smile)".into()),
             started_at: format!("{day}T02:00:00Z").parse().unwrap(),
             record_hash: format!("{:0>64}", day.replace('-', "")),
             content_hash: format!("{:f>64}", day.replace('-', "")),
