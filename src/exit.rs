@@ -19,6 +19,12 @@ pub enum ExitCode {
     /// `history verify` or `report verify`: a record or report no longer matches its hash or
     /// signature, or the database is damaged.
     VerificationFailed = 5,
+    /// Another run holds the state folder's lock; this one did nothing.
+    Busy = 6,
+    /// Stopped by SIGINT (Ctrl-C): the run was recorded as interrupted, its scratch removed.
+    Interrupted = 130,
+    /// Stopped by SIGTERM: the run was recorded as interrupted, its scratch removed.
+    Terminated = 143,
 }
 
 impl From<ExitCode> for std::process::ExitCode {

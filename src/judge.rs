@@ -23,6 +23,8 @@ const MIN_TRANSFER: Duration = Duration::from_millis(1);
 pub enum Status {
     Pass,
     Fail,
+    /// The run was stopped (SIGINT, SIGTERM) before it finished.
+    Interrupted,
 }
 
 impl Status {
@@ -38,6 +40,7 @@ impl Status {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
+            Status::Interrupted => "interrupted",
         }
     }
 }

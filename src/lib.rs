@@ -21,4 +21,5 @@ pub mod results;
 pub mod run;
 pub mod signing;
 pub mod storage;
+pub mod unattended;
 pub mod verify;

@@ -136,6 +136,25 @@ async fn plan_one(policy: &Policy, ctx: PlanContext) -> Planned<'_> {
     }
 }
 
+/// The record of a run stopped by SIGINT or SIGTERM before it finished: no verdicts, only
+/// the fact, so the history shows the night that did not complete.
+pub fn interrupted(start: &RunStart) -> RunResult {
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        run_id: start.run_id.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        host: host_name(),
+        kind: RunKind::detect(),
+        operator: None,
+        witness: None,
+        started_at: start.started_at,
+        finished_at: start.started_at + start.elapsed(),
+        seed: start.seed,
+        status: Status::Interrupted,
+        policies: Vec::new(),
+    }
+}
+
 /// Where the run's restores land: `scratch_dir/<run-id>`.
 pub fn run_dir(config: &Config, start: &RunStart) -> PathBuf {
     config.settings.scratch_dir.join(&start.run_id)
@@ -171,6 +190,11 @@ pub async fn execute(
 ) -> Result<RunResult, RunError> {
     let dir = run_dir(config, start);
     std::fs::create_dir_all(&dir).map_err(|source| RunError::Scratch {
+        path: dir.clone(),
+        source,
+    })?;
+    // Held until the run ends: the next run removes this folder only if nobody holds it.
+    let _claim = crate::unattended::claim_run_dir(&dir).map_err(|source| RunError::Scratch {
         path: dir.clone(),
         source,
     })?;

@@ -13,6 +13,7 @@ use crate::judge::Status;
 use crate::notify;
 use crate::report;
 use crate::run::{self, RunOptions, RunStart};
+use crate::unattended;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -88,13 +89,39 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let start = RunStart::new(args.seed);
-    let planned = runtime.block_on(run::plan_all(&selected, &start));
     if args.dry_run {
+        let planned = runtime.block_on(run::plan_all(&selected, &start));
         print!("{}", report::plan_text(&planned, start.seed));
         return Ok(ExitCode::Success);
     }
+    // One run at a time per state folder; a crashed run's scratch is cleared first.
+    let _lock = match unattended::acquire(&config.settings.state_dir, "run") {
+        Ok(lock) => lock,
+        Err(e @ unattended::LockError::Busy { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::Busy);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    unattended::clean_stale_scratch(&config.settings.scratch_dir);
+    let mut signals = runtime
+        .block_on(async { unattended::Signals::install() })
+        .context("cannot install signal handlers")?;
     let options = RunOptions { keep: args.keep };
-    let result = runtime.block_on(run::execute(&config, planned, &start, &options))?;
+    let work = async {
+        let planned = run::plan_all(&selected, &start).await;
+        run::execute(&config, planned, &start, &options).await
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = work => Ok(result),
+            stop = signals.recv() => Err(stop),
+        }
+    });
+    let result = match outcome {
+        Ok(result) => result?,
+        Err(stop) => return stopped(runtime, &config, &start, stop),
+    };
     print!("{}", report::summary(&result));
     if args.keep {
         println!(
@@ -149,8 +176,41 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         match result.status {
             Status::Pass => ExitCode::Success,
-            Status::Fail => ExitCode::PolicyFailed,
+            Status::Fail | Status::Interrupted => ExitCode::PolicyFailed,
         }
+    })
+}
+
+/// After SIGINT or SIGTERM: let in-flight decoders end, remove the run's scratch folder,
+/// record the run as interrupted, and exit 130 or 143.
+fn stopped(
+    runtime: tokio::runtime::Runtime,
+    config: &config::Config,
+    start: &RunStart,
+    stop: unattended::Stop,
+) -> anyhow::Result<ExitCode> {
+    eprintln!("restore-drill: stopping: {stop:?} received; cleaning up");
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    let dir = run::run_dir(config, start);
+    if dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        eprintln!("warning: could not remove {}: {e}", dir.display());
+    }
+    let result = run::interrupted(start);
+    let key = super::signing::signing_key(&config.settings)?;
+    match History::open(&config.settings.state_dir)
+        .and_then(|mut h| h.record(&result, key.as_ref()))
+    {
+        Ok(_) => eprintln!(
+            "restore-drill: run {} recorded as interrupted",
+            start.run_id
+        ),
+        Err(e) => eprintln!("error: cannot record the interrupted run: {e}"),
+    }
+    Ok(match stop {
+        unattended::Stop::Interrupt => ExitCode::Interrupted,
+        unattended::Stop::Terminate => ExitCode::Terminated,
     })
 }
 

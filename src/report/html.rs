@@ -30,7 +30,7 @@ pub(crate) fn status_badge(status: Status) -> String {
     // The word carries the meaning; the colour only repeats it.
     let (fg, bg) = match status {
         Status::Pass => ("#0a3622", "#d1e7dd"),
-        Status::Fail => ("#58151c", "#f8d7da"),
+        Status::Fail | Status::Interrupted => ("#58151c", "#f8d7da"),
     };
     format!(
         "<strong style=\"color:{fg};background:{bg};padding:2px 6px;border-radius:3px;\">{}</strong>",

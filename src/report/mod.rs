@@ -31,6 +31,7 @@ pub(crate) fn status_word(status: Status) -> &'static str {
     match status {
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
+        Status::Interrupted => "INTERRUPTED",
     }
 }
 

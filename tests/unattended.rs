@@ -1,0 +1,177 @@
+//! Safe unattended operation through the real binary: the run lock between two processes,
+//! a SIGKILLed holder not blocking the next run, and SIGTERM/SIGINT mid-restore giving exit
+//! 143/130, no scratch left, and the run recorded as interrupted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{put, sha256_hex, zstd};
+
+/// A policy whose validation command sleeps, so a run stays busy until it is stopped.
+fn slow_config(dir: &Path) -> PathBuf {
+    let bucket = dir.join("bucket");
+    let object = zstd(b"payload");
+    put(&bucket, "x/2026-11-25/a.zst", &object);
+    put(
+        &bucket,
+        "x/2026-11-25/SHA256SUMS",
+        format!("{}  a.zst\n", sha256_hex(&object)).as_bytes(),
+    );
+    let config = dir.join("config");
+    put(
+        &config,
+        "slow.yaml",
+        format!(
+            "name: slow\nclient: C\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\ntargets:\n  rpo: 26h\n  rto: 1h\nvalidate:\n  - name: takes its time\n    run: [\"sleep\", \"30\"]\n    timeout: 1m\n",
+            bucket.display()
+        )
+        .as_bytes(),
+    );
+    put(
+        &config,
+        "restore-drill.yaml",
+        format!(
+            "scratch_dir: {}\nstate_dir: {}\n",
+            dir.join("scratch").display(),
+            dir.join("state").display()
+        )
+        .as_bytes(),
+    );
+    config
+}
+
+fn spawn_run(config: &Path) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("restore-drill"))
+        .args(["run", "--config-dir"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (at most 20 s) until the run has a scratch folder, i.e. it is restoring.
+fn wait_for_scratch(dir: &Path) -> PathBuf {
+    let started = Instant::now();
+    loop {
+        if let Some(run) = std::fs::read_dir(dir.join("scratch"))
+            .ok()
+            .and_then(|mut e| e.next())
+            .and_then(Result::ok)
+        {
+            return run.path();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the run never started restoring"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
+fn history_json(config: &Path) -> serde_json::Value {
+    let out = common::bin()
+        .args(["history", "--json", "--config-dir"])
+        .arg(config)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_second_run_exits_at_once_while_the_first_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_config(dir.path());
+    let mut first = spawn_run(&config);
+    wait_for_scratch(dir.path());
+    let started = Instant::now();
+    let second = common::bin()
+        .args(["run", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another restore-drill run is in progress")
+            && stderr.contains(&format!("pid {}", first.id())),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the second run waited for the first"
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+}
+
+#[test]
+fn a_sigkilled_holder_blocks_nothing_and_its_scratch_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_config(dir.path());
+    let mut first = spawn_run(&config);
+    let left = wait_for_scratch(dir.path());
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    assert!(left.exists(), "a killed run cannot clean up after itself");
+    // The next run takes the lock and removes the dead run's folder before its own work.
+    let fast = config.join("slow.yaml");
+    let text = std::fs::read_to_string(&fast)
+        .unwrap()
+        .replace("[\"sleep\", \"30\"]", "[\"true\"]");
+    std::fs::write(&fast, text).unwrap();
+    let next = common::bin()
+        .args(["run", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        next.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    assert!(
+        !left.exists(),
+        "the dead run's scratch folder is still there"
+    );
+}
+
+#[test]
+fn sigterm_mid_restore_exits_143_and_records_an_interrupted_run() {
+    for (sig, code) in [
+        (rustix::process::Signal::TERM, 143),
+        (rustix::process::Signal::INT, 130),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = slow_config(dir.path());
+        let child = spawn_run(&config);
+        let run_dir = wait_for_scratch(dir.path());
+        std::thread::sleep(Duration::from_millis(200));
+        signal(&child, sig);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!run_dir.exists(), "the scratch folder was left behind");
+        let runs = history_json(&config);
+        assert_eq!(runs[0]["status"], "interrupted", "{runs}");
+        let verify = common::bin()
+            .args(["history", "verify", "--config-dir"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(verify.status.code(), Some(0));
+    }
+}
