@@ -19,6 +19,7 @@ pub mod report;
 pub mod restore;
 pub mod results;
 pub mod run;
+pub mod schedule;
 pub mod signing;
 pub mod storage;
 pub mod unattended;

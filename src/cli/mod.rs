@@ -6,6 +6,7 @@ mod history;
 mod mail;
 mod report;
 mod run;
+mod schedule;
 mod signing;
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ enum Command {
     History(history::HistoryArgs),
     /// Write the period report for a client (a quarter for a QBR), or verify a report.
     Report(report::ReportArgs),
+    /// Each policy's schedule, last run and result, and next due time.
+    Schedule(schedule::ScheduleArgs),
     /// Deliver spooled mail, or send a test message to a team.
     #[command(subcommand)]
     Mail(mail::MailCommand),
@@ -69,6 +72,7 @@ impl Cli {
             Command::Mail(command) => mail::execute(command),
             Command::History(args) => history::execute(args),
             Command::Report(args) => report::execute(args),
+            Command::Schedule(args) => schedule::execute(args),
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// Leave the restored files in the scratch folder and print where.
     #[arg(long)]
     keep: bool,
+    /// Run only the policies whose `schedule` has come due since their last recorded run
+    /// (for one crontab line serving every policy).
+    #[arg(long)]
+    due: bool,
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -84,11 +88,32 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let start = RunStart::new(args.seed);
+    if args.due {
+        let history =
+            History::open(&config.settings.state_dir).context("cannot open the history")?;
+        let mut due = Vec::new();
+        for policy in selected {
+            let Some(schedule) = &policy.schedule else {
+                continue;
+            };
+            let last = history.last_run(&policy.name)?.map(|(t, _)| t);
+            if schedule.is_due(last, start.started_at) {
+                due.push(policy);
+            }
+        }
+        if due.is_empty() {
+            println!(
+                "nothing due: no policy's schedule has come since its last run (see restore-drill schedule)"
+            );
+            return Ok(ExitCode::Success);
+        }
+        selected = due;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let start = RunStart::new(args.seed);
     if args.dry_run {
         let planned = runtime.block_on(run::plan_all(&selected, &start));
         print!("{}", report::plan_text(&planned, start.seed));

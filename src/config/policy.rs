@@ -34,6 +34,10 @@ pub(super) struct RawPolicy {
     validate: Vec<RawValidate>,
     #[serde(default)]
     responsibility: RawResponsibility,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
 }
 
 /// Who acts on what (RACI): team ids from the settings' `teams`.
@@ -274,6 +278,8 @@ pub struct Policy {
     pub targets: Targets,
     pub validate: Vec<Validation>,
     pub responsibility: Responsibility,
+    /// When `run --due` runs it.
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 /// The policy's responsibility matrix, resolved to team ids that exist and may see this
@@ -337,6 +343,19 @@ impl RawPolicy {
     pub(super) fn resolve(self, file: &Path, teams: &[Team]) -> Result<Policy, (String, String)> {
         let base = file.parent().unwrap_or(Path::new("."));
         let responsibility = resolve_responsibility(self.responsibility, &self.client, teams)?;
+        let schedule = match (&self.schedule, &self.timezone) {
+            (Some(expression), timezone) => Some(crate::schedule::Schedule::parse(
+                expression,
+                timezone.as_deref(),
+            )?),
+            (None, Some(_)) => {
+                return Err((
+                    "timezone".into(),
+                    "a time zone needs a `schedule` to apply to".into(),
+                ));
+            }
+            (None, None) => None,
+        };
         let storage = resolve_storage(self.storage, base)?;
         let include = build_globs(&self.backups.include)?;
         let mut prefix = self.backups.prefix.trim_start_matches('/').to_string();
@@ -396,6 +415,7 @@ impl RawPolicy {
             },
             validate,
             responsibility,
+            schedule,
         })
     }
 }

@@ -289,6 +289,24 @@ impl History {
         chain::verify(&self.conn, signer).map_err(self.sql())
     }
 
+    /// The start and status of the newest run that restored `policy` (interrupted runs,
+    /// which restored nothing to the end, do not count).
+    pub fn last_run(
+        &self,
+        policy: &str,
+    ) -> Result<Option<(jiff::Timestamp, String)>, HistoryError> {
+        self.conn
+            .query_row(
+                "SELECT r.started_at, p.status FROM policy_results p JOIN runs r ON r.seq = p.run_seq
+                 WHERE p.policy = ?1 ORDER BY r.seq DESC LIMIT 1",
+                [policy],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map(|row| row.and_then(|(t, s)| t.parse().ok().map(|t| (t, s))))
+            .map_err(self.sql())
+    }
+
     /// True when `record_hash` is a record of this history.
     pub fn has_record(&self, record_hash: &str) -> Result<bool, HistoryError> {
         self.conn
