@@ -21,6 +21,9 @@ pub enum ExitCode {
     VerificationFailed = 5,
     /// Another run holds the state folder's lock; this one did nothing.
     Busy = 6,
+    /// `check --connect`: a storage or the mail server could not be reached or refused the
+    /// credentials.
+    Unreachable = 7,
     /// Stopped by SIGINT (Ctrl-C): the run was recorded as interrupted, its scratch removed.
     Interrupted = 130,
     /// Stopped by SIGTERM: the run was recorded as interrupted, its scratch removed.

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod finding;
+pub mod heartbeat;
 pub mod history;
 pub mod judge;
 pub mod notify;

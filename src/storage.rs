@@ -143,6 +143,22 @@ pub async fn list_into(
     Ok(())
 }
 
+/// Proves the storage answers with these credentials: lists `prefix` until the first
+/// object. Returns its key, or `None` when the prefix holds none.
+pub async fn probe(op: &Operator, prefix: &str) -> Result<Option<String>, StorageError> {
+    let fail = |e: opendal::Error| StorageError::List {
+        prefix: prefix.to_string(),
+        message: describe(&e),
+    };
+    let mut lister = op.lister_with(prefix).recursive(true).await.map_err(fail)?;
+    while let Some(entry) = lister.try_next().await.map_err(fail)? {
+        if entry.metadata().mode() == EntryMode::FILE {
+            return Ok(Some(entry.path().to_string()));
+        }
+    }
+    Ok(None)
+}
+
 /// Reads a small object (a checksum file) whole, refusing anything over `max` bytes.
 pub async fn read_small(op: &Operator, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
     let fail = |e: opendal::Error| StorageError::Read {

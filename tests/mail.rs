@@ -546,3 +546,40 @@ fn wrong_password_is_a_permanent_failure_not_retried_forever() {
     assert_eq!(s.spooled().len(), 6);
     assert!(!stdout.contains("not-the-password") && !stderr.contains("not-the-password"));
 }
+
+#[test]
+fn check_connect_reaches_the_smtp_server_and_logs_in() {
+    let work = tempfile::tempdir().unwrap();
+    let (server, ca) = start_tls_server(work.path());
+    let mail = format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: starttls\n  ca_file: {}\n  username: drill\n  password: ${{env:RD_TEST_SMTP_PASSWORD}}\n",
+        server.port,
+        ca.display()
+    );
+    let s = Setup::new("connect", &mail);
+    let (code, stdout, _) = s.run(&["check", "--connect"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("connect mail: ok"), "{stdout}");
+    let bad = mail.replace(
+        "${env:RD_TEST_SMTP_PASSWORD}",
+        "${env:RD_TEST_WRONG_PASSWORD}",
+    );
+    s.write_settings(&bad, "always");
+    let out = bin()
+        .args(["check", "--connect", "--config-dir"])
+        .arg(s.config())
+        .env("RD_TEST_WRONG_PASSWORD", "nope")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{stdout}");
+    assert!(
+        stdout.contains("connect mail: FAILED") && stdout.contains("535"),
+        "{stdout}"
+    );
+    assert_eq!(
+        mail_for(&server.maildir, &s.tag).len(),
+        0,
+        "check sent mail"
+    );
+}

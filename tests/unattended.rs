@@ -175,3 +175,153 @@ fn sigterm_mid_restore_exits_143_and_records_an_interrupted_run() {
         assert_eq!(verify.status.code(), Some(0));
     }
 }
+
+/// A tiny HTTP server on loopback that answers 200 and records each request's path.
+fn listener() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/ping/check-1", server.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in server.incoming().take(8).flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(&stream);
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let _ = (&stream)
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK");
+            let _ = tx.send(path);
+        }
+    });
+    (base, rx)
+}
+
+#[test]
+fn heartbeat_pings_start_then_success_or_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_config(dir.path());
+    let policy = config.join("slow.yaml");
+    std::fs::write(
+        &policy,
+        std::fs::read_to_string(&policy)
+            .unwrap()
+            .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
+    )
+    .unwrap();
+    let (base, pings) = listener();
+    let settings = config.join("restore-drill.yaml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("{text}heartbeat:\n  url: {base}\n  timeout: 5s\n"),
+    )
+    .unwrap();
+    let recv = || {
+        pings
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no ping arrived")
+    };
+
+    let out = common::bin()
+        .args(["run", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!([recv(), recv()], ["/ping/check-1/start", "/ping/check-1"]);
+
+    // A failing run pings /fail.
+    std::fs::write(
+        dir.path().join("bucket/x/2026-11-25/SHA256SUMS"),
+        format!("{}  a.zst\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let out = common::bin()
+        .args(["run", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        [recv(), recv()],
+        ["/ping/check-1/start", "/ping/check-1/fail"]
+    );
+}
+
+#[test]
+fn an_unreachable_heartbeat_is_logged_never_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_config(dir.path());
+    let policy = config.join("slow.yaml");
+    std::fs::write(
+        &policy,
+        std::fs::read_to_string(&policy)
+            .unwrap()
+            .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
+    )
+    .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let settings = config.join("restore-drill.yaml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("{text}heartbeat:\n  url: http://{closed}/ping/x\n  timeout: 2s\n"),
+    )
+    .unwrap();
+    let out = common::bin()
+        .args(["run", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("heartbeat not sent"), "{stderr}");
+    assert!(
+        !stderr.contains("/ping/x"),
+        "the ping URL was printed: {stderr}"
+    );
+}
+
+#[test]
+fn check_connect_proves_storage_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_config(dir.path());
+    let out = common::bin()
+        .args(["check", "--connect", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("connect slow: ok, storage answers (found x/2026-11-25/"),
+        "{stdout}"
+    );
+    std::fs::rename(dir.path().join("bucket"), dir.path().join("moved")).unwrap();
+    let out = common::bin()
+        .args(["check", "--connect", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{stdout}");
+    assert!(stdout.contains("connect slow: FAILED"), "{stdout}");
+}

@@ -11,6 +11,10 @@ use crate::exit::ExitCode;
 pub struct CheckArgs {
     #[command(flatten)]
     config: ConfigDir,
+    /// Also prove every policy's storage answers with its credentials (lists one key), and
+    /// that the SMTP server accepts the connection and login; restores nothing.
+    #[arg(long)]
+    connect: bool,
 }
 
 pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -34,8 +38,56 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     policy.file.display()
                 );
             }
+            if args.connect {
+                return connect(&config);
+            }
             Ok(ExitCode::Success)
         }
         Err(errors) => Ok(super::config_failed(&errors)),
     }
+}
+
+fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)?;
+    let mut failed = 0;
+    for policy in &config.policies {
+        let result = runtime.block_on(async {
+            let op = crate::storage::operator(&policy.storage)?;
+            crate::storage::probe(&op, &policy.backups.prefix).await
+        });
+        match result {
+            Ok(Some(key)) => println!("connect {}: ok, storage answers (found {key})", policy.name),
+            Ok(None) => println!(
+                "connect {}: ok, storage answers, but `{}` holds no objects",
+                policy.name, policy.backups.prefix
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("connect {}: FAILED: {e}", policy.name);
+            }
+        }
+    }
+    if matches!(
+        config.settings.mail.transport,
+        crate::config::mail::Transport::Smtp(_)
+    ) {
+        let mailer = crate::notify::Mailer::new(&config.settings.mail, &config.settings.state_dir);
+        match runtime.block_on(mailer.test_connection()) {
+            Ok(()) => {
+                println!("connect mail: ok, the SMTP server accepts the connection and login")
+            }
+            Err(e) => {
+                failed += 1;
+                println!("connect mail: FAILED: {e}");
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::Unreachable
+    })
 }

@@ -28,8 +28,17 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Log lines as text for people or JSON objects for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,7 +74,7 @@ struct ConfigDir {
 impl Cli {
     /// Runs the command; `Err` is a failure to print once and exit with code 4.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
-        init_logging(self.verbose, self.quiet);
+        init_logging(self.verbose, self.quiet, self.log_format);
         match self.command {
             Command::Run(args) => run::execute(args),
             Command::Check(args) => check::execute(args),
@@ -77,7 +86,7 @@ impl Cli {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -87,14 +96,17 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let subscriber = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, never into cron mail or log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .finish();
-    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        .with_target(false);
+    let installed = match format {
+        LogFormat::Text => tracing::subscriber::set_global_default(builder.finish()),
+        LogFormat::Json => tracing::subscriber::set_global_default(builder.json().finish()),
+    };
+    if installed.is_err() {
         return;
     }
     // Libraries log through `log` too. reqsign (opendal's request signer) prints resolved

@@ -8,6 +8,7 @@ use clap::Args;
 use super::ConfigDir;
 use crate::config::{self, ConfigError, ConfigErrors};
 use crate::exit::ExitCode;
+use crate::heartbeat::Ping;
 use crate::history::History;
 use crate::judge::Status;
 use crate::notify;
@@ -129,6 +130,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     unattended::clean_stale_scratch(&config.settings.scratch_dir);
+    heartbeat(&runtime, &config.settings, Ping::Start);
     let mut signals = runtime
         .block_on(async { unattended::Signals::install() })
         .context("cannot install signal handlers")?;
@@ -190,20 +192,33 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .block_on(notify::send_results(&config.settings, &result))
         .context("cannot send the results")?;
     super::mail::print_report(&mail);
-    if !not_kept.is_empty() {
-        for line in &not_kept {
-            eprintln!("error: {line}");
-        }
-        return Ok(ExitCode::RunError);
+    for line in &not_kept {
+        eprintln!("error: {line}");
     }
-    Ok(if !mail.undelivered.is_empty() {
+    let code = if !not_kept.is_empty() {
+        ExitCode::RunError
+    } else if !mail.undelivered.is_empty() {
         ExitCode::MailUndelivered
     } else {
         match result.status {
             Status::Pass => ExitCode::Success,
             Status::Fail | Status::Interrupted => ExitCode::PolicyFailed,
         }
-    })
+    };
+    let ping = if code == ExitCode::Success {
+        Ping::Success
+    } else {
+        Ping::Fail
+    };
+    heartbeat(&runtime, &config.settings, ping);
+    Ok(code)
+}
+
+/// Tells the monitor, when one is configured; never fails the run.
+fn heartbeat(runtime: &tokio::runtime::Runtime, settings: &config::Settings, ping: Ping) {
+    if let Some(heartbeat) = &settings.heartbeat {
+        runtime.block_on(heartbeat.ping(ping));
+    }
 }
 
 /// After SIGINT or SIGTERM: let in-flight decoders end, remove the run's scratch folder,
@@ -215,6 +230,7 @@ fn stopped(
     stop: unattended::Stop,
 ) -> anyhow::Result<ExitCode> {
     eprintln!("restore-drill: stopping: {stop:?} received; cleaning up");
+    heartbeat(&runtime, &config.settings, Ping::Fail);
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     let dir = run::run_dir(config, start);
     if dir.exists()

@@ -35,6 +35,21 @@ pub(super) struct RawSettings {
     controls: BTreeMap<String, Control>,
     #[serde(default)]
     signing: Option<RawSigning>,
+    #[serde(default)]
+    heartbeat: Option<RawHeartbeat>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeartbeat {
+    /// The check's ping URL (healthchecks.io, Uptime Kuma push), or a reference to it.
+    url: String,
+    #[serde(default = "default_heartbeat_timeout")]
+    timeout: super::units::HumanDuration,
+}
+
+fn default_heartbeat_timeout() -> super::units::HumanDuration {
+    super::units::HumanDuration(std::time::Duration::from_secs(10))
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +99,8 @@ pub struct Settings {
     pub controls: BTreeMap<String, Control>,
     /// The ed25519 key that signs run records and reports, as a secret reference.
     pub signing_key: Option<ConfigValue>,
+    /// Where the runner reports that it ran.
+    pub heartbeat: Option<crate::heartbeat::Heartbeat>,
 }
 
 impl RawSettings {
@@ -122,6 +139,7 @@ impl RawSettings {
             mail,
             controls: self.controls,
             signing_key: resolve_signing(self.signing, dir)?,
+            heartbeat: resolve_heartbeat(self.heartbeat, dir)?,
         })
     }
 }
@@ -156,6 +174,23 @@ impl RawMailOnly {
                 .map_or_else(default_state_dir, |p| super::resolve_path(dir, p)),
         })
     }
+}
+
+fn resolve_heartbeat(
+    raw: Option<RawHeartbeat>,
+    dir: &Path,
+) -> Result<Option<crate::heartbeat::Heartbeat>, (String, String)> {
+    let Some(raw) = raw else { return Ok(None) };
+    let field = || "heartbeat.url".to_string();
+    let url = ConfigValue::parse(&raw.url, dir).map_err(|e| (field(), e.to_string()))?;
+    let text = url.resolve().map_err(|e| (field(), e.to_string()))?;
+    if !(text.starts_with("https://") || text.starts_with("http://")) {
+        return Err((field(), "expected an http:// or https:// URL".into()));
+    }
+    Ok(Some(crate::heartbeat::Heartbeat {
+        url,
+        timeout: raw.timeout.0,
+    }))
 }
 
 fn resolve_signing(

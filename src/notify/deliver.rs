@@ -245,6 +245,19 @@ impl Mailer {
         Ok(eml)
     }
 
+    /// Connects to the SMTP server, with TLS and login as configured, and sends nothing.
+    pub async fn test_connection(&self) -> Result<(), String> {
+        match self.smtp.as_ref() {
+            None => Ok(()),
+            Some(Err(setup)) => Err(setup.clone()),
+            Some(Ok(smtp)) => match smtp.test_connection().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("the server did not answer as expected".into()),
+                Err(e) => Err(describe(&e)),
+            },
+        }
+    }
+
     /// Delivers every spooled message, oldest first. Returns (delivered, still spooled).
     pub async fn flush(&self) -> (usize, Vec<String>) {
         let dir = self.spool_dir();
