@@ -147,6 +147,18 @@ pub struct PlanContext {
     pub now: Timestamp,
     pub tz: TimeZone,
     pub seed: u64,
+    pub choice: Choice,
+}
+
+/// What to restore: the policy's sample, or one whole set (a drill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    #[default]
+    Sample,
+    /// Every object of the newest set, uncapped.
+    WholeNewest,
+    /// Every object of the newest set dated on this day (in the plan's zone), uncapped.
+    WholeOn(jiff::civil::Date),
 }
 
 #[derive(Default)]
@@ -267,6 +279,17 @@ impl<'p> Planner<'p> {
                     .unwrap_or(jiff::SignedDuration::MAX),
             )
             .ok();
+        if ctx.choice != Choice::Sample {
+            return whole_set(
+                policy,
+                dated,
+                ctx,
+                self.listed,
+                self.ungrouped,
+                &self.sidecars,
+                &self.manifests,
+            );
+        }
         let mut candidates: Vec<usize> = (1..dated.len())
             .filter(|&i| match (dated[i].2, window_start) {
                 (Some(date), Some(start)) => date >= start,
@@ -343,6 +366,67 @@ impl<'p> Planner<'p> {
             ungrouped_objects: self.ungrouped,
             sets,
         }
+    }
+}
+
+type Dated = (String, SetAcc, Option<Timestamp>, DatedBy);
+
+/// A drill's plan: one whole set, every object, no cap.
+fn whole_set(
+    policy: &Policy,
+    dated: Vec<Dated>,
+    ctx: &PlanContext,
+    listed: usize,
+    ungrouped: usize,
+    sidecars: &HashMap<String, Vec<ChecksumSource>>,
+    manifests: &HashMap<String, Vec<ChecksumSource>>,
+) -> PolicyPlan {
+    let total_sets = dated.len();
+    let index = match ctx.choice {
+        Choice::WholeOn(day) => dated.iter().position(|d| {
+            d.2.is_some_and(|t| t.to_zoned(ctx.tz.clone()).date() == day)
+        }),
+        _ => (!dated.is_empty()).then_some(0),
+    };
+    let sets = index
+        .map(|i| {
+            let newest = i == 0;
+            let (name, acc, date, dated_by) = dated.into_iter().nth(i).expect("index in range");
+            let total_objects = acc.objects.len();
+            let mut entries = acc.objects;
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            let objects = entries
+                .into_iter()
+                .map(|e| {
+                    planned_object(
+                        policy.backups.sets,
+                        &policy.backups.prefix,
+                        &name,
+                        e,
+                        sidecars,
+                        manifests,
+                    )
+                })
+                .collect();
+            PlannedSet {
+                name,
+                date,
+                dated_by,
+                newest,
+                total_objects,
+                total_bytes: acc.bytes,
+                objects,
+                capped_objects: 0,
+            }
+        })
+        .into_iter()
+        .collect();
+    PolicyPlan {
+        policy: policy.name.clone(),
+        listed_objects: listed,
+        total_sets,
+        ungrouped_objects: ungrouped,
+        sets,
     }
 }
 

@@ -23,10 +23,33 @@ use crate::results::{
 use crate::storage;
 use crate::verify::{self, ChecksumFiles};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Leave the restored files in the scratch folder.
     pub keep: bool,
+    /// A drill, recorded with who ran and witnessed it; otherwise scheduled or manual.
+    pub drill: Option<Drill>,
+    /// Live progress, when a person is watching.
+    pub observer: Option<std::sync::Arc<dyn Observer>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Drill {
+    pub operator: Option<String>,
+    pub witness: Option<String>,
+}
+
+/// Watches a run's restores: what was planned, each object's bytes as they arrive.
+pub trait Observer: Send + Sync {
+    /// All objects are known; `rto` is the target when one policy is restored (a drill).
+    fn planned(&self, objects: usize, bytes: u64, rto: Option<Duration>);
+    /// One object starts; the returned handle sees its bytes and its end.
+    fn started(&self, key: &str, size: u64) -> Box<dyn ObjectProgress>;
+}
+
+pub trait ObjectProgress: Send + Sync {
+    fn advance(&self, bytes: u64);
+    fn finish(&self, passed: bool);
 }
 
 /// Why a run could not be carried out at all (as opposed to findings, which it reports).
@@ -54,6 +77,8 @@ pub struct RunStart {
     pub run_id: String,
     pub started_at: Timestamp,
     pub seed: u64,
+    /// The sample, or a whole set for a drill.
+    pub choice: crate::plan::Choice,
     clock: Instant,
 }
 
@@ -75,6 +100,7 @@ impl RunStart {
             run_id,
             started_at,
             seed,
+            choice: crate::plan::Choice::Sample,
             clock: Instant::now(),
         }
     }
@@ -96,6 +122,7 @@ pub async fn plan_all<'c>(policies: &[&'c Policy], start: &RunStart) -> Vec<Plan
         now: start.started_at,
         tz: jiff::tz::TimeZone::system(),
         seed: start.seed,
+        choice: start.choice,
     };
     let futures = policies.iter().map(|&policy| plan_one(policy, ctx.clone()));
     futures::future::join_all(futures).await
@@ -224,8 +251,14 @@ pub async fn execute(
         }
     }
     tracing::info!(objects = jobs.len(), run = %start.run_id, "restoring");
+    if let Some(observer) = &options.observer {
+        let bytes = jobs.iter().map(|j| j.object.size).sum();
+        let rto = (planned.len() == 1).then(|| planned[0].policy.targets.rto);
+        observer.planned(jobs.len(), bytes, rto);
+    }
+    let observer = options.observer.as_deref();
     let outcomes: Vec<JobOutcome> = futures::stream::iter(jobs)
-        .map(|job| run_job(job, &checksum_files, max_restored_bytes))
+        .map(|job| run_job(job, &checksum_files, max_restored_bytes, observer))
         .buffer_unordered(config.settings.restores)
         .collect()
         .await;
@@ -251,9 +284,13 @@ pub async fn execute(
         run_id: start.run_id.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         host: host_name(),
-        kind: RunKind::detect(),
-        operator: None,
-        witness: None,
+        kind: if options.drill.is_some() {
+            RunKind::Drill
+        } else {
+            RunKind::detect()
+        },
+        operator: options.drill.as_ref().and_then(|d| d.operator.clone()),
+        witness: options.drill.as_ref().and_then(|d| d.witness.clone()),
         started_at: start.started_at,
         finished_at: start.started_at + start.elapsed(),
         seed: start.seed,
@@ -262,7 +299,12 @@ pub async fn execute(
     })
 }
 
-async fn run_job(job: Job<'_>, files: &ChecksumFiles, max_restored_bytes: u64) -> JobOutcome {
+async fn run_job(
+    job: Job<'_>,
+    files: &ChecksumFiles,
+    max_restored_bytes: u64,
+    observer: Option<&dyn Observer>,
+) -> JobOutcome {
     let started = Instant::now();
     let object = job.object;
     let (expected, mut findings) =
@@ -283,7 +325,16 @@ async fn run_job(job: Job<'_>, files: &ChecksumFiles, max_restored_bytes: u64) -
                 max_restored_bytes,
                 in_archive: job.in_archive.clone(),
             };
-            restored = restore::restore_object(&job.op, object, &spec).await;
+            let progress = observer.map(|o| o.started(&object.key, object.size));
+            let advance = |n: u64| {
+                if let Some(p) = &progress {
+                    p.advance(n);
+                }
+            };
+            restored = restore::restore_object(&job.op, object, &spec, &advance).await;
+            if let Some(p) = &progress {
+                p.finish(restored.findings.is_empty());
+            }
         }
     }
     let read_whole = !restored.digests.is_empty();

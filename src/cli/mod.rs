@@ -2,8 +2,10 @@
 //! library; each command parses, calls it and prints.
 
 mod check;
+mod drill;
 mod history;
 mod mail;
+mod progress;
 mod report;
 mod run;
 mod schedule;
@@ -47,6 +49,9 @@ enum Command {
     Run(run::RunArgs),
     /// Validate the settings and every policy; restore nothing.
     Check(check::CheckArgs),
+    /// A manual restore drill: restore a whole backup set, measure it against the RTO, and
+    /// record who ran and who witnessed it.
+    Drill(drill::DrillArgs),
     /// List recorded runs and results, or verify the history's hash chain.
     History(history::HistoryArgs),
     /// Write the period report for a client (a quarter for a QBR), or verify a report.
@@ -78,6 +83,7 @@ impl Cli {
         match self.command {
             Command::Run(args) => run::execute(args),
             Command::Check(args) => check::execute(args),
+            Command::Drill(args) => drill::execute(args),
             Command::Mail(command) => mail::execute(command),
             Command::History(args) => history::execute(args),
             Command::Report(args) => report::execute(args),
@@ -98,7 +104,7 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         // Colour codes only for a person at a terminal, never into cron mail or log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);

@@ -39,6 +39,9 @@ pub struct RunArgs {
     /// (for one crontab line serving every policy).
     #[arg(long)]
     due: bool,
+    /// Live progress bars on stderr: auto (when stderr is a terminal), always or never.
+    #[arg(long, value_enum, default_value_t = super::progress::ProgressMode::Auto)]
+    progress: super::progress::ProgressMode,
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -120,12 +123,39 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         print!("{}", report::plan_text(&planned, start.seed));
         return Ok(ExitCode::Success);
     }
+    let observer = super::progress::observer(args.progress);
+    let options = RunOptions {
+        keep: args.keep,
+        drill: None,
+        observer,
+    };
+    let (code, _) = perform(
+        runtime,
+        &config,
+        &selected,
+        &start,
+        &options,
+        args.json.as_deref(),
+    )?;
+    Ok(code)
+}
+
+/// The part of a run shared with drills: lock, stale scratch, heartbeat, signals, the run
+/// itself, summary, evidence (history, artifacts), mail, exit code.
+pub(super) fn perform(
+    runtime: tokio::runtime::Runtime,
+    config: &config::Config,
+    selected: &[&config::Policy],
+    start: &RunStart,
+    options: &RunOptions,
+    json: Option<&std::path::Path>,
+) -> anyhow::Result<(ExitCode, Option<crate::results::RunResult>)> {
     // One run at a time per state folder; a crashed run's scratch is cleared first.
     let _lock = match unattended::acquire(&config.settings.state_dir, "run") {
         Ok(lock) => lock,
         Err(e @ unattended::LockError::Busy { .. }) => {
             eprintln!("error: {e}");
-            return Ok(ExitCode::Busy);
+            return Ok((ExitCode::Busy, None));
         }
         Err(e) => return Err(e.into()),
     };
@@ -134,10 +164,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut signals = runtime
         .block_on(async { unattended::Signals::install() })
         .context("cannot install signal handlers")?;
-    let options = RunOptions { keep: args.keep };
     let work = async {
-        let planned = run::plan_all(&selected, &start).await;
-        run::execute(&config, planned, &start, &options).await
+        let planned = run::plan_all(selected, start).await;
+        run::execute(config, planned, start, options).await
     };
     let outcome = runtime.block_on(async {
         tokio::select! {
@@ -145,18 +174,19 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             stop = signals.recv() => Err(stop),
         }
     });
+    super::progress::finish(options.observer.as_ref());
     let result = match outcome {
         Ok(result) => result?,
-        Err(stop) => return stopped(runtime, &config, &start, stop),
+        Err(stop) => return stopped(runtime, config, start, stop).map(|code| (code, None)),
     };
     print!("{}", report::summary(&result));
-    if args.keep {
+    if options.keep {
         println!(
             "restored files kept in {}",
-            run::run_dir(&config, &start).display()
+            run::run_dir(config, start).display()
         );
     }
-    if let Some(path) = &args.json {
+    if let Some(path) = json {
         report::write_json(&result, path)
             .with_context(|| format!("cannot write the results to {}", path.display()))?;
     }
@@ -211,7 +241,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ping::Fail
     };
     heartbeat(&runtime, &config.settings, ping);
-    Ok(code)
+    Ok((code, Some(result)))
 }
 
 /// Tells the monitor, when one is configured; never fails the run.

@@ -210,3 +210,28 @@ fn formats_come_from_names() {
     assert_eq!(Format::from_name("a.tar"), Format::Tar);
     assert_eq!(Format::from_name("a.bak"), Format::Raw);
 }
+
+#[test]
+fn drills_take_one_whole_set_uncapped() {
+    let pol = policy("sample:\n  random: 3\n  objects_per_set: 1\n  max_bytes: 10\n");
+    let mut drill = ctx(1);
+    drill.choice = Choice::WholeNewest;
+    let p = plan(&pol, dated_listing(5), &drill);
+    assert_eq!(p.sets.len(), 1);
+    assert_eq!(
+        (
+            p.sets[0].name.as_str(),
+            p.sets[0].objects.len(),
+            p.sets[0].newest
+        ),
+        ("2026-11-05", 2, true)
+    );
+    drill.choice = Choice::WholeOn("2026-11-03".parse().unwrap());
+    let p = plan(&pol, dated_listing(5), &drill);
+    assert_eq!(
+        (p.sets[0].name.as_str(), p.sets[0].newest),
+        ("2026-11-03", false)
+    );
+    drill.choice = Choice::WholeOn("2025-01-01".parse().unwrap());
+    assert!(plan(&pol, dated_listing(5), &drill).sets.is_empty());
+}

@@ -85,7 +85,12 @@ pub(crate) type StopSlot = Arc<Mutex<Option<Stop>>>;
 
 /// Restores one object into `spec.set_dir`. Never returns an error: every failure is a
 /// finding in the result.
-pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &RestoreSpec) -> Restored {
+pub async fn restore_object(
+    op: &Operator,
+    object: &PlannedObject,
+    spec: &RestoreSpec,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Restored {
     let started = Instant::now();
     let mut restored = Restored::default();
     let key = object.key.as_str();
@@ -132,6 +137,7 @@ pub async fn restore_object(op: &Operator, object: &PlannedObject, spec: &Restor
                 first.get_or_insert_with(|| started.elapsed());
                 stored += bytes.len() as u64;
                 chunks += 1;
+                on_bytes(bytes.len() as u64);
                 if decoding && data_tx.send(Ok(bytes.clone())).await.is_err() {
                     decoding = false;
                     let result = (&mut decoder).await;

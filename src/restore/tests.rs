@@ -91,7 +91,7 @@ impl Bench {
             max_restored_bytes: limit,
             in_archive: in_archive.map(str::to_string),
         };
-        restore_object(&self.op, &object, &spec).await
+        restore_object(&self.op, &object, &spec, &|_| {}).await
     }
 }
 
@@ -366,7 +366,7 @@ async fn missing_object_is_a_storage_error() {
         max_restored_bytes: 1,
         in_archive: None,
     };
-    let r = restore_object(&b.op, &object, &spec).await;
+    let r = restore_object(&b.op, &object, &spec, &|_| {}).await;
     assert_eq!(kinds(&r), [FindingKind::StorageError]);
 }
 

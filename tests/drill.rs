@@ -1,0 +1,165 @@
+//! Manual restore drills through the real binary: a whole set restored and judged against the
+//! RTO, recorded as a drill with operator and witness (which the period report lists), and
+//! live progress bars when a person watches at a terminal (a pseudo-terminal made with
+//! util-linux `script`) but none when stderr is redirected.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{bin, put, sha256_hex, zstd};
+
+/// A policy with two sets; the newest holds a 24 MiB object (enough for bars to draw) and a
+/// small one.
+fn config(dir: &Path) -> PathBuf {
+    let bucket = dir.join("bucket");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    for (day, big) in [("2026-11-24", false), ("2026-11-25", true)] {
+        let small = zstd(format!("notes of {day}").as_bytes());
+        put(&bucket, &format!("x/{day}/notes.zst"), &small);
+        let mut sums = format!("{}  notes.zst\n", sha256_hex(&small));
+        if big {
+            let data = zstd(&noise);
+            put(&bucket, &format!("x/{day}/data.zst"), &data);
+            sums.push_str(&format!("{}  data.zst\n", sha256_hex(&data)));
+        }
+        put(&bucket, &format!("x/{day}/SHA256SUMS"), sums.as_bytes());
+    }
+    let config = dir.join("config");
+    put(
+        &config,
+        "files.yaml",
+        format!(
+            "name: files\nclient: Acme Dental\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\n  date_format: \"%Y-%m-%d\"\nsample:\n  objects_per_set: 1\n  max_bytes: 1KiB\ntargets:\n  rpo: 3650d\n  rto: 1h\n",
+            bucket.display()
+        )
+        .as_bytes(),
+    );
+    put(
+        &config,
+        "restore-drill.yaml",
+        format!(
+            "scratch_dir: {}\nstate_dir: {}\n",
+            dir.join("scratch").display(),
+            dir.join("state").display()
+        )
+        .as_bytes(),
+    );
+    config
+}
+
+#[test]
+fn a_drill_restores_the_whole_set_and_is_recorded_with_its_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let out = bin()
+        .args([
+            "drill",
+            "files",
+            "--operator",
+            "J. Rivera",
+            "--witness",
+            "Dr. A. Chen",
+            "--config-dir",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The sample would take one small object; the drill takes the whole newest set.
+    assert!(
+        stdout.contains("drill files: set 2026-11-25, 2 objects, 24.0 MiB restored in 2 files"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("against RTO 1h: MET"), "{stdout}");
+    let runs = bin()
+        .args(["history", "--json", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["kind"], "drill");
+    let report = dir.path().join("q.md");
+    let out = bin()
+        .args([
+            "report",
+            "--client",
+            "Acme Dental",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2027-12-31",
+            "--format",
+            "md",
+            "-o",
+        ])
+        .arg(&report)
+        .arg("--config-dir")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("| J. Rivera | Dr. A. Chen |"), "{md}");
+
+    // An older set by date.
+    let out = bin()
+        .args(["drill", "files", "--set", "2026-11-24", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("set 2026-11-24, 1 objects"));
+}
+
+#[test]
+fn bars_show_at_a_terminal_and_not_when_stderr_is_redirected() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let binary = assert_cmd::cargo::cargo_bin("restore-drill");
+    let command = format!(
+        "{} drill files --config-dir {}",
+        binary.display(),
+        config.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux script");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains("total  ["),
+        "no progress bar at a terminal:\n{screen}"
+    );
+    assert!(screen.contains("RTO budget left"), "{screen}");
+    assert!(screen.contains("against RTO 1h: MET"), "{screen}");
+
+    let log = dir.path().join("stderr.log");
+    let redirected = format!("{command} 2>{}", log.display());
+    let out = Command::new("script")
+        .args(["-qec", &redirected, "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !stderr.contains("total  [") && !stderr.contains("RTO budget"),
+        "bars drawn into a file: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("against RTO 1h: MET"));
+}
