@@ -60,10 +60,8 @@ pub fn finish(observer: Option<&Arc<dyn Observer>>) {
     if observer.is_none() {
         return;
     }
-    if let Ok(mut active) = active().lock() {
-        if let Some(multi) = active.take() {
-            let _ = multi.clear();
-        }
+    if let Some(multi) = active().lock().ok().and_then(|mut a| a.take()) {
+        let _ = multi.clear();
     }
 }
 
@@ -139,7 +137,7 @@ impl ObjectProgress for ObjectBar {
     fn finish(&self, passed: bool) {
         if !passed {
             let name = self.bar.message();
-            let _ = self.bar.println(format!("FAIL {name}"));
+            self.bar.println(format!("FAIL {name}"));
         }
         self.bar.finish_and_clear();
     }

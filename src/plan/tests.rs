@@ -17,6 +17,7 @@ fn ctx(seed: u64) -> PlanContext {
         now: "2026-11-26T12:00:00Z".parse().unwrap(),
         tz: TimeZone::UTC,
         seed,
+        choice: Choice::Sample,
     }
 }
 
