@@ -1,0 +1,55 @@
+//! What the README tells people to install works: its systemd service and timer pass
+//! `systemd-analyze verify` (with the binary path pointed at the one just built).
+
+use std::path::PathBuf;
+
+/// The ```ini blocks of the README whose first line names `file`.
+fn unit(readme: &str, file: &str) -> String {
+    readme
+        .split("```ini\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.lines().next().is_some_and(|l| l.ends_with(file)))
+        .unwrap_or_else(|| panic!("README has no {file} block"))
+        .to_string()
+}
+
+#[test]
+fn readme_systemd_units_verify() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = assert_cmd::cargo::cargo_bin("restore-drill");
+    let service = unit(&readme, "restore-drill.service").replace(
+        "/usr/local/bin/restore-drill",
+        &binary.display().to_string(),
+    );
+    std::fs::write(dir.path().join("restore-drill.service"), service).unwrap();
+    std::fs::write(
+        dir.path().join("restore-drill.timer"),
+        unit(&readme, "restore-drill.timer"),
+    )
+    .unwrap();
+    let analyze = PathBuf::from("/usr/bin/systemd-analyze");
+    assert!(
+        analyze.exists(),
+        "systemd-analyze is missing: install Debian's systemd package"
+    );
+    let out = std::process::Command::new(analyze)
+        .args(["verify", "--man=no"])
+        .arg(dir.path().join("restore-drill.service"))
+        .arg(dir.path().join("restore-drill.timer"))
+        .output()
+        .unwrap();
+    // Unknown keys are only warned about, so warnings fail the test too.
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And the crontab line is the command the scheduling tests run.
+    assert!(
+        readme.contains("*/15 * * * * restore-drill run --due --config-dir /etc/restore-drill")
+    );
+}
