@@ -162,4 +162,16 @@ fn bars_show_at_a_terminal_and_not_when_stderr_is_redirected() {
         "bars drawn into a file: {stderr}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("against RTO 1h: MET"));
+
+    // `run` draws the same bars for a person at a terminal.
+    let run = format!("{} run --config-dir {}", binary.display(), config.display());
+    let out = Command::new("script")
+        .args(["-qec", &run, "/dev/null"])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("total  [") && screen.contains("PASSED 1 of 1"),
+        "{screen}"
+    );
 }

@@ -325,3 +325,49 @@ fn check_connect_proves_storage_answers() {
     assert_eq!(out.status.code(), Some(7), "{stdout}");
     assert!(stdout.contains("connect slow: FAILED"), "{stdout}");
 }
+
+#[test]
+fn without_a_terminal_only_the_summary_reaches_the_output_and_json_logs_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_config(dir.path());
+    let policy = config.join("slow.yaml");
+    std::fs::write(
+        &policy,
+        std::fs::read_to_string(&policy)
+            .unwrap()
+            .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
+    )
+    .unwrap();
+    let out = common::bin()
+        .args(["run", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "a passing run under cron wrote to stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PASSED 1 of 1") && !stdout.contains('\u{1b}'),
+        "no colour codes off a terminal: {stdout}"
+    );
+
+    let out = common::bin()
+        .args(["-v", "--log-format", "json", "run", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().count() >= 2, "{stderr}");
+    for line in stderr.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            event["level"].is_string() && event["fields"].is_object(),
+            "{line}"
+        );
+    }
+}
