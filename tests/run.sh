@@ -80,7 +80,7 @@ export RESTORE_DRILL_TEST_SMTP="127.0.0.1:$smtp_port"
 export RESTORE_DRILL_TEST_MAILDIR="$maildir"
 export RESTORE_DRILL_TEST_PYTHON="$PWD/$venv/bin/python"
 set +e
-cargo test "$@" 2>&1 | tee target/test-output.log
+cargo test --no-fail-fast "$@" 2>&1 | tee target/test-output.log
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for people and CI: the totals over every test binary.
