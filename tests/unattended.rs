@@ -43,6 +43,15 @@ fn slow_config(dir: &Path) -> PathBuf {
     config
 }
 
+/// The same policy with a validation that returns at once.
+fn fast_config(dir: &Path) -> PathBuf {
+    let config = slow_config(dir);
+    let policy = config.join("slow.yaml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(&policy, text.replace("[\"sleep\", \"30\"]", "[\"true\"]")).unwrap();
+    config
+}
+
 fn spawn_run(config: &Path) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("restore-drill"))
         .args(["run", "--config-dir"])
@@ -209,15 +218,7 @@ fn listener() -> (String, std::sync::mpsc::Receiver<String>) {
 #[test]
 fn heartbeat_pings_start_then_success_or_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let config = slow_config(dir.path());
-    let policy = config.join("slow.yaml");
-    std::fs::write(
-        &policy,
-        std::fs::read_to_string(&policy)
-            .unwrap()
-            .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
-    )
-    .unwrap();
+    let config = fast_config(dir.path());
     let (base, pings) = listener();
     let settings = config.join("restore-drill.yaml");
     let text = std::fs::read_to_string(&settings).unwrap();
@@ -266,15 +267,7 @@ fn heartbeat_pings_start_then_success_or_fail() {
 #[test]
 fn an_unreachable_heartbeat_is_logged_never_fatal() {
     let dir = tempfile::tempdir().unwrap();
-    let config = slow_config(dir.path());
-    let policy = config.join("slow.yaml");
-    std::fs::write(
-        &policy,
-        std::fs::read_to_string(&policy)
-            .unwrap()
-            .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
-    )
-    .unwrap();
+    let config = fast_config(dir.path());
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -329,15 +322,7 @@ fn check_connect_proves_storage_answers() {
 #[test]
 fn without_a_terminal_only_the_summary_reaches_the_output_and_json_logs_parse() {
     let dir = tempfile::tempdir().unwrap();
-    let config = slow_config(dir.path());
-    let policy = config.join("slow.yaml");
-    std::fs::write(
-        &policy,
-        std::fs::read_to_string(&policy)
-            .unwrap()
-            .replace("[\"sleep\", \"30\"]", "[\"true\"]"),
-    )
-    .unwrap();
+    let config = fast_config(dir.path());
     let out = common::bin()
         .args(["run", "--config-dir"])
         .arg(&config)

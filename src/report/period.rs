@@ -541,28 +541,29 @@ pub fn markdown(report: &PeriodReport) -> String {
     }
     if !report.controls.is_empty() {
         let _ = writeln!(out, "## Control mapping\n");
-        let rows: Vec<[String; 4]> = report
-            .controls
-            .iter()
-            .map(|c| {
-                [
-                    c.control.clone(),
-                    c.description.clone(),
-                    c.policies.join(", "),
-                    format!("{} runs, {} passed", c.runs, c.passes),
-                ]
-            })
-            .collect();
-        md_table(
-            &mut out,
-            ["control", "description", "policies", "evidence"],
-            &rows,
-        );
+        md_table(&mut out, CONTROL_COLUMNS, &control_rows(report));
     }
     let _ = writeln!(out, "## Evidence\n");
     let rows: Vec<[String; 6]> = report.evidence.iter().map(evidence_row).collect();
     md_table(&mut out, EVIDENCE_COLUMNS, &rows);
     out
+}
+
+const CONTROL_COLUMNS: [&str; 4] = ["control", "description", "policies", "evidence"];
+
+fn control_rows(report: &PeriodReport) -> Vec<[String; 4]> {
+    report
+        .controls
+        .iter()
+        .map(|c| {
+            [
+                c.control.clone(),
+                c.description.clone(),
+                c.policies.join(", "),
+                format!("{} runs, {} passed", c.runs, c.passes),
+            ]
+        })
+        .collect()
 }
 
 const DRILL_COLUMNS: [&str; 5] = ["run", "started", "result", "run by", "witnessed by"];
@@ -702,23 +703,7 @@ pub fn html(report: &PeriodReport) -> String {
     }
     if !report.controls.is_empty() {
         out.push_str("<h2>Control mapping</h2>");
-        let rows: Vec<[String; 4]> = report
-            .controls
-            .iter()
-            .map(|c| {
-                [
-                    c.control.clone(),
-                    c.description.clone(),
-                    c.policies.join(", "),
-                    format!("{} runs, {} passed", c.runs, c.passes),
-                ]
-            })
-            .collect();
-        html_table(
-            &mut out,
-            ["control", "description", "policies", "evidence"],
-            &rows,
-        );
+        html_table(&mut out, CONTROL_COLUMNS, &control_rows(report));
     }
     out.push_str("<h2 class=\"break\">Evidence appendix</h2>");
     let rows: Vec<[String; 6]> = report.evidence.iter().map(evidence_row).collect();
