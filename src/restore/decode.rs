@@ -2,7 +2,7 @@
 //! the magic number agrees) → a byte limit → a single file, or tar extraction.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -65,9 +65,9 @@ fn decode_into(
                 "not zstd data: the zstd magic number is missing".into(),
             ));
         }
-        let mut decoder =
-            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(BUFFER, input))
-                .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
+        // The channel's chunks are zstd's input buffer as they are: no copy in between.
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
+            .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
         decoder
             .window_log_max(WINDOW_LOG_MAX)
             .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
@@ -292,6 +292,17 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.current[..n]);
         let _ = self.current.split_to(n);
         Ok(n)
+    }
+}
+
+impl io::BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.fill()?;
+        Ok(&self.current)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let _ = self.current.split_to(amount.min(self.current.len()));
     }
 }
 
