@@ -88,7 +88,7 @@ echo
 one=$work/one/x/2026-11-26
 mkdir -p "$one" "$work/scratch"
 make_data "$size" "$work/one.raw" 1
-[ -s "$one/data.zst" ] || zstd -q -f "$work/one.raw" -o "$one/data.zst"
+[ "$one/data.zst" -nt "$work/one.raw" ] || zstd -q -f "$work/one.raw" -o "$one/data.zst"
 (cd "$one" && sha256sum data.zst >SHA256SUMS)
 policy "$work/c-one" "$work/one" x/
 rm -rf "$work/state-c-one"
@@ -110,13 +110,14 @@ echo
 
 # --- one .tar.zst of 1,000 files ----------------------------------------------------------
 tarsrc=$work/tarsrc
-if [ ! -d "$tarsrc" ]; then
+if [ ! "$tarsrc" -nt "$work/one.raw" ]; then
+  rm -rf "$tarsrc"
   mkdir -p "$tarsrc"
   split -n 1000 -d -a 4 "$work/one.raw" "$tarsrc/file-"
 fi
 tdir=$work/tar/x/2026-11-26
 mkdir -p "$tdir"
-[ -s "$tdir/files.tar.zst" ] || tar --sort=name -C "$tarsrc" -cf - . | zstd -q -o "$tdir/files.tar.zst"
+[ "$tdir/files.tar.zst" -nt "$tarsrc" ] || tar --sort=name -C "$tarsrc" -cf - . | zstd -q -o "$tdir/files.tar.zst"
 (cd "$tdir" && sha256sum files.tar.zst >SHA256SUMS)
 policy "$work/c-tar" "$work/tar" x/
 rm -rf "$work/state-c-tar"
@@ -139,7 +140,7 @@ many=$work/many/x/2026-11-26
 mkdir -p "$many"
 for i in 1 2 3 4 5 6 7 8; do
   make_data "$part" "$work/part-$i.raw" $((10 + i))
-  [ -s "$many/part-$i.zst" ] || zstd -q -f "$work/part-$i.raw" -o "$many/part-$i.zst"
+  [ "$many/part-$i.zst" -nt "$work/part-$i.raw" ] || zstd -q -f "$work/part-$i.raw" -o "$many/part-$i.zst"
 done
 (cd "$many" && sha256sum part-*.zst >SHA256SUMS)
 policy "$work/c-many" "$work/many" x/
