@@ -117,7 +117,7 @@ if [ ! "$tarsrc" -nt "$work/one.raw" ]; then
 fi
 tdir=$work/tar/x/2026-11-26
 mkdir -p "$tdir"
-[ "$tdir/files.tar.zst" -nt "$tarsrc" ] || tar --sort=name -C "$tarsrc" -cf - . | zstd -q -o "$tdir/files.tar.zst"
+[ "$tdir/files.tar.zst" -nt "$tarsrc" ] || tar --sort=name -C "$tarsrc" -cf - . | zstd -q -f -o "$tdir/files.tar.zst"
 (cd "$tdir" && sha256sum files.tar.zst >SHA256SUMS)
 policy "$work/c-tar" "$work/tar" x/
 rm -rf "$work/state-c-tar"

@@ -160,10 +160,24 @@ pub(crate) fn write_file(
 ) -> Result<u64, Stop> {
     let mut file = create_fresh(path)?;
     created.push(path.to_path_buf());
-    let mut buf = vec![0u8; BUFFER];
+    // One buffer per decoding thread, however many files an archive holds.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUFFER]);
+    }
+    BUF.with(|buf| copy_into(source, &mut file, path, &mut buf.borrow_mut(), &mut on_chunk, slot))
+}
+
+fn copy_into(
+    source: &mut dyn Read,
+    file: &mut File,
+    path: &Path,
+    buf: &mut [u8],
+    on_chunk: &mut impl FnMut(&[u8]),
+    slot: &StopSlot,
+) -> Result<u64, Stop> {
     let mut total = 0u64;
     loop {
-        let n = match source.read(&mut buf) {
+        let n = match source.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
