@@ -7,7 +7,10 @@ use futures::TryStreamExt;
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let (root, prefix) = (args.next().expect("ROOT"), args.next().expect("PREFIX"));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let started = std::time::Instant::now();
     let count = runtime.block_on(async {
         let op = opendal::Operator::via_iter("fs", [("root".to_string(), root)]).unwrap();

@@ -21,7 +21,7 @@ if ! "$venv/bin/python" -c 'import moto, boto3, flask, aiosmtpd' >/dev/null 2>&1
 fi
 
 missing=()
-for tool in chromium:chromium pdftotext:poppler-utils xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils; do
+for tool in chromium:chromium pdftotext:poppler-utils xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils /usr/bin/time:time; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -164,7 +164,16 @@ pub(crate) fn write_file(
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUFFER]);
     }
-    BUF.with(|buf| copy_into(source, &mut file, path, &mut buf.borrow_mut(), &mut on_chunk, slot))
+    BUF.with(|buf| {
+        copy_into(
+            source,
+            &mut file,
+            path,
+            &mut buf.borrow_mut(),
+            &mut on_chunk,
+            slot,
+        )
+    })
 }
 
 fn copy_into(
