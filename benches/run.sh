@@ -108,6 +108,58 @@ row "zstd -dc | tee FILE | sha256sum" "$t_sh" "$(mibs "$size" "$t_sh")" 0
 echo "ratio vs zstd -d -o: $(ratio "$t_zo" "$t_ours") (target >= 0.9); vs shell pipeline: $(ratio "$t_sh" "$t_ours") (target >= 3)"
 echo
 
+# --- the same object over S3 (moto's server on loopback) ------------------------------------
+venv=$PWD/target/test-venv
+if ! "$venv/bin/python" -c 'import moto, boto3' >/dev/null 2>&1; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+moto=$!
+trap 'kill $moto 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+s3stage=$work/s3stage
+rm -rf "$s3stage" && mkdir -p "$s3stage/x/2026-11-26"
+ln "$one/data.zst" "$s3stage/x/2026-11-26/data.zst" 2>/dev/null || cp "$one/data.zst" "$s3stage/x/2026-11-26/data.zst"
+cp "$one/SHA256SUMS" "$s3stage/x/2026-11-26/"
+"$venv/bin/python" tests/support/s3_upload.py "http://127.0.0.1:$port" bench "$s3stage"
+mkdir -p "$work/c-s3"
+cat >"$work/c-s3/bench.yaml" <<YAML
+name: bench
+client: Bench
+storage:
+  service: s3
+  bucket: bench
+  endpoint: http://127.0.0.1:$port
+  region: us-east-1
+  access_key_id: bench
+  secret_access_key: \${env:BENCH_S3_SECRET}
+backups:
+  prefix: x/
+targets:
+  rpo: 3650d
+  rto: 24h
+YAML
+printf 'scratch_dir: %s\nstate_dir: %s\n' "$work/scratch" "$work/state-c-s3" >"$work/c-s3/restore-drill.yaml"
+rm -rf "$work/state-c-s3"
+export BENCH_S3_SECRET=bench
+read -r t_s3 m_s3 < <(measure "$bin run --progress never --config-dir $work/c-s3")
+# curl fetches through a presigned URL: the server checks a signature, as for the runner.
+url=$("$venv/bin/python" -c "import boto3, sys; print(boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='bench', aws_secret_access_key='bench').generate_presigned_url('get_object', Params={'Bucket': 'bench', 'Key': 'x/2026-11-26/data.zst'}, ExpiresIn=3600))" "http://127.0.0.1:$port")
+got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$url")
+[ "$got" = "200 $(stat -c %s "$one/data.zst")" ] || { echo "benches/run.sh: curl GET answered $got" >&2; exit 1; }
+read -r t_curl _ < <(measure "curl -s -o /dev/null '$url'")
+kill $moto 2>/dev/null || true
+stored=$(stat -c %s "$one/data.zst")
+echo "## The same object over S3 (moto on loopback)"
+echo "| case | median | throughput (stored) | peak RSS |"
+echo "|---|---|---|---|"
+row "restore-drill run over S3" "$t_s3" "$(mibs "$stored" "$t_s3")" "$m_s3"
+row "curl GET to /dev/null" "$t_curl" "$(mibs "$stored" "$t_curl")" 0
+echo "ratio vs curl GET: $(ratio "$t_curl" "$t_s3"); vs the fs run: $(ratio "$t_ours" "$t_s3") (target >= 0.9 of the lower)"
+echo
+
 # --- one .tar.zst of 1,000 files ----------------------------------------------------------
 tarsrc=$work/tarsrc
 if [ ! "$tarsrc" -nt "$work/one.raw" ]; then
