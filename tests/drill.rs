@@ -34,26 +34,9 @@ fn config(dir: &Path) -> PathBuf {
         }
         put(&bucket, &format!("x/{day}/SHA256SUMS"), sums.as_bytes());
     }
-    let config = dir.join("config");
-    put(
-        &config,
-        "files.yaml",
-        format!(
-            "name: files\nclient: Acme Dental\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\n  date_format: \"%Y-%m-%d\"\nsample:\n  objects_per_set: 1\n  max_bytes: 1KiB\ntargets:\n  rpo: 3650d\n  rto: 1h\n",
-            bucket.display()
-        )
-        .as_bytes(),
-    );
-    put(
-        &config,
-        "restore-drill.yaml",
-        format!(
-            "scratch_dir: {}\nstate_dir: {}\n",
-            dir.join("scratch").display(),
-            dir.join("state").display()
-        )
-        .as_bytes(),
-    );
+    let config = common::write_settings(dir, "");
+    let rest = "  date_format: \"%Y-%m-%d\"\nsample:\n  objects_per_set: 1\n  max_bytes: 1KiB\ntargets:\n  rpo: 3650d\n  rto: 1h\n";
+    common::write_fs_policy(&config, "files", "Acme Dental", &bucket, "x/", rest);
     config
 }
 

@@ -35,25 +35,14 @@ fn restoring_a_large_object_keeps_memory_flat() {
         format!("{}  big.zst\n", sha256_hex(&object)).as_bytes(),
     );
     drop(object);
-    let config = dir.path().join("config");
-    put(
+    let config = common::write_settings(dir.path(), "");
+    common::write_fs_policy(
         &config,
-        "big.yaml",
-        format!(
-            "name: big\nclient: C\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\ntargets:\n  rpo: 3650d\n  rto: 1h\n",
-            bucket.display()
-        )
-        .as_bytes(),
-    );
-    put(
-        &config,
-        "restore-drill.yaml",
-        format!(
-            "scratch_dir: {}\nstate_dir: {}\n",
-            dir.path().join("scratch").display(),
-            dir.path().join("state").display()
-        )
-        .as_bytes(),
+        "big",
+        "C",
+        &bucket,
+        "x/",
+        "targets:\n  rpo: 3650d\n  rto: 1h\n",
     );
     let time = std::path::Path::new("/usr/bin/time");
     assert!(

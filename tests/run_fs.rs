@@ -167,26 +167,15 @@ fn keep_leaves_the_restored_files_and_says_where() {
 #[test]
 fn missing_fs_root_is_a_storage_error_and_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
     let root = dir.path().join("no/such/backups");
-    common::put(
+    let config = common::write_settings(dir.path(), "");
+    common::write_fs_policy(
         &config,
-        "p.yaml",
-        format!(
-            "name: p\nclient: C\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\ntargets:\n  rpo: 1h\n  rto: 1h\n",
-            root.display()
-        )
-        .as_bytes(),
-    );
-    common::put(
-        &config,
-        "restore-drill.yaml",
-        format!(
-            "scratch_dir: {}\nstate_dir: {}\n",
-            dir.path().join("scratch").display(),
-            dir.path().join("state").display()
-        )
-        .as_bytes(),
+        "p",
+        "C",
+        &root,
+        "x/",
+        "targets:\n  rpo: 1h\n  rto: 1h\n",
     );
     let run = run_json(&config, &[]);
     assert_eq!(run.code, 1);
@@ -207,7 +196,7 @@ fn missing_fs_root_is_a_storage_error_and_is_not_created() {
 #[test]
 fn same_keys_in_two_storages_are_verified_against_their_own_checksums() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
+    let config = common::write_settings(dir.path(), "");
     for (name, content) in [
         ("one", b"first storage".as_slice()),
         ("two", b"second storage".as_slice()),
@@ -220,26 +209,15 @@ fn same_keys_in_two_storages_are_verified_against_their_own_checksums() {
             "x/2026-11-25/SHA256SUMS",
             format!("{}  a.zst\n", common::sha256_hex(&object)).as_bytes(),
         );
-        common::put(
+        common::write_fs_policy(
             &config,
-            &format!("{name}.yaml"),
-            format!(
-                "name: {name}\nclient: C\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\ntargets:\n  rpo: 1h\n  rto: 1h\n",
-                root.display()
-            )
-            .as_bytes(),
+            name,
+            "C",
+            &root,
+            "x/",
+            "targets:\n  rpo: 1h\n  rto: 1h\n",
         );
     }
-    common::put(
-        &config,
-        "restore-drill.yaml",
-        format!(
-            "scratch_dir: {}\nstate_dir: {}\n",
-            dir.path().join("scratch").display(),
-            dir.path().join("state").display()
-        )
-        .as_bytes(),
-    );
     let run = run_json(&config, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(policy(&run.results, "one")["status"], "pass");

@@ -16,31 +16,14 @@ fn config(dir: &Path) -> std::path::PathBuf {
         "x/2026-11-19/SHA256SUMS",
         format!("{}  a.zst\n", sha256_hex(&object)).as_bytes(),
     );
-    let config = dir.join("config");
+    let config = common::write_settings(dir, "");
     for (name, schedule) in [
         ("nightly", "schedule: \"0 2 * * *\"\ntimezone: UTC\n"),
         ("by-hand", ""),
     ] {
-        put(
-            &config,
-            &format!("{name}.yaml"),
-            format!(
-                "name: {name}\nclient: C\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\n{schedule}targets:\n  rpo: 30d\n  rto: 1h\n",
-                bucket.display()
-            )
-            .as_bytes(),
-        );
+        let rest = format!("{schedule}targets:\n  rpo: 30d\n  rto: 1h\n");
+        common::write_fs_policy(&config, name, "C", &bucket, "x/", &rest);
     }
-    put(
-        &config,
-        "restore-drill.yaml",
-        format!(
-            "scratch_dir: {}\nstate_dir: {}\n",
-            dir.join("scratch").display(),
-            dir.join("state").display()
-        )
-        .as_bytes(),
-    );
     config
 }
 

@@ -20,26 +20,9 @@ fn slow_config(dir: &Path) -> PathBuf {
         "x/2026-11-25/SHA256SUMS",
         format!("{}  a.zst\n", sha256_hex(&object)).as_bytes(),
     );
-    let config = dir.join("config");
-    put(
-        &config,
-        "slow.yaml",
-        format!(
-            "name: slow\nclient: C\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: x/\ntargets:\n  rpo: 26h\n  rto: 1h\nvalidate:\n  - name: takes its time\n    run: [\"sleep\", \"30\"]\n    timeout: 1m\n",
-            bucket.display()
-        )
-        .as_bytes(),
-    );
-    put(
-        &config,
-        "restore-drill.yaml",
-        format!(
-            "scratch_dir: {}\nstate_dir: {}\n",
-            dir.join("scratch").display(),
-            dir.join("state").display()
-        )
-        .as_bytes(),
-    );
+    let config = common::write_settings(dir, "");
+    let rest = "targets:\n  rpo: 26h\n  rto: 1h\nvalidate:\n  - name: takes its time\n    run: [\"sleep\", \"30\"]\n    timeout: 1m\n";
+    common::write_fs_policy(&config, "slow", "C", &bucket, "x/", rest);
     config
 }
 

@@ -355,3 +355,33 @@ pub fn demo_config(dir: &Path) -> std::path::PathBuf {
     .unwrap();
     config
 }
+
+/// Writes `dir/config/restore-drill.yaml` with scratch and state kept inside `dir` (tests
+/// never touch the host's folders), followed by `extra` settings. Returns the config folder.
+pub fn write_settings(dir: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("config");
+    let text = format!(
+        "scratch_dir: {}\nstate_dir: {}\n{extra}",
+        dir.join("scratch").display(),
+        dir.join("state").display()
+    );
+    put(&config, "restore-drill.yaml", text.as_bytes());
+    config
+}
+
+/// Writes policy `name` over the fs folder `root` and `prefix`; `rest` is more YAML (targets,
+/// schedule, validate, …).
+pub fn write_fs_policy(
+    config: &Path,
+    name: &str,
+    client: &str,
+    root: &Path,
+    prefix: &str,
+    rest: &str,
+) {
+    let text = format!(
+        "name: {name}\nclient: {client}\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: {prefix}\n{rest}",
+        root.display()
+    );
+    put(config, &format!("{name}.yaml"), text.as_bytes());
+}
