@@ -14,15 +14,7 @@ use common::{bin, put, sha256_hex, zstd};
 /// small one.
 fn config(dir: &Path) -> PathBuf {
     let bucket = dir.join("bucket");
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..24 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let noise = common::noise(0x9E37_79B9_7F4A_7C15, 24 << 20);
     for (day, big) in [("2026-11-24", false), ("2026-11-25", true)] {
         let small = zstd(format!("notes of {day}").as_bytes());
         put(&bucket, &format!("x/{day}/notes.zst"), &small);

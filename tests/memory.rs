@@ -18,12 +18,7 @@ fn restoring_a_large_object_keeps_memory_flat() {
     let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
     let mut block = vec![0u8; 1 << 20];
     for _ in 0..256 {
-        for byte in block.iter_mut() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *byte = state as u8;
-        }
+        common::fill_noise(&mut state, &mut block);
         std::io::Write::write_all(&mut encoder, &block).unwrap();
     }
     let object = encoder.finish().unwrap();

@@ -5,17 +5,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{bin, put, sha256_hex, zstd};
+use common::bin;
 
 fn config(dir: &Path) -> std::path::PathBuf {
     let bucket = dir.join("bucket");
-    let object = zstd(b"payload");
-    put(&bucket, "x/2026-11-19/a.zst", &object);
-    put(
-        &bucket,
-        "x/2026-11-19/SHA256SUMS",
-        format!("{}  a.zst\n", sha256_hex(&object)).as_bytes(),
-    );
+    common::put_zst_with_sums(&bucket, "x/2026-11-19", "a.zst", b"payload");
     let config = common::write_settings(dir, "");
     for (name, schedule) in [
         ("nightly", "schedule: \"0 2 * * *\"\ntimezone: UTC\n"),

@@ -8,18 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{put, sha256_hex, zstd};
-
 /// A policy whose validation command sleeps, so a run stays busy until it is stopped.
 fn slow_config(dir: &Path) -> PathBuf {
     let bucket = dir.join("bucket");
-    let object = zstd(b"payload");
-    put(&bucket, "x/2026-11-25/a.zst", &object);
-    put(
-        &bucket,
-        "x/2026-11-25/SHA256SUMS",
-        format!("{}  a.zst\n", sha256_hex(&object)).as_bytes(),
-    );
+    common::put_zst_with_sums(&bucket, "x/2026-11-25", "a.zst", b"payload");
     let config = common::write_settings(dir, "");
     let rest = "targets:\n  rpo: 26h\n  rto: 1h\nvalidate:\n  - name: takes its time\n    run: [\"sleep\", \"30\"]\n    timeout: 1m\n";
     common::write_fs_policy(&config, "slow", "C", &bucket, "x/", rest);

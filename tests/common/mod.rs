@@ -385,3 +385,34 @@ pub fn write_fs_policy(
     );
     put(config, &format!("{name}.yaml"), text.as_bytes());
 }
+
+/// Fills `buf` with xorshift bytes from `state`: incompressible, fast, repeatable.
+pub fn fill_noise(state: &mut u64, buf: &mut [u8]) {
+    for byte in buf.iter_mut() {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *byte = *state as u8;
+    }
+}
+
+/// `len` bytes of noise from `seed`.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let mut state = seed;
+    fill_noise(&mut state, &mut out);
+    out
+}
+
+/// Stores `content` zstd-compressed as `folder/name` under `root`, with a `SHA256SUMS` in
+/// that folder naming it (replacing any earlier one). Returns the stored bytes.
+pub fn put_zst_with_sums(root: &Path, folder: &str, name: &str, content: &[u8]) -> Vec<u8> {
+    let object = zstd(content);
+    put(root, &format!("{folder}/{name}"), &object);
+    put(
+        root,
+        &format!("{folder}/SHA256SUMS"),
+        format!("{}  {name}\n", sha256_hex(&object)).as_bytes(),
+    );
+    object
+}
