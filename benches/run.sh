@@ -41,21 +41,43 @@ PY
   (set +o pipefail; openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$3")" -iv 00000000000000000000000000000000 -in /dev/zero 2>/dev/null | head -c $(($1 - half)) >>"$2")
 }
 
-# Runs a command RUNS times; prints "median_seconds median_maxrss_kib".
+# Runs each NAME=COMMAND pair RUNS rounds, interleaved (one of each per round), so every
+# case sees the same state of the machine's page cache and writeback; the host's memory
+# makes the kernel's copy into fresh page-cache pages vary from run to run by up to 3x.
+# Sets T[NAME] (median seconds), M[NAME] (median peak RSS KiB), C[NAME] (median CPU
+# seconds, user + system) and, while `server_pid` is set, S[NAME] (the server's median CPU
+# seconds during the command).
+declare -A T M C S
+server_pid=
+server_cpu() { # utime + stime of the server, in clock ticks
+  if [ -n "$server_pid" ]; then awk '{print $14 + $15}' "/proc/$server_pid/stat"; else echo 0; fi
+}
+median() { sort -g | sed -n "$(((runs + 1) / 2))p"; }
 measure() {
-  local times=() rss=()
-  for _ in $(seq 1 "$runs"); do
-    sync
-    local out
-    /usr/bin/time -f "%e %M" -o "$work/time.out" bash -c "$1" >/dev/null 2>&1 || true
-    out=$(tail -1 "$work/time.out")
-    times+=("${out% *}")
-    rss+=("${out#* }")
+  local -A times rss cpu srv
+  local round name cmd out before after
+  for round in $(seq 1 "$runs"); do
+    for pair in "$@"; do
+      name=${pair%%=*}
+      cmd=${pair#*=}
+      sync
+      before=$(server_cpu)
+      /usr/bin/time -f "%e %M %U %S" -o "$work/time.out" bash -c "$cmd" >/dev/null 2>&1 || true
+      after=$(server_cpu)
+      read -r e m u sy < <(tail -1 "$work/time.out")
+      times[$name]+="$e "
+      rss[$name]+="$m "
+      cpu[$name]+="$(python3 -c "print($u + $sy)") "
+      srv[$name]+="$(python3 -c "print(($after - $before) / $(getconf CLK_TCK))") "
+    done
   done
-  local t m
-  t=$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
-  m=$(printf '%s\n' "${rss[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
-  echo "$t $m"
+  for pair in "$@"; do
+    name=${pair%%=*}
+    T[$name]=$(tr ' ' '\n' <<<"${times[$name]}" | grep . | median)
+    M[$name]=$(tr ' ' '\n' <<<"${rss[$name]}" | grep . | median)
+    C[$name]=$(tr ' ' '\n' <<<"${cpu[$name]}" | grep . | median)
+    S[$name]=$(tr ' ' '\n' <<<"${srv[$name]}" | grep . | median)
+  done
 }
 
 policy() { # policy DIR ROOT PREFIX
@@ -79,9 +101,12 @@ YAML
 
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / max(float(sys.argv[2]), 1e-9):.2f}')" "$1" "$2"; }
 mibs() { python3 -c "import sys; print(f'{int(sys.argv[1]) / float(sys.argv[2]) / 2**20:.0f}')" "$1" "$2"; }
-row() { printf '| %-44s | %9s s | %7s MiB/s | %8s MiB |\n' "$1" "$2" "$3" "$(($4 / 1024))"; }
+row() { printf '| %-44s | %7s s | %6s s | %7s MiB/s | %6s MiB |\n' "$1" "${T[$2]}" "${C[$2]}" "$(mibs "$3" "${T[$2]}")" "$((${M[$2]} / 1024))"; }
+head_row() { echo "| case | median wall | CPU (user+sys) | throughput ($1) | peak RSS |"; echo "|---|---|---|---|---|"; }
+# The 2-core floor: CPU seconds spent (ours plus, over S3, the server's) over 2 cores.
+floor() { python3 -c "import sys; print(f'{sum(map(float, sys.argv[1:])) / 2:.2f}')" "$@"; }
 
-echo "restore-drill benchmark: $(nproc) cores, runs=$runs, scale=1/$scale, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "restore-drill benchmark: $(nproc) cores, runs=$runs (interleaved), scale=1/$scale, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 
 # --- one object ---------------------------------------------------------------------------
@@ -93,22 +118,38 @@ make_data "$size" "$work/one.raw" 1
 policy "$work/c-one" "$work/one" x/
 rm -rf "$work/state-c-one"
 "$bin" run --progress never --config-dir "$work/c-one" >"$work/check.log" 2>&1 || { echo "benches/run.sh: the restore failed:" >&2; cat "$work/check.log" >&2; exit 1; }
-read -r t_ours m_ours < <(measure "$bin run --progress never --config-dir $work/c-one")
-read -r t_zo _ < <(measure "zstd -q -d -f $one/data.zst -o $work/scratch/out")
-read -r t_zn _ < <(measure "zstd -q -dc $one/data.zst >/dev/null")
-read -r t_sh _ < <(measure "zstd -q -dc $one/data.zst | tee $work/scratch/out | sha256sum")
+measure "ours=$bin run --progress never --config-dir $work/c-one" \
+  "zo=zstd -q -d -f $one/data.zst -o $work/scratch/out" \
+  "zn=zstd -q -dc $one/data.zst >/dev/null" \
+  "sh=zstd -q -dc $one/data.zst | tee $work/scratch/out | sha256sum"
 rm -f "$work/scratch/out"
 echo "## One $((size / mib)) MiB .zst object (restored bytes $((size / mib)) MiB)"
-echo "| case | median | throughput (restored) | peak RSS |"
-echo "|---|---|---|---|"
-row "restore-drill run (restore + verify)" "$t_ours" "$(mibs "$size" "$t_ours")" "$m_ours"
-row "zstd -d -o FILE" "$t_zo" "$(mibs "$size" "$t_zo")" 0
-row "zstd -dc > /dev/null" "$t_zn" "$(mibs "$size" "$t_zn")" 0
-row "zstd -dc | tee FILE | sha256sum" "$t_sh" "$(mibs "$size" "$t_sh")" 0
-echo "ratio vs zstd -d -o: $(ratio "$t_zo" "$t_ours") (target >= 0.9); vs shell pipeline: $(ratio "$t_sh" "$t_ours") (target >= 3)"
+head_row restored
+row "restore-drill run (restore + verify)" ours "$size"
+row "zstd -d -o FILE" zo "$size"
+row "zstd -dc > /dev/null" zn "$size"
+row "zstd -dc | tee FILE | sha256sum" sh "$size"
+echo "ratio vs zstd -d -o: $(ratio "${T[zo]}" "${T[ours]}") (target >= 0.9); vs shell pipeline: $(ratio "${T[sh]}" "${T[ours]}") (target >= 3)"
+echo "2-core floor of the run's own CPU: $(floor "${C[ours]}") s, so at best $(ratio "${T[zo]}" "$(floor "${C[ours]}")") x zstd -d -o"
+one_rss=${M[ours]}
 echo
 
-# --- the same object over S3 (moto's server on loopback) ------------------------------------
+# --- a 4 GiB object: memory only ----------------------------------------------------------
+big=$work/big/x/2026-11-26
+mkdir -p "$big"
+make_data $((4 * size)) "$work/big.raw" 2
+[ "$big/data.zst" -nt "$work/big.raw" ] || zstd -q -f "$work/big.raw" -o "$big/data.zst"
+(cd "$big" && sha256sum data.zst >SHA256SUMS)
+policy "$work/c-big" "$work/big" x/
+rm -rf "$work/state-c-big"
+measure "big=$bin run --progress never --config-dir $work/c-big"
+echo "## One $((4 * size / mib)) MiB .zst object: peak RSS"
+head_row restored
+row "restore-drill run (restore + verify)" big $((4 * size))
+echo "peak RSS vs the $((size / mib)) MiB object: $(ratio "${M[big]}" "$one_rss") (target <= 1.10)"
+echo
+
+# --- the same object over S3 (moto on loopback) ------------------------------------------
 venv=$PWD/target/test-venv
 if ! "$venv/bin/python" -c 'import moto, boto3' >/dev/null 2>&1; then
   python3 -m venv "$venv"
@@ -144,20 +185,29 @@ YAML
 printf 'scratch_dir: %s\nstate_dir: %s\n' "$work/scratch" "$work/state-c-s3" >"$work/c-s3/restore-drill.yaml"
 rm -rf "$work/state-c-s3"
 export BENCH_S3_SECRET=bench
-read -r t_s3 m_s3 < <(measure "$bin run --progress never --config-dir $work/c-s3")
 # curl fetches through a presigned URL: the server checks a signature, as for the runner.
 url=$("$venv/bin/python" -c "import boto3, sys; print(boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='bench', aws_secret_access_key='bench').generate_presigned_url('get_object', Params={'Bucket': 'bench', 'Key': 'x/2026-11-26/data.zst'}, ExpiresIn=3600))" "http://127.0.0.1:$port")
 got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$url")
 [ "$got" = "200 $(stat -c %s "$one/data.zst")" ] || { echo "benches/run.sh: curl GET answered $got" >&2; exit 1; }
-read -r t_curl _ < <(measure "curl -s -o /dev/null '$url'")
+bare_read=$(find target/release/deps -maxdepth 1 -type f -name 'bare_read-*' -perm -u+x | head -1)
+server_pid=$moto
+measure "s3=$bin run --progress never --config-dir $work/c-s3" \
+  "curl=curl -s -o /dev/null '$url'" \
+  "bare=$bare_read http://127.0.0.1:$port bench x/2026-11-26/data.zst" \
+  "fs=$bin run --progress never --config-dir $work/c-one"
+server_pid=
 kill $moto 2>/dev/null || true
 stored=$(stat -c %s "$one/data.zst")
 echo "## The same object over S3 (moto on loopback)"
-echo "| case | median | throughput (stored) | peak RSS |"
-echo "|---|---|---|---|"
-row "restore-drill run over S3" "$t_s3" "$(mibs "$stored" "$t_s3")" "$m_s3"
-row "curl GET to /dev/null" "$t_curl" "$(mibs "$stored" "$t_curl")" 0
-echo "ratio vs curl GET: $(ratio "$t_curl" "$t_s3"); vs the fs run: $(ratio "$t_ours" "$t_s3") (target >= 0.9 of the lower)"
+head_row stored
+row "restore-drill run over S3" s3 "$stored"
+row "curl GET to /dev/null" curl "$stored"
+row "opendal bare read (no digest, no decoding)" bare "$stored"
+row "restore-drill run over fs (same rounds)" fs "$stored"
+echo "moto's CPU during the S3 run: ${S[s3]} s; during curl: ${S[curl]} s"
+lower=$(python3 -c "import sys; print(max(map(float, sys.argv[1:])))" "${T[curl]}" "${T[fs]}")
+echo "ratio vs curl GET: $(ratio "${T[curl]}" "${T[s3]}"); vs the fs run: $(ratio "${T[fs]}" "${T[s3]}") (target >= 0.9 of the lower: $(ratio "$lower" "${T[s3]}"))"
+echo "2-core floor of runner + server CPU: $(floor "${C[s3]}" "${S[s3]}") s, so at best $(ratio "$lower" "$(floor "${C[s3]}" "${S[s3]}")") x the lower"
 echo
 
 # --- one .tar.zst of 1,000 files ----------------------------------------------------------
@@ -173,17 +223,17 @@ mkdir -p "$tdir"
 (cd "$tdir" && sha256sum files.tar.zst >SHA256SUMS)
 policy "$work/c-tar" "$work/tar" x/
 rm -rf "$work/state-c-tar"
-read -r t_ours m_ours < <(measure "$bin run --progress never --config-dir $work/c-tar")
-read -r t_zo _ < <(measure "zstd -q -d -f $tdir/files.tar.zst -o $work/scratch/out.tar")
-read -r t_sh _ < <(measure "rm -rf $work/scratch/x && mkdir -p $work/scratch/x && zstd -q -dc $tdir/files.tar.zst | tee >(sha256sum >/dev/null) | tar -x -C $work/scratch/x")
+measure "ours=$bin run --progress never --config-dir $work/c-tar" \
+  "zo=zstd -q -d -f $tdir/files.tar.zst -o $work/scratch/out.tar" \
+  "sh=rm -rf $work/scratch/x && mkdir -p $work/scratch/x && zstd -q -dc $tdir/files.tar.zst | tee >(sha256sum >/dev/null) | tar -x -C $work/scratch/x"
 rm -rf "$work/scratch/out.tar" "$work/scratch/x"
 echo "## One $((size / mib)) MiB .tar.zst of 1,000 files"
-echo "| case | median | throughput (restored) | peak RSS |"
-echo "|---|---|---|---|"
-row "restore-drill run (extract + verify)" "$t_ours" "$(mibs "$size" "$t_ours")" "$m_ours"
-row "zstd -d -o FILE.tar" "$t_zo" "$(mibs "$size" "$t_zo")" 0
-row "zstd -dc | tee >(sha256sum) | tar -x" "$t_sh" "$(mibs "$size" "$t_sh")" 0
-echo "ratio vs zstd -d -o: $(ratio "$t_zo" "$t_ours"); vs shell pipeline: $(ratio "$t_sh" "$t_ours")"
+head_row restored
+row "restore-drill run (extract + verify)" ours "$size"
+row "zstd -d -o FILE.tar" zo "$size"
+row "zstd -dc | tee >(sha256sum) | tar -x" sh "$size"
+echo "ratio vs zstd -d -o: $(ratio "${T[zo]}" "${T[ours]}"); vs shell pipeline: $(ratio "${T[sh]}" "${T[ours]}")"
+echo "2-core floor of the run's own CPU: $(floor "${C[ours]}") s, so at best $(ratio "${T[zo]}" "$(floor "${C[ours]}")") x zstd -d -o"
 echo
 
 # --- 8 objects ----------------------------------------------------------------------------
@@ -198,22 +248,22 @@ done
 policy "$work/c-many" "$work/many" x/
 rm -rf "$work/state-c-many"
 total=$((8 * part))
-read -r t_ours m_ours < <(measure "$bin run --progress never --config-dir $work/c-many")
-read -r t_sh _ < <(measure "ls $many/part-*.zst | xargs -P 2 -I{} sh -c 'zstd -q -dc {} | tee $work/scratch/\$(basename {}).out | sha256sum'")
-rm -f "$work/scratch/"*.out
 # The machine's compute limit: both cores decoding and hashing, nothing else.
-read -r t_zo _ < <(measure "zstd -q -d -f $many/part-1.zst -o $work/scratch/p.out")
-read -r t_dg _ < <(measure "openssl dgst -sha256 $many/part-1.zst")
-rm -f "$work/scratch/p.out"
+measure "ours=$bin run --progress never --config-dir $work/c-many" \
+  "sh=ls $many/part-*.zst | xargs -P 2 -I{} sh -c 'zstd -q -dc {} | tee $work/scratch/\$(basename {}).out | sha256sum'" \
+  "zo=zstd -q -d -f $many/part-1.zst -o $work/scratch/p.out" \
+  "dg=openssl dgst -sha256 $many/part-1.zst"
+rm -f "$work/scratch/"*.out
 stored=$(stat -c %s "$many/part-1.zst")
-limit=$(python3 -c "import sys; p,s,tz,td=map(float,sys.argv[1:]); print(f'{2 / (tz / p + td / p):.0f}')" "$part" "$stored" "$t_zo" "$t_dg")
+limit=$(python3 -c "import sys; p,s,tz,td=map(float,sys.argv[1:]); print(f'{2 / (tz / p + td / p):.0f}')" "$part" "$stored" "${T[zo]}" "${T[dg]}")
 echo "## 8 objects of $((part / mib)) MiB, 4 restores at once"
-echo "| case | median | throughput (restored) | peak RSS |"
-echo "|---|---|---|---|"
-row "restore-drill run" "$t_ours" "$(mibs "$total" "$t_ours")" "$m_ours"
-row "xargs -P 2: zstd -dc | tee | sha256sum" "$t_sh" "$(mibs "$total" "$t_sh")" 0
+head_row restored
+row "restore-drill run" ours "$total"
+row "xargs -P 2: zstd -dc | tee | sha256sum" sh "$total"
 echo "compute limit (2 cores / (s per byte of zstd -d -o + of openssl dgst)): $(python3 -c "import sys; print(f'{float(sys.argv[1]) / 2**20:.0f}')" "$limit") MiB/s"
-echo "ratio vs compute limit: $(python3 -c "import sys; t,n,l=map(float,sys.argv[1:]); print(f'{n / t / l:.2f}')" "$t_ours" "$total" "$limit") (target >= 0.85); vs shell pipeline: $(ratio "$t_sh" "$t_ours") (target >= 3)"
+echo "ratio vs compute limit: $(python3 -c "import sys; t,n,l=map(float,sys.argv[1:]); print(f'{n / t / l:.2f}')" "${T[ours]}" "$total" "$limit") (target >= 0.85); vs shell pipeline: $(ratio "${T[sh]}" "${T[ours]}") (target >= 3)"
+echo "2-core floor of the run's own CPU: $(floor "${C[ours]}") s"
+echo "peak RSS over the one-object run: +$(((${M[ours]} - one_rss) / 1024)) MiB for 3 more restores at once (target <= 16 MiB + window each)"
 echo
 
 # --- listing 100,000 objects in 1,000 sets ------------------------------------------------
@@ -230,12 +280,11 @@ for s in range(1000):
 PY
 fi
 policy "$work/c-list" "$lst" x/
-read -r t_ours m_ours < <(measure "$bin run --dry-run --progress never --config-dir $work/c-list")
 bare=$(find target/release/deps -maxdepth 1 -type f -name 'bare_list-*' -perm -u+x | head -1)
-read -r t_bare m_bare < <(measure "$bare $lst x/")
+measure "ours=$bin run --dry-run --progress never --config-dir $work/c-list" "bare=$bare $lst x/"
 echo "## Listing and planning 100,000 objects in 1,000 sets"
-echo "| case | median | peak RSS |"
+echo "| case | median wall | peak RSS |"
 echo "|---|---|---|"
-printf '| %-44s | %9s s | %8s MiB |\n' "restore-drill run --dry-run (list + plan)" "$t_ours" "$((m_ours / 1024))"
-printf '| %-44s | %9s s | %8s MiB |\n' "opendal bare recursive list" "$t_bare" "$((m_bare / 1024))"
-echo "ratio to the bare list: $(ratio "$t_ours" "$t_bare") (target <= 1.2)"
+printf '| %-44s | %7s s | %6s MiB |\n' "restore-drill run --dry-run (list + plan)" "${T[ours]}" "$((${M[ours]} / 1024))"
+printf '| %-44s | %7s s | %6s MiB |\n' "opendal bare recursive list" "${T[bare]}" "$((${M[bare]} / 1024))"
+echo "ratio to the bare list: $(ratio "${T[ours]}" "${T[bare]}") (target <= 1.2)"

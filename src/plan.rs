@@ -163,19 +163,100 @@ pub enum Choice {
 
 #[derive(Default)]
 struct SetAcc {
+    /// The set's objects: kept while listing only for the by-object layout (one object per
+    /// set); by-folder sets get theirs from the second listing, of the chosen sets only.
     objects: Vec<Entry>,
+    count: usize,
     bytes: u64,
     newest_modified: Option<Timestamp>,
 }
 
-/// Folds a listing into sets; [`Planner::finish`] picks the sample.
-pub struct Planner<'p> {
-    policy: &'p Policy,
-    sets: BTreeMap<String, SetAcc>,
+/// What one listed key is to the planner.
+enum Class<'a> {
+    /// A folder, or a key outside the prefix.
+    Outside,
+    /// A manifest (`SHA256SUMS`, …) in this folder (with trailing `/`).
+    Manifest(&'a str, Algorithm),
+    /// A sidecar (`x.sha256`) for the object with this key.
+    Sidecar(&'a str, Algorithm),
+    /// Not matched by `backups.include`.
+    Excluded,
+    /// Directly under the prefix with a by-folder layout: in no set.
+    Ungrouped,
+    /// A backup object of this set.
+    Object(&'a str),
+}
+
+fn classify<'a>(policy: &Policy, key: &'a str) -> Class<'a> {
+    let Some(rel) = key.strip_prefix(&policy.backups.prefix) else {
+        return Class::Outside;
+    };
+    if rel.is_empty() || rel.ends_with('/') {
+        return Class::Outside;
+    }
+    let (folder, file) = split_folder(key);
+    if let Some(algorithm) = Algorithm::from_manifest_name(file) {
+        return Class::Manifest(folder, algorithm);
+    }
+    if let Some((target, algorithm)) = Algorithm::from_sidecar_name(key) {
+        return Class::Sidecar(target, algorithm);
+    }
+    if let Some(include) = &policy.backups.include
+        && !include.is_match(rel)
+    {
+        return Class::Excluded;
+    }
+    match policy.backups.sets {
+        SetLayout::ByObject => Class::Object(rel),
+        SetLayout::ByFolder => match rel.split_once('/') {
+            Some((set, _)) => Class::Object(set),
+            None => Class::Ungrouped,
+        },
+    }
+}
+
+/// The checksum files seen, by what they cover.
+#[derive(Default)]
+struct Checks {
     /// Object key → sidecars naming it.
     sidecars: HashMap<String, Vec<ChecksumSource>>,
     /// Folder (with trailing `/`) → manifests in it.
     manifests: HashMap<String, Vec<ChecksumSource>>,
+}
+
+impl Checks {
+    fn add(&mut self, class: &Class<'_>, key: &str) {
+        match *class {
+            Class::Manifest(folder, algorithm) => {
+                self.manifests.entry(folder.to_string()).or_default().push(
+                    ChecksumSource::Manifest {
+                        key: key.to_string(),
+                        algorithm,
+                    },
+                )
+            }
+            Class::Sidecar(target, algorithm) => self
+                .sidecars
+                .entry(target.to_string())
+                .or_default()
+                .push(ChecksumSource::Sidecar {
+                    key: key.to_string(),
+                    algorithm,
+                }),
+            _ => {}
+        }
+    }
+}
+
+/// Folds a listing into sets. Memory grows with the sets listed (a few numbers each), not
+/// with the objects: with the by-folder layout no object is kept while listing;
+/// [`Planner::select`] picks the sets, and a second listing of the chosen sets' folders
+/// ([`Selection::folders`], [`Selection::add`]) brings their objects and checksum files.
+pub struct Planner<'p> {
+    policy: &'p Policy,
+    sets: BTreeMap<String, SetAcc>,
+    /// Checksum files, kept while listing for the by-object layout only.
+    checks: Checks,
     listed: usize,
     ungrouped: usize,
 }
@@ -185,71 +266,58 @@ impl<'p> Planner<'p> {
         Planner {
             policy,
             sets: BTreeMap::new(),
-            sidecars: HashMap::new(),
-            manifests: HashMap::new(),
+            checks: Checks::default(),
             listed: 0,
             ungrouped: 0,
         }
     }
 
-    /// Takes one listed object. Folders and keys outside the prefix are ignored.
-    pub fn add(&mut self, entry: Entry) {
-        let Some(rel) = entry.key.strip_prefix(&self.policy.backups.prefix) else {
-            return;
-        };
-        if rel.is_empty() || rel.ends_with('/') {
-            return;
-        }
-        self.listed += 1;
-        let (folder, file) = split_folder(&entry.key);
-        if let Some(algorithm) = Algorithm::from_manifest_name(file) {
-            let source = ChecksumSource::Manifest {
-                key: entry.key.clone(),
-                algorithm,
-            };
-            self.manifests
-                .entry(folder.to_string())
-                .or_default()
-                .push(source);
-            return;
-        }
-        if let Some((target, algorithm)) = Algorithm::from_sidecar_name(&entry.key) {
-            let source = ChecksumSource::Sidecar {
-                key: entry.key.clone(),
-                algorithm,
-            };
-            self.sidecars
-                .entry(target.to_string())
-                .or_default()
-                .push(source);
-            return;
-        }
-        if let Some(include) = &self.policy.backups.include
-            && !include.is_match(rel)
-        {
-            return;
-        }
-        let set = match self.policy.backups.sets {
-            SetLayout::ByObject => rel,
-            SetLayout::ByFolder => match rel.split_once('/') {
-                Some((set, _)) => set,
-                None => {
-                    self.ungrouped += 1;
-                    return;
-                }
-            },
-        };
-        let acc = self.sets.entry(set.to_string()).or_default();
-        acc.bytes += entry.size;
-        acc.newest_modified = acc.newest_modified.max(entry.modified);
-        acc.objects.push(entry);
+    /// Objects and checksum files held so far (the memory guard's measure).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.sets.values().map(|s| s.objects.len()).sum::<usize>()
+            + self.checks.sidecars.values().map(Vec::len).sum::<usize>()
+            + self.checks.manifests.values().map(Vec::len).sum::<usize>()
     }
 
-    /// Dates the sets and picks the sample: the newest set always, `random` more from the
-    /// `within` window, objects per set, then the `max_bytes` cap in that order.
-    pub fn finish(self, ctx: &PlanContext) -> PolicyPlan {
+    fn keeps_objects(&self) -> bool {
+        self.policy.backups.sets == SetLayout::ByObject
+    }
+
+    /// Takes one listed object. Folders and keys outside the prefix are ignored.
+    pub fn add(&mut self, entry: Entry) {
+        let class = classify(self.policy, &entry.key);
+        match class {
+            Class::Outside => return,
+            Class::Excluded => {}
+            Class::Ungrouped => self.ungrouped += 1,
+            Class::Manifest(..) | Class::Sidecar(..) => {
+                if self.keeps_objects() {
+                    self.checks.add(&class, &entry.key);
+                }
+            }
+            Class::Object(set) => {
+                let keep = self.keeps_objects();
+                let acc = match self.sets.get_mut(set) {
+                    Some(acc) => acc,
+                    None => self.sets.entry(set.to_string()).or_default(),
+                };
+                acc.count += 1;
+                acc.bytes += entry.size;
+                acc.newest_modified = acc.newest_modified.max(entry.modified);
+                if keep {
+                    acc.objects.push(entry);
+                }
+            }
+        }
+        self.listed += 1;
+    }
+
+    /// Dates the sets and picks which to restore: the newest set always, `random` more
+    /// from the `within` window (or the one whole set of a drill).
+    pub fn select(self, ctx: &PlanContext) -> Selection<'p> {
         let policy = self.policy;
-        let mut dated: Vec<(String, SetAcc, Option<Timestamp>, DatedBy)> = self
+        let mut dated: Vec<Dated> = self
             .sets
             .into_iter()
             .map(|(name, acc)| {
@@ -272,68 +340,205 @@ impl<'p> Planner<'p> {
         dated.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
         let total_sets = dated.len();
 
-        let window_start = ctx
-            .now
-            .checked_sub(
-                jiff::SignedDuration::try_from(policy.sample.within)
-                    .unwrap_or(jiff::SignedDuration::MAX),
-            )
-            .ok();
-        if ctx.choice != Choice::Sample {
-            return whole_set(
-                policy,
-                dated,
-                ctx,
-                self.listed,
-                self.ungrouped,
-                &self.sidecars,
-                &self.manifests,
-            );
-        }
-        let mut candidates: Vec<usize> = (1..dated.len())
-            .filter(|&i| match (dated[i].2, window_start) {
-                (Some(date), Some(start)) => date >= start,
-                (Some(_), None) => true,
-                (None, _) => false,
+        let chosen: Vec<usize> = match ctx.choice {
+            Choice::WholeOn(day) => dated
+                .iter()
+                .position(|d| {
+                    d.2.is_some_and(|t| t.to_zoned(ctx.tz.clone()).date() == day)
+                })
+                .into_iter()
+                .collect(),
+            Choice::WholeNewest => (!dated.is_empty()).then_some(0).into_iter().collect(),
+            Choice::Sample => {
+                let window_start = ctx
+                    .now
+                    .checked_sub(
+                        jiff::SignedDuration::try_from(policy.sample.within)
+                            .unwrap_or(jiff::SignedDuration::MAX),
+                    )
+                    .ok();
+                let mut candidates: Vec<usize> = (1..dated.len())
+                    .filter(|&i| match (dated[i].2, window_start) {
+                        (Some(date), Some(start)) => date >= start,
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    })
+                    .collect();
+                candidates.sort_by_key(|&i| score(ctx.seed, &policy.name, &dated[i].0));
+                candidates.truncate(policy.sample.random);
+                candidates.sort_unstable();
+                if dated.is_empty() {
+                    Vec::new()
+                } else {
+                    std::iter::once(0).chain(candidates).collect()
+                }
+            }
+        };
+        let mut dated: Vec<Option<Dated>> = dated.into_iter().map(Some).collect();
+        let chosen: Vec<ChosenSet> = chosen
+            .into_iter()
+            .map(|index| {
+                let (name, acc, date, dated_by) =
+                    dated[index].take().expect("each set chosen once");
+                ChosenSet {
+                    name,
+                    acc,
+                    date,
+                    dated_by,
+                    newest: index == 0,
+                }
             })
             .collect();
-        candidates.sort_by_key(|&i| score(ctx.seed, &policy.name, &dated[i].0));
-        candidates.truncate(policy.sample.random);
-        candidates.sort_unstable();
-        let chosen: Vec<usize> = if dated.is_empty() {
-            Vec::new()
-        } else {
-            std::iter::once(0).chain(candidates).collect()
-        };
+        let by_name = chosen
+            .iter()
+            .enumerate()
+            .map(|(i, set)| (set.name.clone(), i))
+            .collect();
+        Selection {
+            policy,
+            seed: ctx.seed,
+            whole: ctx.choice != Choice::Sample,
+            chosen,
+            by_name,
+            checks: self.checks,
+            listed: self.listed,
+            ungrouped: self.ungrouped,
+            total_sets,
+        }
+    }
 
+    /// Both listings from one list of entries (the second is the same entries again,
+    /// filtered to the chosen folders): for tests and callers holding a listing in memory.
+    pub fn plan_listing(policy: &Policy, entries: &[Entry], ctx: &PlanContext) -> PolicyPlan {
+        let mut planner = Planner::new(policy);
+        for entry in entries {
+            planner.add(entry.clone());
+        }
+        let mut selection = planner.select(ctx);
+        let folders = selection.folders();
+        for entry in entries {
+            if folders.iter().any(|f| entry.key.starts_with(f.as_str())) {
+                selection.add(entry.clone());
+            }
+        }
+        selection.finish()
+    }
+}
+
+type Dated = (String, SetAcc, Option<Timestamp>, DatedBy);
+
+struct ChosenSet {
+    name: String,
+    acc: SetAcc,
+    date: Option<Timestamp>,
+    dated_by: DatedBy,
+    newest: bool,
+}
+
+/// The sets chosen from the first listing, waiting for their objects.
+pub struct Selection<'p> {
+    policy: &'p Policy,
+    seed: u64,
+    /// A drill's whole set: every object, no cap.
+    whole: bool,
+    chosen: Vec<ChosenSet>,
+    by_name: HashMap<String, usize>,
+    checks: Checks,
+    listed: usize,
+    ungrouped: usize,
+    total_sets: usize,
+}
+
+impl Selection<'_> {
+    /// The folders to list for the chosen sets' objects and checksum files; none for the
+    /// by-object layout, whose objects came with the first listing.
+    pub fn folders(&self) -> Vec<String> {
+        match self.policy.backups.sets {
+            SetLayout::ByObject => Vec::new(),
+            SetLayout::ByFolder => self
+                .chosen
+                .iter()
+                .map(|set| format!("{}{}/", self.policy.backups.prefix, set.name))
+                .collect(),
+        }
+    }
+
+    /// Takes one entry of the second listing; entries of sets not chosen are ignored.
+    pub fn add(&mut self, entry: Entry) {
+        if self.policy.backups.sets == SetLayout::ByObject {
+            return;
+        }
+        let set_of = |key: &str| {
+            key.strip_prefix(&self.policy.backups.prefix)
+                .and_then(|rel| rel.split_once('/'))
+                .and_then(|(set, _)| self.by_name.get(set).copied())
+        };
+        let class = classify(self.policy, &entry.key);
+        match class {
+            Class::Manifest(folder, _) => {
+                if set_of(folder).is_some() {
+                    self.checks.add(&class, &entry.key);
+                }
+            }
+            Class::Sidecar(target, _) => {
+                if set_of(target).is_some() {
+                    self.checks.add(&class, &entry.key);
+                }
+            }
+            Class::Object(_) => {
+                if let Some(index) = set_of(&entry.key) {
+                    self.chosen[index].acc.objects.push(entry);
+                }
+            }
+            Class::Outside | Class::Excluded | Class::Ungrouped => {}
+        }
+    }
+
+    /// The sample from the chosen sets: objects per set, then the `max_bytes` cap in that
+    /// order (a drill's whole set: every object, no cap).
+    pub fn finish(self) -> PolicyPlan {
+        let policy = self.policy;
+        let checks = &self.checks;
         // Stored bytes already chosen; the first object (the newest set's) is taken even
         // when it alone exceeds `max_bytes`: the newest backup is never left unverified.
         let mut spent = 0u64;
         let mut taken = 0usize;
         let mut sets = Vec::new();
-        let mut dated: Vec<Option<_>> = dated.into_iter().map(Some).collect();
-        for index in chosen {
-            let (name, acc, date, dated_by) = dated[index].take().expect("each set chosen once");
-            let total_objects = acc.objects.len();
-            let mut objects = pick_objects(
-                acc.objects,
-                policy.sample.objects_per_set,
-                ctx.seed,
-                &policy.name,
-            );
+        for set in self.chosen {
+            let ChosenSet {
+                name,
+                acc,
+                date,
+                dated_by,
+                newest,
+            } = set;
+            let mut objects = if self.whole {
+                let mut all = acc.objects;
+                all.sort_by(|a, b| a.key.cmp(&b.key));
+                all
+            } else {
+                pick_objects(
+                    acc.objects,
+                    policy.sample.objects_per_set,
+                    self.seed,
+                    &policy.name,
+                )
+            };
             let before = objects.len();
-            objects.retain(|o| {
-                let fits = taken == 0
-                    || policy
-                        .sample
-                        .max_bytes
-                        .is_none_or(|cap| spent.saturating_add(o.size) <= cap);
-                if fits {
-                    spent = spent.saturating_add(o.size);
-                    taken += 1;
-                }
-                fits
-            });
+            if !self.whole {
+                objects.retain(|o| {
+                    let fits = taken == 0
+                        || policy
+                            .sample
+                            .max_bytes
+                            .is_none_or(|cap| spent.saturating_add(o.size) <= cap);
+                    if fits {
+                        spent = spent.saturating_add(o.size);
+                        taken += 1;
+                    }
+                    fits
+                });
+            }
             let capped_objects = before - objects.len();
             let objects = objects
                 .into_iter()
@@ -343,8 +548,8 @@ impl<'p> Planner<'p> {
                         &policy.backups.prefix,
                         &name,
                         entry,
-                        &self.sidecars,
-                        &self.manifests,
+                        &checks.sidecars,
+                        &checks.manifests,
                     )
                 })
                 .collect();
@@ -352,8 +557,8 @@ impl<'p> Planner<'p> {
                 name,
                 date,
                 dated_by,
-                newest: index == 0,
-                total_objects,
+                newest,
+                total_objects: acc.count,
                 total_bytes: acc.bytes,
                 objects,
                 capped_objects,
@@ -362,71 +567,10 @@ impl<'p> Planner<'p> {
         PolicyPlan {
             policy: policy.name.clone(),
             listed_objects: self.listed,
-            total_sets,
+            total_sets: self.total_sets,
             ungrouped_objects: self.ungrouped,
             sets,
         }
-    }
-}
-
-type Dated = (String, SetAcc, Option<Timestamp>, DatedBy);
-
-/// A drill's plan: one whole set, every object, no cap.
-fn whole_set(
-    policy: &Policy,
-    dated: Vec<Dated>,
-    ctx: &PlanContext,
-    listed: usize,
-    ungrouped: usize,
-    sidecars: &HashMap<String, Vec<ChecksumSource>>,
-    manifests: &HashMap<String, Vec<ChecksumSource>>,
-) -> PolicyPlan {
-    let total_sets = dated.len();
-    let index = match ctx.choice {
-        Choice::WholeOn(day) => dated.iter().position(|d| {
-            d.2.is_some_and(|t| t.to_zoned(ctx.tz.clone()).date() == day)
-        }),
-        _ => (!dated.is_empty()).then_some(0),
-    };
-    let sets = index
-        .map(|i| {
-            let newest = i == 0;
-            let (name, acc, date, dated_by) = dated.into_iter().nth(i).expect("index in range");
-            let total_objects = acc.objects.len();
-            let mut entries = acc.objects;
-            entries.sort_by(|a, b| a.key.cmp(&b.key));
-            let objects = entries
-                .into_iter()
-                .map(|e| {
-                    planned_object(
-                        policy.backups.sets,
-                        &policy.backups.prefix,
-                        &name,
-                        e,
-                        sidecars,
-                        manifests,
-                    )
-                })
-                .collect();
-            PlannedSet {
-                name,
-                date,
-                dated_by,
-                newest,
-                total_objects,
-                total_bytes: acc.bytes,
-                objects,
-                capped_objects: 0,
-            }
-        })
-        .into_iter()
-        .collect();
-    PolicyPlan {
-        policy: policy.name.clone(),
-        listed_objects: listed,
-        total_sets,
-        ungrouped_objects: ungrouped,
-        sets,
     }
 }
 

@@ -140,10 +140,18 @@ async fn plan_one(policy: &Policy, ctx: PlanContext) -> Planned<'_> {
         Err(e) => return storage_error(e.to_string()),
     };
     let mut planner = Planner::new(policy);
-    if let Err(e) = storage::list_into(&op, &policy.backups.prefix, &mut planner).await {
+    if let Err(e) = storage::list_into(&op, &policy.backups.prefix, |e| planner.add(e)).await {
         return storage_error(e.to_string());
     }
-    let plan = planner.finish(&ctx);
+    // The chosen sets' folders are listed again for their objects, so the first listing
+    // keeps a few numbers per set and no object.
+    let mut selection = planner.select(&ctx);
+    for folder in selection.folders() {
+        if let Err(e) = storage::list_into(&op, &folder, |e| selection.add(e)).await {
+            return storage_error(e.to_string());
+        }
+    }
+    let plan = selection.finish();
     let mut findings = Vec::new();
     if plan.sets.is_empty() {
         findings.push(Finding::new(

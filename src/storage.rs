@@ -13,7 +13,7 @@ use opendal::raw::{Operation, ServiceInfo};
 use opendal::{EntryMode, ErrorKind, Operator};
 
 use crate::config::StorageSpec;
-use crate::plan::{Entry, Planner};
+use crate::plan::Entry;
 
 /// Requests in flight per operator at most.
 const MAX_REQUESTS: usize = 32;
@@ -122,7 +122,7 @@ impl LoggingInterceptor for StorageLog {
 pub async fn list_into(
     op: &Operator,
     prefix: &str,
-    planner: &mut Planner<'_>,
+    mut add: impl FnMut(Entry),
 ) -> Result<(), StorageError> {
     let fail = |e: opendal::Error| StorageError::List {
         prefix: prefix.to_string(),
@@ -134,7 +134,7 @@ pub async fn list_into(
         if meta.mode() != EntryMode::FILE {
             continue;
         }
-        planner.add(Entry {
+        add(Entry {
             key: entry.path().to_string(),
             size: meta.content_length(),
             modified: meta.last_modified().map(Into::into),

@@ -41,11 +41,7 @@ fn dated_listing(days: u32) -> Vec<Entry> {
 }
 
 fn plan(policy: &Policy, entries: Vec<Entry>, ctx: &PlanContext) -> PolicyPlan {
-    let mut planner = Planner::new(policy);
-    for e in entries {
-        planner.add(e);
-    }
-    planner.finish(ctx)
+    Planner::plan_listing(policy, &entries, ctx)
 }
 
 #[test]
@@ -235,4 +231,47 @@ fn drills_take_one_whole_set_uncapped() {
     );
     drill.choice = Choice::WholeOn("2025-01-01".parse().unwrap());
     assert!(plan(&pol, dated_listing(5), &drill).sets.is_empty());
+}
+
+/// The planner's memory guard: listing 2,000 objects in 25 by-folder sets keeps none of
+/// them; only the chosen sets' folders are listed again, and the plan has their objects.
+#[test]
+fn first_listing_keeps_no_objects_and_only_chosen_folders_are_relisted() {
+    let policy = policy("sample:\n  random: 2\n  within: 30d\n");
+    let mut entries = dated_listing(25);
+    for day in 1..=25 {
+        for i in 0..77 {
+            entries.push(entry(&format!("files/2026-11-{day:02}/part-{i:03}.zst"), 1));
+        }
+    }
+    let mut planner = Planner::new(&policy);
+    for e in &entries {
+        planner.add(e.clone());
+    }
+    assert_eq!(planner.held(), 0, "objects kept while listing");
+    let mut selection = planner.select(&ctx(3));
+    let folders = selection.folders();
+    assert_eq!(folders.len(), 3, "{folders:?}");
+    assert_eq!(folders[0], "files/2026-11-25/");
+    for e in entries
+        .iter()
+        .filter(|e| folders.iter().any(|f| e.key.starts_with(f)))
+    {
+        selection.add(e.clone());
+    }
+    // An entry of a set that was not chosen is ignored by the second pass.
+    selection.add(entry("files/2026-11-02/stray.zst", 5));
+    let plan = selection.finish();
+    assert_eq!(plan.listed_objects, entries.len());
+    assert_eq!(plan.total_sets, 25);
+    assert_eq!(plan.sets.len(), 3);
+    for set in &plan.sets {
+        assert_eq!(set.total_objects, 79, "{}", set.name);
+        assert_eq!(set.objects.len(), 79, "{}", set.name);
+        assert!(set.objects.iter().all(|o| !o.checksums.is_empty()));
+    }
+    assert_eq!(
+        serde_json::to_value(&plan).unwrap(),
+        serde_json::to_value(Planner::plan_listing(&policy, &entries, &ctx(3))).unwrap()
+    );
 }

@@ -1,15 +1,17 @@
 //! Decoding on a blocking thread: bytes from the channel → zstd (when the name says so and
 //! the magic number agrees) → a byte limit → a single file, or tar extraction.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::extract;
-use super::{RestoreSpec, Stop, StopSlot};
+use super::{Chunk, RestoreSpec, Stop, StopSlot};
 use crate::finding::Finding;
 use crate::plan::{Format, PlannedObject};
 
@@ -22,30 +24,40 @@ pub(crate) struct DecodeOutput {
     pub restored_bytes: u64,
     pub files: u64,
     pub findings: Vec<Finding>,
+    /// Stored bytes copied in user space between the network and the decoder: 0 for zstd
+    /// (zstd reads the network's chunks in place), the object's size for raw objects.
+    pub copied_bytes: u64,
 }
 
 /// Decodes one object from `rx` into `spec.set_dir`. On a stop, every file this object
 /// created is removed again, so a half-restored object leaves nothing behind.
 pub(crate) fn decode(
-    rx: mpsc::Receiver<Result<Bytes, String>>,
+    rx: mpsc::Receiver<Result<Chunk, String>>,
     object: &PlannedObject,
     spec: &RestoreSpec,
 ) -> Result<DecodeOutput, Stop> {
     let slot = StopSlot::default();
+    let copied = Rc::new(Cell::new(0));
     let mut created = Vec::new();
     let result = decode_into(
-        ChannelReader::new(rx, slot.clone()),
+        ChannelReader::new(rx, slot.clone(), copied.clone()),
         object,
         spec,
         &slot,
         &mut created,
     );
-    if result.is_err() {
-        for path in created.iter().rev() {
-            let _ = std::fs::remove_file(path);
+    match result {
+        Ok(mut out) => {
+            out.copied_bytes = copied.get();
+            Ok(out)
+        }
+        Err(stop) => {
+            for path in created.iter().rev() {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(stop)
         }
     }
-    result
 }
 
 fn decode_into(
@@ -122,6 +134,7 @@ fn decode_into(
                 restored_bytes: bytes,
                 files: 1,
                 findings: Vec::new(),
+                copied_bytes: 0,
             })
         }
     }
@@ -186,10 +199,9 @@ fn copy_into(
 ) -> Result<u64, Stop> {
     let mut total = 0u64;
     loop {
-        let n = match source.read(buf) {
+        let n = match fill(source, buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(read_stop(slot, &e)),
         };
         on_chunk(&buf[..n]);
@@ -199,6 +211,21 @@ fn copy_into(
     }
     file.flush().map_err(|e| write_stop(path, &e))?;
     Ok(total)
+}
+
+/// Reads until `buf` is full or the source ends, so each write is a whole buffer rather
+/// than whatever one zstd call produced.
+fn fill(source: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match source.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(m) => n += m,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Creates `path` as a new file. A file already there (an earlier entry, or another archive
@@ -253,19 +280,29 @@ pub(crate) fn write_stop(path: &Path, e: &io::Error) -> Stop {
 
 /// A `Read` over the chunks arriving from the network task.
 struct ChannelReader {
-    rx: mpsc::Receiver<Result<Bytes, String>>,
+    rx: mpsc::Receiver<Result<Chunk, String>>,
     current: Bytes,
+    /// The chunk `current` came from, keeping its share of the in-flight budget.
+    holding: Option<Chunk>,
     slot: StopSlot,
     done: bool,
+    /// Bytes copied out of the chunks (see `DecodeOutput::copied_bytes`).
+    copied: Rc<Cell<u64>>,
 }
 
 impl ChannelReader {
-    fn new(rx: mpsc::Receiver<Result<Bytes, String>>, slot: StopSlot) -> Self {
+    fn new(
+        rx: mpsc::Receiver<Result<Chunk, String>>,
+        slot: StopSlot,
+        copied: Rc<Cell<u64>>,
+    ) -> Self {
         ChannelReader {
             rx,
             current: Bytes::new(),
+            holding: None,
             slot,
             done: false,
+            copied,
         }
     }
 
@@ -273,7 +310,10 @@ impl ChannelReader {
     fn fill(&mut self) -> io::Result<bool> {
         while self.current.is_empty() && !self.done {
             match self.rx.blocking_recv() {
-                Some(Ok(chunk)) => self.current = chunk,
+                Some(Ok(chunk)) => {
+                    self.current = chunk.bytes.clone();
+                    self.holding = Some(chunk);
+                }
                 Some(Err(message)) => {
                     self.done = true;
                     if let Ok(mut slot) = self.slot.lock() {
@@ -281,7 +321,10 @@ impl ChannelReader {
                     }
                     return Err(io::Error::other("storage read failed"));
                 }
-                None => self.done = true,
+                None => {
+                    self.done = true;
+                    self.holding = None;
+                }
             }
         }
         Ok(!self.current.is_empty())
@@ -297,6 +340,7 @@ impl ChannelReader {
             if more {
                 joined.extend_from_slice(&self.current);
             }
+            self.copied.set(self.copied.get() + joined.len() as u64);
             self.current = Bytes::from(joined);
             if !more {
                 break;
@@ -313,6 +357,7 @@ impl Read for ChannelReader {
         }
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current[..n]);
+        self.copied.set(self.copied.get() + n as u64);
         let _ = self.current.split_to(n);
         Ok(n)
     }

@@ -224,6 +224,7 @@ pub(crate) fn extract_tar(
         restored_bytes,
         files,
         findings,
+        copied_bytes: 0,
     })
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use opendal::Operator;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::checksum::{Algorithm, Digester};
 use crate::finding::{Finding, FindingKind};
@@ -27,8 +27,21 @@ use crate::storage::describe;
 
 pub use extract::safe_relative;
 
-/// Chunks buffered between the network and each worker thread.
-const CHANNEL_CHUNKS: usize = 8;
+/// Stored bytes read ahead of the slower of the two worker threads, per object. Chunks
+/// hold a share of this budget until both the hasher and the decoder are done with them,
+/// so the memory in flight stays bounded whatever size of chunk the storage service hands
+/// out (2 MiB on fs, a few hundred KiB over HTTP).
+const IN_FLIGHT_BYTES: usize = 4 << 20;
+/// Chunks queued for each worker thread; the byte budget is the real bound.
+const CHANNEL_CHUNKS: usize = 64;
+
+/// A chunk of stored bytes on its way to the hasher and the decoder, holding its share of
+/// the object's in-flight budget until both have let go of it.
+#[derive(Clone)]
+pub(crate) struct Chunk {
+    pub(crate) bytes: Bytes,
+    _budget: Arc<OwnedSemaphorePermit>,
+}
 
 /// What the restore of one object needs to know besides the object.
 #[derive(Debug, Clone)]
@@ -50,6 +63,9 @@ pub struct Restored {
     pub files: u64,
     /// Digests of the stored bytes; empty when the object could not be read whole.
     pub digests: BTreeMap<Algorithm, String>,
+    /// Stored bytes copied in user space before decoding (see the regression test
+    /// `stored_bytes_are_not_copied_before_zstd`).
+    pub copied_bytes: u64,
     /// Time to the first byte: the per-object overhead.
     pub first_byte: Duration,
     pub elapsed: Duration,
@@ -112,8 +128,9 @@ pub async fn restore_object(
         }
     };
 
-    let (hash_tx, hash_rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
-    let (data_tx, data_rx) = mpsc::channel::<Result<Bytes, String>>(CHANNEL_CHUNKS);
+    let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
+    let (hash_tx, hash_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
+    let (data_tx, data_rx) = mpsc::channel::<Result<Chunk, String>>(CHANNEL_CHUNKS);
     let algorithms = spec.algorithms.clone();
     let hasher = tokio::task::spawn_blocking(move || hash_stream(hash_rx, &algorithms));
     let decode_spec = spec.clone();
@@ -138,7 +155,16 @@ pub async fn restore_object(
                 stored += bytes.len() as u64;
                 chunks += 1;
                 on_bytes(bytes.len() as u64);
-                if decoding && data_tx.send(Ok(bytes.clone())).await.is_err() {
+                // A chunk larger than the whole budget waits for all of it.
+                let share = bytes.len().clamp(1, IN_FLIGHT_BYTES) as u32;
+                let Ok(permit) = budget.clone().acquire_many_owned(share).await else {
+                    unreachable!("the budget semaphore is never closed")
+                };
+                let chunk = Chunk {
+                    bytes,
+                    _budget: Arc::new(permit),
+                };
+                if decoding && data_tx.send(Ok(chunk.clone())).await.is_err() {
                     decoding = false;
                     let result = (&mut decoder).await;
                     let keep_hashing = matches!(result, Ok(Err(Stop::Corrupt(_))));
@@ -148,7 +174,7 @@ pub async fn restore_object(
                         break;
                     }
                 }
-                if hash_tx.send(bytes).await.is_err() {
+                if hash_tx.send(chunk).await.is_err() {
                     whole = false;
                     break;
                 }
@@ -178,6 +204,7 @@ pub async fn restore_object(
         Ok(Ok(out)) => {
             restored.restored_bytes = out.restored_bytes;
             restored.files = out.files;
+            restored.copied_bytes = out.copied_bytes;
             restored.findings.extend(out.findings);
         }
         Ok(Err(stop)) => restored.findings.push(stop.into_finding(key)),
@@ -215,6 +242,7 @@ pub async fn restore_object(
         key,
         stored,
         chunks,
+        copied = restored.copied_bytes,
         seconds = restored.elapsed.as_secs_f64(),
         "object read"
     );
@@ -222,12 +250,12 @@ pub async fn restore_object(
 }
 
 fn hash_stream(
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<Chunk>,
     algorithms: &BTreeSet<Algorithm>,
 ) -> BTreeMap<Algorithm, String> {
     let mut digester = Digester::new(algorithms);
     while let Some(chunk) = rx.blocking_recv() {
-        digester.update(&chunk);
+        digester.update(&chunk.bytes);
     }
     digester.finish()
 }
