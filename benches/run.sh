@@ -42,8 +42,11 @@ PY
 }
 
 # Runs each NAME=COMMAND pair RUNS rounds, interleaved (one of each per round), so every
-# case sees the same state of the machine's page cache and writeback; the host's memory
-# makes the kernel's copy into fresh page-cache pages vary from run to run by up to 3x.
+# case sees the same state of the machine. The scratch folder is emptied after every
+# command, outside the timing, so each starts with the same free memory: on this VM, the
+# kernel's copy into page-cache pages the host has taken back is up to 6x slower than into
+# pages freed a moment ago (seen as copy_folio_from_iter_atomic in perf), and a command
+# that ran after one leaving 1 GiB of output behind paid for it.
 # Sets T[NAME] (median seconds), M[NAME] (median peak RSS KiB), C[NAME] (median CPU
 # seconds, user + system) and, while `server_pid` is set, S[NAME] (the server's median CPU
 # seconds during the command).
@@ -64,11 +67,12 @@ measure() {
       before=$(server_cpu)
       /usr/bin/time -f "%e %M %U %S" -o "$work/time.out" bash -c "$cmd" >/dev/null 2>&1 || true
       after=$(server_cpu)
+      rm -rf "${work:?}/scratch/"*
       read -r e m u sy < <(tail -1 "$work/time.out")
       times[$name]+="$e "
       rss[$name]+="$m "
-      cpu[$name]+="$(python3 -c "print($u + $sy)") "
-      srv[$name]+="$(python3 -c "print(($after - $before) / $(getconf CLK_TCK))") "
+      cpu[$name]+="$(python3 -c "print(f'{$u + $sy:.2f}')") "
+      srv[$name]+="$(python3 -c "print(f'{($after - $before) / $(getconf CLK_TCK):.2f}')") "
     done
   done
   for pair in "$@"; do
@@ -132,21 +136,6 @@ row "zstd -dc | tee FILE | sha256sum" sh "$size"
 echo "ratio vs zstd -d -o: $(ratio "${T[zo]}" "${T[ours]}") (target >= 0.9); vs shell pipeline: $(ratio "${T[sh]}" "${T[ours]}") (target >= 3)"
 echo "2-core floor of the run's own CPU: $(floor "${C[ours]}") s, so at best $(ratio "${T[zo]}" "$(floor "${C[ours]}")") x zstd -d -o"
 one_rss=${M[ours]}
-echo
-
-# --- a 4 GiB object: memory only ----------------------------------------------------------
-big=$work/big/x/2026-11-26
-mkdir -p "$big"
-make_data $((4 * size)) "$work/big.raw" 2
-[ "$big/data.zst" -nt "$work/big.raw" ] || zstd -q -f "$work/big.raw" -o "$big/data.zst"
-(cd "$big" && sha256sum data.zst >SHA256SUMS)
-policy "$work/c-big" "$work/big" x/
-rm -rf "$work/state-c-big"
-measure "big=$bin run --progress never --config-dir $work/c-big"
-echo "## One $((4 * size / mib)) MiB .zst object: peak RSS"
-head_row restored
-row "restore-drill run (restore + verify)" big $((4 * size))
-echo "peak RSS vs the $((size / mib)) MiB object: $(ratio "${M[big]}" "$one_rss") (target <= 1.10)"
 echo
 
 # --- the same object over S3 (moto on loopback) ------------------------------------------
@@ -288,3 +277,19 @@ echo "|---|---|---|"
 printf '| %-44s | %7s s | %6s MiB |\n' "restore-drill run --dry-run (list + plan)" "${T[ours]}" "$((${M[ours]} / 1024))"
 printf '| %-44s | %7s s | %6s MiB |\n' "opendal bare recursive list" "${T[bare]}" "$((${M[bare]} / 1024))"
 echo "ratio to the bare list: $(ratio "${T[ours]}" "${T[bare]}") (target <= 1.2)"
+echo
+
+# --- a 4 GiB object: memory only ----------------------------------------------------------
+big=$work/big/x/2026-11-26
+mkdir -p "$big"
+make_data $((4 * size)) "$work/big.raw" 2
+[ "$big/data.zst" -nt "$work/big.raw" ] || zstd -q -f "$work/big.raw" -o "$big/data.zst"
+(cd "$big" && sha256sum data.zst >SHA256SUMS)
+policy "$work/c-big" "$work/big" x/
+rm -rf "$work/state-c-big"
+measure "big=$bin run --progress never --config-dir $work/c-big"
+echo "## One $((4 * size / mib)) MiB .zst object: peak RSS"
+head_row restored
+row "restore-drill run (restore + verify)" big $((4 * size))
+echo "peak RSS vs the $((size / mib)) MiB object: $(ratio "${M[big]}" "$one_rss") (target <= 1.10)"
+echo

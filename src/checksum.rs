@@ -114,7 +114,9 @@ pub fn parse_sums(text: &str, algorithm: Algorithm) -> Result<Vec<SumLine>, Stri
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let parsed = parse_line(line, algorithm).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let parsed = parse_line(line, algorithm)
+            .and_then(refuse_parent)
+            .map_err(|e| format!("line {}: {e}", i + 1))?;
         if let Some(name) = &parsed.name
             && let Some(earlier) = seen.insert(name.clone(), parsed.digest.clone())
             && earlier != parsed.digest
@@ -165,7 +167,7 @@ fn parse_line(line: &str, algorithm: Algorithm) -> Result<SumLine, String> {
         None => (line, None),
     };
     let digest = check_hex(digest, algorithm)?;
-    let name = match rest {
+    let name: Option<String> = match rest {
         None => None,
         Some(rest) => {
             let rest = rest.strip_prefix([' ', '*']).unwrap_or(rest);
@@ -179,6 +181,18 @@ fn parse_line(line: &str, algorithm: Algorithm) -> Result<SumLine, String> {
         }
     };
     Ok(SumLine { name, digest })
+}
+
+/// A line naming a file through `..` would vouch for a file of another folder (another
+/// set): the whole checksum file is not trusted.
+fn refuse_parent(line: SumLine) -> Result<SumLine, String> {
+    match &line.name {
+        Some(name) if name.split('/').any(|part| part == "..") => Err(format!(
+            "`{}` leaves the checksum file's folder with `..`",
+            name.escape_debug()
+        )),
+        _ => Ok(line),
+    }
 }
 
 fn check_hex(digest: &str, algorithm: Algorithm) -> Result<String, String> {

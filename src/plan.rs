@@ -5,7 +5,7 @@
 //! The choice is seeded and independent of library versions: candidates are ordered by a
 //! BLAKE3 hash of (seed, policy, name), so `--seed N` repeats a run's choice exactly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -109,6 +109,10 @@ pub struct PlannedSet {
     pub objects: Vec<PlannedObject>,
     /// Objects left out by `sample.max_bytes`.
     pub capped_objects: usize,
+    /// Every key listed in the set's folder (by-folder layout; empty by object), so that a
+    /// folder manifest naming a file the set lacks is found.
+    #[serde(skip)]
+    pub listed_keys: BTreeSet<String>,
 }
 
 /// What will be restored for one policy, and what the listing showed.
@@ -166,6 +170,8 @@ struct SetAcc {
     /// The set's objects: kept while listing only for the by-object layout (one object per
     /// set); by-folder sets get theirs from the second listing, of the chosen sets only.
     objects: Vec<Entry>,
+    /// Every key of the set's folder, from the second listing (by-folder layout).
+    keys: BTreeSet<String>,
     count: usize,
     bytes: u64,
     newest_modified: Option<Timestamp>,
@@ -474,6 +480,11 @@ impl Selection<'_> {
                 .and_then(|(set, _)| self.by_name.get(set).copied())
         };
         let class = classify(self.policy, &entry.key);
+        if !matches!(class, Class::Outside)
+            && let Some(index) = set_of(&entry.key)
+        {
+            self.chosen[index].acc.keys.insert(entry.key.clone());
+        }
         match class {
             Class::Manifest(folder, _) => {
                 if set_of(folder).is_some() {
@@ -562,6 +573,7 @@ impl Selection<'_> {
                 total_bytes: acc.bytes,
                 objects,
                 capped_objects,
+                listed_keys: acc.keys,
             });
         }
         PolicyPlan {

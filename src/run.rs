@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use opendal::Operator;
 
 use crate::checksum::Algorithm;
-use crate::config::{Config, Policy};
+use crate::config::{Config, Policy, StorageTuning};
 use crate::finding::{Finding, FindingKind};
 use crate::judge::{self, Status, Timing};
 use crate::plan::{PlanContext, PlannedObject, Planner, PolicyPlan};
@@ -117,25 +117,35 @@ fn random_seed() -> u64 {
 }
 
 /// Lists every policy's storage and plans its sample, all policies at once.
-pub async fn plan_all<'c>(policies: &[&'c Policy], start: &RunStart) -> Vec<Planned<'c>> {
+pub async fn plan_all<'c>(
+    policies: &[&'c Policy],
+    start: &RunStart,
+    tuning: &StorageTuning,
+) -> Vec<Planned<'c>> {
     let ctx = PlanContext {
         now: start.started_at,
         tz: jiff::tz::TimeZone::system(),
         seed: start.seed,
         choice: start.choice,
     };
-    let futures = policies.iter().map(|&policy| plan_one(policy, ctx.clone()));
+    let futures = policies
+        .iter()
+        .map(|&policy| plan_one(policy, ctx.clone(), tuning));
     futures::future::join_all(futures).await
 }
 
-async fn plan_one(policy: &Policy, ctx: PlanContext) -> Planned<'_> {
+async fn plan_one<'p>(
+    policy: &'p Policy,
+    ctx: PlanContext,
+    tuning: &StorageTuning,
+) -> Planned<'p> {
     let storage_error = |message: String| Planned {
         policy,
         op: None,
         plan: None,
         findings: vec![Finding::new(FindingKind::StorageError, None, message)],
     };
-    let op = match storage::operator(&policy.storage) {
+    let op = match storage::operator(&policy.storage, tuning) {
         Ok(op) => op,
         Err(e) => return storage_error(e.to_string()),
     };
@@ -274,7 +284,20 @@ pub async fn execute(
     let mut policies = Vec::with_capacity(planned.len());
     for (p, planned_policy) in planned.into_iter().enumerate() {
         let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
-        let validation = validate_sets(&planned_policy, &mine, &dir).await;
+        let mut validation = validate_sets(&planned_policy, &mine, &dir).await;
+        if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
+            for set in &plan.sets {
+                validation.extend(
+                    verify::manifest_coverage(
+                        &planned_policy.policy.name,
+                        op,
+                        set,
+                        &checksum_files,
+                    )
+                    .await,
+                );
+            }
+        }
         policies.push(judge_policy(planned_policy, &mine, validation, start));
     }
     if !options.keep

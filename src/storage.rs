@@ -12,15 +12,11 @@ use opendal::layers::{
 use opendal::raw::{Operation, ServiceInfo};
 use opendal::{EntryMode, ErrorKind, Operator};
 
-use crate::config::StorageSpec;
+use crate::config::{StorageSpec, StorageTuning};
 use crate::plan::Entry;
 
 /// Requests in flight per operator at most.
 const MAX_REQUESTS: usize = 32;
-/// A request (stat, list page, read call) that takes longer than this has failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Waiting longer than this for the next bytes of a body means the transfer stalled.
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -34,8 +30,9 @@ pub enum StorageError {
     TooLarge { key: String, size: u64, max: u64 },
 }
 
-/// Builds the operator for a policy's storage with the standard layers.
-pub fn operator(spec: &StorageSpec) -> Result<Operator, StorageError> {
+/// Builds the operator for a policy's storage with the standard layers, timeouts and
+/// retries from the settings' `storage` block.
+pub fn operator(spec: &StorageSpec, tuning: &StorageTuning) -> Result<Operator, StorageError> {
     let setup = |message: String| StorageError::Setup {
         service: spec.service.clone(),
         message,
@@ -61,15 +58,15 @@ pub fn operator(spec: &StorageSpec) -> Result<Operator, StorageError> {
         .layer(
             RetryLayer::new()
                 .with_jitter()
-                .with_max_times(4)
+                .with_max_times(tuning.retries)
                 .with_min_delay(Duration::from_millis(200))
                 .with_max_delay(Duration::from_secs(10))
                 .with_notify(log_retry),
         )
         .layer(
             TimeoutLayer::new()
-                .with_timeout(REQUEST_TIMEOUT)
-                .with_io_timeout(IO_TIMEOUT),
+                .with_timeout(tuning.timeout)
+                .with_io_timeout(tuning.stall_timeout),
         )
         .layer(ConcurrentLimitLayer::new(MAX_REQUESTS))
         .layer(LoggingLayer::new(StorageLog)))

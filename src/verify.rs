@@ -119,6 +119,58 @@ pub async fn expected_digests(
     (expected, findings)
 }
 
+/// Folder manifests of a chosen set that name files the set does not have: one
+/// `missing_file` finding per name (`manifest!name`). By-folder sets only: a by-object
+/// layout's manifest covers many sets.
+pub async fn manifest_coverage(
+    policy: &str,
+    op: &Operator,
+    set: &crate::plan::PlannedSet,
+    files: &ChecksumFiles,
+) -> Vec<Finding> {
+    if set.listed_keys.is_empty() {
+        return Vec::new();
+    }
+    let manifests: std::collections::BTreeSet<(&str, Algorithm)> = set
+        .objects
+        .iter()
+        .flat_map(|o| &o.checksums)
+        .filter_map(|source| match source {
+            ChecksumSource::Manifest { key, algorithm } => Some((key.as_str(), *algorithm)),
+            ChecksumSource::Sidecar { .. } => None,
+        })
+        .collect();
+    let mut findings = Vec::new();
+    for (key, algorithm) in manifests {
+        // An unreadable manifest is already a finding of each object it should cover.
+        let Ok(lines) = files.get(policy, op, key, algorithm).await else {
+            continue;
+        };
+        let folder = key.rfind('/').map_or("", |i| &key[..=i]);
+        let present = |name: &str| {
+            let name = checksum::normalize_name(name);
+            set.listed_keys.contains(&format!("{folder}{name}"))
+                || set
+                    .listed_keys
+                    .iter()
+                    .any(|k| k.starts_with(folder) && listed_base(k) == listed_base(name))
+        };
+        for name in lines.iter().filter_map(|l| l.name.as_deref()) {
+            if !present(name) {
+                findings.push(Finding::new(
+                    FindingKind::MissingFile,
+                    Some(&format!("{key}!{}", name.escape_debug())),
+                    format!(
+                        "`{}` is listed in the manifest but the set has no such object",
+                        name.escape_debug()
+                    ),
+                ));
+            }
+        }
+    }
+    findings
+}
+
 /// The file name a checksum line refers to (`./x`, `/backups/x` and `x` all name `x`).
 fn listed_base(name: &str) -> &str {
     let name = checksum::normalize_name(name);

@@ -55,7 +55,7 @@ fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for policy in &config.policies {
         let result = runtime.block_on(async {
-            let op = crate::storage::operator(&policy.storage)?;
+            let op = crate::storage::operator(&policy.storage, &config.settings.storage)?;
             crate::storage::probe(&op, &policy.backups.prefix).await
         });
         match result {

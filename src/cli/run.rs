@@ -127,7 +127,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     if args.dry_run {
-        let planned = runtime.block_on(run::plan_all(&selected, &start));
+        let planned = runtime.block_on(run::plan_all(&selected, &start, &config.settings.storage));
         print!("{}", report::plan_text(&planned, start.seed));
         return Ok(ExitCode::Success);
     }
@@ -173,7 +173,7 @@ pub(super) fn perform(
         .block_on(async { unattended::Signals::install() })
         .context("cannot install signal handlers")?;
     let work = async {
-        let planned = run::plan_all(selected, start).await;
+        let planned = run::plan_all(selected, start, &config.settings.storage).await;
         run::execute(config, planned, start, options).await
     };
     let outcome = runtime.block_on(async {

@@ -18,7 +18,9 @@ pub use policy::{
     Backups, Checksums, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample, SetLayout,
     StorageSpec, Targets, Validation,
 };
-pub use settings::{Control, DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings};
+pub use settings::{
+    Control, DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings, StorageTuning,
+};
 
 /// The settings file's name inside the configuration directory.
 pub const SETTINGS_FILE: &str = "restore-drill.yaml";

@@ -28,6 +28,8 @@ pub(super) struct RawSettings {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    storage: RawStorageTuning,
+    #[serde(default)]
     teams: BTreeMap<String, RawTeam>,
     #[serde(default)]
     mail: Option<RawMail>,
@@ -77,6 +79,38 @@ struct RawConcurrency {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawStorageTuning {
+    timeout: Option<super::units::HumanDuration>,
+    stall_timeout: Option<super::units::HumanDuration>,
+    retries: Option<usize>,
+}
+
+/// How the runner talks to every storage: per-request limits and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageTuning {
+    /// A request (stat, list page, read call) taking longer has failed.
+    pub timeout: std::time::Duration,
+    /// Waiting longer than this for the next bytes of a body: the transfer stalled.
+    pub stall_timeout: std::time::Duration,
+    /// Retries of a failed request (temporary errors only), with backoff and jitter.
+    pub retries: usize,
+}
+
+impl Default for StorageTuning {
+    fn default() -> Self {
+        StorageTuning {
+            timeout: std::time::Duration::from_secs(60),
+            stall_timeout: std::time::Duration::from_secs(30),
+            retries: 4,
+        }
+    }
+}
+
+/// More retries than this would only turn an outage into a storm.
+const MAX_RETRIES: usize = 10;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawLimits {
     max_restored_bytes: Option<ByteSize>,
 }
@@ -101,6 +135,7 @@ pub struct Settings {
     pub signing_key: Option<ConfigValue>,
     /// Where the runner reports that it ran.
     pub heartbeat: Option<crate::heartbeat::Heartbeat>,
+    pub storage: StorageTuning,
 }
 
 impl RawSettings {
@@ -124,6 +159,29 @@ impl RawSettings {
                 "must be greater than zero".into(),
             ));
         }
+        let defaults = StorageTuning::default();
+        let storage = StorageTuning {
+            timeout: self.storage.timeout.map_or(defaults.timeout, |d| d.0),
+            stall_timeout: self
+                .storage
+                .stall_timeout
+                .map_or(defaults.stall_timeout, |d| d.0),
+            retries: self.storage.retries.unwrap_or(defaults.retries),
+        };
+        for (field, value) in [
+            ("storage.timeout", storage.timeout),
+            ("storage.stall_timeout", storage.stall_timeout),
+        ] {
+            if value.is_zero() {
+                return Err((field.into(), "must be greater than zero".into()));
+            }
+        }
+        if storage.retries > MAX_RETRIES {
+            return Err((
+                "storage.retries".into(),
+                format!("must be at most {MAX_RETRIES}, got {}", storage.retries),
+            ));
+        }
         let teams = mail::resolve_teams(self.teams)?;
         let mail = mail::resolve_mail(self.mail, dir)?;
         Ok(Settings {
@@ -140,6 +198,7 @@ impl RawSettings {
             controls: self.controls,
             signing_key: resolve_signing(self.signing, dir)?,
             heartbeat: resolve_heartbeat(self.heartbeat, dir)?,
+            storage,
         })
     }
 }

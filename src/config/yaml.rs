@@ -19,6 +19,13 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigEr
             .map(|loc| (loc.line(), loc.column()))
             .unwrap_or((0, 0));
         let message = clean_message(&inner.to_string(), &path);
+        // serde reports a duplicate field at the start of its mapping; the second
+        // occurrence of the key is the line to fix.
+        let (line, column) = message
+            .strip_prefix("duplicate field `")
+            .and_then(|rest| rest.split_once('`'))
+            .and_then(|(key, _)| second_key_at(text, key, line, column))
+            .unwrap_or((line, column));
         ConfigError {
             file: file.to_path_buf(),
             line,
@@ -41,6 +48,25 @@ fn clean_message(message: &str, path: &str) -> String {
         _ => message,
     };
     message.trim().trim_end_matches('.').to_string()
+}
+
+/// The line and column of the second `key:` at the indentation of the mapping that starts
+/// at (`line`, `column`), searching from that line on.
+fn second_key_at(text: &str, key: &str, line: usize, column: usize) -> Option<(usize, usize)> {
+    let indent = column.saturating_sub(1);
+    let mut seen = 0;
+    for (i, raw) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        let Some(rest) = raw.get(indent..) else { continue };
+        if raw[..indent].trim().is_empty()
+            && rest.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':'))
+        {
+            seen += 1;
+            if seen == 2 {
+                return Some((i + 1, column));
+            }
+        }
+    }
+    None
 }
 
 /// Finds the line (1-based) of a top-level `key:` in `text`, for errors found after parsing
@@ -71,6 +97,17 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         count: u32,
+    }
+
+    #[test]
+    fn a_duplicate_key_is_reported_where_it_is_repeated() {
+        let err = parse::<Outer>(
+            Path::new("p.yaml"),
+            "inner:\n  count: 1\n  count: 2\n",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("duplicate field"), "{err}");
+        assert_eq!((err.line, err.column), (3, 3), "{err}");
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn bench() -> Bench {
             ConfigValue::Plain(bucket.to_string_lossy().into()),
         )]),
     };
-    let op = crate::storage::operator(&spec).unwrap();
+    let op = crate::storage::operator(&spec, &Default::default()).unwrap();
     Bench {
         _dir: dir,
         bucket,

@@ -1,0 +1,72 @@
+//! Decompression bombs: a small .zst that expands far past `limits.max_restored_bytes`, and
+//! a tar whose entries add up past it. Each stops at the limit with `size_limit_exceeded`,
+//! leaves nothing in scratch, and the process's memory stays under the performance bound.
+
+use std::io::{Read, Write};
+
+use crate::common;
+use crate::guard::Sandbox;
+
+/// The limit set for these cases, and the performance issue's peak RSS bound.
+const LIMIT_MIB: u64 = 64;
+const RSS_BOUND_KIB: i64 = 64 * 1024;
+
+fn zeros_zst(bytes: u64) -> Vec<u8> {
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    std::io::copy(&mut std::io::repeat(0).take(bytes), &mut encoder).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn put_with_sums(sb: &Sandbox, folder: &str, name: &str, stored: &[u8]) {
+    sb.put(&format!("{folder}/{name}"), stored);
+    sb.put(
+        &format!("{folder}/SHA256SUMS"),
+        format!("{}  {name}\n", common::sha256_hex(stored)).as_bytes(),
+    );
+}
+
+#[test]
+fn bombs_stop_at_the_limit_with_flat_memory() {
+    let mut sb = Sandbox::new(&format!("limits:\n  max_restored_bytes: {LIMIT_MIB}MiB\n"));
+    let good = common::zstd(&common::text(1, 1 << 20));
+    put_with_sums(&sb, "good/2026-11-25", "db.zst", &good);
+    sb.policy("good", "good/", "");
+
+    // 512 MiB of zeros: eight times the limit from a few dozen KiB.
+    let bomb = zeros_zst(512 << 20);
+    assert!(bomb.len() < 1 << 20, "the bomb is {} bytes", bomb.len());
+    put_with_sums(&sb, "zst-bomb/2026-11-25", "bomb.zst", &bomb);
+    sb.policy("zst-bomb", "zst-bomb/", "");
+
+    // Four 32 MiB entries: each below the limit, together twice over it.
+    let mut builder = tar::Builder::new(zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap());
+    for i in 0..4 {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(32 << 20);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, format!("part-{i}"), std::io::repeat(0).take(32 << 20))
+            .unwrap();
+    }
+    let mut encoder = builder.into_inner().unwrap();
+    encoder.flush().unwrap();
+    let tar_bomb = encoder.finish().unwrap();
+    put_with_sums(&sb, "tar-bomb/2026-11-25", "parts.tar.zst", &tar_bomb);
+    sb.policy("tar-bomb", "tar-bomb/", "");
+
+    let out = sb.run_measured(&[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    out.passes("good");
+    out.fails_with("zst-bomb", "size_limit_exceeded");
+    out.fails_with("tar-bomb", "size_limit_exceeded");
+    for name in ["zst-bomb", "tar-bomb"] {
+        let restored = out.policy(name)["objects"][0]["restored_bytes"].as_u64().unwrap();
+        assert!(
+            restored <= LIMIT_MIB << 20,
+            "{name}: {restored} bytes restored past the limit"
+        );
+    }
+    let peak = out.peak_rss_kib.unwrap();
+    assert!(peak < RSS_BOUND_KIB, "peak RSS {peak} KiB during the bombs");
+}

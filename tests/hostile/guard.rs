@@ -1,0 +1,404 @@
+//! The sandbox every hostile case runs in, and the guarantees checked after each run.
+//!
+//! Layout of a sandbox (a fresh temporary folder):
+//!   outside/   the sentinel tree: files, a deep folder, a precious file links may aim at
+//!   bucket/    the fs storage root (read-only to the runner: any change is a failure)
+//!   config/    settings and policies
+//!   scratch/   owned by the run; must be empty again after it
+//!   state/     owned by the run (history, outbox, spool, results)
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common;
+
+/// Exit codes the README documents for `run`.
+pub const DOCUMENTED_EXITS: &[i32] = &[0, 1, 2, 3, 4, 5, 6, 7, 130, 143];
+/// No case may take longer: a hang is a failure, not a stuck CI job.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(180);
+/// The heartbeat URL carries the test secret, as a monitor's ping token would.
+pub const HEARTBEAT_ENV: &str = "RD_HOSTILE_HEARTBEAT";
+/// An absolute path hostile archives aim at outside the sandbox.
+pub const ABSOLUTE_TARGET: &str = "/rd-hostile-abs-escape";
+
+pub struct Sandbox {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub bucket: PathBuf,
+    pub config: PathBuf,
+    logs: tempfile::TempDir,
+    before: Option<BTreeMap<PathBuf, String>>,
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub results: Option<serde_json::Value>,
+    /// Peak RSS in KiB, when run under GNU time.
+    pub peak_rss_kib: Option<i64>,
+}
+
+impl Outcome {
+    /// The result of policy `name`.
+    pub fn policy(&self, name: &str) -> &serde_json::Value {
+        let results = self.results.as_ref().unwrap_or_else(|| {
+            panic!(
+                "no results.json (exit {}); stderr:\n{}",
+                self.code, self.stderr
+            )
+        });
+        common::policy(results, name)
+    }
+
+    pub fn kinds(&self, name: &str) -> Vec<String> {
+        common::finding_kinds(self.policy(name))
+    }
+
+    pub fn status(&self, name: &str) -> String {
+        self.policy(name)["status"].as_str().unwrap().to_string()
+    }
+
+    /// Asserts policy `name` failed with a finding of `kind` (among others, possibly).
+    pub fn fails_with(&self, name: &str, kind: &str) {
+        let kinds = self.kinds(name);
+        assert_eq!(
+            self.status(name),
+            "fail",
+            "{name} should fail with {kind}; findings {kinds:?}"
+        );
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{name} should have a {kind} finding, has {kinds:?}: {}",
+            self.policy(name)["findings"]
+        );
+    }
+
+    /// Asserts policy `name` passed with no finding.
+    pub fn passes(&self, name: &str) {
+        assert_eq!(
+            self.status(name),
+            "pass",
+            "{name} should pass; findings {}",
+            self.policy(name)["findings"]
+        );
+    }
+
+    /// The messages of `name`'s findings of `kind`, with the object each names.
+    pub fn messages(&self, name: &str, kind: &str) -> Vec<String> {
+        self.policy(name)["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .map(|f| format!("{} {}", f["object"], f["message"]))
+            .collect()
+    }
+}
+
+impl Sandbox {
+    /// A sandbox with the standard settings plus `extra` settings YAML.
+    pub fn new(extra: &str) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let outside = root.join("outside");
+        common::put(&outside, "precious.txt", b"do not touch\n");
+        common::put(&outside, "deep/a/b/c.txt", b"deep sentinel\n");
+        common::put(&outside, "escape-target/keep.txt", b"keep\n");
+        let bucket = root.join("bucket");
+        std::fs::create_dir_all(&bucket).unwrap();
+        let settings = format!(
+            "heartbeat:\n  url: ${{env:{HEARTBEAT_ENV}}}\n  timeout: 2s\n\
+             teams:\n  msp:\n    name: MSP\n    msp: true\n    email: [noc@msp.example]\n  \
+             client-it:\n    name: Client IT\n    client: Hostile\n    email: [it@client.example]\n\
+             mail:\n  from: rd <rd@msp.example>\n  transport: file\n{extra}"
+        );
+        let config = common::write_settings(&root, &settings);
+        // A closed loopback port: every heartbeat fails, and its error must not show the URL.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Sandbox {
+            _dir: dir,
+            root,
+            bucket,
+            config,
+            logs: tempfile::tempdir().unwrap(),
+            before: None,
+            env: vec![
+                (
+                    HEARTBEAT_ENV.into(),
+                    format!("http://127.0.0.1:{closed}/ping/{}", common::TEST_SECRET),
+                ),
+                ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), common::TEST_SECRET.into()),
+                ("RD_HOSTILE_S3_SECRET".into(), common::TEST_SECRET.into()),
+            ],
+        }
+    }
+
+    /// Writes an object into the bucket.
+    pub fn put(&self, rel: &str, bytes: &[u8]) {
+        common::put(&self.bucket, rel, bytes);
+    }
+
+    /// An fs policy over the bucket with checksums required and wide targets; `rest` adds
+    /// YAML (sample, checksums, …), replacing the `checksums` block when it has one.
+    pub fn policy(&self, name: &str, prefix: &str, rest: &str) {
+        let checksums = if rest.contains("checksums:") {
+            ""
+        } else {
+            "checksums:\n  required: true\n"
+        };
+        common::write_fs_policy(
+            &self.config,
+            name,
+            "Hostile",
+            &self.bucket,
+            prefix,
+            &format!("{checksums}{rest}targets:\n  rpo: 3650d\n  rto: 1h\n"),
+        );
+    }
+
+    /// A policy file written as is (for broken YAML).
+    pub fn raw_policy(&self, file: &str, content: &[u8]) {
+        common::put(&self.config, file, content);
+    }
+
+    /// Records the sentinel snapshot: everything outside scratch and state.
+    pub fn seal(&mut self) {
+        self.before = Some(self.snapshot());
+    }
+
+    /// `restore-drill run --json …` plus `args`; checks the guarantees.
+    pub fn run(&mut self, args: &[&str]) -> Outcome {
+        let mut full = vec!["run"];
+        full.extend_from_slice(args);
+        self.exec(&full, false)
+    }
+
+    /// The same under GNU time, for the peak RSS.
+    pub fn run_measured(&mut self, args: &[&str]) -> Outcome {
+        let mut full = vec!["run"];
+        full.extend_from_slice(args);
+        self.exec(&full, true)
+    }
+
+    /// Any subcommand; for `run`, the JSON results are written and read back.
+    pub fn exec(&mut self, args: &[&str], measure: bool) -> Outcome {
+        let child = self.spawn(args, measure);
+        let out = self.wait(child, args, measure);
+        self.check(&out, args);
+        out
+    }
+
+    /// Starts the binary without waiting (for signal tests); see [`Sandbox::wait`].
+    pub fn spawn(&mut self, args: &[&str], measure: bool) -> std::process::Child {
+        if self.before.is_none() {
+            self.seal();
+        }
+        let json = self.root.join("results.json");
+        let _ = std::fs::remove_file(&json);
+        let binary = assert_cmd::cargo::cargo_bin("restore-drill");
+        let mut cmd = if measure {
+            let mut c = Command::new("/usr/bin/time");
+            c.args(["-f", "%M", "-o"])
+                .arg(self.logs.path().join("rss"))
+                .arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        };
+        cmd.args(args).arg("--config-dir").arg(&self.config);
+        if args.first() == Some(&"run") {
+            cmd.arg("--json").arg(&json);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(std::fs::File::create(self.logs.path().join("stdout")).unwrap())
+            .stderr(std::fs::File::create(self.logs.path().join("stderr")).unwrap())
+            .spawn()
+            .expect("start restore-drill")
+    }
+
+    /// Waits for a spawned run, killing it at the deadline (a hang fails the test).
+    pub fn wait(&self, mut child: std::process::Child, args: &[&str], measure: bool) -> Outcome {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > RUN_DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "restore-drill {args:?} hung: killed after {RUN_DEADLINE:?}; stderr:\n{}",
+                    read_lossy(&self.logs.path().join("stderr"))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let results = std::fs::read_to_string(self.root.join("results.json"))
+            .ok()
+            .map(|text| serde_json::from_str(&text).expect("results.json parses"));
+        let peak_rss_kib = measure.then(|| {
+            read_lossy(&self.logs.path().join("rss"))
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+                .expect("GNU time wrote the peak RSS")
+        });
+        Outcome {
+            code: status.code().unwrap_or(-1),
+            stdout: read_lossy(&self.logs.path().join("stdout")),
+            stderr: read_lossy(&self.logs.path().join("stderr")),
+            results,
+            peak_rss_kib,
+        }
+    }
+
+    /// The guarantees that hold after every case, whatever went wrong.
+    pub fn check(&self, out: &Outcome, args: &[&str]) {
+        let context = || format!("exit {}\nstdout:\n{}\nstderr:\n{}", out.code, out.stdout, out.stderr);
+        for text in [&out.stdout, &out.stderr] {
+            assert!(!text.contains("panicked at"), "a panic: {}", context());
+            assert!(!text.contains("RUST_BACKTRACE"), "a panic: {}", context());
+        }
+        assert!(
+            DOCUMENTED_EXITS.contains(&out.code),
+            "undocumented exit code: {}",
+            context()
+        );
+        // Nothing new or changed outside the folders the run owns.
+        let before = self.before.as_ref().expect("sealed before the run");
+        let after = self.snapshot();
+        let mut changes = Vec::new();
+        for (path, fingerprint) in &after {
+            match before.get(path) {
+                None => changes.push(format!("new: {}", path.display())),
+                Some(old) if old != fingerprint => changes.push(format!("changed: {}", path.display())),
+                _ => {}
+            }
+        }
+        for path in before.keys() {
+            if !after.contains_key(path) {
+                changes.push(format!("removed: {}", path.display()));
+            }
+        }
+        assert!(changes.is_empty(), "outside scratch and state: {changes:#?}\n{}", context());
+        assert!(
+            std::fs::symlink_metadata(ABSOLUTE_TARGET).is_err(),
+            "{ABSOLUTE_TARGET} was created"
+        );
+        // The run's scratch folders are gone (but with --keep).
+        if !args.contains(&"--keep") {
+            let left: Vec<_> = std::fs::read_dir(self.root.join("scratch"))
+                .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "scratch left behind: {left:?}\n{}", context());
+        }
+        // The secret appears nowhere: output, and every file the run wrote or kept.
+        for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(!text.contains(common::TEST_SECRET), "the secret is in {what}");
+        }
+        // Only the run's own folders need reading: the rest is unchanged, as checked above.
+        let mut owned_files = walk(&self.root.join("state"));
+        owned_files.push(self.root.join("results.json"));
+        for file in owned_files {
+            if let Ok(bytes) = std::fs::read(&file) {
+                assert!(
+                    !contains(&bytes, common::TEST_SECRET.as_bytes()),
+                    "the secret is in {}",
+                    file.display()
+                );
+            }
+        }
+    }
+
+    /// Path → fingerprint of everything below the root but the run's own folders.
+    fn snapshot(&self) -> BTreeMap<PathBuf, String> {
+        let owned = [
+            self.root.join("scratch"),
+            self.root.join("state"),
+            self.root.join("results.json"),
+        ];
+        let mut out = BTreeMap::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if owned.contains(&path) {
+                    continue;
+                }
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                let fingerprint = if meta.is_symlink() {
+                    format!("link {:?}", std::fs::read_link(&path).unwrap())
+                } else if meta.is_dir() {
+                    stack.push(path.clone());
+                    "dir".to_string()
+                } else if meta.is_file() {
+                    // Size, inode, mode and modification time: a write through a link or
+                    // in place changes at least the time, without reading large objects.
+                    use std::os::unix::fs::MetadataExt;
+                    format!(
+                        "file {} {} {:o} {}.{}",
+                        meta.len(),
+                        meta.ino(),
+                        meta.mode(),
+                        meta.mtime(),
+                        meta.mtime_nsec()
+                    )
+                } else {
+                    format!("special {:?}", meta.file_type())
+                };
+                out.insert(path, fingerprint);
+            }
+        }
+        out
+    }
+
+    /// Files under `state/` (outbox, spool, database, results), for cases that look inside.
+    pub fn state_files(&self) -> Vec<PathBuf> {
+        walk(&self.root.join("state"))
+    }
+}
+
+/// Every regular file below `dir`, links not followed.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn read_lossy(path: &Path) -> String {
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
