@@ -126,6 +126,9 @@ pub enum Stop {
 pub struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    /// Caught so that a file size limit (`ulimit -f`) makes a write fail with EFBIG, a
+    /// finding, instead of killing the run; nothing waits on it.
+    _file_size: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -135,6 +138,7 @@ impl Signals {
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            _file_size: signal(SignalKind::from_raw(rustix::process::Signal::XFSZ.as_raw()))?,
         })
     }
 

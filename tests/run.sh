@@ -8,6 +8,8 @@
 #     RESTORE_DRILL_TEST_SMTP (host:port) and RESTORE_DRILL_TEST_MAILDIR
 #   - Debian's chromium, poppler-utils (pdftotext) and libxml2-utils (xmllint), for the
 #     report tests, when they are missing (needs root, as on CI)
+#   - a 16 MiB tmpfs for the full-scratch case, exported as RESTORE_DRILL_TEST_SMALL_FS
+#     (as root; otherwise that case limits the file size with setrlimit instead)
 #   - cargo test (arguments are passed on: tests/run.sh s3 runs the tests matching "s3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,11 +53,24 @@ wait_for() { # wait_for URL PID NAME: up to 30 s for a server to answer
 }
 
 pids=()
+small_fs=
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$small_fs" ]; then umount "$small_fs" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
+
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p target/test-small-fs
+  umount target/test-small-fs 2>/dev/null || true
+  if mount -t tmpfs -o size=16m,mode=0755 tmpfs target/test-small-fs; then
+    small_fs="$PWD/target/test-small-fs"
+    export RESTORE_DRILL_TEST_SMALL_FS="$small_fs"
+  else
+    echo "tests/run.sh: could not mount a tmpfs; the full-scratch case limits the file size instead" >&2
+  fi
+fi
 
 mkdir -p target
 s3_port=$(free_port)

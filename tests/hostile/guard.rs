@@ -27,6 +27,10 @@ pub const ABSOLUTE_TARGET: &str = "/rd-hostile-abs-escape";
 pub struct Sandbox {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
+    /// The scratch folder: `root/scratch`, or one on a small filesystem.
+    pub scratch: PathBuf,
+    /// A file size limit (RLIMIT_FSIZE) for the run, in bytes.
+    pub file_size_limit: Option<u64>,
     pub bucket: PathBuf,
     pub config: PathBuf,
     logs: tempfile::TempDir,
@@ -103,8 +107,14 @@ impl Outcome {
 impl Sandbox {
     /// A sandbox with the standard settings plus `extra` settings YAML.
     pub fn new(extra: &str) -> Sandbox {
+        Sandbox::with_scratch(extra, None)
+    }
+
+    /// The same with the scratch folder at `scratch` (outside the sandbox's root).
+    pub fn with_scratch(extra: &str, scratch: Option<PathBuf>) -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
+        let scratch = scratch.unwrap_or_else(|| root.join("scratch"));
         let outside = root.join("outside");
         common::put(&outside, "precious.txt", b"do not touch\n");
         common::put(&outside, "deep/a/b/c.txt", b"deep sentinel\n");
@@ -112,12 +122,22 @@ impl Sandbox {
         let bucket = root.join("bucket");
         std::fs::create_dir_all(&bucket).unwrap();
         let settings = format!(
-            "heartbeat:\n  url: ${{env:{HEARTBEAT_ENV}}}\n  timeout: 2s\n\
+            "scratch_dir: {}\nstate_dir: {}\n\
+             heartbeat:\n  url: ${{env:{HEARTBEAT_ENV}}}\n  timeout: 2s\n\
              teams:\n  msp:\n    name: MSP\n    msp: true\n    email: [noc@msp.example]\n  \
              client-it:\n    name: Client IT\n    client: Hostile\n    email: [it@client.example]\n\
-             mail:\n  from: rd <rd@msp.example>\n  transport: file\n{extra}"
+             {}{extra}",
+            scratch.display(),
+            root.join("state").display(),
+            // Mail goes to files in state/outbox unless the case brings its own.
+            if extra.lines().any(|l| l == "mail:") {
+                ""
+            } else {
+                "mail:\n  from: rd <rd@msp.example>\n  transport: file\n"
+            }
         );
-        let config = common::write_settings(&root, &settings);
+        let config = root.join("config");
+        common::put(&config, "restore-drill.yaml", settings.as_bytes());
         // A closed loopback port: every heartbeat fails, and its error must not show the URL.
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -127,6 +147,8 @@ impl Sandbox {
         Sandbox {
             _dir: dir,
             root,
+            scratch,
+            file_size_limit: None,
             bucket,
             config,
             logs: tempfile::tempdir().unwrap(),
@@ -222,6 +244,22 @@ impl Sandbox {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        if let Some(limit) = self.file_size_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only an async-signal-safe system call between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    rustix::process::setrlimit(
+                        rustix::process::Resource::Fsize,
+                        rustix::process::Rlimit {
+                            current: Some(limit),
+                            maximum: Some(limit),
+                        },
+                    )
+                    .map_err(std::io::Error::from)
+                });
+            }
+        }
         cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create(self.logs.path().join("stdout")).unwrap())
             .stderr(std::fs::File::create(self.logs.path().join("stderr")).unwrap())
@@ -300,7 +338,7 @@ impl Sandbox {
         );
         // The run's scratch folders are gone (but with --keep).
         if !args.contains(&"--keep") {
-            let left: Vec<_> = std::fs::read_dir(self.root.join("scratch"))
+            let left: Vec<_> = std::fs::read_dir(&self.scratch)
                 .map(|d| d.flatten().map(|e| e.file_name()).collect())
                 .unwrap_or_default();
             assert!(left.is_empty(), "scratch left behind: {left:?}\n{}", context());
@@ -366,10 +404,6 @@ impl Sandbox {
         out
     }
 
-    /// Files under `state/` (outbox, spool, database, results), for cases that look inside.
-    pub fn state_files(&self) -> Vec<PathBuf> {
-        walk(&self.root.join("state"))
-    }
 }
 
 /// Every regular file below `dir`, links not followed.

@@ -1,1 +1,43 @@
-//! (being written)
+//! A scratch folder that fills up: the object that does not fit is a `scratch_error`
+//! finding, its partial file is removed, and the next object restores. On a 16 MiB tmpfs
+//! mounted by tests/run.sh when it runs as root; otherwise under a 16 MiB file size limit
+//! (RLIMIT_FSIZE), which the runner turns into the same finding rather than dying of
+//! SIGXFSZ.
+
+use crate::common;
+use crate::guard::Sandbox;
+
+#[test]
+fn a_full_scratch_is_a_finding_and_the_other_objects_go_on() {
+    let extra = "concurrency:\n  restores: 1\n";
+    let (mut sb, _small) = match std::env::var_os("RESTORE_DRILL_TEST_SMALL_FS") {
+        Some(fs) => {
+            let dir = tempfile::tempdir_in(fs).unwrap();
+            let sb = Sandbox::with_scratch(extra, Some(dir.path().join("scratch")));
+            (sb, Some(dir))
+        }
+        None => {
+            let mut sb = Sandbox::new(extra);
+            sb.file_size_limit = Some(16 << 20);
+            (sb, None)
+        }
+    };
+    // 24 MiB that zstd cannot shrink: more than the filesystem holds.
+    let big = common::zstd(&common::noise(9, 24 << 20));
+    sb.put("big/2026-11-25/image.bin.zst", &big);
+    sb.put(
+        "big/2026-11-25/SHA256SUMS",
+        format!("{}  image.bin.zst\n", common::sha256_hex(&big)).as_bytes(),
+    );
+    sb.policy("big", "big/", "");
+    let small = common::put_zst_with_sums(&sb.bucket, "small/2026-11-25", "db.zst", &common::text(2, 1 << 20));
+    assert!(!small.is_empty());
+    sb.policy("small", "small/", "");
+
+    let out = sb.run(&[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    out.fails_with("big", "scratch_error");
+    out.passes("small");
+    let message = out.messages("big", "scratch_error").join(" ");
+    assert!(message.contains("image.bin"), "the finding names the file: {message}");
+}
