@@ -134,11 +134,7 @@ pub async fn plan_all<'c>(
     futures::future::join_all(futures).await
 }
 
-async fn plan_one<'p>(
-    policy: &'p Policy,
-    ctx: PlanContext,
-    tuning: &StorageTuning,
-) -> Planned<'p> {
+async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuning) -> Planned<'p> {
     let storage_error = |message: String| Planned {
         policy,
         op: None,

@@ -56,9 +56,13 @@ fn second_key_at(text: &str, key: &str, line: usize, column: usize) -> Option<(u
     let indent = column.saturating_sub(1);
     let mut seen = 0;
     for (i, raw) in text.lines().enumerate().skip(line.saturating_sub(1)) {
-        let Some(rest) = raw.get(indent..) else { continue };
+        let Some(rest) = raw.get(indent..) else {
+            continue;
+        };
         if raw[..indent].trim().is_empty()
-            && rest.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':'))
+            && rest
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with(':'))
         {
             seen += 1;
             if seen == 2 {
@@ -101,11 +105,8 @@ mod tests {
 
     #[test]
     fn a_duplicate_key_is_reported_where_it_is_repeated() {
-        let err = parse::<Outer>(
-            Path::new("p.yaml"),
-            "inner:\n  count: 1\n  count: 2\n",
-        )
-        .unwrap_err();
+        let err =
+            parse::<Outer>(Path::new("p.yaml"), "inner:\n  count: 1\n  count: 2\n").unwrap_err();
         assert!(err.message.contains("duplicate field"), "{err}");
         assert_eq!((err.line, err.column), (3, 3), "{err}");
     }

@@ -185,6 +185,14 @@ impl Mailer {
         }
     }
 
+    /// How long one delivery attempt may take, connection to last answer.
+    fn attempt_timeout(&self) -> Duration {
+        match &self.settings.transport {
+            Transport::Smtp(smtp) => smtp.timeout,
+            _ => Duration::from_secs(30),
+        }
+    }
+
     async fn send_with_retries(
         &self,
         envelope: &lettre::address::Envelope,
@@ -197,11 +205,25 @@ impl Mailer {
         let mut delay = self.settings.retry_delay;
         let mut last = String::new();
         for attempt in 1..=self.settings.attempts {
-            match smtp.send_raw(envelope, raw).await {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    last = describe(&e);
-                    let permanent = e.is_permanent();
+            // lettre's own timeout covers connecting only: a server that accepts and then
+            // says nothing would hold the run for ever. The whole attempt is bounded here.
+            let sent = tokio::time::timeout(self.attempt_timeout(), smtp.send_raw(envelope, raw))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "no complete answer from the server within {:?} (mail.timeout)",
+                        self.attempt_timeout()
+                    )
+                });
+            let failure = match sent {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some((describe(&e), e.is_permanent())),
+                Err(stalled) => Some((stalled, false)),
+            };
+            match failure {
+                None => return Ok(()),
+                Some((error, permanent)) => {
+                    last = error;
                     tracing::warn!(attempt, error = %last, permanent, "mail delivery failed");
                     if permanent || attempt == self.settings.attempts {
                         break;
@@ -250,11 +272,17 @@ impl Mailer {
         match self.smtp.as_ref() {
             None => Ok(()),
             Some(Err(setup)) => Err(setup.clone()),
-            Some(Ok(smtp)) => match smtp.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err("the server did not answer as expected".into()),
-                Err(e) => Err(describe(&e)),
-            },
+            Some(Ok(smtp)) => {
+                match tokio::time::timeout(self.attempt_timeout(), smtp.test_connection()).await {
+                    Ok(Ok(true)) => Ok(()),
+                    Ok(Ok(false)) => Err("the server did not answer as expected".into()),
+                    Ok(Err(e)) => Err(describe(&e)),
+                    Err(_) => Err(format!(
+                        "no complete answer from the server within {:?} (mail.timeout)",
+                        self.attempt_timeout()
+                    )),
+                }
+            }
         }
     }
 

@@ -20,7 +20,12 @@ fn untrustworthy_checksum_files_are_findings_never_passes() {
     let digest = common::sha256_hex(&stored);
     let line = |d: &str, name: &str| format!("{d}  {name}\n").into_bytes();
 
-    case(&sb, "good", &stored, &[("SHA256SUMS", line(&digest, "data.zst"))]);
+    case(
+        &sb,
+        "good",
+        &stored,
+        &[("SHA256SUMS", line(&digest, "data.zst"))],
+    );
     case(
         &sb,
         "sidecar-for-another-file",
@@ -64,7 +69,12 @@ fn untrustworthy_checksum_files_are_findings_never_passes() {
     );
     let mut more = line(&digest, "data.zst");
     more.extend(line(&"1".repeat(64), "gone.zst"));
-    case(&sb, "lists-a-missing-file", &stored, &[("SHA256SUMS", more)]);
+    case(
+        &sb,
+        "lists-a-missing-file",
+        &stored,
+        &[("SHA256SUMS", more)],
+    );
     case(&sb, "no-checksum", &stored, &[]);
 
     let out = sb.run(&[]);
@@ -82,7 +92,10 @@ fn untrustworthy_checksum_files_are_findings_never_passes() {
     ] {
         out.fails_with(name, "invalid_checksum_file");
         for m in out.messages(name, "invalid_checksum_file") {
-            assert!(m.contains("sums/"), "{name}: the finding names the file: {m}");
+            assert!(
+                m.contains("sums/"),
+                "{name}: the finding names the file: {m}"
+            );
         }
     }
     out.fails_with("lists-a-missing-file", "missing_file");

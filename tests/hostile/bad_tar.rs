@@ -70,32 +70,80 @@ fn hostile_archives_are_refused_and_nothing_escapes() {
 
     let mut t = Vec::new();
     entry(&mut t, b"../escape.txt", EntryType::Regular, b"", b"x");
-    entry(&mut t, b"../../../../outside/escape.txt", EntryType::Regular, b"", b"x");
+    entry(
+        &mut t,
+        b"../../../../outside/escape.txt",
+        EntryType::Regular,
+        b"",
+        b"x",
+    );
     case(&sb, "dot-dot", &end(t));
 
     let mut t = Vec::new();
-    entry(&mut t, ABSOLUTE_TARGET.as_bytes(), EntryType::Regular, b"", b"x");
+    entry(
+        &mut t,
+        ABSOLUTE_TARGET.as_bytes(),
+        EntryType::Regular,
+        b"",
+        b"x",
+    );
     let inside_abs = outside.join("abs-escape.txt");
-    entry(&mut t, inside_abs.to_str().unwrap().as_bytes(), EntryType::Regular, b"", b"x");
+    entry(
+        &mut t,
+        inside_abs.to_str().unwrap().as_bytes(),
+        EntryType::Regular,
+        b"",
+        b"x",
+    );
     case(&sb, "absolute", &end(t));
 
     let mut t = Vec::new();
     entry(&mut t, b"a/../../escape.txt", EntryType::Regular, b"", b"x");
-    entry(&mut t, b"a/b/../../../escape.txt", EntryType::Regular, b"", b"x");
+    entry(
+        &mut t,
+        b"a/b/../../../escape.txt",
+        EntryType::Regular,
+        b"",
+        b"x",
+    );
     case(&sb, "nested-dot-dot", &end(t));
 
     // A link out of the folder, then a file written "through" it.
     let mut t = Vec::new();
-    entry(&mut t, b"link", EntryType::Symlink, outside.to_str().unwrap().as_bytes(), b"");
-    entry(&mut t, b"rel", EntryType::Symlink, b"../../../../../outside", b"");
+    entry(
+        &mut t,
+        b"link",
+        EntryType::Symlink,
+        outside.to_str().unwrap().as_bytes(),
+        b"",
+    );
+    entry(
+        &mut t,
+        b"rel",
+        EntryType::Symlink,
+        b"../../../../../outside",
+        b"",
+    );
     entry(&mut t, b"link/pwned.txt", EntryType::Regular, b"", b"pwned");
     entry(&mut t, b"rel/pwned.txt", EntryType::Regular, b"", b"pwned");
     case(&sb, "symlink-then-write", &end(t));
 
     // A hard link to a file outside, then data for the same name.
     let mut t = Vec::new();
-    entry(&mut t, b"hard", EntryType::Link, precious.to_str().unwrap().as_bytes(), b"");
-    entry(&mut t, b"hard2", EntryType::Link, b"../../outside/precious.txt", b"");
+    entry(
+        &mut t,
+        b"hard",
+        EntryType::Link,
+        precious.to_str().unwrap().as_bytes(),
+        b"",
+    );
+    entry(
+        &mut t,
+        b"hard2",
+        EntryType::Link,
+        b"../../outside/precious.txt",
+        b"",
+    );
     entry(&mut t, b"hard", EntryType::Regular, b"", b"overwritten");
     case(&sb, "hardlink-outside", &end(t));
 
@@ -116,22 +164,52 @@ fn hostile_archives_are_refused_and_nothing_escapes() {
     // Names Linux allows: a newline, bytes that are not UTF-8.
     let mut t = Vec::new();
     entry(&mut t, b"new\nline.txt", EntryType::Regular, b"", b"a");
-    entry(&mut t, b"not-utf8-\xff\xfe.txt", EntryType::Regular, b"", b"b");
+    entry(
+        &mut t,
+        b"not-utf8-\xff\xfe.txt",
+        EntryType::Regular,
+        b"",
+        b"b",
+    );
     case(&sb, "odd-names", &end(t));
     // The same oddities in a refused name must reach the report escaped, on one line.
     let mut t = Vec::new();
-    entry(&mut t, b"../evil\nname-\xff.txt", EntryType::Regular, b"", b"x");
+    entry(
+        &mut t,
+        b"../evil\nname-\xff.txt",
+        EntryType::Regular,
+        b"",
+        b"x",
+    );
     case(&sb, "odd-refused-name", &end(t));
 
     let mut t = Vec::new();
     for i in 0..20_000 {
-        entry(&mut t, format!("d{}/f{i:05}", i % 50).as_bytes(), EntryType::Regular, b"", b"t");
+        entry(
+            &mut t,
+            format!("d{}/f{i:05}", i % 50).as_bytes(),
+            EntryType::Regular,
+            b"",
+            b"t",
+        );
     }
     case(&sb, "many-entries", &end(t));
 
     let mut t = Vec::new();
-    entry(&mut t, b"first.txt", EntryType::Regular, b"", &common::text(1, 4000));
-    entry(&mut t, b"second.txt", EntryType::Regular, b"", &common::text(2, 4000));
+    entry(
+        &mut t,
+        b"first.txt",
+        EntryType::Regular,
+        b"",
+        &common::text(1, 4000),
+    );
+    entry(
+        &mut t,
+        b"second.txt",
+        EntryType::Regular,
+        b"",
+        &common::text(2, 4000),
+    );
     t.truncate(512 + 4096 + 512 + 1000);
     case(&sb, "truncated", &t);
 
@@ -158,7 +236,10 @@ fn hostile_archives_are_refused_and_nothing_escapes() {
     assert_eq!(out.messages("symlink-then-write", "unsafe_path").len(), 2);
     assert_eq!(out.messages("hardlink-outside", "unsafe_path").len(), 2);
     assert_eq!(out.messages("special-files", "unsafe_path").len(), 4);
-    for f in out.policy("odd-refused-name")["findings"].as_array().unwrap() {
+    for f in out.policy("odd-refused-name")["findings"]
+        .as_array()
+        .unwrap()
+    {
         let object = f["object"].as_str().unwrap();
         assert!(!object.contains('\n'), "raw newline in {object:?}");
     }

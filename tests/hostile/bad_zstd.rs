@@ -46,7 +46,18 @@ fn every_damaged_zstd_object_is_caught_and_the_run_goes_on() {
     case(&sb, "empty", b"", b"");
 
     // Frame header asking for a 4 GiB window (window log 32), then one raw byte.
-    let wide = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 22 << 3, 0x09, 0x00, 0x00, b'x'];
+    let wide = [
+        0x28,
+        0xB5,
+        0x2F,
+        0xFD,
+        0x00,
+        22 << 3,
+        0x09,
+        0x00,
+        0x00,
+        b'x',
+    ];
     case(&sb, "window-too-wide", &wide, &wide);
 
     // Two frames back to back are valid zstd: both are decoded.

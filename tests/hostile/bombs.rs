@@ -46,7 +46,11 @@ fn bombs_stop_at_the_limit_with_flat_memory() {
         header.set_mode(0o644);
         header.set_entry_type(tar::EntryType::Regular);
         builder
-            .append_data(&mut header, format!("part-{i}"), std::io::repeat(0).take(32 << 20))
+            .append_data(
+                &mut header,
+                format!("part-{i}"),
+                std::io::repeat(0).take(32 << 20),
+            )
             .unwrap();
     }
     let mut encoder = builder.into_inner().unwrap();
@@ -61,7 +65,9 @@ fn bombs_stop_at_the_limit_with_flat_memory() {
     out.fails_with("zst-bomb", "size_limit_exceeded");
     out.fails_with("tar-bomb", "size_limit_exceeded");
     for name in ["zst-bomb", "tar-bomb"] {
-        let restored = out.policy(name)["objects"][0]["restored_bytes"].as_u64().unwrap();
+        let restored = out.policy(name)["objects"][0]["restored_bytes"]
+            .as_u64()
+            .unwrap();
         assert!(
             restored <= LIMIT_MIB << 20,
             "{name}: {restored} bytes restored past the limit"

@@ -27,6 +27,8 @@ pub const ABSOLUTE_TARGET: &str = "/rd-hostile-abs-escape";
 pub struct Sandbox {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
+    /// In the teams' addresses (`noc+TAG@…`), to find this sandbox's mail in a Maildir.
+    pub tag: String,
     /// The scratch folder: `root/scratch`, or one on a small filesystem.
     pub scratch: PathBuf,
     /// A file size limit (RLIMIT_FSIZE) for the run, in bytes.
@@ -115,6 +117,13 @@ impl Sandbox {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let scratch = scratch.unwrap_or_else(|| root.join("scratch"));
+        let tag: String = root
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
         let outside = root.join("outside");
         common::put(&outside, "precious.txt", b"do not touch\n");
         common::put(&outside, "deep/a/b/c.txt", b"deep sentinel\n");
@@ -124,8 +133,8 @@ impl Sandbox {
         let settings = format!(
             "scratch_dir: {}\nstate_dir: {}\n\
              heartbeat:\n  url: ${{env:{HEARTBEAT_ENV}}}\n  timeout: 2s\n\
-             teams:\n  msp:\n    name: MSP\n    msp: true\n    email: [noc@msp.example]\n  \
-             client-it:\n    name: Client IT\n    client: Hostile\n    email: [it@client.example]\n\
+             teams:\n  msp:\n    name: MSP\n    msp: true\n    email: [noc+{tag}@msp.example]\n  \
+             client-it:\n    name: Client IT\n    client: Hostile\n    email: [it+{tag}@client.example]\n\
              {}{extra}",
             scratch.display(),
             root.join("state").display(),
@@ -147,6 +156,7 @@ impl Sandbox {
         Sandbox {
             _dir: dir,
             root,
+            tag,
             scratch,
             file_size_limit: None,
             bucket,
@@ -305,7 +315,12 @@ impl Sandbox {
 
     /// The guarantees that hold after every case, whatever went wrong.
     pub fn check(&self, out: &Outcome, args: &[&str]) {
-        let context = || format!("exit {}\nstdout:\n{}\nstderr:\n{}", out.code, out.stdout, out.stderr);
+        let context = || {
+            format!(
+                "exit {}\nstdout:\n{}\nstderr:\n{}",
+                out.code, out.stdout, out.stderr
+            )
+        };
         for text in [&out.stdout, &out.stderr] {
             assert!(!text.contains("panicked at"), "a panic: {}", context());
             assert!(!text.contains("RUST_BACKTRACE"), "a panic: {}", context());
@@ -322,7 +337,9 @@ impl Sandbox {
         for (path, fingerprint) in &after {
             match before.get(path) {
                 None => changes.push(format!("new: {}", path.display())),
-                Some(old) if old != fingerprint => changes.push(format!("changed: {}", path.display())),
+                Some(old) if old != fingerprint => {
+                    changes.push(format!("changed: {}", path.display()))
+                }
                 _ => {}
             }
         }
@@ -331,7 +348,11 @@ impl Sandbox {
                 changes.push(format!("removed: {}", path.display()));
             }
         }
-        assert!(changes.is_empty(), "outside scratch and state: {changes:#?}\n{}", context());
+        assert!(
+            changes.is_empty(),
+            "outside scratch and state: {changes:#?}\n{}",
+            context()
+        );
         assert!(
             std::fs::symlink_metadata(ABSOLUTE_TARGET).is_err(),
             "{ABSOLUTE_TARGET} was created"
@@ -341,11 +362,18 @@ impl Sandbox {
             let left: Vec<_> = std::fs::read_dir(&self.scratch)
                 .map(|d| d.flatten().map(|e| e.file_name()).collect())
                 .unwrap_or_default();
-            assert!(left.is_empty(), "scratch left behind: {left:?}\n{}", context());
+            assert!(
+                left.is_empty(),
+                "scratch left behind: {left:?}\n{}",
+                context()
+            );
         }
         // The secret appears nowhere: output, and every file the run wrote or kept.
         for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-            assert!(!text.contains(common::TEST_SECRET), "the secret is in {what}");
+            assert!(
+                !text.contains(common::TEST_SECRET),
+                "the secret is in {what}"
+            );
         }
         // Only the run's own folders need reading: the rest is unchanged, as checked above.
         let mut owned_files = walk(&self.root.join("state"));
@@ -371,7 +399,9 @@ impl Sandbox {
         let mut out = BTreeMap::new();
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
                 if owned.contains(&path) {
@@ -403,7 +433,6 @@ impl Sandbox {
         }
         out
     }
-
 }
 
 /// Every regular file below `dir`, links not followed.
@@ -411,9 +440,13 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 stack.push(entry.path());
             } else if kind.is_file() {

@@ -1,1 +1,256 @@
-//! (being written)
+//! A mail server that misbehaves: one that accepts and never answers, one refusing
+//! connections, 4xx temporary and 5xx permanent replies, a broken TLS handshake. Each run
+//! retries (temporary failures only), then spools; when the real server (aiosmtpd, started
+//! by tests/run.sh) is back, `mail flush` delivers every message exactly once.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common;
+use crate::guard::{Sandbox, walk};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Script {
+    /// Accepts the connection and never says a word.
+    Silent,
+    /// `451` to MAIL FROM, every time.
+    Temporary,
+    /// `550` to RCPT TO.
+    Permanent,
+    /// Offers STARTTLS, then answers the handshake with plain text.
+    BrokenTls,
+}
+
+/// A scripted SMTP server on loopback, counting the commands it receives.
+struct FakeSmtp {
+    port: u16,
+    commands: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeSmtp {
+    fn start(script: Script) -> FakeSmtp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (commands.clone(), stop.clone());
+        let accept = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (c, s) = (c.clone(), s.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, script, &c, &s);
+                });
+            }
+        });
+        FakeSmtp {
+            port,
+            commands,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    fn count(&self, verb: &str) -> usize {
+        self.commands
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.to_ascii_uppercase().starts_with(verb))
+            .count()
+    }
+}
+
+impl Drop for FakeSmtp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    script: Script,
+    commands: &Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    if script == Script::Silent {
+        // Hold the connection, bounded, without a greeting.
+        commands.lock().unwrap().push("CONNECT".into());
+        let started = Instant::now();
+        while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        return Ok(());
+    }
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    writer.write_all(b"220 fake.example ESMTP\r\n")?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_string();
+        commands.lock().unwrap().push(command.clone());
+        let verb = command
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let reply: &[u8] = match (verb.as_str(), script) {
+            ("EHLO", Script::BrokenTls) => b"250-fake.example\r\n250 STARTTLS\r\n",
+            ("EHLO" | "HELO", _) => b"250-fake.example\r\n250 8BITMIME\r\n",
+            ("STARTTLS", _) => {
+                writer.write_all(b"220 go ahead\r\n")?;
+                writer.write_all(b"this is not a TLS server\r\n")?;
+                return Ok(());
+            }
+            ("MAIL", Script::Temporary) => b"451 4.3.0 try again later\r\n",
+            ("RCPT", Script::Permanent) => b"550 5.1.1 no such user here\r\n",
+            ("MAIL" | "RCPT" | "RSET" | "NOOP", _) => b"250 ok\r\n",
+            ("QUIT", _) => {
+                writer.write_all(b"221 bye\r\n")?;
+                return Ok(());
+            }
+            _ => b"502 not implemented\r\n",
+        };
+        writer.write_all(reply)?;
+    }
+}
+
+fn smtp(port: u16, tls: &str) -> String {
+    format!(
+        "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: 127.0.0.1\n  port: {port}\n  tls: {tls}\n  attempts: 2\n  retry_delay: 10ms\n  timeout: 1s\n"
+    )
+}
+
+/// Replaces the settings' mail block (the test's own change: sealed again after).
+fn set_mail(sb: &mut Sandbox, mail: &str) {
+    let settings = sb.config.join("restore-drill.yaml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let start = text.find("mail:\n").expect("a mail block");
+    std::fs::write(&settings, format!("{}{mail}", &text[..start])).unwrap();
+    sb.seal();
+}
+
+fn spooled(sb: &Sandbox) -> usize {
+    walk(&sb.root.join("state/spool"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .count()
+}
+
+#[test]
+fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The mail block goes last in the settings, so each case can replace it.
+    let mut sb = Sandbox::new(&smtp(closed, "none"));
+    common::put_zst_with_sums(
+        &sb.bucket,
+        "db/2026-11-25",
+        "db.zst",
+        &common::text(3, 100_000),
+    );
+    sb.policy("db", "db/", "");
+
+    // Accepts and never answers: each attempt times out; nothing hangs.
+    let silent = FakeSmtp::start(Script::Silent);
+    set_mail(&mut sb, &smtp(silent.port, "none"));
+    let out = sb.run(&[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no complete answer from the server within 1s"),
+        "the stalled attempts are given up at mail.timeout:\n{}",
+        out.stderr
+    );
+    assert_eq!(spooled(&sb), 2, "one digest per team spooled");
+    assert_eq!(silent.count("CONNECT"), 4, "two attempts per message");
+
+    // Refused connections.
+    set_mail(&mut sb, &smtp(closed, "none"));
+    let out = sb.run(&[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(spooled(&sb), 4);
+
+    // 4xx: temporary, retried. Each run also retries what earlier runs spooled.
+    let temporary = FakeSmtp::start(Script::Temporary);
+    set_mail(&mut sb, &smtp(temporary.port, "none"));
+    let before = spooled(&sb);
+    let out = sb.run(&[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(spooled(&sb), before + 2);
+    assert_eq!(
+        temporary.count("MAIL"),
+        2 * (before + 2),
+        "every message tried twice"
+    );
+
+    // 5xx: permanent, not retried, still spooled (a wrong address must not lose the report).
+    let permanent = FakeSmtp::start(Script::Permanent);
+    set_mail(&mut sb, &smtp(permanent.port, "none"));
+    let before = spooled(&sb);
+    let out = sb.run(&[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(spooled(&sb), before + 2);
+    assert_eq!(
+        permanent.count("RCPT"),
+        before + 2,
+        "each message tried once"
+    );
+
+    // A TLS handshake that fails: never downgraded to plain text, spooled.
+    let broken = FakeSmtp::start(Script::BrokenTls);
+    set_mail(&mut sb, &smtp(broken.port, "starttls"));
+    let before = spooled(&sb);
+    let out = sb.run(&[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(spooled(&sb), before + 2);
+    assert!(broken.count("STARTTLS") >= 1);
+    assert_eq!(broken.count("MAIL"), 0, "mail sent without TLS");
+
+    // The real server is back: every spooled message arrives once.
+    let total = spooled(&sb);
+    let (host, port) = common::smtp_server();
+    set_mail(
+        &mut sb,
+        &format!(
+            "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: {host}\n  port: {port}\n  tls: none\n"
+        ),
+    );
+    let flush = sb.exec(&["mail", "flush"], false);
+    assert_eq!(flush.code, 0, "{}{}", flush.stdout, flush.stderr);
+    assert_eq!(spooled(&sb), 0, "the spool is empty");
+    let received = common::mail_for(&common::maildir(), &sb.tag);
+    assert_eq!(received.len(), total, "every spooled message delivered");
+    let ids: BTreeSet<String> = received
+        .iter()
+        .map(crate::process_faults::message_id)
+        .collect();
+    assert_eq!(ids.len(), total, "a message was delivered twice");
+    // Nothing is left to send twice.
+    let again = sb.exec(&["mail", "flush"], false);
+    assert_eq!(again.code, 0);
+    assert_eq!(common::mail_for(&common::maildir(), &sb.tag).len(), total);
+    // The servers lived until here.
+    drop((silent, temporary, permanent, broken));
+}

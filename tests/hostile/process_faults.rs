@@ -69,7 +69,10 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
         // The run may have finished already; then there is nothing to stop.
         let _ = rustix::process::kill_process(pid, signal);
         let out = sb.wait(child, &["run"], false);
-        eprintln!("round {round}: {signal:?} after {delay:?}: exit {}", out.code);
+        eprintln!(
+            "round {round}: {signal:?} after {delay:?}: exit {}",
+            out.code
+        );
         assert!(
             !out.stderr.contains("panicked at"),
             "round {round}: a panic\n{}",
@@ -90,7 +93,11 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
     assert_eq!(out.code, 3, "{}", out.stderr);
 
     let verify = sb.exec(&["history", "verify"], false);
-    assert_eq!(verify.code, 0, "history verify: {}{}", verify.stdout, verify.stderr);
+    assert_eq!(
+        verify.code, 0,
+        "history verify: {}{}",
+        verify.stdout, verify.stderr
+    );
 
     // Every spooled message is whole: an envelope and a message with headers and a body.
     let spool = sb.root.join("state/spool");
@@ -101,7 +108,8 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
     assert!(envelopes.len() >= 2, "the last run's mail is spooled");
     let mut ids = BTreeSet::new();
     for envelope in &envelopes {
-        let eml = std::fs::read(envelope.with_extension("eml")).expect("an envelope has its message");
+        let eml =
+            std::fs::read(envelope.with_extension("eml")).expect("an envelope has its message");
         let mail = common::parse_mail(eml);
         assert!(!mail.subject.is_empty(), "{}", envelope.display());
         let id = message_id(&mail);
@@ -116,16 +124,26 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
     std::fs::write(&settings, text).unwrap();
     sb.seal();
     let flush = sb.exec(&["mail", "flush"], false);
-    assert_eq!(flush.code, 0, "mail flush: {}{}", flush.stdout, flush.stderr);
+    assert_eq!(
+        flush.code, 0,
+        "mail flush: {}{}",
+        flush.stdout, flush.stderr
+    );
     let outbox: Vec<_> = walk(&sb.root.join("state/outbox"));
-    assert_eq!(outbox.len(), envelopes.len(), "every spooled message delivered");
+    assert_eq!(
+        outbox.len(),
+        envelopes.len(),
+        "every spooled message delivered"
+    );
     let delivered: BTreeSet<String> = outbox
         .iter()
         .map(|p| message_id(&common::parse_mail(std::fs::read(p).unwrap())))
         .collect();
     assert_eq!(delivered, ids, "delivered once each, the same messages");
     assert!(
-        walk(&spool).iter().all(|p| p.extension().is_none_or(|e| e != "json")),
+        walk(&spool)
+            .iter()
+            .all(|p| p.extension().is_none_or(|e| e != "json")),
         "the spool still holds messages"
     );
 }

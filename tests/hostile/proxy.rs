@@ -60,7 +60,8 @@ impl Proxy {
                     break;
                 }
                 let Ok(client) = client else { continue };
-                let (upstream, fault, r, f) = (upstream.clone(), fault.clone(), r.clone(), f.clone());
+                let (upstream, fault, r, f) =
+                    (upstream.clone(), fault.clone(), r.clone(), f.clone());
                 std::thread::spawn(move || {
                     let _ = handle(client, &upstream, &fault, &r, &f);
                 });

@@ -30,7 +30,12 @@ fn a_full_scratch_is_a_finding_and_the_other_objects_go_on() {
         format!("{}  image.bin.zst\n", common::sha256_hex(&big)).as_bytes(),
     );
     sb.policy("big", "big/", "");
-    let small = common::put_zst_with_sums(&sb.bucket, "small/2026-11-25", "db.zst", &common::text(2, 1 << 20));
+    let small = common::put_zst_with_sums(
+        &sb.bucket,
+        "small/2026-11-25",
+        "db.zst",
+        &common::text(2, 1 << 20),
+    );
     assert!(!small.is_empty());
     sb.policy("small", "small/", "");
 
@@ -39,5 +44,8 @@ fn a_full_scratch_is_a_finding_and_the_other_objects_go_on() {
     out.fails_with("big", "scratch_error");
     out.passes("small");
     let message = out.messages("big", "scratch_error").join(" ");
-    assert!(message.contains("image.bin"), "the finding names the file: {message}");
+    assert!(
+        message.contains("image.bin"),
+        "the finding names the file: {message}"
+    );
 }

@@ -47,7 +47,12 @@ fn storage_faults_end_in_the_right_verdicts() {
         .local_addr()
         .unwrap()
         .port();
-    s3_policy(&sb, "s3-absent", &bucket, &format!("http://127.0.0.1:{closed}"));
+    s3_policy(
+        &sb,
+        "s3-absent",
+        &bucket,
+        &format!("http://127.0.0.1:{closed}"),
+    );
 
     let cut = Proxy::start(
         &moto,
@@ -104,22 +109,53 @@ fn storage_faults_end_in_the_right_verdicts() {
     // A cut mid-object is resumed from where it stopped (ranged reads) and the digest of
     // the whole object still matches.
     out.passes("s3-cut");
-    assert!(cut.faulted.load(Ordering::SeqCst) >= 2, "the transfer was never cut");
+    assert!(
+        cut.faulted.load(Ordering::SeqCst) >= 2,
+        "the transfer was never cut"
+    );
     assert!(
         flaky.faulted.load(Ordering::SeqCst) >= 1,
         "the flaky proxy never answered 503"
     );
-    for name in ["s3-absent", "s3-cut-dead", "s3-stalled", "s3-forbidden", "s3-deleted"] {
+    for name in [
+        "s3-absent",
+        "s3-cut-dead",
+        "s3-stalled",
+        "s3-forbidden",
+        "s3-deleted",
+    ] {
         out.fails_with(name, "storage_error");
     }
     assert!(stalled.faulted.load(Ordering::SeqCst) >= 1);
-    let joined = |name: &str| out.messages(name, "storage_error").join(" | ").to_lowercase();
-    for name in ["s3-absent", "s3-cut-dead", "s3-stalled", "s3-forbidden", "s3-deleted"] {
+    let joined = |name: &str| {
+        out.messages(name, "storage_error")
+            .join(" | ")
+            .to_lowercase()
+    };
+    for name in [
+        "s3-absent",
+        "s3-cut-dead",
+        "s3-stalled",
+        "s3-forbidden",
+        "s3-deleted",
+    ] {
         eprintln!("{name}: {}", joined(name));
     }
-    assert!(joined("s3-stalled").contains("timed out") || joined("s3-stalled").contains("timeout"), "{}", joined("s3-stalled"));
-    assert!(joined("s3-forbidden").contains("denied") || joined("s3-forbidden").contains("permission"), "{}", joined("s3-forbidden"));
-    assert!(joined("s3-deleted").contains("not found") || joined("s3-deleted").contains("nosuchkey"), "{}", joined("s3-deleted"));
+    assert!(
+        joined("s3-stalled").contains("timed out") || joined("s3-stalled").contains("timeout"),
+        "{}",
+        joined("s3-stalled")
+    );
+    assert!(
+        joined("s3-forbidden").contains("denied") || joined("s3-forbidden").contains("permission"),
+        "{}",
+        joined("s3-forbidden")
+    );
+    assert!(
+        joined("s3-deleted").contains("not found") || joined("s3-deleted").contains("nosuchkey"),
+        "{}",
+        joined("s3-deleted")
+    );
     // Wrong credentials are not retried into a storm: the listing fails at once.
     let tries = forbidden.requests.load(Ordering::SeqCst);
     assert!(tries <= 2, "{tries} requests against a 403");
