@@ -122,7 +122,7 @@ fn handle(
         client.flush()
     };
     match fault {
-        Fault::Status { status, every } if n % every == 0 => {
+        Fault::Status { status, every } if n.is_multiple_of(*every) => {
             return answer(&mut client, *status, "SlowDown");
         }
         Fault::Forbidden => return answer(&mut client, 403, "AccessDenied"),
