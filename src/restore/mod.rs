@@ -121,7 +121,7 @@ pub async fn restore_object(
             restored.findings.push(Finding::new(
                 FindingKind::StorageError,
                 Some(key),
-                describe(&e),
+                gone_or(&e),
             ));
             restored.elapsed = started.elapsed();
             return restored;
@@ -181,7 +181,7 @@ pub async fn restore_object(
             }
             Err(e) => {
                 let message = match e.get_ref().and_then(|i| i.downcast_ref::<opendal::Error>()) {
-                    Some(inner) => describe(inner),
+                    Some(inner) => gone_or(inner),
                     None => e.to_string(),
                 };
                 read_error = Some(message.clone());
@@ -247,6 +247,18 @@ pub async fn restore_object(
         "object read"
     );
     restored
+}
+
+/// A storage error in words; a listed object that is not found is said to be gone.
+fn gone_or(e: &opendal::Error) -> String {
+    if e.kind() == opendal::ErrorKind::NotFound {
+        format!(
+            "the object was listed but is gone: deleted or moved during the run ({})",
+            describe(e)
+        )
+    } else {
+        describe(e)
+    }
 }
 
 fn hash_stream(

@@ -152,7 +152,7 @@ fn storage_faults_end_in_the_right_verdicts() {
         joined("s3-forbidden")
     );
     assert!(
-        joined("s3-deleted").contains("not found") || joined("s3-deleted").contains("nosuchkey"),
+        joined("s3-deleted").contains("listed but is gone"),
         "{}",
         joined("s3-deleted")
     );
