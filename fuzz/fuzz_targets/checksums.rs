@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for algorithm in Algorithm::ALL {
-        if let Ok(lines) = parse_sums(text, *algorithm) {
+        if let Ok(lines) = parse_sums(text, algorithm) {
             for line in lines {
                 assert_eq!(line.digest.len(), algorithm.hex_len());
                 assert!(line.digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
