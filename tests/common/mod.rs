@@ -60,19 +60,35 @@ pub fn zstd(data: &[u8]) -> Vec<u8> {
 pub fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, data) in files {
-        let mut header = tar::Header::new_gnu();
-        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(1_764_115_200);
-        header.set_cksum();
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
+        tar_entry(
+            &mut out,
+            name.as_bytes(),
+            tar::EntryType::Regular,
+            b"",
+            data,
+        );
     }
     out.extend_from_slice(&[0u8; 1024]);
     out
+}
+
+/// Appends one tar entry with any name and link bytes, the header written field by field so
+/// that no library check cleans it.
+pub fn tar_entry(out: &mut Vec<u8>, name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) {
+    let mut header = tar::Header::new_gnu();
+    {
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..name.len()].copy_from_slice(name);
+        gnu.linkname[..link.len()].copy_from_slice(link);
+    }
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(1_764_115_200);
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
 }
 
 /// Deterministic text-like content of about `len` bytes.

@@ -6,24 +6,7 @@ use crate::common;
 use crate::guard::{ABSOLUTE_TARGET, Sandbox};
 use tar::EntryType;
 
-/// One tar entry with any name and link bytes, header written field by field so that no
-/// library check cleans it.
-fn entry(out: &mut Vec<u8>, name: &[u8], kind: EntryType, link: &[u8], data: &[u8]) {
-    let mut header = tar::Header::new_gnu();
-    {
-        let gnu = header.as_gnu_mut().unwrap();
-        gnu.name[..name.len()].copy_from_slice(name);
-        gnu.linkname[..link.len()].copy_from_slice(link);
-    }
-    header.set_entry_type(kind);
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(1_764_115_200);
-    header.set_cksum();
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
+use common::tar_entry as entry;
 
 /// A PAX extended header (`x`) carrying `records` for the next entry.
 fn pax(out: &mut Vec<u8>, records: &[(&str, &str)]) {
