@@ -323,4 +323,34 @@ mod tests {
             "concurrency.restores"
         );
     }
+
+    #[test]
+    fn storage_tuning_has_defaults_and_bounds() {
+        let s = RawSettings::default().resolve(Path::new("/")).unwrap();
+        assert_eq!(s.storage, StorageTuning::default());
+        let raw = RawSettings {
+            storage: RawStorageTuning {
+                retries: Some(11),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            raw.resolve(Path::new("/")).unwrap_err().0,
+            "storage.retries"
+        );
+        let raw = RawSettings {
+            storage: RawStorageTuning {
+                stall_timeout: Some(crate::config::units::HumanDuration(
+                    std::time::Duration::ZERO,
+                )),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            raw.resolve(Path::new("/")).unwrap_err().0,
+            "storage.stall_timeout"
+        );
+    }
 }
