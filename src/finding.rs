@@ -20,7 +20,8 @@ pub enum FindingKind {
     /// An archive entry or key that would land outside the scratch folder, or a link,
     /// device or fifo entry: refused, nothing written for it.
     UnsafePath,
-    /// Decompressed output beyond `limits.max_restored_bytes`, or a zstd window over 2 GiB.
+    /// Decompressed output beyond `limits.max_restored_bytes`, or a zstd frame asking for a
+    /// window over `limits.max_zstd_window`.
     SizeLimitExceeded,
     /// A file listed in the in-archive manifest is not in the archive.
     MissingFile,

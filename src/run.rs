@@ -240,7 +240,10 @@ pub async fn execute(
         source,
     })?;
     let checksum_files = ChecksumFiles::default();
-    let max_restored_bytes = config.settings.max_restored_bytes;
+    let limits = (
+        config.settings.max_restored_bytes,
+        config.settings.max_zstd_window,
+    );
 
     let mut jobs = Vec::new();
     for (p, planned_policy) in planned.iter().enumerate() {
@@ -272,7 +275,7 @@ pub async fn execute(
     }
     let observer = options.observer.as_deref();
     let outcomes: Vec<JobOutcome> = futures::stream::iter(jobs)
-        .map(|job| run_job(job, &checksum_files, max_restored_bytes, observer))
+        .map(|job| run_job(job, &checksum_files, limits, observer))
         .buffer_unordered(config.settings.restores)
         .collect()
         .await;
@@ -329,7 +332,7 @@ pub async fn execute(
 async fn run_job(
     job: Job<'_>,
     files: &ChecksumFiles,
-    max_restored_bytes: u64,
+    (max_restored_bytes, max_zstd_window): (u64, u64),
     observer: Option<&dyn Observer>,
 ) -> JobOutcome {
     let started = Instant::now();
@@ -350,6 +353,7 @@ async fn run_job(
                 set_dir: set_dir.clone(),
                 algorithms,
                 max_restored_bytes,
+                max_zstd_window,
                 in_archive: job.in_archive.clone(),
             };
             let progress = observer.map(|o| o.started(&object.key, object.size));

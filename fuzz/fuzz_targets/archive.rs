@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
         set_dir: set_dir.clone(),
         algorithms: [Algorithm::Sha256].into(),
         max_restored_bytes: 64 << 20,
+        max_zstd_window: 128 << 20,
         in_archive: Some("MANIFEST.sha256".into()),
     };
     let _ = env

@@ -15,6 +15,11 @@ use super::units::ByteSize;
 pub const DEFAULT_RESTORES: usize = 4;
 /// Decompressed bytes allowed per object when the settings do not say: 64 GiB.
 pub const DEFAULT_MAX_RESTORED_BYTES: u64 = 64 << 30;
+/// The largest zstd window a frame may ask for when the settings do not say: 128 MiB, the
+/// zstd CLI's own default limit (frames made with `--long` fit; `--long=31` needs more).
+pub const DEFAULT_MAX_ZSTD_WINDOW: u64 = 128 << 20;
+/// zstd's largest window: 2 GiB.
+const MAX_ZSTD_WINDOW: u64 = 2 << 30;
 /// More parallel restores than this would only thrash a host.
 const MAX_RESTORES: usize = 256;
 
@@ -113,6 +118,7 @@ const MAX_RETRIES: usize = 10;
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_restored_bytes: Option<ByteSize>,
+    max_zstd_window: Option<ByteSize>,
 }
 
 /// Validated settings: every path absolute, every default applied.
@@ -126,6 +132,8 @@ pub struct Settings {
     pub restores: usize,
     /// Decompressed bytes allowed per object.
     pub max_restored_bytes: u64,
+    /// The largest window a zstd frame may ask for (memory the decoder allocates up front).
+    pub max_zstd_window: u64,
     /// Who receives results: the MSP's team and the clients' internal teams.
     pub teams: Vec<Team>,
     pub mail: MailSettings,
@@ -157,6 +165,16 @@ impl RawSettings {
             return Err((
                 "limits.max_restored_bytes".into(),
                 "must be greater than zero".into(),
+            ));
+        }
+        let max_zstd_window = self
+            .limits
+            .max_zstd_window
+            .map_or(DEFAULT_MAX_ZSTD_WINDOW, |b| b.0);
+        if !(1 << 20..=MAX_ZSTD_WINDOW).contains(&max_zstd_window) {
+            return Err((
+                "limits.max_zstd_window".into(),
+                "must be between 1MiB and 2GiB".into(),
             ));
         }
         let defaults = StorageTuning::default();
@@ -199,6 +217,7 @@ impl RawSettings {
             signing_key: resolve_signing(self.signing, dir)?,
             heartbeat: resolve_heartbeat(self.heartbeat, dir)?,
             storage,
+            max_zstd_window,
         })
     }
 }

@@ -15,8 +15,6 @@ use super::{Chunk, RestoreSpec, Stop, StopSlot};
 use crate::finding::Finding;
 use crate::plan::{Format, PlannedObject};
 
-/// zstd frames may need a window of at most 2^31 bytes (2 GiB); larger ones are refused.
-const WINDOW_LOG_MAX: u32 = 31;
 /// Read buffer between the channel and zstd, and for file copies.
 const BUFFER: usize = 256 * 1024;
 /// Bytes per write() call. Larger writes let the kernel (ext4 with large folios, Linux 6.x)
@@ -82,11 +80,23 @@ fn decode_into(
                 "not zstd data: the zstd magic number is missing".into(),
             ));
         }
+        // The decoder allocates the frame's window up front: a few bytes of header can ask
+        // for gigabytes. Refused before any allocation, with the numbers.
+        let head = input.peek(18).map_err(|e| read_stop(slot, &e))?;
+        if let Some(window) = frame_window(head)
+            && window > spec.max_zstd_window
+        {
+            return Err(Stop::SizeLimit(format!(
+                "the zstd frame needs a {} window, over limits.max_zstd_window ({})",
+                bytesize::ByteSize(window).display().iec(),
+                bytesize::ByteSize(spec.max_zstd_window).display().iec()
+            )));
+        }
         // The channel's chunks are zstd's input buffer as they are: no copy in between.
         let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
             .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
         decoder
-            .window_log_max(WINDOW_LOG_MAX)
+            .window_log_max(window_log(spec.max_zstd_window))
             .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
         Box::new(decoder)
     } else {
@@ -152,6 +162,36 @@ fn strip_zst(name: &str) -> &str {
     } else {
         name
     }
+}
+
+/// The window log for zstd's limit: the largest power of two within `max` bytes.
+fn window_log(max: u64) -> u32 {
+    (63 - max.max(1 << 10).leading_zeros()).clamp(10, 31)
+}
+
+/// The window a zstd frame header asks for (RFC 8878, 3.1.1.1), or `None` when `head` is
+/// not a whole frame header. A single-segment frame's window is its content size.
+pub(crate) fn frame_window(head: &[u8]) -> Option<u64> {
+    if head.len() < 6 || head[..4] != [0x28, 0xB5, 0x2F, 0xFD] {
+        return None;
+    }
+    let descriptor = head[4];
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let w = head[5];
+        let log = 10 + u64::from(w >> 3);
+        let base = 1u64 << log;
+        return Some(base + (base / 8) * u64::from(w & 7));
+    }
+    let dictionary_id = [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+    let fcs_bytes = [1usize, 2, 4, 8][usize::from(descriptor >> 6)];
+    let start = 5 + dictionary_id;
+    let field = head.get(start..start + fcs_bytes)?;
+    let mut size = 0u64;
+    for (i, b) in field.iter().enumerate() {
+        size |= u64::from(*b) << (8 * i);
+    }
+    Some(if fcs_bytes == 2 { size + 256 } else { size })
 }
 
 /// The zstd frame magic, or a skippable frame's (0x184D2A50..=0x184D2A5F), little-endian.
@@ -272,7 +312,9 @@ pub(crate) fn read_stop(slot: &StopSlot, e: &io::Error) -> Stop {
     }
     let message = e.to_string();
     if message.contains("too much memory") {
-        return Stop::SizeLimit("the zstd frame needs a window larger than 2 GiB".into());
+        return Stop::SizeLimit(
+            "a zstd frame needs a larger window than limits.max_zstd_window allows".into(),
+        );
     }
     if e.kind() == io::ErrorKind::UnexpectedEof || message.contains("incomplete frame") {
         return Stop::Corrupt(format!("truncated data: {message}"));

@@ -51,6 +51,8 @@ pub struct RestoreSpec {
     /// Digests of the stored bytes to compute.
     pub algorithms: BTreeSet<Algorithm>,
     pub max_restored_bytes: u64,
+    /// The largest window a zstd frame may ask for (`limits.max_zstd_window`).
+    pub max_zstd_window: u64,
     /// `checksums.in_archive`: a manifest inside tar archives.
     pub in_archive: Option<String>,
 }

@@ -89,6 +89,7 @@ impl Bench {
             set_dir: self.scratch.clone(),
             algorithms: [Algorithm::Sha256].into(),
             max_restored_bytes: limit,
+            max_zstd_window: 128 << 20,
             in_archive: in_archive.map(str::to_string),
         };
         restore_object(&self.op, &object, &spec, &|_| {}).await
@@ -192,7 +193,11 @@ async fn frame_needing_a_window_over_2_gib_is_refused() {
         "{:?}",
         r.findings
     );
-    assert!(r.findings[0].message.contains("2 GiB"));
+    assert!(
+        r.findings[0].message.contains("4.0 GiB window"),
+        "{}",
+        r.findings[0].message
+    );
 }
 
 #[tokio::test]
@@ -364,6 +369,7 @@ async fn missing_object_is_a_storage_error() {
         set_dir: b.scratch.clone(),
         algorithms: [Algorithm::Sha256].into(),
         max_restored_bytes: 1,
+        max_zstd_window: 128 << 20,
         in_archive: None,
     };
     let r = restore_object(&b.op, &object, &spec, &|_| {}).await;
@@ -473,4 +479,42 @@ async fn files_around_the_buffer_size_are_written_intact() {
             "{name}"
         );
     }
+}
+
+/// Found by the `archive` fuzz target (artifact oom-2ebaa4344a9bc718): 98 bytes whose frame
+/// header asks for a 1.375 GiB window, which the decoder allocated up front. Refused before
+/// any allocation, with the numbers.
+#[tokio::test]
+async fn fuzz_archive_oom_2ebaa434_window_of_1_4_gib_is_refused_unallocated() {
+    let b = bench();
+    let mut frame = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00];
+    frame.extend([0xA3; 91]);
+    frame.extend([0xB0, 0x00]);
+    let r = b.restore("x.zst", &frame, None, 64 << 20).await;
+    assert_eq!(
+        kinds(&r),
+        [FindingKind::SizeLimitExceeded],
+        "{:?}",
+        r.findings
+    );
+    assert!(
+        r.findings[0].message.contains("1.4 GiB window"),
+        "{}",
+        r.findings[0].message
+    );
+}
+
+#[test]
+fn frame_windows_are_read_from_the_header() {
+    // Window descriptor: exponent 20 (2^30), mantissa 3: 1 GiB + 3/8 GiB.
+    assert_eq!(
+        decode::frame_window(&[0x28, 0xB5, 0x2F, 0xFD, 0x00, 0xA3]),
+        Some((1 << 30) + 3 * (1 << 27))
+    );
+    // Single segment, a 2-byte content size field (value + 256).
+    assert_eq!(
+        decode::frame_window(&[0x28, 0xB5, 0x2F, 0xFD, 0x60, 0x10, 0x00]),
+        Some(16 + 256)
+    );
+    assert_eq!(decode::frame_window(&[0x28, 0xB5, 0x2F, 0xFD]), None);
 }

@@ -59,11 +59,20 @@ fn bombs_stop_at_the_limit_with_flat_memory() {
     put_with_sums(&sb, "tar-bomb/2026-11-25", "parts.tar.zst", &tar_bomb);
     sb.policy("tar-bomb", "tar-bomb/", "");
 
+    // The `archive` fuzz target's find (oom-2ebaa4344a9bc718): 98 bytes whose frame header
+    // asks for a 1.4 GiB window, which the decoder used to allocate up front.
+    let mut window = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00];
+    window.extend([0xA3; 91]);
+    window.extend([0xB0, 0x00]);
+    put_with_sums(&sb, "window-bomb/2026-11-25", "x.zst", &window);
+    sb.policy("window-bomb", "window-bomb/", "");
+
     let out = sb.run_measured(&[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     out.passes("good");
     out.fails_with("zst-bomb", "size_limit_exceeded");
     out.fails_with("tar-bomb", "size_limit_exceeded");
+    out.fails_with("window-bomb", "size_limit_exceeded");
     for name in ["zst-bomb", "tar-bomb"] {
         let restored = out.policy(name)["objects"][0]["restored_bytes"]
             .as_u64()
