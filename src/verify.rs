@@ -147,14 +147,15 @@ pub async fn manifest_coverage(
             continue;
         };
         let folder = key.rfind('/').map_or("", |i| &key[..=i]);
-        let present = |name: &str| {
-            let name = checksum::normalize_name(name);
-            set.listed_keys.contains(&format!("{folder}{name}"))
-                || set
-                    .listed_keys
-                    .iter()
-                    .any(|k| k.starts_with(folder) && listed_base(k) == listed_base(name))
-        };
+        // File names below the manifest's folder, once: a line may name `x`, `./x` or a
+        // path ending in `x` (as `expected_digests` matches them).
+        let names: std::collections::HashSet<&str> = set
+            .listed_keys
+            .iter()
+            .filter(|k| k.starts_with(folder))
+            .map(|k| listed_base(k))
+            .collect();
+        let present = |name: &str| names.contains(listed_base(name));
         for name in lines.iter().filter_map(|l| l.name.as_deref()) {
             if !present(name) {
                 findings.push(Finding::new(

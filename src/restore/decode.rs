@@ -71,7 +71,8 @@ fn decode_into(
     created: &mut Vec<PathBuf>,
 ) -> Result<DecodeOutput, Stop> {
     let reader: Box<dyn Read> = if object.format.is_zstd() {
-        let head = input.peek(4).map_err(|e| read_stop(slot, &e))?;
+        // Magic number and frame header (at most 18 bytes) in one look.
+        let head = input.peek(18).map_err(|e| read_stop(slot, &e))?;
         if head.is_empty() {
             return Err(Stop::Corrupt("the object is empty, not zstd data".into()));
         }
@@ -82,7 +83,6 @@ fn decode_into(
         }
         // The decoder allocates the frame's window up front: a few bytes of header can ask
         // for gigabytes. Refused before any allocation, with the numbers.
-        let head = input.peek(18).map_err(|e| read_stop(slot, &e))?;
         if let Some(window) = frame_window(head)
             && window > spec.max_zstd_window
         {

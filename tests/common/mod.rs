@@ -424,11 +424,17 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
 /// that folder naming it (replacing any earlier one). Returns the stored bytes.
 pub fn put_zst_with_sums(root: &Path, folder: &str, name: &str, content: &[u8]) -> Vec<u8> {
     let object = zstd(content);
-    put(root, &format!("{folder}/{name}"), &object);
+    put_with_sums(root, folder, name, &object);
+    object
+}
+
+/// Stores `stored` as is as `folder/name` under `root`, with a `SHA256SUMS` in that folder
+/// naming it (replacing any earlier one).
+pub fn put_with_sums(root: &Path, folder: &str, name: &str, stored: &[u8]) {
+    put(root, &format!("{folder}/{name}"), stored);
     put(
         root,
         &format!("{folder}/SHA256SUMS"),
-        format!("{}  {name}\n", sha256_hex(&object)).as_bytes(),
+        format!("{}  {name}\n", sha256_hex(stored)).as_bytes(),
     );
-    object
 }

@@ -31,12 +31,11 @@ fn end(mut out: Vec<u8>) -> Vec<u8> {
 /// Stores `tar` zstd-compressed as `tar/<case>/2026-11-25/files.tar.zst` with a matching
 /// SHA256SUMS, and a policy named `case`.
 fn case(sb: &Sandbox, case: &str, tar: &[u8]) {
-    let stored = common::zstd(tar);
-    let folder = format!("tar/{case}/2026-11-25");
-    sb.put(&format!("{folder}/files.tar.zst"), &stored);
-    sb.put(
-        &format!("{folder}/SHA256SUMS"),
-        format!("{}  files.tar.zst\n", common::sha256_hex(&stored)).as_bytes(),
+    common::put_zst_with_sums(
+        &sb.bucket,
+        &format!("tar/{case}/2026-11-25"),
+        "files.tar.zst",
+        tar,
     );
     sb.policy(case, &format!("tar/{case}/"), "");
 }

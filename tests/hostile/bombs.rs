@@ -17,25 +17,17 @@ fn zeros_zst(bytes: u64) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-fn put_with_sums(sb: &Sandbox, folder: &str, name: &str, stored: &[u8]) {
-    sb.put(&format!("{folder}/{name}"), stored);
-    sb.put(
-        &format!("{folder}/SHA256SUMS"),
-        format!("{}  {name}\n", common::sha256_hex(stored)).as_bytes(),
-    );
-}
-
 #[test]
 fn bombs_stop_at_the_limit_with_flat_memory() {
     let mut sb = Sandbox::new(&format!("limits:\n  max_restored_bytes: {LIMIT_MIB}MiB\n"));
     let good = common::zstd(&common::text(1, 1 << 20));
-    put_with_sums(&sb, "good/2026-11-25", "db.zst", &good);
+    common::put_with_sums(&sb.bucket, "good/2026-11-25", "db.zst", &good);
     sb.policy("good", "good/", "");
 
     // 512 MiB of zeros: eight times the limit from a few dozen KiB.
     let bomb = zeros_zst(512 << 20);
     assert!(bomb.len() < 1 << 20, "the bomb is {} bytes", bomb.len());
-    put_with_sums(&sb, "zst-bomb/2026-11-25", "bomb.zst", &bomb);
+    common::put_with_sums(&sb.bucket, "zst-bomb/2026-11-25", "bomb.zst", &bomb);
     sb.policy("zst-bomb", "zst-bomb/", "");
 
     // Four 32 MiB entries: each below the limit, together twice over it.
@@ -56,7 +48,12 @@ fn bombs_stop_at_the_limit_with_flat_memory() {
     let mut encoder = builder.into_inner().unwrap();
     encoder.flush().unwrap();
     let tar_bomb = encoder.finish().unwrap();
-    put_with_sums(&sb, "tar-bomb/2026-11-25", "parts.tar.zst", &tar_bomb);
+    common::put_with_sums(
+        &sb.bucket,
+        "tar-bomb/2026-11-25",
+        "parts.tar.zst",
+        &tar_bomb,
+    );
     sb.policy("tar-bomb", "tar-bomb/", "");
 
     // The `archive` fuzz target's find (oom-2ebaa4344a9bc718): 98 bytes whose frame header
@@ -64,7 +61,7 @@ fn bombs_stop_at_the_limit_with_flat_memory() {
     let mut window = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00];
     window.extend([0xA3; 91]);
     window.extend([0xB0, 0x00]);
-    put_with_sums(&sb, "window-bomb/2026-11-25", "x.zst", &window);
+    common::put_with_sums(&sb.bucket, "window-bomb/2026-11-25", "x.zst", &window);
     sb.policy("window-bomb", "window-bomb/", "");
 
     let out = sb.run_measured(&[]);

@@ -148,11 +148,7 @@ impl Sandbox {
         let config = root.join("config");
         common::put(&config, "restore-drill.yaml", settings.as_bytes());
         // A closed loopback port: every heartbeat fails, and its error must not show the URL.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let closed = closed_port();
         Sandbox {
             _dir: dir,
             root,
@@ -433,6 +429,15 @@ impl Sandbox {
         }
         out
     }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Every regular file below `dir`, links not followed.

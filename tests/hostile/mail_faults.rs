@@ -157,11 +157,7 @@ fn spooled(sb: &Sandbox) -> usize {
 
 #[test]
 fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = crate::guard::closed_port();
     // The mail block goes last in the settings, so each case can replace it.
     let mut sb = Sandbox::new(&smtp(closed, "none"));
     common::put_zst_with_sums(

@@ -13,11 +13,9 @@ const ROUNDS: u64 = 16;
 
 /// The Message-ID header of a parsed message.
 pub fn message_id(mail: &common::Received) -> String {
-    mail.headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("message-id"))
-        .map(|(_, v)| v.clone())
+    mail.header("Message-ID")
         .expect("every message has a Message-ID")
+        .to_string()
 }
 
 fn mail_settings(transport: &str) -> String {
@@ -26,11 +24,7 @@ fn mail_settings(transport: &str) -> String {
 
 #[test]
 fn killed_runs_lose_nothing_and_leave_nothing() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = crate::guard::closed_port();
     let down = format!(
         "  transport: smtp\n  host: 127.0.0.1\n  port: {closed}\n  tls: none\n  attempts: 1\n  retry_delay: 10ms\n  timeout: 2s\n"
     );

@@ -24,11 +24,7 @@ fn a_full_scratch_is_a_finding_and_the_other_objects_go_on() {
     };
     // 24 MiB that zstd cannot shrink: more than the filesystem holds.
     let big = common::zstd(&common::noise(9, 24 << 20));
-    sb.put("big/2026-11-25/image.bin.zst", &big);
-    sb.put(
-        "big/2026-11-25/SHA256SUMS",
-        format!("{}  image.bin.zst\n", common::sha256_hex(&big)).as_bytes(),
-    );
+    common::put_with_sums(&sb.bucket, "big/2026-11-25", "image.bin.zst", &big);
     sb.policy("big", "big/", "");
     let small = common::put_zst_with_sums(
         &sb.bucket,

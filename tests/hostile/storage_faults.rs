@@ -24,29 +24,16 @@ fn storage_faults_end_in_the_right_verdicts() {
     // 2 MiB that zstd cannot shrink: a cut at 64 KiB cannot be retried to the end.
     let object = common::zstd(&common::noise(5, 2 << 20));
     let stage = tempfile::tempdir().unwrap();
-    common::put(stage.path(), "data/2026-11-25/data.zst", &object);
-    common::put(
-        stage.path(),
-        "data/2026-11-25/SHA256SUMS",
-        format!("{}  data.zst\n", common::sha256_hex(&object)).as_bytes(),
-    );
+    common::put_with_sums(stage.path(), "data/2026-11-25", "data.zst", &object);
     let bucket = common::bucket_name("faults");
     common::upload(&bucket, stage.path());
 
     let mut sb = Sandbox::new("storage:\n  timeout: 3s\n  stall_timeout: 2s\n  retries: 2\n");
-    sb.put("fs/2026-11-25/db.zst", &object);
-    sb.put(
-        "fs/2026-11-25/SHA256SUMS",
-        format!("{}  db.zst\n", common::sha256_hex(&object)).as_bytes(),
-    );
+    common::put_with_sums(&sb.bucket, "fs/2026-11-25", "db.zst", &object);
     sb.policy("fs-good", "fs/", "");
     s3_policy(&sb, "s3-good", &bucket, &moto);
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = crate::guard::closed_port();
     s3_policy(
         &sb,
         "s3-absent",
