@@ -240,10 +240,11 @@ pub async fn execute(
         source,
     })?;
     let checksum_files = ChecksumFiles::default();
-    let limits = (
-        config.settings.max_restored_bytes,
-        config.settings.max_zstd_window,
-    );
+    let limits = Limits {
+        max_restored_bytes: config.settings.max_restored_bytes,
+        max_zstd_window: config.settings.max_zstd_window,
+        direct_io: config.settings.scratch_direct_io,
+    };
 
     let mut jobs = Vec::new();
     for (p, planned_policy) in planned.iter().enumerate() {
@@ -329,10 +330,18 @@ pub async fn execute(
     })
 }
 
+/// The settings every restore applies.
+#[derive(Clone, Copy)]
+struct Limits {
+    max_restored_bytes: u64,
+    max_zstd_window: u64,
+    direct_io: bool,
+}
+
 async fn run_job(
     job: Job<'_>,
     files: &ChecksumFiles,
-    (max_restored_bytes, max_zstd_window): (u64, u64),
+    limits: Limits,
     observer: Option<&dyn Observer>,
 ) -> JobOutcome {
     let started = Instant::now();
@@ -352,9 +361,10 @@ async fn run_job(
             let spec = RestoreSpec {
                 set_dir: set_dir.clone(),
                 algorithms,
-                max_restored_bytes,
-                max_zstd_window,
+                max_restored_bytes: limits.max_restored_bytes,
+                max_zstd_window: limits.max_zstd_window,
                 in_archive: job.in_archive.clone(),
+                direct_io: limits.direct_io,
             };
             let progress = observer.map(|o| o.started(&object.key, object.size));
             let advance = |n: u64| {

@@ -27,6 +27,7 @@ const MAX_RESTORES: usize = 256;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSettings {
     scratch_dir: Option<PathBuf>,
+    scratch_direct_io: Option<bool>,
     state_dir: Option<PathBuf>,
     #[serde(default)]
     concurrency: RawConcurrency,
@@ -126,6 +127,9 @@ struct RawLimits {
 pub struct Settings {
     /// Where restores land; each run works in a folder of its own below it.
     pub scratch_dir: PathBuf,
+    /// Write restored files' whole buffers with direct I/O (past the page cache) where the
+    /// scratch file system supports it.
+    pub scratch_direct_io: bool,
     /// Where durable state (history, spool) lives.
     pub state_dir: PathBuf,
     /// Objects restored at once, across all policies.
@@ -206,6 +210,7 @@ impl RawSettings {
             scratch_dir: self
                 .scratch_dir
                 .map_or_else(default_scratch_dir, |p| super::resolve_path(dir, p)),
+            scratch_direct_io: self.scratch_direct_io.unwrap_or(false),
             state_dir: self
                 .state_dir
                 .map_or_else(default_state_dir, |p| super::resolve_path(dir, p)),

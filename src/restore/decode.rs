@@ -3,25 +3,18 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::path::Path;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::extract;
+use super::sink::{BUFFER, Sink, WriteCounts};
 use super::{Chunk, RestoreSpec, Stop, StopSlot};
 use crate::finding::Finding;
 use crate::plan::{Format, PlannedObject};
-
-/// Read buffer between the channel and zstd, and for file copies.
-const BUFFER: usize = 256 * 1024;
-/// Bytes per write() call. Larger writes let the kernel (ext4 with large folios, Linux 6.x)
-/// take large page-cache folios, whose first touch was intermittently 2-4 times slower on
-/// the VM measured (see README, Performance); 32 KiB writes, as the zstd CLI makes, kept
-/// every run fast for the price of more system calls.
-const WRITE_CHUNK: usize = 32 * 1024;
 
 pub(crate) struct DecodeOutput {
     pub restored_bytes: u64,
@@ -30,6 +23,8 @@ pub(crate) struct DecodeOutput {
     /// Stored bytes copied in user space between the network and the decoder: 0 for zstd
     /// (zstd reads the network's chunks in place), the object's size for raw objects.
     pub copied_bytes: u64,
+    /// Who wrote the restored bytes.
+    pub written: WriteCounts,
 }
 
 /// Decodes one object from `rx` into `spec.set_dir`. On a stop, every file this object
@@ -41,14 +36,22 @@ pub(crate) fn decode(
 ) -> Result<DecodeOutput, Stop> {
     let slot = StopSlot::default();
     let copied = Rc::new(Cell::new(0));
-    let mut created = Vec::new();
-    let result = decode_into(
-        ChannelReader::new(rx, slot.clone(), copied.clone()),
-        object,
-        spec,
-        &slot,
-        &mut created,
-    );
+    // The writer thread ends with the scope: every file is closed before a stop removes it.
+    let (result, created) = std::thread::scope(|scope| {
+        let mut sink = match Sink::start(scope, spec.direct_io) {
+            Ok(sink) => sink,
+            Err(stop) => return (Err(stop), Vec::new()),
+        };
+        let reader = ChannelReader::new(rx, slot.clone(), copied.clone());
+        let result = decode_into(reader, object, spec, &slot, &mut sink).and_then(|out| {
+            sink.sync()?;
+            Ok(DecodeOutput {
+                written: sink.counts(),
+                ..out
+            })
+        });
+        (result, sink.into_created())
+    });
     match result {
         Ok(mut out) => {
             out.copied_bytes = copied.get();
@@ -68,7 +71,7 @@ fn decode_into(
     object: &PlannedObject,
     spec: &RestoreSpec,
     slot: &StopSlot,
-    created: &mut Vec<PathBuf>,
+    sink: &mut Sink,
 ) -> Result<DecodeOutput, Stop> {
     let reader: Box<dyn Read> = if object.format.is_zstd() {
         // Magic number and frame header (at most 18 bytes) in one look.
@@ -124,15 +127,7 @@ fn decode_into(
                 super::output_path(&spec.set_dir, parent).map_err(Stop::Unsafe)?
             };
             create_dirs(&root)?;
-            extract::extract_tar(
-                limited,
-                &root,
-                object,
-                spec,
-                digest_algorithm,
-                slot,
-                created,
-            )
+            extract::extract_tar(limited, &root, object, spec, digest_algorithm, slot, sink)
         }
         Format::Zstd | Format::Raw => {
             let name = match object.format {
@@ -144,12 +139,13 @@ fn decode_into(
                 create_dirs(dir)?;
             }
             let mut source = limited;
-            let bytes = write_file(&mut source, &path, |_| {}, slot, created)?;
+            let bytes = write_file(&mut source, &path, |_| {}, slot, sink)?;
             Ok(DecodeOutput {
                 restored_bytes: bytes,
                 files: 1,
                 findings: Vec::new(),
                 copied_bytes: 0,
+                written: WriteCounts::default(),
             })
         }
     }
@@ -207,55 +203,43 @@ pub(crate) fn create_dirs(dir: &Path) -> Result<(), Stop> {
     std::fs::create_dir_all(dir).map_err(|e| write_stop(dir, &e))
 }
 
-/// Copies `source` into a new file at `path`, showing each chunk to `on_chunk` (digests,
-/// manifest capture). Returns the bytes written.
+/// Copies `source` into a new file at `path` through the writer thread, showing each
+/// chunk to `on_chunk` (digests, manifest capture). Returns the bytes written; the writes may
+/// still be in flight (`Sink::sync` waits for them).
 pub(crate) fn write_file(
     source: &mut dyn Read,
     path: &Path,
     mut on_chunk: impl FnMut(&[u8]),
     slot: &StopSlot,
-    created: &mut Vec<PathBuf>,
+    sink: &mut Sink,
 ) -> Result<u64, Stop> {
-    let mut file = create_fresh(path)?;
-    created.push(path.to_path_buf());
-    // One buffer per decoding thread, however many files an archive holds.
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUFFER]);
-    }
-    BUF.with(|buf| {
-        copy_into(
-            source,
-            &mut file,
-            path,
-            &mut buf.borrow_mut(),
-            &mut on_chunk,
-            slot,
-        )
-    })
-}
-
-fn copy_into(
-    source: &mut dyn Read,
-    file: &mut File,
-    path: &Path,
-    buf: &mut [u8],
-    on_chunk: &mut impl FnMut(&[u8]),
-    slot: &StopSlot,
-) -> Result<u64, Stop> {
+    let mut file = Some(create_fresh(path)?);
+    sink.created(path);
     let mut total = 0u64;
     loop {
-        let n = match fill(source, buf) {
-            Ok(0) => break,
+        let mut buf = sink.buffer()?;
+        let n = match fill(source, buf.as_mut()) {
             Ok(n) => n,
-            Err(e) => return Err(read_stop(slot, &e)),
+            Err(e) => {
+                sink.keep(buf);
+                return Err(read_stop(slot, &e));
+            }
         };
-        on_chunk(&buf[..n]);
-        for piece in buf[..n].chunks(WRITE_CHUNK) {
-            file.write_all(piece).map_err(|e| write_stop(path, &e))?;
+        if n == 0 {
+            sink.keep(buf);
+            break;
         }
+        on_chunk(&buf.as_mut()[..n]);
+        if let Some(file) = file.take() {
+            sink.open(file, path);
+        }
+        sink.write(buf, n)?;
         total += n as u64;
+        if n < BUFFER {
+            // `fill` stops short only at the end.
+            break;
+        }
     }
-    file.flush().map_err(|e| write_stop(path, &e))?;
     Ok(total)
 }
 

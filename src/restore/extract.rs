@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 use super::decode::{DecodeOutput, create_dirs, read_stop, write_file, write_stop};
+use super::sink::Sink;
 use super::{RestoreSpec, Stop, StopSlot};
 use crate::checksum::{self, Algorithm, Digester};
 use crate::finding::{Finding, FindingKind};
@@ -76,7 +77,7 @@ pub(crate) fn extract_tar(
     spec: &RestoreSpec,
     digest_algorithm: Option<Algorithm>,
     slot: &StopSlot,
-    created: &mut Vec<PathBuf>,
+    sink: &mut Sink,
 ) -> Result<DecodeOutput, Stop> {
     let key = object.key.as_str();
     let mut archive = tar::Archive::new(source);
@@ -146,7 +147,7 @@ pub(crate) fn extract_tar(
                         }
                     },
                     slot,
-                    created,
+                    sink,
                 )?;
                 if capture {
                     manifest = Some(captured);
@@ -183,9 +184,11 @@ pub(crate) fn extract_tar(
                             create_dirs(dir)?;
                         }
                         let from = root.join(&target_rel);
+                        // The linked file's last writes may still be on the writer thread.
+                        sink.sync()?;
                         let mut file =
                             std::fs::File::open(&from).map_err(|e| write_stop(&from, &e))?;
-                        let bytes = write_file(&mut file, &path, |_| {}, slot, created)?;
+                        let bytes = write_file(&mut file, &path, |_| {}, slot, sink)?;
                         restored_bytes += bytes;
                         files += 1;
                         let digest = written[&target_rel].clone();
@@ -225,6 +228,7 @@ pub(crate) fn extract_tar(
         files,
         findings,
         copied_bytes: 0,
+        written: Default::default(),
     })
 }
 

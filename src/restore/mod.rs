@@ -9,6 +9,7 @@
 
 mod decode;
 mod extract;
+mod sink;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -55,6 +56,8 @@ pub struct RestoreSpec {
     pub max_zstd_window: u64,
     /// `checksums.in_archive`: a manifest inside tar archives.
     pub in_archive: Option<String>,
+    /// Write whole buffers with direct I/O where the scratch file system allows it.
+    pub direct_io: bool,
 }
 
 /// The result of restoring one object. Problems are findings; nothing here is an `Err`.
@@ -68,6 +71,10 @@ pub struct Restored {
     /// Stored bytes copied in user space before decoding (see the regression test
     /// `stored_bytes_are_not_copied_before_zstd`).
     pub copied_bytes: u64,
+    /// Restored bytes the decoder wrote itself because the writer thread was behind.
+    pub written_by_decoder: u64,
+    /// Restored bytes written with direct I/O.
+    pub direct_bytes: u64,
     /// Time to the first byte: the per-object overhead.
     pub first_byte: Duration,
     pub elapsed: Duration,
@@ -207,6 +214,8 @@ pub async fn restore_object(
             restored.restored_bytes = out.restored_bytes;
             restored.files = out.files;
             restored.copied_bytes = out.copied_bytes;
+            restored.written_by_decoder = out.written.by_decoder;
+            restored.direct_bytes = out.written.direct;
             restored.findings.extend(out.findings);
         }
         Ok(Err(stop)) => restored.findings.push(stop.into_finding(key)),
@@ -245,6 +254,8 @@ pub async fn restore_object(
         stored,
         chunks,
         copied = restored.copied_bytes,
+        by_decoder = restored.written_by_decoder,
+        direct = restored.direct_bytes,
         seconds = restored.elapsed.as_secs_f64(),
         "object read"
     );

@@ -45,6 +45,8 @@ struct Bench {
     bucket: std::path::PathBuf,
     scratch: std::path::PathBuf,
     op: Operator,
+    /// `scratch_direct_io` for the restores.
+    direct_io: bool,
 }
 
 fn bench() -> Bench {
@@ -66,6 +68,7 @@ fn bench() -> Bench {
         bucket,
         scratch,
         op,
+        direct_io: false,
     }
 }
 
@@ -91,6 +94,7 @@ impl Bench {
             max_restored_bytes: limit,
             max_zstd_window: 128 << 20,
             in_archive: in_archive.map(str::to_string),
+            direct_io: self.direct_io,
         };
         restore_object(&self.op, &object, &spec, &|_| {}).await
     }
@@ -371,6 +375,7 @@ async fn missing_object_is_a_storage_error() {
         max_restored_bytes: 1,
         max_zstd_window: 128 << 20,
         in_archive: None,
+        direct_io: false,
     };
     let r = restore_object(&b.op, &object, &spec, &|_| {}).await;
     assert_eq!(kinds(&r), [FindingKind::StorageError]);
@@ -478,6 +483,78 @@ async fn files_around_the_buffer_size_are_written_intact() {
             data,
             "{name}"
         );
+    }
+}
+
+/// Whether the file system under `dir` takes direct I/O, asked the way the writer asks.
+fn takes_direct_io(dir: &Path) -> bool {
+    let file = std::fs::File::create(dir.join(".probe")).unwrap();
+    let mut flags = rustix::fs::fcntl_getfl(&file).unwrap();
+    flags.insert(rustix::fs::OFlags::DIRECT);
+    let ok = rustix::fs::fcntl_setfl(&file, flags).is_ok();
+    std::fs::remove_file(dir.join(".probe")).unwrap();
+    ok
+}
+
+/// The writer thread, the decoder's own writes when the writer is behind, and direct I/O
+/// for whole buffers all put every byte at its offset: the same files with direct I/O on
+/// and off, for sizes around the buffer, a multi-buffer object, and a hard link read back
+/// from a file whose last writes were still queued.
+#[tokio::test]
+async fn direct_and_buffered_writes_restore_the_same_bytes() {
+    let sizes = [
+        0usize,
+        1,
+        4095,
+        4096,
+        1 << 20,
+        (1 << 20) + 1,
+        (3 << 20) + 4096,
+        (7 << 20) + 123,
+    ];
+    let mut t = Vec::new();
+    let mut expected = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let name = format!("f{i}.bin");
+        let data = noise(*size, i as u64 + 200);
+        raw_entry(&mut t, name.as_bytes(), tar::EntryType::Regular, b"", &data);
+        expected.push((name, data));
+    }
+    raw_entry(&mut t, b"link.bin", tar::EntryType::Link, b"f7.bin", b"");
+    expected.push(("link.bin".into(), expected[7].1.clone()));
+    let archive = zstd(&finish_tar(t));
+    let mut single = b"text-like first half\n".repeat(200_000);
+    single.extend(noise(6 << 20, 3));
+    let whole_buffers = (single.len() / sink::BUFFER) as u64 * sink::BUFFER as u64;
+    for direct_io in [false, true] {
+        let mut b = bench();
+        b.direct_io = direct_io;
+        let r = b.restore("files.tar.zst", &archive, None, u64::MAX).await;
+        assert!(r.findings.is_empty(), "{direct_io}: {:?}", r.findings);
+        assert_eq!(r.files, expected.len() as u64);
+        for (name, data) in &expected {
+            let got = std::fs::read(b.scratch.join(name)).unwrap();
+            assert!(got == *data, "{name} differs (direct_io {direct_io})");
+        }
+        let r = b
+            .restore("single.bin.zst", &zstd(&single), None, u64::MAX)
+            .await;
+        assert!(r.findings.is_empty(), "{direct_io}: {:?}", r.findings);
+        assert!(std::fs::read(b.scratch.join("single.bin")).unwrap() == single);
+        // Only whole buffers go past the page cache, and only when asked for and possible.
+        assert_eq!(r.direct_bytes % sink::BUFFER as u64, 0);
+        assert!(r.direct_bytes + r.written_by_decoder <= single.len() as u64);
+        if !direct_io {
+            assert_eq!(r.direct_bytes, 0, "direct I/O used although off");
+        } else if takes_direct_io(&b.scratch) {
+            assert!(
+                r.direct_bytes > 0 || r.written_by_decoder >= whole_buffers,
+                "direct I/O on, supported, and no whole buffer went through it: {r:?}"
+            );
+        } else {
+            eprintln!("the scratch file system refuses direct I/O: the fallback was tested");
+            assert_eq!(r.direct_bytes, 0);
+        }
     }
 }
 

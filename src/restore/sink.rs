@@ -1,0 +1,345 @@
+//! Writing restored bytes to scratch, shared between the decoder and a writer thread so
+//! that neither the disk nor the kernel's copy sets the pace alone.
+//!
+//! The decoder fills buffers from a small pool. A full buffer goes to the writer thread
+//! when the writer has room (a free buffer is left in the pool); when the writer is
+//! behind, the decoder writes the buffer itself and goes on with it. Every write is
+//! positional (`pwrite`), so the two may finish in any order. The writer writes whole
+//! buffers with direct I/O where the file system supports it (`O_DIRECT` on a second
+//! descriptor of the same file): no copy into the page cache, which is most of what a
+//! buffered write costs, and the scratch copy of a restore does not push the host's own
+//! data out of memory. The decoder's writes, a file's last partial buffer, and file
+//! systems without direct I/O go through the page cache, in 32 KiB pieces (see
+//! `WRITE_CHUNK`). So a fast disk takes most of the bytes directly and spare CPU absorbs
+//! the rest, whichever of the two is short on the host.
+//!
+//! Must not: write a byte at the wrong offset, lose an error (the first one is kept with its
+//! path and returned to the decoder at its next step), or hold more than the pool in memory.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use super::Stop;
+use super::decode::write_stop;
+
+/// Bytes per buffer: the size of a direct write.
+pub(crate) const BUFFER: usize = 1 << 20;
+/// Buffers per object: one being filled, one being written, one queued.
+const POOL: usize = 3;
+/// Direct I/O needs buffers, offsets and lengths aligned to the device's logical block;
+/// 4 KiB covers every common one (512 and 4096 bytes).
+const ALIGN: usize = 4096;
+/// Bytes per buffered write() call. Larger writes let the kernel (ext4 with large folios,
+/// Linux 6.x) take large page-cache folios, whose first touch was intermittently 2-4 times
+/// slower on the VM measured (see README, Performance); 32 KiB writes, as the zstd CLI
+/// makes, kept every run fast for the price of more system calls.
+const WRITE_CHUNK: usize = 32 * 1024;
+
+/// A heap buffer of `BUFFER` bytes starting at an `ALIGN`-aligned address.
+pub(crate) struct Buf {
+    raw: Vec<u8>,
+    start: usize,
+}
+
+impl Buf {
+    fn new() -> Buf {
+        let raw = vec![0u8; BUFFER + ALIGN];
+        // The heap block never moves while the Vec lives, so the offset stays right.
+        let start = raw.as_ptr().align_offset(ALIGN);
+        Buf { raw, start }
+    }
+
+    pub(crate) fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + BUFFER]
+    }
+
+    fn get(&self, len: usize) -> &[u8] {
+        &self.raw[self.start..self.start + len]
+    }
+}
+
+/// One restored file, shared by the decoder and the writer thread.
+struct Target {
+    file: File,
+    path: PathBuf,
+}
+
+enum Job {
+    Data {
+        target: Arc<Target>,
+        buf: Buf,
+        len: usize,
+        offset: u64,
+    },
+    /// Answered once everything before it is written.
+    Sync(SyncSender<()>),
+}
+
+/// The decoder's end of the writer thread.
+pub(crate) struct Sink {
+    jobs: SyncSender<Job>,
+    pool: Receiver<Buf>,
+    spare: Option<Buf>,
+    failed: Arc<Mutex<Option<Stop>>>,
+    current: Option<(Arc<Target>, u64)>,
+    /// Bytes the decoder wrote itself because the writer was behind.
+    by_decoder: u64,
+    /// Bytes the writer thread wrote with direct I/O.
+    direct: Arc<AtomicU64>,
+    /// Every file created for the object, removed again if the restore stops.
+    created: Vec<PathBuf>,
+}
+
+/// Who wrote the restored bytes, for the debug log and the tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WriteCounts {
+    pub(crate) by_decoder: u64,
+    pub(crate) direct: u64,
+}
+
+impl Sink {
+    /// Starts the writer thread inside `scope`; it ends when the `Sink` is dropped, after
+    /// writing what was handed over. `direct`: try direct I/O (`scratch_direct_io`).
+    pub(crate) fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        direct: bool,
+    ) -> Result<Sink, Stop> {
+        let (jobs, job_rx) = sync_channel(POOL);
+        let (pool_tx, pool) = sync_channel(POOL);
+        for _ in 0..POOL {
+            let _ = pool_tx.send(Buf::new());
+        }
+        let failed = Arc::new(Mutex::new(None));
+        let direct_bytes = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            pool: pool_tx,
+            failed: failed.clone(),
+            direct,
+            direct_bytes: direct_bytes.clone(),
+            current: None,
+        };
+        std::thread::Builder::new()
+            .name("restore-writer".into())
+            .spawn_scoped(scope, move || writer.run(job_rx))
+            .map_err(|e| Stop::Scratch(format!("cannot start a writer thread: {e}")))?;
+        Ok(Sink {
+            jobs,
+            pool,
+            spare: None,
+            failed,
+            current: None,
+            by_decoder: 0,
+            direct: direct_bytes,
+            created: Vec::new(),
+        })
+    }
+
+    /// An empty buffer to fill, once one is free; the writer's first error, if any.
+    pub(crate) fn buffer(&mut self) -> Result<Buf, Stop> {
+        self.check()?;
+        if let Some(buf) = self.spare.take() {
+            return Ok(buf);
+        }
+        self.pool.recv().map_err(|_| self.gone())
+    }
+
+    /// Gives back a buffer that was not used.
+    pub(crate) fn keep(&mut self, buf: Buf) {
+        self.spare = Some(buf);
+    }
+
+    /// The following writes go to `file`, from its start.
+    pub(crate) fn open(&mut self, file: File, path: &Path) {
+        let target = Target {
+            file,
+            path: path.to_path_buf(),
+        };
+        self.current = Some((Arc::new(target), 0));
+    }
+
+    /// Writes the first `len` bytes of `buf` after the file's earlier ones: on the writer
+    /// thread if it has room, else here and now.
+    pub(crate) fn write(&mut self, buf: Buf, len: usize) -> Result<(), Stop> {
+        let Some((target, offset)) = self.current.as_mut() else {
+            return Err(Stop::Scratch("a write without a file".into()));
+        };
+        let at = *offset;
+        *offset += len as u64;
+        match self.pool.try_recv() {
+            Ok(free) => {
+                self.spare = Some(free);
+                let job = Job::Data {
+                    target: target.clone(),
+                    buf,
+                    len,
+                    offset: at,
+                };
+                self.jobs.send(job).map_err(|_| self.gone())
+            }
+            Err(TryRecvError::Empty) => {
+                self.by_decoder += len as u64;
+                let written = write_buffered(&target.file, buf.get(len), at);
+                let stop = written.map_err(|e| write_stop(&target.path, &e));
+                self.spare = Some(buf);
+                stop
+            }
+            Err(TryRecvError::Disconnected) => Err(self.gone()),
+        }
+    }
+
+    /// Waits until everything handed over is written (as far as a buffered write goes),
+    /// and returns the first error.
+    pub(crate) fn sync(&mut self) -> Result<(), Stop> {
+        let (tx, rx) = sync_channel(1);
+        self.jobs.send(Job::Sync(tx)).map_err(|_| self.gone())?;
+        rx.recv().map_err(|_| self.gone())?;
+        self.check()
+    }
+
+    /// Notes a file created for the object.
+    pub(crate) fn created(&mut self, path: &Path) {
+        self.created.push(path.to_path_buf());
+    }
+
+    /// Ends the writer thread (once it has written what it holds: the scope waits for it)
+    /// and returns the files created.
+    pub(crate) fn into_created(self) -> Vec<PathBuf> {
+        self.created
+    }
+
+    /// Who wrote the bytes so far (complete after `sync`).
+    pub(crate) fn counts(&self) -> WriteCounts {
+        WriteCounts {
+            by_decoder: self.by_decoder,
+            direct: self.direct.load(Ordering::Relaxed),
+        }
+    }
+
+    fn check(&self) -> Result<(), Stop> {
+        match self.failed.lock() {
+            Ok(mut failed) => failed.take().map_or(Ok(()), Err),
+            Err(_) => Err(self.gone()),
+        }
+    }
+
+    fn gone(&self) -> Stop {
+        match self.failed.lock().ok().and_then(|mut f| f.take()) {
+            Some(stop) => stop,
+            None => Stop::Scratch("the writer thread stopped unexpectedly".into()),
+        }
+    }
+}
+
+struct Writer {
+    pool: SyncSender<Buf>,
+    failed: Arc<Mutex<Option<Stop>>>,
+    direct: bool,
+    direct_bytes: Arc<AtomicU64>,
+    /// The file being written, and its direct-I/O descriptor once opened (`None` when the
+    /// file system refused direct I/O or a write showed it cannot be used).
+    current: Option<(Arc<Target>, Option<File>)>,
+}
+
+impl Writer {
+    fn run(mut self, jobs: Receiver<Job>) {
+        while let Ok(job) = jobs.recv() {
+            match job {
+                Job::Data {
+                    target,
+                    buf,
+                    len,
+                    offset,
+                } => {
+                    if let Err(e) = self.write(&target, buf.get(len), offset)
+                        && let Ok(mut failed) = self.failed.lock()
+                    {
+                        failed.get_or_insert(write_stop(&target.path, &e));
+                    }
+                    // The pool holds every buffer there is: never full.
+                    let _ = self.pool.send(buf);
+                }
+                Job::Sync(done) => {
+                    // Closes the last file's direct descriptor.
+                    self.current = None;
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, target: &Arc<Target>, bytes: &[u8], offset: u64) -> io::Result<()> {
+        let same = matches!(&self.current, Some((t, _)) if Arc::ptr_eq(t, target));
+        if !same {
+            let direct = if self.direct {
+                open_direct(&target.file)
+            } else {
+                None
+            };
+            self.current = Some((target.clone(), direct));
+        }
+        let Some((_, direct)) = self.current.as_mut() else {
+            return write_buffered(&target.file, bytes, offset);
+        };
+        if let Some(file) = direct.as_ref()
+            && bytes.len() == BUFFER
+        {
+            match write_direct(file, bytes, offset) {
+                Ok(n) if n == bytes.len() => {
+                    self.direct_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    return Ok(());
+                }
+                // A short write (possible at the end of the space): the rest through the
+                // page cache, no byte written twice.
+                Ok(n) => return write_buffered(&target.file, &bytes[n..], offset + n as u64),
+                // A device wanting a larger alignment than ALIGN: buffered from here.
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                    *direct = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        write_buffered(&target.file, bytes, offset)
+    }
+}
+
+/// A second descriptor of `file` with direct I/O on, or `None` where the file system has no
+/// direct I/O (tmpfs before Linux 6.6, most FUSE file systems) or /proc is missing.
+fn open_direct(file: &File) -> Option<File> {
+    // A new open file description of the same inode: the flag must not reach `file`, which
+    // the decoder writes through the page cache at the same time.
+    let again = File::options()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .ok()?;
+    let mut flags = rustix::fs::fcntl_getfl(&again).ok()?;
+    flags.insert(rustix::fs::OFlags::DIRECT);
+    rustix::fs::fcntl_setfl(&again, flags).ok()?;
+    Some(again)
+}
+
+/// One whole aligned buffer at an aligned offset; the bytes written.
+fn write_direct(file: &File, bytes: &[u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match file.write_at(bytes, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn write_buffered(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    let mut at = offset;
+    for piece in bytes.chunks(WRITE_CHUNK) {
+        file.write_all_at(piece, at)?;
+        at += piece.len() as u64;
+    }
+    Ok(())
+}
