@@ -103,6 +103,13 @@ YAML
   printf 'scratch_dir: %s\nstate_dir: %s\n' "$work/scratch" "$work/state-$(basename "$1")" >"$1/restore-drill.yaml"
 }
 
+# The same configuration with scratch_direct_io on, in DIR-direct.
+direct_copy() { # direct_copy DIR
+  rm -rf "$1-direct" "$work/state-$(basename "$1")-direct"
+  cp -r "$1" "$1-direct"
+  printf 'scratch_dir: %s\nstate_dir: %s\nscratch_direct_io: true\n' "$work/scratch" "$work/state-$(basename "$1")-direct" >"$1-direct/restore-drill.yaml"
+}
+
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / max(float(sys.argv[2]), 1e-9):.2f}')" "$1" "$2"; }
 mibs() { python3 -c "import sys; print(f'{int(sys.argv[1]) / float(sys.argv[2]) / 2**20:.0f}')" "$1" "$2"; }
 row() { printf '| %-44s | %7s s | %6s s | %7s MiB/s | %6s MiB |\n' "$1" "${T[$2]}" "${C[$2]}" "$(mibs "$3" "${T[$2]}")" "$((${M[$2]} / 1024))"; }
@@ -122,7 +129,9 @@ make_data "$size" "$work/one.raw" 1
 policy "$work/c-one" "$work/one" x/
 rm -rf "$work/state-c-one"
 "$bin" run --progress never --config-dir "$work/c-one" >"$work/check.log" 2>&1 || { echo "benches/run.sh: the restore failed:" >&2; cat "$work/check.log" >&2; exit 1; }
+direct_copy "$work/c-one"
 measure "ours=$bin run --progress never --config-dir $work/c-one" \
+  "direct=$bin run --progress never --config-dir $work/c-one-direct" \
   "zo=zstd -q -d -f $one/data.zst -o $work/scratch/out" \
   "zn=zstd -q -dc $one/data.zst >/dev/null" \
   "sh=zstd -q -dc $one/data.zst | tee $work/scratch/out | sha256sum"
@@ -130,6 +139,7 @@ rm -f "$work/scratch/out"
 echo "## One $((size / mib)) MiB .zst object (restored bytes $((size / mib)) MiB)"
 head_row restored
 row "restore-drill run (restore + verify)" ours "$size"
+row "the same, scratch_direct_io: true" direct "$size"
 row "zstd -d -o FILE" zo "$size"
 row "zstd -dc > /dev/null" zn "$size"
 row "zstd -dc | tee FILE | sha256sum" sh "$size"
@@ -238,7 +248,9 @@ policy "$work/c-many" "$work/many" x/
 rm -rf "$work/state-c-many"
 total=$((8 * part))
 # The machine's compute limit: both cores decoding and hashing, nothing else.
+direct_copy "$work/c-many"
 measure "ours=$bin run --progress never --config-dir $work/c-many" \
+  "direct=$bin run --progress never --config-dir $work/c-many-direct" \
   "sh=ls $many/part-*.zst | xargs -P 2 -I{} sh -c 'zstd -q -dc {} | tee $work/scratch/\$(basename {}).out | sha256sum'" \
   "zo=zstd -q -d -f $many/part-1.zst -o $work/scratch/p.out" \
   "dg=openssl dgst -sha256 $many/part-1.zst"
@@ -248,6 +260,7 @@ limit=$(python3 -c "import sys; p,s,tz,td=map(float,sys.argv[1:]); print(f'{2 / 
 echo "## 8 objects of $((part / mib)) MiB, 4 restores at once"
 head_row restored
 row "restore-drill run" ours "$total"
+row "the same, scratch_direct_io: true" direct "$total"
 row "xargs -P 2: zstd -dc | tee | sha256sum" sh "$total"
 echo "compute limit (2 cores / (s per byte of zstd -d -o + of openssl dgst)): $(python3 -c "import sys; print(f'{float(sys.argv[1]) / 2**20:.0f}')" "$limit") MiB/s"
 echo "ratio vs compute limit: $(python3 -c "import sys; t,n,l=map(float,sys.argv[1:]); print(f'{n / t / l:.2f}')" "${T[ours]}" "$total" "$limit") (target >= 0.85); vs shell pipeline: $(ratio "${T[sh]}" "${T[ours]}") (target >= 3)"

@@ -210,6 +210,9 @@ struct Job<'p> {
     set_dir: Result<PathBuf, String>,
     required: bool,
     in_archive: Option<String>,
+    /// Remove the object's restored files as soon as it is verified: nothing reads them
+    /// again (no `validate` commands, no `--keep`), so scratch holds only what is in flight.
+    discard: bool,
 }
 
 struct JobOutcome {
@@ -264,6 +267,7 @@ pub async fn execute(
                     set_dir: set_dir.clone(),
                     required: planned_policy.policy.checksums.required,
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
+                    discard: !options.keep && planned_policy.policy.validate.is_empty(),
                 });
             }
         }
@@ -396,7 +400,7 @@ async fn run_job(
         elapsed: restored.elapsed,
         first_byte: restored.first_byte,
     });
-    JobOutcome {
+    let outcome = JobOutcome {
         policy: job.policy,
         set: job.set,
         result: ObjectResult {
@@ -425,7 +429,12 @@ async fn run_job(
         timing,
         started,
         ended: Instant::now(),
+    };
+    if job.discard && !restored.created.is_empty() {
+        let created = std::mem::take(&mut restored.created);
+        let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }
+    outcome
 }
 
 /// Runs the policy's `validate` commands in each set folder that holds restored files.

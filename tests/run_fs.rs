@@ -223,3 +223,72 @@ fn same_keys_in_two_storages_are_verified_against_their_own_checksums() {
     assert_eq!(policy(&run.results, "one")["status"], "pass");
     assert_eq!(policy(&run.results, "two")["status"], "pass");
 }
+
+/// Objects whose files nothing reads again (no `validate` commands, no `--keep`) are removed
+/// as soon as they are verified, so scratch holds only what is in flight; a policy with
+/// `validate` commands keeps its set whole until they ran. Seen from a validate command,
+/// which runs after every restore of the run has ended.
+#[test]
+fn verified_objects_leave_scratch_at_once_unless_something_reads_them() {
+    use common::{put, sha256_hex, tar, text, write_fs_policy, write_settings, zstd};
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("bucket");
+    let set = "2026-11-25";
+    let image = zstd(&text(1, 3 << 20));
+    let app = zstd(&tar(&[("app/config.txt", b"key: value\n".as_slice())]));
+    put(&bucket, &format!("streamed/{set}/image.bin.zst"), &image);
+    put(&bucket, &format!("streamed/{set}/app.tar.zst"), &app);
+    put(
+        &bucket,
+        &format!("streamed/{set}/SHA256SUMS"),
+        format!(
+            "{}  image.bin.zst\n{}  app.tar.zst\n",
+            sha256_hex(&image),
+            sha256_hex(&app)
+        )
+        .as_bytes(),
+    );
+    let db = zstd(&text(2, 1 << 20));
+    put(&bucket, &format!("checked/{set}/db.zst"), &db);
+    put(
+        &bucket,
+        &format!("checked/{set}/SHA256SUMS"),
+        format!("{}  db.zst\n", sha256_hex(&db)).as_bytes(),
+    );
+    let config = write_settings(dir.path(), "");
+    let targets = "targets:\n  rpo: 3650d\n  rto: 1h\n";
+    write_fs_policy(&config, "streamed", "Acme", &bucket, "streamed/", targets);
+    // Passes only if its own file is there and the other policy's files are gone.
+    let check = format!(
+        "test -f {{dir}}/db && test ! -e {{dir}}/../../streamed/{set}/image.bin && test ! -e {{dir}}/../../streamed/{set}/app/config.txt && test -d {{dir}}/../../streamed/{set}"
+    );
+    let validate = format!(
+        "{targets}validate:\n  - name: scratch holds only what is read again\n    run: [sh, -c, \"{check}\"]\n"
+    );
+    write_fs_policy(&config, "checked", "Acme", &bucket, "checked/", &validate);
+
+    let run = run_json(&config, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    for name in ["streamed", "checked"] {
+        let p = policy(&run.results, name);
+        assert_eq!(p["status"], "pass", "{name}: {}", p["findings"]);
+    }
+    assert_eq!(
+        policy(&run.results, "streamed")["objects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // With --keep, everything stays: the same check fails on the streamed files.
+    let run = run_json(&config, &["--keep"]);
+    let checked = policy(&run.results, "checked");
+    assert_eq!(finding_kinds(checked), ["validation_failed"], "{checked}");
+    let run_dir = dir
+        .path()
+        .join("scratch")
+        .join(run.results["run_id"].as_str().unwrap());
+    let kept = run_dir.join("streamed").join(set).join("image.bin");
+    assert_eq!(std::fs::read(&kept).unwrap(), text(1, 3 << 20));
+}

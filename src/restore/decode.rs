@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::extract;
 use super::sink::{BUFFER, Sink, WriteCounts};
-use super::{Chunk, RestoreSpec, Stop, StopSlot};
+use super::{Chunk, CreatedFile, RestoreSpec, Stop, StopSlot};
 use crate::finding::Finding;
 use crate::plan::{Format, PlannedObject};
 
@@ -25,6 +25,8 @@ pub(crate) struct DecodeOutput {
     pub copied_bytes: u64,
     /// Who wrote the restored bytes.
     pub written: WriteCounts,
+    /// The files created.
+    pub created: Vec<CreatedFile>,
 }
 
 /// Decodes one object from `rx` into `spec.set_dir`. On a stop, every file this object
@@ -55,12 +57,11 @@ pub(crate) fn decode(
     match result {
         Ok(mut out) => {
             out.copied_bytes = copied.get();
+            out.created = created;
             Ok(out)
         }
         Err(stop) => {
-            for path in created.iter().rev() {
-                let _ = std::fs::remove_file(path);
-            }
+            super::remove_created(&created);
             Err(stop)
         }
     }
@@ -146,6 +147,7 @@ fn decode_into(
                 findings: Vec::new(),
                 copied_bytes: 0,
                 written: WriteCounts::default(),
+                created: Vec::new(),
             })
         }
     }
@@ -213,8 +215,9 @@ pub(crate) fn write_file(
     slot: &StopSlot,
     sink: &mut Sink,
 ) -> Result<u64, Stop> {
-    let mut file = Some(create_fresh(path)?);
-    sink.created(path);
+    let created = create_fresh(path)?;
+    sink.created(path, &created);
+    let mut file = Some(created);
     let mut total = 0u64;
     loop {
         let mut buf = sink.buffer()?;

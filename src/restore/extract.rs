@@ -229,6 +229,7 @@ pub(crate) fn extract_tar(
         findings,
         copied_bytes: 0,
         written: Default::default(),
+        created: Vec::new(),
     })
 }
 

@@ -75,6 +75,8 @@ pub struct Restored {
     pub written_by_decoder: u64,
     /// Restored bytes written with direct I/O.
     pub direct_bytes: u64,
+    /// The files the restore created (empty when it stopped: those are removed already).
+    pub created: Vec<CreatedFile>,
     /// Time to the first byte: the per-object overhead.
     pub first_byte: Duration,
     pub elapsed: Duration,
@@ -216,6 +218,7 @@ pub async fn restore_object(
             restored.copied_bytes = out.copied_bytes;
             restored.written_by_decoder = out.written.by_decoder;
             restored.direct_bytes = out.written.direct;
+            restored.created = out.created;
             restored.findings.extend(out.findings);
         }
         Ok(Err(stop)) => restored.findings.push(stop.into_finding(key)),
@@ -283,6 +286,30 @@ fn hash_stream(
         digester.update(&chunk.bytes);
     }
     digester.finish()
+}
+
+/// A file a restore created, with its inode: another archive of the same set may since have
+/// replaced it with a file of its own, which is not this restore's to remove.
+#[derive(Debug, Clone)]
+pub struct CreatedFile {
+    path: PathBuf,
+    ino: Option<u64>,
+}
+
+/// Removes the files, newest first, each only while its path still names the file the
+/// restore created; errors are left to the removal of the run's scratch folder.
+pub fn remove_created(files: &[CreatedFile]) {
+    use std::os::unix::fs::MetadataExt;
+    for file in files.iter().rev() {
+        let ours = match (std::fs::symlink_metadata(&file.path), file.ino) {
+            (Ok(meta), Some(ino)) => meta.ino() == ino,
+            (Ok(_), None) => true,
+            (Err(_), _) => false,
+        };
+        if ours {
+            let _ = std::fs::remove_file(&file.path);
+        }
+    }
 }
 
 /// Where a restored object lands in its set's folder, or why it cannot.

@@ -20,13 +20,14 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::Stop;
 use super::decode::write_stop;
+use super::{CreatedFile, Stop};
 
 /// Bytes per buffer: the size of a direct write.
 pub(crate) const BUFFER: usize = 1 << 20;
@@ -93,7 +94,7 @@ pub(crate) struct Sink {
     /// Bytes the writer thread wrote with direct I/O.
     direct: Arc<AtomicU64>,
     /// Every file created for the object, removed again if the restore stops.
-    created: Vec<PathBuf>,
+    created: Vec<CreatedFile>,
 }
 
 /// Who wrote the restored bytes, for the debug log and the tests.
@@ -203,13 +204,16 @@ impl Sink {
     }
 
     /// Notes a file created for the object.
-    pub(crate) fn created(&mut self, path: &Path) {
-        self.created.push(path.to_path_buf());
+    pub(crate) fn created(&mut self, path: &Path, file: &File) {
+        self.created.push(CreatedFile {
+            path: path.to_path_buf(),
+            ino: file.metadata().ok().map(|m| m.ino()),
+        });
     }
 
     /// Ends the writer thread (once it has written what it holds: the scope waits for it)
     /// and returns the files created.
-    pub(crate) fn into_created(self) -> Vec<PathBuf> {
+    pub(crate) fn into_created(self) -> Vec<CreatedFile> {
         self.created
     }
 

@@ -595,3 +595,34 @@ fn frame_windows_are_read_from_the_header() {
     );
     assert_eq!(decode::frame_window(&[0x28, 0xB5, 0x2F, 0xFD]), None);
 }
+
+/// A restore removes only the files it made: a path another archive of the set has since
+/// replaced with a file of its own is left alone.
+#[test]
+fn only_the_files_a_restore_created_are_removed() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("mine.txt");
+    let replaced = dir.path().join("replaced.txt");
+    let gone = dir.path().join("gone.txt");
+    let created: Vec<CreatedFile> = [&mine, &replaced, &gone]
+        .into_iter()
+        .map(|path| {
+            std::fs::write(path, b"ours").unwrap();
+            CreatedFile {
+                path: path.clone(),
+                ino: Some(std::fs::metadata(path).unwrap().ino()),
+            }
+        })
+        .collect();
+    // Another restore replaces one (a new inode) while the first is still open; one is
+    // already gone.
+    let _keep_inode_busy = std::fs::File::open(&replaced).unwrap();
+    std::fs::remove_file(&replaced).unwrap();
+    std::fs::write(&replaced, b"theirs").unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    remove_created(&created);
+    assert!(!mine.exists());
+    assert_eq!(std::fs::read(&replaced).unwrap(), b"theirs");
+    assert!(!gone.exists());
+}
