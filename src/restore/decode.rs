@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::extract;
-use super::sink::{BUFFER, Sink, WriteCounts};
+use super::sink::{BUFFER, Sink};
 use super::{Chunk, CreatedFile, RestoreSpec, Stop, StopSlot};
 use crate::finding::Finding;
 use crate::plan::{Format, PlannedObject};
@@ -23,8 +23,8 @@ pub(crate) struct DecodeOutput {
     /// Stored bytes copied in user space between the network and the decoder: 0 for zstd
     /// (zstd reads the network's chunks in place), the object's size for raw objects.
     pub copied_bytes: u64,
-    /// Who wrote the restored bytes.
-    pub written: WriteCounts,
+    /// Restored bytes written with direct I/O.
+    pub direct_bytes: u64,
     /// The files created.
     pub created: Vec<CreatedFile>,
 }
@@ -48,7 +48,7 @@ pub(crate) fn decode(
         let result = decode_into(reader, object, spec, &slot, &mut sink).and_then(|out| {
             sink.sync()?;
             Ok(DecodeOutput {
-                written: sink.counts(),
+                direct_bytes: sink.direct_bytes(),
                 ..out
             })
         });
@@ -146,7 +146,7 @@ fn decode_into(
                 files: 1,
                 findings: Vec::new(),
                 copied_bytes: 0,
-                written: WriteCounts::default(),
+                direct_bytes: 0,
                 created: Vec::new(),
             })
         }

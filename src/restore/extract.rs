@@ -228,7 +228,7 @@ pub(crate) fn extract_tar(
         files,
         findings,
         copied_bytes: 0,
-        written: Default::default(),
+        direct_bytes: 0,
         created: Vec::new(),
     })
 }

@@ -71,8 +71,6 @@ pub struct Restored {
     /// Stored bytes copied in user space before decoding (see the regression test
     /// `stored_bytes_are_not_copied_before_zstd`).
     pub copied_bytes: u64,
-    /// Restored bytes the decoder wrote itself because the writer thread was behind.
-    pub written_by_decoder: u64,
     /// Restored bytes written with direct I/O.
     pub direct_bytes: u64,
     /// The files the restore created (empty when it stopped: those are removed already).
@@ -216,8 +214,7 @@ pub async fn restore_object(
             restored.restored_bytes = out.restored_bytes;
             restored.files = out.files;
             restored.copied_bytes = out.copied_bytes;
-            restored.written_by_decoder = out.written.by_decoder;
-            restored.direct_bytes = out.written.direct;
+            restored.direct_bytes = out.direct_bytes;
             restored.created = out.created;
             restored.findings.extend(out.findings);
         }
@@ -257,7 +254,6 @@ pub async fn restore_object(
         stored,
         chunks,
         copied = restored.copied_bytes,
-        by_decoder = restored.written_by_decoder,
         direct = restored.direct_bytes,
         seconds = restored.elapsed.as_secs_f64(),
         "object read"

@@ -1,17 +1,15 @@
-//! Writing restored bytes to scratch, shared between the decoder and a writer thread so
-//! that neither the disk nor the kernel's copy sets the pace alone.
+//! Writing restored bytes to scratch on a thread of its own, so the decoder never waits for
+//! a write and the kernel's copy into the page cache runs on the other core.
 //!
-//! The decoder fills buffers from a small pool. A full buffer goes to the writer thread
-//! when the writer has room (a free buffer is left in the pool); when the writer is
-//! behind, the decoder writes the buffer itself and goes on with it. Every write is
-//! positional (`pwrite`), so the two may finish in any order. The writer writes whole
-//! buffers with direct I/O where the file system supports it (`O_DIRECT` on a second
-//! descriptor of the same file): no copy into the page cache, which is most of what a
-//! buffered write costs, and the scratch copy of a restore does not push the host's own
-//! data out of memory. The decoder's writes, a file's last partial buffer, and file
-//! systems without direct I/O go through the page cache, in 32 KiB pieces (see
-//! `WRITE_CHUNK`). So a fast disk takes most of the bytes directly and spare CPU absorbs
-//! the rest, whichever of the two is short on the host.
+//! The decoder fills buffers from a small pool and hands them over in order; the writer
+//! thread writes them and gives them back, so the memory is the pool's whatever the size of
+//! the object, and a decoder ahead of the disk waits for a free buffer. A file's bytes have
+//! one writer (two threads writing one file only contend for its inode lock: measured,
+//! see README, Performance). With `scratch_direct_io`, whole buffers go past the page cache
+//! (`O_DIRECT` on a second descriptor of the file, where the file system supports it): no
+//! copy into the page cache, and the scratch copy does not push the host's own data out of
+//! memory. A file's last partial buffer, and file systems without direct I/O, go through
+//! the page cache, in 32 KiB pieces (see `WRITE_CHUNK`).
 //!
 //! Must not: write a byte at the wrong offset, lose an error (the first one is kept with its
 //! path and returned to the decoder at its next step), or hold more than the pool in memory.
@@ -23,7 +21,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use super::decode::write_stop;
@@ -89,19 +87,10 @@ pub(crate) struct Sink {
     spare: Option<Buf>,
     failed: Arc<Mutex<Option<Stop>>>,
     current: Option<(Arc<Target>, u64)>,
-    /// Bytes the decoder wrote itself because the writer was behind.
-    by_decoder: u64,
     /// Bytes the writer thread wrote with direct I/O.
     direct: Arc<AtomicU64>,
     /// Every file created for the object, removed again if the restore stops.
     created: Vec<CreatedFile>,
-}
-
-/// Who wrote the restored bytes, for the debug log and the tests.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct WriteCounts {
-    pub(crate) by_decoder: u64,
-    pub(crate) direct: u64,
 }
 
 impl Sink {
@@ -135,7 +124,6 @@ impl Sink {
             spare: None,
             failed,
             current: None,
-            by_decoder: 0,
             direct: direct_bytes,
             created: Vec::new(),
         })
@@ -164,34 +152,19 @@ impl Sink {
         self.current = Some((Arc::new(target), 0));
     }
 
-    /// Writes the first `len` bytes of `buf` after the file's earlier ones: on the writer
-    /// thread if it has room, else here and now.
+    /// Hands the first `len` bytes of `buf` to the writer, to follow the file's earlier ones.
     pub(crate) fn write(&mut self, buf: Buf, len: usize) -> Result<(), Stop> {
         let Some((target, offset)) = self.current.as_mut() else {
             return Err(Stop::Scratch("a write without a file".into()));
         };
-        let at = *offset;
+        let job = Job::Data {
+            target: target.clone(),
+            buf,
+            len,
+            offset: *offset,
+        };
         *offset += len as u64;
-        match self.pool.try_recv() {
-            Ok(free) => {
-                self.spare = Some(free);
-                let job = Job::Data {
-                    target: target.clone(),
-                    buf,
-                    len,
-                    offset: at,
-                };
-                self.jobs.send(job).map_err(|_| self.gone())
-            }
-            Err(TryRecvError::Empty) => {
-                self.by_decoder += len as u64;
-                let written = write_buffered(&target.file, buf.get(len), at);
-                let stop = written.map_err(|e| write_stop(&target.path, &e));
-                self.spare = Some(buf);
-                stop
-            }
-            Err(TryRecvError::Disconnected) => Err(self.gone()),
-        }
+        self.jobs.send(job).map_err(|_| self.gone())
     }
 
     /// Waits until everything handed over is written (as far as a buffered write goes),
@@ -217,12 +190,9 @@ impl Sink {
         self.created
     }
 
-    /// Who wrote the bytes so far (complete after `sync`).
-    pub(crate) fn counts(&self) -> WriteCounts {
-        WriteCounts {
-            by_decoder: self.by_decoder,
-            direct: self.direct.load(Ordering::Relaxed),
-        }
+    /// Bytes written with direct I/O so far (all of them after `sync`).
+    pub(crate) fn direct_bytes(&self) -> u64 {
+        self.direct.load(Ordering::Relaxed)
     }
 
     fn check(&self) -> Result<(), Stop> {
