@@ -1,5 +1,5 @@
-//! Writing restored bytes to scratch on a thread of its own, so the decoder never waits for
-//! a write and the kernel's copy into the page cache runs on the other core.
+//! Writing restored bytes to scratch on a thread of its own, so the decoder does not stop
+//! for each write and the kernel's copy into the page cache runs on the other core.
 //!
 //! The decoder fills buffers from a small pool and hands them over in order; the writer
 //! thread writes them and gives them back, so the memory is the pool's whatever the size of
@@ -222,6 +222,8 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, jobs: Receiver<Job>) {
+        // After a failed write the object has failed: the rest is not written.
+        let mut broken = false;
         while let Ok(job) = jobs.recv() {
             match job {
                 Job::Data {
@@ -230,10 +232,11 @@ impl Writer {
                     len,
                     offset,
                 } => {
-                    if let Err(e) = self.write(&target, buf.get(len), offset)
-                        && let Ok(mut failed) = self.failed.lock()
-                    {
-                        failed.get_or_insert(write_stop(&target.path, &e));
+                    if !broken && let Err(e) = self.write(&target, buf.get(len), offset) {
+                        broken = true;
+                        if let Ok(mut failed) = self.failed.lock() {
+                            failed.get_or_insert(write_stop(&target.path, &e));
+                        }
                     }
                     // The pool holds every buffer there is: never full.
                     let _ = self.pool.send(buf);
