@@ -87,6 +87,8 @@ fuzz_target!(|data: &[u8]| {
         max_restored_bytes: 64 << 20,
         max_zstd_window: 128 << 20,
         in_archive: Some("MANIFEST.sha256".into()),
+        // Both write paths: through the page cache, and direct I/O for whole buffers.
+        direct_io: stored.len() % 2 == 1,
     };
     let _ = env
         .runtime
