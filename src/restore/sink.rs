@@ -63,7 +63,7 @@ impl Buf {
     }
 }
 
-/// One restored file, shared by the decoder and the writer thread.
+/// One restored file: created by the decoder, written by the writer thread.
 struct Target {
     file: File,
     path: PathBuf,
@@ -288,8 +288,8 @@ impl Writer {
 /// A second descriptor of `file` with direct I/O on, or `None` where the file system has no
 /// direct I/O (tmpfs before Linux 6.6, most FUSE file systems) or /proc is missing.
 fn open_direct(file: &File) -> Option<File> {
-    // A new open file description of the same inode: the flag must not reach `file`, which
-    // the decoder writes through the page cache at the same time.
+    // A new open file description of the same inode: the flag must not reach `file`, through
+    // which the file's last partial buffer goes (unaligned, so through the page cache).
     let again = File::options()
         .write(true)
         .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
