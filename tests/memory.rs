@@ -111,3 +111,33 @@ fn each_concurrent_restore_adds_a_bounded_share() {
          four at once {together} KiB), bound {PER_RESTORE_KIB} KiB"
     );
 }
+
+/// Many small objects cost about what their results do, not a restore pipeline each: a
+/// small object starts no writer thread and takes no large buffer, and the large buffers of
+/// bigger objects are reused rather than made (and zeroed) again per object.
+#[test]
+fn many_small_objects_do_not_pay_for_a_pipeline_each() {
+    let bucket_of = |dir: &Path, objects: usize| {
+        let bucket = dir.join("bucket");
+        let mut sums = String::new();
+        for i in 0..objects {
+            let object = common::zstd(format!("small object {i}\n").as_bytes());
+            let name = format!("o-{i:04}.zst");
+            put(&bucket, &format!("x/2026-11-25/{name}"), &object);
+            sums.push_str(&format!("{}  {name}\n", sha256_hex(&object)));
+        }
+        put(&bucket, "x/2026-11-25/SHA256SUMS", sums.as_bytes());
+        bucket
+    };
+    let one = tempfile::tempdir().unwrap();
+    let alone = peak_rss(one.path(), &bucket_of(one.path(), 1), "");
+    let many = tempfile::tempdir().unwrap();
+    let thousand = peak_rss(many.path(), &bucket_of(many.path(), 1000), "");
+    eprintln!("peak RSS: one small object {alone} KiB, 1,000 of them {thousand} KiB");
+    // 1,000 objects' results, records and reports take ~17 MiB; allocating a writer pool
+    // per object took ~70 MiB.
+    assert!(
+        thousand - alone <= 32 * 1024,
+        "1,000 small objects took {thousand} KiB against {alone} KiB for one"
+    );
+}

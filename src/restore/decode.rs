@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::extract;
-use super::sink::{BUFFER, Sink};
+use super::sink::{BUFFER, SMALL, Sink, write_buffered};
 use super::{Chunk, CreatedFile, RestoreSpec, Stop, StopSlot};
 use crate::finding::Finding;
 use crate::plan::{Format, PlannedObject};
@@ -40,10 +40,7 @@ pub(crate) fn decode(
     let copied = Rc::new(Cell::new(0));
     // The writer thread ends with the scope: every file is closed before a stop removes it.
     let (result, created) = std::thread::scope(|scope| {
-        let mut sink = match Sink::start(scope, spec.direct_io) {
-            Ok(sink) => sink,
-            Err(stop) => return (Err(stop), Vec::new()),
-        };
+        let mut sink = Sink::new(scope, spec.direct_io);
         let reader = ChannelReader::new(rx, slot.clone(), copied.clone());
         let result = decode_into(reader, object, spec, &slot, &mut sink).and_then(|out| {
             sink.sync()?;
@@ -72,7 +69,7 @@ fn decode_into(
     object: &PlannedObject,
     spec: &RestoreSpec,
     slot: &StopSlot,
-    sink: &mut Sink,
+    sink: &mut Sink<'_, '_>,
 ) -> Result<DecodeOutput, Stop> {
     let reader: Box<dyn Read> = if object.format.is_zstd() {
         // Magic number and frame header (at most 18 bytes) in one look.
@@ -213,12 +210,28 @@ pub(crate) fn write_file(
     path: &Path,
     mut on_chunk: impl FnMut(&[u8]),
     slot: &StopSlot,
-    sink: &mut Sink,
+    sink: &mut Sink<'_, '_>,
 ) -> Result<u64, Stop> {
-    let created = create_fresh(path)?;
-    sink.created(path, &created);
-    let mut file = Some(created);
-    let mut total = 0u64;
+    let file = create_fresh(path)?;
+    sink.created(path, &file);
+    // The first bytes here and now, from this thread's small buffer.
+    thread_local! {
+        static FIRST: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; SMALL]);
+    }
+    let first = FIRST.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let n = fill(source, &mut buf).map_err(|e| read_stop(slot, &e))?;
+        on_chunk(&buf[..n]);
+        write_buffered(&file, &buf[..n], 0).map_err(|e| write_stop(path, &e))?;
+        Ok(n)
+    })?;
+    if first < SMALL {
+        // `fill` stops short only at the end: the whole file is written.
+        return Ok(first as u64);
+    }
+    // A larger file: the rest through the writer thread.
+    sink.open(file, path, first as u64);
+    let mut total = first as u64;
     loop {
         let mut buf = sink.buffer()?;
         let n = match fill(source, buf.as_mut()) {
@@ -233,9 +246,6 @@ pub(crate) fn write_file(
             break;
         }
         on_chunk(&buf.as_mut()[..n]);
-        if let Some(file) = file.take() {
-            sink.open(file, path);
-        }
         sink.write(buf, n)?;
         total += n as u64;
         if n < BUFFER {

@@ -77,7 +77,7 @@ pub(crate) fn extract_tar(
     spec: &RestoreSpec,
     digest_algorithm: Option<Algorithm>,
     slot: &StopSlot,
-    sink: &mut Sink,
+    sink: &mut Sink<'_, '_>,
 ) -> Result<DecodeOutput, Stop> {
     let key = object.key.as_str();
     let mut archive = tar::Archive::new(source);

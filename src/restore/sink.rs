@@ -1,9 +1,10 @@
 //! Writing restored bytes to scratch on a thread of its own, so the decoder does not stop
 //! for each write and the kernel's copy into the page cache runs on the other core.
 //!
-//! The decoder fills buffers from a small pool and hands them over in order; the writer
-//! thread writes them and gives them back, so the memory is the pool's whatever the size of
-//! the object, and a decoder ahead of the disk waits for a free buffer. A file's bytes have
+//! A file's first `SMALL` bytes the decoder writes itself. Past those, it fills buffers
+//! from a small pool and hands them over in order; the writer thread (started for the first
+//! of them) writes them and gives them back, so the memory is the pool's whatever the size
+//! of the object, and a decoder ahead of the disk waits for a free buffer. A file's bytes have
 //! one writer (two threads writing one file only contend for its inode lock: measured,
 //! see README, Performance). With `scratch_direct_io`, whole buffers go past the page cache
 //! (`O_DIRECT` on a second descriptor of the file, where the file system supports it): no
@@ -29,6 +30,11 @@ use super::{CreatedFile, Stop};
 
 /// Bytes per buffer: the size of a direct write.
 pub(crate) const BUFFER: usize = 1 << 20;
+/// A file's first bytes, up to this many, are written by the decoder itself from a small
+/// buffer of its thread's: most files of an archive, and small objects, need no writer thread
+/// and no large buffer (a night of many small objects would otherwise pay for both per
+/// object).
+pub(crate) const SMALL: usize = 64 * 1024;
 /// Buffers per object: one being filled, one being written, one queued.
 const POOL: usize = 3;
 /// Direct I/O needs buffers, offsets and lengths aligned to the device's logical block;
@@ -80,53 +86,51 @@ enum Job {
     Sync(SyncSender<()>),
 }
 
-/// The decoder's end of the writer thread.
-pub(crate) struct Sink {
-    jobs: SyncSender<Job>,
+/// Large buffers kept for the next objects, so a run of many objects does not allocate (and
+/// zero) a pool for each: at most the pools of the default four restores at once.
+static SPARE_BUFFERS: Mutex<Vec<Buf>> = Mutex::new(Vec::new());
+const SPARE_MAX: usize = 4 * POOL;
+
+/// The decoder's end of the writer thread. The thread starts with the first whole buffer,
+/// so an object or file smaller than `SMALL` never starts one.
+pub(crate) struct Sink<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    direct: bool,
+    /// Jobs for the writer thread, once started.
+    jobs: Option<SyncSender<Job>>,
+    /// The writer's end of the pool, until the writer takes it.
+    pool_tx: Option<SyncSender<Buf>>,
     pool: Receiver<Buf>,
+    /// Buffers made (or taken from `SPARE_BUFFERS`) for this object, at most `POOL`.
+    made: usize,
     spare: Option<Buf>,
     failed: Arc<Mutex<Option<Stop>>>,
     current: Option<(Arc<Target>, u64)>,
     /// Bytes the writer thread wrote with direct I/O.
-    direct: Arc<AtomicU64>,
+    direct_bytes: Arc<AtomicU64>,
     /// Every file created for the object, removed again if the restore stops.
     created: Vec<CreatedFile>,
 }
 
-impl Sink {
-    /// Starts the writer thread inside `scope`; it ends when the `Sink` is dropped, after
-    /// writing what was handed over. `direct`: try direct I/O (`scratch_direct_io`).
-    pub(crate) fn start<'scope>(
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        direct: bool,
-    ) -> Result<Sink, Stop> {
-        let (jobs, job_rx) = sync_channel(POOL);
+impl<'scope, 'env> Sink<'scope, 'env> {
+    /// A sink whose writer thread, once started, runs inside `scope` and ends when the sink
+    /// is dropped, after writing what was handed over. `direct`: try direct I/O
+    /// (`scratch_direct_io`).
+    pub(crate) fn new(scope: &'scope std::thread::Scope<'scope, 'env>, direct: bool) -> Self {
         let (pool_tx, pool) = sync_channel(POOL);
-        for _ in 0..POOL {
-            let _ = pool_tx.send(Buf::new());
-        }
-        let failed = Arc::new(Mutex::new(None));
-        let direct_bytes = Arc::new(AtomicU64::new(0));
-        let writer = Writer {
-            pool: pool_tx,
-            failed: failed.clone(),
+        Sink {
+            scope,
             direct,
-            direct_bytes: direct_bytes.clone(),
-            current: None,
-        };
-        std::thread::Builder::new()
-            .name("restore-writer".into())
-            .spawn_scoped(scope, move || writer.run(job_rx))
-            .map_err(|e| Stop::Scratch(format!("cannot start a writer thread: {e}")))?;
-        Ok(Sink {
-            jobs,
+            jobs: None,
+            pool_tx: Some(pool_tx),
             pool,
+            made: 0,
             spare: None,
-            failed,
+            failed: Arc::new(Mutex::new(None)),
             current: None,
-            direct: direct_bytes,
+            direct_bytes: Arc::new(AtomicU64::new(0)),
             created: Vec::new(),
-        })
+        }
     }
 
     /// An empty buffer to fill, once one is free; the writer's first error, if any.
@@ -134,6 +138,14 @@ impl Sink {
         self.check()?;
         if let Some(buf) = self.spare.take() {
             return Ok(buf);
+        }
+        if let Ok(buf) = self.pool.try_recv() {
+            return Ok(buf);
+        }
+        if self.made < POOL {
+            self.made += 1;
+            let cached = SPARE_BUFFERS.lock().ok().and_then(|mut spare| spare.pop());
+            return Ok(cached.unwrap_or_else(Buf::new));
         }
         self.pool.recv().map_err(|_| self.gone())
     }
@@ -143,13 +155,13 @@ impl Sink {
         self.spare = Some(buf);
     }
 
-    /// The following writes go to `file`, from its start.
-    pub(crate) fn open(&mut self, file: File, path: &Path) {
+    /// The following writes go to `file`, from byte `offset` on.
+    pub(crate) fn open(&mut self, file: File, path: &Path, offset: u64) {
         let target = Target {
             file,
             path: path.to_path_buf(),
         };
-        self.current = Some((Arc::new(target), 0));
+        self.current = Some((Arc::new(target), offset));
     }
 
     /// Hands the first `len` bytes of `buf` to the writer, to follow the file's earlier ones.
@@ -164,15 +176,42 @@ impl Sink {
             offset: *offset,
         };
         *offset += len as u64;
-        self.jobs.send(job).map_err(|_| self.gone())
+        let jobs = self.writer()?;
+        jobs.send(job).map_err(|_| self.gone())
+    }
+
+    /// The writer thread's job queue, starting the thread the first time.
+    fn writer(&mut self) -> Result<SyncSender<Job>, Stop> {
+        if let Some(jobs) = &self.jobs {
+            return Ok(jobs.clone());
+        }
+        let Some(pool) = self.pool_tx.take() else {
+            return Err(self.gone());
+        };
+        let (jobs, job_rx) = sync_channel(POOL);
+        let writer = Writer {
+            pool,
+            failed: self.failed.clone(),
+            direct: self.direct,
+            direct_bytes: self.direct_bytes.clone(),
+            current: None,
+        };
+        std::thread::Builder::new()
+            .name("restore-writer".into())
+            .spawn_scoped(self.scope, move || writer.run(job_rx))
+            .map_err(|e| Stop::Scratch(format!("cannot start a writer thread: {e}")))?;
+        self.jobs = Some(jobs.clone());
+        Ok(jobs)
     }
 
     /// Waits until everything handed over is written (as far as a buffered write goes),
     /// and returns the first error.
     pub(crate) fn sync(&mut self) -> Result<(), Stop> {
-        let (tx, rx) = sync_channel(1);
-        self.jobs.send(Job::Sync(tx)).map_err(|_| self.gone())?;
-        rx.recv().map_err(|_| self.gone())?;
+        if let Some(jobs) = &self.jobs {
+            let (tx, rx) = sync_channel(1);
+            jobs.send(Job::Sync(tx)).map_err(|_| self.gone())?;
+            rx.recv().map_err(|_| self.gone())?;
+        }
         self.check()
     }
 
@@ -184,15 +223,21 @@ impl Sink {
         });
     }
 
-    /// Ends the writer thread (once it has written what it holds: the scope waits for it)
-    /// and returns the files created.
-    pub(crate) fn into_created(self) -> Vec<CreatedFile> {
+    /// Ends the writer thread (once it has written what it holds: the scope waits for it),
+    /// keeps the buffers that are back for the next objects, and returns the files created.
+    pub(crate) fn into_created(mut self) -> Vec<CreatedFile> {
+        let mut back: Vec<Buf> = self.spare.take().into_iter().collect();
+        back.extend(self.pool.try_iter());
+        if let Ok(mut spare) = SPARE_BUFFERS.lock() {
+            let room = SPARE_MAX.saturating_sub(spare.len());
+            spare.extend(back.into_iter().take(room));
+        }
         self.created
     }
 
     /// Bytes written with direct I/O so far (all of them after `sync`).
     pub(crate) fn direct_bytes(&self) -> u64 {
-        self.direct.load(Ordering::Relaxed)
+        self.direct_bytes.load(Ordering::Relaxed)
     }
 
     fn check(&self) -> Result<(), Stop> {
@@ -312,7 +357,7 @@ fn write_direct(file: &File, bytes: &[u8], offset: u64) -> io::Result<usize> {
     }
 }
 
-fn write_buffered(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+pub(crate) fn write_buffered(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
     let mut at = offset;
     for piece in bytes.chunks(WRITE_CHUNK) {
         file.write_all_at(piece, at)?;
