@@ -41,7 +41,8 @@ PY
   (set +o pipefail; openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$3")" -iv 00000000000000000000000000000000 -in /dev/zero 2>/dev/null | head -c $(($1 - half)) >>"$2")
 }
 
-# Runs each NAME=COMMAND pair RUNS rounds, interleaved (one of each per round), so every
+# Runs each NAME=COMMAND pair RUNS rounds, interleaved (one of each per round), after one
+# unmeasured round, so every
 # case sees the same state of the machine. The scratch folder is emptied after every
 # command, outside the timing, so each starts with the same free memory: on this VM, the
 # kernel's copy into page-cache pages the host has taken back is up to 6x slower than into
@@ -59,6 +60,12 @@ median() { sort -g | sed -n "$(((runs + 1) / 2))p"; }
 measure() {
   local -A times rss cpu srv
   local round name cmd out before after
+  # One unmeasured round first: right after a build or another case, this VM's page-cache
+  # writes can stay slow for every command for a while (seen as a 2x slower zstd -d -o).
+  for pair in "$@"; do
+    bash -c "${pair#*=}" >/dev/null 2>&1 || true
+    rm -rf "${work:?}/scratch/"*
+  done
   for round in $(seq 1 "$runs"); do
     for pair in "$@"; do
       name=${pair%%=*}
