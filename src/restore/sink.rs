@@ -13,7 +13,8 @@
 //! the page cache, in 32 KiB pieces (see `WRITE_CHUNK`).
 //!
 //! Must not: write a byte at the wrong offset, lose an error (the first one is kept with its
-//! path and returned to the decoder at its next step), or hold more than the pool in memory.
+//! path and returned to the decoder at its next step), or hold more than the pool in memory
+//! (plus, between objects, the few buffers kept for the next: `SPARE_MAX`).
 
 use std::fs::File;
 use std::io;
