@@ -243,7 +243,7 @@ pub async fn execute(
         source,
     })?;
     let checksum_files = ChecksumFiles::default();
-    let limits = Limits {
+    let limits = restore::Limits {
         max_restored_bytes: config.settings.max_restored_bytes,
         max_zstd_window: config.settings.max_zstd_window,
         direct_io: config.settings.scratch_direct_io,
@@ -334,18 +334,10 @@ pub async fn execute(
     })
 }
 
-/// The settings every restore applies.
-#[derive(Clone, Copy)]
-struct Limits {
-    max_restored_bytes: u64,
-    max_zstd_window: u64,
-    direct_io: bool,
-}
-
 async fn run_job(
     job: Job<'_>,
     files: &ChecksumFiles,
-    limits: Limits,
+    limits: restore::Limits,
     observer: Option<&dyn Observer>,
 ) -> JobOutcome {
     let started = Instant::now();
@@ -365,10 +357,8 @@ async fn run_job(
             let spec = RestoreSpec {
                 set_dir: set_dir.clone(),
                 algorithms,
-                max_restored_bytes: limits.max_restored_bytes,
-                max_zstd_window: limits.max_zstd_window,
                 in_archive: job.in_archive.clone(),
-                direct_io: limits.direct_io,
+                limits,
             };
             let progress = observer.map(|o| o.started(&object.key, object.size));
             let advance = |n: u64| {

@@ -13,7 +13,7 @@ use restore_drill::checksum::Algorithm;
 use restore_drill::config::secret::ConfigValue;
 use restore_drill::config::{StorageSpec, StorageTuning};
 use restore_drill::plan::{Format, PlannedObject};
-use restore_drill::restore::{RestoreSpec, restore_object};
+use restore_drill::restore::{Limits, RestoreSpec, restore_object};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -84,11 +84,13 @@ fuzz_target!(|data: &[u8]| {
     let spec = RestoreSpec {
         set_dir: set_dir.clone(),
         algorithms: [Algorithm::Sha256].into(),
-        max_restored_bytes: 64 << 20,
-        max_zstd_window: 128 << 20,
         in_archive: Some("MANIFEST.sha256".into()),
-        // Both write paths: through the page cache, and direct I/O for whole buffers.
-        direct_io: stored.len() % 2 == 1,
+        limits: Limits {
+            max_restored_bytes: 64 << 20,
+            max_zstd_window: 128 << 20,
+            // Both write paths: through the page cache, and direct I/O for whole buffers.
+            direct_io: stored.len() % 2 == 1,
+        },
     };
     let _ = env
         .runtime

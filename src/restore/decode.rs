@@ -16,10 +16,16 @@ use super::{Chunk, CreatedFile, RestoreSpec, Stop, StopSlot};
 use crate::finding::Finding;
 use crate::plan::{Format, PlannedObject};
 
-pub(crate) struct DecodeOutput {
+/// What decoding an object's bytes gave: the files it wrote and what was wrong inside.
+pub(crate) struct Decoded {
     pub restored_bytes: u64,
     pub files: u64,
     pub findings: Vec<Finding>,
+}
+
+/// A decoded object, with what the pipeline around the decoder measured.
+pub(crate) struct DecodeOutput {
+    pub decoded: Decoded,
     /// Stored bytes copied in user space between the network and the decoder: 0 for zstd
     /// (zstd reads the network's chunks in place), the object's size for raw objects.
     pub copied_bytes: u64,
@@ -40,23 +46,19 @@ pub(crate) fn decode(
     let copied = Rc::new(Cell::new(0));
     // The writer thread ends with the scope: every file is closed before a stop removes it.
     let (result, created) = std::thread::scope(|scope| {
-        let mut sink = Sink::new(scope, spec.direct_io);
+        let mut sink = Sink::new(scope, spec.limits.direct_io);
         let reader = ChannelReader::new(rx, slot.clone(), copied.clone());
-        let result = decode_into(reader, object, spec, &slot, &mut sink).and_then(|out| {
-            sink.sync()?;
-            Ok(DecodeOutput {
-                direct_bytes: sink.direct_bytes(),
-                ..out
-            })
-        });
+        let result = decode_into(reader, object, spec, &slot, &mut sink)
+            .and_then(|decoded| Ok((decoded, sink.sync().map(|()| sink.direct_bytes())?)));
         (result, sink.into_created())
     });
     match result {
-        Ok(mut out) => {
-            out.copied_bytes = copied.get();
-            out.created = created;
-            Ok(out)
-        }
+        Ok((decoded, direct_bytes)) => Ok(DecodeOutput {
+            decoded,
+            copied_bytes: copied.get(),
+            direct_bytes,
+            created,
+        }),
         Err(stop) => {
             super::remove_created(&created);
             Err(stop)
@@ -70,7 +72,7 @@ fn decode_into(
     spec: &RestoreSpec,
     slot: &StopSlot,
     sink: &mut Sink<'_, '_>,
-) -> Result<DecodeOutput, Stop> {
+) -> Result<Decoded, Stop> {
     let reader: Box<dyn Read> = if object.format.is_zstd() {
         // Magic number and frame header (at most 18 bytes) in one look.
         let head = input.peek(18).map_err(|e| read_stop(slot, &e))?;
@@ -85,19 +87,21 @@ fn decode_into(
         // The decoder allocates the frame's window up front: a few bytes of header can ask
         // for gigabytes. Refused before any allocation, with the numbers.
         if let Some(window) = frame_window(head)
-            && window > spec.max_zstd_window
+            && window > spec.limits.max_zstd_window
         {
             return Err(Stop::SizeLimit(format!(
                 "the zstd frame needs a {} window, over limits.max_zstd_window ({})",
                 bytesize::ByteSize(window).display().iec(),
-                bytesize::ByteSize(spec.max_zstd_window).display().iec()
+                bytesize::ByteSize(spec.limits.max_zstd_window)
+                    .display()
+                    .iec()
             )));
         }
         // The channel's chunks are zstd's input buffer as they are: no copy in between.
         let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
             .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
         decoder
-            .window_log_max(window_log(spec.max_zstd_window))
+            .window_log_max(window_log(spec.limits.max_zstd_window))
             .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
         Box::new(decoder)
     } else {
@@ -105,8 +109,8 @@ fn decode_into(
     };
     let limited = LimitReader {
         inner: reader,
-        left: spec.max_restored_bytes,
-        limit: spec.max_restored_bytes,
+        left: spec.limits.max_restored_bytes,
+        limit: spec.limits.max_restored_bytes,
         slot: slot.clone(),
     };
     let parent = match object.path_in_set.rfind('/') {
@@ -138,13 +142,10 @@ fn decode_into(
             }
             let mut source = limited;
             let bytes = write_file(&mut source, &path, |_| {}, slot, sink)?;
-            Ok(DecodeOutput {
+            Ok(Decoded {
                 restored_bytes: bytes,
                 files: 1,
                 findings: Vec::new(),
-                copied_bytes: 0,
-                direct_bytes: 0,
-                created: Vec::new(),
             })
         }
     }
@@ -230,7 +231,7 @@ pub(crate) fn write_file(
         return Ok(first as u64);
     }
     // A larger file: the rest through the writer thread.
-    sink.open(file, path, first as u64);
+    sink.open(file, path, first as u64)?;
     let mut total = first as u64;
     loop {
         let mut buf = sink.buffer()?;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use tar::EntryType;
 
-use super::decode::{DecodeOutput, create_dirs, read_stop, write_file, write_stop};
+use super::decode::{Decoded, create_dirs, read_stop, write_file, write_stop};
 use super::sink::Sink;
 use super::{RestoreSpec, Stop, StopSlot};
 use crate::checksum::{self, Algorithm, Digester};
@@ -78,7 +78,7 @@ pub(crate) fn extract_tar(
     digest_algorithm: Option<Algorithm>,
     slot: &StopSlot,
     sink: &mut Sink<'_, '_>,
-) -> Result<DecodeOutput, Stop> {
+) -> Result<Decoded, Stop> {
     let key = object.key.as_str();
     let mut archive = tar::Archive::new(source);
     let mut findings = Vec::new();
@@ -223,13 +223,10 @@ pub(crate) fn extract_tar(
     if let (Some(name), Some(algorithm)) = (&spec.in_archive, digest_algorithm) {
         findings.extend(check_manifest(key, name, manifest, algorithm, &written));
     }
-    Ok(DecodeOutput {
+    Ok(Decoded {
         restored_bytes,
         files,
         findings,
-        copied_bytes: 0,
-        direct_bytes: 0,
-        created: Vec::new(),
     })
 }
 

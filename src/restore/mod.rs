@@ -51,12 +51,20 @@ pub struct RestoreSpec {
     pub set_dir: PathBuf,
     /// Digests of the stored bytes to compute.
     pub algorithms: BTreeSet<Algorithm>,
+    /// `checksums.in_archive`: a manifest inside tar archives.
+    pub in_archive: Option<String>,
+    pub limits: Limits,
+}
+
+/// The settings every restore of a run applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Decompressed bytes allowed (`limits.max_restored_bytes`).
     pub max_restored_bytes: u64,
     /// The largest window a zstd frame may ask for (`limits.max_zstd_window`).
     pub max_zstd_window: u64,
-    /// `checksums.in_archive`: a manifest inside tar archives.
-    pub in_archive: Option<String>,
-    /// Write whole buffers with direct I/O where the scratch file system allows it.
+    /// Write whole buffers with direct I/O where the scratch file system allows it
+    /// (`scratch_direct_io`).
     pub direct_io: bool,
 }
 
@@ -211,12 +219,12 @@ pub async fn restore_object(
     restored.first_byte = first.unwrap_or_else(|| started.elapsed());
     match decoded {
         Ok(Ok(out)) => {
-            restored.restored_bytes = out.restored_bytes;
-            restored.files = out.files;
+            restored.restored_bytes = out.decoded.restored_bytes;
+            restored.files = out.decoded.files;
             restored.copied_bytes = out.copied_bytes;
             restored.direct_bytes = out.direct_bytes;
             restored.created = out.created;
-            restored.findings.extend(out.findings);
+            restored.findings.extend(out.decoded.findings);
         }
         Ok(Err(stop)) => restored.findings.push(stop.into_finding(key)),
         Err(join) => restored.findings.push(Finding::new(

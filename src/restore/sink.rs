@@ -70,15 +70,11 @@ impl Buf {
     }
 }
 
-/// One restored file: created by the decoder, written by the writer thread.
-struct Target {
-    file: File,
-    path: PathBuf,
-}
-
 enum Job {
+    /// The following data belongs to this file, created (and its first bytes written) by
+    /// the decoder.
+    Open(File, PathBuf),
     Data {
-        target: Arc<Target>,
         buf: Buf,
         len: usize,
         offset: u64,
@@ -106,7 +102,8 @@ pub(crate) struct Sink<'scope, 'env> {
     made: usize,
     spare: Option<Buf>,
     failed: Arc<Mutex<Option<Stop>>>,
-    current: Option<(Arc<Target>, u64)>,
+    /// Where the next buffer goes in the file handed over last.
+    offset: Option<u64>,
     /// Bytes the writer thread wrote with direct I/O.
     direct_bytes: Arc<AtomicU64>,
     /// Every file created for the object, removed again if the restore stops.
@@ -128,7 +125,7 @@ impl<'scope, 'env> Sink<'scope, 'env> {
             made: 0,
             spare: None,
             failed: Arc::new(Mutex::new(None)),
-            current: None,
+            offset: None,
             direct_bytes: Arc::new(AtomicU64::new(0)),
             created: Vec::new(),
         }
@@ -156,27 +153,27 @@ impl<'scope, 'env> Sink<'scope, 'env> {
         self.spare = Some(buf);
     }
 
-    /// The following writes go to `file`, from byte `offset` on.
-    pub(crate) fn open(&mut self, file: File, path: &Path, offset: u64) {
-        let target = Target {
-            file,
-            path: path.to_path_buf(),
-        };
-        self.current = Some((Arc::new(target), offset));
+    /// Hands `file` to the writer: the following writes go to it, from byte `offset` on.
+    pub(crate) fn open(&mut self, file: File, path: &Path, offset: u64) -> Result<(), Stop> {
+        self.offset = Some(offset);
+        self.send(Job::Open(file, path.to_path_buf()))
     }
 
     /// Hands the first `len` bytes of `buf` to the writer, to follow the file's earlier ones.
     pub(crate) fn write(&mut self, buf: Buf, len: usize) -> Result<(), Stop> {
-        let Some((target, offset)) = self.current.as_mut() else {
+        let Some(offset) = self.offset.as_mut() else {
             return Err(Stop::Scratch("a write without a file".into()));
         };
         let job = Job::Data {
-            target: target.clone(),
             buf,
             len,
             offset: *offset,
         };
         *offset += len as u64;
+        self.send(job)
+    }
+
+    fn send(&mut self, job: Job) -> Result<(), Stop> {
         let jobs = self.writer()?;
         jobs.send(job).map_err(|_| self.gone())
     }
@@ -261,9 +258,15 @@ struct Writer {
     failed: Arc<Mutex<Option<Stop>>>,
     direct: bool,
     direct_bytes: Arc<AtomicU64>,
-    /// The file being written, and its direct-I/O descriptor once opened (`None` when the
-    /// file system refused direct I/O or a write showed it cannot be used).
-    current: Option<(Arc<Target>, Option<File>)>,
+    current: Option<Output>,
+}
+
+/// The file being written, and its direct-I/O descriptor (`None` when direct I/O is off,
+/// the file system refused it, or a write showed it cannot be used).
+struct Output {
+    file: File,
+    path: PathBuf,
+    direct: Option<File>,
 }
 
 impl Writer {
@@ -272,62 +275,58 @@ impl Writer {
         let mut broken = false;
         while let Ok(job) = jobs.recv() {
             match job {
-                Job::Data {
-                    target,
-                    buf,
-                    len,
-                    offset,
-                } => {
-                    if !broken && let Err(e) = self.write(&target, buf.get(len), offset) {
+                Job::Open(file, path) => {
+                    let direct = if self.direct {
+                        open_direct(&file)
+                    } else {
+                        None
+                    };
+                    self.current = Some(Output { file, path, direct });
+                }
+                Job::Data { buf, len, offset } => {
+                    if let Some(out) = self.current.as_mut()
+                        && !broken
+                        && let Err(e) = out.write(buf.get(len), offset, &self.direct_bytes)
+                    {
                         broken = true;
                         if let Ok(mut failed) = self.failed.lock() {
-                            failed.get_or_insert(write_stop(&target.path, &e));
+                            failed.get_or_insert(write_stop(&out.path, &e));
                         }
                     }
                     // The pool holds every buffer there is: never full.
                     let _ = self.pool.send(buf);
                 }
                 Job::Sync(done) => {
-                    // Closes the last file's direct descriptor.
+                    // Closes the last file and its direct descriptor.
                     self.current = None;
                     let _ = done.send(());
                 }
             }
         }
     }
+}
 
-    fn write(&mut self, target: &Arc<Target>, bytes: &[u8], offset: u64) -> io::Result<()> {
-        let same = matches!(&self.current, Some((t, _)) if Arc::ptr_eq(t, target));
-        if !same {
-            let direct = if self.direct {
-                open_direct(&target.file)
-            } else {
-                None
-            };
-            self.current = Some((target.clone(), direct));
-        }
-        let Some((_, direct)) = self.current.as_mut() else {
-            return write_buffered(&target.file, bytes, offset);
-        };
-        if let Some(file) = direct.as_ref()
+impl Output {
+    fn write(&mut self, bytes: &[u8], offset: u64, direct_bytes: &AtomicU64) -> io::Result<()> {
+        if let Some(file) = self.direct.as_ref()
             && bytes.len() == BUFFER
         {
             match write_direct(file, bytes, offset) {
                 Ok(n) if n == bytes.len() => {
-                    self.direct_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    direct_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     return Ok(());
                 }
                 // A short write (possible at the end of the space): the rest through the
                 // page cache, no byte written twice.
-                Ok(n) => return write_buffered(&target.file, &bytes[n..], offset + n as u64),
+                Ok(n) => return write_buffered(&self.file, &bytes[n..], offset + n as u64),
                 // A device wanting a larger alignment than ALIGN: buffered from here.
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-                    *direct = None;
+                    self.direct = None;
                 }
                 Err(e) => return Err(e),
             }
         }
-        write_buffered(&target.file, bytes, offset)
+        write_buffered(&self.file, bytes, offset)
     }
 }
 

@@ -91,13 +91,30 @@ impl Bench {
         let spec = RestoreSpec {
             set_dir: self.scratch.clone(),
             algorithms: [Algorithm::Sha256].into(),
-            max_restored_bytes: limit,
-            max_zstd_window: 128 << 20,
             in_archive: in_archive.map(str::to_string),
-            direct_io: self.direct_io,
+            limits: Limits {
+                max_restored_bytes: limit,
+                max_zstd_window: 128 << 20,
+                direct_io: self.direct_io,
+            },
         };
         restore_object(&self.op, &object, &spec, &|_| {}).await
     }
+}
+
+/// The object was stopped for its frame's window alone, and the finding names the window.
+fn assert_window_refused(r: &Restored, window: &str) {
+    assert_eq!(
+        kinds(r),
+        [FindingKind::SizeLimitExceeded],
+        "{:?}",
+        r.findings
+    );
+    assert!(
+        r.findings[0].message.contains(window),
+        "{}",
+        r.findings[0].message
+    );
 }
 
 fn kinds(r: &Restored) -> Vec<FindingKind> {
@@ -191,17 +208,7 @@ async fn frame_needing_a_window_over_2_gib_is_refused() {
         b'x',
     ];
     let r = b.restore("wide.zst", &frame, None, u64::MAX).await;
-    assert_eq!(
-        kinds(&r),
-        [FindingKind::SizeLimitExceeded],
-        "{:?}",
-        r.findings
-    );
-    assert!(
-        r.findings[0].message.contains("4.0 GiB window"),
-        "{}",
-        r.findings[0].message
-    );
+    assert_window_refused(&r, "4.0 GiB window");
 }
 
 #[tokio::test]
@@ -372,10 +379,12 @@ async fn missing_object_is_a_storage_error() {
     let spec = RestoreSpec {
         set_dir: b.scratch.clone(),
         algorithms: [Algorithm::Sha256].into(),
-        max_restored_bytes: 1,
-        max_zstd_window: 128 << 20,
         in_archive: None,
-        direct_io: false,
+        limits: Limits {
+            max_restored_bytes: 1,
+            max_zstd_window: 128 << 20,
+            direct_io: false,
+        },
     };
     let r = restore_object(&b.op, &object, &spec, &|_| {}).await;
     assert_eq!(kinds(&r), [FindingKind::StorageError]);
@@ -568,17 +577,7 @@ async fn fuzz_archive_oom_2ebaa434_window_of_1_4_gib_is_refused_unallocated() {
     frame.extend([0xA3; 91]);
     frame.extend([0xB0, 0x00]);
     let r = b.restore("x.zst", &frame, None, 64 << 20).await;
-    assert_eq!(
-        kinds(&r),
-        [FindingKind::SizeLimitExceeded],
-        "{:?}",
-        r.findings
-    );
-    assert!(
-        r.findings[0].message.contains("1.4 GiB window"),
-        "{}",
-        r.findings[0].message
-    );
+    assert_window_refused(&r, "1.4 GiB window");
 }
 
 #[test]
