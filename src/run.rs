@@ -247,6 +247,7 @@ pub async fn execute(
         max_restored_bytes: config.settings.max_restored_bytes,
         max_zstd_window: config.settings.max_zstd_window,
         direct_io: config.settings.scratch_direct_io,
+        stall_timeout: config.settings.storage.stall_timeout,
     };
 
     let mut jobs = Vec::new();

@@ -3,6 +3,8 @@
 //! writes retry loops. Secret references are resolved here, only into the operator's
 //! configuration, and never appear in errors.
 
+mod local;
+
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -14,6 +16,8 @@ use opendal::{EntryMode, ErrorKind, Operator};
 
 use crate::config::{StorageSpec, StorageTuning};
 use crate::plan::Entry;
+
+pub use local::{LocalFile, local_path, read_local};
 
 /// Requests in flight per operator at most.
 const MAX_REQUESTS: usize = 32;

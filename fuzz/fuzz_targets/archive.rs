@@ -90,6 +90,7 @@ fuzz_target!(|data: &[u8]| {
             max_zstd_window: 128 << 20,
             // Both write paths: through the page cache, and direct I/O for whole buffers.
             direct_io: stored.len() % 2 == 1,
+            stall_timeout: std::time::Duration::from_secs(30),
         },
     };
     let _ = env

@@ -355,6 +355,9 @@ impl ChannelReader {
     /// Next chunk into `current`; false at the end of the stream.
     fn fill(&mut self) -> io::Result<bool> {
         while self.current.is_empty() && !self.done {
+            // The spent chunk's share of the budget goes back before waiting: otherwise a
+            // chunk of more than half the budget would wait for itself.
+            self.holding = None;
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => {
                     self.current = chunk.bytes.clone();

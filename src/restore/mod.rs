@@ -2,7 +2,8 @@
 //! digests computed on the way. Network reads stay on tokio; hashing the stored bytes and
 //! decoding (zstd, tar) each run on a blocking thread of their own, fed through bounded
 //! channels, so memory stays flat whatever the object's size and the digest is computed on
-//! another core than the decoder.
+//! another core than the decoder. An object on local disk is hashed from a read of its own
+//! (`storage::LocalFile`), so the digest is not held to the decoder's pace.
 //!
 //! Must not: write outside the set's folder, follow or create links, hold an object in
 //! memory, or panic on any input.
@@ -13,18 +14,19 @@ mod sink;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use opendal::Operator;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::checksum::{Algorithm, Digester};
 use crate::finding::{Finding, FindingKind};
 use crate::plan::PlannedObject;
-use crate::storage::describe;
+use crate::storage::{LocalFile, describe};
 
 pub use extract::safe_relative;
 
@@ -35,6 +37,13 @@ pub use extract::safe_relative;
 const IN_FLIGHT_BYTES: usize = 4 << 20;
 /// Chunks queued for each worker thread; the byte budget is the real bound.
 const CHANNEL_CHUNKS: usize = 64;
+/// Bytes per read of a local object's own hash read: one buffer, read and hashed while it
+/// is still in the core's cache.
+const HASH_CHUNK: usize = 1 << 20;
+/// The nice value of a local object's hash thread: it has slack (it may finish any time
+/// before the decoder does), so on a busy machine the decoder, the one stage that cannot be
+/// split, comes first.
+const HASH_NICE: i32 = 10;
 
 /// A chunk of stored bytes on its way to the hasher and the decoder, holding its share of
 /// the object's in-flight budget until both have let go of it.
@@ -66,6 +75,8 @@ pub struct Limits {
     /// Write whole buffers with direct I/O where the scratch file system allows it
     /// (`scratch_direct_io`).
     pub direct_io: bool,
+    /// No bytes of a local-disk read for this long: it stalled (`storage.stall_timeout`).
+    pub stall_timeout: Duration,
 }
 
 /// The result of restoring one object. Problems are findings; nothing here is an `Err`.
@@ -128,9 +139,29 @@ pub async fn restore_object(
     let mut restored = Restored::default();
     let key = object.key.as_str();
 
-    let stream = match op.reader(key).await {
-        Ok(reader) => reader.into_bytes_stream(..).await,
-        Err(e) => Err(e),
+    let stall = spec.limits.stall_timeout;
+    // Local disk is read on threads of the runner's own (see `storage::LocalFile`).
+    let local = match crate::storage::local_path(op, key) {
+        Some(path) => match LocalFile::open(path, stall).await {
+            Ok(file) => Some(file),
+            Err(e) => {
+                restored.findings.push(Finding::new(
+                    FindingKind::StorageError,
+                    Some(key),
+                    e.to_string(),
+                ));
+                restored.elapsed = started.elapsed();
+                return restored;
+            }
+        },
+        None => None,
+    };
+    let stream = match &local {
+        Some(file) => Ok(crate::storage::read_local(file.clone(), stall)),
+        None => match op.reader(key).await {
+            Ok(reader) => reader.into_bytes_stream(..).await.map(StreamExt::boxed),
+            Err(e) => Err(e),
+        },
     };
     let mut stream = match stream {
         Ok(s) => s,
@@ -149,7 +180,27 @@ pub async fn restore_object(
     let (hash_tx, hash_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let (data_tx, data_rx) = mpsc::channel::<Result<Chunk, String>>(CHANNEL_CHUNKS);
     let algorithms = spec.algorithms.clone();
-    let hasher = tokio::task::spawn_blocking(move || hash_stream(hash_rx, &algorithms));
+    let stop_hashing = Arc::new(AtomicBool::new(false));
+    let hashed_so_far = Arc::new(AtomicU64::new(0));
+    let hasher = match &local {
+        Some(file) => spawn_local_hasher(
+            file.clone(),
+            algorithms,
+            stop_hashing.clone(),
+            hashed_so_far.clone(),
+        ),
+        None => {
+            let task = tokio::task::spawn_blocking(move || hash_stream(hash_rx, &algorithms));
+            let (tx, rx) = oneshot::channel();
+            tokio::spawn(async move {
+                let _ = tx.send(Ok(Hashed {
+                    digests: task.await.unwrap_or_default(),
+                    local_bytes: None,
+                }));
+            });
+            rx
+        }
+    };
     let decode_spec = spec.clone();
     let decode_object = object.clone();
     let mut decoder =
@@ -187,9 +238,17 @@ pub async fn restore_object(
                     let keep_hashing = matches!(result, Ok(Err(Stop::Corrupt(_))));
                     decoded = Some(result);
                     if !keep_hashing {
+                        stop_hashing.store(true, Ordering::Relaxed);
                         whole = false;
                         break;
                     }
+                    if local.is_some() {
+                        // The local hash thread reads the rest on its own.
+                        break;
+                    }
+                }
+                if local.is_some() {
+                    continue;
                 }
                 if hash_tx.send(chunk).await.is_err() {
                     whole = false;
@@ -202,6 +261,7 @@ pub async fn restore_object(
                     None => e.to_string(),
                 };
                 read_error = Some(message.clone());
+                stop_hashing.store(true, Ordering::Relaxed);
                 let _ = data_tx.send(Err(message)).await;
                 break;
             }
@@ -214,7 +274,19 @@ pub async fn restore_object(
         Some(result) => result,
         None => decoder.await,
     };
-    let digests = hasher.await.unwrap_or_default();
+    let (digests, hash_error) = match await_hasher(hasher, &hashed_so_far, stall).await {
+        Ok(hashed) => {
+            // A local object's stored bytes are those its own hash read went through.
+            if let Some(n) = hashed.local_bytes {
+                stored = stored.max(n);
+            }
+            (hashed.digests, None)
+        }
+        Err(message) => (BTreeMap::new(), Some(message)),
+    };
+    if whole && read_error.is_none() {
+        read_error = hash_error;
+    }
     restored.stored_bytes = stored;
     restored.first_byte = first.unwrap_or_else(|| started.elapsed());
     match decoded {
@@ -278,6 +350,96 @@ fn gone_or(e: &opendal::Error) -> String {
         )
     } else {
         describe(e)
+    }
+}
+
+/// Digests of an object's stored bytes, and how many were read for them when the object was
+/// read twice (local disk).
+struct Hashed {
+    digests: BTreeMap<Algorithm, String>,
+    local_bytes: Option<u64>,
+}
+
+/// Hashes a local object from a read of its own, on a thread of its own; `progress` counts
+/// the bytes hashed so far, so a stalled read can be told from a slow one.
+fn spawn_local_hasher(
+    file: Arc<LocalFile>,
+    algorithms: BTreeSet<Algorithm>,
+    stop: Arc<AtomicBool>,
+    progress: Arc<AtomicU64>,
+) -> oneshot::Receiver<Result<Hashed, String>> {
+    let (tx, rx) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("restore-hasher".into())
+        .spawn(move || {
+            let _ = tx.send(hash_local(&file, &algorithms, &stop, &progress));
+        });
+    if let Err(e) = spawned {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Err(format!("cannot start a hash thread: {e}")));
+        return rx;
+    }
+    rx
+}
+
+fn hash_local(
+    file: &LocalFile,
+    algorithms: &BTreeSet<Algorithm>,
+    stop: &AtomicBool,
+    progress: &AtomicU64,
+) -> Result<Hashed, String> {
+    // Linux gives each thread a nice value of its own: this lowers this thread alone, and
+    // the thread ends with the object.
+    let _ = rustix::process::setpriority_process(None, HASH_NICE);
+    let mut digester = Digester::new(algorithms);
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut offset = 0u64;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            // The restore stopped for another reason; these digests are not reported.
+            return Ok(Hashed {
+                digests: BTreeMap::new(),
+                local_bytes: Some(offset),
+            });
+        }
+        let n = file.read_at(&mut buf, offset).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        digester.update(&buf[..n]);
+        offset += n as u64;
+        progress.store(offset, Ordering::Relaxed);
+    }
+    file.check_unchanged(offset).map_err(|e| e.to_string())?;
+    Ok(Hashed {
+        digests: digester.finish(),
+        local_bytes: Some(offset),
+    })
+}
+
+/// The hasher's result; an error once its byte count has not moved for `stall`.
+async fn await_hasher(
+    mut rx: oneshot::Receiver<Result<Hashed, String>>,
+    progress: &AtomicU64,
+    stall: Duration,
+) -> Result<Hashed, String> {
+    let mut last = None;
+    loop {
+        match tokio::time::timeout(stall, &mut rx).await {
+            Ok(result) => {
+                return result.unwrap_or_else(|_| Err("the hash thread ended unexpectedly".into()));
+            }
+            Err(_) => {
+                let now = progress.load(Ordering::Relaxed);
+                if last == Some(now) {
+                    return Err(format!(
+                        "no bytes hashed for {}: the read stalled (storage.stall_timeout)",
+                        crate::config::units::format_duration(stall)
+                    ));
+                }
+                last = Some(now);
+            }
+        }
     }
 }
 

@@ -96,6 +96,7 @@ impl Bench {
                 max_restored_bytes: limit,
                 max_zstd_window: 128 << 20,
                 direct_io: self.direct_io,
+                stall_timeout: std::time::Duration::from_secs(30),
             },
         };
         restore_object(&self.op, &object, &spec, &|_| {}).await
@@ -384,6 +385,7 @@ async fn missing_object_is_a_storage_error() {
             max_restored_bytes: 1,
             max_zstd_window: 128 << 20,
             direct_io: false,
+            stall_timeout: std::time::Duration::from_secs(30),
         },
     };
     let r = restore_object(&b.op, &object, &spec, &|_| {}).await;
