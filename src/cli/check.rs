@@ -20,7 +20,7 @@ pub struct CheckArgs {
 pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     match config::load(&args.config.dir) {
         Ok(config) => {
-            println!(
+            outln!(
                 "ok: {} and {} polic{} valid",
                 config.dir.join(config::SETTINGS_FILE).display(),
                 config.policies.len(),
@@ -31,7 +31,7 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 }
             );
             for policy in &config.policies {
-                println!(
+                outln!(
                     "  {} ({}): {}",
                     policy.name,
                     policy.client,
@@ -59,14 +59,15 @@ fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
             crate::storage::probe(&op, &policy.backups.prefix).await
         });
         match result {
-            Ok(Some(key)) => println!("connect {}: ok, storage answers (found {key})", policy.name),
-            Ok(None) => println!(
+            Ok(Some(key)) => outln!("connect {}: ok, storage answers (found {key})", policy.name),
+            Ok(None) => outln!(
                 "connect {}: ok, storage answers, but `{}` holds no objects",
-                policy.name, policy.backups.prefix
+                policy.name,
+                policy.backups.prefix
             ),
             Err(e) => {
                 failed += 1;
-                println!("connect {}: FAILED: {e}", policy.name);
+                outln!("connect {}: FAILED: {e}", policy.name);
             }
         }
     }
@@ -77,11 +78,11 @@ fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
         let mailer = crate::notify::Mailer::new(&config.settings.mail, &config.settings.state_dir);
         match runtime.block_on(mailer.test_connection()) {
             Ok(()) => {
-                println!("connect mail: ok, the SMTP server accepts the connection and login")
+                outln!("connect mail: ok, the SMTP server accepts the connection and login")
             }
             Err(e) => {
                 failed += 1;
-                println!("connect mail: FAILED: {e}");
+                outln!("connect mail: FAILED: {e}");
             }
         }
     }

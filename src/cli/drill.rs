@@ -117,7 +117,7 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         } else {
             "EXCEEDED"
         };
-        println!(
+        outln!(
             "drill {}: set {set}, {} objects, {} restored in {files} files; wall time {} against RTO {}: {verdict}",
             p.name,
             p.objects.len(),

@@ -83,7 +83,7 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     if by_policy {
         let rows = history.policy_results(&filter)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?);
             return Ok(ExitCode::Success);
         }
         let mut table = table([
@@ -116,11 +116,11 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 r.findings.to_string(),
             ]);
         }
-        println!("{table}");
+        outln!("{table}");
     } else {
         let rows = history.runs(&filter)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?);
             return Ok(ExitCode::Success);
         }
         let mut table = table([
@@ -141,7 +141,7 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 format!("{} / {}", r.failed, r.policies),
             ]);
         }
-        println!("{table}");
+        outln!("{table}");
     }
     Ok(ExitCode::Success)
 }
@@ -184,30 +184,33 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let signer = super::signing::signing_key(&settings)?.map(|k| crate::signing::public_hex(&k));
     let verification = history.verify(signer.as_deref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&verification)?);
+        outln!("{}", serde_json::to_string_pretty(&verification)?);
     } else if verification.ok() {
-        println!(
+        outln!(
             "ok: {} records, chain head {}",
             verification.records,
             verification.head.as_deref().unwrap_or("(empty history)")
         );
         if signer.is_some() {
-            println!(
+            outln!(
                 "signatures: {} verified, {} records from before signing was set up",
-                verification.signed, verification.unsigned
+                verification.signed,
+                verification.unsigned
             );
         }
     } else {
         if verification.integrity != "ok" {
-            println!("FAILED: SQLite integrity check: {}", verification.integrity);
+            outln!("FAILED: SQLite integrity check: {}", verification.integrity);
         }
         if let Some(broken) = &verification.broken {
             if broken.run_id.is_empty() {
-                println!("FAILED: {}", broken.reason);
+                outln!("FAILED: {}", broken.reason);
             } else {
-                println!(
+                outln!(
                     "FAILED: record #{} (run {}): {}",
-                    broken.seq, broken.run_id, broken.reason
+                    broken.seq,
+                    broken.run_id,
+                    broken.reason
                 );
             }
         }

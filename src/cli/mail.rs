@@ -51,12 +51,12 @@ fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
     };
     let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir);
     let (delivered, remaining) = runtime()?.block_on(mailer.flush());
-    println!(
+    outln!(
         "mail: {delivered} spooled message(s) delivered, {} still waiting",
         remaining.len()
     );
     for line in &remaining {
-        println!("  undelivered: {line}");
+        outln!("  undelivered: {line}");
     }
     Ok(if remaining.is_empty() {
         ExitCode::Success
@@ -96,7 +96,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir);
     match runtime()?.block_on(mailer.send_now(&email)) {
         Ok(Delivery::Written(path)) => {
-            println!(
+            outln!(
                 "mail: test message for {} written to {}",
                 team.id,
                 path.display()
@@ -104,7 +104,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::Success)
         }
         Ok(_) => {
-            println!(
+            outln!(
                 "mail: test message sent to {} ({})",
                 team.id,
                 team.emails.join(", ")
@@ -124,18 +124,18 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
 /// One line per fact about a run's mail, on stdout with the summary.
 pub(super) fn print_report(report: &MailReport) {
     if report.flushed > 0 {
-        println!(
+        outln!(
             "mail: {} spooled message(s) from earlier runs delivered",
             report.flushed
         );
     }
     if report.sent > 0 {
-        println!("mail: {} message(s) sent", report.sent);
+        outln!("mail: {} message(s) sent", report.sent);
     }
     for path in &report.written {
-        println!("mail: written to {}", path.display());
+        outln!("mail: written to {}", path.display());
     }
     for line in &report.undelivered {
-        println!("mail: UNDELIVERED, spooled: {line}");
+        outln!("mail: UNDELIVERED, spooled: {line}");
     }
 }

@@ -1,6 +1,24 @@
 //! Command-line parsing (clap derive) and one module per subcommand. The work is in the
 //! library; each command parses, calls it and prints.
 
+/// `print!` to stdout that never panics: a closed pipe (`restore-drill run | head`) or a
+/// full disk loses only this copy of the text, while the run goes on to record its history
+/// and results, which are the record.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` to stdout that never panics (see `out!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod check;
 mod drill;
 mod history;

@@ -113,7 +113,7 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let text =
         super::signing::sign_report(&config.settings, &text, matches!(args.format, Format::Csv))?;
     std::fs::write(&output, text).with_context(|| format!("cannot write {}", output.display()))?;
-    println!(
+    outln!(
         "report: {} ({} runs, {} policies, chain head {})",
         output.display(),
         report.evidence.len(),

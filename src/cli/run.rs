@@ -107,7 +107,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if due.is_empty() {
-            println!(
+            outln!(
                 "nothing due: no policy's schedule has come since its last run (see restore-drill schedule)"
             );
             // The runner ran: a monitor expecting a ping per invocation gets one.
@@ -128,7 +128,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     if args.dry_run {
         let planned = runtime.block_on(run::plan_all(&selected, &start, &config.settings.storage));
-        print!("{}", report::plan_text(&planned, start.seed));
+        out!("{}", report::plan_text(&planned, start.seed));
         return Ok(ExitCode::Success);
     }
     let observer = super::progress::observer(args.progress);
@@ -187,9 +187,9 @@ pub(super) fn perform(
         Ok(result) => result?,
         Err(stop) => return stopped(runtime, config, start, stop).map(|code| (code, None)),
     };
-    print!("{}", report::summary(&result));
+    out!("{}", report::summary(&result));
     if options.keep {
-        println!(
+        outln!(
             "restored files kept in {}",
             run::run_dir(config, start).display()
         );
@@ -208,7 +208,7 @@ pub(super) fn perform(
     });
     let record_hash = match &recorded {
         Ok((path, head)) => {
-            println!(
+            outln!(
                 "history: recorded in {} (chain head {head})",
                 path.display()
             );
@@ -220,7 +220,7 @@ pub(super) fn perform(
         }
     };
     match report::write_artifacts(state, &result, record_hash, key.as_ref()) {
-        Ok(dir) => println!("results: {}", dir.display()),
+        Ok(dir) => outln!("results: {}", dir.display()),
         Err(e) => not_kept.push(format!(
             "cannot write the run's results under {}: {e}",
             state.display()

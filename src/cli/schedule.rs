@@ -68,6 +68,6 @@ pub fn execute(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
             next,
         ]);
     }
-    println!("{table}");
+    outln!("{table}");
     Ok(ExitCode::Success)
 }

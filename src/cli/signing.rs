@@ -63,7 +63,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let failed = |why: String| {
-        println!("FAILED: {}: {why}", args.file.display());
+        outln!("FAILED: {}: {why}", args.file.display());
         Ok(ExitCode::VerificationFailed)
     };
     let Some((content, public, signature)) = signing::split_signed(&text) else {
@@ -97,15 +97,15 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     history.path().display()
                 ));
             }
-            println!(
+            outln!(
                 "ok: signed by {public}; chain head {head} is in {}",
                 history.path().display()
             );
         }
-        (Some(head), None) => println!(
+        (Some(head), None) => outln!(
             "ok: signed by {public}; chain head {head} (no history here to check it against)"
         ),
-        (None, _) => println!("ok: signed by {public}; the report names no chain head"),
+        (None, _) => outln!("ok: signed by {public}; the report names no chain head"),
     }
     Ok(ExitCode::Success)
 }

@@ -627,3 +627,109 @@ fn only_the_files_a_restore_created_are_removed() {
     assert_eq!(std::fs::read(&replaced).unwrap(), b"theirs");
     assert!(!gone.exists());
 }
+
+/// A local object is hashed from a read of its own: when the decoder stops on bad data
+/// early, the stored digest still covers every stored byte, as over the network.
+#[tokio::test]
+async fn a_corrupt_local_object_is_still_hashed_to_its_end() {
+    let b = bench();
+    let mut stored = zstd(&noise(6 << 20, 5));
+    // The first block's header and data: the decoder stops in the first chunk.
+    for byte in &mut stored[12..64] {
+        *byte ^= 0xA5;
+    }
+    let r = b.restore("bad.bin.zst", &stored, None, u64::MAX).await;
+    assert_eq!(kinds(&r), [FindingKind::CorruptArchive], "{:?}", r.findings);
+    assert_eq!(r.stored_bytes, stored.len() as u64);
+    assert_eq!(
+        r.digests[&Algorithm::Sha256],
+        hex::encode(sha2::Sha256::digest(&stored))
+    );
+}
+
+/// Chunks of more than half the in-flight budget: the decoder gives the spent chunk's share
+/// back before waiting for the next, or the next would wait for it for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_over_half_the_budget_does_not_wait_for_itself() {
+    let b = bench();
+    let data = noise(5 * IN_FLIGHT_BYTES / 2, 9);
+    let object = PlannedObject {
+        key: "big.bin".into(),
+        path_in_set: "big.bin".into(),
+        size: data.len() as u64,
+        format: Format::Raw,
+        checksums: Vec::new(),
+    };
+    let spec = RestoreSpec {
+        set_dir: b.scratch.clone(),
+        algorithms: BTreeSet::new(),
+        in_archive: None,
+        limits: Limits {
+            max_restored_bytes: u64::MAX,
+            max_zstd_window: 128 << 20,
+            direct_io: false,
+            stall_timeout: Duration::from_secs(30),
+        },
+    };
+    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let decoder = tokio::task::spawn_blocking(move || decode::decode(rx, &object, &spec));
+    let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
+    let piece = IN_FLIGHT_BYTES * 3 / 4;
+    let fed = data.clone();
+    let feed = async move {
+        for bytes in fed.chunks(piece) {
+            let share = bytes.len().min(IN_FLIGHT_BYTES) as u32;
+            let permit = budget.clone().acquire_many_owned(share).await.unwrap();
+            let chunk = Chunk {
+                bytes: Bytes::copy_from_slice(bytes),
+                _budget: Arc::new(permit),
+            };
+            if tx.send(Ok(chunk)).await.is_err() {
+                break;
+            }
+        }
+    };
+    let decoded = tokio::time::timeout(Duration::from_secs(20), async move {
+        feed.await;
+        decoder.await
+    })
+    .await
+    .expect("the restore waited for its own chunk's budget");
+    let out = decoded.unwrap().map_err(|s| format!("{s:?}")).unwrap();
+    assert_eq!(out.decoded.restored_bytes, data.len() as u64);
+    assert_eq!(std::fs::read(b.scratch.join("big.bin")).unwrap(), data);
+}
+
+/// A hash read that stops moving (a dead mount) fails after the stall timeout instead of
+/// holding the restore; a slow one that moves is waited for.
+#[tokio::test]
+async fn a_stalled_hash_read_fails_after_the_stall_timeout() {
+    let (_tx, rx) = oneshot::channel();
+    let progress = AtomicU64::new(0);
+    let started = Instant::now();
+    let e = await_hasher(rx, &progress, Duration::from_millis(50))
+        .await
+        .err()
+        .expect("a stalled hash read was waited for");
+    assert!(e.contains("stalled"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let (tx, rx) = oneshot::channel();
+    let progress = Arc::new(AtomicU64::new(0));
+    let moving = progress.clone();
+    let slow = std::thread::spawn(move || {
+        for i in 1..=6 {
+            std::thread::sleep(Duration::from_millis(30));
+            moving.store(i, Ordering::Relaxed);
+        }
+        let _ = tx.send(Ok(Hashed {
+            digests: BTreeMap::new(),
+            local_bytes: Some(6),
+        }));
+    });
+    let hashed = await_hasher(rx, &progress, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(hashed.local_bytes, Some(6));
+    slow.join().unwrap();
+}

@@ -15,8 +15,9 @@
 //!
 //! Must not: block the runtime (a dead mount stalls a thread of this module, not a worker,
 //! and waiting gives up after `stall_timeout`), read what is not a regular file (a FIFO put
-//! in place of an object would block its `open`), or hold more than `BUFFERS` buffers per
-//! read.
+//! in place of an object would block its `open`), or wait for its consumer to give a buffer
+//! back (a buffer is made when none is free: the restore's in-flight budget bounds what it
+//! holds, so a read holds at most that plus the one in the channel and the one filling).
 
 use std::fs::File;
 use std::io;
@@ -34,8 +35,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Bytes per read of the decoder's stream.
 pub const CHUNK: usize = 2 << 20;
-/// Buffers of the decoder's stream: two held by the restore's in-flight budget, one filling.
-const BUFFERS: usize = 3;
 
 /// The file holding `key` when `op` is local-disk storage, or `None` (other services, or a
 /// key that is not a plain relative path, which opendal then reads as it listed it).
@@ -219,20 +218,9 @@ fn read_file(file: &LocalFile, tx: &mpsc::Sender<io::Result<Bytes>>) {
         .unwrap_or(CHUNK)
         .min(CHUNK);
     let (home, pool) = std_mpsc::channel();
-    let mut made = 0;
     let mut offset = 0u64;
     loop {
-        let mut buf = match pool.try_recv() {
-            Ok(buf) => buf,
-            Err(_) if made < BUFFERS => {
-                made += 1;
-                vec![0u8; capacity]
-            }
-            Err(_) => match pool.recv() {
-                Ok(buf) => buf,
-                Err(_) => return,
-            },
-        };
+        let mut buf = pool.try_recv().unwrap_or_else(|_| vec![0u8; capacity]);
         let mut filled = 0;
         let mut end = false;
         while filled < buf.len() {
@@ -267,5 +255,106 @@ fn read_file(file: &LocalFile, tx: &mpsc::Sender<io::Result<Bytes>>) {
             }
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use futures::TryStreamExt;
+
+    use super::*;
+    use crate::config::StorageSpec;
+    use crate::config::secret::ConfigValue;
+
+    const STALL: Duration = Duration::from_secs(10);
+
+    fn fs_operator(root: &Path) -> Operator {
+        let spec = StorageSpec {
+            service: "fs".into(),
+            options: BTreeMap::from([(
+                "root".to_string(),
+                ConfigValue::Plain(root.to_string_lossy().into()),
+            )]),
+        };
+        crate::storage::operator(&spec, &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn only_plain_relative_keys_of_fs_storage_have_a_local_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let op = fs_operator(dir.path());
+        let root = dir.path().canonicalize().unwrap();
+        assert_eq!(local_path(&op, "a/b.zst"), Some(root.join("a/b.zst")));
+        for key in ["", "../x", "a/../../x", "/etc/passwd", "./a"] {
+            assert_eq!(local_path(&op, key), None, "{key}");
+        }
+    }
+
+    /// Sizes around the read buffer, with the buffers recycled: every byte, in order.
+    #[tokio::test]
+    async fn the_stream_gives_every_byte_in_order_across_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [0, 1, 4095, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5] {
+            let path = dir.path().join(format!("f{size}"));
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &data).unwrap();
+            let file = LocalFile::open(path, STALL).await.unwrap();
+            let chunks: Vec<Bytes> = read_local(file, STALL).try_collect().await.unwrap();
+            assert!(chunks.iter().all(|c| !c.is_empty() && c.len() <= CHUNK));
+            assert_eq!(chunks.concat(), data, "size {size}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_was_listed_but_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = LocalFile::open(dir.path().join("nope"), STALL)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("listed but is gone"), "{e}");
+    }
+
+    /// A FIFO put where an object was would block a plain `open` for good.
+    #[tokio::test]
+    async fn a_fifo_in_place_of_an_object_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.zst");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let opened = tokio::time::timeout(Duration::from_secs(5), LocalFile::open(path, STALL))
+            .await
+            .expect("opening a FIFO blocked");
+        let e = opened.unwrap_err();
+        assert!(e.to_string().contains("no longer a regular file"), "{e}");
+    }
+
+    /// Bytes rewritten in place between the two reads of an object, or a read that did not
+    /// reach the size the file was opened with, are caught.
+    #[tokio::test]
+    async fn a_file_changed_while_it_is_read_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("obj");
+        std::fs::write(&path, b"the stored bytes").unwrap();
+        let file = LocalFile::open(path.clone(), STALL).await.unwrap();
+        file.check_unchanged(16).unwrap();
+        let short = file.check_unchanged(15).unwrap_err();
+        assert!(
+            short.to_string().contains("changed while it was read"),
+            "{short}"
+        );
+
+        std::thread::sleep(Duration::from_millis(20));
+        let other = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        other.write_at(b"THE", 0).unwrap();
+        let e = file.check_unchanged(16).unwrap_err();
+        assert!(e.to_string().contains("changed while it was read"), "{e}");
     }
 }
