@@ -361,3 +361,30 @@ fn direct_io_setting_restores_the_same_and_is_validated() {
         "{stderr}"
     );
 }
+
+/// `restore-drill run | head` closes stdout early: printing stops, the run does not — it
+/// still records its history and results, and exits with the verdict, not a panic.
+#[test]
+fn a_closed_stdout_does_not_stop_the_run_from_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config(dir.path());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("restore-drill"))
+        .args(["run", "--progress", "never", "--config-dir"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("state/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].join("results.json").is_file());
+    assert!(dir.path().join("state/history.sqlite3").is_file());
+}
