@@ -17,7 +17,7 @@ use opendal::{EntryMode, ErrorKind, Operator};
 use crate::config::{StorageSpec, StorageTuning};
 use crate::plan::Entry;
 
-pub use local::{LocalFile, local_path, read_local};
+pub use local::{LocalFile, local_path, read_local, stalled};
 
 /// Requests in flight per operator at most.
 const MAX_REQUESTS: usize = 32;

@@ -183,23 +183,15 @@ pub async fn restore_object(
     let stop_hashing = Arc::new(AtomicBool::new(false));
     let hashed_so_far = Arc::new(AtomicU64::new(0));
     let hasher = match &local {
-        Some(file) => spawn_local_hasher(
+        Some(file) => Hasher::Local(spawn_local_hasher(
             file.clone(),
             algorithms,
             stop_hashing.clone(),
             hashed_so_far.clone(),
-        ),
-        None => {
-            let task = tokio::task::spawn_blocking(move || hash_stream(hash_rx, &algorithms));
-            let (tx, rx) = oneshot::channel();
-            tokio::spawn(async move {
-                let _ = tx.send(Ok(Hashed {
-                    digests: task.await.unwrap_or_default(),
-                    local_bytes: None,
-                }));
-            });
-            rx
-        }
+        )),
+        None => Hasher::Stream(tokio::task::spawn_blocking(move || {
+            hash_stream(hash_rx, &algorithms)
+        })),
     };
     let decode_spec = spec.clone();
     let decode_object = object.clone();
@@ -274,7 +266,14 @@ pub async fn restore_object(
         Some(result) => result,
         None => decoder.await,
     };
-    let (digests, hash_error) = match await_hasher(hasher, &hashed_so_far, stall).await {
+    let hashed = match hasher {
+        Hasher::Local(rx) => await_hasher(rx, &hashed_so_far, stall).await,
+        Hasher::Stream(task) => Ok(Hashed {
+            digests: task.await.unwrap_or_default(),
+            local_bytes: None,
+        }),
+    };
+    let (digests, hash_error) = match hashed {
         Ok(hashed) => {
             // A local object's stored bytes are those its own hash read went through.
             if let Some(n) = hashed.local_bytes {
@@ -351,6 +350,13 @@ fn gone_or(e: &opendal::Error) -> String {
     } else {
         describe(e)
     }
+}
+
+/// Where an object's digests come from: the hasher of the one stream, or a local object's
+/// own hash read.
+enum Hasher {
+    Stream(tokio::task::JoinHandle<BTreeMap<Algorithm, String>>),
+    Local(oneshot::Receiver<Result<Hashed, String>>),
 }
 
 /// Digests of an object's stored bytes, and how many were read for them when the object was
@@ -432,10 +438,7 @@ async fn await_hasher(
             Err(_) => {
                 let now = progress.load(Ordering::Relaxed);
                 if last == Some(now) {
-                    return Err(format!(
-                        "no bytes hashed for {}: the read stalled (storage.stall_timeout)",
-                        crate::config::units::format_duration(stall)
-                    ));
+                    return Err(crate::storage::stalled(stall).to_string());
                 }
                 last = Some(now);
             }

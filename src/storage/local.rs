@@ -34,7 +34,7 @@ use opendal::Operator;
 use tokio::sync::{mpsc, oneshot};
 
 /// Bytes per read of the decoder's stream.
-pub const CHUNK: usize = 2 << 20;
+const CHUNK: usize = 2 << 20;
 
 /// The file holding `key` when `op` is local-disk storage, or `None` (other services, or a
 /// key that is not a plain relative path, which opendal then reads as it listed it).
@@ -157,7 +157,8 @@ impl LocalFile {
     }
 }
 
-fn stalled(stall: Duration) -> io::Error {
+/// The error of a read that brought no bytes for `stall`.
+pub fn stalled(stall: Duration) -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
         format!(
