@@ -230,7 +230,7 @@ fn server_down_spools_then_the_next_run_delivers_it_first_exactly_once() {
     let (code, stdout, _) = s.run(&["run"]);
     assert_eq!(code, 3, "undelivered mail has its own exit code: {stdout}");
     assert!(stdout.contains("mail: UNDELIVERED, spooled"), "{stdout}");
-    assert_eq!(s.spooled().len(), 6, "a message and its envelope per team");
+    assert_eq!(s.spooled().len(), 3, "one file per team's message");
     assert!(mail_for(&common::maildir(), &s.tag).is_empty());
 
     s.write_settings(&plain_smtp(), "always");
@@ -280,6 +280,36 @@ fn mail_flush_delivers_the_spool_on_demand() {
         "{stdout}"
     );
     assert_eq!(mail_for(&common::maildir(), &s.tag).len(), 3);
+}
+
+/// A spool written by an earlier release (a `.json` envelope beside each `.eml`) is still
+/// delivered, and emptied, by this one.
+#[test]
+fn mail_flush_delivers_a_spool_of_the_earlier_layout() {
+    let down = format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 1\n",
+        closed_port()
+    );
+    let s = Setup::new("legacy", &down);
+    assert_eq!(s.run(&["run"]).0, 3);
+    // Each spool file rewritten as the two files an earlier release wrote.
+    for path in s.spooled() {
+        let bytes = std::fs::read(&path).unwrap();
+        let end = bytes.iter().position(|&b| b == b'\n').unwrap();
+        std::fs::write(path.with_extension("json"), &bytes[..end]).unwrap();
+        std::fs::write(path.with_extension("eml"), &bytes[end + 1..]).unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert_eq!(s.spooled().len(), 6);
+    s.write_settings(&plain_smtp(), "always");
+    let (code, stdout, _) = s.run(&["mail", "flush"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("3 spooled message(s) delivered, 0 still waiting"),
+        "{stdout}"
+    );
+    assert_eq!(mail_for(&common::maildir(), &s.tag).len(), 3);
+    assert!(s.spooled().is_empty(), "{:?}", s.spooled());
 }
 
 #[test]
@@ -470,7 +500,7 @@ fn untrusted_certificate_is_refused_and_the_mail_spooled() {
     let s = Setup::new("untrusted", &mail);
     let (code, stdout, _) = s.run(&["run"]);
     assert_eq!(code, 3, "{stdout}");
-    assert_eq!(s.spooled().len(), 6);
+    assert_eq!(s.spooled().len(), 3);
     assert!(mail_for(&server.maildir, &s.tag).is_empty());
 }
 
@@ -488,7 +518,7 @@ fn starttls_is_required_never_skipped() {
     let (code, stdout, stderr) = s.run(&["run"]);
     assert_eq!(code, 3, "{stdout}{stderr}");
     assert!(stdout.contains("STARTTLS is not supported"), "{stdout}");
-    assert_eq!(s.spooled().len(), 6);
+    assert_eq!(s.spooled().len(), 3);
     assert!(
         mail_for(&common::maildir(), &s.tag).is_empty(),
         "mail went out in clear text"
@@ -543,7 +573,7 @@ fn wrong_password_is_a_permanent_failure_not_retried_forever() {
         "{stderr}"
     );
     assert!(!stderr.contains("attempt=2"), "{stderr}");
-    assert_eq!(s.spooled().len(), 6);
+    assert_eq!(s.spooled().len(), 3);
     assert!(!stdout.contains("not-the-password") && !stderr.contains("not-the-password"));
 }
 

@@ -93,6 +93,16 @@ fn a_second_run_exits_at_once_while_the_first_holds_the_lock() {
         started.elapsed() < Duration::from_secs(10),
         "the second run waited for the first"
     );
+    // `mail flush` neither: the run delivers the spool itself (two senders would send its
+    // messages twice).
+    let flush = common::bin()
+        .args(["mail", "flush", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(flush.status.code(), Some(6));
+    let stderr = String::from_utf8_lossy(&flush.stderr);
+    assert!(stderr.contains("it delivers the spool itself"), "{stderr}");
     let _ = first.kill();
     let _ = first.wait();
 }

@@ -49,6 +49,16 @@ fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
+    // A run delivers the spool itself, and its own messages wait there while it sends them:
+    // two senders at once would send them twice.
+    let _lock = match crate::unattended::acquire(&config.settings.state_dir, "mail flush") {
+        Ok(lock) => lock,
+        Err(e @ crate::unattended::LockError::Busy { .. }) => {
+            eprintln!("error: {e}; it delivers the spool itself");
+            return Ok(ExitCode::Busy);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir);
     let (delivered, remaining) = runtime()?.block_on(mailer.flush());
     outln!(

@@ -153,23 +153,72 @@ impl Mailer {
 
     /// Delivers one message; what SMTP will not take goes to the spool.
     pub async fn deliver(&self, email: &Email) -> Result<Delivery, MailError> {
-        let message = build_message(&self.settings.from, email)?;
+        let mut delivered = self.deliver_all(std::slice::from_ref(email)).await?;
+        Ok(delivered.pop().unwrap_or(Delivery::Skipped))
+    }
+
+    /// Delivers the messages in order; what SMTP will not take stays in the spool. Over SMTP
+    /// every message is spooled before the first attempt at any of them: a run stopped while
+    /// it waits on the server (a reboot, SIGKILL) leaves them all for the next run. A failure
+    /// to spool does not stop the attempt.
+    pub async fn deliver_all(&self, emails: &[Email]) -> Result<Vec<Delivery>, MailError> {
+        let mut prepared = Vec::with_capacity(emails.len());
+        for email in emails {
+            prepared.push((email, build_message(&self.settings.from, email)?));
+        }
+        let mut delivered = Vec::with_capacity(emails.len());
         match &self.settings.transport {
-            Transport::None => Ok(Delivery::Skipped),
+            Transport::None => delivered.resize_with(emails.len(), || Delivery::Skipped),
             Transport::File => {
-                let path = write_new(&self.outbox_dir(), &email.team, "eml", &message.formatted())?;
-                Ok(Delivery::Written(path))
-            }
-            Transport::Smtp(_) => match self
-                .send_with_retries(message.envelope(), &message.formatted())
-                .await
-            {
-                Ok(()) => Ok(Delivery::Sent),
-                Err(error) => {
-                    let path = self.spool(email, &message, &error)?;
-                    Ok(Delivery::Spooled { path, error })
+                for (email, message) in &prepared {
+                    let path =
+                        write_new(&self.outbox_dir(), &email.team, "eml", &message.formatted())?;
+                    delivered.push(Delivery::Written(path));
                 }
-            },
+            }
+            Transport::Smtp(_) => {
+                let ahead: Vec<_> = prepared
+                    .iter()
+                    .map(|(email, message)| self.spool(email, message, NOT_ANSWERED))
+                    .collect();
+                for ((email, message), ahead) in prepared.iter().zip(ahead) {
+                    delivered.push(self.send_spooled(email, message, ahead).await?);
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Sends a message spooled ahead (`ahead`): removed from the spool once the server took
+    /// it, kept there with the last error when it did not.
+    async fn send_spooled(
+        &self,
+        email: &Email,
+        message: &Message,
+        ahead: Result<PathBuf, MailError>,
+    ) -> Result<Delivery, MailError> {
+        match self
+            .send_with_retries(message.envelope(), &message.formatted())
+            .await
+        {
+            Ok(()) => {
+                if let Ok(path) = &ahead
+                    && let Err(e) = std::fs::remove_file(path)
+                {
+                    tracing::warn!(spooled = %path.display(), error = %e, "a delivered message stays in the spool: it will be sent again");
+                }
+                Ok(Delivery::Sent)
+            }
+            Err(error) => {
+                let path = match ahead {
+                    Ok(path) => {
+                        self.respool(&path, email, message, &error)?;
+                        path
+                    }
+                    Err(_) => self.spool(email, message, &error)?,
+                };
+                Ok(Delivery::Spooled { path, error })
+            }
         }
     }
 
@@ -236,35 +285,33 @@ impl Mailer {
         Err(last)
     }
 
+    /// Writes the message to the spool as one file, atomically: its envelope as one line of
+    /// JSON, then the message as it would have been sent. A crash leaves the message spooled
+    /// whole or not at all (two files, written one after the other, could leave a message
+    /// without its envelope: never resent, and not reported).
     fn spool(&self, email: &Email, message: &Message, error: &str) -> Result<PathBuf, MailError> {
-        let dir = self.spool_dir();
-        let eml = write_new(&dir, &email.team, "eml", &message.formatted())?;
-        let entry = SpoolEntry {
-            team: email.team.clone(),
-            subject: email.subject.clone(),
-            from: message
-                .envelope()
-                .from()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            to: message
-                .envelope()
-                .to()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            spooled_at: jiff::Timestamp::now(),
-            last_error: error.to_string(),
-        };
-        let json = serde_json::to_vec_pretty(&entry).expect("spool entry serializes");
-        // The envelope is written last: a message is in the spool once both files are.
-        let envelope = eml.with_extension("json");
-        write_atomic(&envelope, &json).map_err(|source| MailError::Write {
+        write_new(
+            &self.spool_dir(),
+            &email.team,
+            SPOOLED,
+            &spool_file(&spool_entry(email, message, error), &message.formatted()),
+        )
+    }
+
+    /// Rewrites a spooled message with its last error, atomically.
+    fn respool(
+        &self,
+        path: &Path,
+        email: &Email,
+        message: &Message,
+        error: &str,
+    ) -> Result<(), MailError> {
+        let bytes = spool_file(&spool_entry(email, message, error), &message.formatted());
+        write_atomic(path, &bytes).map_err(|source| MailError::Write {
             what: "spooled message",
-            path: envelope,
+            path: path.to_path_buf(),
             source,
-        })?;
-        Ok(eml)
+        })
     }
 
     /// Connects to the SMTP server, with TLS and login as configured, and sends nothing.
@@ -292,48 +339,120 @@ impl Mailer {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return (0, Vec::new());
         };
-        let mut envelopes: Vec<PathBuf> = entries
+        // One `.spool` file per message; a `.json` envelope beside its `.eml` is the layout of
+        // earlier releases, still delivered. The names start with the time spooled.
+        let mut spooled: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == SPOOLED || x == LEGACY_ENVELOPE)
+            })
             .collect();
-        envelopes.sort();
+        spooled.sort();
         let (mut delivered, mut remaining) = (0, Vec::new());
-        for path in envelopes {
+        for path in spooled {
+            let legacy = path.extension().is_some_and(|x| x == LEGACY_ENVELOPE);
             let eml = path.with_extension("eml");
-            let result = self.flush_one(&path, &eml).await;
+            let read = if legacy {
+                read_legacy(&path, &eml)
+            } else {
+                read_spool_file(&path)
+            };
+            let result = match read {
+                Ok((entry, raw)) => self.flush_one(&entry, &raw).await,
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(()) => {
                     // The envelope goes first: a message without one is never resent.
                     let _ = std::fs::remove_file(&path);
-                    let _ = std::fs::remove_file(&eml);
+                    if legacy {
+                        let _ = std::fs::remove_file(&eml);
+                    }
                     delivered += 1;
                 }
                 Err(error) => {
                     tracing::warn!(message = %path.display(), %error, "spooled message still undelivered");
-                    remaining.push(format!("{}: {error}", eml.display()));
+                    let shown = if legacy { &eml } else { &path };
+                    remaining.push(format!("{}: {error}", shown.display()));
                 }
             }
         }
         (delivered, remaining)
     }
 
-    async fn flush_one(&self, envelope_path: &Path, eml: &Path) -> Result<(), String> {
-        let entry: SpoolEntry = std::fs::read(envelope_path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))?;
-        let raw = std::fs::read(eml).map_err(|e| e.to_string())?;
+    async fn flush_one(&self, entry: &SpoolEntry, raw: &[u8]) -> Result<(), String> {
         let from: Option<Address> = entry.from.parse().ok();
         let to: Vec<Address> = entry.to.iter().filter_map(|t| t.parse().ok()).collect();
         let envelope = lettre::address::Envelope::new(from, to).map_err(|e| e.to_string())?;
         match &self.settings.transport {
-            Transport::Smtp(_) => self.send_with_retries(&envelope, &raw).await,
-            Transport::File => write_new(&self.outbox_dir(), &entry.team, "eml", &raw)
+            Transport::Smtp(_) => self.send_with_retries(&envelope, raw).await,
+            Transport::File => write_new(&self.outbox_dir(), &entry.team, "eml", raw)
                 .map(drop)
                 .map_err(|e| e.to_string()),
             Transport::None => Err("mail is switched off (mail.transport: none)".into()),
         }
     }
+}
+
+/// What the spool keeps beside a message: who it is for, and why it waits.
+fn spool_entry(email: &Email, message: &Message, error: &str) -> SpoolEntry {
+    SpoolEntry {
+        team: email.team.clone(),
+        subject: email.subject.clone(),
+        from: message
+            .envelope()
+            .from()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        to: message
+            .envelope()
+            .to()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        spooled_at: jiff::Timestamp::now(),
+        last_error: error.to_string(),
+    }
+}
+
+/// The last error of a message spooled ahead of its first attempt, until an attempt fails.
+const NOT_ANSWERED: &str = "the run stopped before the server answered";
+
+/// The extension of a spooled message: one file, envelope and message.
+const SPOOLED: &str = "spool";
+/// The envelope of a message spooled by an earlier release, beside its `.eml`.
+const LEGACY_ENVELOPE: &str = "json";
+
+/// A spool file's bytes: the envelope as one line of JSON (serde_json escapes every newline
+/// inside it), then the message.
+fn spool_file(entry: &SpoolEntry, raw: &[u8]) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(entry).expect("spool entry serializes");
+    bytes.push(b'\n');
+    bytes.extend_from_slice(raw);
+    bytes
+}
+
+/// A spool file's envelope and message, or why it cannot be delivered.
+fn read_spool_file(path: &Path) -> Result<(SpoolEntry, Vec<u8>), String> {
+    let mut bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
+        return Err("not a spooled message: no envelope line".into());
+    };
+    let entry = serde_json::from_slice(&bytes[..end])
+        .map_err(|e| format!("not a spooled message: its envelope: {e}"))?;
+    let raw = bytes.split_off(end + 1);
+    Ok((entry, raw))
+}
+
+/// An envelope and message spooled by an earlier release as two files.
+fn read_legacy(envelope: &Path, eml: &Path) -> Result<(SpoolEntry, Vec<u8>), String> {
+    let entry = std::fs::read(envelope)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))?;
+    let raw = std::fs::read(eml).map_err(|e| e.to_string())?;
+    Ok((entry, raw))
 }
 
 fn smtp_transport(smtp: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
@@ -430,4 +549,47 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(last_error: &str) -> SpoolEntry {
+        SpoolEntry {
+            team: "msp".into(),
+            subject: "restore-drill: FAIL\nsecond line".into(),
+            from: "drill@example.test".into(),
+            to: vec!["noc@example.test".into(), "it@example.test".into()],
+            spooled_at: jiff::Timestamp::UNIX_EPOCH,
+            last_error: last_error.into(),
+        }
+    }
+
+    /// Newlines inside the envelope are escaped, so the first newline ends it and the
+    /// message comes back byte for byte, its own newlines and all.
+    #[test]
+    fn a_spool_file_gives_back_its_envelope_and_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = b"Subject: x\r\n\r\nbody\r\n\n\xff end".to_vec();
+        let path = dir.path().join("m.spool");
+        std::fs::write(&path, spool_file(&entry("421 busy\r\ntry later"), &raw)).unwrap();
+        let (back, message) = read_spool_file(&path).unwrap();
+        assert_eq!(message, raw);
+        assert_eq!(back.subject, "restore-drill: FAIL\nsecond line");
+        assert_eq!(back.last_error, "421 busy\r\ntry later");
+        assert_eq!(back.to, ["noc@example.test", "it@example.test"]);
+    }
+
+    #[test]
+    fn a_damaged_spool_file_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.spool");
+        std::fs::write(&path, b"no envelope at all").unwrap();
+        let e = read_spool_file(&path).err().unwrap();
+        assert!(e.contains("no envelope line"), "{e}");
+        std::fs::write(&path, b"{\"team\": 1}\nSubject: x\r\n").unwrap();
+        let e = read_spool_file(&path).err().unwrap();
+        assert!(e.contains("its envelope"), "{e}");
+    }
 }

@@ -34,8 +34,9 @@ pub async fn send_results(
     let (flushed, mut still) = mailer.flush().await;
     report.flushed = flushed;
     report.undelivered.append(&mut still);
-    for email in compose::digests(result, &settings.teams) {
-        record(&mut report, &email, mailer.deliver(&email).await?);
+    let emails = compose::digests(result, &settings.teams);
+    for (email, delivery) in emails.iter().zip(mailer.deliver_all(&emails).await?) {
+        record(&mut report, email, delivery);
     }
     Ok(report)
 }
@@ -47,8 +48,8 @@ pub async fn send_all(settings: &MailOnly, emails: &[Email]) -> Result<MailRepor
         return Ok(report);
     }
     let mailer = Mailer::new(&settings.mail, &settings.state_dir);
-    for email in emails {
-        record(&mut report, email, mailer.deliver(email).await?);
+    for (email, delivery) in emails.iter().zip(mailer.deliver_all(emails).await?) {
+        record(&mut report, email, delivery);
     }
     Ok(report)
 }

@@ -151,7 +151,7 @@ fn set_mail(sb: &mut Sandbox, mail: &str) {
 fn spooled(sb: &Sandbox) -> usize {
     walk(&sb.root.join("state/spool"))
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| p.extension().is_some_and(|e| e == "spool"))
         .count()
 }
 
@@ -249,4 +249,72 @@ fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
     assert_eq!(common::mail_for(&common::maildir(), &sb.tag).len(), total);
     // The servers lived until here.
     drop((silent, temporary, permanent, broken));
+}
+
+/// A run killed (SIGKILL: no clean-up) while it waits on a mail server that never answers:
+/// every message of the run was spooled before the first attempt, so none is lost, and the
+/// next `mail flush` delivers each once.
+#[test]
+fn a_run_killed_while_sending_leaves_all_its_mail_in_the_spool() {
+    let silent = FakeSmtp::start(Script::Silent);
+    let waiting = |port: u16| {
+        format!(
+            "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: 127.0.0.1\n  port: {port}\n  tls: none\n  attempts: 1\n  timeout: 30s\n"
+        )
+    };
+    let mut sb = Sandbox::new(&waiting(silent.port));
+    common::put_zst_with_sums(
+        &sb.bucket,
+        "db/2026-11-25",
+        "db.zst",
+        &common::text(3, 10_000),
+    );
+    sb.policy("db", "db/", "");
+    sb.seal();
+    let child = sb.spawn(&["run"], false);
+    let started = Instant::now();
+    while silent.count("CONNECT") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never reached the mail server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let out = sb.wait(child, &["run"], false);
+    assert_eq!(out.code, -1, "killed: {}", out.stderr);
+
+    // Both teams' messages wait in the spool, the one never attempted too.
+    let files = walk(&sb.root.join("state/spool"));
+    assert_eq!(spooled(&sb), 2, "one digest per team spooled: {files:?}");
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let end = bytes.iter().position(|&b| b == b'\n').unwrap();
+        let envelope: serde_json::Value = serde_json::from_slice(&bytes[..end]).unwrap();
+        assert_eq!(
+            envelope["last_error"],
+            "the run stopped before the server answered",
+            "{}",
+            file.display()
+        );
+    }
+
+    let (host, port) = common::smtp_server();
+    set_mail(
+        &mut sb,
+        &format!(
+            "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: {host}\n  port: {port}\n  tls: none\n"
+        ),
+    );
+    let flush = sb.exec(&["mail", "flush"], false);
+    assert_eq!(flush.code, 0, "{}{}", flush.stdout, flush.stderr);
+    assert_eq!(spooled(&sb), 0, "the spool is empty");
+    let received = common::mail_for(&common::maildir(), &sb.tag);
+    let ids: BTreeSet<String> = received
+        .iter()
+        .map(crate::process_faults::message_id)
+        .collect();
+    assert_eq!((received.len(), ids.len()), (2, 2), "each delivered once");
+    drop(silent);
 }

@@ -93,18 +93,28 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
         verify.stdout, verify.stderr
     );
 
-    // Every spooled message is whole: an envelope and a message with headers and a body.
+    // Every spooled message is whole: one file, an envelope line and a message with headers
+    // and a body; nothing else is left in the spool (a message without its envelope would
+    // never be resent).
     let spool = sb.root.join("state/spool");
-    let envelopes: Vec<_> = walk(&spool)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let envelopes: Vec<_> = walk(&spool);
     assert!(envelopes.len() >= 2, "the last run's mail is spooled");
     let mut ids = BTreeSet::new();
     for envelope in &envelopes {
-        let eml =
-            std::fs::read(envelope.with_extension("eml")).expect("an envelope has its message");
-        let mail = common::parse_mail(eml);
+        assert!(
+            envelope.extension().is_some_and(|e| e == "spool"),
+            "not a spooled message: {}",
+            envelope.display()
+        );
+        let bytes = std::fs::read(envelope).unwrap();
+        let end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("an envelope line");
+        let head: serde_json::Value =
+            serde_json::from_slice(&bytes[..end]).expect("the envelope is JSON");
+        assert!(head["to"].as_array().is_some_and(|to| !to.is_empty()));
+        let mail = common::parse_mail(bytes[end + 1..].to_vec());
         assert!(!mail.subject.is_empty(), "{}", envelope.display());
         let id = message_id(&mail);
         assert!(ids.insert(id.clone()), "spooled twice: {id}");
@@ -135,9 +145,8 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
         .collect();
     assert_eq!(delivered, ids, "delivered once each, the same messages");
     assert!(
+        walk(&spool).is_empty(),
+        "the spool still holds messages: {:?}",
         walk(&spool)
-            .iter()
-            .all(|p| p.extension().is_none_or(|e| e != "json")),
-        "the spool still holds messages"
     );
 }
