@@ -341,9 +341,10 @@ impl Mailer {
         };
         // One `.spool` file per message; a `.json` envelope beside its `.eml` is the layout of
         // earlier releases, still delivered. The names start with the time spooled.
-        let mut spooled: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
+        let paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        remove_stale_temporaries(&paths);
+        let mut spooled: Vec<PathBuf> = paths
+            .into_iter()
             .filter(|p| {
                 p.extension()
                     .is_some_and(|x| x == SPOOLED || x == LEGACY_ENVELOPE)
@@ -419,6 +420,26 @@ fn spool_entry(email: &Email, message: &Message, error: &str) -> SpoolEntry {
 
 /// The last error of a message spooled ahead of its first attempt, until an attempt fails.
 const NOT_ANSWERED: &str = "the run stopped before the server answered";
+
+/// A temporary file of an atomic write is this old only when its writer died mid-write (its
+/// message never made it to the spool); such files are removed.
+const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
+
+fn remove_stale_temporaries(paths: &[PathBuf]) {
+    for path in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "tmp"))
+    {
+        let stale = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY);
+        if stale {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
 
 /// The extension of a spooled message: one file, envelope and message.
 const SPOOLED: &str = "spool";
@@ -579,6 +600,31 @@ mod tests {
         assert_eq!(back.subject, "restore-drill: FAIL\nsecond line");
         assert_eq!(back.last_error, "421 busy\r\ntry later");
         assert_eq!(back.to, ["noc@example.test", "it@example.test"]);
+    }
+
+    /// A temporary file an hour old was left by a writer that died; a fresh one may be a
+    /// write in progress, and a message is never touched.
+    #[test]
+    fn only_stale_temporary_files_are_removed_from_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("a-msp-0.tmp");
+        let fresh = dir.path().join("b-msp-0.tmp");
+        let message = dir.path().join("c-msp-0.spool");
+        for path in [&old, &fresh, &message] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        let hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+        for path in [&old, &message] {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(hours_ago)
+                .unwrap();
+        }
+        remove_stale_temporaries(&[old.clone(), fresh.clone(), message.clone()]);
+        assert!(!old.exists());
+        assert!(fresh.exists() && message.exists());
     }
 
     #[test]
