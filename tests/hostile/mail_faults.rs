@@ -148,6 +148,28 @@ fn set_mail(sb: &mut Sandbox, mail: &str) {
     sb.seal();
 }
 
+/// Points the mail settings at the real server (aiosmtpd) and runs `mail flush`: the spool
+/// empties and `total` messages arrive, each once.
+fn flush_to_the_real_server(sb: &mut Sandbox, total: usize) {
+    let (host, port) = common::smtp_server();
+    set_mail(
+        sb,
+        &format!(
+            "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: {host}\n  port: {port}\n  tls: none\n"
+        ),
+    );
+    let flush = sb.exec(&["mail", "flush"], false);
+    assert_eq!(flush.code, 0, "{}{}", flush.stdout, flush.stderr);
+    assert_eq!(spooled(sb), 0, "the spool is empty");
+    let received = common::mail_for(&common::maildir(), &sb.tag);
+    assert_eq!(received.len(), total, "every spooled message delivered");
+    let ids: BTreeSet<String> = received
+        .iter()
+        .map(crate::process_faults::message_id)
+        .collect();
+    assert_eq!(ids.len(), total, "a message was delivered twice");
+}
+
 fn spooled(sb: &Sandbox) -> usize {
     walk(&sb.root.join("state/spool"))
         .iter()
@@ -226,23 +248,7 @@ fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
 
     // The real server is back: every spooled message arrives once.
     let total = spooled(&sb);
-    let (host, port) = common::smtp_server();
-    set_mail(
-        &mut sb,
-        &format!(
-            "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: {host}\n  port: {port}\n  tls: none\n"
-        ),
-    );
-    let flush = sb.exec(&["mail", "flush"], false);
-    assert_eq!(flush.code, 0, "{}{}", flush.stdout, flush.stderr);
-    assert_eq!(spooled(&sb), 0, "the spool is empty");
-    let received = common::mail_for(&common::maildir(), &sb.tag);
-    assert_eq!(received.len(), total, "every spooled message delivered");
-    let ids: BTreeSet<String> = received
-        .iter()
-        .map(crate::process_faults::message_id)
-        .collect();
-    assert_eq!(ids.len(), total, "a message was delivered twice");
+    flush_to_the_real_server(&mut sb, total);
     // Nothing is left to send twice.
     let again = sb.exec(&["mail", "flush"], false);
     assert_eq!(again.code, 0);
@@ -300,21 +306,6 @@ fn a_run_killed_while_sending_leaves_all_its_mail_in_the_spool() {
         );
     }
 
-    let (host, port) = common::smtp_server();
-    set_mail(
-        &mut sb,
-        &format!(
-            "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: {host}\n  port: {port}\n  tls: none\n"
-        ),
-    );
-    let flush = sb.exec(&["mail", "flush"], false);
-    assert_eq!(flush.code, 0, "{}{}", flush.stdout, flush.stderr);
-    assert_eq!(spooled(&sb), 0, "the spool is empty");
-    let received = common::mail_for(&common::maildir(), &sb.tag);
-    let ids: BTreeSet<String> = received
-        .iter()
-        .map(crate::process_faults::message_id)
-        .collect();
-    assert_eq!((received.len(), ids.len()), (2, 2), "each delivered once");
+    flush_to_the_real_server(&mut sb, 2);
     drop(silent);
 }
