@@ -43,7 +43,7 @@ impl RunResult {
 }
 
 /// How a run was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
     Scheduled,

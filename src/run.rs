@@ -179,13 +179,13 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
 
 /// The record of a run stopped by SIGINT or SIGTERM before it finished: no verdicts, only
 /// the fact, so the history shows the night that did not complete.
-pub fn interrupted(start: &RunStart) -> RunResult {
+pub fn interrupted(start: &RunStart, options: &RunOptions) -> RunResult {
     RunResult {
         schema_version: SCHEMA_VERSION,
         run_id: start.run_id.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         host: host_name(),
-        kind: RunKind::detect(),
+        kind: run_kind(options),
         operator: None,
         witness: None,
         started_at: start.started_at,
@@ -193,6 +193,36 @@ pub fn interrupted(start: &RunStart) -> RunResult {
         seed: start.seed,
         status: Status::Interrupted,
         policies: Vec::new(),
+    }
+}
+
+/// A run whose process died, found by a later run through its scratch folder's marker; its
+/// last sign of life stands for its end.
+pub fn died(marker: &crate::unattended::RunMarker, last_seen: Option<Timestamp>) -> RunResult {
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        run_id: marker.run_id.clone(),
+        tool_version: marker.tool_version.clone(),
+        host: host_name(),
+        kind: marker.kind,
+        operator: None,
+        witness: None,
+        started_at: marker.started_at,
+        finished_at: last_seen
+            .filter(|t| *t >= marker.started_at)
+            .unwrap_or(marker.started_at),
+        seed: marker.seed,
+        status: Status::Interrupted,
+        policies: Vec::new(),
+    }
+}
+
+/// A drill, or a run started by a person or a scheduler.
+fn run_kind(options: &RunOptions) -> RunKind {
+    if options.drill.is_some() {
+        RunKind::Drill
+    } else {
+        RunKind::detect()
     }
 }
 
@@ -237,11 +267,21 @@ pub async fn execute(
         path: dir.clone(),
         source,
     })?;
-    // Held until the run ends: the next run removes this folder only if nobody holds it.
-    let _claim = crate::unattended::claim_run_dir(&dir).map_err(|source| RunError::Scratch {
-        path: dir.clone(),
-        source,
-    })?;
+    // Held until the run ends: the next run removes this folder only if nobody holds it, and
+    // records the run as interrupted when its marker is still there.
+    let marker = crate::unattended::RunMarker {
+        state_dir: crate::unattended::state_identity(&config.settings.state_dir),
+        run_id: start.run_id.clone(),
+        started_at: start.started_at,
+        seed: start.seed,
+        kind: run_kind(options),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let _claim =
+        crate::unattended::claim_run_dir(&dir, &marker).map_err(|source| RunError::Scratch {
+            path: dir.clone(),
+            source,
+        })?;
     let checksum_files = ChecksumFiles::default();
     let limits = restore::Limits {
         max_restored_bytes: config.settings.max_restored_bytes,
@@ -305,6 +345,9 @@ pub async fn execute(
         }
         policies.push(judge_policy(planned_policy, &mine, validation, start));
     }
+    // The run ends as it should from here: a folder left behind (kept, or not removable) is
+    // no dead run.
+    crate::unattended::release_run_dir(&dir);
     if !options.keep
         && let Err(e) = std::fs::remove_dir_all(&dir)
     {
@@ -320,11 +363,7 @@ pub async fn execute(
         run_id: start.run_id.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         host: host_name(),
-        kind: if options.drill.is_some() {
-            RunKind::Drill
-        } else {
-            RunKind::detect()
-        },
+        kind: run_kind(options),
         operator: options.drill.as_ref().and_then(|d| d.operator.clone()),
         witness: options.drill.as_ref().and_then(|d| d.witness.clone()),
         started_at: start.started_at,

@@ -1,7 +1,7 @@
 //! Safe unattended operation: one run at a time per state folder (an OS file lock, released
 //! by the kernel when its holder dies, so a killed run never blocks the next), run scratch
-//! folders that the next run clears when their owner died, and SIGINT/SIGTERM turned into a
-//! clean stop.
+//! folders that the next run clears when their owner died (and records in the history as
+//! interrupted), and SIGINT/SIGTERM turned into a clean stop.
 
 use std::fs::{File, TryLockError};
 use std::io::Write;
@@ -71,16 +71,58 @@ pub fn acquire(state_dir: &Path, what: &str) -> Result<RunLock, LockError> {
     Ok(RunLock { _file: file })
 }
 
-/// Marks `run_dir` as owned by this live process.
-pub fn claim_run_dir(run_dir: &Path) -> std::io::Result<File> {
-    let file = File::create(run_dir.join(RUN_LOCK))?;
+/// What a run writes into its scratch folder's lock file: enough for the next run to record
+/// it as interrupted if its process dies (SIGKILL, power loss, the OOM killer) before it can
+/// record anything itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunMarker {
+    /// The state folder whose history the run belongs to (canonical): several
+    /// configurations may share one scratch folder.
+    pub state_dir: PathBuf,
+    pub run_id: String,
+    pub started_at: jiff::Timestamp,
+    pub seed: u64,
+    pub kind: crate::results::RunKind,
+    pub tool_version: String,
+}
+
+/// A run folder whose owner died, as removed by [`clean_stale_scratch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaleRun {
+    pub dir: PathBuf,
+    /// The run it belonged to; `None` for a folder of an earlier release, or of a run that
+    /// finished and left it behind on purpose (`--keep`).
+    pub marker: Option<RunMarker>,
+    /// The newest modification inside the folder: the run's last sign of life.
+    pub last_seen: Option<jiff::Timestamp>,
+}
+
+/// Marks `run_dir` as owned by this live process, with what the next run needs to record it
+/// if it dies.
+pub fn claim_run_dir(run_dir: &Path, marker: &RunMarker) -> std::io::Result<File> {
+    let mut file = File::create(run_dir.join(RUN_LOCK))?;
     file.lock()?;
+    serde_json::to_writer(&mut file, marker)?;
+    file.flush()?;
     Ok(file)
 }
 
+/// The run ended as it should (results recorded, or the folder kept on purpose): whatever is
+/// left of its folder is not a run that died.
+pub fn release_run_dir(run_dir: &Path) {
+    if let Ok(file) = File::options().write(true).open(run_dir.join(RUN_LOCK)) {
+        let _ = file.set_len(0);
+    }
+}
+
+/// The canonical form of a state folder, as a [`RunMarker`] names it.
+pub fn state_identity(state_dir: &Path) -> PathBuf {
+    std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf())
+}
+
 /// Removes run folders in `scratch_dir` left by runs that died (SIGKILL, power loss): those
-/// whose run lock nobody holds. Returns the folders removed.
-pub fn clean_stale_scratch(scratch_dir: &Path) -> Vec<PathBuf> {
+/// whose run lock nobody holds. Returns the folders removed, with the runs they belonged to.
+pub fn clean_stale_scratch(scratch_dir: &Path) -> Vec<StaleRun> {
     let Ok(entries) = std::fs::read_dir(scratch_dir) else {
         return Vec::new();
     };
@@ -96,12 +138,46 @@ pub fn clean_stale_scratch(scratch_dir: &Path) -> Vec<PathBuf> {
             Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
             Err(_) => false,
         };
-        if !alive && std::fs::remove_dir_all(&dir).is_ok() {
+        if alive {
+            continue;
+        }
+        let marker = std::fs::read(dir.join(RUN_LOCK))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let last_seen = newest_change(&dir);
+        if std::fs::remove_dir_all(&dir).is_ok() {
             tracing::warn!(path = %dir.display(), "removed the scratch folder of a run that did not finish");
-            removed.push(dir);
+            removed.push(StaleRun {
+                dir,
+                marker,
+                last_seen,
+            });
         }
     }
     removed
+}
+
+/// The newest modification time in `dir` and below (symbolic links not followed).
+fn newest_change(dir: &Path) -> Option<jiff::Timestamp> {
+    let mut newest = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+            let time = meta
+                .modified()
+                .ok()
+                .and_then(|t| jiff::Timestamp::try_from(t).ok());
+            newest = newest.max(time);
+        }
+    }
+    newest
 }
 
 /// `20261126T020000Z-ab12`: the only folders in scratch this tool ever removes.
@@ -183,10 +259,40 @@ mod tests {
         for d in [&dead, &live, &other] {
             std::fs::create_dir_all(d).unwrap();
         }
-        drop(claim_run_dir(&dead).unwrap());
-        let _held = claim_run_dir(&live).unwrap();
+        drop(claim_run_dir(&dead, &marker("20261126T020000Z-0001")).unwrap());
+        let _held = claim_run_dir(&live, &marker("20261126T020000Z-0002")).unwrap();
         let removed = clean_stale_scratch(scratch.path());
-        assert_eq!(removed, std::slice::from_ref(&dead));
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].dir, dead);
+        // The dead run's marker comes back, to be recorded.
+        assert_eq!(removed[0].marker, Some(marker("20261126T020000Z-0001")));
+        assert!(removed[0].last_seen.is_some());
         assert!(live.exists() && other.exists() && !dead.exists());
+    }
+
+    fn marker(run_id: &str) -> RunMarker {
+        RunMarker {
+            state_dir: "/var/lib/restore-drill".into(),
+            run_id: run_id.into(),
+            started_at: "2026-11-26T02:00:00Z".parse().unwrap(),
+            seed: 7,
+            kind: crate::results::RunKind::Scheduled,
+            tool_version: "0.0.0".into(),
+        }
+    }
+
+    /// A folder released by a run that ended as it should (`--keep`) is removed, but is no
+    /// dead run.
+    #[test]
+    fn a_released_run_folder_is_no_dead_run() {
+        let scratch = tempfile::tempdir().unwrap();
+        let kept = scratch.path().join("20261126T020000Z-0003");
+        std::fs::create_dir_all(&kept).unwrap();
+        let claim = claim_run_dir(&kept, &marker("20261126T020000Z-0003")).unwrap();
+        release_run_dir(&kept);
+        drop(claim);
+        let removed = clean_stale_scratch(scratch.path());
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].marker, None);
     }
 }

@@ -162,6 +162,24 @@ fn keep_leaves_the_restored_files_and_says_where() {
     let db = run_dir.join("acme-db").join(set).join("data/app.db");
     let head = std::fs::read(&db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
     assert!(head.starts_with(b"SQLite format 3\0"));
+    // The next run clears the kept folder, and takes it for no run that died.
+    let next = run_json(&config, &["--policy", "acme-db"]);
+    assert_eq!(next.code, 0, "{}", next.stdout);
+    assert!(!run_dir.exists(), "the kept folder outlived the next run");
+    let history = common::bin()
+        .args(["history", "--json", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let statuses: Vec<_> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses.len(), 2, "{runs}");
+    assert!(!statuses.iter().any(|s| s == "interrupted"), "{runs}");
 }
 
 #[test]

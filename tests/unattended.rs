@@ -1,6 +1,7 @@
 //! Safe unattended operation through the real binary: the run lock between two processes,
-//! a SIGKILLed holder not blocking the next run, and SIGTERM/SIGINT mid-restore giving exit
-//! 143/130, no scratch left, and the run recorded as interrupted.
+//! a SIGKILLed holder not blocking the next run (which records it as interrupted), and
+//! SIGTERM/SIGINT mid-restore giving exit 143/130, no scratch left, and the run recorded as
+//! interrupted.
 
 mod common;
 
@@ -137,6 +138,26 @@ fn a_sigkilled_holder_blocks_nothing_and_its_scratch_is_cleared() {
         !left.exists(),
         "the dead run's scratch folder is still there"
     );
+    // The killed run could record nothing itself; the next run recorded it as interrupted,
+    // so the history has no silent gap.
+    let dead_id = left.file_name().unwrap().to_string_lossy().into_owned();
+    let runs = history_json(&config);
+    let runs = runs.as_array().expect("a list of runs");
+    let dead: Vec<_> = runs.iter().filter(|r| r["run_id"] == *dead_id).collect();
+    assert_eq!(dead.len(), 1, "{runs:?}");
+    assert_eq!(dead[0]["status"], "interrupted", "{runs:?}");
+    assert_eq!(runs.len(), 2, "the dead run and the next one: {runs:?}");
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    assert!(
+        stderr.contains(&format!("run {dead_id} did not finish")),
+        "{stderr}"
+    );
+    let verify = common::bin()
+        .args(["history", "verify", "--config-dir"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(0));
 }
 
 #[test]

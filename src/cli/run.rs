@@ -167,7 +167,8 @@ pub(super) fn perform(
         }
         Err(e) => return Err(e.into()),
     };
-    unattended::clean_stale_scratch(&config.settings.scratch_dir);
+    let stale = unattended::clean_stale_scratch(&config.settings.scratch_dir);
+    record_dead_runs(&config.settings, &stale);
     heartbeat(&runtime, &config.settings, Ping::Start);
     let mut signals = runtime
         .block_on(async { unattended::Signals::install() })
@@ -185,7 +186,9 @@ pub(super) fn perform(
     super::progress::finish(options.observer.as_ref());
     let result = match outcome {
         Ok(result) => result?,
-        Err(stop) => return stopped(runtime, config, start, stop).map(|code| (code, None)),
+        Err(stop) => {
+            return stopped(runtime, config, start, options, stop).map(|code| (code, None));
+        }
     };
     out!("{}", report::summary(&result));
     if options.keep {
@@ -252,6 +255,40 @@ pub(super) fn perform(
     Ok((code, Some(result)))
 }
 
+/// Runs of this state folder whose process died (SIGKILL, power loss, the OOM killer) before
+/// they could record anything are recorded now, as interrupted: the history has no silent
+/// gaps. A run already in the history is not recorded twice. Never fails this run.
+fn record_dead_runs(settings: &config::Settings, stale: &[unattended::StaleRun]) {
+    let ours = unattended::state_identity(&settings.state_dir);
+    let dead: Vec<_> = stale
+        .iter()
+        .filter_map(|s| s.marker.as_ref().map(|m| (m, s.last_seen)))
+        .filter(|(m, _)| m.state_dir == ours)
+        .collect();
+    if dead.is_empty() {
+        return;
+    }
+    let recorded = super::signing::signing_key(settings)
+        .map_err(|e| e.to_string())
+        .and_then(|key| {
+            let mut history = History::open(&settings.state_dir).map_err(|e| e.to_string())?;
+            for (marker, last_seen) in &dead {
+                match history.record(&run::died(marker, *last_seen), key.as_ref()) {
+                    Ok(_) => eprintln!(
+                        "restore-drill: run {} did not finish (its process died); recorded as interrupted",
+                        marker.run_id
+                    ),
+                    Err(crate::history::HistoryError::Duplicate { .. }) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(())
+        });
+    if let Err(e) = recorded {
+        eprintln!("error: cannot record a run that did not finish: {e}");
+    }
+}
+
 /// Tells the monitor, when one is configured; never fails the run.
 fn heartbeat(runtime: &tokio::runtime::Runtime, settings: &config::Settings, ping: Ping) {
     if let Some(heartbeat) = &settings.heartbeat {
@@ -265,18 +302,15 @@ fn stopped(
     runtime: tokio::runtime::Runtime,
     config: &config::Config,
     start: &RunStart,
+    options: &RunOptions,
     stop: unattended::Stop,
 ) -> anyhow::Result<ExitCode> {
     eprintln!("restore-drill: stopping: {stop:?} received; cleaning up");
     heartbeat(&runtime, &config.settings, Ping::Fail);
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    let dir = run::run_dir(config, start);
-    if dir.exists()
-        && let Err(e) = std::fs::remove_dir_all(&dir)
-    {
-        eprintln!("warning: could not remove {}: {e}", dir.display());
-    }
-    let result = run::interrupted(start);
+    // Recorded before its folder goes: killed in between, the next run finds the folder's
+    // marker, and the history refuses the run a second record.
+    let result = run::interrupted(start, options);
     let key = super::signing::signing_key(&config.settings)?;
     match History::open(&config.settings.state_dir)
         .and_then(|mut h| h.record(&result, key.as_ref()))
@@ -286,6 +320,13 @@ fn stopped(
             start.run_id
         ),
         Err(e) => eprintln!("error: cannot record the interrupted run: {e}"),
+    }
+    let dir = run::run_dir(config, start);
+    if dir.exists() {
+        unattended::release_run_dir(&dir);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            eprintln!("warning: could not remove {}: {e}", dir.display());
+        }
     }
     Ok(match stop {
         unattended::Stop::Interrupt => ExitCode::Interrupted,
