@@ -21,6 +21,7 @@ use crate::results::{
     Digest, ObjectResult, PolicyResult, RunKind, RunResult, SCHEMA_VERSION, SetResult,
 };
 use crate::storage;
+use crate::unattended::RunMarker;
 use crate::verify::{self, ChecksumFiles};
 
 #[derive(Clone, Default)]
@@ -177,41 +178,36 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
     }
 }
 
-/// The record of a run stopped by SIGINT or SIGTERM before it finished: no verdicts, only
-/// the fact, so the history shows the night that did not complete.
-pub fn interrupted(start: &RunStart, options: &RunOptions) -> RunResult {
-    RunResult {
-        schema_version: SCHEMA_VERSION,
+/// What the run's scratch folder says of it while it lives: enough to record it as
+/// interrupted if its process dies (see [`crate::unattended::RunMarker`]).
+pub fn marker(config: &Config, start: &RunStart, options: &RunOptions) -> RunMarker {
+    RunMarker {
+        state_dir: crate::unattended::state_identity(&config.settings.state_dir),
         run_id: start.run_id.clone(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        host: host_name(),
-        kind: run_kind(options),
-        operator: None,
-        witness: None,
         started_at: start.started_at,
-        finished_at: start.started_at + start.elapsed(),
         seed: start.seed,
-        status: Status::Interrupted,
-        policies: Vec::new(),
+        kind: run_kind(options),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
 
-/// A run whose process died, found by a later run through its scratch folder's marker; its
-/// last sign of life stands for its end.
-pub fn died(marker: &crate::unattended::RunMarker, last_seen: Option<Timestamp>) -> RunResult {
+/// The record of a run that did not finish: stopped by SIGINT or SIGTERM (it ends now), or
+/// found dead by a later run (its last sign of life stands for its end). No verdicts, only
+/// the fact, so the history shows the night that did not complete.
+pub fn interrupted(run: &RunMarker, ended: Option<Timestamp>) -> RunResult {
     RunResult {
         schema_version: SCHEMA_VERSION,
-        run_id: marker.run_id.clone(),
-        tool_version: marker.tool_version.clone(),
+        run_id: run.run_id.clone(),
+        tool_version: run.tool_version.clone(),
         host: host_name(),
-        kind: marker.kind,
+        kind: run.kind,
         operator: None,
         witness: None,
-        started_at: marker.started_at,
-        finished_at: last_seen
-            .filter(|t| *t >= marker.started_at)
-            .unwrap_or(marker.started_at),
-        seed: marker.seed,
+        started_at: run.started_at,
+        finished_at: ended
+            .filter(|t| *t >= run.started_at)
+            .unwrap_or(run.started_at),
+        seed: run.seed,
         status: Status::Interrupted,
         policies: Vec::new(),
     }
@@ -269,19 +265,12 @@ pub async fn execute(
     })?;
     // Held until the run ends: the next run removes this folder only if nobody holds it, and
     // records the run as interrupted when its marker is still there.
-    let marker = crate::unattended::RunMarker {
-        state_dir: crate::unattended::state_identity(&config.settings.state_dir),
-        run_id: start.run_id.clone(),
-        started_at: start.started_at,
-        seed: start.seed,
-        kind: run_kind(options),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    let _claim =
-        crate::unattended::claim_run_dir(&dir, &marker).map_err(|source| RunError::Scratch {
+    let _claim = crate::unattended::claim_run_dir(&dir, &marker(config, start, options)).map_err(
+        |source| RunError::Scratch {
             path: dir.clone(),
             source,
-        })?;
+        },
+    )?;
     let checksum_files = ChecksumFiles::default();
     let limits = restore::Limits {
         max_restored_bytes: config.settings.max_restored_bytes,

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{bin, demo_config};
+use common::{bin, demo_config, history, history_json};
 use serde_json::Value;
 
 fn run_at(config: &Path, now: &str) -> (i32, String) {
@@ -28,28 +28,6 @@ fn run_at(config: &Path, now: &str) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-fn history(config: &Path, args: &[&str]) -> (i32, String) {
-    let out = bin()
-        .arg("history")
-        .args(args)
-        .arg("--config-dir")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn history_json(config: &Path, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let (code, text) = history(config, &all);
-    assert_eq!(code, 0, "{text}");
-    serde_json::from_str(&text).unwrap()
 }
 
 fn database(dir: &Path) -> PathBuf {

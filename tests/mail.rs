@@ -105,6 +105,14 @@ fn plain_smtp() -> String {
     )
 }
 
+/// A mail block for a server that refuses every connection, tried once.
+fn server_down() -> String {
+    format!(
+        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 1\n",
+        closed_port()
+    )
+}
+
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -260,10 +268,7 @@ fn server_down_spools_then_the_next_run_delivers_it_first_exactly_once() {
 
 #[test]
 fn mail_flush_delivers_the_spool_on_demand() {
-    let down = format!(
-        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 1\n",
-        closed_port()
-    );
+    let down = server_down();
     let s = Setup::new("flush", &down);
     assert_eq!(s.run(&["run"]).0, 3);
     let (code, stdout, _) = s.run(&["mail", "flush"]);
@@ -286,10 +291,7 @@ fn mail_flush_delivers_the_spool_on_demand() {
 /// delivered, and emptied, by this one.
 #[test]
 fn mail_flush_delivers_a_spool_of_the_earlier_layout() {
-    let down = format!(
-        "  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 1\n",
-        closed_port()
-    );
+    let down = server_down();
     let s = Setup::new("legacy", &down);
     assert_eq!(s.run(&["run"]).0, 3);
     // Each spool file rewritten as the two files an earlier release wrote.

@@ -166,12 +166,7 @@ fn keep_leaves_the_restored_files_and_says_where() {
     let next = run_json(&config, &["--policy", "acme-db"]);
     assert_eq!(next.code, 0, "{}", next.stdout);
     assert!(!run_dir.exists(), "the kept folder outlived the next run");
-    let history = common::bin()
-        .args(["history", "--json", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let runs: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let runs = common::history_json(&config, &[]);
     let statuses: Vec<_> = runs
         .as_array()
         .unwrap()

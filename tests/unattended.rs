@@ -62,15 +62,6 @@ fn signal(child: &Child, signal: rustix::process::Signal) {
     rustix::process::kill_process(pid, signal).unwrap();
 }
 
-fn history_json(config: &Path) -> serde_json::Value {
-    let out = common::bin()
-        .args(["history", "--json", "--config-dir"])
-        .arg(config)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn a_second_run_exits_at_once_while_the_first_holds_the_lock() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,7 +132,7 @@ fn a_sigkilled_holder_blocks_nothing_and_its_scratch_is_cleared() {
     // The killed run could record nothing itself; the next run recorded it as interrupted,
     // so the history has no silent gap.
     let dead_id = left.file_name().unwrap().to_string_lossy().into_owned();
-    let runs = history_json(&config);
+    let runs = common::history_json(&config, &[]);
     let runs = runs.as_array().expect("a list of runs");
     let dead: Vec<_> = runs.iter().filter(|r| r["run_id"] == *dead_id).collect();
     assert_eq!(dead.len(), 1, "{runs:?}");
@@ -152,12 +143,8 @@ fn a_sigkilled_holder_blocks_nothing_and_its_scratch_is_cleared() {
         stderr.contains(&format!("run {dead_id} did not finish")),
         "{stderr}"
     );
-    let verify = common::bin()
-        .args(["history", "verify", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(verify.status.code(), Some(0));
+    let (code, text) = common::history(&config, &["verify"]);
+    assert_eq!(code, 0, "{text}");
 }
 
 #[test]
@@ -180,14 +167,10 @@ fn sigterm_mid_restore_exits_143_and_records_an_interrupted_run() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!run_dir.exists(), "the scratch folder was left behind");
-        let runs = history_json(&config);
+        let runs = common::history_json(&config, &[]);
         assert_eq!(runs[0]["status"], "interrupted", "{runs}");
-        let verify = common::bin()
-            .args(["history", "verify", "--config-dir"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert_eq!(verify.status.code(), Some(0));
+        let (code, text) = common::history(&config, &["verify"]);
+        assert_eq!(code, 0, "{text}");
     }
 }
 

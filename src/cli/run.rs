@@ -257,35 +257,35 @@ pub(super) fn perform(
 
 /// Runs of this state folder whose process died (SIGKILL, power loss, the OOM killer) before
 /// they could record anything are recorded now, as interrupted: the history has no silent
-/// gaps. A run already in the history is not recorded twice. Never fails this run.
+/// gaps. Never fails this run.
 fn record_dead_runs(settings: &config::Settings, stale: &[unattended::StaleRun]) {
     let ours = unattended::state_identity(&settings.state_dir);
-    let dead: Vec<_> = stale
-        .iter()
-        .filter_map(|s| s.marker.as_ref().map(|m| (m, s.last_seen)))
-        .filter(|(m, _)| m.state_dir == ours)
-        .collect();
-    if dead.is_empty() {
-        return;
+    for dead in stale {
+        let Some(marker) = dead.marker.as_ref().filter(|m| m.state_dir == ours) else {
+            continue;
+        };
+        match record_interrupted(settings, &run::interrupted(marker, dead.last_seen)) {
+            Ok(true) => eprintln!(
+                "restore-drill: run {} did not finish (its process died); recorded as interrupted",
+                marker.run_id
+            ),
+            Ok(false) => {}
+            Err(e) => eprintln!("error: cannot record a run that did not finish: {e}"),
+        }
     }
-    let recorded = super::signing::signing_key(settings)
-        .map_err(|e| e.to_string())
-        .and_then(|key| {
-            let mut history = History::open(&settings.state_dir).map_err(|e| e.to_string())?;
-            for (marker, last_seen) in &dead {
-                match history.record(&run::died(marker, *last_seen), key.as_ref()) {
-                    Ok(_) => eprintln!(
-                        "restore-drill: run {} did not finish (its process died); recorded as interrupted",
-                        marker.run_id
-                    ),
-                    Err(crate::history::HistoryError::Duplicate { .. }) => {}
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-            Ok(())
-        });
-    if let Err(e) = recorded {
-        eprintln!("error: cannot record a run that did not finish: {e}");
+}
+
+/// Records a run that did not finish; false when the history has it already (a run stopped
+/// by a signal records itself, then is killed before its folder is gone).
+fn record_interrupted(
+    settings: &config::Settings,
+    result: &crate::results::RunResult,
+) -> anyhow::Result<bool> {
+    let key = super::signing::signing_key(settings)?;
+    match History::open(&settings.state_dir).and_then(|mut h| h.record(result, key.as_ref())) {
+        Ok(_) => Ok(true),
+        Err(crate::history::HistoryError::Duplicate { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -310,16 +310,16 @@ fn stopped(
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     // Recorded before its folder goes: killed in between, the next run finds the folder's
     // marker, and the history refuses the run a second record.
-    let result = run::interrupted(start, options);
-    let key = super::signing::signing_key(&config.settings)?;
-    match History::open(&config.settings.state_dir)
-        .and_then(|mut h| h.record(&result, key.as_ref()))
-    {
+    let result = run::interrupted(
+        &run::marker(config, start, options),
+        Some(start.started_at + start.elapsed()),
+    );
+    match record_interrupted(&config.settings, &result) {
         Ok(_) => eprintln!(
             "restore-drill: run {} recorded as interrupted",
             start.run_id
         ),
-        Err(e) => eprintln!("error: cannot record the interrupted run: {e}"),
+        Err(e) => eprintln!("error: cannot record the interrupted run: {e:#}"),
     }
     let dir = run::run_dir(config, start);
     if dir.exists() {

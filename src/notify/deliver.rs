@@ -162,27 +162,31 @@ impl Mailer {
     /// it waits on the server (a reboot, SIGKILL) leaves them all for the next run. A failure
     /// to spool does not stop the attempt.
     pub async fn deliver_all(&self, emails: &[Email]) -> Result<Vec<Delivery>, MailError> {
-        let mut prepared = Vec::with_capacity(emails.len());
+        let mut outgoing = Vec::with_capacity(emails.len());
         for email in emails {
-            prepared.push((email, build_message(&self.settings.from, email)?));
+            let message = build_message(&self.settings.from, email)?;
+            outgoing.push(Outgoing {
+                email,
+                envelope: message.envelope().clone(),
+                raw: message.formatted(),
+            });
         }
         let mut delivered = Vec::with_capacity(emails.len());
         match &self.settings.transport {
             Transport::None => delivered.resize_with(emails.len(), || Delivery::Skipped),
             Transport::File => {
-                for (email, message) in &prepared {
-                    let path =
-                        write_new(&self.outbox_dir(), &email.team, "eml", &message.formatted())?;
+                for out in &outgoing {
+                    let path = write_new(&self.outbox_dir(), &out.email.team, "eml", &out.raw)?;
                     delivered.push(Delivery::Written(path));
                 }
             }
             Transport::Smtp(_) => {
-                let ahead: Vec<_> = prepared
+                let ahead: Vec<_> = outgoing
                     .iter()
-                    .map(|(email, message)| self.spool(email, message, NOT_ANSWERED))
+                    .map(|out| self.spool(out, NOT_ANSWERED))
                     .collect();
-                for ((email, message), ahead) in prepared.iter().zip(ahead) {
-                    delivered.push(self.send_spooled(email, message, ahead).await?);
+                for (out, ahead) in outgoing.iter().zip(ahead) {
+                    delivered.push(self.send_spooled(out, ahead).await?);
                 }
             }
         }
@@ -193,14 +197,10 @@ impl Mailer {
     /// it, kept there with the last error when it did not.
     async fn send_spooled(
         &self,
-        email: &Email,
-        message: &Message,
+        out: &Outgoing<'_>,
         ahead: Result<PathBuf, MailError>,
     ) -> Result<Delivery, MailError> {
-        match self
-            .send_with_retries(message.envelope(), &message.formatted())
-            .await
-        {
+        match self.send_with_retries(&out.envelope, &out.raw).await {
             Ok(()) => {
                 if let Ok(path) = &ahead
                     && let Err(e) = std::fs::remove_file(path)
@@ -211,11 +211,18 @@ impl Mailer {
             }
             Err(error) => {
                 let path = match ahead {
+                    // The spooled copy is rewritten with the last error, for `mail flush`.
                     Ok(path) => {
-                        self.respool(&path, email, message, &error)?;
+                        write_atomic(&path, &spool_file(out, &error)).map_err(|source| {
+                            MailError::Write {
+                                what: "spooled message",
+                                path: path.clone(),
+                                source,
+                            }
+                        })?;
                         path
                     }
-                    Err(_) => self.spool(email, message, &error)?,
+                    Err(_) => self.spool(out, &error)?,
                 };
                 Ok(Delivery::Spooled { path, error })
             }
@@ -285,33 +292,16 @@ impl Mailer {
         Err(last)
     }
 
-    /// Writes the message to the spool as one file, atomically: its envelope as one line of
-    /// JSON, then the message as it would have been sent. A crash leaves the message spooled
-    /// whole or not at all (two files, written one after the other, could leave a message
-    /// without its envelope: never resent, and not reported).
-    fn spool(&self, email: &Email, message: &Message, error: &str) -> Result<PathBuf, MailError> {
+    /// Writes the message to the spool as one file, atomically (see [`spool_file`]). A crash
+    /// leaves the message spooled whole or not at all (two files, written one after the
+    /// other, could leave a message without its envelope: never resent, and not reported).
+    fn spool(&self, out: &Outgoing<'_>, error: &str) -> Result<PathBuf, MailError> {
         write_new(
             &self.spool_dir(),
-            &email.team,
+            &out.email.team,
             SPOOLED,
-            &spool_file(&spool_entry(email, message, error), &message.formatted()),
+            &spool_file(out, error),
         )
-    }
-
-    /// Rewrites a spooled message with its last error, atomically.
-    fn respool(
-        &self,
-        path: &Path,
-        email: &Email,
-        message: &Message,
-        error: &str,
-    ) -> Result<(), MailError> {
-        let bytes = spool_file(&spool_entry(email, message, error), &message.formatted());
-        write_atomic(path, &bytes).map_err(|source| MailError::Write {
-            what: "spooled message",
-            path: path.to_path_buf(),
-            source,
-        })
     }
 
     /// Connects to the SMTP server, with TLS and login as configured, and sends nothing.
@@ -397,25 +387,11 @@ impl Mailer {
     }
 }
 
-/// What the spool keeps beside a message: who it is for, and why it waits.
-fn spool_entry(email: &Email, message: &Message, error: &str) -> SpoolEntry {
-    SpoolEntry {
-        team: email.team.clone(),
-        subject: email.subject.clone(),
-        from: message
-            .envelope()
-            .from()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        to: message
-            .envelope()
-            .to()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        spooled_at: jiff::Timestamp::now(),
-        last_error: error.to_string(),
-    }
+/// A message on its way: built once, then spooled, sent, or both.
+struct Outgoing<'a> {
+    email: &'a Email,
+    envelope: lettre::address::Envelope,
+    raw: Vec<u8>,
 }
 
 /// The last error of a message spooled ahead of its first attempt, until an attempt fails.
@@ -446,12 +422,24 @@ const SPOOLED: &str = "spool";
 /// The envelope of a message spooled by an earlier release, beside its `.eml`.
 const LEGACY_ENVELOPE: &str = "json";
 
-/// A spool file's bytes: the envelope as one line of JSON (serde_json escapes every newline
-/// inside it), then the message.
-fn spool_file(entry: &SpoolEntry, raw: &[u8]) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(entry).expect("spool entry serializes");
+/// A spool file's bytes: the envelope (who the message is for, and why it waits) as one
+/// line of JSON (serde_json escapes every newline inside it), then the message.
+fn spool_file(out: &Outgoing<'_>, error: &str) -> Vec<u8> {
+    let entry = SpoolEntry {
+        team: out.email.team.clone(),
+        subject: out.email.subject.clone(),
+        from: out
+            .envelope
+            .from()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        to: out.envelope.to().iter().map(ToString::to_string).collect(),
+        spooled_at: jiff::Timestamp::now(),
+        last_error: error.to_string(),
+    };
+    let mut bytes = serde_json::to_vec(&entry).expect("spool entry serializes");
     bytes.push(b'\n');
-    bytes.extend_from_slice(raw);
+    bytes.extend_from_slice(&out.raw);
     bytes
 }
 
@@ -576,14 +564,15 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn entry(last_error: &str) -> SpoolEntry {
-        SpoolEntry {
+    fn email() -> Email {
+        Email {
             team: "msp".into(),
-            subject: "restore-drill: FAIL\nsecond line".into(),
-            from: "drill@example.test".into(),
             to: vec!["noc@example.test".into(), "it@example.test".into()],
-            spooled_at: jiff::Timestamp::UNIX_EPOCH,
-            last_error: last_error.into(),
+            subject: "restore-drill: FAIL\nsecond line".into(),
+            text: String::new(),
+            html: String::new(),
+            attachments: Vec::new(),
+            urgent: false,
         }
     }
 
@@ -594,12 +583,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let raw = b"Subject: x\r\n\r\nbody\r\n\n\xff end".to_vec();
         let path = dir.path().join("m.spool");
-        std::fs::write(&path, spool_file(&entry("421 busy\r\ntry later"), &raw)).unwrap();
+        let email = email();
+        let out = Outgoing {
+            email: &email,
+            envelope: lettre::address::Envelope::new(
+                Some("drill@example.test".parse().unwrap()),
+                email.to.iter().map(|t| t.parse().unwrap()).collect(),
+            )
+            .unwrap(),
+            raw: raw.clone(),
+        };
+        std::fs::write(&path, spool_file(&out, "421 busy\r\ntry later")).unwrap();
         let (back, message) = read_spool_file(&path).unwrap();
         assert_eq!(message, raw);
         assert_eq!(back.subject, "restore-drill: FAIL\nsecond line");
         assert_eq!(back.last_error, "421 busy\r\ntry later");
         assert_eq!(back.to, ["noc@example.test", "it@example.test"]);
+        assert_eq!(back.from, "drill@example.test");
     }
 
     /// A temporary file an hour old was left by a writer that died; a fresh one may be a

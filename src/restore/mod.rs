@@ -177,21 +177,27 @@ pub async fn restore_object(
     };
 
     let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
-    let (hash_tx, hash_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let (data_tx, data_rx) = mpsc::channel::<Result<Chunk, String>>(CHANNEL_CHUNKS);
     let algorithms = spec.algorithms.clone();
     let stop_hashing = Arc::new(AtomicBool::new(false));
     let hashed_so_far = Arc::new(AtomicU64::new(0));
-    let hasher = match &local {
-        Some(file) => Hasher::Local(spawn_local_hasher(
-            file.clone(),
-            algorithms,
-            stop_hashing.clone(),
-            hashed_so_far.clone(),
-        )),
-        None => Hasher::Stream(tokio::task::spawn_blocking(move || {
-            hash_stream(hash_rx, &algorithms)
-        })),
+    // The stream's chunks go to a hasher of their own only when nothing reads the object a
+    // second time (`hash_tx` is `None` for a local object).
+    let (hasher, hash_tx) = match &local {
+        Some(file) => (
+            Hasher::Local(spawn_local_hasher(
+                file.clone(),
+                algorithms,
+                stop_hashing.clone(),
+                hashed_so_far.clone(),
+            )),
+            None,
+        ),
+        None => {
+            let (hash_tx, hash_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
+            let task = tokio::task::spawn_blocking(move || hash_stream(hash_rx, &algorithms));
+            (Hasher::Stream(task), Some(hash_tx))
+        }
     };
     let decode_spec = spec.clone();
     let decode_object = object.clone();
@@ -234,14 +240,14 @@ pub async fn restore_object(
                         whole = false;
                         break;
                     }
-                    if local.is_some() {
-                        // The local hash thread reads the rest on its own.
-                        break;
+                }
+                let Some(hash_tx) = &hash_tx else {
+                    // A local object: its hash thread reads the rest on its own.
+                    if decoding {
+                        continue;
                     }
-                }
-                if local.is_some() {
-                    continue;
-                }
+                    break;
+                };
                 if hash_tx.send(chunk).await.is_err() {
                     whole = false;
                     break;

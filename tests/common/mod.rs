@@ -13,6 +13,30 @@ pub fn bin() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("restore-drill").expect("the restore-drill binary is built")
 }
 
+/// `restore-drill history ARGS --config-dir CONFIG`: the exit code and stdout + stderr.
+pub fn history(config: &Path, args: &[&str]) -> (i32, String) {
+    let out = bin()
+        .arg("history")
+        .args(args)
+        .arg("--config-dir")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// `restore-drill history ARGS --json`, which must succeed, parsed.
+pub fn history_json(config: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let (code, text) = history(config, &all);
+    assert_eq!(code, 0, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
 /// The repository root (for fixtures and policies).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

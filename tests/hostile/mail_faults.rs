@@ -170,6 +170,20 @@ fn flush_to_the_real_server(sb: &mut Sandbox, total: usize) {
     assert_eq!(ids.len(), total, "a message was delivered twice");
 }
 
+/// A sandbox with one policy and one backup, mail as `mail` says (the block goes last in
+/// the settings, so a case can replace it).
+fn sandbox(mail: &str) -> Sandbox {
+    let sb = Sandbox::new(mail);
+    common::put_zst_with_sums(
+        &sb.bucket,
+        "db/2026-11-25",
+        "db.zst",
+        &common::text(3, 100_000),
+    );
+    sb.policy("db", "db/", "");
+    sb
+}
+
 fn spooled(sb: &Sandbox) -> usize {
     walk(&sb.root.join("state/spool"))
         .iter()
@@ -180,15 +194,7 @@ fn spooled(sb: &Sandbox) -> usize {
 #[test]
 fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
     let closed = crate::guard::closed_port();
-    // The mail block goes last in the settings, so each case can replace it.
-    let mut sb = Sandbox::new(&smtp(closed, "none"));
-    common::put_zst_with_sums(
-        &sb.bucket,
-        "db/2026-11-25",
-        "db.zst",
-        &common::text(3, 100_000),
-    );
-    sb.policy("db", "db/", "");
+    let mut sb = sandbox(&smtp(closed, "none"));
 
     // Accepts and never answers: each attempt times out; nothing hangs.
     let silent = FakeSmtp::start(Script::Silent);
@@ -263,19 +269,10 @@ fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
 #[test]
 fn a_run_killed_while_sending_leaves_all_its_mail_in_the_spool() {
     let silent = FakeSmtp::start(Script::Silent);
-    let waiting = |port: u16| {
-        format!(
-            "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: 127.0.0.1\n  port: {port}\n  tls: none\n  attempts: 1\n  timeout: 30s\n"
-        )
-    };
-    let mut sb = Sandbox::new(&waiting(silent.port));
-    common::put_zst_with_sums(
-        &sb.bucket,
-        "db/2026-11-25",
-        "db.zst",
-        &common::text(3, 10_000),
-    );
-    sb.policy("db", "db/", "");
+    let mut sb = sandbox(&format!(
+        "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 1\n  timeout: 30s\n",
+        silent.port
+    ));
     sb.seal();
     let child = sb.spawn(&["run"], false);
     let started = Instant::now();
