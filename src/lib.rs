@@ -4,10 +4,12 @@
 //! [`config`] (YAML → validated policies) → [`plan`] (listing → sample) → [`restore`]
 //! (storage → decode → scratch + digests) → [`verify`] (digests, manifests, validate
 //! commands → findings) → [`judge`] (RPO, RTO → verdict) → [`report`] (terminal, JSON).
-//! [`run`] drives the stages; [`storage`] is the only module that builds storage operators.
+//! [`run`] drives the stages; [`session`] owns a run's whole lifecycle (lock, heartbeat,
+//! signals, the stages, history, artifacts, mail, exit code); [`storage`] is the only module
+//! that builds storage operators. The command line is a module of the binary
+//! (`src/cli/`), not of this library: no clap, indicatif or anyhow here.
 
 pub mod checksum;
-pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod finding;
@@ -21,6 +23,7 @@ pub mod restore;
 pub mod results;
 pub mod run;
 pub mod schedule;
+pub mod session;
 pub mod signing;
 pub mod storage;
 pub mod unattended;

@@ -1,7 +1,9 @@
 //! The `restore-drill` binary: parse, run, print the error chain once, exit.
 
+mod cli;
+
 use clap::Parser;
-use restore_drill::cli::Cli;
+use cli::Cli;
 use restore_drill::exit::ExitCode;
 
 fn main() -> std::process::ExitCode {

@@ -46,6 +46,8 @@ pub trait Observer: Send + Sync {
     fn planned(&self, objects: usize, bytes: u64, rto: Option<Duration>);
     /// One object starts; the returned handle sees its bytes and its end.
     fn started(&self, key: &str, size: u64) -> Box<dyn ObjectProgress>;
+    /// The restores are over (finished or stopped), before anything else is said.
+    fn finished(&self) {}
 }
 
 pub trait ObjectProgress: Send + Sync {
@@ -84,16 +86,9 @@ pub struct RunStart {
 }
 
 impl RunStart {
-    /// Starts now, or at `RESTORE_DRILL_NOW` (an RFC 3339 time) when that is set: an
-    /// injectable clock, so tests can make a quarter of history in seconds.
+    /// Starts [`now`].
     pub fn new(seed: Option<u64>) -> RunStart {
-        let started_at = match std::env::var("RESTORE_DRILL_NOW") {
-            Ok(now) => now.parse::<Timestamp>().unwrap_or_else(|e| {
-                tracing::warn!(%now, error = %e, "RESTORE_DRILL_NOW is not an RFC 3339 time; using the clock");
-                Timestamp::now()
-            }),
-            Err(_) => Timestamp::now(),
-        };
+        let started_at = now();
         let seed = seed.unwrap_or_else(random_seed);
         let stamp = started_at.strftime("%Y%m%dT%H%M%SZ");
         let run_id = format!("{stamp}-{:04x}", random_seed() & 0xffff);
@@ -109,6 +104,18 @@ impl RunStart {
     /// Time since the run started, on the monotonic clock.
     pub fn elapsed(&self) -> jiff::SignedDuration {
         jiff::SignedDuration::try_from(self.clock.elapsed()).unwrap_or(jiff::SignedDuration::ZERO)
+    }
+}
+
+/// Now, or `RESTORE_DRILL_NOW` (an RFC 3339 time) when that is set: an injectable clock,
+/// so tests can make a quarter of history in seconds.
+pub fn now() -> Timestamp {
+    match std::env::var("RESTORE_DRILL_NOW") {
+        Ok(now) => now.parse::<Timestamp>().unwrap_or_else(|e| {
+            tracing::warn!(%now, error = %e, "RESTORE_DRILL_NOW is not an RFC 3339 time; using the clock");
+            Timestamp::now()
+        }),
+        Err(_) => Timestamp::now(),
     }
 }
 

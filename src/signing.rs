@@ -68,6 +68,25 @@ pub fn split_signed(text: &str) -> Option<(&str, String, String)> {
     Some((content, public.to_string(), signature.to_string()))
 }
 
+/// Why the configured signing key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read signing.key")]
+    Read(#[source] crate::config::secret::SecretError),
+    #[error("signing.key is not 64 hex digits")]
+    Malformed,
+}
+
+/// The key of the settings' `signing.key`, read from its reference now; `None` when no key
+/// is configured.
+pub fn configured_key(settings: &crate::config::Settings) -> Result<Option<SigningKey>, KeyError> {
+    let Some(reference) = &settings.signing_key else {
+        return Ok(None);
+    };
+    let value = reference.resolve().map_err(KeyError::Read)?;
+    parse_key(&value).map(Some).ok_or(KeyError::Malformed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,9 +191,9 @@ fn looks_like_run_id(name: &str) -> bool {
         && b[17..].iter().all(|c| c.is_ascii_hexdigit())
 }
 
-/// Why a run stopped early.
+/// The signal that stopped a run early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+pub enum StopSignal {
     Interrupt,
     Terminate,
 }
@@ -218,10 +218,10 @@ impl Signals {
         })
     }
 
-    pub async fn recv(&mut self) -> Stop {
+    pub async fn recv(&mut self) -> StopSignal {
         tokio::select! {
-            _ = self.interrupt.recv() => Stop::Interrupt,
-            _ = self.terminate.recv() => Stop::Terminate,
+            _ = self.interrupt.recv() => StopSignal::Interrupt,
+            _ = self.terminate.recv() => StopSignal::Terminate,
         }
     }
 }

@@ -4,8 +4,8 @@
 use clap::Args;
 
 use super::ConfigDir;
-use crate::config;
-use crate::exit::ExitCode;
+use restore_drill::config;
+use restore_drill::exit::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -48,15 +48,12 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)?;
+    let runtime = restore_drill::session::runtime(restore_drill::session::Threads::Many)?;
     let mut failed = 0;
     for policy in &config.policies {
         let result = runtime.block_on(async {
-            let op = crate::storage::operator(&policy.storage, &config.settings.storage)?;
-            crate::storage::probe(&op, &policy.backups.prefix).await
+            let op = restore_drill::storage::operator(&policy.storage, &config.settings.storage)?;
+            restore_drill::storage::probe(&op, &policy.backups.prefix).await
         });
         match result {
             Ok(Some(key)) => outln!("connect {}: ok, storage answers (found {key})", policy.name),
@@ -73,9 +70,10 @@ fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
     }
     if matches!(
         config.settings.mail.transport,
-        crate::config::mail::Transport::Smtp(_)
+        restore_drill::config::mail::Transport::Smtp(_)
     ) {
-        let mailer = crate::notify::Mailer::new(&config.settings.mail, &config.settings.state_dir);
+        let mailer =
+            restore_drill::notify::Mailer::new(&config.settings.mail, &config.settings.state_dir);
         match runtime.block_on(mailer.test_connection()) {
             Ok(()) => {
                 outln!("connect mail: ok, the SMTP server accepts the connection and login")

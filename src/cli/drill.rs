@@ -1,19 +1,20 @@
 //! `restore-drill drill POLICY`: a manual restore drill. A whole backup set is restored (not
 //! a sample), so the wall time is the real full-restore time, judged against the RTO, and
-//! the run is recorded as a drill with who ran and who witnessed it.
+//! the run is recorded as a drill with who ran and who witnessed it. The lifecycle is the
+//! same session as `run`'s; this file turns flags into its options and prints the answer.
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::ConfigDir;
 use super::progress::ProgressMode;
-use crate::config::units::{format_bytes, format_duration};
-use crate::config::{self, ConfigError, ConfigErrors};
-use crate::exit::ExitCode;
-use crate::plan::Choice;
-use crate::run::{Drill, RunOptions, RunStart};
+use restore_drill::config::units::{format_bytes, format_duration};
+use restore_drill::config::{self, ConfigError, ConfigErrors};
+use restore_drill::exit::ExitCode;
+use restore_drill::plan::Choice;
+use restore_drill::run::Drill;
+use restore_drill::session::{DrillSummary, Session, SessionOptions};
 
 #[derive(Debug, Args)]
 pub struct DrillArgs {
@@ -46,85 +47,64 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
-    let usage = |field: &str, message: String| {
-        super::config_failed(&ConfigErrors(vec![ConfigError {
-            file: config.dir.clone(),
-            line: 0,
-            column: 0,
-            field: field.into(),
-            message,
-        }]))
-    };
-    let Some(policy) = config.policies.iter().find(|p| p.name == args.policy) else {
-        let known: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
-        return Ok(usage(
-            "POLICY",
-            format!(
-                "no policy named `{}`; known: {}",
-                args.policy,
-                known.join(", ")
-            ),
-        ));
-    };
     let choice = if args.set == "newest" {
         Choice::WholeNewest
     } else {
         match args.set.parse::<jiff::civil::Date>() {
             Ok(day) => Choice::WholeOn(day),
             Err(_) => {
-                return Ok(usage(
-                    "--set",
-                    format!(
+                return Ok(super::config_failed(&ConfigErrors(vec![ConfigError {
+                    file: config.dir.clone(),
+                    line: 0,
+                    column: 0,
+                    field: "--set".into(),
+                    message: format!(
                         "`{}` is neither `newest` nor a date such as 2026-11-25",
                         args.set
                     ),
-                ));
+                }])));
             }
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let mut start = RunStart::new(None);
-    start.choice = choice;
-    let options = RunOptions {
+    let options = SessionOptions {
+        policies: vec![args.policy.clone()],
+        policies_field: "POLICY".into(),
+        choice,
+        json: args.json,
         keep: args.keep,
         drill: Some(Drill {
             operator: args.operator,
             witness: args.witness,
         }),
         observer: super::progress::observer(args.progress),
+        ..SessionOptions::default()
     };
-    let (code, result) = super::run::perform(
-        runtime,
-        &config,
-        &[policy],
-        &start,
-        &options,
-        args.json.as_deref(),
-    )?;
-    if let Some(p) = result.as_ref().and_then(|r| r.policies.first()) {
-        let restored: u64 = p.objects.iter().map(|o| o.restored_bytes).sum();
-        let files: u64 = p.objects.iter().map(|o| o.files).sum();
-        let wall = std::time::Duration::from_secs_f64(p.rto.measured_seconds);
-        let target = policy.targets.rto;
-        let set = p.sets.first().map_or("(none)", |s| s.name.as_str());
-        let verdict = if p.objects.is_empty() {
-            "NOT MEASURED (nothing restored)"
-        } else if wall <= target {
-            "MET"
-        } else {
-            "EXCEEDED"
-        };
+    let outcome = match Session::new(&config, options).and_then(|s| s.run(&super::run::Printer)) {
+        Ok(outcome) => outcome,
+        Err(e) => return super::session_code(Err(e)),
+    };
+    let rto = config
+        .policies
+        .iter()
+        .find(|p| p.name == args.policy)
+        .map(|p| p.targets.rto);
+    let summary = outcome
+        .result
+        .as_ref()
+        .zip(rto)
+        .and_then(|(result, rto)| DrillSummary::of(result, rto));
+    if let Some(d) = summary {
         outln!(
-            "drill {}: set {set}, {} objects, {} restored in {files} files; wall time {} against RTO {}: {verdict}",
-            p.name,
-            p.objects.len(),
-            format_bytes(restored),
-            format_duration(wall),
-            format_duration(target),
+            "drill {}: set {}, {} objects, {} restored in {} files; wall time {} against RTO {}: {}",
+            d.policy,
+            d.set,
+            d.objects,
+            format_bytes(d.restored_bytes),
+            d.files,
+            format_duration(d.wall),
+            format_duration(d.rto),
+            d.verdict.as_str(),
         );
     }
-    Ok(code)
+    Ok(outcome.code)
 }

@@ -6,10 +6,10 @@ use clap::{Args, Subcommand};
 use comfy_table::{ContentArrangement, Table, presets};
 
 use super::ConfigDir;
-use crate::config;
-use crate::exit::ExitCode;
-use crate::history::{Filter, History, db_time};
-use crate::report::secs;
+use restore_drill::config;
+use restore_drill::exit::ExitCode;
+use restore_drill::history::{Filter, History, db_time};
+use restore_drill::report::secs;
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -181,7 +181,8 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok(opened) => opened,
         Err(code) => return Ok(code),
     };
-    let signer = super::signing::signing_key(&settings)?.map(|k| crate::signing::public_hex(&k));
+    let signer =
+        super::signing::signing_key(&settings)?.map(|k| restore_drill::signing::public_hex(&k));
     let verification = history.verify(signer.as_deref())?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&verification)?);

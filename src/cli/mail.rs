@@ -1,12 +1,11 @@
 //! `restore-drill mail flush` and `restore-drill mail test TEAM`.
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::ConfigDir;
-use crate::config::{self, ConfigError, ConfigErrors};
-use crate::exit::ExitCode;
-use crate::notify::{self, Delivery, MailReport, Mailer};
+use restore_drill::config::{self, ConfigError, ConfigErrors};
+use restore_drill::exit::ExitCode;
+use restore_drill::notify::{self, Delivery, MailReport, Mailer};
 
 #[derive(Debug, Subcommand)]
 pub enum MailCommand {
@@ -38,10 +37,9 @@ pub fn execute(command: MailCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    Ok(restore_drill::session::runtime(
+        restore_drill::session::Threads::One,
+    )?)
 }
 
 fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
@@ -51,9 +49,9 @@ fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
     };
     // A run delivers the spool itself, and its own messages wait there while it sends them:
     // two senders at once would send them twice.
-    let _lock = match crate::unattended::acquire(&config.settings.state_dir, "mail flush") {
+    let _lock = match restore_drill::unattended::acquire(&config.settings.state_dir, "mail flush") {
         Ok(lock) => lock,
-        Err(e @ crate::unattended::LockError::Busy { .. }) => {
+        Err(e @ restore_drill::unattended::LockError::Busy { .. }) => {
             eprintln!("error: {e}; it delivers the spool itself");
             return Ok(ExitCode::Busy);
         }
@@ -101,7 +99,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::InvalidConfig);
     }
-    let host = crate::run::host_name();
+    let host = restore_drill::run::host_name();
     let email = notify::compose::test_message(team, &host, jiff::Timestamp::now());
     let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir);
     match runtime()?.block_on(mailer.send_now(&email)) {

@@ -1,5 +1,7 @@
-//! Command-line parsing (clap derive) and one module per subcommand. The work is in the
-//! library; each command parses, calls it and prints.
+//! Command-line parsing (clap derive) and one module per subcommand: a module of the
+//! binary, not of the library. The work is in the library (a run's whole lifecycle is
+//! `restore_drill::session`); each command parses its flags into the library's options,
+//! calls it and prints. Nothing here decides a verdict or an exit code's meaning.
 
 /// `print!` to stdout that never panics: a closed pipe (`restore-drill run | head`) or a
 /// full disk loses only this copy of the text, while the run goes on to record its history
@@ -33,7 +35,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::exit::ExitCode;
+use restore_drill::exit::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -140,8 +142,36 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
         .init();
 }
 
+/// An error and its sources on one line, as `anyhow`'s `{:#}` prints them.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// A session's exit code; its error printed here when it has a code of its own (invalid
+/// options: 2; another run holds the state folder: 6), else returned to be printed once by
+/// `main` (exit 4).
+fn session_code(
+    outcome: Result<ExitCode, restore_drill::session::SessionError>,
+) -> anyhow::Result<ExitCode> {
+    match outcome {
+        Ok(code) => Ok(code),
+        Err(e) if e.exit_code() != ExitCode::RunError => {
+            eprintln!("error: {}", chain(&e));
+            Ok(e.exit_code())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Prints configuration errors and returns the matching exit code.
-fn config_failed(errors: &crate::config::ConfigErrors) -> ExitCode {
+fn config_failed(errors: &restore_drill::config::ConfigErrors) -> ExitCode {
     eprintln!("error: {errors}");
     ExitCode::InvalidConfig
 }

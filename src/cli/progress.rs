@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::units::format_duration;
-use crate::run::{ObjectProgress, Observer};
+use restore_drill::config::units::format_duration;
+use restore_drill::run::{ObjectProgress, Observer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
@@ -53,16 +53,6 @@ pub fn observer(mode: ProgressMode) -> Option<Arc<dyn Observer>> {
         started: Instant::now(),
         rto: Arc::new(Mutex::new(None)),
     }))
-}
-
-/// Clears the bars at the end of a run, before the summary is printed.
-pub fn finish(observer: Option<&Arc<dyn Observer>>) {
-    if observer.is_none() {
-        return;
-    }
-    if let Some(multi) = active().lock().ok().and_then(|mut a| a.take()) {
-        let _ = multi.clear();
-    }
 }
 
 struct Bars {
@@ -117,6 +107,13 @@ impl Observer for Bars {
             started: self.started,
             rto: Arc::clone(&self.rto),
         })
+    }
+
+    /// Clears the bars at the end of a run, before the summary is printed.
+    fn finished(&self) {
+        if let Some(multi) = active().lock().ok().and_then(|mut a| a.take()) {
+            let _ = multi.clear();
+        }
     }
 }
 

@@ -7,10 +7,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::ConfigDir;
-use crate::config;
-use crate::exit::ExitCode;
-use crate::history::History;
-use crate::report::period::{self, Period};
+use restore_drill::config;
+use restore_drill::exit::ExitCode;
+use restore_drill::history::History;
+use restore_drill::report::period::{self, Period};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -95,7 +95,7 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
             clients.join(", ")
         ));
     }
-    let now = crate::run::RunStart::new(Some(0)).started_at;
+    let now = restore_drill::run::now();
     let report = period::build(
         &client,
         period,

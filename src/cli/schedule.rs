@@ -5,10 +5,9 @@ use clap::Args;
 use comfy_table::{ContentArrangement, Table, presets};
 
 use super::ConfigDir;
-use crate::config;
-use crate::exit::ExitCode;
-use crate::history::History;
-use crate::run::RunStart;
+use restore_drill::config;
+use restore_drill::exit::ExitCode;
+use restore_drill::history::History;
 
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
@@ -28,7 +27,7 @@ pub fn execute(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
     let history = History::open(&config.settings.state_dir).context("cannot open the history")?;
-    let now = RunStart::new(Some(0)).started_at;
+    let now = restore_drill::run::now();
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED)

@@ -8,19 +8,14 @@ use clap::Args;
 use ed25519_dalek::SigningKey;
 
 use super::ConfigDir;
-use crate::config::{self, Settings};
-use crate::exit::ExitCode;
-use crate::history::History;
-use crate::signing;
+use restore_drill::config::{self, Settings};
+use restore_drill::exit::ExitCode;
+use restore_drill::history::History;
+use restore_drill::signing;
 
 /// The configured signing key, read from its reference now.
 pub(super) fn signing_key(settings: &Settings) -> anyhow::Result<Option<SigningKey>> {
-    let Some(reference) = &settings.signing_key else {
-        return Ok(None);
-    };
-    let value = reference.resolve().context("cannot read signing.key")?;
-    let key = signing::parse_key(&value).context("signing.key is not 64 hex digits")?;
-    Ok(Some(key))
+    Ok(signing::configured_key(settings)?)
 }
 
 /// Appends a signature trailer when a key is configured.

@@ -19,7 +19,8 @@ pub mod html;
 pub mod junit;
 pub mod period;
 
-pub(crate) fn secs(s: f64) -> String {
+/// Seconds as people read a duration (`1h 2m`); negative as zero.
+pub fn secs(s: f64) -> String {
     format_duration(Duration::from_secs_f64(s.max(0.0)))
 }
 

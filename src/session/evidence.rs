@@ -1,0 +1,107 @@
+//! The session's side effects on the record: a finished run into the history and its
+//! artifacts folder, runs that did not finish (stopped by a signal, or whose process died)
+//! into the history as interrupted, and the error notice of a run that could not start.
+//! None of these may turn a run's verdict: a failure to keep evidence is reported (and
+//! ends the run with exit 4), never hidden, never a reason to skip the mail.
+
+use std::path::Path;
+
+use super::{Event, Events, SessionError, Threads};
+use crate::config::{self, ConfigErrors, Settings};
+use crate::history::{History, HistoryError};
+use crate::notify::{self, MailReport};
+use crate::report;
+use crate::results::RunResult;
+use crate::run;
+use crate::unattended;
+
+/// Records the finished run in the history and writes its artifacts; returns what could not
+/// be kept, as messages. `Err` only when the signing key cannot be read.
+pub(super) fn keep(
+    settings: &Settings,
+    result: &RunResult,
+    events: &dyn Events,
+) -> Result<Vec<String>, SessionError> {
+    let mut not_kept = Vec::new();
+    let state = &settings.state_dir;
+    let key = crate::signing::configured_key(settings)?;
+    let recorded = History::open(state).and_then(|mut history| {
+        let head = history.record(result, key.as_ref())?;
+        Ok((history.path().to_path_buf(), head))
+    });
+    let record_hash = match &recorded {
+        Ok((path, head)) => {
+            events.event(Event::Recorded { path, head });
+            Some(head.as_str())
+        }
+        Err(e) => {
+            not_kept.push(format!("cannot record the run in the history: {e}"));
+            None
+        }
+    };
+    match report::write_artifacts(state, result, record_hash, key.as_ref()) {
+        Ok(dir) => events.event(Event::Artifacts { dir: &dir }),
+        Err(e) => not_kept.push(format!(
+            "cannot write the run's results under {}: {e}",
+            state.display()
+        )),
+    }
+    Ok(not_kept)
+}
+
+/// Runs of this state folder whose process died (SIGKILL, power loss, the OOM killer) before
+/// they could record anything are recorded now, as interrupted: the history has no silent
+/// gaps. Never fails this run.
+pub(super) fn record_dead_runs(
+    settings: &Settings,
+    stale: &[unattended::StaleRun],
+    events: &dyn Events,
+) {
+    let ours = unattended::state_identity(&settings.state_dir);
+    for dead in stale {
+        let Some(marker) = dead.marker.as_ref().filter(|m| m.state_dir == ours) else {
+            continue;
+        };
+        match record_interrupted(settings, &run::interrupted(marker, dead.last_seen)) {
+            Ok(true) => events.event(Event::DeadRunRecorded {
+                run_id: &marker.run_id,
+            }),
+            Ok(false) => {}
+            Err(error) => events.event(Event::DeadRunNotRecorded { error: &error }),
+        }
+    }
+}
+
+/// Records a run that did not finish; false when the history has it already (a run stopped
+/// by a signal records itself, then is killed before its folder is gone).
+pub(super) fn record_interrupted(
+    settings: &Settings,
+    result: &RunResult,
+) -> Result<bool, SessionError> {
+    let key = crate::signing::configured_key(settings)?;
+    match History::open(&settings.state_dir).and_then(|mut h| h.record(result, key.as_ref())) {
+        Ok(_) => Ok(true),
+        Err(HistoryError::Duplicate { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A run that could not start still tells the MSP's team, when the mail settings are valid:
+/// `None` when there is no one to tell (mail off, or its own settings invalid), else what
+/// happened to the notice.
+pub fn notice_config_errors(
+    dir: &Path,
+    errors: &ConfigErrors,
+) -> Option<Result<MailReport, SessionError>> {
+    let settings = config::load_mail_only(dir)?;
+    if !settings.mail.enabled() {
+        return None;
+    }
+    let host = run::host_name();
+    let emails =
+        notify::compose::error_notice(errors, &settings.teams, &host, jiff::Timestamp::now());
+    Some(super::runtime(Threads::One).and_then(|rt| {
+        rt.block_on(notify::send_all(&settings, &emails))
+            .map_err(SessionError::Notice)
+    }))
+}

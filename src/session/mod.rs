@@ -1,0 +1,440 @@
+//! A run's whole lifecycle, from its start to its exit code: which policies (by name, or
+//! those `--due`), the state folder's lock, stale scratch and dead-run records, the
+//! heartbeat, signals, the pipeline itself ([`crate::run`]: plan → restore → verify →
+//! judge), then the evidence (history, artifacts, `--json`), the mail and the exit code.
+//! `restore-drill run` and `restore-drill drill` are this one lifecycle with other options.
+//!
+//! It is the engine behind every front end: it prints nothing itself. What a person would
+//! be told as it happens goes out as an [`Event`] to the caller's [`Events`]; what the
+//! caller decides on (the exit code, the result) comes back in the [`Outcome`]. It must not
+//! depend on the CLI (no clap, indicatif or anyhow here), and the pipeline stages must not
+//! depend on it.
+
+mod drill;
+mod evidence;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigError, ConfigErrors, Policy};
+use crate::exit::ExitCode;
+use crate::heartbeat::Ping;
+use crate::history::{History, HistoryError};
+use crate::judge::Status;
+use crate::notify::{self, MailError, MailReport};
+use crate::plan::Choice;
+use crate::report;
+use crate::results::RunResult;
+use crate::run::{self, Drill, Observer, Planned, RunError, RunOptions, RunStart};
+use crate::unattended::{self, LockError, StopSignal};
+
+pub use drill::{DrillSummary, RtoVerdict};
+pub use evidence::notice_config_errors;
+
+/// What to run and how; the front end fills it from its flags.
+#[derive(Default)]
+pub struct SessionOptions {
+    /// The policies to run, by name; empty: every policy.
+    pub policies: Vec<String>,
+    /// The option that named them, for the error when one is unknown (`--policy`, `POLICY`).
+    pub policies_field: String,
+    /// Repeat an earlier run's choice of sets and objects.
+    pub seed: Option<u64>,
+    /// The sample, or a whole set for a drill.
+    pub choice: Choice,
+    /// Only the policies whose schedule has come due since their last recorded run.
+    pub due: bool,
+    /// Plan and stop: [`Event::Planned`], nothing restored, nothing recorded.
+    pub dry_run: bool,
+    /// Also write the whole result as JSON to this file.
+    pub json: Option<PathBuf>,
+    /// Leave the restored files in the scratch folder.
+    pub keep: bool,
+    /// A drill, recorded with who ran and witnessed it.
+    pub drill: Option<Drill>,
+    /// Live progress, when a person is watching.
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// What a session tells its front end as it goes, in the order it happens.
+pub enum Event<'a> {
+    /// `due`: no policy's schedule has come since its last run; nothing else happens.
+    NothingDue,
+    /// `dry_run`: the plan, for the front end to show; nothing else happens.
+    Planned {
+        planned: &'a [Planned<'a>],
+        seed: u64,
+    },
+    /// A run of this state folder whose process died was recorded now, as interrupted.
+    DeadRunRecorded { run_id: &'a str },
+    /// A run whose process died could not be recorded.
+    DeadRunNotRecorded { error: &'a SessionError },
+    /// SIGINT or SIGTERM arrived: the run stops, cleans up and records itself.
+    Stopping(StopSignal),
+    /// The stopped run is in the history as interrupted.
+    StoppedRecorded { run_id: &'a str },
+    /// The stopped run could not be recorded.
+    StoppedNotRecorded { error: &'a SessionError },
+    /// The stopped run's scratch folder could not be removed.
+    ScratchNotRemoved {
+        path: &'a Path,
+        error: &'a std::io::Error,
+    },
+    /// Every policy was judged; `kept` is where the restored files stay (`keep`).
+    Finished {
+        result: &'a RunResult,
+        kept: Option<&'a Path>,
+    },
+    /// The run is in the history, at the head of its chain.
+    Recorded { path: &'a Path, head: &'a str },
+    /// The run's artifacts (results.json, junit.xml, report.html) are in this folder.
+    Artifacts { dir: &'a Path },
+    /// What happened to the run's mail.
+    Mail(&'a MailReport),
+    /// Part of the evidence could not be kept (said after the mail went); the run exits 4.
+    NotKept { message: &'a str },
+}
+
+/// Receives a session's [`Event`]s; the CLI prints them.
+pub trait Events {
+    fn event(&self, event: Event<'_>);
+}
+
+/// How a session ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: ExitCode,
+    /// The run's result, when the run went to its end.
+    pub result: Option<RunResult>,
+}
+
+impl Outcome {
+    fn code(code: ExitCode) -> Outcome {
+        Outcome { code, result: None }
+    }
+}
+
+/// Why a session could not be carried out at all (findings are results, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// An unknown policy name.
+    #[error(transparent)]
+    Selection(ConfigErrors),
+    #[error("--json {}: the folder for the results does not exist", .0.display())]
+    JsonFolder(PathBuf),
+    /// Another run holds the state folder, or its lock file cannot be used.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot open the history")]
+    OpenHistory(#[source] HistoryError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error("cannot install signal handlers")]
+    Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("cannot write the results to {}", .path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    SigningKey(#[from] crate::signing::KeyError),
+    #[error("cannot send the results")]
+    Mail(#[source] MailError),
+    /// The error notice of a run that could not start was not sent.
+    #[error(transparent)]
+    Notice(MailError),
+}
+
+impl SessionError {
+    /// The exit code a process ends with on this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            SessionError::Selection(_) | SessionError::JsonFolder(_) => ExitCode::InvalidConfig,
+            SessionError::Lock(LockError::Busy { .. }) => ExitCode::Busy,
+            _ => ExitCode::RunError,
+        }
+    }
+}
+
+/// One run (or drill) of a loaded configuration.
+pub struct Session<'c> {
+    config: &'c Config,
+    selected: Vec<&'c Policy>,
+    options: SessionOptions,
+}
+
+impl<'c> Session<'c> {
+    /// Resolves the options against the configuration: every named policy exists, the
+    /// `json` file's folder exists. Nothing is touched yet.
+    pub fn new(config: &'c Config, options: SessionOptions) -> Result<Self, SessionError> {
+        let selected = select(config, &options.policies, &options.policies_field)
+            .map_err(SessionError::Selection)?;
+        if let Some(path) = &options.json {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if parent.is_some_and(|p| !p.is_dir()) {
+                return Err(SessionError::JsonFolder(path.clone()));
+            }
+        }
+        Ok(Session {
+            config,
+            selected,
+            options,
+        })
+    }
+
+    /// Runs the session to its end: the exit code, and the result when the run finished.
+    pub fn run(self, events: &dyn Events) -> Result<Outcome, SessionError> {
+        let mut start = RunStart::new(self.options.seed);
+        start.choice = self.options.choice;
+        let settings = &self.config.settings;
+        let mut selected = self.selected.clone();
+        if self.options.due {
+            selected = self.due(&selected, &start)?;
+            if selected.is_empty() {
+                events.event(Event::NothingDue);
+                // The runner ran: a monitor expecting a ping per invocation gets one.
+                if let Some(heartbeat) = &settings.heartbeat {
+                    runtime(Threads::One)?.block_on(heartbeat.ping(Ping::Success));
+                }
+                return Ok(Outcome::code(ExitCode::Success));
+            }
+        }
+        let runtime = runtime(Threads::Many)?;
+        if self.options.dry_run {
+            let planned = runtime.block_on(run::plan_all(&selected, &start, &settings.storage));
+            events.event(Event::Planned {
+                planned: &planned,
+                seed: start.seed,
+            });
+            return Ok(Outcome::code(ExitCode::Success));
+        }
+        self.perform(runtime, &selected, &start, events)
+    }
+
+    /// The policies of `selected` whose schedule has come due since their last run.
+    fn due(
+        &self,
+        selected: &[&'c Policy],
+        start: &RunStart,
+    ) -> Result<Vec<&'c Policy>, SessionError> {
+        let history =
+            History::open(&self.config.settings.state_dir).map_err(SessionError::OpenHistory)?;
+        let mut due = Vec::new();
+        for &policy in selected {
+            let Some(schedule) = &policy.schedule else {
+                continue;
+            };
+            let last = history.last_run(&policy.name)?.map(|(t, _)| t);
+            if schedule.is_due(last, start.started_at) {
+                due.push(policy);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Lock, stale scratch, heartbeat, signals, the run itself, evidence, mail, exit code.
+    fn perform(
+        &self,
+        runtime: tokio::runtime::Runtime,
+        selected: &[&Policy],
+        start: &RunStart,
+        events: &dyn Events,
+    ) -> Result<Outcome, SessionError> {
+        let config = self.config;
+        let settings = &config.settings;
+        // One run at a time per state folder; a crashed run's scratch is cleared first.
+        let _lock = unattended::acquire(&settings.state_dir, "run")?;
+        let stale = unattended::clean_stale_scratch(&settings.scratch_dir);
+        evidence::record_dead_runs(settings, &stale, events);
+        heartbeat(&runtime, settings, Ping::Start);
+        let options = self.run_options();
+        let mut signals = runtime
+            .block_on(async { unattended::Signals::install() })
+            .map_err(SessionError::Signals)?;
+        let work = async {
+            let planned = run::plan_all(selected, start, &settings.storage).await;
+            run::execute(config, planned, start, &options).await
+        };
+        let outcome = runtime.block_on(async {
+            tokio::select! {
+                result = work => Ok(result),
+                stop = signals.recv() => Err(stop),
+            }
+        });
+        if let Some(observer) = &options.observer {
+            observer.finished();
+        }
+        let result = match outcome {
+            Ok(result) => result?,
+            Err(stop) => {
+                let code = self.stopped(runtime, start, &options, stop, events);
+                return Ok(Outcome::code(code));
+            }
+        };
+        let kept = options.keep.then(|| run::run_dir(config, start));
+        events.event(Event::Finished {
+            result: &result,
+            kept: kept.as_deref(),
+        });
+        if let Some(path) = &self.options.json {
+            report::write_json(&result, path).map_err(|source| SessionError::Json {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        // Evidence first, then mail; a failure to keep evidence is reported after the mail.
+        let not_kept = evidence::keep(settings, &result, events)?;
+        let mail = runtime
+            .block_on(notify::send_results(settings, &result))
+            .map_err(SessionError::Mail)?;
+        events.event(Event::Mail(&mail));
+        for message in &not_kept {
+            events.event(Event::NotKept { message });
+        }
+        let code = exit_code(&result, !not_kept.is_empty(), &mail);
+        let ping = if code == ExitCode::Success {
+            Ping::Success
+        } else {
+            Ping::Fail
+        };
+        heartbeat(&runtime, settings, ping);
+        Ok(Outcome {
+            code,
+            result: Some(result),
+        })
+    }
+
+    fn run_options(&self) -> RunOptions {
+        RunOptions {
+            keep: self.options.keep,
+            drill: self.options.drill.clone(),
+            observer: self.options.observer.clone(),
+        }
+    }
+
+    /// After SIGINT or SIGTERM: let in-flight decoders end, record the run as interrupted,
+    /// remove its scratch folder, and exit 130 or 143.
+    fn stopped(
+        &self,
+        runtime: tokio::runtime::Runtime,
+        start: &RunStart,
+        options: &RunOptions,
+        stop: StopSignal,
+        events: &dyn Events,
+    ) -> ExitCode {
+        let config = self.config;
+        events.event(Event::Stopping(stop));
+        heartbeat(&runtime, &config.settings, Ping::Fail);
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        // Recorded before its folder goes: killed in between, the next run finds the
+        // folder's marker, and the history refuses the run a second record.
+        let result = run::interrupted(
+            &run::marker(config, start, options),
+            Some(start.started_at + start.elapsed()),
+        );
+        match evidence::record_interrupted(&config.settings, &result) {
+            Ok(_) => events.event(Event::StoppedRecorded {
+                run_id: &start.run_id,
+            }),
+            Err(error) => events.event(Event::StoppedNotRecorded { error: &error }),
+        }
+        let dir = run::run_dir(config, start);
+        if dir.exists() {
+            unattended::release_run_dir(&dir);
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                events.event(Event::ScratchNotRemoved {
+                    path: &dir,
+                    error: &error,
+                });
+            }
+        }
+        match stop {
+            StopSignal::Interrupt => ExitCode::Interrupted,
+            StopSignal::Terminate => ExitCode::Terminated,
+        }
+    }
+}
+
+/// The policies named, in the order given; every policy when none is named.
+fn select<'c>(
+    config: &'c Config,
+    names: &[String],
+    field: &str,
+) -> Result<Vec<&'c Policy>, ConfigErrors> {
+    if names.is_empty() {
+        return Ok(config.policies.iter().collect());
+    }
+    let mut selected = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match config.policies.iter().find(|p| &p.name == name) {
+            Some(policy) => selected.push(policy),
+            None => unknown.push(ConfigError {
+                file: config.dir.clone(),
+                line: 0,
+                column: 0,
+                field: field.into(),
+                message: format!(
+                    "no policy named `{name}`; known: {}",
+                    config
+                        .policies
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(selected)
+    } else {
+        Err(ConfigErrors(unknown))
+    }
+}
+
+/// Evidence not kept (4) before undelivered mail (3) before failed policies (1).
+fn exit_code(result: &RunResult, evidence_lost: bool, mail: &MailReport) -> ExitCode {
+    if evidence_lost {
+        ExitCode::RunError
+    } else if !mail.undelivered.is_empty() {
+        ExitCode::MailUndelivered
+    } else {
+        match result.status {
+            Status::Pass => ExitCode::Success,
+            Status::Fail | Status::Interrupted => ExitCode::PolicyFailed,
+        }
+    }
+}
+
+/// Tells the monitor, when one is configured; never fails the run.
+fn heartbeat(runtime: &tokio::runtime::Runtime, settings: &crate::config::Settings, ping: Ping) {
+    if let Some(heartbeat) = &settings.heartbeat {
+        runtime.block_on(heartbeat.ping(ping));
+    }
+}
+
+/// How many threads a runtime gets: one for a few requests (a ping, mail), the default
+/// (one per core) for a run's restores and listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    One,
+    Many,
+}
+
+/// The one place that builds a tokio runtime.
+pub fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, SessionError> {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::Many => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build().map_err(SessionError::Runtime)
+}
+
+#[cfg(test)]
+mod tests;
