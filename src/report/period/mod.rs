@@ -21,7 +21,9 @@ mod rows;
 mod tests;
 
 pub use build::build;
-pub use model::{ControlRow, Day, Evidence, Incident, Period, PeriodReport, PolicyStats};
+pub use model::{
+    ControlRow, Day, Evidence, Incident, Period, PeriodError, PeriodReport, PolicyStats,
+};
 pub use render_csv::csv;
 pub use render_html::html;
 pub use render_md::markdown;

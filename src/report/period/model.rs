@@ -17,10 +17,25 @@ pub struct Period {
     pub to: Timestamp,
 }
 
+/// Why a period given on the command line could not be read. The messages are shown to the
+/// user as they are, after `error: `.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PeriodError {
+    #[error("`{0}` is not a quarter such as 2026-Q4")]
+    NotAQuarter(String),
+    #[error("`{0}` is not a date such as 2026-10-01")]
+    NotADate(String),
+    #[error("--to {to} is before --from {from}")]
+    ToBeforeFrom { from: String, to: String },
+    /// The day after `--to` is past the last date the calendar holds.
+    #[error("{0}")]
+    OutOfRange(jiff::Error),
+}
+
 impl Period {
     /// `2026-Q4` → 2026-10-01 to 2027-01-01, in UTC.
-    pub fn quarter(text: &str) -> Result<Period, String> {
-        let bad = || format!("`{text}` is not a quarter such as 2026-Q4");
+    pub fn quarter(text: &str) -> Result<Period, PeriodError> {
+        let bad = || PeriodError::NotAQuarter(text.to_string());
         let (year, q) = text.split_once(['-', ' ']).ok_or_else(bad)?;
         let year: i16 = year.parse().map_err(|_| bad())?;
         let q: i8 = q
@@ -40,16 +55,19 @@ impl Period {
     }
 
     /// `--from 2026-10-01 --to 2026-12-31`: both days included.
-    pub fn dates(from: &str, to: &str) -> Result<Period, String> {
+    pub fn dates(from: &str, to: &str) -> Result<Period, PeriodError> {
         let parse = |t: &str| {
             t.parse::<Date>()
-                .map_err(|_| format!("`{t}` is not a date such as 2026-10-01"))
+                .map_err(|_| PeriodError::NotADate(t.to_string()))
         };
         let (start, last) = (parse(from)?, parse(to)?);
         if last < start {
-            return Err(format!("--to {to} is before --from {from}"));
+            return Err(PeriodError::ToBeforeFrom {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
         }
-        let end = last.checked_add(1.day()).map_err(|e| e.to_string())?;
+        let end = last.checked_add(1.day()).map_err(PeriodError::OutOfRange)?;
         Ok(Period {
             label: format!("{start} to {last}"),
             from: utc(start),
@@ -146,4 +164,47 @@ pub struct PeriodReport {
     pub drills: Vec<Evidence>,
     pub controls: Vec<ControlRow>,
     pub evidence: Vec<Evidence>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarters_and_date_ranges_parse() {
+        let q = Period::quarter("2026-Q4").unwrap();
+        assert_eq!(
+            (q.from.to_string().as_str(), q.to.to_string().as_str()),
+            ("2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z")
+        );
+        assert!(Period::quarter("2026-Q5").is_err());
+        let d = Period::dates("2026-10-01", "2026-10-31").unwrap();
+        assert_eq!(d.to.to_string(), "2026-11-01T00:00:00Z");
+        assert!(Period::dates("2026-10-31", "2026-10-01").is_err());
+    }
+
+    #[test]
+    fn period_errors_keep_their_messages() {
+        let message = |r: Result<Period, PeriodError>| r.unwrap_err().to_string();
+        assert_eq!(
+            message(Period::quarter("2026-Q5")),
+            "`2026-Q5` is not a quarter such as 2026-Q4"
+        );
+        assert_eq!(
+            message(Period::quarter("99999-Q1")),
+            "`99999-Q1` is not a quarter such as 2026-Q4"
+        );
+        assert_eq!(
+            message(Period::dates("2026-10-01", "bad")),
+            "`bad` is not a date such as 2026-10-01"
+        );
+        assert_eq!(
+            message(Period::dates("2026-10-31", "2026-10-01")),
+            "--to 2026-10-01 is before --from 2026-10-31"
+        );
+        assert!(matches!(
+            Period::dates("9999-12-31", "9999-12-31"),
+            Err(PeriodError::OutOfRange(_))
+        ));
+    }
 }
