@@ -3,7 +3,7 @@
 //! resolved and time to fix, drills, the control mapping and an evidence appendix tied to
 //! the history's chain head.
 //!
-//! Data flows one way: [`build`] turns recorded runs into the [`model`]'s [`PeriodReport`];
+//! Data flows one way: [`build`] turns recorded runs into the `model`'s [`PeriodReport`];
 //! [`markdown`], [`csv`] and [`html`] render that model and nothing else, from the shared
 //! rows in `rows` (the HTML page with the SVG `charts`). The model knows none of its
 //! renderers, and no renderer calls `build`. This module only wires them together and
@@ -11,7 +11,7 @@
 
 mod build;
 mod charts;
-pub mod model;
+mod model;
 mod render_csv;
 mod render_html;
 mod render_md;

@@ -1,4 +1,4 @@
-//! The period report as Markdown, for pasting into a ticket, a wiki or a QBR deck. It exists
+//! The period report as Markdown, for reading as text or pasting where Markdown shows. It exists
 //! to lay out the shared rows ([`super::rows`]) in Markdown tables; it must not compute
 //! figures (the model carries them) nor change a row's words (every format shows the same).
 
