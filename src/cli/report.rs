@@ -66,8 +66,8 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         return usage("-o FILE is required: where to write the report");
     };
     let period = match (&args.quarter, &args.from, &args.to) {
-        (Some(q), _, _) => Period::quarter(q),
-        (None, Some(from), Some(to)) => Period::dates(from, to),
+        (Some(q), _, _) => Period::quarter(q).map_err(|e| e.to_string()),
+        (None, Some(from), Some(to)) => Period::dates(from, to).map_err(|e| e.to_string()),
         _ => Err("give --quarter 2026-Q4, or --from DATE --to DATE".to_string()),
     };
     let period = match period {

@@ -14,7 +14,6 @@ use crate::judge::Status;
 use crate::results::{PolicyResult, RunResult};
 use crate::run::Planned;
 
-pub mod charts;
 pub mod html;
 pub mod junit;
 pub mod period;

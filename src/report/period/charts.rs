@@ -1,11 +1,13 @@
 //! Charts for the period report, drawn with plotters into inline SVG: a day-by-day pass/fail
 //! strip per policy, and per policy the restore throughput and the projected full restore
-//! against the RTO over the period. Pure: numbers in, SVG text out.
+//! against the RTO over the period. It exists to keep the drawing apart from the page that
+//! holds it ([`super::render_html`]). Pure: the model's numbers in, SVG text out; it must not
+//! compute figures from runs nor depend on the report's renderers.
 
 use plotters::prelude::*;
 
-use super::html::esc;
-use super::period::{Day, PeriodReport, PolicyStats};
+use super::model::{Day, PeriodReport, PolicyStats};
+use crate::report::html::esc;
 
 const PASS: RGBColor = RGBColor(26, 127, 55);
 const FAIL: RGBColor = RGBColor(207, 34, 46);

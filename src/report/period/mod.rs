@@ -1,0 +1,29 @@
+//! The period report (a quarter for a quarterly business review, or any `--from/--to`):
+//! per policy runs, pass rate, RPO and RTO compliance, coverage, failures with first seen,
+//! resolved and time to fix, drills, the control mapping and an evidence appendix tied to
+//! the history's chain head.
+//!
+//! Data flows one way: [`build`] turns recorded runs into the `model`'s [`PeriodReport`];
+//! [`markdown`], [`csv`] and [`html`] render that model and nothing else, from the shared
+//! rows in `rows` (the HTML page with the SVG `charts`). The model knows none of its
+//! renderers, and no renderer calls `build`. This module only wires them together and
+//! re-exports what callers use; it must not hold logic of its own.
+
+mod build;
+mod charts;
+mod model;
+mod render_csv;
+mod render_html;
+mod render_md;
+mod rows;
+
+#[cfg(test)]
+mod tests;
+
+pub use build::build;
+pub use model::{
+    ControlRow, Day, Evidence, Incident, Period, PeriodError, PeriodReport, PolicyStats,
+};
+pub use render_csv::csv;
+pub use render_html::html;
+pub use render_md::markdown;
