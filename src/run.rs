@@ -286,29 +286,7 @@ pub async fn execute(
         stall_timeout: config.settings.storage.stall_timeout,
     };
 
-    let mut jobs = Vec::new();
-    for (p, planned_policy) in planned.iter().enumerate() {
-        let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
-            continue;
-        };
-        let policy_dir = dir.join(&planned_policy.policy.name);
-        for (s, set) in plan.sets.iter().enumerate() {
-            let set_dir = restore::output_path(&policy_dir, &set.name);
-            for object in &set.objects {
-                jobs.push(Job {
-                    policy: p,
-                    policy_name: &planned_policy.policy.name,
-                    set: s,
-                    op: op.clone(),
-                    object,
-                    set_dir: set_dir.clone(),
-                    required: planned_policy.policy.checksums.required,
-                    in_archive: planned_policy.policy.checksums.in_archive.clone(),
-                    discard: !options.keep && planned_policy.policy.validate.is_empty(),
-                });
-            }
-        }
-    }
+    let jobs = jobs(&planned, &dir, options);
     tracing::info!(objects = jobs.len(), run = %start.run_id, "restoring");
     if let Some(observer) = &options.observer {
         let bytes = jobs.iter().map(|j| j.object.size).sum();
@@ -322,25 +300,7 @@ pub async fn execute(
         .collect()
         .await;
 
-    let mut policies = Vec::with_capacity(planned.len());
-    for (p, planned_policy) in planned.into_iter().enumerate() {
-        let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
-        let mut validation = validate_sets(&planned_policy, &mine, &dir).await;
-        if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
-            for set in &plan.sets {
-                validation.extend(
-                    verify::manifest_coverage(
-                        &planned_policy.policy.name,
-                        op,
-                        set,
-                        &checksum_files,
-                    )
-                    .await,
-                );
-            }
-        }
-        policies.push(judge_policy(planned_policy, &mine, validation, start));
-    }
+    let policies = finish_policies(planned, &outcomes, &dir, &checksum_files, start).await;
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
     crate::unattended::release_run_dir(&dir);
@@ -368,6 +328,59 @@ pub async fn execute(
         status,
         policies,
     })
+}
+
+/// One job per planned object, across every policy that could be planned.
+fn jobs<'p>(planned: &'p [Planned<'_>], dir: &Path, options: &RunOptions) -> Vec<Job<'p>> {
+    let mut jobs = Vec::new();
+    for (p, planned_policy) in planned.iter().enumerate() {
+        let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
+            continue;
+        };
+        let policy_dir = dir.join(&planned_policy.policy.name);
+        for (s, set) in plan.sets.iter().enumerate() {
+            let set_dir = restore::output_path(&policy_dir, &set.name);
+            for object in &set.objects {
+                jobs.push(Job {
+                    policy: p,
+                    policy_name: &planned_policy.policy.name,
+                    set: s,
+                    op: op.clone(),
+                    object,
+                    set_dir: set_dir.clone(),
+                    required: planned_policy.policy.checksums.required,
+                    in_archive: planned_policy.policy.checksums.in_archive.clone(),
+                    discard: !options.keep && planned_policy.policy.validate.is_empty(),
+                });
+            }
+        }
+    }
+    jobs
+}
+
+/// Validates, checks manifest coverage and judges each policy from its objects' outcomes.
+async fn finish_policies(
+    planned: Vec<Planned<'_>>,
+    outcomes: &[JobOutcome],
+    dir: &Path,
+    checksum_files: &ChecksumFiles,
+    start: &RunStart,
+) -> Vec<PolicyResult> {
+    let mut policies = Vec::with_capacity(planned.len());
+    for (p, planned_policy) in planned.into_iter().enumerate() {
+        let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
+        let mut validation = validate_sets(&planned_policy, &mine, dir).await;
+        if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
+            for set in &plan.sets {
+                validation.extend(
+                    verify::manifest_coverage(&planned_policy.policy.name, op, set, checksum_files)
+                        .await,
+                );
+            }
+        }
+        policies.push(judge_policy(planned_policy, &mine, validation, start));
+    }
+    policies
 }
 
 async fn run_job(

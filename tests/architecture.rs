@@ -32,7 +32,6 @@ type ModPath = Vec<String>;
 struct SourceFile {
     module: ModPath,
     path: PathBuf,
-    text: String,
     ast: syn::File,
 }
 
@@ -59,20 +58,18 @@ fn library_files() -> Vec<SourceFile> {
             } else {
                 path.with_extension("")
             };
-            let child = [dir.join(format!("{name}.rs")), dir.join(&name).join("mod.rs")]
-                .into_iter()
-                .find(|p| p.is_file())
-                .unwrap_or_else(|| panic!("{}: mod {name}: no file", path.display()));
+            let child = [
+                dir.join(format!("{name}.rs")),
+                dir.join(&name).join("mod.rs"),
+            ]
+            .into_iter()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{}: mod {name}: no file", path.display()));
             let mut child_module = module.clone();
             child_module.push(name);
             queue.push((child_module, child));
         }
-        files.push(SourceFile {
-            module,
-            path,
-            text,
-            ast,
-        });
+        files.push(SourceFile { module, path, ast });
     }
     files.sort_by(|a, b| a.module.cmp(&b.module));
     files
@@ -385,7 +382,9 @@ fn no_file_over_600_lines_and_no_function_over_100() {
         let mut functions = Functions(Vec::new());
         functions.visit_file(&ast);
         for (name, line, length) in functions.0 {
-            let allowed = LONG_FUNCTIONS.iter().any(|(f, _)| *f == format!("{rel}::{name}"));
+            let allowed = LONG_FUNCTIONS
+                .iter()
+                .any(|(f, _)| *f == format!("{rel}::{name}"));
             if length > MAX_FUNCTION_LINES && !allowed {
                 problems.push(format!(
                     "{rel}:{line}: fn {name} is {length} lines (at most {MAX_FUNCTION_LINES})"
