@@ -209,54 +209,7 @@ impl History {
         )
         .map_err(sql)?;
         let seq = tx.last_insert_rowid();
-        for p in &result.policies {
-            tx.execute(
-                "INSERT INTO policy_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
-                    seq,
-                    p.name,
-                    p.client,
-                    p.status.as_str(),
-                    p.rpo.newest_set,
-                    p.rpo.target_seconds,
-                    p.rpo.age_seconds,
-                    p.rto.target_seconds,
-                    p.rto.measured_seconds,
-                    p.rto.projected_seconds,
-                    p.rto.throughput_bytes_per_second,
-                    p.rto.sampled_bytes as i64,
-                ],
-            )
-            .map_err(sql)?;
-            for o in &p.objects {
-                tx.execute(
-                    "INSERT INTO object_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                    params![
-                        seq,
-                        p.name,
-                        o.key,
-                        o.set,
-                        serde_plain(&o.format),
-                        o.stored_bytes as i64,
-                        o.restored_bytes as i64,
-                        o.files as i64,
-                        o.seconds,
-                        o.status.as_str(),
-                        o.digest.algorithm.name(),
-                        o.digest.expected,
-                        o.digest.actual,
-                    ],
-                )
-                .map_err(sql)?;
-            }
-            for (n, f) in p.findings.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO findings VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![seq, p.name, n as i64, f.kind.as_str(), f.object, f.message],
-                )
-                .map_err(sql)?;
-            }
-        }
+        insert_policies(&tx, seq, result).map_err(sql)?;
         // The hashes are computed from the rows as stored, the same way `verify` reads them.
         let content = chain::content_hash(&tx, seq).map_err(sql)?;
         let record = chain::record_hash(&prev, &content);
@@ -390,6 +343,61 @@ impl History {
             .map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
     }
+}
+
+/// The rows of a run's policies, objects and findings, under the run's `seq`.
+fn insert_policies(
+    tx: &rusqlite::Transaction<'_>,
+    seq: i64,
+    result: &RunResult,
+) -> rusqlite::Result<()> {
+    for p in &result.policies {
+        tx.execute(
+            "INSERT INTO policy_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                seq,
+                p.name,
+                p.client,
+                p.status.as_str(),
+                p.rpo.newest_set,
+                p.rpo.target_seconds,
+                p.rpo.age_seconds,
+                p.rto.target_seconds,
+                p.rto.measured_seconds,
+                p.rto.projected_seconds,
+                p.rto.throughput_bytes_per_second,
+                p.rto.sampled_bytes as i64,
+            ],
+        )?;
+        for o in &p.objects {
+            tx.execute(
+                "INSERT INTO object_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    seq,
+                    p.name,
+                    o.key,
+                    o.set,
+                    serde_plain(&o.format),
+                    o.stored_bytes as i64,
+                    o.restored_bytes as i64,
+                    o.files as i64,
+                    o.seconds,
+                    o.status.as_str(),
+                    o.digest.algorithm.name(),
+                    o.digest.expected,
+                    o.digest.actual,
+                ],
+            )
+            ?;
+        }
+        for (n, f) in p.findings.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO findings VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![seq, p.name, n as i64, f.kind.as_str(), f.object, f.message],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Times are stored in one fixed-width UTC form, so text order is time order.
