@@ -3,10 +3,29 @@
 # target/bench/, runs each case and its peers RUNS times (default 3) side by side, and prints
 # the medians and the ratios the README's "Performance" table reports.
 #   benches/run.sh [RUNS]          SCALE=4 benches/run.sh   (sizes divided by SCALE, for a quick look)
+#   CASES="one many" benches/run.sh          only these cases (one s3 archive many list big)
+#   BASELINE=PATH benches/run.sh             also run another build of restore-drill (say, the
+#                                            commit before a refactor) side by side in the
+#                                            one-object and 8-object cases, and print the ratio
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 scale=${SCALE:-1}
+cases=${CASES:-one s3 archive many list big}
+want() { [[ " $cases " == *" $1 "* ]]; }
+baseline=${BASELINE:-}
+if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
+  echo "benches/run.sh: BASELINE=$baseline is not an executable" >&2
+  exit 1
+fi
+# The baseline's NAME=COMMAND pair for measure, when one is given (same config, same flags),
+# in the array `base`.
+base_case() { base=(); if [ -n "$baseline" ]; then base=("base=$baseline run --progress never --config-dir $1"); fi; }
+base_ratio() {
+  if [ -n "$baseline" ]; then
+    echo "against the baseline build: ${T[base]} s vs ${T[ours]} s, ratio $(ratio "${T[base]}" "${T[ours]}") (1.00 = the same; above 1 this build is faster)"
+  fi
+}
 mib=$((1024 * 1024))
 size=$((1024 * mib / scale))
 work=$PWD/target/bench
@@ -128,6 +147,7 @@ echo "restore-drill benchmark: $(nproc) cores, runs=$runs (interleaved), scale=1
 echo
 
 # --- one object ---------------------------------------------------------------------------
+if want one; then
 one=$work/one/x/2026-11-26
 mkdir -p "$one" "$work/scratch"
 make_data "$size" "$work/one.raw" 1
@@ -137,7 +157,9 @@ policy "$work/c-one" "$work/one" x/
 rm -rf "$work/state-c-one"
 "$bin" run --progress never --config-dir "$work/c-one" >"$work/check.log" 2>&1 || { echo "benches/run.sh: the restore failed:" >&2; cat "$work/check.log" >&2; exit 1; }
 direct_copy "$work/c-one"
+base_case "$work/c-one"
 measure "ours=$bin run --progress never --config-dir $work/c-one" \
+  "${base[@]}" \
   "direct=$bin run --progress never --config-dir $work/c-one-direct" \
   "zo=zstd -q -d -f $one/data.zst -o $work/scratch/out" \
   "zn=zstd -q -dc $one/data.zst >/dev/null" \
@@ -152,10 +174,13 @@ row "zstd -dc > /dev/null" zn "$size"
 row "zstd -dc | tee FILE | sha256sum" sh "$size"
 echo "ratio vs zstd -d -o: $(ratio "${T[zo]}" "${T[ours]}") (target >= 0.9); vs shell pipeline: $(ratio "${T[sh]}" "${T[ours]}") (target >= 3)"
 echo "2-core floor of the run's own CPU: $(floor "${C[ours]}") s, so at best $(ratio "${T[zo]}" "$(floor "${C[ours]}")") x zstd -d -o"
+base_ratio
 one_rss=${M[ours]}
 echo
+fi
 
 # --- the same object over S3 (moto on loopback) ------------------------------------------
+if want s3; then
 venv=$PWD/target/test-venv
 if ! "$venv/bin/python" -c 'import moto, boto3' >/dev/null 2>&1; then
   python3 -m venv "$venv"
@@ -224,8 +249,10 @@ echo "floor: first byte + (runner + server CPU - first byte) / 2 cores = $s3floo
 fsfloor=$(python3 -c "import sys; t, c = map(float, sys.argv[1:]); print(f'{t + c / 2:.2f}')" "$ttfb" "${C[fs]}")
 echo "even at the fs run's own CPU and a server that costs nothing after its first byte: $fsfloor s, at best $(ratio "${T[fs]}" "$fsfloor") x the fs run"
 echo
+fi
 
 # --- one .tar.zst of 1,000 files ----------------------------------------------------------
+if want archive; then
 tarsrc=$work/tarsrc
 if [ ! "$tarsrc" -nt "$work/one.raw" ]; then
   rm -rf "$tarsrc"
@@ -252,8 +279,10 @@ row "zstd -dc | tee >(sha256sum) | tar -x" sh "$size"
 echo "ratio vs zstd -d -o: $(ratio "${T[zo]}" "${T[ours]}"); vs zstd -dc | tar -x: $(ratio "${T[tx]}" "${T[ours]}"); vs shell pipeline: $(ratio "${T[sh]}" "${T[ours]}")"
 echo "2-core floor of the run's own CPU: $(floor "${C[ours]}") s, so at best $(ratio "${T[zo]}" "$(floor "${C[ours]}")") x zstd -d -o"
 echo
+fi
 
 # --- 8 objects ----------------------------------------------------------------------------
+if want many; then
 part=$((256 * mib / scale))
 many=$work/many/x/2026-11-26
 mkdir -p "$many"
@@ -267,7 +296,9 @@ rm -rf "$work/state-c-many"
 total=$((8 * part))
 # The machine's compute limit: both cores decoding and hashing, nothing else.
 direct_copy "$work/c-many"
+base_case "$work/c-many"
 measure "ours=$bin run --progress never --config-dir $work/c-many" \
+  "${base[@]}" \
   "direct=$bin run --progress never --config-dir $work/c-many-direct" \
   "sh=ls $many/part-*.zst | xargs -P 2 -I{} sh -c 'zstd -q -dc {} | tee $work/scratch/\$(basename {}).out | sha256sum'" \
   "zo=for i in 1 2 3 4 5 6 7 8; do zstd -q -d -f $many/part-\$i.zst -o $work/scratch/p\$i.out; done" \
@@ -290,10 +321,15 @@ echo "2-core floor of the run's own CPU: $(floor "${C[ours]}") s, so at best $(p
 # second thread: by the peers' own CPU time, the same work needs more than the limit says.
 echo "the peers themselves, two at a time on the two cores: $(python3 -c "import sys; t,n,l=map(float,sys.argv[1:]); print(f'{n / t / l:.2f}')" "${T[pp]}" "$total" "$limit") x the compute limit; the run: $(ratio "${T[pp]}" "${T[ours]}") x the peers (which leave their output behind)"
 echo "the peers' own CPU for the same work: zstd -d -o ${C[zo]} s + openssl dgst ${C[dg]} s = $(python3 -c "import sys; print(f'{float(sys.argv[1]) + float(sys.argv[2]):.2f}')" "${C[zo]}" "${C[dg]}") CPU-s; the run's: ${C[ours]} CPU-s"
-echo "peak RSS over the one-object run: +$(((${M[ours]} - one_rss) / 1024)) MiB for 3 more restores at once (target <= 16 MiB + window each)"
+base_ratio
+if [ -n "${one_rss:-}" ]; then
+  echo "peak RSS over the one-object run: +$(((${M[ours]} - one_rss) / 1024)) MiB for 3 more restores at once (target <= 16 MiB + window each)"
+fi
 echo
+fi
 
 # --- listing 100,000 objects in 1,000 sets ------------------------------------------------
+if want list; then
 lst=$work/list
 if [ ! -d "$lst/x" ]; then
   python3 - "$lst/x" <<'PY'
@@ -316,8 +352,10 @@ printf '| %-44s | %7s s | %6s MiB |\n' "restore-drill run --dry-run (list + plan
 printf '| %-44s | %7s s | %6s MiB |\n' "opendal bare recursive list" "${T[bare]}" "$((${M[bare]} / 1024))"
 echo "ratio to the bare list: $(ratio "${T[ours]}" "${T[bare]}") (target <= 1.2)"
 echo
+fi
 
 # --- a 4 GiB object: memory only ----------------------------------------------------------
+if want big; then
 big=$work/big/x/2026-11-26
 mkdir -p "$big"
 make_data $((4 * size)) "$work/big.raw" 2
@@ -329,5 +367,8 @@ measure "big=$bin run --progress never --config-dir $work/c-big"
 echo "## One $((4 * size / mib)) MiB .zst object: peak RSS"
 head_row restored
 row "restore-drill run (restore + verify)" big $((4 * size))
-echo "peak RSS vs the $((size / mib)) MiB object: $(ratio "${M[big]}" "$one_rss") (target <= 1.10)"
+if [ -n "${one_rss:-}" ]; then
+  echo "peak RSS vs the $((size / mib)) MiB object: $(ratio "${M[big]}" "$one_rss") (target <= 1.10)"
+fi
 echo
+fi
