@@ -151,7 +151,7 @@ fn set_mail(sb: &mut Sandbox, mail: &str) {
 /// Points the mail settings at the real server (aiosmtpd) and runs `mail flush`: the spool
 /// empties and `total` messages arrive, each once.
 fn flush_to_the_real_server(sb: &mut Sandbox, total: usize) {
-    let (host, port) = common::smtp_server();
+    let (host, port) = common::mail::smtp_server();
     set_mail(
         sb,
         &format!(
@@ -161,7 +161,7 @@ fn flush_to_the_real_server(sb: &mut Sandbox, total: usize) {
     let flush = sb.exec(&["mail", "flush"], false);
     assert_eq!(flush.code, 0, "{}{}", flush.stdout, flush.stderr);
     assert_eq!(spooled(sb), 0, "the spool is empty");
-    let received = common::mail_for(&common::maildir(), &sb.tag);
+    let received = common::mail::mail_for(&common::mail::maildir(), &sb.tag);
     assert_eq!(received.len(), total, "every spooled message delivered");
     let ids: BTreeSet<String> = received
         .iter()
@@ -258,7 +258,10 @@ fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
     // Nothing is left to send twice.
     let again = sb.exec(&["mail", "flush"], false);
     assert_eq!(again.code, 0);
-    assert_eq!(common::mail_for(&common::maildir(), &sb.tag).len(), total);
+    assert_eq!(
+        common::mail::mail_for(&common::mail::maildir(), &sb.tag).len(),
+        total
+    );
     // The servers lived until here.
     drop((silent, temporary, permanent, broken));
 }

@@ -12,7 +12,7 @@ use crate::guard::{Sandbox, walk};
 const ROUNDS: u64 = 16;
 
 /// The Message-ID header of a parsed message.
-pub fn message_id(mail: &common::Received) -> String {
+pub fn message_id(mail: &common::mail::Received) -> String {
     mail.header("Message-ID")
         .expect("every message has a Message-ID")
         .to_string()
@@ -121,7 +121,7 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
         let head: serde_json::Value =
             serde_json::from_slice(&bytes[..end]).expect("the envelope is JSON");
         assert!(head["to"].as_array().is_some_and(|to| !to.is_empty()));
-        let mail = common::parse_mail(bytes[end + 1..].to_vec());
+        let mail = common::mail::parse_mail(bytes[end + 1..].to_vec());
         assert!(!mail.subject.is_empty(), "{}", envelope.display());
         let id = message_id(&mail);
         assert!(ids.insert(id.clone()), "spooled twice: {id}");
@@ -148,7 +148,7 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
     );
     let delivered: BTreeSet<String> = outbox
         .iter()
-        .map(|p| message_id(&common::parse_mail(std::fs::read(p).unwrap())))
+        .map(|p| message_id(&common::mail::parse_mail(std::fs::read(p).unwrap())))
         .collect();
     assert_eq!(delivered, ids, "delivered once each, the same messages");
     assert!(
