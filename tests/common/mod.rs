@@ -401,7 +401,7 @@ pub fn s3_endpoint() -> String {
 }
 
 /// A unique, valid bucket name for one test.
-pub fn bucket_name(test: &str) -> String {
+fn bucket_name(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -410,7 +410,7 @@ pub fn bucket_name(test: &str) -> String {
 }
 
 /// Creates `bucket` on the S3 server and uploads every file below `dir` into it.
-pub fn upload(bucket: &str, dir: &Path) {
+fn upload(bucket: &str, dir: &Path) {
     let python = std::env::var("RESTORE_DRILL_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("RESTORE_DRILL_TEST_PYTHON is not set: run the S3 tests with `tests/run.sh`")
     });
