@@ -215,15 +215,18 @@ fn s3_healthy_sets_pass_with_manifest_digests() {
         "newest plus one random set"
     );
     assert_eq!(p["objects"].as_array().unwrap().len(), 4);
+    let mut failures = Failures::new();
     for o in p["objects"].as_array().unwrap() {
-        assert_eq!(o["digest"]["expected"], o["digest"]["actual"]);
-        assert!(
-            o["digest"]["source"]
-                .as_str()
-                .unwrap()
-                .ends_with("SHA256SUMS")
-        );
+        let digest = &o["digest"];
+        failures.check_eq(&digest["expected"], &digest["actual"], || {
+            format!("{}: the digests", o["key"])
+        });
+        let source = digest["source"].as_str();
+        failures.check(source.is_some_and(|s| s.ends_with("SHA256SUMS")), || {
+            format!("{}: the digest from {source:?}", o["key"])
+        });
     }
+    failures.assert_none();
     assert_eq!(p["rpo"]["newest_set"], day(1));
     assert!(p["rto"]["projected_seconds"].as_f64().unwrap() > 0.0);
 }
