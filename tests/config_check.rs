@@ -3,25 +3,16 @@
 
 mod common;
 
-use common::{bin, put, repo};
+use std::path::Path;
+
+use common::{Failures, bin, put, repo, restore_drill, run_code, run_ok, write_settings};
 
 const POLICY: &str = "name: NAME\nclient: Acme\nstorage:\n  service: fs\n  root: bucket\nbackups:\n  prefix: files/\ntargets:\n  rpo: 26h\n  rto: 4h\n";
 
 #[test]
 fn shipped_policies_are_valid() {
-    let out = bin()
-        .args(["check", "--config-dir"])
-        .arg(repo().join("policies"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("4 policies valid"), "{stdout}");
+    let out = run_ok(restore_drill(&repo().join("policies"), &["check"]));
+    assert!(out.stdout.contains("4 policies valid"), "{out}");
 }
 
 #[test]
@@ -66,13 +57,8 @@ fn every_error_is_reported_with_file_line_and_field() {
             .as_bytes(),
     );
     put(d, "restore-drill.yaml", b"concurrency:\n  restores: 0\n");
-    let out = bin()
-        .args(["check", "--config-dir"])
-        .arg(d)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = run_code(restore_drill(d, &["check"]), 2);
+    let mut failures = Failures::new();
     for expected in [
         "sub/b.yml:1:1: name: policy name `same` is already used by",
         "c.yaml:11:3: targets.colour: unknown field `colour`, expected `rpo` or `rto`",
@@ -80,16 +66,13 @@ fn every_error_is_reported_with_file_line_and_field() {
         "e.yaml:9:3: targets.rpo: invalid duration `soon`",
         "f.yaml:6:1: storage.secret_access_key: environment variable `RD_TEST_SURELY_MISSING` is not set",
         "restore-drill.yaml:2:1: concurrency.restores: must be between 1 and 256, got 0",
+        "invalid configuration (6 errors)",
     ] {
-        assert!(
-            stderr.contains(expected),
-            "missing `{expected}` in:\n{stderr}"
-        );
+        failures.check(out.stderr.contains(expected), || {
+            format!("missing `{expected}` in stderr")
+        });
     }
-    assert!(
-        stderr.contains("invalid configuration (6 errors)"),
-        "{stderr}"
-    );
+    failures.assert_none_for(&out);
 }
 
 #[test]
@@ -100,44 +83,24 @@ fn literal_secrets_are_refused_and_never_echoed() {
         "service: s3\n  bucket: b\n  secret_access_key: hunter2-very-secret",
     );
     put(dir.path(), "p.yaml", text.as_bytes());
-    let out = bin()
-        .args(["check", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("must be a reference"), "{stderr}");
-    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let out = run_code(restore_drill(dir.path(), &["check"]), 2);
+    assert!(out.stderr.contains("must be a reference"), "{out}");
+    assert!(!out.stderr.contains("hunter2"), "{out}");
 }
 
 #[test]
 fn invalid_configuration_stops_run_before_any_restore() {
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path().join("scratch");
+    let config = write_settings(dir.path(), "");
     put(
-        dir.path(),
-        "restore-drill.yaml",
-        format!(
-            "scratch_dir: {}\nstate_dir: {}\n",
-            scratch.display(),
-            dir.path().join("state").display()
-        )
-        .as_bytes(),
-    );
-    put(
-        dir.path(),
+        &config,
         "good.yaml",
         POLICY.replace("NAME", "good").as_bytes(),
     );
-    put(dir.path(), "bad.yaml", b"name: bad\nclient: [unclosed\n");
-    let out = bin()
-        .args(["run", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml:"));
+    put(&config, "bad.yaml", b"name: bad\nclient: [unclosed\n");
+    let out = run_code(restore_drill(&config, &["run"]), 2);
+    assert!(out.stderr.contains("bad.yaml:"), "{out}");
     assert!(
         !scratch.exists(),
         "a run with invalid configuration created its scratch folder"
@@ -146,41 +109,34 @@ fn invalid_configuration_stops_run_before_any_restore() {
 
 #[test]
 fn missing_directory_and_empty_directory_are_clear_errors() {
-    let out = bin()
-        .args(["check", "--config-dir", "/nonexistent/restore-drill"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let out = run_code(
+        restore_drill(Path::new("/nonexistent/restore-drill"), &["check"]),
+        2,
+    );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot open the configuration directory")
+        out.stderr
+            .contains("cannot open the configuration directory"),
+        "{out}"
     );
     let dir = tempfile::tempdir().unwrap();
-    let out = bin()
-        .args(["check", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no policies found"));
+    let out = run_code(restore_drill(dir.path(), &["check"]), 2);
+    assert!(out.stderr.contains("no policies found"), "{out}");
 }
 
 #[test]
 fn config_dir_comes_from_the_environment() {
-    let out = bin()
-        .arg("check")
-        .env("RESTORE_DRILL_DIR", repo().join("policies"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    run_ok(
+        bin()
+            .arg("check")
+            .env("RESTORE_DRILL_DIR", repo().join("policies")),
+    );
 }
 
 #[test]
 fn unknown_policy_name_is_a_usage_error() {
-    let out = bin()
-        .args(["run", "--policy", "nope", "--config-dir"])
-        .arg(repo().join("policies"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no policy named `nope`"));
+    let out = run_code(
+        restore_drill(&repo().join("policies"), &["run", "--policy", "nope"]),
+        2,
+    );
+    assert!(out.stderr.contains("no policy named `nope`"), "{out}");
 }

@@ -6,25 +6,23 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{bin, put, sha256_hex, zstd};
+use assert_cmd::Command;
+use common::{bin, put_set, restore_drill, run, run_ok, zstd};
 
 /// A policy with two sets; the newest holds a 24 MiB object (enough for bars to draw) and a
 /// small one.
 fn config(dir: &Path) -> PathBuf {
     let bucket = dir.join("bucket");
     let noise = common::noise(0x9E37_79B9_7F4A_7C15, 24 << 20);
+    let data = zstd(&noise);
     for (day, big) in [("2026-11-24", false), ("2026-11-25", true)] {
         let small = zstd(format!("notes of {day}").as_bytes());
-        put(&bucket, &format!("x/{day}/notes.zst"), &small);
-        let mut sums = format!("{}  notes.zst\n", sha256_hex(&small));
+        let mut objects = vec![("notes.zst", small.as_slice())];
         if big {
-            let data = zstd(&noise);
-            put(&bucket, &format!("x/{day}/data.zst"), &data);
-            sums.push_str(&format!("{}  data.zst\n", sha256_hex(&data)));
+            objects.push(("data.zst", &data));
         }
-        put(&bucket, &format!("x/{day}/SHA256SUMS"), sums.as_bytes());
+        put_set(&bucket, &format!("x/{day}"), &objects);
     }
     let config = common::write_settings(dir, "");
     let rest = "  date_format: \"%Y-%m-%d\"\nsample:\n  objects_per_set: 1\n  max_bytes: 1KiB\ntargets:\n  rpo: 3650d\n  rto: 1h\n";
@@ -36,69 +34,55 @@ fn config(dir: &Path) -> PathBuf {
 fn a_drill_restores_the_whole_set_and_is_recorded_with_its_people() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let out = bin()
-        .args([
+    let out = run_ok(restore_drill(
+        &config,
+        &[
             "drill",
             "files",
             "--operator",
             "J. Rivera",
             "--witness",
             "Dr. A. Chen",
-            "--config-dir",
-        ])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ],
+    ));
     // The sample would take one small object; the drill takes the whole newest set.
     assert!(
-        stdout.contains("drill files: set 2026-11-25, 2 objects, 24.0 MiB restored in 2 files"),
-        "{stdout}"
+        out.stdout
+            .contains("drill files: set 2026-11-25, 2 objects, 24.0 MiB restored in 2 files"),
+        "{out}"
     );
-    assert!(stdout.contains("against RTO 1h: MET"), "{stdout}");
-    let runs = bin()
-        .args(["history", "--json", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert!(out.stdout.contains("against RTO 1h: MET"), "{out}");
+    let runs = run(restore_drill(&config, &["history", "--json"]));
+    let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
     assert_eq!(runs[0]["kind"], "drill");
     let report = dir.path().join("q.md");
-    let out = bin()
-        .args([
-            "report",
-            "--client",
-            "Acme Dental",
-            "--from",
-            "2026-01-01",
-            "--to",
-            "2027-12-31",
-            "--format",
-            "md",
-            "-o",
-        ])
-        .arg(&report)
-        .arg("--config-dir")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    run_ok(
+        bin()
+            .args([
+                "report",
+                "--client",
+                "Acme Dental",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2027-12-31",
+                "--format",
+                "md",
+                "-o",
+            ])
+            .arg(&report)
+            .arg("--config-dir")
+            .arg(&config),
+    );
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("| J. Rivera | Dr. A. Chen |"), "{md}");
 
-    // An older set by date.
-    let out = bin()
-        .args(["drill", "files", "--set", "2026-11-24", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("set 2026-11-24, 1 objects"));
+    // An older set by date (its exit code was not checked before).
+    let out = run_ok(restore_drill(
+        &config,
+        &["drill", "files", "--set", "2026-11-24"],
+    ));
+    assert!(out.stdout.contains("set 2026-11-24, 1 objects"), "{out}");
 }
 
 #[test]
@@ -111,42 +95,30 @@ fn bars_show_at_a_terminal_and_not_when_stderr_is_redirected() {
         binary.display(),
         config.display()
     );
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .output()
-        .expect("util-linux script");
-    let screen = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{screen}");
+    let out = run_ok(Command::new("script").args(["-qec", &command, "/dev/null"]));
+    let screen = &out.stdout;
     assert!(
         screen.contains("total  ["),
-        "no progress bar at a terminal:\n{screen}"
+        "no progress bar at a terminal:\n{out}"
     );
-    assert!(screen.contains("RTO budget left"), "{screen}");
-    assert!(screen.contains("against RTO 1h: MET"), "{screen}");
+    assert!(screen.contains("RTO budget left"), "{out}");
+    assert!(screen.contains("against RTO 1h: MET"), "{out}");
 
     let log = dir.path().join("stderr.log");
     let redirected = format!("{command} 2>{}", log.display());
-    let out = Command::new("script")
-        .args(["-qec", &redirected, "/dev/null"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let out = run_ok(Command::new("script").args(["-qec", &redirected, "/dev/null"]));
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(
         !stderr.contains("total  [") && !stderr.contains("RTO budget"),
         "bars drawn into a file: {stderr}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("against RTO 1h: MET"));
+    assert!(out.stdout.contains("against RTO 1h: MET"), "{out}");
 
     // `run` draws the same bars for a person at a terminal.
-    let run = format!("{} run --config-dir {}", binary.display(), config.display());
-    let out = Command::new("script")
-        .args(["-qec", &run, "/dev/null"])
-        .output()
-        .unwrap();
-    let screen = String::from_utf8_lossy(&out.stdout);
+    let run_command = format!("{} run --config-dir {}", binary.display(), config.display());
+    let out = run(Command::new("script").args(["-qec", &run_command, "/dev/null"]));
     assert!(
-        screen.contains("total  [") && screen.contains("PASSED 1 of 1"),
-        "{screen}"
+        out.stdout.contains("total  [") && out.stdout.contains("PASSED 1 of 1"),
+        "{out}"
     );
 }

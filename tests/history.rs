@@ -7,27 +7,18 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{bin, demo_config, history, history_json};
+use common::{Failures, Ran, demo_config, history_json, restore_drill, run, run_code, run_ok};
 use serde_json::Value;
 
-fn run_at(config: &Path, now: &str) -> (i32, String) {
-    let out = bin()
-        .args([
-            "run",
-            "--policy",
-            "acme-db",
-            "--policy",
-            "bright-imaging",
-            "--config-dir",
-        ])
-        .arg(config)
-        .env("RESTORE_DRILL_NOW", now)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+/// A run of two policies (one passes, one fails) at `now`.
+fn run_at(config: &Path, now: &str) -> Ran {
+    let args = ["run", "--policy", "acme-db", "--policy", "bright-imaging"];
+    run(restore_drill(config, &args).env("RESTORE_DRILL_NOW", now))
+}
+
+/// `history verify`, which must succeed.
+fn verify_ok(config: &Path) -> Ran {
+    run_ok(restore_drill(config, &["history", "verify"]))
 }
 
 fn database(dir: &Path) -> PathBuf {
@@ -44,11 +35,15 @@ fn runs_over_a_quarter_build_a_history_with_artifacts() {
         "2026-11-02T02:00:00Z",
         "2026-11-20T02:00:00Z",
     ];
+    let mut failures = Failures::new();
     for now in days {
-        let (code, stdout) = run_at(&config, now);
-        assert_eq!(code, 1, "{stdout}");
-        assert!(stdout.contains("history: recorded in"), "{stdout}");
+        let out = run_at(&config, now);
+        failures.check(
+            out.code == 1 && out.stdout.contains("history: recorded in"),
+            || format!("exit 1 and the history recorded, at {now}: {out}"),
+        );
     }
+    failures.assert_none();
     let runs = history_json(&config, &[]);
     let started: Vec<&str> = runs
         .as_array()
@@ -65,25 +60,28 @@ fn runs_over_a_quarter_build_a_history_with_artifacts() {
             "2026-10-01T02:00:00.000000Z"
         ]
     );
+    let mut failures = Failures::new();
     for r in runs.as_array().unwrap() {
-        assert_eq!(
+        let id = r["run_id"].as_str().unwrap();
+        failures.check_eq(
             (r["policies"].as_i64(), r["failed"].as_i64()),
-            (Some(2), Some(1))
+            (Some(2), Some(1)),
+            || format!("run {id}: policies and failed"),
         );
-        let run_dir = dir
-            .path()
-            .join("state/runs")
-            .join(r["run_id"].as_str().unwrap());
+        let run_dir = dir.path().join("state/runs").join(id);
         let results: Value =
             serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).unwrap()).unwrap();
-        assert_eq!(results["run_id"], r["run_id"]);
+        failures.check_eq(&results["run_id"], &r["run_id"], || {
+            format!("run {id}: the run id in its results.json")
+        });
         let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
-        assert!(
+        failures.check(
             junit.contains("<testsuite name=\"bright-imaging\"")
                 && junit.contains("checksum_mismatch: imaging/"),
-            "{junit}"
+            || format!("run {id}: junit.xml\n{junit}"),
         );
     }
+    failures.assert_none();
     let since = history_json(&config, &["--since", "2026-11-01"]);
     assert_eq!(since.as_array().unwrap().len(), 2);
     let imaging = history_json(&config, &["--policy", "bright-imaging"]);
@@ -95,9 +93,11 @@ fn runs_over_a_quarter_build_a_history_with_artifacts() {
             .iter()
             .all(|p| p["status"] == "fail" && p["findings"].as_i64() >= Some(1))
     );
-    let (code, text) = history(&config, &["verify"]);
-    assert_eq!(code, 0, "{text}");
-    assert!(text.starts_with("ok: 4 records, chain head "), "{text}");
+    let out = verify_ok(&config);
+    assert!(
+        out.combined().starts_with("ok: 4 records, chain head "),
+        "{out}"
+    );
 }
 
 #[test]
@@ -124,11 +124,11 @@ fn a_result_changed_in_the_database_is_named_by_verify() {
             .unwrap();
         assert_eq!(changed, 1);
     }
-    let (code, text) = history(&config, &["verify"]);
-    assert_eq!(code, 5, "{text}");
+    let out = run_code(restore_drill(&config, &["history", "verify"]), 5);
+    let text = out.combined();
     assert!(
         text.contains(&format!("(run {second})")) && text.contains("changed after the run"),
-        "{text}"
+        "{out}"
     );
 }
 
@@ -166,10 +166,8 @@ fn sigkill_at_random_moments_leaves_a_consistent_history() {
             .unwrap();
         assert_eq!(integrity, "ok");
     }
-    let (code, text) = history(&config, &["verify"]);
-    assert_eq!(code, 0, "{text}");
-    let (code, stdout) = run_at(&config, "2026-11-30T02:00:00Z");
-    assert_eq!(code, 1, "the next run works: {stdout}");
-    let (code, text) = history(&config, &["verify"]);
-    assert_eq!(code, 0, "{text}");
+    verify_ok(&config);
+    let out = run_at(&config, "2026-11-30T02:00:00Z");
+    assert_eq!(out.code, 1, "the next run works: {out}");
+    verify_ok(&config);
 }

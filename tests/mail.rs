@@ -8,7 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{Received, bin, mail_for, put, sha256_hex, zstd};
+use common::mail::{Received, mail_for, maildir, parse_mail};
+use common::{Failures, closed_port, put, put_with_sums, restore_drill, run, run_code, zstd};
 
 /// A configuration directory with two clients, one passing and one failing, and three teams
 /// whose addresses carry `tag` so each test finds its own mail in the shared Maildir.
@@ -22,12 +23,11 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let tag = format!("{test}-{}", std::process::id());
         let bucket = dir.path().join("bucket");
-        let good = zstd(b"acme ledger");
-        put(&bucket, "acme/2026-11-25/ledger.zst", &good);
-        put(
+        put_with_sums(
             &bucket,
-            "acme/2026-11-25/SHA256SUMS",
-            format!("{}  ledger.zst\n", sha256_hex(&good)).as_bytes(),
+            "acme/2026-11-25",
+            "ledger.zst",
+            &zstd(b"acme ledger"),
         );
         let bad = zstd(b"bright images");
         put(&bucket, "bright/2026-11-25/images.zst", &bad);
@@ -37,21 +37,14 @@ impl Setup {
             format!("{}  images.zst\n", "0".repeat(64)).as_bytes(),
         );
         let setup = Setup { dir, tag };
-        for (name, client, prefix) in [
-            ("acme-files", "Acme Dental", "acme"),
-            ("bright-files", "Bright Smile Orthodontics", "bright"),
-        ] {
-            put(
-                &setup.config(),
-                &format!("{name}.yaml"),
-                format!(
-                    "name: {name}\nclient: {client}\nstorage:\n  service: fs\n  root: {}\nbackups:\n  prefix: {prefix}/\ntargets:\n  rpo: 26h\n  rto: 1h\n",
-                    bucket.display()
-                )
-                .as_bytes(),
-            );
-        }
         setup.write_settings(mail, "always");
+        for (name, client, prefix) in [
+            ("acme-files", "Acme Dental", "acme/"),
+            ("bright-files", "Bright Smile Orthodontics", "bright/"),
+        ] {
+            let targets = "targets:\n  rpo: 26h\n  rto: 1h\n";
+            common::write_fs_policy(&setup.config(), name, client, &bucket, prefix, targets);
+        }
         setup
     }
 
@@ -65,27 +58,22 @@ impl Setup {
 
     fn write_settings(&self, mail: &str, acme_notify: &str) {
         let t = &self.tag;
-        let text = format!(
-            "scratch_dir: {scratch}\nstate_dir: {state}\nteams:\n  msp:\n    name: Northwind NOC\n    msp: true\n    email: [noc+{t}@msp.test]\n  acme-it:\n    name: Acme Dental IT\n    client: Acme Dental\n    email: [it+{t}@acme.test]\n    notify: {acme_notify}\n  bright-it:\n    name: Bright Smile IT\n    client: Bright Smile Orthodontics\n    email: [desk+{t}@bright.test, boss+{t}@bright.test]\nmail:\n  from: restore-drill <drill@msp.test>\n{mail}",
-            scratch = self.dir.path().join("scratch").display(),
-            state = self.state().display(),
+        let teams = format!(
+            "teams:\n  msp:\n    name: Northwind NOC\n    msp: true\n    email: [noc+{t}@msp.test]\n  acme-it:\n    name: Acme Dental IT\n    client: Acme Dental\n    email: [it+{t}@acme.test]\n    notify: {acme_notify}\n  bright-it:\n    name: Bright Smile IT\n    client: Bright Smile Orthodontics\n    email: [desk+{t}@bright.test, boss+{t}@bright.test]\nmail:\n  from: restore-drill <drill@msp.test>\n{mail}",
         );
-        put(&self.config(), "restore-drill.yaml", text.as_bytes());
+        common::write_settings(self.dir.path(), &teams);
     }
 
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = bin()
-            .args(args)
-            .arg("--config-dir")
-            .arg(self.config())
-            .env("RD_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    /// `restore-drill ARGS --config-dir CONFIG`, the SMTP password in its environment.
+    fn command(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = restore_drill(&self.config(), args);
+        cmd.env("RD_TEST_SMTP_PASSWORD", SMTP_PASSWORD);
+        cmd
+    }
+
+    /// The messages of this setup's teams in the shared Maildir.
+    fn received(&self) -> Vec<Received> {
+        mail_for(&maildir(), &self.tag)
     }
 
     fn spooled(&self) -> Vec<PathBuf> {
@@ -99,7 +87,7 @@ impl Setup {
 const SMTP_PASSWORD: &str = "rd-smtp-password-8c1e77";
 
 fn plain_smtp() -> String {
-    let (host, port) = common::smtp_server();
+    let (host, port) = common::mail::smtp_server();
     format!(
         "  transport: smtp\n  host: {host}\n  port: {port}\n  tls: none\n  attempts: 2\n  retry_delay: 100ms\n  timeout: 10s\n"
     )
@@ -113,11 +101,6 @@ fn server_down() -> String {
     )
 }
 
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 fn by_team<'a>(mail: &'a [Received], address: &str) -> Vec<&'a Received> {
     mail.iter()
         .filter(|m| m.rcpt_to.contains(address))
@@ -127,10 +110,9 @@ fn by_team<'a>(mail: &'a [Received], address: &str) -> Vec<&'a Received> {
 #[test]
 fn each_team_gets_one_digest_with_only_its_clients_results() {
     let s = Setup::new("digest", &plain_smtp());
-    let (code, stdout, stderr) = s.run(&["run"]);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    assert!(stdout.contains("mail: 3 message(s) sent"), "{stdout}");
-    let mail = mail_for(&common::maildir(), &s.tag);
+    let out = run_code(s.command(&["run"]), 1);
+    assert!(out.stdout.contains("mail: 3 message(s) sent"), "{out}");
+    let mail = s.received();
     assert_eq!(mail.len(), 3, "one message per team");
 
     let msp = by_team(&mail, &format!("noc+{}", s.tag));
@@ -221,9 +203,8 @@ fn each_team_gets_one_digest_with_only_its_clients_results() {
 fn failures_only_team_is_not_mailed_when_its_policies_pass() {
     let s = Setup::new("failonly", &plain_smtp());
     s.write_settings(&plain_smtp(), "failures");
-    let (code, stdout, _) = s.run(&["run"]);
-    assert_eq!(code, 1, "{stdout}");
-    let mail = mail_for(&common::maildir(), &s.tag);
+    run_code(s.command(&["run"]), 1);
+    let mail = s.received();
     assert_eq!(mail.len(), 2);
     assert!(by_team(&mail, &format!("it+{}", s.tag)).is_empty());
 }
@@ -235,25 +216,25 @@ fn server_down_spools_then_the_next_run_delivers_it_first_exactly_once() {
         closed_port()
     );
     let s = Setup::new("spool", &down);
-    let (code, stdout, _) = s.run(&["run"]);
-    assert_eq!(code, 3, "undelivered mail has its own exit code: {stdout}");
-    assert!(stdout.contains("mail: UNDELIVERED, spooled"), "{stdout}");
+    let out = run(s.command(&["run"]));
+    assert_eq!(out.code, 3, "undelivered mail has its own exit code: {out}");
+    assert!(out.stdout.contains("mail: UNDELIVERED, spooled"), "{out}");
     assert_eq!(s.spooled().len(), 3, "one file per team's message");
-    assert!(mail_for(&common::maildir(), &s.tag).is_empty());
+    assert!(s.received().is_empty());
 
     s.write_settings(&plain_smtp(), "always");
-    let (code, stdout, _) = s.run(&["run"]);
-    assert_eq!(code, 1, "{stdout}");
+    let out = run_code(s.command(&["run"]), 1);
     assert!(
-        stdout.contains("mail: 3 spooled message(s) from earlier runs delivered"),
-        "{stdout}"
+        out.stdout
+            .contains("mail: 3 spooled message(s) from earlier runs delivered"),
+        "{out}"
     );
     assert!(
         s.spooled().is_empty(),
         "spool not emptied: {:?}",
         s.spooled()
     );
-    let mail = mail_for(&common::maildir(), &s.tag);
+    let mail = s.received();
     assert_eq!(mail.len(), 6, "three spooled and three new, none twice");
     let mut ids: Vec<&str> = mail.iter().filter_map(|m| m.header("Message-ID")).collect();
     ids.sort_unstable();
@@ -261,30 +242,31 @@ fn server_down_spools_then_the_next_run_delivers_it_first_exactly_once() {
     assert_eq!(ids.len(), 6, "a message was delivered twice");
 
     // A third run finds nothing left to flush.
-    let (_, stdout, _) = s.run(&["run"]);
-    assert!(!stdout.contains("from earlier runs"), "{stdout}");
-    assert_eq!(mail_for(&common::maildir(), &s.tag).len(), 9);
+    let out = run(s.command(&["run"]));
+    assert!(!out.stdout.contains("from earlier runs"), "{out}");
+    assert_eq!(s.received().len(), 9);
 }
 
 #[test]
 fn mail_flush_delivers_the_spool_on_demand() {
     let down = server_down();
     let s = Setup::new("flush", &down);
-    assert_eq!(s.run(&["run"]).0, 3);
-    let (code, stdout, _) = s.run(&["mail", "flush"]);
-    assert_eq!(code, 3, "still down: {stdout}");
+    run_code(s.command(&["run"]), 3);
+    let out = run(s.command(&["mail", "flush"]));
+    assert_eq!(out.code, 3, "still down: {out}");
     assert!(
-        stdout.contains("0 spooled message(s) delivered, 3 still waiting"),
-        "{stdout}"
+        out.stdout
+            .contains("0 spooled message(s) delivered, 3 still waiting"),
+        "{out}"
     );
     s.write_settings(&plain_smtp(), "always");
-    let (code, stdout, _) = s.run(&["mail", "flush"]);
-    assert_eq!(code, 0, "{stdout}");
+    let out = run_code(s.command(&["mail", "flush"]), 0);
     assert!(
-        stdout.contains("3 spooled message(s) delivered, 0 still waiting"),
-        "{stdout}"
+        out.stdout
+            .contains("3 spooled message(s) delivered, 0 still waiting"),
+        "{out}"
     );
-    assert_eq!(mail_for(&common::maildir(), &s.tag).len(), 3);
+    assert_eq!(s.received().len(), 3);
 }
 
 /// A spool written by an earlier release (a `.json` envelope beside each `.eml`) is still
@@ -293,7 +275,7 @@ fn mail_flush_delivers_the_spool_on_demand() {
 fn mail_flush_delivers_a_spool_of_the_earlier_layout() {
     let down = server_down();
     let s = Setup::new("legacy", &down);
-    assert_eq!(s.run(&["run"]).0, 3);
+    run_code(s.command(&["run"]), 3);
     // Each spool file rewritten as the two files an earlier release wrote.
     for path in s.spooled() {
         let bytes = std::fs::read(&path).unwrap();
@@ -304,13 +286,13 @@ fn mail_flush_delivers_a_spool_of_the_earlier_layout() {
     }
     assert_eq!(s.spooled().len(), 6);
     s.write_settings(&plain_smtp(), "always");
-    let (code, stdout, _) = s.run(&["mail", "flush"]);
-    assert_eq!(code, 0, "{stdout}");
+    let out = run_code(s.command(&["mail", "flush"]), 0);
     assert!(
-        stdout.contains("3 spooled message(s) delivered, 0 still waiting"),
-        "{stdout}"
+        out.stdout
+            .contains("3 spooled message(s) delivered, 0 still waiting"),
+        "{out}"
     );
-    assert_eq!(mail_for(&common::maildir(), &s.tag).len(), 3);
+    assert_eq!(s.received().len(), 3);
     assert!(s.spooled().is_empty(), "{:?}", s.spooled());
 }
 
@@ -322,9 +304,8 @@ fn invalid_policy_still_mails_the_msp_team_an_error_notice() {
         "broken.yaml",
         b"name: broken\nclient: Acme Dental\nstorage: [\n",
     );
-    let (code, _, stderr) = s.run(&["run"]);
-    assert_eq!(code, 2, "{stderr}");
-    let mail = mail_for(&common::maildir(), &s.tag);
+    run_code(s.command(&["run"]), 2);
+    let mail = s.received();
     assert_eq!(mail.len(), 1, "only the MSP's team hears of it");
     let notice = &mail[0];
     assert!(notice.rcpt_to.contains(&format!("noc+{}", s.tag)));
@@ -344,10 +325,9 @@ fn bad_settings_with_valid_mail_settings_still_mail_a_notice() {
     let path = s.config().join("restore-drill.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, format!("concurrency:\n  restores: 0\n{text}")).unwrap();
-    let (code, _, stderr) = s.run(&["run"]);
-    assert_eq!(code, 2, "{stderr}");
-    let mail = mail_for(&common::maildir(), &s.tag);
-    assert_eq!(mail.len(), 1, "{stderr}");
+    let out = run_code(s.command(&["run"]), 2);
+    let mail = s.received();
+    assert_eq!(mail.len(), 1, "{out}");
     assert!(
         mail[0].text.contains("concurrency.restores"),
         "{}",
@@ -358,34 +338,40 @@ fn bad_settings_with_valid_mail_settings_still_mail_a_notice() {
 #[test]
 fn mail_test_sends_to_one_team() {
     let s = Setup::new("mailtest", &plain_smtp());
-    let (code, stdout, stderr) = s.run(&["mail", "test", "acme-it"]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    let mail = mail_for(&common::maildir(), &s.tag);
+    run_code(s.command(&["mail", "test", "acme-it"]), 0);
+    let mail = s.received();
     assert_eq!(mail.len(), 1);
     assert!(mail[0].rcpt_to.contains(&format!("it+{}", s.tag)));
     assert!(mail[0].subject.contains("test message"));
-    let (code, _, stderr) = s.run(&["mail", "test", "nobody"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("no team `nobody`"), "{stderr}");
+    let out = run_code(s.command(&["mail", "test", "nobody"]), 2);
+    assert!(out.stderr.contains("no team `nobody`"), "{out}");
 }
 
 #[test]
 fn file_transport_writes_each_digest_to_the_outbox() {
     let s = Setup::new("outbox", "  transport: file\n");
-    let (code, stdout, _) = s.run(&["run"]);
-    assert_eq!(code, 1, "{stdout}");
+    let out = run_code(s.command(&["run"]), 1);
     let outbox: Vec<PathBuf> = std::fs::read_dir(s.state().join("outbox"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .collect();
     assert_eq!(outbox.len(), 3);
+    let mut failures = Failures::new();
     for path in &outbox {
-        assert!(stdout.contains(&path.display().to_string()), "{stdout}");
-        let mail = common::parse_mail(std::fs::read(path).unwrap());
-        assert!(mail.subject.starts_with("[restore-drill] "));
-        assert!(!mail.text.is_empty() && !mail.html.is_empty());
+        let file = path.display().to_string();
+        failures.check(out.stdout.contains(&file), || {
+            format!("{file} is not named on stdout")
+        });
+        let mail = parse_mail(std::fs::read(path).unwrap());
+        failures.check(mail.subject.starts_with("[restore-drill] "), || {
+            format!("{file}: subject {:?}", mail.subject)
+        });
+        failures.check(!mail.text.is_empty() && !mail.html.is_empty(), || {
+            format!("{file}: an empty text or HTML part")
+        });
     }
+    failures.assert_none_for(&out);
 }
 
 /// An aiosmtpd with STARTTLS (a certificate made here) and AUTH, for one test.
@@ -478,15 +464,11 @@ fn starttls_and_auth_deliver_through_a_configured_ca() {
         ca.display()
     );
     let s = Setup::new("tls", &mail);
-    let (code, stdout, stderr) = s.run(&["-vv", "run"]);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    assert!(
-        stdout.contains("mail: 3 message(s) sent"),
-        "{stdout}{stderr}"
-    );
+    let out = run_code(s.command(&["-vv", "run"]), 1);
+    assert!(out.stdout.contains("mail: 3 message(s) sent"), "{out}");
     assert_eq!(mail_for(&server.maildir, &s.tag).len(), 3);
     assert!(
-        !stdout.contains(SMTP_PASSWORD) && !stderr.contains(SMTP_PASSWORD),
+        !out.stdout.contains(SMTP_PASSWORD) && !out.stderr.contains(SMTP_PASSWORD),
         "the SMTP password was printed"
     );
 }
@@ -500,8 +482,7 @@ fn untrusted_certificate_is_refused_and_the_mail_spooled() {
         server.port
     );
     let s = Setup::new("untrusted", &mail);
-    let (code, stdout, _) = s.run(&["run"]);
-    assert_eq!(code, 3, "{stdout}");
+    run_code(s.command(&["run"]), 3);
     assert_eq!(s.spooled().len(), 3);
     assert!(mail_for(&server.maildir, &s.tag).is_empty());
 }
@@ -511,20 +492,16 @@ fn starttls_is_required_never_skipped() {
     // The shared server offers no STARTTLS: with `tls: starttls` nothing is sent in clear.
     let work = tempfile::tempdir().unwrap();
     let (_server, ca) = start_tls_server(work.path());
-    let (host, port) = common::smtp_server();
+    let (host, port) = common::mail::smtp_server();
     let mail = format!(
         "  transport: smtp\n  host: {host}\n  port: {port}\n  tls: starttls\n  ca_file: {}\n  attempts: 1\n",
         ca.display()
     );
     let s = Setup::new("nostarttls", &mail);
-    let (code, stdout, stderr) = s.run(&["run"]);
-    assert_eq!(code, 3, "{stdout}{stderr}");
-    assert!(stdout.contains("STARTTLS is not supported"), "{stdout}");
+    let out = run_code(s.command(&["run"]), 3);
+    assert!(out.stdout.contains("STARTTLS is not supported"), "{out}");
     assert_eq!(s.spooled().len(), 3);
-    assert!(
-        mail_for(&common::maildir(), &s.tag).is_empty(),
-        "mail went out in clear text"
-    );
+    assert!(s.received().is_empty(), "mail went out in clear text");
 }
 
 #[test]
@@ -537,11 +514,10 @@ fn a_ca_file_without_a_certificate_is_a_configuration_error() {
         junk.display()
     );
     let s = Setup::new("junkca", &mail);
-    let (code, _, stderr) = s.run(&["check"]);
-    assert_eq!(code, 2);
+    let out = run_code(s.command(&["check"]), 2);
     assert!(
-        stderr.contains("mail.ca_file") && stderr.contains("no PEM certificate"),
-        "{stderr}"
+        out.stderr.contains("mail.ca_file") && out.stderr.contains("no PEM certificate"),
+        "{out}"
     );
 }
 
@@ -555,28 +531,23 @@ fn wrong_password_is_a_permanent_failure_not_retried_forever() {
         ca.display()
     );
     let s = Setup::new("badauth", &mail);
-    let out = bin()
-        .args(["run", "--config-dir"])
-        .arg(s.config())
-        .env("RD_TEST_WRONG", "not-the-password")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let out = run_code(
+        restore_drill(&s.config(), &["run"]).env("RD_TEST_WRONG", "not-the-password"),
+        3,
+    );
     assert!(
-        stdout.contains("UNDELIVERED") && stdout.contains("535"),
-        "{stdout}"
+        out.stdout.contains("UNDELIVERED") && out.stdout.contains("535"),
+        "{out}"
     );
     // A permanent 535 is not retried: one attempt per team's message, not five.
     assert_eq!(
-        stderr.matches("mail delivery failed").count(),
+        out.stderr.matches("mail delivery failed").count(),
         3,
-        "{stderr}"
+        "{out}"
     );
-    assert!(!stderr.contains("attempt=2"), "{stderr}");
+    assert!(!out.stderr.contains("attempt=2"), "{out}");
     assert_eq!(s.spooled().len(), 3);
-    assert!(!stdout.contains("not-the-password") && !stderr.contains("not-the-password"));
+    assert!(!out.stdout.contains("not-the-password") && !out.stderr.contains("not-the-password"));
 }
 
 #[test]
@@ -589,25 +560,20 @@ fn check_connect_reaches_the_smtp_server_and_logs_in() {
         ca.display()
     );
     let s = Setup::new("connect", &mail);
-    let (code, stdout, _) = s.run(&["check", "--connect"]);
-    assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("connect mail: ok"), "{stdout}");
+    let out = run_code(s.command(&["check", "--connect"]), 0);
+    assert!(out.stdout.contains("connect mail: ok"), "{out}");
     let bad = mail.replace(
         "${env:RD_TEST_SMTP_PASSWORD}",
         "${env:RD_TEST_WRONG_PASSWORD}",
     );
     s.write_settings(&bad, "always");
-    let out = bin()
-        .args(["check", "--connect", "--config-dir"])
-        .arg(s.config())
-        .env("RD_TEST_WRONG_PASSWORD", "nope")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(7), "{stdout}");
+    let out = run_code(
+        restore_drill(&s.config(), &["check", "--connect"]).env("RD_TEST_WRONG_PASSWORD", "nope"),
+        7,
+    );
     assert!(
-        stdout.contains("connect mail: FAILED") && stdout.contains("535"),
-        "{stdout}"
+        out.stdout.contains("connect mail: FAILED") && out.stdout.contains("535"),
+        "{out}"
     );
     assert_eq!(
         mail_for(&server.maildir, &s.tag).len(),

@@ -6,7 +6,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{put, sha256_hex};
+use assert_cmd::Command;
+use common::{put, run_ok, sha256_hex};
 
 /// Peak resident memory allowed for one restore, whatever the object's size.
 const BOUND_KIB: i64 = 64 * 1024;
@@ -58,20 +59,13 @@ fn peak_rss(dir: &Path, bucket: &Path, settings: &str) -> i64 {
         "GNU time is missing: install Debian's `time` package"
     );
     let report = dir.join("rss");
-    let out = std::process::Command::new(time)
-        .args(["-f", "%M", "-o"])
-        .arg(&report)
-        .arg(assert_cmd::cargo::cargo_bin("restore-drill"))
-        .args(["run", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(time)
+            .args(["-f", "%M", "-o"])
+            .arg(&report)
+            .arg(assert_cmd::cargo::cargo_bin("restore-drill"))
+            .args(["run", "--config-dir"])
+            .arg(&config),
     );
     let peak_kib: i64 = std::fs::read_to_string(&report)
         .unwrap()

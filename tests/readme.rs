@@ -1,7 +1,11 @@
 //! What the README tells people to install works: its systemd service and timer pass
 //! `systemd-analyze verify` (with the binary path pointed at the one just built).
 
+mod common;
+
 use std::path::PathBuf;
+
+use assert_cmd::Command;
 
 /// The ```ini blocks of the README whose first line names `file`.
 fn unit(readme: &str, file: &str) -> String {
@@ -16,9 +20,7 @@ fn unit(readme: &str, file: &str) -> String {
 
 #[test]
 fn readme_systemd_units_verify() {
-    let readme =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let binary = assert_cmd::cargo::cargo_bin("restore-drill");
     let service = unit(&readme, "restore-drill.service").replace(
@@ -36,18 +38,14 @@ fn readme_systemd_units_verify() {
         analyze.exists(),
         "systemd-analyze is missing: install Debian's systemd package"
     );
-    let out = std::process::Command::new(analyze)
-        .args(["verify", "--man=no"])
-        .arg(dir.path().join("restore-drill.service"))
-        .arg(dir.path().join("restore-drill.timer"))
-        .output()
-        .unwrap();
-    // Unknown keys are only warned about, so warnings fail the test too.
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        Command::new(analyze)
+            .args(["verify", "--man=no"])
+            .arg(dir.path().join("restore-drill.service"))
+            .arg(dir.path().join("restore-drill.timer")),
     );
+    // Unknown keys are only warned about, so warnings fail the test too.
+    assert!(out.stderr.is_empty(), "{out}");
     // And the crontab line is the command the scheduling tests run.
     assert!(
         readme.contains("*/15 * * * * restore-drill run --due --config-dir /etc/restore-drill")

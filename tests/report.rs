@@ -6,9 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{bin, demo_config};
+use assert_cmd::Command;
+use common::{
+    Failures, Ran, append_settings, bin, demo_config, restore_drill, run, run_code, run_ok,
+};
 
 const KEY: &str = "5e1f8a0c3b7d2e4f6a8b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f7";
 
@@ -16,25 +18,18 @@ const KEY: &str = "5e1f8a0c3b7d2e4f6a8b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e
 fn quarter(dir: &Path) -> PathBuf {
     let config = demo_config(dir);
     std::fs::write(dir.join("signing.key"), format!("{KEY}\n")).unwrap();
-    let settings = config.join("restore-drill.yaml");
-    let mut text = std::fs::read_to_string(&settings).unwrap();
-    text.push_str(&format!(
-        "signing:\n  key: ${{file:{}}}\ncontrols:\n  \"HIPAA 164.308(a)(7)(ii)(D)\":\n    description: Testing and revision of contingency plans\n    policies: [bright-mail, bright-imaging]\n",
-        dir.join("signing.key").display()
-    ));
-    std::fs::write(&settings, text).unwrap();
+    append_settings(
+        &config,
+        &format!(
+            "signing:\n  key: ${{file:{}}}\ncontrols:\n  \"HIPAA 164.308(a)(7)(ii)(D)\":\n    description: Testing and revision of contingency plans\n    policies: [bright-mail, bright-imaging]\n",
+            dir.join("signing.key").display()
+        ),
+    );
     for day in ["2026-10-02", "2026-10-16", "2026-11-03", "2026-11-17"] {
-        let out = bin()
-            .args(["run", "--config-dir"])
-            .arg(&config)
-            .env("RESTORE_DRILL_NOW", format!("{day}T02:00:00Z"))
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let now = format!("{day}T02:00:00Z");
+        run_code(
+            restore_drill(&config, &["run"]).env("RESTORE_DRILL_NOW", now),
+            1,
         );
     }
     config
@@ -50,54 +45,38 @@ fn tool(name: &str) -> PathBuf {
 }
 
 fn report(config: &Path, format: &str, out: &Path) -> String {
-    let output = bin()
-        .args([
-            "report",
-            "--client",
-            "Bright Smile Orthodontics",
-            "--quarter",
-            "2026-Q4",
-            "--format",
-            format,
-            "-o",
-        ])
-        .arg(out)
-        .arg("--config-dir")
-        .arg(config)
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        bin()
+            .args([
+                "report",
+                "--client",
+                "Bright Smile Orthodontics",
+                "--quarter",
+                "2026-Q4",
+                "--format",
+                format,
+                "-o",
+            ])
+            .arg(out)
+            .arg("--config-dir")
+            .arg(config),
     );
     std::fs::read_to_string(out).unwrap()
 }
 
-fn verify(config: &Path, file: &Path) -> (i32, String) {
-    let out = bin()
+/// `report verify FILE`, whatever its exit code.
+fn verify(config: &Path, file: &Path) -> Ran {
+    run(bin()
         .args(["report", "verify"])
         .arg(file)
         .arg("--config-dir")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+        .arg(config))
 }
 
 fn chain_head(config: &Path) -> String {
-    let out = bin()
-        .args(["history", "verify", "--config-dir"])
-        .arg(config)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("signatures: 4 verified"), "{text}");
+    let out = run_ok(restore_drill(config, &["history", "verify"]));
+    let text = &out.stdout;
+    assert!(text.contains("signatures: 4 verified"), "{out}");
     text.split("chain head ")
         .nth(1)
         .unwrap()
@@ -113,20 +92,18 @@ fn junit_files_validate_against_the_schema_ci_servers_read() {
     quarter(dir.path());
     let xsd = common::repo().join("tests/support/junit.xsd");
     let runs = dir.path().join("state/runs");
+    let xmllint = |file: &Path| {
+        run(Command::new(tool("xmllint"))
+            .args(["--noout", "--schema"])
+            .arg(&xsd)
+            .arg(file))
+    };
+    let mut failures = Failures::new();
     let mut checked = 0;
     for entry in std::fs::read_dir(&runs).unwrap().flatten() {
         let junit = entry.path().join("junit.xml");
-        let out = Command::new(tool("xmllint"))
-            .args(["--noout", "--schema"])
-            .arg(&xsd)
-            .arg(&junit)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = xmllint(&junit);
+        failures.check(out.code == 0, || format!("{out}"));
         checked += 1;
         // The check can fail: a suite without its system-out is refused.
         let broken = dir.path().join("broken.xml");
@@ -137,14 +114,12 @@ fn junit_files_validate_against_the_schema_ci_servers_read() {
                 .replacen("<system-out/>", "", 1),
         )
         .unwrap();
-        let out = Command::new(tool("xmllint"))
-            .args(["--noout", "--schema"])
-            .arg(&xsd)
-            .arg(&broken)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "the schema accepted a broken file");
+        let out = xmllint(&broken);
+        failures.check(out.code != 0, || {
+            format!("the schema accepted a broken file: {out}")
+        });
     }
+    failures.assert_none();
     assert_eq!(checked, 4);
 }
 
@@ -156,68 +131,75 @@ fn period_report_formats_carry_the_same_numbers_and_the_chain_head() {
     let md = report(&config, "md", &dir.path().join("q.md"));
     let csv = report(&config, "csv", &dir.path().join("q.csv"));
     let html = report(&config, "html", &dir.path().join("q.html"));
-    for text in [&md, &csv, &html] {
-        assert!(text.contains(&head), "the chain head is missing");
-        assert!(
-            !text.contains("Acme"),
-            "another client's results are in the report"
-        );
+    let mut failures = Failures::new();
+    for (format, text) in [("md", &md), ("csv", &csv), ("html", &html)] {
+        failures.check(text.contains(&head), || {
+            format!("{format}: the chain head is missing")
+        });
+        failures.check(!text.contains("Acme"), || {
+            format!("{format}: another client's results are in the report")
+        });
     }
-    assert!(
-        md.contains("**Never verified in this period:** bright-imaging"),
-        "{md}"
-    );
-    assert!(
-        md.contains("| bright-imaging | 4 | 0% |") && md.contains("| bright-mail | 4 | 100% |"),
-        "{md}"
-    );
-    assert!(
-        md.contains("| bright-imaging | 2026-10-02 02:00 UTC | not resolved |"),
-        "{md}"
-    );
-    assert!(
-        md.contains("HIPAA 164.308(a)(7)(ii)(D)") && md.contains("8 runs, 4 passed"),
-        "{md}"
-    );
-    assert!(
-        csv.contains(",bright-imaging,4,0%,") && csv.contains(",bright-mail,4,100%,"),
-        "{csv}"
-    );
-    assert!(
+    for expected in [
+        "**Never verified in this period:** bright-imaging",
+        "| bright-imaging | 4 | 0% |",
+        "| bright-mail | 4 | 100% |",
+        "| bright-imaging | 2026-10-02 02:00 UTC | not resolved |",
+        "HIPAA 164.308(a)(7)(ii)(D)",
+        "8 runs, 4 passed",
+    ] {
+        failures.check(md.contains(expected), || {
+            format!("`{expected}` is not in the Markdown report:\n{md}")
+        });
+    }
+    for expected in [",bright-imaging,4,0%,", ",bright-mail,4,100%,"] {
+        failures.check(csv.contains(expected), || {
+            format!("`{expected}` is not in the CSV report:\n{csv}")
+        });
+    }
+    failures.check(
         html.contains("<svg") && html.contains("restore throughput"),
-        "no chart"
+        || "no chart".to_string(),
     );
+    failures.assert_none();
 }
 
 #[test]
 fn a_signed_report_verifies_and_a_changed_one_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let config = quarter(dir.path());
+    let mut failures = Failures::new();
     for format in ["md", "csv", "html"] {
         let path = dir.path().join(format!("q.{format}"));
         let text = report(&config, format, &path);
-        let (code, out) = verify(&config, &path);
-        assert_eq!(code, 0, "{out}");
-        assert!(
-            out.contains("ok: signed by") && out.contains("is in"),
-            "{out}"
+        let out = verify(&config, &path);
+        let said = out.combined();
+        failures.check(
+            out.code == 0 && said.contains("ok: signed by") && said.contains("is in"),
+            || format!("{format}: the signed report does not verify: {out}"),
         );
         std::fs::write(
             &path,
             text.replacen("100%", "90%", 1).replacen("0%", "50%", 1),
         )
         .unwrap();
-        let (code, out) = verify(&config, &path);
-        assert_eq!(code, 5, "{out}");
-        assert!(out.contains("changed after it was signed"), "{out}");
+        let out = verify(&config, &path);
+        failures.check(
+            out.code == 5 && out.combined().contains("changed after it was signed"),
+            || format!("{format}: the changed report is not refused as changed: {out}"),
+        );
         let unsigned: String = text
             .lines()
             .filter(|l| !l.contains("restore-drill-signature"))
             .map(|l| format!("{l}\n"))
             .collect();
         std::fs::write(&path, unsigned).unwrap();
-        assert_eq!(verify(&config, &path).0, 5);
+        let out = verify(&config, &path);
+        failures.check(out.code == 5, || {
+            format!("{format}: the unsigned report is not refused: {out}")
+        });
     }
+    failures.assert_none();
 }
 
 #[test]
@@ -227,7 +209,7 @@ fn the_html_report_prints_to_pdf_with_its_numbers_and_charts_inside_the_page() {
     let html = dir.path().join("q.html");
     report(&config, "html", &html);
     let pdf = dir.path().join("q.pdf");
-    let out = Command::new(tool("chromium"))
+    let out = run(Command::new(tool("chromium"))
         .args([
             "--headless",
             "--no-sandbox",
@@ -244,21 +226,14 @@ fn the_html_report_prints_to_pdf_with_its_numbers_and_charts_inside_the_page() {
             dir.path().join("chromium-profile").display()
         ))
         .arg(format!("--print-to-pdf={}", pdf.display()))
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .unwrap();
-    assert!(
-        pdf.exists(),
-        "no PDF: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = Command::new(tool("pdftotext"))
+        .arg(format!("file://{}", html.display())));
+    assert!(pdf.exists(), "no PDF: {out}");
+    let text = run(Command::new(tool("pdftotext"))
         .args(["-layout"])
         .arg(&pdf)
-        .arg("-")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
+        .arg("-"))
+    .stdout;
+    let mut failures = Failures::new();
     for expected in [
         "Bright Smile Orthodontics, 2026-Q4",
         "bright-imaging",
@@ -268,19 +243,18 @@ fn the_html_report_prints_to_pdf_with_its_numbers_and_charts_inside_the_page() {
         "projected full restore",
         "Evidence appendix",
     ] {
-        assert!(
-            text.contains(expected),
-            "`{expected}` is not in the PDF:\n{text}"
-        );
+        failures.check(text.contains(expected), || {
+            format!("`{expected}` is not in the PDF")
+        });
     }
+    failures.assert_none_for(&text);
     // Every word lies inside its page: nothing is cut at the edges.
-    let bbox = Command::new(tool("pdftotext"))
+    let bbox = run(Command::new(tool("pdftotext"))
         .arg("-bbox")
         .arg(&pdf)
-        .arg("-")
-        .output()
-        .unwrap();
-    let bbox = String::from_utf8_lossy(&bbox.stdout);
+        .arg("-"))
+    .stdout;
+    let mut failures = Failures::new();
     let number = |tag: &str, name: &str| -> f64 {
         let at = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
         tag[at..].split('"').next().unwrap().parse().unwrap()
@@ -292,15 +266,16 @@ fn the_html_report_prints_to_pdf_with_its_numbers_and_charts_inside_the_page() {
         let (width, height) = (number(head, "width"), number(head, "height"));
         for word in page.split("<word ").skip(1) {
             let tag = word.split('>').next().unwrap();
-            assert!(
+            failures.check(
                 number(tag, "xMin") >= 0.0 && number(tag, "xMax") <= width,
-                "a word runs off the page: {word}"
+                || format!("a word runs off the page: {word}"),
             );
-            assert!(
+            failures.check(
                 number(tag, "yMin") >= 0.0 && number(tag, "yMax") <= height,
-                "a word runs off the page: {word}"
+                || format!("a word runs off the page: {word}"),
             );
         }
     }
+    failures.assert_none();
     assert!(pages >= 1);
 }

@@ -3,31 +3,38 @@
 
 mod common;
 
-use common::{demo_config, finding_kinds, policy, run_json};
+use common::{Failures, demo_config, finding_kinds, policy, restore_drill, run_code, run_json};
 
 #[test]
 fn demo_run_passes_the_good_backups_and_fails_the_damaged_one() {
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path());
     let run = run_json(&config, &[]);
-    let (code, results, stdout) = (run.code, run.results, run.stdout);
-    assert_eq!(code, 1, "{stdout}");
+    let (out, results) = (&run.out, &run.results);
+    assert_eq!(out.code, 1, "{out}");
     assert_eq!(results["status"], "fail");
+    let mut failures = Failures::new();
     for name in ["acme-files", "acme-db", "bright-mail"] {
-        let p = policy(&results, name);
-        assert_eq!(p["status"], "pass", "{name}: {}", p["findings"]);
-        assert_eq!(p["rpo"]["met"], true);
-        assert_eq!(p["rto"]["met"], true);
+        let p = policy(results, name);
+        failures.check_eq(&p["status"], "pass", || {
+            format!("{name}: {}", p["findings"])
+        });
+        failures.check_eq(&p["rpo"]["met"], true, || format!("{name}: rpo.met"));
+        failures.check_eq(&p["rto"]["met"], true, || format!("{name}: rto.met"));
         for object in p["objects"].as_array().unwrap() {
-            assert_eq!(object["status"], "pass");
-            assert_eq!(
-                object["digest"]["expected"], object["digest"]["actual"],
-                "{object}"
+            failures.check_eq(&object["status"], "pass", || format!("{name}: {object}"));
+            failures.check_eq(
+                &object["digest"]["expected"],
+                &object["digest"]["actual"],
+                || format!("{name}: {object}"),
             );
-            assert!(object["digest"]["expected"].is_string());
+            failures.check(object["digest"]["expected"].is_string(), || {
+                format!("{name}: no expected digest in {object}")
+            });
         }
     }
-    let imaging = policy(&results, "bright-imaging");
+    failures.assert_none();
+    let imaging = policy(results, "bright-imaging");
     assert_eq!(imaging["status"], "fail");
     let kinds = finding_kinds(imaging);
     assert!(
@@ -38,11 +45,11 @@ fn demo_run_passes_the_good_backups_and_fails_the_damaged_one() {
     assert_eq!(imaging["objects"][0]["digest"]["algorithm"], "sha512");
     // The summary names the failure and its object.
     assert!(
-        stdout
+        out.stdout
             .contains("FAIL bright-imaging: checksum_mismatch: imaging/2026-11-25/imaging.tar.zst"),
-        "{stdout}"
+        "{out}"
     );
-    assert!(stdout.contains("FAILED 1 of 4"), "{stdout}");
+    assert!(out.stdout.contains("FAILED 1 of 4"), "{out}");
     // The scratch folder of the run is gone.
     let left: Vec<_> = std::fs::read_dir(dir.path().join("scratch"))
         .unwrap()
@@ -55,6 +62,7 @@ fn json_results_follow_the_documented_schema() {
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path());
     let results = run_json(&config, &["--policy", "acme-db", "--seed", "5"]).results;
+    let mut failures = Failures::new();
     for field in [
         "run_id",
         "started_at",
@@ -64,17 +72,21 @@ fn json_results_follow_the_documented_schema() {
         "policies",
         "schema_version",
     ] {
-        assert!(!results[field].is_null(), "missing {field}");
+        failures.check(!results[field].is_null(), || format!("missing {field}"));
     }
-    assert_eq!(results["seed"], 5);
+    failures.check_eq(&results["seed"], 5, || "seed".to_string());
     let p = policy(&results, "acme-db");
     for field in [
         "name", "client", "status", "findings", "rpo", "rto", "objects", "sets",
     ] {
-        assert!(!p[field].is_null(), "missing policies[].{field}");
+        failures.check(!p[field].is_null(), || {
+            format!("missing policies[].{field}")
+        });
     }
     for field in ["target_seconds", "age_seconds", "newest_set", "met"] {
-        assert!(!p["rpo"][field].is_null(), "missing rpo.{field}");
+        failures.check(!p["rpo"][field].is_null(), || {
+            format!("missing rpo.{field}")
+        });
     }
     for field in [
         "target_seconds",
@@ -83,7 +95,9 @@ fn json_results_follow_the_documented_schema() {
         "throughput_bytes_per_second",
         "met",
     ] {
-        assert!(!p["rto"][field].is_null(), "missing rto.{field}");
+        failures.check(!p["rto"][field].is_null(), || {
+            format!("missing rto.{field}")
+        });
     }
     let object = &p["objects"][0];
     for field in [
@@ -96,8 +110,11 @@ fn json_results_follow_the_documented_schema() {
         "seconds",
         "status",
     ] {
-        assert!(!object[field].is_null(), "missing objects[].{field}");
+        failures.check(!object[field].is_null(), || {
+            format!("missing objects[].{field}")
+        });
     }
+    failures.assert_none_for(&results);
     // The in-archive manifest was checked: the archive has app.db, notes and the manifest.
     assert_eq!(object["files"], 3);
     assert_eq!(object["digest"]["algorithm"], "sha256");
@@ -111,9 +128,8 @@ fn policy_subset_that_passes_exits_zero() {
         &config,
         &["--policy", "acme-files", "--policy", "bright-mail"],
     );
-    let (code, results) = (run.code, run.results);
-    assert_eq!(code, 0);
-    assert_eq!(results["policies"].as_array().unwrap().len(), 2);
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    assert_eq!(run.results["policies"].as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -121,13 +137,11 @@ fn dry_run_with_a_seed_repeats_its_plan_and_restores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path());
     let plan = |seed: &str| {
-        let out = common::bin()
-            .args(["run", "--dry-run", "--seed", seed, "--config-dir"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0));
-        String::from_utf8(out.stdout).unwrap()
+        let args = ["run", "--dry-run", "--seed", seed];
+        let out = common::run_ok(restore_drill(&config, &args));
+        // The plan is valid UTF-8: nothing was replaced in reading it.
+        assert!(!out.stdout.contains(char::REPLACEMENT_CHARACTER), "{out}");
+        out.stdout
     };
     let first = plan("11");
     assert_eq!(first, plan("11"));
@@ -148,14 +162,14 @@ fn keep_leaves_the_restored_files_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
     let config = demo_config(dir.path());
     let run = run_json(&config, &["--policy", "acme-db", "--keep"]);
-    let (code, results, stdout) = (run.code, run.results, run.stdout);
-    assert_eq!(code, 0, "{stdout}");
+    let (out, results) = (&run.out, &run.results);
+    assert_eq!(out.code, 0, "{out}");
     let run_dir = dir
         .path()
         .join("scratch")
         .join(results["run_id"].as_str().unwrap());
-    assert!(stdout.contains(&run_dir.display().to_string()), "{stdout}");
-    let set = policy(&results, "acme-db")["rpo"]["newest_set"]
+    assert!(out.stdout.contains(&run_dir.display().to_string()), "{out}");
+    let set = policy(results, "acme-db")["rpo"]["newest_set"]
         .as_str()
         .unwrap()
         .to_string();
@@ -164,7 +178,7 @@ fn keep_leaves_the_restored_files_and_says_where() {
     assert!(head.starts_with(b"SQLite format 3\0"));
     // The next run clears the kept folder, and takes it for no run that died.
     let next = run_json(&config, &["--policy", "acme-db"]);
-    assert_eq!(next.code, 0, "{}", next.stdout);
+    assert_eq!(next.out.code, 0, "{}", next.out);
     assert!(!run_dir.exists(), "the kept folder outlived the next run");
     let runs = common::history_json(&config, &[]);
     let statuses: Vec<_> = runs
@@ -191,7 +205,7 @@ fn missing_fs_root_is_a_storage_error_and_is_not_created() {
         "targets:\n  rpo: 1h\n  rto: 1h\n",
     );
     let run = run_json(&config, &[]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.out.code, 1, "{}", run.out);
     let p = policy(&run.results, "p");
     assert_eq!(finding_kinds(p), ["storage_error"]);
     assert!(
@@ -215,13 +229,7 @@ fn same_keys_in_two_storages_are_verified_against_their_own_checksums() {
         ("two", b"second storage".as_slice()),
     ] {
         let root = dir.path().join(name);
-        let object = common::zstd(content);
-        common::put(&root, "x/2026-11-25/a.zst", &object);
-        common::put(
-            &root,
-            "x/2026-11-25/SHA256SUMS",
-            format!("{}  a.zst\n", common::sha256_hex(&object)).as_bytes(),
-        );
+        common::put_zst_with_sums(&root, "x/2026-11-25", "a.zst", content);
         common::write_fs_policy(
             &config,
             name,
@@ -232,7 +240,7 @@ fn same_keys_in_two_storages_are_verified_against_their_own_checksums() {
         );
     }
     let run = run_json(&config, &[]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.out.code, 0, "{}", run.out);
     assert_eq!(policy(&run.results, "one")["status"], "pass");
     assert_eq!(policy(&run.results, "two")["status"], "pass");
 }
@@ -243,30 +251,22 @@ fn same_keys_in_two_storages_are_verified_against_their_own_checksums() {
 /// which runs after every restore of the run has ended.
 #[test]
 fn verified_objects_leave_scratch_at_once_unless_something_reads_them() {
-    use common::{put, sha256_hex, tar, text, write_fs_policy, write_settings, zstd};
+    use common::{put_set, put_zst_with_sums, tar, text, write_fs_policy, write_settings, zstd};
     let dir = tempfile::tempdir().unwrap();
     let bucket = dir.path().join("bucket");
     let set = "2026-11-25";
     let image = zstd(&text(1, 3 << 20));
     let app = zstd(&tar(&[("app/config.txt", b"key: value\n".as_slice())]));
-    put(&bucket, &format!("streamed/{set}/image.bin.zst"), &image);
-    put(&bucket, &format!("streamed/{set}/app.tar.zst"), &app);
-    put(
+    put_set(
         &bucket,
-        &format!("streamed/{set}/SHA256SUMS"),
-        format!(
-            "{}  image.bin.zst\n{}  app.tar.zst\n",
-            sha256_hex(&image),
-            sha256_hex(&app)
-        )
-        .as_bytes(),
+        &format!("streamed/{set}"),
+        &[("image.bin.zst", &image), ("app.tar.zst", &app)],
     );
-    let db = zstd(&text(2, 1 << 20));
-    put(&bucket, &format!("checked/{set}/db.zst"), &db);
-    put(
+    put_zst_with_sums(
         &bucket,
-        &format!("checked/{set}/SHA256SUMS"),
-        format!("{}  db.zst\n", sha256_hex(&db)).as_bytes(),
+        &format!("checked/{set}"),
+        "db.zst",
+        &text(2, 1 << 20),
     );
     let config = write_settings(dir.path(), "");
     let targets = "targets:\n  rpo: 3650d\n  rto: 1h\n";
@@ -281,11 +281,15 @@ fn verified_objects_leave_scratch_at_once_unless_something_reads_them() {
     write_fs_policy(&config, "checked", "Acme", &bucket, "checked/", &validate);
 
     let run = run_json(&config, &[]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    let mut failures = Failures::new();
     for name in ["streamed", "checked"] {
         let p = policy(&run.results, name);
-        assert_eq!(p["status"], "pass", "{name}: {}", p["findings"]);
+        failures.check_eq(&p["status"], "pass", || {
+            format!("{name}: {}", p["findings"])
+        });
     }
+    failures.assert_none();
     assert_eq!(
         policy(&run.results, "streamed")["objects"]
             .as_array()
@@ -334,6 +338,15 @@ fn direct_io_setting_restores_the_same_and_is_validated() {
     let text = std::fs::read_to_string(&settings).unwrap();
     std::fs::write(&settings, format!("{text}scratch_direct_io: true\n")).unwrap();
     let direct = run_json(&config, &["--seed", "7"]).results;
+    let digests = |p: &serde_json::Value| -> Vec<serde_json::Value> {
+        p["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["digest"]["actual"].clone())
+            .collect()
+    };
+    let mut failures = Failures::new();
     for name in [
         "acme-files",
         "acme-db",
@@ -342,18 +355,13 @@ fn direct_io_setting_restores_the_same_and_is_validated() {
         "big",
     ] {
         let (a, b) = (policy(&buffered, name), policy(&direct, name));
-        assert_eq!(a["status"], b["status"], "{name}");
-        assert_eq!(finding_kinds(a), finding_kinds(b), "{name}");
-        let digests = |p: &serde_json::Value| -> Vec<serde_json::Value> {
-            p["objects"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o["digest"]["actual"].clone())
-                .collect()
-        };
-        assert_eq!(digests(a), digests(b), "{name}");
+        failures.check_eq(&a["status"], &b["status"], || format!("{name}: status"));
+        failures.check_eq(finding_kinds(a), finding_kinds(b), || {
+            format!("{name}: finding kinds")
+        });
+        failures.check_eq(digests(a), digests(b), || format!("{name}: digests"));
     }
+    failures.assert_none();
     assert_eq!(
         policy(&direct, "big")["status"],
         "pass",
@@ -362,16 +370,11 @@ fn direct_io_setting_restores_the_same_and_is_validated() {
     );
 
     std::fs::write(&settings, format!("{text}scratch_direct_io: sometimes\n")).unwrap();
-    let out = common::bin()
-        .args(["check", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = run_code(restore_drill(&config, &["check"]), 2);
     assert!(
-        stderr.contains("restore-drill.yaml:5:20: scratch_direct_io: invalid type"),
-        "{stderr}"
+        out.stderr
+            .contains("restore-drill.yaml:5:20: scratch_direct_io: invalid type"),
+        "{out}"
     );
 }
 

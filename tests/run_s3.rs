@@ -7,17 +7,16 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{finding_kinds, policy, put, sha256_hex, tar, text, upload, zstd};
-use serde_json::Value;
+use common::{
+    Failures, RunOutput, finding_kinds, policy, put, put_set, put_with_sums, sha256_hex, tar, text,
+    zstd,
+};
 
+/// The one run every test here checks: its configuration folder's parent and what it left.
 struct Shared {
     _dir: tempfile::TempDir,
     root: PathBuf,
-    code: i32,
-    results: Value,
-    json_text: String,
-    stdout: String,
-    stderr: String,
+    run: RunOutput,
 }
 
 fn day(days_ago: i64) -> String {
@@ -39,14 +38,11 @@ fn stage_backups(stage: &Path) {
             ("home/ledger.csv", &text(2, 30_000)),
         ]));
         let log = zstd(&text(3, 20_000));
-        put(stage, &format!("healthy/{d}/home.tar.zst"), &archive);
-        put(stage, &format!("healthy/{d}/audit.log.zst"), &log);
-        let sums = format!(
-            "{}  home.tar.zst\n{}  audit.log.zst\n",
-            sha256_hex(&archive),
-            sha256_hex(&log)
+        put_set(
+            stage,
+            &format!("healthy/{d}"),
+            &[("home.tar.zst", &archive), ("audit.log.zst", &log)],
         );
-        put(stage, &format!("healthy/{d}/SHA256SUMS"), sums.as_bytes());
     }
 
     // db: one object per night with a BLAKE3 sidecar and an in-archive manifest.
@@ -89,34 +85,18 @@ fn stage_backups(stage: &Path) {
     );
 
     // stale: the newest set is from 2020.
-    let old = zstd(b"old backup");
-    put(stage, "stale/2020-01-01/old.zst", &old);
-    put(
-        stage,
-        "stale/2020-01-01/SHA256SUMS",
-        format!("{}  old.zst\n", sha256_hex(&old)).as_bytes(),
-    );
+    put_with_sums(stage, "stale/2020-01-01", "old.zst", &zstd(b"old backup"));
 
     // validate: restores fine, but its validation command fails.
     let app = zstd(&tar(&[("app.txt", b"version 1\n")]));
-    put(stage, &format!("validate/{d1}/app.tar.zst"), &app);
-    put(
-        stage,
-        &format!("validate/{d1}/SHA256SUMS"),
-        format!("{}  app.tar.zst\n", sha256_hex(&app)).as_bytes(),
-    );
+    put_with_sums(stage, &format!("validate/{d1}"), "app.tar.zst", &app);
 
     // traversal: an archive entry climbing out of the scratch folder.
     let evil = zstd(&tar(&[
         ("fine.txt", b"ok"),
         ("../../../escape-s3.txt", b"owned"),
     ]));
-    put(stage, &format!("traversal/{d1}/evil.tar.zst"), &evil);
-    put(
-        stage,
-        &format!("traversal/{d1}/SHA256SUMS"),
-        format!("{}  evil.tar.zst\n", sha256_hex(&evil)).as_bytes(),
-    );
+    put_with_sums(stage, &format!("traversal/{d1}"), "evil.tar.zst", &evil);
 
     // unchecked: no sidecar, no manifest, checksums required.
     put(
@@ -126,110 +106,108 @@ fn stage_backups(stage: &Path) {
     );
 }
 
-fn policy_yaml(name: &str, bucket: &str, endpoint: &str, prefix: &str, extra: &str) -> String {
-    format!(
-        "name: {name}\nclient: Test Client\nstorage:\n  service: s3\n  bucket: {bucket}\n  endpoint: {endpoint}\n  region: us-east-1\n  access_key_id: ${{env:AWS_ACCESS_KEY_ID}}\n  secret_access_key: ${{env:AWS_SECRET_ACCESS_KEY}}\nbackups:\n  prefix: {prefix}/\n  sets: by-folder\n  date_format: \"%Y-%m-%d\"\nsample:\n  random: 1\n{extra}targets:\n  rpo: 72h\n  rto: 1h\n"
-    )
+/// Writes policy `name` over `prefix/` in `bucket` at `endpoint`: dated folders, the newest
+/// set and one more at random.
+fn write_s3_policy(config: &Path, name: &str, bucket: &str, endpoint: &str, prefix: &str) {
+    let storage = common::s3_storage(bucket, endpoint, "AWS_SECRET_ACCESS_KEY");
+    let rest = "  sets: by-folder\n  date_format: \"%Y-%m-%d\"\nsample:\n  random: 1\ntargets:\n  rpo: 72h\n  rto: 1h\n";
+    let prefix = format!("{prefix}/");
+    common::write_policy(config, name, "Test Client", &storage, &prefix, rest);
+}
+
+/// Edits policy file `name` in `config`.
+fn edit(config: &Path, name: &str, change: impl FnOnce(String) -> String) {
+    let path = config.join(format!("{name}.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, change(text)).unwrap();
 }
 
 fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let endpoint = common::s3_endpoint();
+        let bucket = common::s3_bucket("core", stage_backups);
         let dir = tempfile::tempdir().unwrap();
-        let stage = tempfile::tempdir().unwrap();
-        stage_backups(stage.path());
-        let bucket = common::bucket_name("core");
-        upload(&bucket, stage.path());
-
         let root = dir.path().to_path_buf();
-        let config = root.join("config");
-        let p = |name: &str, prefix: &str, extra: &str| {
-            put(&config, &format!("{name}.yaml"), policy_yaml(name, &bucket, &endpoint, prefix, extra).as_bytes());
-        };
-        p("healthy", "healthy", "");
-        p("db", "db", "");
-        p("flipped", "flipped", "");
-        p("truncated", "truncated", "");
-        p("stale", "stale", "");
-        p("traversal", "traversal", "");
-        p("unchecked", "unchecked", "");
-        p("validate", "validate", "");
-        // by-object layout and in-archive manifest for db; a failing command for validate.
-        let db = std::fs::read_to_string(config.join("db.yaml"))
-            .unwrap()
-            .replace("  sets: by-folder\n", "  sets: by-object\n")
-            .replace(
-                "sample:\n",
-                "  include: [\"*.tar.zst\"]\nchecksums:\n  in_archive: MANIFEST.sha256\nsample:\n",
-            );
-        let db = db.replace("${env:AWS_SECRET_ACCESS_KEY}", "${file:secrets/s3.secret}");
-        put(&config, "secrets/s3.secret", format!("{}\n", common::TEST_SECRET).as_bytes());
-        std::fs::write(config.join("db.yaml"), db).unwrap();
-        let validate = std::fs::read_to_string(config.join("validate.yaml")).unwrap().replace(
-            "targets:",
-            "validate:\n  - name: release marker\n    run: [\"grep\", \"-q\", \"version 2\", \"{dir}/app.txt\"]\n    timeout: 30s\ntargets:",
-        );
-        std::fs::write(config.join("validate.yaml"), validate).unwrap();
+        let config = common::write_settings(&root, "");
+        for name in [
+            "healthy",
+            "db",
+            "flipped",
+            "truncated",
+            "stale",
+            "traversal",
+            "unchecked",
+            "validate",
+        ] {
+            write_s3_policy(&config, name, &bucket, &endpoint, name);
+        }
+        // by-object layout and in-archive manifest for db, its secret from a file; a failing
+        // command for validate.
+        edit(&config, "db", |text| {
+            text.replace("  sets: by-folder\n", "  sets: by-object\n")
+                .replace(
+                    "sample:\n",
+                    "  include: [\"*.tar.zst\"]\nchecksums:\n  in_archive: MANIFEST.sha256\nsample:\n",
+                )
+                .replace("${env:AWS_SECRET_ACCESS_KEY}", "${file:secrets/s3.secret}")
+        });
+        let secret = format!("{}\n", common::TEST_SECRET);
+        put(&config, "secrets/s3.secret", secret.as_bytes());
+        edit(&config, "validate", |text| {
+            text.replace(
+                "targets:",
+                "validate:\n  - name: release marker\n    run: [\"grep\", \"-q\", \"version 2\", \"{dir}/app.txt\"]\n    timeout: 30s\ntargets:",
+            )
+        });
         // absent: nothing listens on this port.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed_port = closed.local_addr().unwrap().port();
-        drop(closed);
-        put(
-            &config,
-            "absent.yaml",
-            policy_yaml("absent", &bucket, &format!("http://127.0.0.1:{closed_port}"), "healthy", "").as_bytes(),
-        );
-        put(&config, "restore-drill.yaml", format!("scratch_dir: {}\nstate_dir: {}\n", root.join("scratch").display(), root.join("state").display()).as_bytes());
+        let absent = format!("http://127.0.0.1:{}", common::closed_port());
+        write_s3_policy(&config, "absent", &bucket, &absent, "healthy");
 
         // -vvv: trace logs, storage requests included, must not carry the secret either.
         let run = common::run_json(&config, &["-vvv"]);
         Shared {
             _dir: dir,
             root,
-            code: run.code,
-            results: run.results,
-            json_text: run.json_text,
-            stdout: run.stdout,
-            stderr: run.stderr,
+            run,
         }
     })
 }
 
 fn kinds_of(name: &str) -> Vec<String> {
-    finding_kinds(policy(&shared().results, name))
+    finding_kinds(policy(&shared().run.results, name))
 }
 
 #[test]
 fn s3_run_fails_overall_and_reports_every_policy() {
-    let s = shared();
-    assert_eq!(s.code, 1, "{}", s.stdout);
-    println!("{}", s.stdout);
+    let s = &shared().run;
+    assert_eq!(s.out.code, 1, "{}", s.out);
+    println!("{}", s.out.stdout);
     assert_eq!(s.results["policies"].as_array().unwrap().len(), 9);
 }
 
 #[test]
 fn s3_secrets_appear_in_no_output() {
-    let s = shared();
+    let s = &shared().run;
+    let mut failures = Failures::new();
     for (what, text) in [
-        ("stdout", &s.stdout),
-        ("stderr", &s.stderr),
+        ("stdout", &s.out.stdout),
+        ("stderr", &s.out.stderr),
         ("results.json", &s.json_text),
     ] {
-        assert!(
-            !text.contains(common::TEST_SECRET),
-            "the secret appeared in {what}"
-        );
+        failures.check(!text.contains(common::TEST_SECRET), || {
+            format!("the secret appeared in {what}")
+        });
     }
-    assert!(
-        s.stderr.contains("DEBUG"),
-        "debug logging was not on, the check proves little"
-    );
+    failures.check(s.out.stderr.contains("DEBUG"), || {
+        "debug logging was not on, the check proves little".to_string()
+    });
+    failures.assert_none();
 }
 
 #[test]
 fn s3_healthy_sets_pass_with_manifest_digests() {
-    let p = policy(&shared().results, "healthy");
+    let p = policy(&shared().run.results, "healthy");
     assert_eq!(p["status"], "pass", "{}", p["findings"]);
     assert_eq!(
         p["sets"].as_array().unwrap().len(),
@@ -237,22 +215,25 @@ fn s3_healthy_sets_pass_with_manifest_digests() {
         "newest plus one random set"
     );
     assert_eq!(p["objects"].as_array().unwrap().len(), 4);
+    let mut failures = Failures::new();
     for o in p["objects"].as_array().unwrap() {
-        assert_eq!(o["digest"]["expected"], o["digest"]["actual"]);
-        assert!(
-            o["digest"]["source"]
-                .as_str()
-                .unwrap()
-                .ends_with("SHA256SUMS")
-        );
+        let digest = &o["digest"];
+        failures.check_eq(&digest["expected"], &digest["actual"], || {
+            format!("{}: the digests", o["key"])
+        });
+        let source = digest["source"].as_str();
+        failures.check(source.is_some_and(|s| s.ends_with("SHA256SUMS")), || {
+            format!("{}: the digest from {source:?}", o["key"])
+        });
     }
+    failures.assert_none();
     assert_eq!(p["rpo"]["newest_set"], day(1));
     assert!(p["rto"]["projected_seconds"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
 fn s3_sidecar_and_in_archive_manifest_pass() {
-    let p = policy(&shared().results, "db");
+    let p = policy(&shared().run.results, "db");
     assert_eq!(p["status"], "pass", "{}", p["findings"]);
     let object = &p["objects"][0];
     assert_eq!(object["digest"]["algorithm"], "blake3");
@@ -274,7 +255,7 @@ fn s3_truncated_frame_is_corrupt_archive() {
 
 #[test]
 fn s3_stale_newest_set_exceeds_the_rpo() {
-    let p = policy(&shared().results, "stale");
+    let p = policy(&shared().run.results, "stale");
     assert_eq!(finding_kinds(p), ["rpo_exceeded"]);
     assert_eq!(p["rpo"]["met"], false);
     assert!(p["rpo"]["age_seconds"].as_f64().unwrap() > 86_400.0 * 365.0);
@@ -282,7 +263,7 @@ fn s3_stale_newest_set_exceeds_the_rpo() {
 
 #[test]
 fn s3_failing_validation_carries_its_output() {
-    let p = policy(&shared().results, "validate");
+    let p = policy(&shared().run.results, "validate");
     assert_eq!(finding_kinds(p), ["validation_failed"]);
     let message = p["findings"][0]["message"].as_str().unwrap();
     assert!(message.contains("exited with code 1"), "{message}");
@@ -292,6 +273,7 @@ fn s3_failing_validation_carries_its_output() {
 fn s3_traversal_entry_is_refused_and_nothing_escapes() {
     let s = shared();
     assert_eq!(kinds_of("traversal"), ["unsafe_path"]);
+    let mut escaped = Vec::new();
     let mut stack = vec![s.root.clone(), std::env::temp_dir()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -299,17 +281,15 @@ fn s3_traversal_entry_is_refused_and_nothing_escapes() {
         };
         for e in entries.flatten() {
             let path = e.path();
-            assert_ne!(
-                e.file_name(),
-                "escape-s3.txt",
-                "escaped to {}",
-                path.display()
-            );
+            if e.file_name() == "escape-s3.txt" {
+                escaped.push(path.display().to_string());
+            }
             if path.starts_with(&s.root) && path.is_dir() && !path.is_symlink() {
                 stack.push(path);
             }
         }
     }
+    assert!(escaped.is_empty(), "escaped to {escaped:?}");
 }
 
 #[test]
@@ -319,7 +299,7 @@ fn s3_object_without_any_checksum_is_missing_checksum() {
 
 #[test]
 fn s3_absent_server_is_a_storage_error_for_its_policy_only() {
-    let p = policy(&shared().results, "absent");
-    assert_eq!(finding_kinds(p), ["storage_error"]);
-    assert_eq!(policy(&shared().results, "healthy")["status"], "pass");
+    let results = &shared().run.results;
+    assert_eq!(finding_kinds(policy(results, "absent")), ["storage_error"]);
+    assert_eq!(policy(results, "healthy")["status"], "pass");
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::bin;
+use common::{Ran, restore_drill, run, run_ok};
 
 fn config(dir: &Path) -> std::path::PathBuf {
     let bucket = dir.join("bucket");
@@ -21,20 +21,9 @@ fn config(dir: &Path) -> std::path::PathBuf {
     config
 }
 
-fn due_at(config: &Path, now: &str) -> String {
-    let out = bin()
-        .args(["run", "--due", "--config-dir"])
-        .arg(config)
-        .env("RESTORE_DRILL_NOW", now)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// `run --due` at `now`, which must succeed.
+fn due_at(config: &Path, now: &str) -> Ran {
+    run_ok(restore_drill(config, &["run", "--due"]).env("RESTORE_DRILL_NOW", now))
 }
 
 #[test]
@@ -43,31 +32,28 @@ fn due_runs_each_slot_once_and_skips_unscheduled_policies() {
     let config = config(dir.path());
     let first = due_at(&config, "2026-11-20T03:00:00Z");
     assert!(
-        first.contains("nightly") && !first.contains("by-hand"),
+        first.stdout.contains("nightly") && !first.stdout.contains("by-hand"),
         "{first}"
     );
-    assert!(due_at(&config, "2026-11-20T03:15:00Z").contains("nothing due"));
+    let out = due_at(&config, "2026-11-20T03:15:00Z");
+    assert!(out.stdout.contains("nothing due"), "{out}");
     // Two nights missed: caught up once.
-    assert!(due_at(&config, "2026-11-23T09:00:00Z").contains("nightly"));
-    assert!(due_at(&config, "2026-11-23T09:15:00Z").contains("nothing due"));
-    let out = bin()
-        .args(["history", "--json", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = due_at(&config, "2026-11-23T09:00:00Z");
+    assert!(out.stdout.contains("nightly"), "{out}");
+    let out = due_at(&config, "2026-11-23T09:15:00Z");
+    assert!(out.stdout.contains("nothing due"), "{out}");
+    let out = run(restore_drill(&config, &["history", "--json"]));
+    let runs: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 2);
 
-    let out = bin()
-        .args(["schedule", "--config-dir"])
-        .arg(&config)
-        .env("RESTORE_DRILL_NOW", "2026-11-23T10:00:00Z")
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
+    // Its exit code was not checked before.
+    let out = run_ok(
+        restore_drill(&config, &["schedule"]).env("RESTORE_DRILL_NOW", "2026-11-23T10:00:00Z"),
+    );
+    let table = &out.stdout;
     assert!(
         table.contains("0 2 * * * (UTC)") && table.contains("2026-11-24 02:00 UTC"),
-        "{table}"
+        "{out}"
     );
-    assert!(table.contains("not scheduled"), "{table}");
+    assert!(table.contains("not scheduled"), "{out}");
 }

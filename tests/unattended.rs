@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Failures, append_settings, restore_drill, run, run_code, run_ok};
+
 /// A policy whose validation command sleeps, so a run stays busy until it is stopped.
 fn slow_config(dir: &Path) -> PathBuf {
     let bucket = dir.join("bucket");
@@ -69,17 +71,13 @@ fn a_second_run_exits_at_once_while_the_first_holds_the_lock() {
     let mut first = spawn_run(&config);
     wait_for_scratch(dir.path());
     let started = Instant::now();
-    let second = common::bin()
-        .args(["run", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(second.status.code(), Some(6));
-    let stderr = String::from_utf8_lossy(&second.stderr);
+    let second = run_code(restore_drill(&config, &["run"]), 6);
     assert!(
-        stderr.contains("another restore-drill run is in progress")
-            && stderr.contains(&format!("pid {}", first.id())),
-        "{stderr}"
+        second
+            .stderr
+            .contains("another restore-drill run is in progress")
+            && second.stderr.contains(&format!("pid {}", first.id())),
+        "{second}"
     );
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -87,14 +85,11 @@ fn a_second_run_exits_at_once_while_the_first_holds_the_lock() {
     );
     // `mail flush` neither: the run delivers the spool itself (two senders would send its
     // messages twice).
-    let flush = common::bin()
-        .args(["mail", "flush", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(flush.status.code(), Some(6));
-    let stderr = String::from_utf8_lossy(&flush.stderr);
-    assert!(stderr.contains("it delivers the spool itself"), "{stderr}");
+    let flush = run_code(restore_drill(&config, &["mail", "flush"]), 6);
+    assert!(
+        flush.stderr.contains("it delivers the spool itself"),
+        "{flush}"
+    );
     let _ = first.kill();
     let _ = first.wait();
 }
@@ -114,17 +109,7 @@ fn a_sigkilled_holder_blocks_nothing_and_its_scratch_is_cleared() {
         .unwrap()
         .replace("[\"sleep\", \"30\"]", "[\"true\"]");
     std::fs::write(&fast, text).unwrap();
-    let next = common::bin()
-        .args(["run", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(
-        next.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&next.stderr)
-    );
+    let next = run_ok(restore_drill(&config, &["run"]));
     assert!(
         !left.exists(),
         "the dead run's scratch folder is still there"
@@ -138,17 +123,17 @@ fn a_sigkilled_holder_blocks_nothing_and_its_scratch_is_cleared() {
     assert_eq!(dead.len(), 1, "{runs:?}");
     assert_eq!(dead[0]["status"], "interrupted", "{runs:?}");
     assert_eq!(runs.len(), 2, "the dead run and the next one: {runs:?}");
-    let stderr = String::from_utf8_lossy(&next.stderr);
     assert!(
-        stderr.contains(&format!("run {dead_id} did not finish")),
-        "{stderr}"
+        next.stderr
+            .contains(&format!("run {dead_id} did not finish")),
+        "{next}"
     );
-    let (code, text) = common::history(&config, &["verify"]);
-    assert_eq!(code, 0, "{text}");
+    run_ok(restore_drill(&config, &["history", "verify"]));
 }
 
 #[test]
 fn sigterm_mid_restore_exits_143_and_records_an_interrupted_run() {
+    let mut failures = Failures::new();
     for (sig, code) in [
         (rustix::process::Signal::TERM, 143),
         (rustix::process::Signal::INT, 130),
@@ -160,18 +145,23 @@ fn sigterm_mid_restore_exits_143_and_records_an_interrupted_run() {
         std::thread::sleep(Duration::from_millis(200));
         signal(&child, sig);
         let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(!run_dir.exists(), "the scratch folder was left behind");
+        failures.check_eq(out.status.code(), Some(code), || {
+            format!(
+                "{sig:?}: the exit code; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        failures.check(!run_dir.exists(), || {
+            format!("{sig:?}: the scratch folder was left behind")
+        });
         let runs = common::history_json(&config, &[]);
-        assert_eq!(runs[0]["status"], "interrupted", "{runs}");
-        let (code, text) = common::history(&config, &["verify"]);
-        assert_eq!(code, 0, "{text}");
+        failures.check_eq(&runs[0]["status"], "interrupted", || {
+            format!("{sig:?}: the run's status in {runs}")
+        });
+        let verify = run(restore_drill(&config, &["history", "verify"]));
+        failures.check(verify.code == 0, || format!("{sig:?}: {verify}"));
     }
+    failures.assert_none();
 }
 
 /// A tiny HTTP server on loopback that answers 200 and records each request's path.
@@ -209,30 +199,17 @@ fn heartbeat_pings_start_then_success_or_fail() {
     let dir = tempfile::tempdir().unwrap();
     let config = fast_config(dir.path());
     let (base, pings) = listener();
-    let settings = config.join("restore-drill.yaml");
-    let text = std::fs::read_to_string(&settings).unwrap();
-    std::fs::write(
-        &settings,
-        format!("{text}heartbeat:\n  url: {base}\n  timeout: 5s\n"),
-    )
-    .unwrap();
+    append_settings(
+        &config,
+        &format!("heartbeat:\n  url: {base}\n  timeout: 5s\n"),
+    );
     let recv = || {
         pings
             .recv_timeout(Duration::from_secs(10))
             .expect("no ping arrived")
     };
 
-    let out = common::bin()
-        .args(["run", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(restore_drill(&config, &["run"]));
     assert_eq!([recv(), recv()], ["/ping/check-1/start", "/ping/check-1"]);
 
     // A failing run pings /fail.
@@ -241,12 +218,7 @@ fn heartbeat_pings_start_then_success_or_fail() {
         format!("{}  a.zst\n", "0".repeat(64)),
     )
     .unwrap();
-    let out = common::bin()
-        .args(["run", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    run_code(restore_drill(&config, &["run"]), 1);
     assert_eq!(
         [recv(), recv()],
         ["/ping/check-1/start", "/ping/check-1/fail"]
@@ -257,28 +229,16 @@ fn heartbeat_pings_start_then_success_or_fail() {
 fn an_unreachable_heartbeat_is_logged_never_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let config = fast_config(dir.path());
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let settings = config.join("restore-drill.yaml");
-    let text = std::fs::read_to_string(&settings).unwrap();
-    std::fs::write(
-        &settings,
-        format!("{text}heartbeat:\n  url: http://{closed}/ping/x\n  timeout: 2s\n"),
-    )
-    .unwrap();
-    let out = common::bin()
-        .args(["run", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("heartbeat not sent"), "{stderr}");
+    let closed = common::closed_port();
+    append_settings(
+        &config,
+        &format!("heartbeat:\n  url: http://127.0.0.1:{closed}/ping/x\n  timeout: 2s\n"),
+    );
+    let out = run_ok(restore_drill(&config, &["run"]));
+    assert!(out.stderr.contains("heartbeat not sent"), "{out}");
     assert!(
-        !stderr.contains("/ping/x"),
-        "the ping URL was printed: {stderr}"
+        !out.stderr.contains("/ping/x"),
+        "the ping URL was printed: {out}"
     );
 }
 
@@ -286,62 +246,45 @@ fn an_unreachable_heartbeat_is_logged_never_fatal() {
 fn check_connect_proves_storage_answers() {
     let dir = tempfile::tempdir().unwrap();
     let config = slow_config(dir.path());
-    let out = common::bin()
-        .args(["check", "--connect", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let out = run_ok(restore_drill(&config, &["check", "--connect"]));
     assert!(
-        stdout.contains("connect slow: ok, storage answers (found x/2026-11-25/"),
-        "{stdout}"
+        out.stdout
+            .contains("connect slow: ok, storage answers (found x/2026-11-25/"),
+        "{out}"
     );
     std::fs::rename(dir.path().join("bucket"), dir.path().join("moved")).unwrap();
-    let out = common::bin()
-        .args(["check", "--connect", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(7), "{stdout}");
-    assert!(stdout.contains("connect slow: FAILED"), "{stdout}");
+    let out = run_code(restore_drill(&config, &["check", "--connect"]), 7);
+    assert!(out.stdout.contains("connect slow: FAILED"), "{out}");
 }
 
 #[test]
 fn without_a_terminal_only_the_summary_reaches_the_output_and_json_logs_parse() {
     let dir = tempfile::tempdir().unwrap();
     let config = fast_config(dir.path());
-    let out = common::bin()
-        .args(["run", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let out = run_ok(restore_drill(&config, &["run"]));
     assert!(
         out.stderr.is_empty(),
-        "a passing run under cron wrote to stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "a passing run under cron wrote to stderr: {out}"
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("PASSED 1 of 1") && !stdout.contains('\u{1b}'),
-        "no colour codes off a terminal: {stdout}"
+        out.stdout.contains("PASSED 1 of 1") && !out.stdout.contains('\u{1b}'),
+        "no colour codes off a terminal: {out}"
     );
 
-    let out = common::bin()
-        .args(["-v", "--log-format", "json", "run", "--config-dir"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.lines().count() >= 2, "{stderr}");
-    for line in stderr.lines() {
-        let event: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(
-            event["level"].is_string() && event["fields"].is_object(),
-            "{line}"
-        );
+    let out = run(restore_drill(
+        &config,
+        &["-v", "--log-format", "json", "run"],
+    ));
+    assert!(out.stderr.lines().count() >= 2, "{out}");
+    let mut failures = Failures::new();
+    for line in out.stderr.lines() {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(event) => failures.check(
+                event["level"].is_string() && event["fields"].is_object(),
+                || format!("no level or fields: {line}"),
+            ),
+            Err(e) => failures.check(false, || format!("not JSON ({e}): {line}")),
+        }
     }
+    failures.assert_none_for(&out);
 }

@@ -1,6 +1,6 @@
 //! Checksum files that cannot be trusted, and sets that are not what their manifest says.
 
-use crate::common;
+use crate::common::{self, Failures};
 use crate::guard::Sandbox;
 
 /// `sums/<case>/2026-11-25/` with `data.zst` and the given checksum files; a policy `case`.
@@ -78,10 +78,11 @@ fn untrustworthy_checksum_files_are_findings_never_passes() {
     case(&sb, "no-checksum", &stored, &[]);
 
     let out = sb.run(&[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    out.passes("good");
-    out.passes("upper-case-hex");
-    out.passes("crlf");
+    assert_eq!(out.code, 1, "{out}");
+    let mut failures = Failures::new();
+    for name in ["good", "upper-case-hex", "crlf"] {
+        failures.record(out.passes(name));
+    }
     for name in [
         "sidecar-for-another-file",
         "wrong-length",
@@ -90,18 +91,19 @@ fn untrustworthy_checksum_files_are_findings_never_passes() {
         "duplicate-names",
         "dot-dot-name",
     ] {
-        out.fails_with(name, "invalid_checksum_file");
+        failures.record(out.fails_with(name, "invalid_checksum_file"));
         for m in out.messages(name, "invalid_checksum_file") {
-            assert!(
-                m.contains("sums/"),
-                "{name}: the finding names the file: {m}"
-            );
+            failures.check(m.contains("sums/"), || {
+                format!("{name}: the finding names the file: {m}")
+            });
         }
     }
-    out.fails_with("lists-a-missing-file", "missing_file");
-    assert!(
-        out.messages("lists-a-missing-file", "missing_file")[0].contains("gone.zst"),
-        "the missing name is in the finding"
+    failures.record(out.fails_with("lists-a-missing-file", "missing_file"));
+    let missing = out.messages("lists-a-missing-file", "missing_file");
+    failures.check(
+        missing.first().is_some_and(|m| m.contains("gone.zst")),
+        || format!("the missing name is in the finding: {missing:?}"),
     );
-    out.fails_with("no-checksum", "missing_checksum");
+    failures.record(out.fails_with("no-checksum", "missing_checksum"));
+    failures.assert_none_for(&out);
 }

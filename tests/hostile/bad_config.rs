@@ -2,41 +2,38 @@
 //! there is one), exit 2, and nothing is restored (the sandbox checks scratch stays empty;
 //! here no results are written either).
 
+use crate::common::{self, Failures};
 use crate::guard::Sandbox;
 
 /// A sandbox with one good policy and one hostile file; the run must refuse to start.
 fn refused(file: &str, content: &[u8], expect: &[&str]) {
     let mut sb = Sandbox::new("");
-    sb.put("good/2026-11-25/db.zst", &crate::common::zstd(b"fine"));
+    sb.put("good/2026-11-25/db.zst", &common::zstd(b"fine"));
     sb.policy("good", "good/", "checksums:\n  required: false\n");
     sb.raw_policy(file, content);
     let out = sb.run(&[]);
     eprintln!("{file}: {}", out.stderr.trim());
-    assert_eq!(out.code, 2, "{file}: expected exit 2\n{}", out.stderr);
-    assert!(out.results.is_none(), "{file}: a run happened");
-    assert!(
-        out.stderr.contains(file),
-        "{file}: the error names the file:\n{}",
-        out.stderr
-    );
+    let mut failures = Failures::new();
+    failures.check_eq(out.code, 2, || format!("{file}: expected exit 2"));
+    failures.check(out.results.is_none(), || format!("{file}: a run happened"));
+    failures.check(out.stderr.contains(file), || {
+        format!("{file}: the error names the file")
+    });
     for e in expect {
-        assert!(
-            out.stderr.contains(e),
-            "{file}: the error says {e:?}:\n{}",
-            out.stderr
-        );
+        failures.check(out.stderr.contains(e), || {
+            format!("{file}: the error says {e:?}")
+        });
     }
-    assert!(
-        out.stderr.lines().count() < 40,
-        "{file}: a flood of errors:\n{}",
-        out.stderr
-    );
+    failures.check(out.stderr.lines().count() < 40, || {
+        format!("{file}: a flood of errors")
+    });
+    failures.assert_none_for(&out);
 }
 
 const TARGETS: &str = "targets:\n  rpo: 1d\n  rto: 1h\n";
 
 fn policy_text(name: &str, storage: &str) -> String {
-    format!("name: {name}\nclient: Hostile\nstorage:\n{storage}backups:\n  prefix: x/\n{TARGETS}")
+    common::policy_yaml(name, "Hostile", storage, "x/", TARGETS)
 }
 
 #[test]
@@ -116,10 +113,10 @@ fn an_unknown_service_is_refused_with_its_line() {
 #[test]
 fn hostile_settings_are_refused_too() {
     let mut sb = Sandbox::new("concurrency:\n  restores: 2\nconcurrency:\n  restores: 3\n");
-    sb.put("good/2026-11-25/db.zst", &crate::common::zstd(b"fine"));
+    sb.put("good/2026-11-25/db.zst", &common::zstd(b"fine"));
     sb.policy("good", "good/", "checksums:\n  required: false\n");
     let out = sb.run(&[]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.results.is_none());
-    assert!(out.stderr.contains("restore-drill.yaml"), "{}", out.stderr);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.results.is_none(), "a run happened: {out}");
+    assert!(out.stderr.contains("restore-drill.yaml"), "{out}");
 }

@@ -1,7 +1,7 @@
 //! Bad zstd objects: each gives its named finding and fails its policy; the good policy in
 //! the same run still passes.
 
-use crate::common;
+use crate::common::{self, Failures};
 use crate::guard::Sandbox;
 
 /// Stores `bytes` as `zstd/<case>/2026-11-25/data.zst` with a SHA256SUMS over `sums_of`,
@@ -67,26 +67,30 @@ fn every_damaged_zstd_object_is_caught_and_the_run_goes_on() {
     case(&sb, "two-frames", &two, &two);
 
     let out = sb.run(&[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    out.passes("good");
-    out.passes("two-frames");
-    let restored = out.policy("two-frames")["objects"][0]["restored_bytes"]
-        .as_u64()
-        .unwrap();
-    assert_eq!(restored, (content.len() + second.len()) as u64);
-    out.fails_with("flipped-byte", "checksum_mismatch");
-    out.fails_with("flipped-byte-unchecked", "corrupt_archive");
-    out.fails_with("truncated", "corrupt_archive");
-    out.fails_with("wrong-content-checksum", "corrupt_archive");
-    out.fails_with("garbage", "corrupt_archive");
-    out.fails_with("empty", "corrupt_archive");
-    out.fails_with("window-too-wide", "size_limit_exceeded");
-    for name in ["truncated", "garbage", "empty"] {
-        assert!(
-            out.messages(name, "corrupt_archive")
-                .iter()
-                .all(|m| m.contains("zstd/")),
-            "{name}: the finding names the object"
-        );
+    assert_eq!(out.code, 1, "{out}");
+    let mut failures = Failures::new();
+    failures.record(out.passes("good"));
+    failures.record(out.passes("two-frames"));
+    let restored = &out.policy("two-frames")["objects"][0]["restored_bytes"];
+    failures.check_eq(restored, (content.len() + second.len()) as u64, || {
+        "two-frames: both frames restored".to_string()
+    });
+    for (name, kind) in [
+        ("flipped-byte", "checksum_mismatch"),
+        ("flipped-byte-unchecked", "corrupt_archive"),
+        ("truncated", "corrupt_archive"),
+        ("wrong-content-checksum", "corrupt_archive"),
+        ("garbage", "corrupt_archive"),
+        ("empty", "corrupt_archive"),
+        ("window-too-wide", "size_limit_exceeded"),
+    ] {
+        failures.record(out.fails_with(name, kind));
     }
+    for name in ["truncated", "garbage", "empty"] {
+        let messages = out.messages(name, "corrupt_archive");
+        failures.check(messages.iter().all(|m| m.contains("zstd/")), || {
+            format!("{name}: the finding names the object: {messages:?}")
+        });
+    }
+    failures.assert_none_for(&out);
 }

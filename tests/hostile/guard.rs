@@ -8,12 +8,13 @@
 //!   state/     owned by the run (history, outbox, spool, results)
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common;
+use crate::common::{self, Failures};
 
 /// Exit codes the README documents for `run`.
 pub const DOCUMENTED_EXITS: &[i32] = &[0, 1, 2, 3, 4, 5, 6, 7, 130, 143];
@@ -38,9 +39,13 @@ pub struct Sandbox {
     logs: tempfile::TempDir,
     before: Option<BTreeMap<PathBuf, String>>,
     pub env: Vec<(String, String)>,
+    /// The command line of the last run started, for failure messages.
+    command: String,
 }
 
+/// What a run in the sandbox did; displayed, its command, exit code and output.
 pub struct Outcome {
+    command: String,
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -49,15 +54,19 @@ pub struct Outcome {
     pub peak_rss_kib: Option<i64>,
 }
 
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        common::describe(f, &self.command, self.code, &self.stdout, &self.stderr)
+    }
+}
+
 impl Outcome {
     /// The result of policy `name`.
     pub fn policy(&self, name: &str) -> &serde_json::Value {
-        let results = self.results.as_ref().unwrap_or_else(|| {
-            panic!(
-                "no results.json (exit {}); stderr:\n{}",
-                self.code, self.stderr
-            )
-        });
+        let results = self
+            .results
+            .as_ref()
+            .unwrap_or_else(|| panic!("no results.json: {self}"));
         common::policy(results, name)
     }
 
@@ -69,29 +78,33 @@ impl Outcome {
         self.policy(name)["status"].as_str().unwrap().to_string()
     }
 
-    /// Asserts policy `name` failed with a finding of `kind` (among others, possibly).
-    pub fn fails_with(&self, name: &str, kind: &str) {
-        let kinds = self.kinds(name);
-        assert_eq!(
-            self.status(name),
-            "fail",
-            "{name} should fail with {kind}; findings {kinds:?}"
-        );
-        assert!(
-            kinds.iter().any(|k| k == kind),
-            "{name} should have a {kind} finding, has {kinds:?}: {}",
-            self.policy(name)["findings"]
-        );
+    /// Policy `name` failed with a finding of `kind` (among others, possibly).
+    pub fn fails_with(&self, name: &str, kind: &str) -> Result<(), String> {
+        let (status, kinds) = (self.status(name), self.kinds(name));
+        if status != "fail" {
+            return Err(format!(
+                "{name} should fail with {kind}, status {status:?}; findings {kinds:?}"
+            ));
+        }
+        if !kinds.iter().any(|k| k == kind) {
+            return Err(format!(
+                "{name} should have a {kind} finding, has {kinds:?}: {}",
+                self.policy(name)["findings"]
+            ));
+        }
+        Ok(())
     }
 
-    /// Asserts policy `name` passed with no finding.
-    pub fn passes(&self, name: &str) {
-        assert_eq!(
-            self.status(name),
-            "pass",
-            "{name} should pass; findings {}",
+    /// Policy `name` passed.
+    pub fn passes(&self, name: &str) -> Result<(), String> {
+        let status = self.status(name);
+        if status == "pass" {
+            return Ok(());
+        }
+        Err(format!(
+            "{name} should pass, status {status:?}; findings {}",
             self.policy(name)["findings"]
-        );
+        ))
     }
 
     /// The messages of `name`'s findings of `kind`, with the object each names.
@@ -148,7 +161,7 @@ impl Sandbox {
         let config = root.join("config");
         common::put(&config, "restore-drill.yaml", settings.as_bytes());
         // A closed loopback port: every heartbeat fails, and its error must not show the URL.
-        let closed = closed_port();
+        let closed = common::closed_port();
         Sandbox {
             _dir: dir,
             root,
@@ -159,6 +172,7 @@ impl Sandbox {
             config,
             logs: tempfile::tempdir().unwrap(),
             before: None,
+            command: String::new(),
             env: vec![
                 (
                     HEARTBEAT_ENV.into(),
@@ -221,7 +235,7 @@ impl Sandbox {
     /// Any subcommand; for `run`, the JSON results are written and read back.
     pub fn exec(&mut self, args: &[&str], measure: bool) -> Outcome {
         let child = self.spawn(args, measure);
-        let out = self.wait(child, args, measure);
+        let out = self.wait(child, measure);
         self.check(&out, args);
         out
     }
@@ -266,6 +280,7 @@ impl Sandbox {
                 });
             }
         }
+        self.command = common::command_line(cmd.get_program(), cmd.get_args(), cmd.get_envs());
         cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create(self.logs.path().join("stdout")).unwrap())
             .stderr(std::fs::File::create(self.logs.path().join("stderr")).unwrap())
@@ -274,7 +289,7 @@ impl Sandbox {
     }
 
     /// Waits for a spawned run, killing it at the deadline (a hang fails the test).
-    pub fn wait(&self, mut child: std::process::Child, args: &[&str], measure: bool) -> Outcome {
+    pub fn wait(&self, mut child: std::process::Child, measure: bool) -> Outcome {
         let started = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -284,7 +299,8 @@ impl Sandbox {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "restore-drill {args:?} hung: killed after {RUN_DEADLINE:?}; stderr:\n{}",
+                    "`{}` hung: killed after {RUN_DEADLINE:?}; stderr:\n{}",
+                    self.command,
                     read_lossy(&self.logs.path().join("stderr"))
                 );
             }
@@ -301,6 +317,7 @@ impl Sandbox {
                 .expect("GNU time wrote the peak RSS")
         });
         Outcome {
+            command: self.command.clone(),
             code: status.code().unwrap_or(-1),
             stdout: read_lossy(&self.logs.path().join("stdout")),
             stderr: read_lossy(&self.logs.path().join("stderr")),
@@ -309,23 +326,17 @@ impl Sandbox {
         }
     }
 
-    /// The guarantees that hold after every case, whatever went wrong.
+    /// The guarantees that hold after every case, whatever went wrong; every one broken is
+    /// reported.
     pub fn check(&self, out: &Outcome, args: &[&str]) {
-        let context = || {
-            format!(
-                "exit {}\nstdout:\n{}\nstderr:\n{}",
-                out.code, out.stdout, out.stderr
-            )
-        };
+        let mut failures = Failures::new();
         for text in [&out.stdout, &out.stderr] {
-            assert!(!text.contains("panicked at"), "a panic: {}", context());
-            assert!(!text.contains("RUST_BACKTRACE"), "a panic: {}", context());
+            failures.check(!text.contains("panicked at"), || "a panic".to_string());
+            failures.check(!text.contains("RUST_BACKTRACE"), || "a panic".to_string());
         }
-        assert!(
-            DOCUMENTED_EXITS.contains(&out.code),
-            "undocumented exit code: {}",
-            context()
-        );
+        failures.check(DOCUMENTED_EXITS.contains(&out.code), || {
+            format!("undocumented exit code {}", out.code)
+        });
         // Nothing new or changed outside the folders the run owns.
         let before = self.before.as_ref().expect("sealed before the run");
         let after = self.snapshot();
@@ -344,45 +355,36 @@ impl Sandbox {
                 changes.push(format!("removed: {}", path.display()));
             }
         }
-        assert!(
-            changes.is_empty(),
-            "outside scratch and state: {changes:#?}\n{}",
-            context()
-        );
-        assert!(
-            std::fs::symlink_metadata(ABSOLUTE_TARGET).is_err(),
-            "{ABSOLUTE_TARGET} was created"
-        );
+        failures.check(changes.is_empty(), || {
+            format!("outside scratch and state: {changes:#?}")
+        });
+        failures.check(std::fs::symlink_metadata(ABSOLUTE_TARGET).is_err(), || {
+            format!("{ABSOLUTE_TARGET} was created")
+        });
         // The run's scratch folders are gone (but with --keep).
         if !args.contains(&"--keep") {
             let left: Vec<_> = std::fs::read_dir(&self.scratch)
                 .map(|d| d.flatten().map(|e| e.file_name()).collect())
                 .unwrap_or_default();
-            assert!(
-                left.is_empty(),
-                "scratch left behind: {left:?}\n{}",
-                context()
-            );
+            failures.check(left.is_empty(), || format!("scratch left behind: {left:?}"));
         }
         // The secret appears nowhere: output, and every file the run wrote or kept.
         for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-            assert!(
-                !text.contains(common::TEST_SECRET),
-                "the secret is in {what}"
-            );
+            failures.check(!text.contains(common::TEST_SECRET), || {
+                format!("the secret is in {what}")
+            });
         }
         // Only the run's own folders need reading: the rest is unchanged, as checked above.
         let mut owned_files = walk(&self.root.join("state"));
         owned_files.push(self.root.join("results.json"));
         for file in owned_files {
             if let Ok(bytes) = std::fs::read(&file) {
-                assert!(
-                    !contains(&bytes, common::TEST_SECRET.as_bytes()),
-                    "the secret is in {}",
-                    file.display()
-                );
+                failures.check(!contains(&bytes, common::TEST_SECRET.as_bytes()), || {
+                    format!("the secret is in {}", file.display())
+                });
             }
         }
+        failures.assert_none_for(out);
     }
 
     /// Path → fingerprint of everything below the root but the run's own folders.
@@ -429,15 +431,6 @@ impl Sandbox {
         }
         out
     }
-}
-
-/// A loopback port nothing listens on (bound, then released).
-pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Every regular file below `dir`, links not followed.

@@ -6,13 +6,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::common;
+use crate::common::mail::{Received, parse_mail};
+use crate::common::{self, Failures};
 use crate::guard::{Sandbox, walk};
 
 const ROUNDS: u64 = 16;
 
 /// The Message-ID header of a parsed message.
-pub fn message_id(mail: &common::Received) -> String {
+pub fn message_id(mail: &Received) -> String {
     mail.header("Message-ID")
         .expect("every message has a Message-ID")
         .to_string()
@@ -24,29 +25,25 @@ fn mail_settings(transport: &str) -> String {
 
 #[test]
 fn killed_runs_lose_nothing_and_leave_nothing() {
-    let closed = crate::guard::closed_port();
+    let closed = common::closed_port();
     let down = format!(
         "  transport: smtp\n  host: 127.0.0.1\n  port: {closed}\n  tls: none\n  attempts: 1\n  retry_delay: 10ms\n  timeout: 2s\n"
     );
     let mut sb = Sandbox::new(&mail_settings(&down));
-    for p in ["alpha", "beta", "gamma"] {
-        for i in 0..3 {
-            let folder = format!("{p}/2026-11-25");
+    let parts: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| {
             let object = common::zstd(&common::noise(i + 1, 8 << 20));
-            sb.put(&format!("{folder}/part-{i}.zst"), &object);
-        }
-        let folder = sb.bucket.join(format!("{p}/2026-11-25"));
-        let mut sums = String::new();
-        for i in 0..3 {
-            let bytes = std::fs::read(folder.join(format!("part-{i}.zst"))).unwrap();
-            sums.push_str(&format!("{}  part-{i}.zst\n", common::sha256_hex(&bytes)));
-        }
-        std::fs::write(folder.join("SHA256SUMS"), sums).unwrap();
+            (format!("part-{i}.zst"), object)
+        })
+        .collect();
+    for p in ["alpha", "beta", "gamma"] {
+        common::put_set(&sb.bucket, &format!("{p}/2026-11-25"), &parts);
         sb.policy(p, &format!("{p}/"), "");
     }
     sb.seal();
 
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut failures = Failures::new();
     for round in 0..ROUNDS {
         state ^= state << 13;
         state ^= state >> 7;
@@ -62,36 +59,31 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
         let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
         // The run may have finished already; then there is nothing to stop.
         let _ = rustix::process::kill_process(pid, signal);
-        let out = sb.wait(child, &["run"], false);
+        let out = sb.wait(child, false);
         eprintln!(
             "round {round}: {signal:?} after {delay:?}: exit {}",
             out.code
         );
-        assert!(
-            !out.stderr.contains("panicked at"),
-            "round {round}: a panic\n{}",
-            out.stderr
-        );
+        failures.check(!out.stderr.contains("panicked at"), || {
+            format!("round {round}: a panic\n{out}")
+        });
         if signal == rustix::process::Signal::TERM {
-            assert!(
-                [143, 3, 1].contains(&out.code),
-                "round {round} after {delay:?}: SIGTERM gave exit {}\n{}",
-                out.code,
-                out.stderr
-            );
+            failures.check([143, 3, 1].contains(&out.code), || {
+                format!(
+                    "round {round} after {delay:?}: SIGTERM gave exit {}\n{out}",
+                    out.code
+                )
+            });
         }
     }
+    failures.assert_none();
 
     // The next run cleans up after the killed ones and completes (mail still spooled).
     let out = sb.run(&[]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(out.code, 3, "{out}");
 
     let verify = sb.exec(&["history", "verify"], false);
-    assert_eq!(
-        verify.code, 0,
-        "history verify: {}{}",
-        verify.stdout, verify.stderr
-    );
+    assert_eq!(verify.code, 0, "history verify: {verify}");
 
     // Every spooled message is whole: one file, an envelope line and a message with headers
     // and a body; nothing else is left in the spool (a message without its envelope would
@@ -107,25 +99,34 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
     let envelopes = messages();
     assert!(envelopes.len() >= 2, "the last run's mail is spooled");
     let mut ids = BTreeSet::new();
+    let mut failures = Failures::new();
     for envelope in &envelopes {
-        assert!(
-            envelope.extension().is_some_and(|e| e == "spool"),
-            "not a spooled message: {}",
-            envelope.display()
-        );
+        let file = envelope.display();
+        failures.check(envelope.extension().is_some_and(|e| e == "spool"), || {
+            format!("not a spooled message: {file}")
+        });
         let bytes = std::fs::read(envelope).unwrap();
-        let end = bytes
-            .iter()
-            .position(|&b| b == b'\n')
-            .expect("an envelope line");
-        let head: serde_json::Value =
-            serde_json::from_slice(&bytes[..end]).expect("the envelope is JSON");
-        assert!(head["to"].as_array().is_some_and(|to| !to.is_empty()));
-        let mail = common::parse_mail(bytes[end + 1..].to_vec());
-        assert!(!mail.subject.is_empty(), "{}", envelope.display());
+        let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
+            failures.check(false, || format!("{file}: no envelope line"));
+            continue;
+        };
+        let head = match serde_json::from_slice::<serde_json::Value>(&bytes[..end]) {
+            Ok(head) => head,
+            Err(e) => {
+                failures.check(false, || format!("{file}: the envelope is not JSON: {e}"));
+                continue;
+            }
+        };
+        failures.check(
+            head["to"].as_array().is_some_and(|to| !to.is_empty()),
+            || format!("{file}: no recipients in the envelope {head}"),
+        );
+        let mail = parse_mail(bytes[end + 1..].to_vec());
+        failures.check(!mail.subject.is_empty(), || format!("{file}: no subject"));
         let id = message_id(&mail);
-        assert!(ids.insert(id.clone()), "spooled twice: {id}");
+        failures.check(ids.insert(id.clone()), || format!("spooled twice: {id}"));
     }
+    failures.assert_none();
 
     // The server is back (mail to files): each spooled message is delivered exactly once.
     let settings = sb.config.join("restore-drill.yaml");
@@ -135,11 +136,7 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
     std::fs::write(&settings, text).unwrap();
     sb.seal();
     let flush = sb.exec(&["mail", "flush"], false);
-    assert_eq!(
-        flush.code, 0,
-        "mail flush: {}{}",
-        flush.stdout, flush.stderr
-    );
+    assert_eq!(flush.code, 0, "mail flush: {flush}");
     let outbox: Vec<_> = walk(&sb.root.join("state/outbox"));
     assert_eq!(
         outbox.len(),
@@ -148,7 +145,7 @@ fn killed_runs_lose_nothing_and_leave_nothing() {
     );
     let delivered: BTreeSet<String> = outbox
         .iter()
-        .map(|p| message_id(&common::parse_mail(std::fs::read(p).unwrap())))
+        .map(|p| message_id(&parse_mail(std::fs::read(p).unwrap())))
         .collect();
     assert_eq!(delivered, ids, "delivered once each, the same messages");
     assert!(

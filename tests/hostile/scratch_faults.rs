@@ -4,7 +4,7 @@
 //! (RLIMIT_FSIZE), which the runner turns into the same finding rather than dying of
 //! SIGXFSZ.
 
-use crate::common;
+use crate::common::{self, Failures};
 use crate::guard::Sandbox;
 
 #[test]
@@ -36,12 +36,13 @@ fn a_full_scratch_is_a_finding_and_the_other_objects_go_on() {
     sb.policy("small", "small/", "");
 
     let out = sb.run(&[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    out.fails_with("big", "scratch_error");
-    out.passes("small");
+    assert_eq!(out.code, 1, "{out}");
+    let mut failures = Failures::new();
+    failures.record(out.fails_with("big", "scratch_error"));
+    failures.record(out.passes("small"));
     let message = out.messages("big", "scratch_error").join(" ");
-    assert!(
-        message.contains("image.bin"),
-        "the finding names the file: {message}"
-    );
+    failures.check(message.contains("image.bin"), || {
+        format!("the finding names the file: {message}")
+    });
+    failures.assert_none_for(&out);
 }

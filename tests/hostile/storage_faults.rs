@@ -7,15 +7,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::common;
+use crate::common::{self, Failures};
 use crate::guard::Sandbox;
 use crate::proxy::{Fault, Proxy};
 
 fn s3_policy(sb: &Sandbox, name: &str, bucket: &str, endpoint: &str) {
-    let text = format!(
-        "name: {name}\nclient: Hostile\nstorage:\n  service: s3\n  bucket: {bucket}\n  endpoint: {endpoint}\n  region: us-east-1\n  access_key_id: ${{env:AWS_ACCESS_KEY_ID}}\n  secret_access_key: ${{env:RD_HOSTILE_S3_SECRET}}\nbackups:\n  prefix: data/\nchecksums:\n  required: true\ntargets:\n  rpo: 3650d\n  rto: 1h\n"
-    );
-    sb.raw_policy(&format!("{name}.yaml"), text.as_bytes());
+    let storage = common::s3_storage(bucket, endpoint, "RD_HOSTILE_S3_SECRET");
+    let rest = "checksums:\n  required: true\ntargets:\n  rpo: 3650d\n  rto: 1h\n";
+    common::write_policy(&sb.config, name, "Hostile", &storage, "data/", rest);
 }
 
 #[test]
@@ -23,17 +22,16 @@ fn storage_faults_end_in_the_right_verdicts() {
     let moto = common::s3_endpoint();
     // 2 MiB that zstd cannot shrink: a cut at 64 KiB cannot be retried to the end.
     let object = common::zstd(&common::noise(5, 2 << 20));
-    let stage = tempfile::tempdir().unwrap();
-    common::put_with_sums(stage.path(), "data/2026-11-25", "data.zst", &object);
-    let bucket = common::bucket_name("faults");
-    common::upload(&bucket, stage.path());
+    let bucket = common::s3_bucket("faults", |stage| {
+        common::put_with_sums(stage, "data/2026-11-25", "data.zst", &object);
+    });
 
     let mut sb = Sandbox::new("storage:\n  timeout: 3s\n  stall_timeout: 2s\n  retries: 2\n");
     common::put_with_sums(&sb.bucket, "fs/2026-11-25", "db.zst", &object);
     sb.policy("fs-good", "fs/", "");
     s3_policy(&sb, "s3-good", &bucket, &moto);
 
-    let closed = crate::guard::closed_port();
+    let closed = common::closed_port();
     s3_policy(
         &sb,
         "s3-absent",
@@ -89,61 +87,52 @@ fn storage_faults_end_in_the_right_verdicts() {
     s3_policy(&sb, "s3-deleted", &bucket, &gone.endpoint);
 
     let out = sb.run(&["-v"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    out.passes("fs-good");
-    out.passes("s3-good");
-    out.passes("s3-flaky");
+    assert_eq!(out.code, 1, "{out}");
+    let mut failures = Failures::new();
     // A cut mid-object is resumed from where it stopped (ranged reads) and the digest of
     // the whole object still matches.
-    out.passes("s3-cut");
-    assert!(
-        cut.faulted.load(Ordering::SeqCst) >= 2,
-        "the transfer was never cut"
-    );
-    assert!(
-        flaky.faulted.load(Ordering::SeqCst) >= 1,
-        "the flaky proxy never answered 503"
-    );
-    for name in [
+    for name in ["fs-good", "s3-good", "s3-flaky", "s3-cut"] {
+        failures.record(out.passes(name));
+    }
+    failures.check(cut.faulted.load(Ordering::SeqCst) >= 2, || {
+        "the transfer was never cut".to_string()
+    });
+    failures.check(flaky.faulted.load(Ordering::SeqCst) >= 1, || {
+        "the flaky proxy never answered 503".to_string()
+    });
+    let failing = [
         "s3-absent",
         "s3-cut-dead",
         "s3-stalled",
         "s3-forbidden",
         "s3-deleted",
-    ] {
-        out.fails_with(name, "storage_error");
+    ];
+    for name in failing {
+        failures.record(out.fails_with(name, "storage_error"));
     }
-    assert!(stalled.faulted.load(Ordering::SeqCst) >= 1);
+    failures.check(stalled.faulted.load(Ordering::SeqCst) >= 1, || {
+        "the stalling proxy never held a response".to_string()
+    });
     let joined = |name: &str| {
         out.messages(name, "storage_error")
             .join(" | ")
             .to_lowercase()
     };
-    for name in [
-        "s3-absent",
-        "s3-cut-dead",
-        "s3-stalled",
-        "s3-forbidden",
-        "s3-deleted",
-    ] {
+    for name in failing {
         eprintln!("{name}: {}", joined(name));
     }
-    assert!(
-        joined("s3-stalled").contains("timed out") || joined("s3-stalled").contains("timeout"),
-        "{}",
-        joined("s3-stalled")
-    );
-    assert!(
-        joined("s3-forbidden").contains("denied") || joined("s3-forbidden").contains("permission"),
-        "{}",
-        joined("s3-forbidden")
-    );
-    assert!(
-        joined("s3-deleted").contains("listed but is gone"),
-        "{}",
-        joined("s3-deleted")
-    );
+    for (name, says) in [
+        ("s3-stalled", &["timed out", "timeout"][..]),
+        ("s3-forbidden", &["denied", "permission"]),
+        ("s3-deleted", &["listed but is gone"]),
+    ] {
+        let message = joined(name);
+        failures.check(says.iter().any(|s| message.contains(s)), || {
+            format!("{name}: none of {says:?} in: {message}")
+        });
+    }
     // Wrong credentials are not retried into a storm: the listing fails at once.
     let tries = forbidden.requests.load(Ordering::SeqCst);
-    assert!(tries <= 2, "{tries} requests against a 403");
+    failures.check(tries <= 2, || format!("{tries} requests against a 403"));
+    failures.assert_none_for(&out);
 }
