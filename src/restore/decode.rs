@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::extract;
 use super::sink::{BUFFER, SMALL, Sink, write_buffered};
-use super::{Chunk, CreatedFile, RestoreSpec, Stop, StopSlot};
+use super::{Chunk, CreatedFile, Halt, HaltSlot, RestoreSpec};
 use crate::finding::Finding;
 use crate::plan::{Format, PlannedObject};
 
@@ -41,8 +41,8 @@ pub(crate) fn decode(
     rx: mpsc::Receiver<Result<Chunk, String>>,
     object: &PlannedObject,
     spec: &RestoreSpec,
-) -> Result<DecodeOutput, Stop> {
-    let slot = StopSlot::default();
+) -> Result<DecodeOutput, Halt> {
+    let slot = HaltSlot::default();
     let copied = Rc::new(Cell::new(0));
     // The writer thread ends with the scope: every file is closed before a stop removes it.
     let (result, created) = std::thread::scope(|scope| {
@@ -70,17 +70,17 @@ fn decode_into(
     mut input: ChannelReader,
     object: &PlannedObject,
     spec: &RestoreSpec,
-    slot: &StopSlot,
+    slot: &HaltSlot,
     sink: &mut Sink<'_, '_>,
-) -> Result<Decoded, Stop> {
+) -> Result<Decoded, Halt> {
     let reader: Box<dyn Read> = if object.format.is_zstd() {
         // Magic number and frame header (at most 18 bytes) in one look.
-        let head = input.peek(18).map_err(|e| read_stop(slot, &e))?;
+        let head = input.peek(18).map_err(|e| read_halt(slot, &e))?;
         if head.is_empty() {
-            return Err(Stop::Corrupt("the object is empty, not zstd data".into()));
+            return Err(Halt::Corrupt("the object is empty, not zstd data".into()));
         }
         if !is_zstd_magic(head) {
-            return Err(Stop::Corrupt(
+            return Err(Halt::Corrupt(
                 "not zstd data: the zstd magic number is missing".into(),
             ));
         }
@@ -89,7 +89,7 @@ fn decode_into(
         if let Some(window) = frame_window(head)
             && window > spec.limits.max_zstd_window
         {
-            return Err(Stop::SizeLimit(format!(
+            return Err(Halt::SizeLimit(format!(
                 "the zstd frame needs a {} window, over limits.max_zstd_window ({})",
                 bytesize::ByteSize(window).display().iec(),
                 bytesize::ByteSize(spec.limits.max_zstd_window)
@@ -99,10 +99,10 @@ fn decode_into(
         }
         // The channel's chunks are zstd's input buffer as they are: no copy in between.
         let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
-            .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
+            .map_err(|e| Halt::Corrupt(format!("cannot start zstd: {e}")))?;
         decoder
             .window_log_max(window_log(spec.limits.max_zstd_window))
-            .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
+            .map_err(|e| Halt::Corrupt(format!("cannot start zstd: {e}")))?;
         Box::new(decoder)
     } else {
         Box::new(input)
@@ -126,7 +126,7 @@ fn decode_into(
             let root = if parent.is_empty() {
                 spec.set_dir.clone()
             } else {
-                super::output_path(&spec.set_dir, parent).map_err(Stop::Unsafe)?
+                super::output_path(&spec.set_dir, parent).map_err(Halt::Unsafe)?
             };
             create_dirs(&root)?;
             extract::extract_tar(limited, &root, object, spec, digest_algorithm, slot, sink)
@@ -136,7 +136,7 @@ fn decode_into(
                 Format::Zstd => strip_zst(&object.path_in_set),
                 _ => &object.path_in_set,
             };
-            let path = super::output_path(&spec.set_dir, name).map_err(Stop::Unsafe)?;
+            let path = super::output_path(&spec.set_dir, name).map_err(Halt::Unsafe)?;
             if let Some(dir) = path.parent() {
                 create_dirs(dir)?;
             }
@@ -199,8 +199,8 @@ fn is_zstd_magic(head: &[u8]) -> bool {
 
 /// Creates `dir` and its parents; failures are scratch problems (full disk, permissions)
 /// unless something that is not a folder is in the way.
-pub(crate) fn create_dirs(dir: &Path) -> Result<(), Stop> {
-    std::fs::create_dir_all(dir).map_err(|e| write_stop(dir, &e))
+pub(crate) fn create_dirs(dir: &Path) -> Result<(), Halt> {
+    std::fs::create_dir_all(dir).map_err(|e| write_halt(dir, &e))
 }
 
 /// Copies `source` into a new file at `path` through the writer thread, showing each
@@ -210,9 +210,9 @@ pub(crate) fn write_file(
     source: &mut dyn Read,
     path: &Path,
     mut on_chunk: impl FnMut(&[u8]),
-    slot: &StopSlot,
+    slot: &HaltSlot,
     sink: &mut Sink<'_, '_>,
-) -> Result<u64, Stop> {
+) -> Result<u64, Halt> {
     let file = create_fresh(path)?;
     sink.created(path, &file);
     // The first bytes here and now, from this thread's small buffer.
@@ -221,9 +221,9 @@ pub(crate) fn write_file(
     }
     let first = FIRST.with(|buf| {
         let mut buf = buf.borrow_mut();
-        let n = fill(source, &mut buf).map_err(|e| read_stop(slot, &e))?;
+        let n = fill(source, &mut buf).map_err(|e| read_halt(slot, &e))?;
         on_chunk(&buf[..n]);
-        write_buffered(&file, &buf[..n], 0).map_err(|e| write_stop(path, &e))?;
+        write_buffered(&file, &buf[..n], 0).map_err(|e| write_halt(path, &e))?;
         Ok(n)
     })?;
     if first < SMALL {
@@ -239,7 +239,7 @@ pub(crate) fn write_file(
             Ok(n) => n,
             Err(e) => {
                 sink.keep(buf);
-                return Err(read_stop(slot, &e));
+                return Err(read_halt(slot, &e));
             }
         };
         if n == 0 {
@@ -275,11 +275,11 @@ fn fill(source: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Creates `path` as a new file. A file already there (an earlier entry, or another archive
 /// of the same set restoring in parallel) is replaced, never written through: it is removed
 /// and the file created exclusively, retried if another writer got in between.
-fn create_fresh(path: &Path) -> Result<File, Stop> {
+fn create_fresh(path: &Path) -> Result<File, Halt> {
     for _ in 0..3 {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => {
-                return Err(Stop::Corrupt(format!(
+                return Err(Halt::Corrupt(format!(
                     "`{}` is already a folder",
                     path.display()
                 )));
@@ -287,41 +287,41 @@ fn create_fresh(path: &Path) -> Result<File, Stop> {
             Ok(_) => match std::fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(write_stop(path, &e)),
+                Err(e) => return Err(write_halt(path, &e)),
             },
             Err(_) => {}
         }
         match File::options().write(true).create_new(true).open(path) {
             Ok(file) => return Ok(file),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(write_stop(path, &e)),
+            Err(e) => return Err(write_halt(path, &e)),
         }
     }
-    Err(Stop::Scratch(format!(
+    Err(Halt::Scratch(format!(
         "`{}` kept being recreated by another restore",
         path.display()
     )))
 }
 
 /// The reason a read failed: what the channel or limit recorded, else bad data.
-pub(crate) fn read_stop(slot: &StopSlot, e: &io::Error) -> Stop {
+pub(crate) fn read_halt(slot: &HaltSlot, e: &io::Error) -> Halt {
     if let Some(stop) = slot.lock().ok().and_then(|mut s| s.take()) {
         return stop;
     }
     let message = e.to_string();
     if message.contains("too much memory") {
-        return Stop::SizeLimit(
+        return Halt::SizeLimit(
             "a zstd frame needs a larger window than limits.max_zstd_window allows".into(),
         );
     }
     if e.kind() == io::ErrorKind::UnexpectedEof || message.contains("incomplete frame") {
-        return Stop::Corrupt(format!("truncated data: {message}"));
+        return Halt::Corrupt(format!("truncated data: {message}"));
     }
-    Stop::Corrupt(format!("cannot decode: {message}"))
+    Halt::Corrupt(format!("cannot decode: {message}"))
 }
 
-pub(crate) fn write_stop(path: &Path, e: &io::Error) -> Stop {
-    Stop::Scratch(format!("cannot write `{}`: {e}", path.display()))
+pub(crate) fn write_halt(path: &Path, e: &io::Error) -> Halt {
+    Halt::Scratch(format!("cannot write `{}`: {e}", path.display()))
 }
 
 /// A `Read` over the chunks arriving from the network task.
@@ -330,7 +330,7 @@ struct ChannelReader {
     current: Bytes,
     /// The chunk `current` came from, keeping its share of the in-flight budget.
     holding: Option<Chunk>,
-    slot: StopSlot,
+    slot: HaltSlot,
     done: bool,
     /// Bytes copied out of the chunks (see `DecodeOutput::copied_bytes`).
     copied: Rc<Cell<u64>>,
@@ -339,7 +339,7 @@ struct ChannelReader {
 impl ChannelReader {
     fn new(
         rx: mpsc::Receiver<Result<Chunk, String>>,
-        slot: StopSlot,
+        slot: HaltSlot,
         copied: Rc<Cell<u64>>,
     ) -> Self {
         ChannelReader {
@@ -366,7 +366,7 @@ impl ChannelReader {
                 Some(Err(message)) => {
                     self.done = true;
                     if let Ok(mut slot) = self.slot.lock() {
-                        slot.get_or_insert(Stop::Storage(message));
+                        slot.get_or_insert(Halt::Storage(message));
                     }
                     return Err(io::Error::other("storage read failed"));
                 }
@@ -428,7 +428,7 @@ struct LimitReader {
     inner: Box<dyn Read>,
     left: u64,
     limit: u64,
-    slot: StopSlot,
+    slot: HaltSlot,
 }
 
 impl Read for LimitReader {
@@ -436,7 +436,7 @@ impl Read for LimitReader {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
             if let Ok(mut slot) = self.slot.lock() {
-                slot.get_or_insert(Stop::SizeLimit(format!(
+                slot.get_or_insert(Halt::SizeLimit(format!(
                     "decompressed output passed limits.max_restored_bytes ({} bytes); restore stopped",
                     self.limit
                 )));

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use tar::EntryType;
 
-use super::decode::{Decoded, create_dirs, read_stop, write_file, write_stop};
+use super::decode::{Decoded, create_dirs, read_halt, write_file, write_halt};
 use super::sink::Sink;
-use super::{RestoreSpec, Stop, StopSlot};
+use super::{Halt, HaltSlot, RestoreSpec};
 use crate::checksum::{self, Algorithm, Digester};
 use crate::finding::{Finding, FindingKind};
 use crate::plan::PlannedObject;
@@ -76,9 +76,9 @@ pub(crate) fn extract_tar(
     object: &PlannedObject,
     spec: &RestoreSpec,
     digest_algorithm: Option<Algorithm>,
-    slot: &StopSlot,
+    slot: &HaltSlot,
     sink: &mut Sink<'_, '_>,
-) -> Result<Decoded, Stop> {
+) -> Result<Decoded, Halt> {
     let key = object.key.as_str();
     let mut archive = tar::Archive::new(source);
     let mut findings = Vec::new();
@@ -102,9 +102,9 @@ pub(crate) fn extract_tar(
     // replaced by another archive of the same set restoring alongside.
     let mut manifest: Option<Result<Vec<u8>, String>> = None;
 
-    let entries = archive.entries().map_err(|e| read_stop(slot, &e))?;
+    let entries = archive.entries().map_err(|e| read_halt(slot, &e))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| read_stop(slot, &e))?;
+        let mut entry = entry.map_err(|e| read_halt(slot, &e))?;
         let name = entry.path_bytes().into_owned();
         let kind = entry.header().entry_type();
         if matches!(kind, EntryType::XGlobalHeader) {
@@ -187,7 +187,7 @@ pub(crate) fn extract_tar(
                         // The linked file's last writes may still be on the writer thread.
                         sink.sync()?;
                         let mut file =
-                            std::fs::File::open(&from).map_err(|e| write_stop(&from, &e))?;
+                            std::fs::File::open(&from).map_err(|e| write_halt(&from, &e))?;
                         let bytes = write_file(&mut file, &path, |_| {}, slot, sink)?;
                         restored_bytes += bytes;
                         files += 1;
@@ -218,7 +218,7 @@ pub(crate) fn extract_tar(
     // The rest of the stream (tar padding, further zstd frames) is read so that zstd's
     // checksum and the limit see every byte.
     let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| read_stop(slot, &e))?;
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| read_halt(slot, &e))?;
 
     if let (Some(name), Some(algorithm)) = (&spec.in_archive, digest_algorithm) {
         findings.extend(check_manifest(key, name, manifest, algorithm, &written));

@@ -100,9 +100,11 @@ pub struct Restored {
     pub findings: Vec<Finding>,
 }
 
-/// Why decoding stopped early; becomes a finding for the object.
+/// Why an object's restore halted half-way (bad data, a limit, full scratch, an unsafe
+/// name, a failed read); becomes a finding for the object. Not a signal to the process: that
+/// is `unattended::Stop`.
 #[derive(Debug, Clone)]
-pub(crate) enum Stop {
+pub(crate) enum Halt {
     Storage(String),
     Corrupt(String),
     SizeLimit(String),
@@ -110,14 +112,14 @@ pub(crate) enum Stop {
     Unsafe(String),
 }
 
-impl Stop {
+impl Halt {
     fn into_finding(self, key: &str) -> Finding {
         let (kind, message) = match self {
-            Stop::Storage(m) => (FindingKind::StorageError, m),
-            Stop::Corrupt(m) => (FindingKind::CorruptArchive, m),
-            Stop::SizeLimit(m) => (FindingKind::SizeLimitExceeded, m),
-            Stop::Scratch(m) => (FindingKind::ScratchError, m),
-            Stop::Unsafe(m) => (FindingKind::UnsafePath, m),
+            Halt::Storage(m) => (FindingKind::StorageError, m),
+            Halt::Corrupt(m) => (FindingKind::CorruptArchive, m),
+            Halt::SizeLimit(m) => (FindingKind::SizeLimitExceeded, m),
+            Halt::Scratch(m) => (FindingKind::ScratchError, m),
+            Halt::Unsafe(m) => (FindingKind::UnsafePath, m),
         };
         Finding::new(kind, Some(key), message)
     }
@@ -125,7 +127,7 @@ impl Stop {
 
 /// A slot where a reader deep inside zstd or tar leaves the real reason it failed, since
 /// those libraries rewrap I/O errors and lose their type.
-pub(crate) type StopSlot = Arc<Mutex<Option<Stop>>>;
+pub(crate) type HaltSlot = Arc<Mutex<Option<Halt>>>;
 
 /// Restores one object into `spec.set_dir`. Never returns an error: every failure is a
 /// finding in the result.
@@ -233,7 +235,7 @@ pub async fn restore_object(
                 if decoding && data_tx.send(Ok(chunk.clone())).await.is_err() {
                     decoding = false;
                     let result = (&mut decoder).await;
-                    let keep_hashing = matches!(result, Ok(Err(Stop::Corrupt(_))));
+                    let keep_hashing = matches!(result, Ok(Err(Halt::Corrupt(_))));
                     decoded = Some(result);
                     if !keep_hashing {
                         stop_hashing.store(true, Ordering::Relaxed);
