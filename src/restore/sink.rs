@@ -26,8 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::decode::write_halt;
-use super::{CreatedFile, Halt};
+use super::halt::{CreatedFile, Halt, write_halt};
 
 /// Bytes per buffer: the size of a direct write.
 pub(crate) const BUFFER: usize = 1 << 20;
@@ -247,7 +246,7 @@ impl<'scope, 'env> Sink<'scope, 'env> {
 
     fn gone(&self) -> Halt {
         match self.failed.lock().ok().and_then(|mut f| f.take()) {
-            Some(stop) => stop,
+            Some(halt) => halt,
             None => Halt::Scratch("the writer thread stopped unexpectedly".into()),
         }
     }
