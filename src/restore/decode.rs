@@ -3,8 +3,8 @@
 //!
 //! Must not: copy the network's chunks before zstd reads them (a raw object is copied once),
 //! let zstd allocate a window before the frame header's is checked against
-//! `limits.max_zstd_window`, pass `limits.max_restored_bytes`, or leave a file of a halted
-//! object behind.
+//! `limits.max_zstd_window`, write more than `limits.max_restored_bytes`, or leave a file of
+//! a halted object behind.
 
 use std::cell::Cell;
 use std::io::{self, Read};

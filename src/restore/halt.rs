@@ -1,10 +1,12 @@
 //! Why an object's restore halted half-way, and the record of the files it created so that a
-//! halted restore leaves nothing behind. The leaf of the restore modules: the decoder, the
-//! tar extractor, the file writer and the writer thread all halt with these and record the
-//! files they create here, so none of them has to reach into another for it.
+//! halted restore leaves nothing behind. At the bottom of the restore modules (only `paths`
+//! is below it): the decoder, the tar extractor, the file writer and the writer thread all
+//! halt with these, and the writer thread records the files created as these, so none of
+//! them has to reach into another for it.
 //!
-//! Must not: depend on the other restore modules (it is what they share), or remove a file
-//! that is not the one the restore created.
+//! Must not: depend on the restore modules that use it (it is what they share; it knows
+//! only `paths`, for the refusal a halt carries), or remove a file that is not the one the
+//! restore created.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -4,9 +4,10 @@
 //! (`storage::LocalFile`) at a lower priority, so the digest is not held to the decoder's
 //! pace and the decoder is not held to the digest's.
 //!
-//! Must not: report digests of part of an object (a stopped hash read gives none), wait
-//! for ever on a read that stalled (`storage.stall_timeout`), or hold more than one buffer
-//! of a local object.
+//! Must not: wait for ever on a local read that stalled (`storage.stall_timeout`), hold
+//! more than one buffer of a local object, or give digests of a local object that changed
+//! while it was read (`LocalFile::check_unchanged`). Whether a stream's digests cover the
+//! whole object is for `restore` to say: it reports them only then.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -1,12 +1,12 @@
-//! Writing one restored file: created fresh below the set's folder, never written through
-//! what was there, its first bytes written here from a small buffer of this thread's and the
-//! rest handed to the writer thread (`sink`) in whole buffers. The decoder writes a single
-//! object's file with it and the tar extractor each entry's; both share it from here, below
-//! them, rather than one reaching into the other.
+//! Writing one restored file at a path its caller has judged safe: created fresh, never
+//! written through what was there, its first bytes written here from a small buffer of this
+//! thread's and the rest handed to the writer thread (`sink`) in whole buffers. The decoder
+//! writes a single object's file with it and the tar extractor each entry's; both share it
+//! from here, below them, rather than one reaching into the other.
 //!
-//! Must not: write through an existing file or link (a file in the way is replaced), write
-//! a buffer that is not full except at the end of the file, or copy a byte more than once on
-//! its way from the reader to the page cache or the writer thread.
+//! Must not: write through an existing file or link (a file in the way is replaced), hand
+//! the writer thread a buffer that is not full but a file's last, or copy a byte more than
+//! once on its way from the reader to the page cache or the writer thread.
 
 use std::fs::File;
 use std::io::{self, Read};
