@@ -240,7 +240,7 @@ struct Job<'p> {
     set: usize,
     op: Operator,
     object: &'p PlannedObject,
-    set_dir: Result<PathBuf, String>,
+    set_dir: Result<PathBuf, restore::UnsafePath>,
     required: bool,
     in_archive: Option<String>,
     /// Remove the object's restored files as soon as it is verified: nothing reads them

@@ -1,27 +1,26 @@
 //! Decoding on a blocking thread: bytes from the channel → zstd (when the name says so and
 //! the magic number agrees) → a byte limit → a single file, or tar extraction.
+//!
+//! Must not: copy the network's chunks before zstd reads them (a raw object is copied once),
+//! let zstd allocate a window before the frame header's is checked against
+//! `limits.max_zstd_window`, write more than `limits.max_restored_bytes`, or leave a file of
+//! a halted object behind.
 
 use std::cell::Cell;
-use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::extract;
-use super::sink::{BUFFER, SMALL, Sink, write_buffered};
-use super::{Chunk, CreatedFile, RestoreSpec, Stop, StopSlot};
-use crate::finding::Finding;
+use super::chunk::Chunk;
+use super::extract::{self, Decoded};
+use super::halt::{CreatedFile, Halt, HaltSlot, read_halt, remove_created};
+use super::paths::output_path;
+use super::sink::Sink;
+use super::spec::RestoreSpec;
+use super::write::{create_dirs, write_file};
 use crate::plan::{Format, PlannedObject};
-
-/// What decoding an object's bytes gave: the files it wrote and what was wrong inside.
-pub(crate) struct Decoded {
-    pub restored_bytes: u64,
-    pub files: u64,
-    pub findings: Vec<Finding>,
-}
 
 /// A decoded object, with what the pipeline around the decoder measured.
 pub(crate) struct DecodeOutput {
@@ -35,16 +34,16 @@ pub(crate) struct DecodeOutput {
     pub created: Vec<CreatedFile>,
 }
 
-/// Decodes one object from `rx` into `spec.set_dir`. On a stop, every file this object
+/// Decodes one object from `rx` into `spec.set_dir`. On a halt, every file this object
 /// created is removed again, so a half-restored object leaves nothing behind.
 pub(crate) fn decode(
     rx: mpsc::Receiver<Result<Chunk, String>>,
     object: &PlannedObject,
     spec: &RestoreSpec,
-) -> Result<DecodeOutput, Stop> {
-    let slot = StopSlot::default();
+) -> Result<DecodeOutput, Halt> {
+    let slot = HaltSlot::default();
     let copied = Rc::new(Cell::new(0));
-    // The writer thread ends with the scope: every file is closed before a stop removes it.
+    // The writer thread ends with the scope: every file is closed before a halt removes it.
     let (result, created) = std::thread::scope(|scope| {
         let mut sink = Sink::new(scope, spec.limits.direct_io);
         let reader = ChannelReader::new(rx, slot.clone(), copied.clone());
@@ -59,9 +58,9 @@ pub(crate) fn decode(
             direct_bytes,
             created,
         }),
-        Err(stop) => {
-            super::remove_created(&created);
-            Err(stop)
+        Err(halt) => {
+            remove_created(&created);
+            Err(halt)
         }
     }
 }
@@ -70,17 +69,17 @@ fn decode_into(
     mut input: ChannelReader,
     object: &PlannedObject,
     spec: &RestoreSpec,
-    slot: &StopSlot,
+    slot: &HaltSlot,
     sink: &mut Sink<'_, '_>,
-) -> Result<Decoded, Stop> {
+) -> Result<Decoded, Halt> {
     let reader: Box<dyn Read> = if object.format.is_zstd() {
         // Magic number and frame header (at most 18 bytes) in one look.
-        let head = input.peek(18).map_err(|e| read_stop(slot, &e))?;
+        let head = input.peek(18).map_err(|e| read_halt(slot, &e))?;
         if head.is_empty() {
-            return Err(Stop::Corrupt("the object is empty, not zstd data".into()));
+            return Err(Halt::Corrupt("the object is empty, not zstd data".into()));
         }
         if !is_zstd_magic(head) {
-            return Err(Stop::Corrupt(
+            return Err(Halt::Corrupt(
                 "not zstd data: the zstd magic number is missing".into(),
             ));
         }
@@ -89,7 +88,7 @@ fn decode_into(
         if let Some(window) = frame_window(head)
             && window > spec.limits.max_zstd_window
         {
-            return Err(Stop::SizeLimit(format!(
+            return Err(Halt::SizeLimit(format!(
                 "the zstd frame needs a {} window, over limits.max_zstd_window ({})",
                 bytesize::ByteSize(window).display().iec(),
                 bytesize::ByteSize(spec.limits.max_zstd_window)
@@ -99,10 +98,10 @@ fn decode_into(
         }
         // The channel's chunks are zstd's input buffer as they are: no copy in between.
         let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
-            .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
+            .map_err(|e| Halt::Corrupt(format!("cannot start zstd: {e}")))?;
         decoder
             .window_log_max(window_log(spec.limits.max_zstd_window))
-            .map_err(|e| Stop::Corrupt(format!("cannot start zstd: {e}")))?;
+            .map_err(|e| Halt::Corrupt(format!("cannot start zstd: {e}")))?;
         Box::new(decoder)
     } else {
         Box::new(input)
@@ -126,7 +125,7 @@ fn decode_into(
             let root = if parent.is_empty() {
                 spec.set_dir.clone()
             } else {
-                super::output_path(&spec.set_dir, parent).map_err(Stop::Unsafe)?
+                output_path(&spec.set_dir, parent).map_err(Halt::Unsafe)?
             };
             create_dirs(&root)?;
             extract::extract_tar(limited, &root, object, spec, digest_algorithm, slot, sink)
@@ -136,7 +135,7 @@ fn decode_into(
                 Format::Zstd => strip_zst(&object.path_in_set),
                 _ => &object.path_in_set,
             };
-            let path = super::output_path(&spec.set_dir, name).map_err(Stop::Unsafe)?;
+            let path = output_path(&spec.set_dir, name).map_err(Halt::Unsafe)?;
             if let Some(dir) = path.parent() {
                 create_dirs(dir)?;
             }
@@ -197,140 +196,13 @@ fn is_zstd_magic(head: &[u8]) -> bool {
             || (head[0] & 0xF0 == 0x50 && head[1..4] == [0x2A, 0x4D, 0x18]))
 }
 
-/// Creates `dir` and its parents; failures are scratch problems (full disk, permissions)
-/// unless something that is not a folder is in the way.
-pub(crate) fn create_dirs(dir: &Path) -> Result<(), Stop> {
-    std::fs::create_dir_all(dir).map_err(|e| write_stop(dir, &e))
-}
-
-/// Copies `source` into a new file at `path` through the writer thread, showing each
-/// chunk to `on_chunk` (digests, manifest capture). Returns the bytes written; the writes may
-/// still be in flight (`Sink::sync` waits for them).
-pub(crate) fn write_file(
-    source: &mut dyn Read,
-    path: &Path,
-    mut on_chunk: impl FnMut(&[u8]),
-    slot: &StopSlot,
-    sink: &mut Sink<'_, '_>,
-) -> Result<u64, Stop> {
-    let file = create_fresh(path)?;
-    sink.created(path, &file);
-    // The first bytes here and now, from this thread's small buffer.
-    thread_local! {
-        static FIRST: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; SMALL]);
-    }
-    let first = FIRST.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let n = fill(source, &mut buf).map_err(|e| read_stop(slot, &e))?;
-        on_chunk(&buf[..n]);
-        write_buffered(&file, &buf[..n], 0).map_err(|e| write_stop(path, &e))?;
-        Ok(n)
-    })?;
-    if first < SMALL {
-        // `fill` stops short only at the end: the whole file is written.
-        return Ok(first as u64);
-    }
-    // A larger file: the rest through the writer thread.
-    sink.open(file, path, first as u64)?;
-    let mut total = first as u64;
-    loop {
-        let mut buf = sink.buffer()?;
-        let n = match fill(source, buf.as_mut()) {
-            Ok(n) => n,
-            Err(e) => {
-                sink.keep(buf);
-                return Err(read_stop(slot, &e));
-            }
-        };
-        if n == 0 {
-            sink.keep(buf);
-            break;
-        }
-        on_chunk(&buf.as_mut()[..n]);
-        sink.write(buf, n)?;
-        total += n as u64;
-        if n < BUFFER {
-            // `fill` stops short only at the end.
-            break;
-        }
-    }
-    Ok(total)
-}
-
-/// Reads until `buf` is full or the source ends, so each write is a whole buffer rather
-/// than whatever one zstd call produced.
-fn fill(source: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match source.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(m) => n += m,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// Creates `path` as a new file. A file already there (an earlier entry, or another archive
-/// of the same set restoring in parallel) is replaced, never written through: it is removed
-/// and the file created exclusively, retried if another writer got in between.
-fn create_fresh(path: &Path) -> Result<File, Stop> {
-    for _ in 0..3 {
-        match std::fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(Stop::Corrupt(format!(
-                    "`{}` is already a folder",
-                    path.display()
-                )));
-            }
-            Ok(_) => match std::fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(write_stop(path, &e)),
-            },
-            Err(_) => {}
-        }
-        match File::options().write(true).create_new(true).open(path) {
-            Ok(file) => return Ok(file),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(write_stop(path, &e)),
-        }
-    }
-    Err(Stop::Scratch(format!(
-        "`{}` kept being recreated by another restore",
-        path.display()
-    )))
-}
-
-/// The reason a read failed: what the channel or limit recorded, else bad data.
-pub(crate) fn read_stop(slot: &StopSlot, e: &io::Error) -> Stop {
-    if let Some(stop) = slot.lock().ok().and_then(|mut s| s.take()) {
-        return stop;
-    }
-    let message = e.to_string();
-    if message.contains("too much memory") {
-        return Stop::SizeLimit(
-            "a zstd frame needs a larger window than limits.max_zstd_window allows".into(),
-        );
-    }
-    if e.kind() == io::ErrorKind::UnexpectedEof || message.contains("incomplete frame") {
-        return Stop::Corrupt(format!("truncated data: {message}"));
-    }
-    Stop::Corrupt(format!("cannot decode: {message}"))
-}
-
-pub(crate) fn write_stop(path: &Path, e: &io::Error) -> Stop {
-    Stop::Scratch(format!("cannot write `{}`: {e}", path.display()))
-}
-
 /// A `Read` over the chunks arriving from the network task.
 struct ChannelReader {
     rx: mpsc::Receiver<Result<Chunk, String>>,
     current: Bytes,
     /// The chunk `current` came from, keeping its share of the in-flight budget.
     holding: Option<Chunk>,
-    slot: StopSlot,
+    slot: HaltSlot,
     done: bool,
     /// Bytes copied out of the chunks (see `DecodeOutput::copied_bytes`).
     copied: Rc<Cell<u64>>,
@@ -339,7 +211,7 @@ struct ChannelReader {
 impl ChannelReader {
     fn new(
         rx: mpsc::Receiver<Result<Chunk, String>>,
-        slot: StopSlot,
+        slot: HaltSlot,
         copied: Rc<Cell<u64>>,
     ) -> Self {
         ChannelReader {
@@ -366,7 +238,7 @@ impl ChannelReader {
                 Some(Err(message)) => {
                     self.done = true;
                     if let Ok(mut slot) = self.slot.lock() {
-                        slot.get_or_insert(Stop::Storage(message));
+                        slot.get_or_insert(Halt::Storage(message));
                     }
                     return Err(io::Error::other("storage read failed"));
                 }
@@ -428,7 +300,7 @@ struct LimitReader {
     inner: Box<dyn Read>,
     left: u64,
     limit: u64,
-    slot: StopSlot,
+    slot: HaltSlot,
 }
 
 impl Read for LimitReader {
@@ -436,7 +308,7 @@ impl Read for LimitReader {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
             if let Ok(mut slot) = self.slot.lock() {
-                slot.get_or_insert(Stop::SizeLimit(format!(
+                slot.get_or_insert(Halt::SizeLimit(format!(
                     "decompressed output passed limits.max_restored_bytes ({} bytes); restore stopped",
                     self.limit
                 )));

@@ -2,19 +2,24 @@
 //! extraction root: absolute names, `..`, links leaving the root, devices and fifos are
 //! refused with an `unsafe_path` finding and nothing is written for them. Links that stay
 //! inside are not created either (a hard link's content is copied; a symlink is skipped),
-//! so no later entry can be written through one.
+//! so no later entry can be written through one. The archive's own manifest
+//! (`checksums.in_archive`) is captured as it is extracted and checked file by file.
+//!
+//! Must not: create anything but regular files and folders, write below anything but the
+//! extraction root, hold more of a manifest than `MAX_MANIFEST_BYTES`, or leave the stream
+//! unread after the last entry (zstd's checksum and the size limit must see every byte).
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use tar::EntryType;
 
-use super::decode::{Decoded, create_dirs, read_stop, write_file, write_stop};
+use super::halt::{Halt, HaltSlot, read_halt, write_halt};
+use super::paths::{UnsafePath, safe_relative};
 use super::sink::Sink;
-use super::{RestoreSpec, Stop, StopSlot};
+use super::spec::RestoreSpec;
+use super::write::{create_dirs, write_file};
 use crate::checksum::{self, Algorithm, Digester};
 use crate::finding::{Finding, FindingKind};
 use crate::plan::PlannedObject;
@@ -22,25 +27,18 @@ use crate::plan::PlannedObject;
 /// An in-archive manifest larger than this is not read.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
-/// Checks a path from an archive or a storage key: relative, no `..`, not empty. `.` and
-/// empty components are dropped. Returns the path to join below the root.
-pub fn safe_relative(name: &[u8]) -> Result<PathBuf, String> {
-    if name.starts_with(b"/") {
-        return Err("absolute path".into());
-    }
-    let mut out = PathBuf::new();
-    for part in name.split(|&b| b == b'/') {
-        match part {
-            b"" | b"." => continue,
-            b".." => return Err("path leaves the folder with `..`".into()),
-            _ if part.contains(&0) => return Err("NUL byte in the name".into()),
-            _ => out.push(OsStr::from_bytes(part)),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        return Err("empty path".into());
-    }
-    Ok(out)
+/// The in-archive manifest passed `MAX_MANIFEST_BYTES`: its capture stops, and the check
+/// reports the manifest as invalid instead of missing.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("larger than the {MAX_MANIFEST_BYTES} bytes allowed")]
+struct ManifestTooLarge;
+
+/// What decoding an object's bytes gave: the files it wrote and what was wrong inside. Made
+/// here for a tar archive's many files, and by the decoder for a single-file object.
+pub(crate) struct Decoded {
+    pub restored_bytes: u64,
+    pub files: u64,
+    pub findings: Vec<Finding>,
 }
 
 /// True when a symlink at `entry` (relative to the root) pointing to `target` stays inside.
@@ -70,156 +68,52 @@ fn entry_name(key: &str, name: &[u8]) -> String {
     format!("{key}!{}", text.escape_debug())
 }
 
+/// Extracts the tar archive read from `source` below `root`, checking it against its own
+/// manifest when the policy names one (`digest_algorithm` is then the manifest's).
 pub(crate) fn extract_tar(
     source: impl Read,
     root: &Path,
     object: &PlannedObject,
     spec: &RestoreSpec,
     digest_algorithm: Option<Algorithm>,
-    slot: &StopSlot,
+    slot: &HaltSlot,
     sink: &mut Sink<'_, '_>,
-) -> Result<Decoded, Stop> {
+) -> Result<Decoded, Halt> {
     let key = object.key.as_str();
     let mut archive = tar::Archive::new(source);
-    let mut findings = Vec::new();
-    // Path inside the archive → digest (when an in-archive manifest is checked).
-    let mut written: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
-    let mut restored_bytes = 0u64;
-    let mut files = 0u64;
-    let unsafe_entry = |name: &[u8], why: String| {
-        Finding::new(
-            FindingKind::UnsafePath,
-            Some(&entry_name(key, name)),
-            format!("refused: {why}"),
-        )
+    let mut extraction = Extraction {
+        root,
+        key,
+        digest_algorithm,
+        manifest_rel: spec
+            .in_archive
+            .as_deref()
+            .and_then(|m| safe_relative(m.as_bytes()).ok()),
+        slot,
+        findings: Vec::new(),
+        written: BTreeMap::new(),
+        manifest: None,
+        restored_bytes: 0,
+        files: 0,
     };
-
-    let manifest_rel = spec
-        .in_archive
-        .as_deref()
-        .and_then(|m| safe_relative(m.as_bytes()).ok());
-    // The in-archive manifest, kept as read from the archive: the copy on disk may be
-    // replaced by another archive of the same set restoring alongside.
-    let mut manifest: Option<Result<Vec<u8>, String>> = None;
-
-    let entries = archive.entries().map_err(|e| read_stop(slot, &e))?;
+    let entries = archive.entries().map_err(|e| read_halt(slot, &e))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| read_stop(slot, &e))?;
-        let name = entry.path_bytes().into_owned();
-        let kind = entry.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader) {
-            continue;
-        }
-        let rel = match safe_relative(&name) {
-            Ok(rel) => rel,
-            // `./`, the archive's root folder, as `tar -C dir .` writes it.
-            Err(_)
-                if kind == EntryType::Directory
-                    && name.iter().all(|&b| b == b'.' || b == b'/')
-                    && !name.starts_with(b"/")
-                    && !name.windows(2).any(|w| w == b"..") =>
-            {
-                continue;
-            }
-            Err(why) => {
-                findings.push(unsafe_entry(&name, why));
-                continue;
-            }
-        };
-        let path = root.join(&rel);
-        match kind {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                if let Some(dir) = path.parent() {
-                    create_dirs(dir)?;
-                }
-                let mut digester = digest_algorithm.map(|a| Digester::new(&[a].into()));
-                let capture = manifest_rel.as_ref() == Some(&rel);
-                let mut captured: Result<Vec<u8>, String> = Ok(Vec::new());
-                let bytes = write_file(
-                    &mut entry,
-                    &path,
-                    |chunk| {
-                        if let Some(d) = digester.as_mut() {
-                            d.update(chunk);
-                        }
-                        if capture {
-                            capture_manifest(&mut captured, chunk);
-                        }
-                    },
-                    slot,
-                    sink,
-                )?;
-                if capture {
-                    manifest = Some(captured);
-                }
-                let digest = digester.and_then(|d| d.finish().into_values().next());
-                restored_bytes += bytes;
-                files += 1;
-                written.insert(rel, digest);
-            }
-            EntryType::Directory => create_dirs(&path)?,
-            EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
-                if !link_stays_inside(&rel, &target) {
-                    let shown = String::from_utf8_lossy(&target).escape_debug().to_string();
-                    findings.push(unsafe_entry(
-                        &name,
-                        format!("symbolic link to `{shown}` leaves the folder"),
-                    ));
-                } else {
-                    tracing::debug!(entry = %entry_name(key, &name), "symbolic link inside the archive not created");
-                }
-            }
-            EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
-                match safe_relative(&target) {
-                    Ok(target_rel) if written.contains_key(&target_rel) => {
-                        if let Some(dir) = path.parent() {
-                            create_dirs(dir)?;
-                        }
-                        let from = root.join(&target_rel);
-                        // The linked file's last writes may still be on the writer thread.
-                        sink.sync()?;
-                        let mut file =
-                            std::fs::File::open(&from).map_err(|e| write_stop(&from, &e))?;
-                        let bytes = write_file(&mut file, &path, |_| {}, slot, sink)?;
-                        restored_bytes += bytes;
-                        files += 1;
-                        let digest = written[&target_rel].clone();
-                        written.insert(rel, digest);
-                    }
-                    Ok(_) => findings.push(unsafe_entry(
-                        &name,
-                        "hard link to a file that is not in the archive".into(),
-                    )),
-                    Err(why) => {
-                        findings.push(unsafe_entry(&name, format!("hard link target: {why}")))
-                    }
-                }
-            }
-            EntryType::Char | EntryType::Block => {
-                findings.push(unsafe_entry(&name, "device file entry".into()));
-            }
-            EntryType::Fifo => findings.push(unsafe_entry(&name, "fifo entry".into())),
-            other => {
-                findings.push(unsafe_entry(
-                    &name,
-                    format!("unsupported entry type {:?}", other.as_byte() as char),
-                ));
-            }
-        }
+        let mut entry = entry.map_err(|e| read_halt(slot, &e))?;
+        extraction.entry(&mut entry, sink)?;
     }
     // The rest of the stream (tar padding, further zstd frames) is read so that zstd's
     // checksum and the limit see every byte.
     let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| read_stop(slot, &e))?;
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| read_halt(slot, &e))?;
 
+    let Extraction {
+        mut findings,
+        written,
+        manifest,
+        restored_bytes,
+        files,
+        ..
+    } = extraction;
     if let (Some(name), Some(algorithm)) = (&spec.in_archive, digest_algorithm) {
         findings.extend(check_manifest(key, name, manifest, algorithm, &written));
     }
@@ -230,13 +124,180 @@ pub(crate) fn extract_tar(
     })
 }
 
+/// One archive's extraction under way: where it goes, and what it has written and found.
+struct Extraction<'a> {
+    root: &'a Path,
+    key: &'a str,
+    /// The in-archive manifest's algorithm, when one is checked: each file's digest is
+    /// computed as it is written.
+    digest_algorithm: Option<Algorithm>,
+    /// Where the in-archive manifest lands, to capture it as it is written.
+    manifest_rel: Option<PathBuf>,
+    slot: &'a HaltSlot,
+    findings: Vec<Finding>,
+    /// Path inside the archive → digest (when an in-archive manifest is checked).
+    written: BTreeMap<PathBuf, Option<String>>,
+    /// The in-archive manifest, kept as read from the archive: the copy on disk may be
+    /// replaced by another archive of the same set restoring alongside.
+    manifest: Option<Result<Vec<u8>, ManifestTooLarge>>,
+    restored_bytes: u64,
+    files: u64,
+}
+
+impl Extraction<'_> {
+    /// Writes one entry, or refuses it with an `unsafe_path` finding.
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        sink: &mut Sink<'_, '_>,
+    ) -> Result<(), Halt> {
+        let name = entry.path_bytes().into_owned();
+        let kind = entry.header().entry_type();
+        if matches!(kind, EntryType::XGlobalHeader) {
+            return Ok(());
+        }
+        let rel = match safe_relative(&name) {
+            Ok(rel) => rel,
+            // `./`, the archive's root folder, as `tar -C dir .` writes it: a folder named by
+            // `.` and `/` alone is the only name `safe_relative` finds empty.
+            Err(UnsafePath::Empty) if kind == EntryType::Directory => return Ok(()),
+            Err(why) => {
+                self.refuse(&name, why.to_string());
+                return Ok(());
+            }
+        };
+        let path = self.root.join(&rel);
+        match kind {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                self.regular(entry, rel, &path, sink)?;
+            }
+            EntryType::Directory => create_dirs(&path)?,
+            EntryType::Symlink => {
+                let target = link_target(entry);
+                if !link_stays_inside(&rel, &target) {
+                    let shown = String::from_utf8_lossy(&target).escape_debug().to_string();
+                    self.refuse(
+                        &name,
+                        format!("symbolic link to `{shown}` leaves the folder"),
+                    );
+                } else {
+                    tracing::debug!(entry = %entry_name(self.key, &name), "symbolic link inside the archive not created");
+                }
+            }
+            EntryType::Link => {
+                let target = link_target(entry);
+                self.hard_link(&name, rel, &path, &target, sink)?;
+            }
+            EntryType::Char | EntryType::Block => {
+                self.refuse(&name, "device file entry".into());
+            }
+            EntryType::Fifo => self.refuse(&name, "fifo entry".into()),
+            other => {
+                self.refuse(
+                    &name,
+                    format!("unsupported entry type {:?}", other.as_byte() as char),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A regular file, with its digest when a manifest is checked, captured when it is the
+    /// manifest.
+    fn regular(
+        &mut self,
+        entry: &mut dyn Read,
+        rel: PathBuf,
+        path: &Path,
+        sink: &mut Sink<'_, '_>,
+    ) -> Result<(), Halt> {
+        if let Some(dir) = path.parent() {
+            create_dirs(dir)?;
+        }
+        let mut digester = self.digest_algorithm.map(|a| Digester::new(&[a].into()));
+        let capture = self.manifest_rel.as_ref() == Some(&rel);
+        let mut captured: Result<Vec<u8>, ManifestTooLarge> = Ok(Vec::new());
+        let bytes = write_file(
+            entry,
+            path,
+            |chunk| {
+                if let Some(d) = digester.as_mut() {
+                    d.update(chunk);
+                }
+                if capture {
+                    capture_manifest(&mut captured, chunk);
+                }
+            },
+            self.slot,
+            sink,
+        )?;
+        if capture {
+            self.manifest = Some(captured);
+        }
+        let digest = digester.and_then(|d| d.finish().into_values().next());
+        self.restored_bytes += bytes;
+        self.files += 1;
+        self.written.insert(rel, digest);
+        Ok(())
+    }
+
+    /// A hard link becomes a copy of the file it names, which must be one this archive
+    /// wrote before it.
+    fn hard_link(
+        &mut self,
+        name: &[u8],
+        rel: PathBuf,
+        path: &Path,
+        target: &[u8],
+        sink: &mut Sink<'_, '_>,
+    ) -> Result<(), Halt> {
+        match safe_relative(target) {
+            Ok(target_rel) if self.written.contains_key(&target_rel) => {
+                if let Some(dir) = path.parent() {
+                    create_dirs(dir)?;
+                }
+                let from = self.root.join(&target_rel);
+                // The linked file's last writes may still be on the writer thread.
+                sink.sync()?;
+                let mut file = std::fs::File::open(&from).map_err(|e| write_halt(&from, &e))?;
+                let bytes = write_file(&mut file, path, |_| {}, self.slot, sink)?;
+                self.restored_bytes += bytes;
+                self.files += 1;
+                let digest = self.written[&target_rel].clone();
+                self.written.insert(rel, digest);
+            }
+            Ok(_) => self.refuse(
+                name,
+                "hard link to a file that is not in the archive".into(),
+            ),
+            Err(why) => self.refuse(name, format!("hard link target: {why}")),
+        }
+        Ok(())
+    }
+
+    /// An `unsafe_path` finding for the entry: nothing is written for it.
+    fn refuse(&mut self, name: &[u8], why: String) {
+        self.findings.push(Finding::new(
+            FindingKind::UnsafePath,
+            Some(&entry_name(self.key, name)),
+            format!("refused: {why}"),
+        ));
+    }
+}
+
+/// The name a link entry points to (empty when it has none).
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>) -> Vec<u8> {
+    entry
+        .link_name_bytes()
+        .map(|t| t.into_owned())
+        .unwrap_or_default()
+}
+
 /// Appends a chunk of the in-archive manifest, refusing to hold more than the limit.
-fn capture_manifest(captured: &mut Result<Vec<u8>, String>, chunk: &[u8]) {
+fn capture_manifest(captured: &mut Result<Vec<u8>, ManifestTooLarge>, chunk: &[u8]) {
     if let Ok(bytes) = captured {
         if (bytes.len() + chunk.len()) as u64 > MAX_MANIFEST_BYTES {
-            *captured = Err(format!(
-                "larger than the {MAX_MANIFEST_BYTES} bytes allowed"
-            ));
+            *captured = Err(ManifestTooLarge);
         } else {
             bytes.extend_from_slice(chunk);
         }
@@ -247,7 +308,7 @@ fn capture_manifest(captured: &mut Result<Vec<u8>, String>, chunk: &[u8]) {
 fn check_manifest(
     key: &str,
     manifest: &str,
-    content: Option<Result<Vec<u8>, String>>,
+    content: Option<Result<Vec<u8>, ManifestTooLarge>>,
     algorithm: Algorithm,
     written: &BTreeMap<PathBuf, Option<String>>,
 ) -> Vec<Finding> {
@@ -270,7 +331,7 @@ fn check_manifest(
                 format!("the archive has no `{manifest}` (checksums.in_archive)"),
             )];
         }
-        Some(Err(why)) => return invalid(why),
+        Some(Err(why)) => return invalid(why.to_string()),
         Some(Ok(bytes)) => match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(_) => return invalid("not UTF-8 text".into()),
@@ -337,23 +398,6 @@ fn check_manifest(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn safe_relative_refuses_escapes() {
-        assert!(safe_relative(b"../escape").is_err());
-        assert!(safe_relative(b"/abs/escape").is_err());
-        assert!(safe_relative(b"a/../../escape").is_err());
-        assert!(safe_relative(b"").is_err());
-        assert!(safe_relative(b"./").is_err());
-        assert_eq!(safe_relative(b"./a//b").unwrap(), Path::new("a/b"));
-        assert_eq!(
-            safe_relative(b"bad\xffname")
-                .unwrap()
-                .as_os_str()
-                .as_bytes(),
-            b"bad\xffname"
-        );
-    }
 
     #[test]
     fn links_are_judged_from_their_folder() {

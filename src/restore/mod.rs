@@ -5,79 +5,58 @@
 //! another core than the decoder. An object on local disk is hashed from a read of its own
 //! (`storage::LocalFile`), so the digest is not held to the decoder's pace.
 //!
+//! `restore_object` runs in stages: `open` the object's stream, `spawn` the hasher and the
+//! decoder, `pump` the stream's chunks to them, `join` them and `assemble` the result. The
+//! modules below depend one way, and none on this one:
+//!
+//! ```text
+//! hash    → chunk
+//! decode  → extract, write, sink, halt, paths, spec, chunk
+//! extract → write, sink, halt, paths, spec
+//! write   → sink, halt
+//! sink    → halt
+//! halt    → paths
+//! chunk, paths, spec: leaves
+//! ```
+//!
 //! Must not: write outside the set's folder, follow or create links, hold an object in
 //! memory, or panic on any input.
 
+mod chunk;
 mod decode;
 mod extract;
+mod halt;
+mod hash;
+mod paths;
 mod sink;
+mod spec;
+mod write;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use opendal::Operator;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::{JoinError, JoinHandle};
 
-use crate::checksum::{Algorithm, Digester};
+use crate::checksum::Algorithm;
 use crate::finding::{Finding, FindingKind};
 use crate::plan::PlannedObject;
 use crate::storage::{LocalFile, describe};
+use chunk::{CHANNEL_CHUNKS, Chunk, IN_FLIGHT_BYTES};
+use decode::DecodeOutput;
+use halt::Halt;
+use hash::Hasher;
 
-pub use extract::safe_relative;
-
-/// Stored bytes read ahead of the slower of the two worker threads, per object. Chunks
-/// hold a share of this budget until both the hasher and the decoder are done with them,
-/// so the memory in flight stays bounded whatever size of chunk the storage service hands
-/// out (2 MiB on fs, a few hundred KiB over HTTP).
-const IN_FLIGHT_BYTES: usize = 4 << 20;
-/// Chunks queued for each worker thread; the byte budget is the real bound.
-const CHANNEL_CHUNKS: usize = 64;
-/// Bytes per read of a local object's own hash read: one buffer, read and hashed while it
-/// is still in the core's cache.
-const HASH_CHUNK: usize = 1 << 20;
-/// The nice value of a local object's hash thread: it has slack (it may finish any time
-/// before the decoder does), so on a busy machine the decoder, the one stage that cannot be
-/// split, comes first.
-const HASH_NICE: i32 = 10;
-
-/// A chunk of stored bytes on its way to the hasher and the decoder, holding its share of
-/// the object's in-flight budget until both have let go of it.
-#[derive(Clone)]
-pub(crate) struct Chunk {
-    pub(crate) bytes: Bytes,
-    _budget: Arc<OwnedSemaphorePermit>,
-}
-
-/// What the restore of one object needs to know besides the object.
-#[derive(Debug, Clone)]
-pub struct RestoreSpec {
-    /// The set's folder inside the run's scratch folder; nothing is written outside it.
-    pub set_dir: PathBuf,
-    /// Digests of the stored bytes to compute.
-    pub algorithms: BTreeSet<Algorithm>,
-    /// `checksums.in_archive`: a manifest inside tar archives.
-    pub in_archive: Option<String>,
-    pub limits: Limits,
-}
-
-/// The settings every restore of a run applies.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Decompressed bytes allowed (`limits.max_restored_bytes`).
-    pub max_restored_bytes: u64,
-    /// The largest window a zstd frame may ask for (`limits.max_zstd_window`).
-    pub max_zstd_window: u64,
-    /// Write whole buffers with direct I/O where the scratch file system allows it
-    /// (`scratch_direct_io`).
-    pub direct_io: bool,
-    /// No bytes of a local-disk read for this long: it stalled (`storage.stall_timeout`).
-    pub stall_timeout: Duration,
-}
+pub use halt::{CreatedFile, remove_created};
+pub use paths::{UnsafePath, output_path, safe_relative};
+pub use spec::{Limits, RestoreSpec};
 
 /// The result of restoring one object. Problems are findings; nothing here is an `Err`.
 #[derive(Debug, Clone, Default)]
@@ -100,33 +79,6 @@ pub struct Restored {
     pub findings: Vec<Finding>,
 }
 
-/// Why decoding stopped early; becomes a finding for the object.
-#[derive(Debug, Clone)]
-pub(crate) enum Stop {
-    Storage(String),
-    Corrupt(String),
-    SizeLimit(String),
-    Scratch(String),
-    Unsafe(String),
-}
-
-impl Stop {
-    fn into_finding(self, key: &str) -> Finding {
-        let (kind, message) = match self {
-            Stop::Storage(m) => (FindingKind::StorageError, m),
-            Stop::Corrupt(m) => (FindingKind::CorruptArchive, m),
-            Stop::SizeLimit(m) => (FindingKind::SizeLimitExceeded, m),
-            Stop::Scratch(m) => (FindingKind::ScratchError, m),
-            Stop::Unsafe(m) => (FindingKind::UnsafePath, m),
-        };
-        Finding::new(kind, Some(key), message)
-    }
-}
-
-/// A slot where a reader deep inside zstd or tar leaves the real reason it failed, since
-/// those libraries rewrap I/O errors and lose their type.
-pub(crate) type StopSlot = Arc<Mutex<Option<Stop>>>;
-
 /// Restores one object into `spec.set_dir`. Never returns an error: every failure is a
 /// finding in the result.
 pub async fn restore_object(
@@ -136,23 +88,54 @@ pub async fn restore_object(
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Restored {
     let started = Instant::now();
-    let mut restored = Restored::default();
     let key = object.key.as_str();
-
     let stall = spec.limits.stall_timeout;
-    // Local disk is read on threads of the runner's own (see `storage::LocalFile`).
+    let (local, stream) = match open(op, key, stall).await {
+        Ok(opened) => opened,
+        Err(message) => {
+            return Restored {
+                findings: vec![Finding::new(FindingKind::StorageError, Some(key), message)],
+                elapsed: started.elapsed(),
+                ..Restored::default()
+            };
+        }
+    };
+    let (feed, mut workers) = spawn(local.as_ref(), object, spec);
+    let mut pumped = pump(stream, feed, &mut workers, started, on_bytes).await;
+    let chunks = pumped.chunks;
+    let (decoded, digests) = join(workers, &mut pumped, stall).await;
+    let mut restored = assemble(object, started, pumped, decoded, digests);
+    restored.elapsed = started.elapsed();
+    tracing::debug!(
+        key,
+        stored = restored.stored_bytes,
+        chunks,
+        copied = restored.copied_bytes,
+        direct = restored.direct_bytes,
+        seconds = restored.elapsed.as_secs_f64(),
+        "object read"
+    );
+    restored
+}
+
+/// An object's stored bytes as they arrive.
+type StoredStream = BoxStream<'static, io::Result<Bytes>>;
+
+/// The decoder's result, or how its thread ended when it did not give one.
+type Decoding = Result<Result<DecodeOutput, Halt>, JoinError>;
+
+/// Opens the object: local disk is read on threads of the runner's own (see
+/// `storage::LocalFile`, kept for the local hash read), anything else through the operator.
+/// An error is the message of the object's `storage_error` finding.
+async fn open(
+    op: &Operator,
+    key: &str,
+    stall: Duration,
+) -> Result<(Option<Arc<LocalFile>>, StoredStream), String> {
     let local = match crate::storage::local_path(op, key) {
         Some(path) => match LocalFile::open(path, stall).await {
             Ok(file) => Some(file),
-            Err(e) => {
-                restored.findings.push(Finding::new(
-                    FindingKind::StorageError,
-                    Some(key),
-                    e.to_string(),
-                ));
-                restored.elapsed = started.elapsed();
-                return restored;
-            }
+            Err(e) => return Err(e.to_string()),
         },
         None => None,
     };
@@ -163,52 +146,95 @@ pub async fn restore_object(
             Err(e) => Err(e),
         },
     };
-    let mut stream = match stream {
-        Ok(s) => s,
-        Err(e) => {
-            restored.findings.push(Finding::new(
-                FindingKind::StorageError,
-                Some(key),
-                gone_or(&e),
-            ));
-            restored.elapsed = started.elapsed();
-            return restored;
-        }
-    };
+    match stream {
+        Ok(stream) => Ok((local, stream)),
+        Err(e) => Err(gone_or(&e)),
+    }
+}
 
-    let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
+/// The ends the pump feeds the workers through; dropping them tells the workers the stream
+/// has ended.
+struct Feed {
+    decoder: mpsc::Sender<Result<Chunk, String>>,
+    /// `None` for a local object, hashed from a read of its own.
+    hasher: Option<mpsc::Sender<Chunk>>,
+}
+
+/// The worker threads of one object's restore.
+struct Workers {
+    decoder: JoinHandle<Result<DecodeOutput, Halt>>,
+    hasher: Hasher,
+    /// Tells a local object's hash read that the restore stopped for another reason.
+    stop_hashing: Arc<AtomicBool>,
+    /// Bytes a local object's hash read has hashed so far, to tell a stall from a slow read.
+    hashed_so_far: Arc<AtomicU64>,
+}
+
+/// Starts the hasher and the decoder, each on a thread of its own.
+fn spawn(
+    local: Option<&Arc<LocalFile>>,
+    object: &PlannedObject,
+    spec: &RestoreSpec,
+) -> (Feed, Workers) {
     let (data_tx, data_rx) = mpsc::channel::<Result<Chunk, String>>(CHANNEL_CHUNKS);
-    let algorithms = spec.algorithms.clone();
     let stop_hashing = Arc::new(AtomicBool::new(false));
     let hashed_so_far = Arc::new(AtomicU64::new(0));
-    // The stream's chunks go to a hasher of their own only when nothing reads the object a
-    // second time (`hash_tx` is `None` for a local object).
-    let (hasher, hash_tx) = match &local {
-        Some(file) => (
-            Hasher::Local(spawn_local_hasher(
-                file.clone(),
-                algorithms,
-                stop_hashing.clone(),
-                hashed_so_far.clone(),
-            )),
-            None,
-        ),
-        None => {
-            let (hash_tx, hash_rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
-            let task = tokio::task::spawn_blocking(move || hash_stream(hash_rx, &algorithms));
-            (Hasher::Stream(task), Some(hash_tx))
-        }
-    };
+    let (hasher, hash_tx) = Hasher::spawn(
+        local,
+        spec.algorithms.clone(),
+        &stop_hashing,
+        &hashed_so_far,
+    );
     let decode_spec = spec.clone();
     let decode_object = object.clone();
-    let mut decoder =
+    let decoder =
         tokio::task::spawn_blocking(move || decode::decode(data_rx, &decode_object, &decode_spec));
-    let mut decoded = None;
+    let feed = Feed {
+        decoder: data_tx,
+        hasher: hash_tx,
+    };
+    let workers = Workers {
+        decoder,
+        hasher,
+        stop_hashing,
+        hashed_so_far,
+    };
+    (feed, workers)
+}
 
+/// What the pump saw of the stream.
+struct Pumped {
+    /// Time to the first byte, when one came.
+    first_byte: Option<Duration>,
+    stored: u64,
+    chunks: u64,
+    /// The storage read's error, in words for a finding.
+    read_error: Option<String>,
+    /// False when the transfer stopped before the end of the object.
+    whole: bool,
+    /// The decoder's result, when it stopped before the stream ended.
+    decoded: Option<Decoding>,
+}
+
+/// Moves the stream's chunks to the decoder and the stream's hasher, each chunk holding a
+/// share of the in-flight budget, until the stream ends or a worker stops.
+async fn pump(
+    mut stream: StoredStream,
+    feed: Feed,
+    workers: &mut Workers,
+    started: Instant,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Pumped {
+    let Feed {
+        decoder: data_tx,
+        hasher: hash_tx,
+    } = feed;
+    let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
     let mut first = None;
     let mut stored = 0u64;
     let mut chunks = 0u64;
     let mut read_error = None;
+    let mut decoded = None;
     // After the decoder stops on bad data the rest is still hashed, so the evidence shows
     // the stored digest too. Any other stop (size limit, full scratch) ends the transfer:
     // a bomb is not downloaded to the end.
@@ -232,11 +258,11 @@ pub async fn restore_object(
                 };
                 if decoding && data_tx.send(Ok(chunk.clone())).await.is_err() {
                     decoding = false;
-                    let result = (&mut decoder).await;
-                    let keep_hashing = matches!(result, Ok(Err(Stop::Corrupt(_))));
+                    let result = (&mut workers.decoder).await;
+                    let keep_hashing = matches!(result, Ok(Err(Halt::Corrupt(_))));
                     decoded = Some(result);
                     if !keep_hashing {
-                        stop_hashing.store(true, Ordering::Relaxed);
+                        workers.stop_hashing.store(true, Ordering::Relaxed);
                         whole = false;
                         break;
                     }
@@ -254,12 +280,9 @@ pub async fn restore_object(
                 }
             }
             Err(e) => {
-                let message = match e.get_ref().and_then(|i| i.downcast_ref::<opendal::Error>()) {
-                    Some(inner) => gone_or(inner),
-                    None => e.to_string(),
-                };
+                let message = read_failure(&e);
                 read_error = Some(message.clone());
-                stop_hashing.store(true, Ordering::Relaxed);
+                workers.stop_hashing.store(true, Ordering::Relaxed);
                 let _ = data_tx.send(Err(message)).await;
                 break;
             }
@@ -267,33 +290,67 @@ pub async fn restore_object(
     }
     drop(hash_tx);
     drop(data_tx);
+    Pumped {
+        first_byte: first,
+        stored,
+        chunks,
+        read_error,
+        whole,
+        decoded,
+    }
+}
 
-    let decoded = match decoded {
+/// Waits for the workers once the stream is done: the decoder's result and the digests.
+/// A local object's stored bytes are those its own hash read went through; a hash error
+/// is the read error of an object otherwise read whole.
+async fn join(
+    workers: Workers,
+    pumped: &mut Pumped,
+    stall: Duration,
+) -> (Decoding, BTreeMap<Algorithm, String>) {
+    let decoded = match pumped.decoded.take() {
         Some(result) => result,
-        None => decoder.await,
+        None => workers.decoder.await,
     };
-    let hashed = match hasher {
-        Hasher::Local(rx) => await_hasher(rx, &hashed_so_far, stall).await,
-        Hasher::Stream(task) => Ok(Hashed {
-            digests: task.await.unwrap_or_default(),
-            local_bytes: None,
-        }),
-    };
+    let hashed = workers.hasher.finish(&workers.hashed_so_far, stall).await;
     let (digests, hash_error) = match hashed {
         Ok(hashed) => {
-            // A local object's stored bytes are those its own hash read went through.
             if let Some(n) = hashed.local_bytes {
-                stored = stored.max(n);
+                pumped.stored = pumped.stored.max(n);
             }
             (hashed.digests, None)
         }
         Err(message) => (BTreeMap::new(), Some(message)),
     };
-    if whole && read_error.is_none() {
-        read_error = hash_error;
+    if pumped.whole && pumped.read_error.is_none() {
+        pumped.read_error = hash_error;
     }
-    restored.stored_bytes = stored;
-    restored.first_byte = first.unwrap_or_else(|| started.elapsed());
+    (decoded, digests)
+}
+
+/// The object's result from what the pump saw and the workers gave: the digests only of an
+/// object read whole, one storage finding at most, and an object whose size is not the
+/// listing's flagged when nothing else explains it.
+fn assemble(
+    object: &PlannedObject,
+    started: Instant,
+    pumped: Pumped,
+    decoded: Decoding,
+    digests: BTreeMap<Algorithm, String>,
+) -> Restored {
+    let key = object.key.as_str();
+    let Pumped {
+        first_byte,
+        stored,
+        read_error,
+        whole,
+        ..
+    } = pumped;
+    let mut restored = Restored {
+        stored_bytes: stored,
+        first_byte: first_byte.unwrap_or_else(|| started.elapsed()),
+        ..Restored::default()
+    };
     match decoded {
         Ok(Ok(out)) => {
             restored.restored_bytes = out.decoded.restored_bytes;
@@ -303,7 +360,7 @@ pub async fn restore_object(
             restored.created = out.created;
             restored.findings.extend(out.decoded.findings);
         }
-        Ok(Err(stop)) => restored.findings.push(stop.into_finding(key)),
+        Ok(Err(halt)) => restored.findings.push(halt.into_finding(key)),
         Err(join) => restored.findings.push(Finding::new(
             FindingKind::CorruptArchive,
             Some(key),
@@ -333,17 +390,16 @@ pub async fn restore_object(
             ),
         ));
     }
-    restored.elapsed = started.elapsed();
-    tracing::debug!(
-        key,
-        stored,
-        chunks,
-        copied = restored.copied_bytes,
-        direct = restored.direct_bytes,
-        seconds = restored.elapsed.as_secs_f64(),
-        "object read"
-    );
     restored
+}
+
+/// A failed read of the stream in words: an opendal error through `gone_or`, a local read's
+/// as it is.
+fn read_failure(e: &io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<opendal::Error>()) {
+        Some(inner) => gone_or(inner),
+        None => e.to_string(),
+    }
 }
 
 /// A storage error in words; a listed object that is not found is said to be gone.
@@ -356,141 +412,6 @@ fn gone_or(e: &opendal::Error) -> String {
     } else {
         describe(e)
     }
-}
-
-/// Where an object's digests come from: the hasher of the one stream, or a local object's
-/// own hash read.
-enum Hasher {
-    Stream(tokio::task::JoinHandle<BTreeMap<Algorithm, String>>),
-    Local(oneshot::Receiver<Result<Hashed, String>>),
-}
-
-/// Digests of an object's stored bytes, and how many were read for them when the object was
-/// read twice (local disk).
-struct Hashed {
-    digests: BTreeMap<Algorithm, String>,
-    local_bytes: Option<u64>,
-}
-
-/// Hashes a local object from a read of its own, on a thread of its own; `progress` counts
-/// the bytes hashed so far, so a stalled read can be told from a slow one.
-fn spawn_local_hasher(
-    file: Arc<LocalFile>,
-    algorithms: BTreeSet<Algorithm>,
-    stop: Arc<AtomicBool>,
-    progress: Arc<AtomicU64>,
-) -> oneshot::Receiver<Result<Hashed, String>> {
-    let (tx, rx) = oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("restore-hasher".into())
-        .spawn(move || {
-            let _ = tx.send(hash_local(&file, &algorithms, &stop, &progress));
-        });
-    if let Err(e) = spawned {
-        let (tx, rx) = oneshot::channel();
-        let _ = tx.send(Err(format!("cannot start a hash thread: {e}")));
-        return rx;
-    }
-    rx
-}
-
-fn hash_local(
-    file: &LocalFile,
-    algorithms: &BTreeSet<Algorithm>,
-    stop: &AtomicBool,
-    progress: &AtomicU64,
-) -> Result<Hashed, String> {
-    // Linux gives each thread a nice value of its own: this lowers this thread alone, and
-    // the thread ends with the object.
-    let _ = rustix::process::setpriority_process(None, HASH_NICE);
-    let mut digester = Digester::new(algorithms);
-    let mut buf = vec![0u8; HASH_CHUNK];
-    let mut offset = 0u64;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            // The restore stopped for another reason; these digests are not reported.
-            return Ok(Hashed {
-                digests: BTreeMap::new(),
-                local_bytes: Some(offset),
-            });
-        }
-        let n = file.read_at(&mut buf, offset).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        digester.update(&buf[..n]);
-        offset += n as u64;
-        progress.store(offset, Ordering::Relaxed);
-    }
-    file.check_unchanged(offset).map_err(|e| e.to_string())?;
-    Ok(Hashed {
-        digests: digester.finish(),
-        local_bytes: Some(offset),
-    })
-}
-
-/// The hasher's result; an error once its byte count has not moved for `stall`.
-async fn await_hasher(
-    mut rx: oneshot::Receiver<Result<Hashed, String>>,
-    progress: &AtomicU64,
-    stall: Duration,
-) -> Result<Hashed, String> {
-    let mut last = None;
-    loop {
-        match tokio::time::timeout(stall, &mut rx).await {
-            Ok(result) => {
-                return result.unwrap_or_else(|_| Err("the hash thread ended unexpectedly".into()));
-            }
-            Err(_) => {
-                let now = progress.load(Ordering::Relaxed);
-                if last == Some(now) {
-                    return Err(crate::storage::stalled(stall).to_string());
-                }
-                last = Some(now);
-            }
-        }
-    }
-}
-
-fn hash_stream(
-    mut rx: mpsc::Receiver<Chunk>,
-    algorithms: &BTreeSet<Algorithm>,
-) -> BTreeMap<Algorithm, String> {
-    let mut digester = Digester::new(algorithms);
-    while let Some(chunk) = rx.blocking_recv() {
-        digester.update(&chunk.bytes);
-    }
-    digester.finish()
-}
-
-/// A file a restore created, with its inode: another archive of the same set may since have
-/// replaced it with a file of its own, which is not this restore's to remove.
-#[derive(Debug, Clone)]
-pub struct CreatedFile {
-    path: PathBuf,
-    ino: Option<u64>,
-}
-
-/// Removes the files, newest first, each only while its path still names the file the
-/// restore created; errors are left to the removal of the run's scratch folder.
-pub fn remove_created(files: &[CreatedFile]) {
-    use std::os::unix::fs::MetadataExt;
-    for file in files.iter().rev() {
-        let ours = match (std::fs::symlink_metadata(&file.path), file.ino) {
-            (Ok(meta), Some(ino)) => meta.ino() == ino,
-            (Ok(_), None) => true,
-            (Err(_), _) => false,
-        };
-        if ours {
-            let _ = std::fs::remove_file(&file.path);
-        }
-    }
-}
-
-/// Where a restored object lands in its set's folder, or why it cannot.
-pub fn output_path(set_dir: &Path, path_in_set: &str) -> Result<PathBuf, String> {
-    let rel = safe_relative(path_in_set.as_bytes())?;
-    Ok(set_dir.join(rel))
 }
 
 #[cfg(test)]

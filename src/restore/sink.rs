@@ -26,8 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::decode::write_stop;
-use super::{CreatedFile, Stop};
+use super::halt::{CreatedFile, Halt, write_halt};
 
 /// Bytes per buffer: the size of a direct write.
 pub(crate) const BUFFER: usize = 1 << 20;
@@ -101,7 +100,7 @@ pub(crate) struct Sink<'scope, 'env> {
     /// Buffers made (or taken from `SPARE_BUFFERS`) for this object, at most `POOL`.
     made: usize,
     spare: Option<Buf>,
-    failed: Arc<Mutex<Option<Stop>>>,
+    failed: Arc<Mutex<Option<Halt>>>,
     /// Where the next buffer goes in the file handed over last.
     offset: Option<u64>,
     /// Bytes the writer thread wrote with direct I/O.
@@ -132,7 +131,7 @@ impl<'scope, 'env> Sink<'scope, 'env> {
     }
 
     /// An empty buffer to fill, once one is free; the writer's first error, if any.
-    pub(crate) fn buffer(&mut self) -> Result<Buf, Stop> {
+    pub(crate) fn buffer(&mut self) -> Result<Buf, Halt> {
         self.check()?;
         if let Some(buf) = self.spare.take() {
             return Ok(buf);
@@ -154,15 +153,15 @@ impl<'scope, 'env> Sink<'scope, 'env> {
     }
 
     /// Hands `file` to the writer: the following writes go to it, from byte `offset` on.
-    pub(crate) fn open(&mut self, file: File, path: &Path, offset: u64) -> Result<(), Stop> {
+    pub(crate) fn open(&mut self, file: File, path: &Path, offset: u64) -> Result<(), Halt> {
         self.offset = Some(offset);
         self.send(Job::Open(file, path.to_path_buf()))
     }
 
     /// Hands the first `len` bytes of `buf` to the writer, to follow the file's earlier ones.
-    pub(crate) fn write(&mut self, buf: Buf, len: usize) -> Result<(), Stop> {
+    pub(crate) fn write(&mut self, buf: Buf, len: usize) -> Result<(), Halt> {
         let Some(offset) = self.offset.as_mut() else {
-            return Err(Stop::Scratch("a write without a file".into()));
+            return Err(Halt::Scratch("a write without a file".into()));
         };
         let job = Job::Data {
             buf,
@@ -173,13 +172,13 @@ impl<'scope, 'env> Sink<'scope, 'env> {
         self.send(job)
     }
 
-    fn send(&mut self, job: Job) -> Result<(), Stop> {
+    fn send(&mut self, job: Job) -> Result<(), Halt> {
         let jobs = self.writer()?;
         jobs.send(job).map_err(|_| self.gone())
     }
 
     /// The writer thread's job queue, starting the thread the first time.
-    fn writer(&mut self) -> Result<SyncSender<Job>, Stop> {
+    fn writer(&mut self) -> Result<SyncSender<Job>, Halt> {
         if let Some(jobs) = &self.jobs {
             return Ok(jobs.clone());
         }
@@ -197,14 +196,14 @@ impl<'scope, 'env> Sink<'scope, 'env> {
         std::thread::Builder::new()
             .name("restore-writer".into())
             .spawn_scoped(self.scope, move || writer.run(job_rx))
-            .map_err(|e| Stop::Scratch(format!("cannot start a writer thread: {e}")))?;
+            .map_err(|e| Halt::Scratch(format!("cannot start a writer thread: {e}")))?;
         self.jobs = Some(jobs.clone());
         Ok(jobs)
     }
 
     /// Waits until everything handed over is written (as far as a buffered write goes),
     /// and returns the first error.
-    pub(crate) fn sync(&mut self) -> Result<(), Stop> {
+    pub(crate) fn sync(&mut self) -> Result<(), Halt> {
         if let Some(jobs) = &self.jobs {
             let (tx, rx) = sync_channel(1);
             jobs.send(Job::Sync(tx)).map_err(|_| self.gone())?;
@@ -238,24 +237,24 @@ impl<'scope, 'env> Sink<'scope, 'env> {
         self.direct_bytes.load(Ordering::Relaxed)
     }
 
-    fn check(&self) -> Result<(), Stop> {
+    fn check(&self) -> Result<(), Halt> {
         match self.failed.lock() {
             Ok(mut failed) => failed.take().map_or(Ok(()), Err),
             Err(_) => Err(self.gone()),
         }
     }
 
-    fn gone(&self) -> Stop {
+    fn gone(&self) -> Halt {
         match self.failed.lock().ok().and_then(|mut f| f.take()) {
-            Some(stop) => stop,
-            None => Stop::Scratch("the writer thread stopped unexpectedly".into()),
+            Some(halt) => halt,
+            None => Halt::Scratch("the writer thread stopped unexpectedly".into()),
         }
     }
 }
 
 struct Writer {
     pool: SyncSender<Buf>,
-    failed: Arc<Mutex<Option<Stop>>>,
+    failed: Arc<Mutex<Option<Halt>>>,
     direct: bool,
     direct_bytes: Arc<AtomicU64>,
     current: Option<Output>,
@@ -290,7 +289,7 @@ impl Writer {
                     {
                         broken = true;
                         if let Ok(mut failed) = self.failed.lock() {
-                            failed.get_or_insert(write_stop(&out.path, &e));
+                            failed.get_or_insert(write_halt(&out.path, &e));
                         }
                     }
                     // The pool holds every buffer there is: never full.

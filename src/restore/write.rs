@@ -1,0 +1,122 @@
+//! Writing one restored file at a path its caller has judged safe: created fresh, never
+//! written through what was there, its first bytes written here from a small buffer of this
+//! thread's and the rest handed to the writer thread (`sink`) in whole buffers. The decoder
+//! writes a single object's file with it and the tar extractor each entry's; both share it
+//! from here, below them, rather than one reaching into the other.
+//!
+//! Must not: write through an existing file or link (a file in the way is replaced), hand
+//! the writer thread a buffer that is not full but a file's last, or copy a byte more than
+//! once on its way from the reader to the page cache or the writer thread.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::halt::{Halt, HaltSlot, read_halt, write_halt};
+use super::sink::{BUFFER, SMALL, Sink, write_buffered};
+
+/// Creates `dir` and its parents; failures are scratch problems (full disk, permissions)
+/// unless something that is not a folder is in the way.
+pub(crate) fn create_dirs(dir: &Path) -> Result<(), Halt> {
+    std::fs::create_dir_all(dir).map_err(|e| write_halt(dir, &e))
+}
+
+/// Copies `source` into a new file at `path` through the writer thread, showing each
+/// chunk to `on_chunk` (digests, manifest capture). Returns the bytes written; the writes may
+/// still be in flight (`Sink::sync` waits for them).
+pub(crate) fn write_file(
+    source: &mut dyn Read,
+    path: &Path,
+    mut on_chunk: impl FnMut(&[u8]),
+    slot: &HaltSlot,
+    sink: &mut Sink<'_, '_>,
+) -> Result<u64, Halt> {
+    let file = create_fresh(path)?;
+    sink.created(path, &file);
+    // The first bytes here and now, from this thread's small buffer.
+    thread_local! {
+        static FIRST: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; SMALL]);
+    }
+    let first = FIRST.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let n = fill(source, &mut buf).map_err(|e| read_halt(slot, &e))?;
+        on_chunk(&buf[..n]);
+        write_buffered(&file, &buf[..n], 0).map_err(|e| write_halt(path, &e))?;
+        Ok(n)
+    })?;
+    if first < SMALL {
+        // `fill` stops short only at the end: the whole file is written.
+        return Ok(first as u64);
+    }
+    // A larger file: the rest through the writer thread.
+    sink.open(file, path, first as u64)?;
+    let mut total = first as u64;
+    loop {
+        let mut buf = sink.buffer()?;
+        let n = match fill(source, buf.as_mut()) {
+            Ok(n) => n,
+            Err(e) => {
+                sink.keep(buf);
+                return Err(read_halt(slot, &e));
+            }
+        };
+        if n == 0 {
+            sink.keep(buf);
+            break;
+        }
+        on_chunk(&buf.as_mut()[..n]);
+        sink.write(buf, n)?;
+        total += n as u64;
+        if n < BUFFER {
+            // `fill` stops short only at the end.
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Reads until `buf` is full or the source ends, so each write is a whole buffer rather
+/// than whatever one zstd call produced.
+fn fill(source: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match source.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(m) => n += m,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Creates `path` as a new file. A file already there (an earlier entry, or another archive
+/// of the same set restoring in parallel) is replaced, never written through: it is removed
+/// and the file created exclusively, retried if another writer got in between.
+fn create_fresh(path: &Path) -> Result<File, Halt> {
+    for _ in 0..3 {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Halt::Corrupt(format!(
+                    "`{}` is already a folder",
+                    path.display()
+                )));
+            }
+            Ok(_) => match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(write_halt(path, &e)),
+            },
+            Err(_) => {}
+        }
+        match File::options().write(true).create_new(true).open(path) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(write_halt(path, &e)),
+        }
+    }
+    Err(Halt::Scratch(format!(
+        "`{}` kept being recreated by another restore",
+        path.display()
+    )))
+}
