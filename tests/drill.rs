@@ -114,11 +114,13 @@ fn bars_show_at_a_terminal_and_not_when_stderr_is_redirected() {
     );
     assert!(out.stdout.contains("against RTO 1h: MET"), "{out}");
 
-    // `run` draws the same bars for a person at a terminal.
+    // `run` draws the same bars for a person at a terminal. Its verdict is not this test's
+    // subject: the sample is one 32-byte object whose throughput, projected onto the 24 MiB
+    // set, can miss the RTO on a loaded machine (it did, 2 runs in 8 at a load of 10).
     let run_command = format!("{} run --config-dir {}", binary.display(), config.display());
     let out = run(Command::new("script").args(["-qec", &run_command, "/dev/null"]));
     assert!(
-        out.stdout.contains("total  [") && out.stdout.contains("PASSED 1 of 1"),
+        out.stdout.contains("total  [") && out.stdout.contains(" 1 of 1 · run "),
         "{out}"
     );
 }
