@@ -196,6 +196,9 @@ impl<'c> Session<'c> {
         if self.options.due {
             selected = self.due(&selected, &start)?;
             if selected.is_empty() {
+                if let Some(observer) = &self.options.observer {
+                    observer.finished();
+                }
                 events.event(Event::NothingDue);
                 // The runner ran: a monitor expecting a ping per invocation gets one.
                 if let Some(heartbeat) = &settings.heartbeat {
