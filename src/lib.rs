@@ -21,6 +21,7 @@ pub mod restore;
 pub mod results;
 pub mod run;
 pub mod schedule;
+pub mod secret;
 pub mod signing;
 pub mod storage;
 pub mod unattended;

@@ -1,6 +1,7 @@
 //! The `plan` stage: a storage listing → backup sets → the sample to restore. Pure: it takes
 //! the listing entry by entry (so the lister can stream) plus the clock and seed, and returns
-//! a [`PolicyPlan`] value that can be printed (`--dry-run`) before anything is restored.
+//! a [`PolicyPlan`] value that can be printed (`--dry-run`) before anything is restored. Of
+//! `storage` it uses the listing's [`Entry`] type only, never an operator.
 //!
 //! The choice is seeded and independent of library versions: candidates are ordered by a
 //! BLAKE3 hash of (seed, policy, name), so `--seed N` repeats a run's choice exactly.
@@ -13,14 +14,7 @@ use serde::Serialize;
 
 use crate::checksum::Algorithm;
 use crate::config::{ObjectsPerSet, Policy, SetLayout};
-
-/// One object from a storage listing, its key relative to the storage root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub key: String,
-    pub size: u64,
-    pub modified: Option<Timestamp>,
-}
+use crate::storage::Entry;
 
 /// How an object's bytes are decoded, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -10,8 +10,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use super::mail::{Team, TeamScope};
-use super::secret::{ConfigValue, is_secret_key};
 use super::units::{ByteSize, HumanDuration};
+use crate::secret::{ConfigValue, is_secret_key};
 
 /// Storage services compiled in.
 pub const SERVICES: &[&str] = &["fs", "s3", "azblob", "gcs"];
@@ -489,7 +489,8 @@ fn resolve_storage(raw: RawStorage, base: &Path) -> Result<StorageSpec, (String,
     for (key, value) in raw.options {
         let field = format!("storage.{key}");
         let text = value.into_text();
-        let value = ConfigValue::parse(&text, base).map_err(|e| (field.clone(), e.to_string()))?;
+        let value = ConfigValue::parse(&text, |p| super::resolve_path(base, p))
+            .map_err(|e| (field.clone(), e.to_string()))?;
         if is_secret_key(&key) && !value.is_reference() {
             return Err((
                 field,

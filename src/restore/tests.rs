@@ -8,8 +8,8 @@ use sha2::Digest as _;
 
 use super::*;
 use crate::config::StorageSpec;
-use crate::config::secret::ConfigValue;
 use crate::plan::Format;
+use crate::secret::ConfigValue;
 
 /// A tar entry with any name bytes, written header-first so no library check cleans it.
 fn raw_entry(out: &mut Vec<u8>, name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) {
