@@ -9,6 +9,7 @@
 pub mod checksum;
 pub mod cli;
 pub mod config;
+pub mod durable;
 pub mod exit;
 pub mod finding;
 pub mod heartbeat;
