@@ -83,7 +83,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         return failed(format!("it was signed by another key ({public})"));
     }
     if let Err(why) = signing::verify(&public, content.as_bytes(), &signature) {
-        return failed(why);
+        return failed(why.to_string());
     }
     let head = chain_head(content);
     let history = config

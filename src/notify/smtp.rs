@@ -1,7 +1,7 @@
 //! SMTP: a composed [`Email`] built into a MIME message with lettre, and sent over tokio and
 //! rustls with the settings' TLS, login, timeout and retries. It talks to the server and
 //! nothing else: it must not touch the spool or the outbox, nor decide what becomes of a
-//! message the server would not take (the mailer in [`super::deliver`] does).
+//! message the server would not take (the mailer, in `deliver.rs`, does).
 
 use std::time::Duration;
 
