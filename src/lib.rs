@@ -9,9 +9,9 @@
 pub mod checksum;
 pub mod cli;
 pub mod config;
-pub mod durable;
 pub mod exit;
 pub mod finding;
+pub mod fsx;
 pub mod heartbeat;
 pub mod history;
 pub mod judge;

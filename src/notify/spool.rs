@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::durable::write_atomic;
+use crate::fsx::write_atomic;
 
 /// The extension of a spooled message: one file, envelope and message.
 pub const SPOOLED: &str = "spool";

@@ -9,7 +9,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use jiff::Timestamp;
 
 use crate::config::units::{format_bytes, format_duration};
-use crate::durable::write_atomic;
+use crate::fsx::write_atomic;
 use crate::judge::Status;
 use crate::results::{PolicyResult, RunResult};
 use crate::run::Planned;

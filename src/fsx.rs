@@ -1,8 +1,9 @@
-//! Durable file writes, for the files a crash must not tear: the run's artifacts (`report`)
-//! and the messages of the mail spool and outbox (`notify`). One implementation, so the
-//! evidence and the mail get the same guarantee, and a leaf that depends on nothing of the
-//! crate's, so neither of its users reaches into the other for it. It must not choose file
-//! names or layouts, nor decide what a failure means: its callers do.
+//! File-system helpers shared by modules that must not import each other: today one, the
+//! durable write, for the files a crash must not tear: the run's artifacts (`report`) and
+//! the messages of the mail spool and outbox (`notify`). One implementation, so the evidence
+//! and the mail get the same guarantee, in a leaf that depends on nothing of the crate's, so
+//! neither of its users reaches into the other for it. It must not choose file names or
+//! layouts, nor decide what a failure means: its callers do.
 
 use std::io::Write as _;
 use std::path::Path;
