@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::config::secret::ConfigValue;
+use crate::secret::ConfigValue;
 
 /// What to tell the monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,12 @@
 //! The `plan` stage: a storage listing → backup sets → the sample to restore. Pure: it takes
 //! the listing entry by entry (so the lister can stream) plus the clock and seed, and returns
-//! a [`PolicyPlan`] value that can be printed (`--dry-run`) before anything is restored.
+//! a [`PolicyPlan`] value that can be printed (`--dry-run`) before anything is restored. Of
+//! `storage` it uses the listing's [`Entry`] type only, never an operator.
 //!
 //! The choice is seeded and independent of library versions: candidates are ordered by a
 //! BLAKE3 hash of (seed, policy, name), so `--seed N` repeats a run's choice exactly.
+//! [`Planner`] folds the first listing into sets and chooses; [`Selection`] takes the
+//! chosen sets' objects from the second and makes the sample.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,15 +15,13 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::checksum::Algorithm;
-use crate::config::{ObjectsPerSet, Policy, SetLayout};
+use crate::config::{Policy, SetLayout};
+use crate::storage::Entry;
 
-/// One object from a storage listing, its key relative to the storage root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub key: String,
-    pub size: u64,
-    pub modified: Option<Timestamp>,
-}
+mod selection;
+
+use selection::ChosenSet;
+pub use selection::Selection;
 
 /// How an object's bytes are decoded, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -432,207 +433,6 @@ impl<'p> Planner<'p> {
 }
 
 type Dated = (String, SetAcc, Option<Timestamp>, DatedBy);
-
-struct ChosenSet {
-    name: String,
-    acc: SetAcc,
-    date: Option<Timestamp>,
-    dated_by: DatedBy,
-    newest: bool,
-}
-
-/// The sets chosen from the first listing, waiting for their objects.
-pub struct Selection<'p> {
-    policy: &'p Policy,
-    seed: u64,
-    /// A drill's whole set: every object, no cap.
-    whole: bool,
-    chosen: Vec<ChosenSet>,
-    by_name: HashMap<String, usize>,
-    checks: Checks,
-    listed: usize,
-    ungrouped: usize,
-    total_sets: usize,
-}
-
-impl Selection<'_> {
-    /// The folders to list for the chosen sets' objects and checksum files; none for the
-    /// by-object layout, whose objects came with the first listing.
-    pub fn folders(&self) -> Vec<String> {
-        match self.policy.backups.sets {
-            SetLayout::ByObject => Vec::new(),
-            SetLayout::ByFolder => self
-                .chosen
-                .iter()
-                .map(|set| format!("{}{}/", self.policy.backups.prefix, set.name))
-                .collect(),
-        }
-    }
-
-    /// Takes one entry of the second listing; entries of sets not chosen are ignored.
-    pub fn add(&mut self, entry: Entry) {
-        if self.policy.backups.sets == SetLayout::ByObject {
-            return;
-        }
-        let set_of = |key: &str| {
-            key.strip_prefix(&self.policy.backups.prefix)
-                .and_then(|rel| rel.split_once('/'))
-                .and_then(|(set, _)| self.by_name.get(set).copied())
-        };
-        let class = classify(self.policy, &entry.key);
-        if !matches!(class, Class::Outside)
-            && let Some(index) = set_of(&entry.key)
-        {
-            self.chosen[index].acc.keys.insert(entry.key.clone());
-        }
-        match class {
-            Class::Manifest(folder, _) => {
-                if set_of(folder).is_some() {
-                    self.checks.add(&class, &entry.key);
-                }
-            }
-            Class::Sidecar(target, _) => {
-                if set_of(target).is_some() {
-                    self.checks.add(&class, &entry.key);
-                }
-            }
-            Class::Object(_) => {
-                if let Some(index) = set_of(&entry.key) {
-                    self.chosen[index].acc.objects.push(entry);
-                }
-            }
-            Class::Outside | Class::Excluded | Class::Ungrouped => {}
-        }
-    }
-
-    /// The sample from the chosen sets: objects per set, then the `max_bytes` cap in that
-    /// order (a drill's whole set: every object, no cap).
-    pub fn finish(self) -> PolicyPlan {
-        let policy = self.policy;
-        let checks = &self.checks;
-        // Stored bytes already chosen; the first object (the newest set's) is taken even
-        // when it alone exceeds `max_bytes`: the newest backup is never left unverified.
-        let mut spent = 0u64;
-        let mut taken = 0usize;
-        let mut sets = Vec::new();
-        for set in self.chosen {
-            let ChosenSet {
-                name,
-                acc,
-                date,
-                dated_by,
-                newest,
-            } = set;
-            let mut objects = if self.whole {
-                let mut all = acc.objects;
-                all.sort_by(|a, b| a.key.cmp(&b.key));
-                all
-            } else {
-                pick_objects(
-                    acc.objects,
-                    policy.sample.objects_per_set,
-                    self.seed,
-                    &policy.name,
-                )
-            };
-            let before = objects.len();
-            if !self.whole {
-                objects.retain(|o| {
-                    let fits = taken == 0
-                        || policy
-                            .sample
-                            .max_bytes
-                            .is_none_or(|cap| spent.saturating_add(o.size) <= cap);
-                    if fits {
-                        spent = spent.saturating_add(o.size);
-                        taken += 1;
-                    }
-                    fits
-                });
-            }
-            let capped_objects = before - objects.len();
-            let objects = objects
-                .into_iter()
-                .map(|entry| {
-                    planned_object(
-                        policy.backups.sets,
-                        &policy.backups.prefix,
-                        &name,
-                        entry,
-                        &checks.sidecars,
-                        &checks.manifests,
-                    )
-                })
-                .collect();
-            sets.push(PlannedSet {
-                name,
-                date,
-                dated_by,
-                newest,
-                total_objects: acc.count,
-                total_bytes: acc.bytes,
-                objects,
-                capped_objects,
-                listed_keys: acc.keys,
-            });
-        }
-        PolicyPlan {
-            policy: policy.name.clone(),
-            listed_objects: self.listed,
-            total_sets: self.total_sets,
-            ungrouped_objects: self.ungrouped,
-            sets,
-        }
-    }
-}
-
-fn planned_object(
-    layout: SetLayout,
-    prefix: &str,
-    set: &str,
-    entry: Entry,
-    sidecars: &HashMap<String, Vec<ChecksumSource>>,
-    manifests: &HashMap<String, Vec<ChecksumSource>>,
-) -> PlannedObject {
-    let rel = &entry.key[prefix.len()..];
-    let path_in_set = match layout {
-        SetLayout::ByFolder => rel[set.len() + 1..].to_string(),
-        SetLayout::ByObject => split_folder(rel).1.to_string(),
-    };
-    let (folder, _) = split_folder(&entry.key);
-    let mut checksums: Vec<ChecksumSource> = sidecars.get(&entry.key).cloned().unwrap_or_default();
-    checksums.extend(manifests.get(folder).cloned().unwrap_or_default());
-    checksums.sort_by(|a, b| source_key(a).cmp(source_key(b)));
-    PlannedObject {
-        format: Format::from_name(&entry.key),
-        key: entry.key,
-        path_in_set,
-        size: entry.size,
-        checksums,
-    }
-}
-
-fn source_key(source: &ChecksumSource) -> &str {
-    match source {
-        ChecksumSource::Sidecar { key, .. } | ChecksumSource::Manifest { key, .. } => key,
-    }
-}
-
-fn pick_objects(
-    mut objects: Vec<Entry>,
-    per_set: ObjectsPerSet,
-    seed: u64,
-    policy: &str,
-) -> Vec<Entry> {
-    if let ObjectsPerSet::Count(n) = per_set
-        && n < objects.len()
-    {
-        objects.sort_by_key(|o| score(seed, policy, &o.key));
-        objects.truncate(n);
-    }
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
-    objects
-}
 
 /// `("a/b/", "c")` for `"a/b/c"`; `("", "c")` for `"c"`.
 fn split_folder(key: &str) -> (&str, &str) {

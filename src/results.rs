@@ -40,6 +40,17 @@ impl RunResult {
             .filter(|p| p.status == Status::Fail)
             .count()
     }
+
+    /// The verdict over the policies, in the words of the summary, the report's title and
+    /// mail subjects: `PASSED 3 of 3`, `FAILED 1 of 3`.
+    pub fn verdict(&self) -> String {
+        let (failed, total) = (self.failed(), self.policies.len());
+        if failed == 0 {
+            format!("PASSED {total} of {total}")
+        } else {
+            format!("FAILED {failed} of {total}")
+        }
+    }
 }
 
 /// How a run was started.

@@ -5,6 +5,8 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
+use crate::secret::{ConfigValue, SecretError};
+
 /// The marker that starts a report's signature trailer.
 pub const TRAILER: &str = "restore-drill-signature ed25519";
 
@@ -22,24 +24,34 @@ pub fn sign(key: &SigningKey, message: &[u8]) -> String {
     hex::encode(key.sign(message).to_bytes())
 }
 
+/// Why a signature does not verify: a damaged trailer (the first three), or content changed
+/// after it was signed ([`SignatureError::Mismatch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the public key is not 64 hex digits")]
+    PublicKeyNotHex,
+    #[error("the public key is not a valid ed25519 key")]
+    PublicKeyInvalid,
+    #[error("the signature is not 128 hex digits")]
+    SignatureNotHex,
+    #[error("the signature does not match the content: it was changed after it was signed")]
+    Mismatch,
+}
+
 /// Checks a hex signature by a hex public key.
-pub fn verify(public_hex: &str, message: &[u8], signature_hex: &str) -> Result<(), String> {
+pub fn verify(public_hex: &str, message: &[u8], signature_hex: &str) -> Result<(), SignatureError> {
     let public: [u8; 32] = hex::decode(public_hex)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or("the public key is not 64 hex digits")?;
-    let public = VerifyingKey::from_bytes(&public)
-        .map_err(|_| "the public key is not a valid ed25519 key")?;
+        .ok_or(SignatureError::PublicKeyNotHex)?;
+    let public = VerifyingKey::from_bytes(&public).map_err(|_| SignatureError::PublicKeyInvalid)?;
     let signature: [u8; 64] = hex::decode(signature_hex)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or("the signature is not 128 hex digits")?;
+        .ok_or(SignatureError::SignatureNotHex)?;
     public
         .verify(message, &Signature::from_bytes(&signature))
-        .map_err(|_| {
-            "the signature does not match the content: it was changed after it was signed"
-                .to_string()
-        })
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// Appends the trailer line: `<!-- … -->` for HTML and Markdown, `# …` for CSV.
@@ -72,15 +84,17 @@ pub fn split_signed(text: &str) -> Option<(&str, String, String)> {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read signing.key")]
-    Read(#[source] crate::config::secret::SecretError),
+    Read(#[source] SecretError),
     #[error("signing.key is not 64 hex digits")]
     Malformed,
 }
 
-/// The key of the settings' `signing.key`, read from its reference now; `None` when no key
-/// is configured.
-pub fn configured_key(settings: &crate::config::Settings) -> Result<Option<SigningKey>, KeyError> {
-    let Some(reference) = &settings.signing_key else {
+/// The key of the settings' `signing.key` (`settings.signing_key.as_ref()`), read from its
+/// reference now; `None` when no key is configured. It takes the reference, not the
+/// settings: the settings check the key with [`parse_key`], and signing must not import them
+/// back.
+pub fn configured_key(reference: Option<&ConfigValue>) -> Result<Option<SigningKey>, KeyError> {
+    let Some(reference) = reference else {
         return Ok(None);
     };
     let value = reference.resolve().map_err(KeyError::Read)?;
@@ -102,9 +116,27 @@ mod tests {
             let (content, public, signature) = split_signed(&signed).unwrap();
             assert_eq!(content, "a,b\n1,2\n");
             assert_eq!(public, public_hex(&key()));
-            assert!(verify(&public, content.as_bytes(), &signature).is_ok());
-            assert!(verify(&public, b"a,b\n1,3\n", &signature).is_err());
+            assert_eq!(verify(&public, content.as_bytes(), &signature), Ok(()));
+            assert_eq!(
+                verify(&public, b"a,b\n1,3\n", &signature),
+                Err(SignatureError::Mismatch)
+            );
         }
+    }
+
+    /// A damaged trailer is told apart from changed content.
+    #[test]
+    fn a_damaged_trailer_is_not_a_mismatch() {
+        let public = public_hex(&key());
+        let signature = sign(&key(), b"x");
+        assert_eq!(
+            verify("zz", b"x", &signature),
+            Err(SignatureError::PublicKeyNotHex)
+        );
+        assert_eq!(
+            verify(&public, b"x", &signature[..126]),
+            Err(SignatureError::SignatureNotHex)
+        );
     }
 
     #[test]

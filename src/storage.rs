@@ -15,9 +15,17 @@ use opendal::raw::{Operation, ServiceInfo};
 use opendal::{EntryMode, ErrorKind, Operator};
 
 use crate::config::{StorageSpec, StorageTuning};
-use crate::plan::Entry;
 
 pub use local::{LocalFile, local_path, read_local, stalled};
+
+/// One object from a storage listing, its key relative to the storage root. It is storage's
+/// type: the planner takes it, and storage needs nothing of the planner's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub size: u64,
+    pub modified: Option<jiff::Timestamp>,
+}
 
 /// Requests in flight per operator at most.
 const MAX_REQUESTS: usize = 32;
@@ -43,7 +51,7 @@ pub fn operator(spec: &StorageSpec, tuning: &StorageTuning) -> Result<Operator, 
     };
     // opendal lists a missing fs root as empty; that is a wrong path, not "no backups".
     if spec.service == "fs"
-        && let Some(crate::config::secret::ConfigValue::Plain(root)) = spec.options.get("root")
+        && let Some(crate::secret::ConfigValue::Plain(root)) = spec.options.get("root")
         && !std::path::Path::new(root).is_dir()
     {
         return Err(setup(format!(

@@ -10,10 +10,10 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use restore_drill::checksum::Algorithm;
-use restore_drill::config::secret::ConfigValue;
 use restore_drill::config::{StorageSpec, StorageTuning};
 use restore_drill::plan::{Format, PlannedObject};
 use restore_drill::restore::{Limits, RestoreSpec, restore_object};
+use restore_drill::secret::ConfigValue;
 
 struct Env {
     _dir: tempfile::TempDir,

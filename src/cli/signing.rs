@@ -15,7 +15,7 @@ use restore_drill::signing;
 
 /// The configured signing key, read from its reference now.
 pub(super) fn signing_key(settings: &Settings) -> anyhow::Result<Option<SigningKey>> {
-    Ok(signing::configured_key(settings)?)
+    Ok(signing::configured_key(settings.signing_key.as_ref())?)
 }
 
 /// Appends a signature trailer when a key is configured.
@@ -78,7 +78,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         return failed(format!("it was signed by another key ({public})"));
     }
     if let Err(why) = signing::verify(&public, content.as_bytes(), &signature) {
-        return failed(why);
+        return failed(why.to_string());
     }
     let head = chain_head(content);
     let history = config

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::secret::ConfigValue;
 use super::units::HumanDuration;
+use crate::secret::ConfigValue;
 
 /// When a team is mailed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -268,7 +268,7 @@ pub(super) fn resolve_mail(raw: Option<RawMail>, dir: &Path) -> Result<MailSetti
                              secret: bool|
              -> Result<Option<ConfigValue>, Invalid> {
                 let Some(text) = value else { return Ok(None) };
-                let value = ConfigValue::parse(&text, dir)
+                let value = ConfigValue::parse(&text, |p| super::resolve_path(dir, p))
                     .map_err(|e| (field.to_string(), e.to_string()))?;
                 if secret && !value.is_reference() {
                     return Err((field.to_string(), "the password must be a reference, ${env:NAME} or ${file:PATH}, not written in the settings".into()));

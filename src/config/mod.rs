@@ -4,7 +4,6 @@
 
 pub mod mail;
 mod policy;
-pub mod secret;
 mod settings;
 pub mod units;
 mod yaml;

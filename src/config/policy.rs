@@ -10,8 +10,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use super::mail::{Team, TeamScope};
-use super::secret::{ConfigValue, is_secret_key};
 use super::units::{ByteSize, HumanDuration};
+use crate::secret::{ConfigValue, is_secret_key};
 
 /// Storage services compiled in.
 pub const SERVICES: &[&str] = &["fs", "s3", "azblob", "gcs"];
@@ -489,7 +489,8 @@ fn resolve_storage(raw: RawStorage, base: &Path) -> Result<StorageSpec, (String,
     for (key, value) in raw.options {
         let field = format!("storage.{key}");
         let text = value.into_text();
-        let value = ConfigValue::parse(&text, base).map_err(|e| (field.clone(), e.to_string()))?;
+        let value = ConfigValue::parse(&text, |p| super::resolve_path(base, p))
+            .map_err(|e| (field.clone(), e.to_string()))?;
         if is_secret_key(&key) && !value.is_reference() {
             return Err((
                 field,
@@ -539,74 +540,4 @@ fn build_globs(patterns: &[String]) -> Result<Option<GlobSet>, (String, String)>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::yaml;
-
-    const MINIMAL: &str = "name: acme-files\nclient: Acme\nstorage:\n  service: fs\n  root: buckets/acme\nbackups:\n  prefix: files\ntargets:\n  rpo: 26h\n  rto: 4h\n";
-
-    fn resolve(text: &str) -> Result<Policy, (String, String)> {
-        let raw: RawPolicy =
-            yaml::parse(Path::new("/etc/rd/p.yaml"), text).map_err(|e| (e.field, e.message))?;
-        raw.resolve(Path::new("/etc/rd/p.yaml"), &[])
-    }
-
-    #[test]
-    fn minimal_policy_gets_defaults() {
-        let p = resolve(MINIMAL).unwrap();
-        assert_eq!(p.backups.prefix, "files/");
-        assert_eq!(p.backups.sets, SetLayout::ByFolder);
-        assert!(p.checksums.required);
-        assert_eq!(p.sample.objects_per_set, ObjectsPerSet::All);
-        assert_eq!(
-            p.storage.options["root"],
-            ConfigValue::Plain("/etc/rd/buckets/acme".into())
-        );
-    }
-
-    #[test]
-    fn bad_name_is_rejected_with_its_field() {
-        let err = resolve(&MINIMAL.replace("acme-files", "Acme Files")).unwrap_err();
-        assert_eq!(err.0, "name");
-        assert!(err.1.contains("a-z"));
-    }
-
-    #[test]
-    fn unknown_service_lists_the_known_ones() {
-        let err = resolve(&MINIMAL.replace("service: fs", "service: ftp")).unwrap_err();
-        assert_eq!(err.0, "storage.service");
-        assert!(err.1.contains("fs, s3, azblob, gcs"), "{}", err.1);
-    }
-
-    #[test]
-    fn literal_credentials_are_refused() {
-        let text = MINIMAL.replace(
-            "  root: buckets/acme\n",
-            "  root: x\n  secret_access_key: abc\n",
-        );
-        let err = resolve(&text).unwrap_err();
-        assert_eq!(err.0, "storage.secret_access_key");
-        assert!(!err.1.contains("abc"));
-    }
-
-    #[test]
-    fn objects_per_set_accepts_all_or_a_number() {
-        let p = resolve(&format!("{MINIMAL}sample:\n  objects_per_set: 3\n")).unwrap();
-        assert_eq!(p.sample.objects_per_set, ObjectsPerSet::Count(3));
-        assert!(resolve(&format!("{MINIMAL}sample:\n  objects_per_set: some\n")).is_err());
-    }
-
-    #[test]
-    fn date_format_must_have_fields() {
-        assert!(
-            resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  date_format: daily"))
-                .is_err()
-        );
-        let p = resolve(&MINIMAL.replace(
-            "prefix: files",
-            "prefix: files\n  date_format: \"%Y-%m-%d\"",
-        ))
-        .unwrap();
-        assert_eq!(p.backups.date_format.as_deref(), Some("%Y-%m-%d"));
-    }
-}
+mod tests;

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::mail::{self, MailSettings, RawMail, RawTeam, Team};
-use super::secret::ConfigValue;
 use super::units::ByteSize;
+use crate::secret::ConfigValue;
 
 /// Objects restored at once when the settings do not say.
 pub const DEFAULT_RESTORES: usize = 4;
@@ -265,7 +265,8 @@ fn resolve_heartbeat(
 ) -> Result<Option<crate::heartbeat::Heartbeat>, (String, String)> {
     let Some(raw) = raw else { return Ok(None) };
     let field = || "heartbeat.url".to_string();
-    let url = ConfigValue::parse(&raw.url, dir).map_err(|e| (field(), e.to_string()))?;
+    let url = ConfigValue::parse(&raw.url, |p| super::resolve_path(dir, p))
+        .map_err(|e| (field(), e.to_string()))?;
     let text = url.resolve().map_err(|e| (field(), e.to_string()))?;
     if !(text.starts_with("https://") || text.starts_with("http://")) {
         return Err((field(), "expected an http:// or https:// URL".into()));
@@ -282,7 +283,8 @@ fn resolve_signing(
 ) -> Result<Option<ConfigValue>, (String, String)> {
     let Some(raw) = raw else { return Ok(None) };
     let field = || "signing.key".to_string();
-    let key = ConfigValue::parse(&raw.key, dir).map_err(|e| (field(), e.to_string()))?;
+    let key = ConfigValue::parse(&raw.key, |p| super::resolve_path(dir, p))
+        .map_err(|e| (field(), e.to_string()))?;
     if !key.is_reference() {
         return Err((field(), "the signing key must be a reference, ${file:PATH} or ${env:NAME}, not written in the settings".into()));
     }

@@ -91,13 +91,11 @@ fn team_label(teams: &[Team], id: Option<&str>) -> String {
 }
 
 fn digest(team: &Team, result: &RunResult, policies: &[&PolicyResult], teams: &[Team]) -> Email {
-    let failed = policies.iter().filter(|p| p.status == Status::Fail).count();
-    let total = policies.len();
-    let verdict = if failed == 0 {
-        format!("PASSED {total} of {total}")
-    } else {
-        format!("FAILED {failed} of {total}")
-    };
+    // The team's share of the run: its verdict counts the policies it sees, no others.
+    let mut share = result.clone();
+    share.policies = policies.iter().map(|p| (*p).clone()).collect();
+    let failed = share.failed();
+    let verdict = share.verdict();
     let date = result
         .started_at
         .to_zoned(jiff::tz::TimeZone::system())
@@ -108,8 +106,6 @@ fn digest(team: &Team, result: &RunResult, policies: &[&PolicyResult], teams: &[
         clients_label(policies),
         result.kind.label()
     );
-    let mut share = result.clone();
-    share.policies = policies.iter().map(|p| (*p).clone()).collect();
     share.status = if failed == 0 {
         Status::Pass
     } else {

@@ -1,8 +1,11 @@
 //! The `notify` stage: each team gets one message per run with what it may see, saying who
-//! must act on each failure. [`compose`] is pure; [`deliver`] sends, writes and spools.
+//! must act on each failure. [`compose`] is pure; [`deliver`]'s mailer decides where each
+//! message goes, over [`smtp`] (the server) and [`spool`] (the files).
 
 pub mod compose;
 pub mod deliver;
+pub mod smtp;
+pub mod spool;
 
 pub use compose::Email;
 pub use deliver::{Delivery, MailError, Mailer};

@@ -2,7 +2,6 @@
 //! and for machines (JSON). Rendering is pure; only [`write_json`] touches the disk.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use jiff::Timestamp;
 
 use crate::config::units::{format_bytes, format_duration};
+use crate::fsx::write_atomic;
 use crate::judge::Status;
 use crate::results::{PolicyResult, RunResult};
 use crate::run::Planned;
@@ -97,17 +97,12 @@ pub fn summary(result: &RunResult) -> String {
             let _ = writeln!(out, "  {} {}: {f}", status_word(p.status), p.name);
         }
     }
-    let failed = result.failed();
-    let total = result.policies.len();
-    let verdict = if failed == 0 {
-        format!("PASSED {total} of {total}")
-    } else {
-        format!("FAILED {failed} of {total}")
-    };
     let _ = writeln!(
         out,
-        "{verdict} · run {} · seed {}",
-        result.run_id, result.seed
+        "{} · run {} · seed {}",
+        result.verdict(),
+        result.run_id,
+        result.seed
     );
     out
 }
@@ -178,23 +173,6 @@ pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
     write_atomic(path, &json)
 }
 
-/// Writes through a synced temporary file renamed into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 /// Writes the run's artifacts into `state_dir/runs/<run-id>/`: `results.json`, `junit.xml`
 /// and `report.html`, which names the run's record hash when it was recorded and is signed
 /// when a key is configured. Returns the folder.
@@ -219,13 +197,7 @@ pub fn write_artifacts(
 
 /// One run as a self-contained HTML page.
 pub fn run_report(result: &RunResult, record_hash: Option<&str>) -> String {
-    let failed = result.failed();
-    let total = result.policies.len();
-    let verdict = if failed == 0 {
-        format!("PASSED {total} of {total}")
-    } else {
-        format!("FAILED {failed} of {total}")
-    };
+    let verdict = result.verdict();
     let policies: Vec<&PolicyResult> = result.policies.iter().collect();
     let record = record_hash.map_or_else(String::new, |h| {
         format!(" History chain head (this run's record) <code>{h}</code>.")

@@ -24,7 +24,7 @@ pub(super) fn keep(
 ) -> Result<Vec<String>, SessionError> {
     let mut not_kept = Vec::new();
     let state = &settings.state_dir;
-    let key = crate::signing::configured_key(settings)?;
+    let key = crate::signing::configured_key(settings.signing_key.as_ref())?;
     let recorded = History::open(state).and_then(|mut history| {
         let head = history.record(result, key.as_ref())?;
         Ok((history.path().to_path_buf(), head))
@@ -78,7 +78,7 @@ pub(super) fn record_interrupted(
     settings: &Settings,
     result: &RunResult,
 ) -> Result<bool, SessionError> {
-    let key = crate::signing::configured_key(settings)?;
+    let key = crate::signing::configured_key(settings.signing_key.as_ref())?;
     match History::open(&settings.state_dir).and_then(|mut h| h.record(result, key.as_ref())) {
         Ok(_) => Ok(true),
         Err(HistoryError::Duplicate { .. }) => Ok(false),

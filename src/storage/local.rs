@@ -267,7 +267,7 @@ mod tests {
 
     use super::*;
     use crate::config::StorageSpec;
-    use crate::config::secret::ConfigValue;
+    use crate::secret::ConfigValue;
 
     const STALL: Duration = Duration::from_secs(10);
 

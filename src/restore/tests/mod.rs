@@ -15,9 +15,9 @@ use opendal::Operator;
 use super::{Limits, RestoreSpec, Restored, restore_object};
 use crate::checksum::Algorithm;
 use crate::config::StorageSpec;
-use crate::config::secret::ConfigValue;
 use crate::finding::FindingKind;
 use crate::plan::{Format, PlannedObject};
+use crate::secret::ConfigValue;
 
 /// A tar entry with any name bytes, written header-first so no library check cleans it.
 fn raw_entry(out: &mut Vec<u8>, name: &[u8], kind: tar::EntryType, link: &[u8], data: &[u8]) {

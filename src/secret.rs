@@ -1,9 +1,14 @@
 //! Secret references: `${env:NAME}` and `${file:PATH}`. Policies hold the reference, never the
 //! value; the value is read only when a storage operator is built, and is never printed,
 //! logged or written to results. `Debug` shows the reference, not the secret.
+//!
+//! A leaf: it depends on nothing of the crate's, so `config` (which parses references),
+//! `heartbeat`, `storage` and `notify` (which resolve them) all use it without reaching into
+//! each other. It must not learn where paths are anchored: the caller of [`ConfigValue::parse`]
+//! says that.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A storage option: either plain text or a reference to a secret held elsewhere.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,8 +41,9 @@ pub enum SecretError {
 
 impl ConfigValue {
     /// Parses a YAML scalar; a value of the form `${env:…}` or `${file:…}` is a reference.
-    /// Relative file paths resolve against `base` (the policy's directory).
-    pub fn parse(text: &str, base: &Path) -> Result<Self, SecretError> {
+    /// The path of a `${file:…}` reference is handed to `anchor`, which makes it absolute
+    /// (the configuration resolves it against the policy's directory).
+    pub fn parse(text: &str, anchor: impl FnOnce(&str) -> PathBuf) -> Result<Self, SecretError> {
         let trimmed = text.trim();
         let Some(inner) = trimmed.strip_prefix("${").and_then(|t| t.strip_suffix('}')) else {
             if trimmed.contains("${") {
@@ -55,7 +61,7 @@ impl ConfigValue {
             };
         }
         if let Some(path) = inner.strip_prefix("file:").filter(|p| !p.is_empty()) {
-            return Ok(ConfigValue::File(super::resolve_path(base, path)));
+            return Ok(ConfigValue::File(anchor(path)));
         }
         Err(SecretError::Malformed(text.to_string()))
     }
@@ -108,11 +114,13 @@ pub fn is_secret_key(key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
     fn references_parse_and_plain_text_passes_through() {
-        let base = Path::new("/etc/rd");
+        let base = |p: &str| Path::new("/etc/rd").join(p);
         assert_eq!(
             ConfigValue::parse("us-east-1", base).unwrap(),
             ConfigValue::Plain("us-east-1".into())
