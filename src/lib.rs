@@ -23,6 +23,7 @@ pub mod report;
 pub mod restore;
 pub mod results;
 pub mod run;
+pub mod runtime;
 pub mod schedule;
 pub mod secret;
 pub mod session;

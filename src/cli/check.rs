@@ -48,7 +48,7 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
-    let runtime = restore_drill::session::runtime(restore_drill::session::Threads::Many)?;
+    let runtime = restore_drill::runtime::build(restore_drill::runtime::Threads::Many)?;
     let mut failed = 0;
     for policy in &config.policies {
         let result = runtime.block_on(async {

@@ -68,7 +68,6 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
     };
     let options = SessionOptions {
         policies: vec![args.policy.clone()],
-        policies_field: "POLICY".into(),
         choice,
         json: args.json,
         keep: args.keep,
@@ -81,7 +80,7 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
     };
     let outcome = match Session::new(&config, options).and_then(|s| s.run(&super::run::Printer)) {
         Ok(outcome) => outcome,
-        Err(e) => return super::session_code(Err(e)),
+        Err(e) => return super::session_code(Err(e), &config.dir, "POLICY"),
     };
     let rto = config
         .policies

@@ -1,5 +1,6 @@
 //! `restore-drill mail flush` and `restore-drill mail test TEAM`.
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::ConfigDir;
@@ -37,9 +38,8 @@ pub fn execute(command: MailCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(restore_drill::session::runtime(
-        restore_drill::session::Threads::One,
-    )?)
+    restore_drill::runtime::build(restore_drill::runtime::Threads::One)
+        .context("cannot start the async runtime")
 }
 
 fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {

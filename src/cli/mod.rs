@@ -36,6 +36,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use restore_drill::exit::ExitCode;
+use restore_drill::session::SessionError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,13 +156,36 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 /// A session's exit code; its error printed here when it has a code of its own (invalid
-/// options: 2; another run holds the state folder: 6), else returned to be printed once by
-/// `main` (exit 4).
+/// options: 2, worded as the flags that gave them, `policy_flag` naming the policies;
+/// another run holds the state folder: 6), else returned to be printed once by `main`
+/// (exit 4).
 fn session_code(
-    outcome: Result<ExitCode, restore_drill::session::SessionError>,
+    outcome: Result<ExitCode, SessionError>,
+    config_dir: &std::path::Path,
+    policy_flag: &str,
 ) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(code) => Ok(code),
+        Err(SessionError::UnknownPolicies { unknown, known }) => {
+            let errors = unknown
+                .iter()
+                .map(|name| restore_drill::config::ConfigError {
+                    file: config_dir.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    field: policy_flag.into(),
+                    message: format!("no policy named `{name}`; known: {}", known.join(", ")),
+                })
+                .collect();
+            Ok(config_failed(&restore_drill::config::ConfigErrors(errors)))
+        }
+        Err(SessionError::JsonFolder(path)) => {
+            eprintln!(
+                "error: --json {}: the folder for the results does not exist",
+                path.display()
+            );
+            Ok(ExitCode::InvalidConfig)
+        }
         Err(e) if e.exit_code() != ExitCode::RunError => {
             eprintln!("error: {}", chain(&e));
             Ok(e.exit_code())

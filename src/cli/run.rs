@@ -58,7 +58,6 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let options = SessionOptions {
         policies: args.policies,
-        policies_field: "--policy".into(),
         seed: args.seed,
         due: args.due,
         dry_run: args.dry_run,
@@ -72,7 +71,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..SessionOptions::default()
     };
     let outcome = Session::new(&config, options).and_then(|s| s.run(&Printer));
-    super::session_code(outcome.map(|o| o.code))
+    super::session_code(outcome.map(|o| o.code), &config.dir, "--policy")
 }
 
 /// Prints what a session tells: the summary and the evidence on stdout, problems on stderr.

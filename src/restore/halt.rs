@@ -17,7 +17,7 @@ use crate::finding::{Finding, FindingKind};
 
 /// Why an object's restore halted half-way (bad data, a limit, full scratch, an unsafe
 /// name, a failed read); becomes a finding for the object. Not a signal to the process: that
-/// is `unattended::Stop`.
+/// is `unattended::StopSignal`.
 #[derive(Debug, Clone)]
 pub(crate) enum Halt {
     Storage(String),

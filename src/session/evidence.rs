@@ -6,13 +6,14 @@
 
 use std::path::Path;
 
-use super::{Event, Events, SessionError, Threads};
+use super::{Event, Events, SessionError};
 use crate::config::{self, ConfigErrors, Settings};
 use crate::history::{History, HistoryError};
 use crate::notify::{self, MailReport};
 use crate::report;
 use crate::results::RunResult;
 use crate::run;
+use crate::runtime::Threads;
 use crate::unattended;
 
 /// Records the finished run in the history and writes its artifacts; returns what could not

@@ -16,7 +16,7 @@ mod evidence;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError, ConfigErrors, Policy};
+use crate::config::{Config, Policy};
 use crate::exit::ExitCode;
 use crate::heartbeat::Ping;
 use crate::history::{History, HistoryError};
@@ -26,6 +26,7 @@ use crate::plan::Choice;
 use crate::report;
 use crate::results::RunResult;
 use crate::run::{self, Drill, Observer, Planned, RunError, RunOptions, RunStart};
+use crate::runtime::Threads;
 use crate::unattended::{self, LockError, StopSignal};
 
 pub use drill::{DrillSummary, RtoVerdict};
@@ -36,8 +37,6 @@ pub use evidence::notice_config_errors;
 pub struct SessionOptions {
     /// The policies to run, by name; empty: every policy.
     pub policies: Vec<String>,
-    /// The option that named them, for the error when one is unknown (`--policy`, `POLICY`).
-    pub policies_field: String,
     /// Repeat an earlier run's choice of sets and objects.
     pub seed: Option<u64>,
     /// The sample, or a whole set for a drill.
@@ -117,10 +116,14 @@ impl Outcome {
 /// Why a session could not be carried out at all (findings are results, not errors).
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// An unknown policy name.
-    #[error(transparent)]
-    Selection(ConfigErrors),
-    #[error("--json {}: the folder for the results does not exist", .0.display())]
+    /// Policies named that the configuration does not have.
+    #[error("no policy named {}; known: {}", quoted(.unknown), .known.join(", "))]
+    UnknownPolicies {
+        unknown: Vec<String>,
+        known: Vec<String>,
+    },
+    /// The folder of the results file (`json`) does not exist.
+    #[error("the folder for the results file {} does not exist", .0.display())]
     JsonFolder(PathBuf),
     /// Another run holds the state folder, or its lock file cannot be used.
     #[error(transparent)]
@@ -135,12 +138,6 @@ pub enum SessionError {
     Signals(#[source] std::io::Error),
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error("cannot write the results to {}", .path.display())]
-    Json {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(transparent)]
     SigningKey(#[from] crate::signing::KeyError),
     #[error("cannot send the results")]
@@ -154,7 +151,9 @@ impl SessionError {
     /// The exit code a process ends with on this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            SessionError::Selection(_) | SessionError::JsonFolder(_) => ExitCode::InvalidConfig,
+            SessionError::UnknownPolicies { .. } | SessionError::JsonFolder(_) => {
+                ExitCode::InvalidConfig
+            }
             SessionError::Lock(LockError::Busy { .. }) => ExitCode::Busy,
             _ => ExitCode::RunError,
         }
@@ -172,8 +171,7 @@ impl<'c> Session<'c> {
     /// Resolves the options against the configuration: every named policy exists, the
     /// `json` file's folder exists. Nothing is touched yet.
     pub fn new(config: &'c Config, options: SessionOptions) -> Result<Self, SessionError> {
-        let selected = select(config, &options.policies, &options.policies_field)
-            .map_err(SessionError::Selection)?;
+        let selected = select(config, &options.policies)?;
         if let Some(path) = &options.json {
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
             if parent.is_some_and(|p| !p.is_dir()) {
@@ -284,14 +282,18 @@ impl<'c> Session<'c> {
             result: &result,
             kept: kept.as_deref(),
         });
-        if let Some(path) = &self.options.json {
-            report::write_json(&result, path).map_err(|source| SessionError::Json {
-                path: path.clone(),
-                source,
-            })?;
+        // Evidence first, then mail; a failure to keep any of it is reported after the mail,
+        // and never stops the rest from being kept or sent.
+        let mut not_kept = Vec::new();
+        if let Some(path) = &self.options.json
+            && let Err(e) = report::write_json(&result, path)
+        {
+            not_kept.push(format!(
+                "cannot write the results to {}: {e}",
+                path.display()
+            ));
         }
-        // Evidence first, then mail; a failure to keep evidence is reported after the mail.
-        let not_kept = evidence::keep(settings, &result, events)?;
+        not_kept.extend(evidence::keep(settings, &result, events)?);
         let mail = runtime
             .block_on(notify::send_results(settings, &result))
             .map_err(SessionError::Mail)?;
@@ -364,11 +366,7 @@ impl<'c> Session<'c> {
 }
 
 /// The policies named, in the order given; every policy when none is named.
-fn select<'c>(
-    config: &'c Config,
-    names: &[String],
-    field: &str,
-) -> Result<Vec<&'c Policy>, ConfigErrors> {
+fn select<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c Policy>, SessionError> {
     if names.is_empty() {
         return Ok(config.policies.iter().collect());
     }
@@ -377,28 +375,26 @@ fn select<'c>(
     for name in names {
         match config.policies.iter().find(|p| &p.name == name) {
             Some(policy) => selected.push(policy),
-            None => unknown.push(ConfigError {
-                file: config.dir.clone(),
-                line: 0,
-                column: 0,
-                field: field.into(),
-                message: format!(
-                    "no policy named `{name}`; known: {}",
-                    config
-                        .policies
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }),
+            None => unknown.push(name.clone()),
         }
     }
     if unknown.is_empty() {
         Ok(selected)
     } else {
-        Err(ConfigErrors(unknown))
+        Err(SessionError::UnknownPolicies {
+            unknown,
+            known: config.policies.iter().map(|p| p.name.clone()).collect(),
+        })
     }
+}
+
+/// `` `a`, `b` `` for a message.
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Evidence not kept (4) before undelivered mail (3) before failed policies (1).
@@ -422,21 +418,9 @@ fn heartbeat(runtime: &tokio::runtime::Runtime, settings: &crate::config::Settin
     }
 }
 
-/// How many threads a runtime gets: one for a few requests (a ping, mail), the default
-/// (one per core) for a run's restores and listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Threads {
-    One,
-    Many,
-}
-
-/// The one place that builds a tokio runtime.
-pub fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, SessionError> {
-    let mut builder = match threads {
-        Threads::One => tokio::runtime::Builder::new_current_thread(),
-        Threads::Many => tokio::runtime::Builder::new_multi_thread(),
-    };
-    builder.enable_all().build().map_err(SessionError::Runtime)
+/// A tokio runtime ([`crate::runtime::build`]), its failure as the session's error.
+fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, SessionError> {
+    crate::runtime::build(threads).map_err(SessionError::Runtime)
 }
 
 #[cfg(test)]
