@@ -47,24 +47,11 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
-    let choice = if args.set == "newest" {
-        Choice::WholeNewest
-    } else {
-        match args.set.parse::<jiff::civil::Date>() {
-            Ok(day) => Choice::WholeOn(day),
-            Err(_) => {
-                return Ok(super::config_failed(&ConfigErrors(vec![ConfigError {
-                    file: config.dir.clone(),
-                    line: 0,
-                    column: 0,
-                    field: "--set".into(),
-                    message: format!(
-                        "`{}` is neither `newest` nor a date such as 2026-11-25",
-                        args.set
-                    ),
-                }])));
-            }
-        }
+    let choice = match set_choice(&args.set, &config.dir) {
+        Ok(choice) => choice,
+        // An unknown policy is the first thing said (by the session, below), then the set.
+        Err(_) if !config.policies.iter().any(|p| p.name == args.policy) => Choice::WholeNewest,
+        Err(errors) => return Ok(super::config_failed(&errors)),
     };
     let options = SessionOptions {
         policies: vec![args.policy.clone()],
@@ -106,4 +93,22 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(outcome.code)
+}
+
+/// `--set newest` or `--set 2026-11-25`.
+fn set_choice(set: &str, config_dir: &std::path::Path) -> Result<Choice, ConfigErrors> {
+    if set == "newest" {
+        return Ok(Choice::WholeNewest);
+    }
+    set.parse::<jiff::civil::Date>()
+        .map(Choice::WholeOn)
+        .map_err(|_| {
+            ConfigErrors(vec![ConfigError {
+                file: config_dir.to_path_buf(),
+                line: 0,
+                column: 0,
+                field: "--set".into(),
+                message: format!("`{set}` is neither `newest` nor a date such as 2026-11-25"),
+            }])
+        })
 }

@@ -26,40 +26,63 @@ fn active() -> &'static Mutex<Option<MultiProgress>> {
     ACTIVE.get_or_init(|| Mutex::new(None))
 }
 
-/// An observer drawing bars, or none when no one is watching.
+/// An observer drawing bars, or none when no one is watching. Nothing is drawn until the
+/// run has planned what to restore: a run that stops before (another run holds the lock,
+/// nothing is due, a policy is unknown) draws no bar.
 pub fn observer(mode: ProgressMode) -> Option<Arc<dyn Observer>> {
-    let target = match mode {
+    let always = match mode {
         ProgressMode::Never => return None,
         ProgressMode::Auto if !std::io::IsTerminal::is_terminal(&std::io::stderr()) => return None,
-        ProgressMode::Auto => ProgressDrawTarget::stderr(),
-        ProgressMode::Always => ProgressDrawTarget::term_like(Box::new(console::Term::stderr())),
+        ProgressMode::Auto => false,
+        ProgressMode::Always => true,
     };
-    let multi = MultiProgress::with_draw_target(target);
-    let overall = multi.add(ProgressBar::new(0));
-    overall.set_style(
-        ProgressStyle::with_template(
-            "total  [{bar:36.green/white}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    overall.enable_steady_tick(Duration::from_millis(250));
-    if let Ok(mut active) = active().lock() {
-        *active = Some(multi.clone());
-    }
     Some(Arc::new(Bars {
-        multi,
-        overall,
+        always,
+        drawn: OnceLock::new(),
         started: Instant::now(),
         rto: Arc::new(Mutex::new(None)),
     }))
 }
 
 struct Bars {
-    multi: MultiProgress,
-    overall: ProgressBar,
+    /// Draw even when stderr is no terminal (`--progress always`).
+    always: bool,
+    drawn: OnceLock<Drawn>,
     started: Instant,
     rto: Arc<Mutex<Option<Duration>>>,
+}
+
+/// The bars on the screen: one per object in flight above the overall one.
+struct Drawn {
+    multi: MultiProgress,
+    overall: ProgressBar,
+}
+
+impl Bars {
+    /// The bars, drawn from the first call on.
+    fn drawn(&self) -> &Drawn {
+        self.drawn.get_or_init(|| {
+            let target = if self.always {
+                ProgressDrawTarget::term_like(Box::new(console::Term::stderr()))
+            } else {
+                ProgressDrawTarget::stderr()
+            };
+            let multi = MultiProgress::with_draw_target(target);
+            let overall = multi.add(ProgressBar::new(0));
+            overall.set_style(
+                ProgressStyle::with_template(
+                    "total  [{bar:36.green/white}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            overall.enable_steady_tick(Duration::from_millis(250));
+            if let Ok(mut active) = active().lock() {
+                *active = Some(multi.clone());
+            }
+            Drawn { multi, overall }
+        })
+    }
 }
 
 fn budget(started: Instant, rto: &Mutex<Option<Duration>>) -> String {
@@ -81,17 +104,19 @@ impl Observer for Bars {
         if let Ok(mut slot) = self.rto.lock() {
             *slot = rto;
         }
-        self.overall.set_length(bytes);
-        self.overall.set_message(format!(
+        let overall = &self.drawn().overall;
+        overall.set_length(bytes);
+        overall.set_message(format!(
             "{objects} objects {}",
             budget(self.started, &self.rto)
         ));
     }
 
     fn started(&self, key: &str, size: u64) -> Box<dyn ObjectProgress> {
-        let bar = self
+        let drawn = self.drawn();
+        let bar = drawn
             .multi
-            .insert_before(&self.overall, ProgressBar::new(size));
+            .insert_before(&drawn.overall, ProgressBar::new(size));
         bar.set_style(
             ProgressStyle::with_template(
                 "{msg:32!} [{bar:36.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
@@ -103,7 +128,7 @@ impl Observer for Bars {
         bar.set_message(name.to_string());
         Box::new(ObjectBar {
             bar,
-            overall: self.overall.clone(),
+            overall: drawn.overall.clone(),
             started: self.started,
             rto: Arc::clone(&self.rto),
         })
