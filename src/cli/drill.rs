@@ -65,7 +65,8 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         observer: super::progress::observer(args.progress),
         ..SessionOptions::default()
     };
-    let outcome = match Session::new(&config, options).and_then(|s| s.run(&super::run::Printer)) {
+    let outcome = match Session::new(&config, options).and_then(|s| s.run(&super::printer::Printer))
+    {
         Ok(outcome) => outcome,
         Err(e) => return super::session_code(Err(e), &config.dir, "POLICY"),
     };

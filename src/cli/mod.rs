@@ -25,6 +25,7 @@ mod check;
 mod drill;
 mod history;
 mod mail;
+mod printer;
 mod progress;
 mod report;
 mod run;

@@ -1,5 +1,5 @@
 //! `restore-drill run`: the flags into session options; the session does the run
-//! ([`restore_drill::session`]), and [`Printer`] says what it tells as it goes.
+//! ([`restore_drill::session`]), and `super::printer::Printer` says what it tells as it goes.
 
 use std::path::PathBuf;
 
@@ -8,8 +8,7 @@ use clap::Args;
 use super::ConfigDir;
 use restore_drill::config;
 use restore_drill::exit::ExitCode;
-use restore_drill::report;
-use restore_drill::session::{self, Event, Events, Session, SessionOptions};
+use restore_drill::session::{self, Session, SessionOptions};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -70,52 +69,6 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         ..SessionOptions::default()
     };
-    let outcome = Session::new(&config, options).and_then(|s| s.run(&Printer));
+    let outcome = Session::new(&config, options).and_then(|s| s.run(&super::printer::Printer));
     super::session_code(outcome.map(|o| o.code), &config.dir, "--policy")
-}
-
-/// Prints what a session tells: the summary and the evidence on stdout, problems on stderr.
-pub(super) struct Printer;
-
-impl Events for Printer {
-    fn event(&self, event: Event<'_>) {
-        match event {
-            Event::NothingDue => outln!(
-                "nothing due: no policy's schedule has come since its last run (see restore-drill schedule)"
-            ),
-            Event::Planned { planned, seed } => out!("{}", report::plan_text(planned, seed)),
-            Event::DeadRunRecorded { run_id } => eprintln!(
-                "restore-drill: run {run_id} did not finish (its process died); recorded as interrupted"
-            ),
-            Event::DeadRunNotRecorded { error } => {
-                eprintln!("error: cannot record a run that did not finish: {error}")
-            }
-            Event::Stopping(signal) => {
-                eprintln!("restore-drill: stopping: {signal:?} received; cleaning up")
-            }
-            Event::StoppedRecorded { run_id } => {
-                eprintln!("restore-drill: run {run_id} recorded as interrupted")
-            }
-            Event::StoppedNotRecorded { error } => eprintln!(
-                "error: cannot record the interrupted run: {}",
-                super::chain(error)
-            ),
-            Event::ScratchNotRemoved { path, error } => {
-                eprintln!("warning: could not remove {}: {error}", path.display())
-            }
-            Event::Finished { result, kept } => {
-                out!("{}", report::summary(result));
-                if let Some(dir) = kept {
-                    outln!("restored files kept in {}", dir.display());
-                }
-            }
-            Event::Recorded { path, head } => outln!(
-                "history: recorded in {} (chain head {head})",
-                path.display()
-            ),
-            Event::Artifacts { dir } => outln!("results: {}", dir.display()),
-            Event::Mail(report) => super::mail::print_report(report),
-            Event::NotKept { message } => eprintln!("error: {message}"),
-        }
-    }
 }
