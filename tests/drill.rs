@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use common::{bin, put_set, restore_drill, run, run_ok, zstd};
+use common::{bin, put_set, restore_drill, run, run_code, run_ok, zstd};
 
 /// A policy with two sets; the newest holds a 24 MiB object (enough for bars to draw) and a
 /// small one.
@@ -80,7 +80,14 @@ fn a_drill_restores_the_whole_set_and_is_recorded_with_its_people() {
     // An older set by date (its exit code was not checked before).
     let out = run_ok(restore_drill(
         &config,
-        &["drill", "files", "--set", "2026-11-24"],
+        &[
+            "drill",
+            "files",
+            "--set",
+            "2026-11-24",
+            "--operator",
+            "J. Rivera",
+        ],
     ));
     assert!(out.stdout.contains("set 2026-11-24, 1 objects"), "{out}");
 }
@@ -91,7 +98,7 @@ fn bars_show_at_a_terminal_and_not_when_stderr_is_redirected() {
     let config = config(dir.path());
     let binary = assert_cmd::cargo::cargo_bin("restore-drill");
     let command = format!(
-        "{} drill files --config-dir {}",
+        "{} drill files --operator J.Rivera --config-dir {}",
         binary.display(),
         config.display()
     );
@@ -123,4 +130,69 @@ fn bars_show_at_a_terminal_and_not_when_stderr_is_redirected() {
         out.stdout.contains("total  [") && out.stdout.contains(" 1 of 1 · run "),
         "{out}"
     );
+}
+
+/// A mistyped `--set` is a mistake, not evidence: it was recorded as a FAILED drill, mailed
+/// to the client as FAILED and shown as an unresolved failure in the quarterly report.
+#[test]
+fn a_drill_of_a_set_that_does_not_exist_is_refused_and_leaves_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    common::append_settings(
+        &config,
+        "teams:\n  msp:\n    name: NOC\n    msp: true\n    email: [noc@msp.test]\nmail:\n  from: rd <rd@msp.test>\n  transport: file\n",
+    );
+    let out = run_code(
+        restore_drill(
+            &config,
+            &[
+                "drill",
+                "files",
+                "--set",
+                "2025-01-01",
+                "--operator",
+                "J. Rivera",
+            ],
+        ),
+        2,
+    );
+    assert!(
+        out.stderr.contains("no backup set dated 2025-01-01")
+            && out.stderr.contains("`2026-11-24` (dated 2026-11-24")
+            && out.stderr.contains("`2026-11-25`"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("drill files:"), "{out}");
+    let runs = common::history_json(&config, &[]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(0), "{runs}");
+    let state = dir.path().join("state");
+    assert!(!state.join("outbox").exists(), "mail went out");
+    assert!(!state.join("runs").exists(), "artifacts were written");
+    // The same drill of a set that exists is recorded and mailed.
+    run_ok(restore_drill(
+        &config,
+        &[
+            "drill",
+            "files",
+            "--set",
+            "2026-11-24",
+            "--operator",
+            "J. Rivera",
+        ],
+    ));
+    assert_eq!(
+        common::history_json(&config, &[]).as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(state.join("outbox").read_dir().unwrap().next().is_some());
+}
+
+#[test]
+fn a_drill_without_an_operator_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let out = run_code(restore_drill(&config, &["drill", "files"]), 2);
+    assert!(out.stderr.contains("--operator <NAME>"), "{out}");
+    let runs = common::history_json(&config, &[]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(0), "{runs}");
 }

@@ -25,10 +25,12 @@ pub struct DrillArgs {
     /// Which set: `newest`, or a date (2026-11-25) for the newest set dated that day.
     #[arg(long, default_value = "newest", value_name = "newest|DATE")]
     set: String,
-    /// Who runs the drill, for the record and the quarterly report.
-    #[arg(long, value_name = "NAME")]
-    operator: Option<String>,
-    /// Who witnessed it (the client's contact, an auditor).
+    /// Who runs the drill, for the record and the quarterly report (required: a drill
+    /// nobody answers for is not evidence of anything).
+    #[arg(long, value_name = "NAME", required = true)]
+    operator: String,
+    /// Who witnessed it (the client's contact, an auditor); without one, the record and
+    /// the report say "no witness".
     #[arg(long, value_name = "NAME")]
     witness: Option<String>,
     /// Leave the restored files for hands-on checks and print where they are.
@@ -59,7 +61,7 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         json: args.json,
         keep: args.keep,
         drill: Some(Drill {
-            operator: args.operator,
+            operator: Some(args.operator),
             witness: args.witness,
         }),
         observer: super::progress::observer(args.progress),

@@ -118,7 +118,9 @@ pub(super) fn control_rows(report: &PeriodReport) -> Vec<[String; 4]> {
 pub(super) const DRILL_COLUMNS: [&str; 5] = ["run", "started", "result", "run by", "witnessed by"];
 
 pub(super) fn drill_row(e: &Evidence) -> [String; 5] {
-    let who = |w: &Option<String>| w.clone().unwrap_or_else(|| "not recorded".into());
+    // A drill without a witness says so; an operator is required, so a drill without one
+    // predates that rule.
+    let who = |w: &Option<String>, none: &str| w.clone().unwrap_or_else(|| none.into());
     [
         e.run_id.clone(),
         day(e.started_at),
@@ -127,8 +129,8 @@ pub(super) fn drill_row(e: &Evidence) -> [String; 5] {
         } else {
             "FAIL".into()
         },
-        who(&e.operator),
-        who(&e.witness),
+        who(&e.operator, "not recorded"),
+        who(&e.witness, "no witness"),
     ]
 }
 
