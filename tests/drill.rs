@@ -30,6 +30,19 @@ fn config(dir: &Path) -> PathBuf {
     config
 }
 
+/// Acme Dental's period report as Markdown, written to `out`.
+fn report_md(config: &Path, out: &Path) -> String {
+    run_ok(
+        bin()
+            .args(["report", "--client", "Acme Dental", "--from", "2026-01-01"])
+            .args(["--to", "2027-12-31", "--format", "md", "-o"])
+            .arg(out)
+            .arg("--config-dir")
+            .arg(config),
+    );
+    std::fs::read_to_string(out).unwrap()
+}
+
 #[test]
 fn a_drill_restores_the_whole_set_and_is_recorded_with_its_people() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,30 +64,18 @@ fn a_drill_restores_the_whole_set_and_is_recorded_with_its_people() {
             .contains("drill files: set 2026-11-25, 2 objects, 24.0 MiB restored in 2 files"),
         "{out}"
     );
-    assert!(out.stdout.contains("against RTO 1h: MET"), "{out}");
+    assert!(
+        out.stdout.contains("; the set's restore took ")
+            && out
+                .stdout
+                .contains("against RTO 1h: MET; run by J. Rivera, witnessed by Dr. A. Chen"),
+        "{out}"
+    );
     let runs = run(restore_drill(&config, &["history", "--json"]));
     let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
     assert_eq!(runs[0]["kind"], "drill");
     let report = dir.path().join("q.md");
-    run_ok(
-        bin()
-            .args([
-                "report",
-                "--client",
-                "Acme Dental",
-                "--from",
-                "2026-01-01",
-                "--to",
-                "2027-12-31",
-                "--format",
-                "md",
-                "-o",
-            ])
-            .arg(&report)
-            .arg("--config-dir")
-            .arg(&config),
-    );
-    let md = std::fs::read_to_string(&report).unwrap();
+    let md = report_md(&config, &report);
     assert!(md.contains("| J. Rivera | Dr. A. Chen |"), "{md}");
 
     // An older set by date (its exit code was not checked before).
@@ -90,6 +91,9 @@ fn a_drill_restores_the_whole_set_and_is_recorded_with_its_people() {
         ],
     ));
     assert!(out.stdout.contains("set 2026-11-24, 1 objects"), "{out}");
+    assert!(out.stdout.contains("run by J. Rivera, no witness"), "{out}");
+    let md = report_md(&config, &report);
+    assert!(md.contains("| J. Rivera | no witness |"), "{md}");
 }
 
 #[test]

@@ -61,8 +61,8 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         json: args.json,
         keep: args.keep,
         drill: Some(Drill {
-            operator: Some(args.operator),
-            witness: args.witness,
+            operator: Some(args.operator.clone()),
+            witness: args.witness.clone(),
         }),
         observer: super::progress::observer(args.progress),
         ..SessionOptions::default()
@@ -83,8 +83,12 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         .zip(rto)
         .and_then(|(result, rto)| DrillSummary::of(result, rto));
     if let Some(d) = summary {
+        let witness = args
+            .witness
+            .as_deref()
+            .map_or_else(|| "no witness".to_string(), |w| format!("witnessed by {w}"));
         outln!(
-            "drill {}: set {}, {} objects, {} restored in {} files; wall time {} against RTO {}: {}",
+            "drill {}: set {}, {} objects, {} restored in {} files; the set's restore took {} against RTO {}: {}; run by {}, {witness}",
             d.policy,
             d.set,
             d.objects,
@@ -93,6 +97,7 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
             format_duration(d.wall),
             format_duration(d.rto),
             d.verdict.as_str(),
+            args.operator,
         );
     }
     Ok(outcome.code)
