@@ -92,6 +92,12 @@ fn a_drill_restores_the_whole_set_and_is_recorded_with_its_people() {
     ));
     assert!(out.stdout.contains("set 2026-11-24, 1 objects"), "{out}");
     assert!(out.stdout.contains("run by J. Rivera, no witness"), "{out}");
+    // The run's own record says so too.
+    let runs = common::history_json(&config, &[]);
+    let id = runs[0]["run_id"].as_str().unwrap();
+    let page = dir.path().join("state/runs").join(id).join("report.html");
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("Run by J. Rivera, no witness."), "{page}");
     let md = report_md(&config, &report);
     assert!(md.contains("| J. Rivera | no witness |"), "{md}");
 }
