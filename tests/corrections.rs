@@ -134,6 +134,14 @@ fn a_voided_run_leaves_every_figure_and_the_chain_still_verifies() {
             && out.stdout.contains("disk replaced"),
         || format!("history:\n{out}"),
     );
+    let imaging = common::history_json(&config, &["--policy", "bright-imaging"]);
+    let voided: Vec<&str> = imaging
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["voided"].as_str())
+        .collect();
+    failures.check_eq(voided, vec![reason], || "voided in --policy".to_string());
     // Three runs and two corrections, all signed, one chain.
     let out = run_ok(restore_drill(&config, &["history", "verify"]));
     failures.check(
