@@ -195,6 +195,22 @@ pub fn judge_rto(
     (rto, finding)
 }
 
+/// A drill's RTO: the whole set `set` was restored, so the measured time is judged (the
+/// projection, made for samples, is not needed).
+pub fn judge_drill_rto(targets: &Targets, set: &str, measured: Duration) -> Option<Finding> {
+    (measured > targets.rto).then(|| {
+        Finding::new(
+            FindingKind::RtoExceeded,
+            None,
+            format!(
+                "restoring the whole set `{set}` took {}, more than the RTO of {}",
+                format_duration(measured),
+                format_duration(targets.rto)
+            ),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +269,18 @@ mod tests {
         let (rto, finding) = judge_rto(&targets(1, 60), &[], Duration::ZERO, 10, 1);
         assert_eq!(rto.projected_seconds, None);
         assert!(!rto.met && finding.is_none());
+    }
+
+    /// A drill's finding says what was measured: the whole set's restore, not a sample.
+    #[test]
+    fn a_drill_over_its_rto_says_the_whole_set_took_that_long() {
+        let t = targets(1, 60);
+        assert!(judge_drill_rto(&t, "2026-11-25", Duration::from_secs(60)).is_none());
+        let f = judge_drill_rto(&t, "2026-11-25", Duration::from_secs(90)).unwrap();
+        assert_eq!(f.kind, FindingKind::RtoExceeded);
+        assert_eq!(
+            f.message,
+            "restoring the whole set `2026-11-25` took 1m 30s, more than the RTO of 1m"
+        );
     }
 }

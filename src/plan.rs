@@ -125,6 +125,10 @@ pub struct PolicyPlan {
     /// Objects directly under the prefix with a by-folder layout, which belong to no set.
     pub ungrouped_objects: usize,
     pub sets: Vec<PlannedSet>,
+    /// A drill's `--set DAY` that no set is dated on: the sets dated nearest that day
+    /// (name, date), nearest first, for the refusal to list. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nearest: Vec<(String, Option<Timestamp>)>,
 }
 
 impl PolicyPlan {
@@ -381,6 +385,10 @@ impl<'p> Planner<'p> {
                 }
             }
         };
+        let nearest = match ctx.choice {
+            Choice::WholeOn(day) if chosen.is_empty() => nearest_sets(&dated, day, &ctx.tz),
+            _ => Vec::new(),
+        };
         let mut dated: Vec<Option<Dated>> = dated.into_iter().map(Some).collect();
         let chosen: Vec<ChosenSet> = chosen
             .into_iter()
@@ -411,6 +419,7 @@ impl<'p> Planner<'p> {
             listed: self.listed,
             ungrouped: self.ungrouped,
             total_sets,
+            nearest,
         }
     }
 
@@ -433,6 +442,28 @@ impl<'p> Planner<'p> {
 }
 
 type Dated = (String, SetAcc, Option<Timestamp>, DatedBy);
+
+/// The three sets dated nearest `day` (then undated ones, by name), nearest first: what a
+/// drill of a day no set is dated on offers instead.
+fn nearest_sets(
+    dated: &[Dated],
+    day: jiff::civil::Date,
+    tz: &TimeZone,
+) -> Vec<(String, Option<Timestamp>)> {
+    let noon = day
+        .at(12, 0, 0, 0)
+        .to_zoned(tz.clone())
+        .map(|z| z.timestamp())
+        .ok();
+    let mut sets: Vec<(String, Option<Timestamp>)> =
+        dated.iter().map(|d| (d.0.clone(), d.2)).collect();
+    sets.sort_by_key(|(name, date)| {
+        let distance = date.zip(noon).map(|(t, noon)| t.duration_since(noon).abs());
+        (distance.is_none(), distance, name.clone())
+    });
+    sets.truncate(3);
+    sets
+}
 
 /// `("a/b/", "c")` for `"a/b/c"`; `("", "c")` for `"c"`.
 fn split_folder(key: &str) -> (&str, &str) {

@@ -523,13 +523,19 @@ fn judge_policy(
         (Some(first), Some(last)) => last.duration_since(first),
         _ => Duration::ZERO,
     };
-    let (rto, rto_finding) = judge::judge_rto(
+    let (rto, mut rto_finding) = judge::judge_rto(
         &policy.targets,
         &timings,
         measured,
         newest.map_or(0, |s| s.total_bytes),
         newest.map_or(0, |s| s.total_objects),
     );
+    // A drill restored the whole set: its measured time is the answer, not a projection.
+    if start.choice != crate::plan::Choice::Sample
+        && let Some(set) = plan.as_ref().and_then(|p| p.sets.first())
+    {
+        rto_finding = judge::judge_drill_rto(&policy.targets, &set.name, measured);
+    }
     let mut objects = Vec::new();
     for outcome in outcomes {
         findings.extend(outcome.findings.iter().cloned());

@@ -25,10 +25,12 @@ pub struct DrillArgs {
     /// Which set: `newest`, or a date (2026-11-25) for the newest set dated that day.
     #[arg(long, default_value = "newest", value_name = "newest|DATE")]
     set: String,
-    /// Who runs the drill, for the record and the quarterly report.
-    #[arg(long, value_name = "NAME")]
-    operator: Option<String>,
-    /// Who witnessed it (the client's contact, an auditor).
+    /// Who runs the drill, for the record and the quarterly report (required: a drill
+    /// nobody answers for is not evidence of anything).
+    #[arg(long, value_name = "NAME", required = true)]
+    operator: String,
+    /// Who witnessed it (the client's contact, an auditor); without one, the record and
+    /// the report say "no witness".
     #[arg(long, value_name = "NAME")]
     witness: Option<String>,
     /// Leave the restored files for hands-on checks and print where they are.
@@ -59,8 +61,8 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         json: args.json,
         keep: args.keep,
         drill: Some(Drill {
-            operator: args.operator,
-            witness: args.witness,
+            operator: Some(args.operator.clone()),
+            witness: args.witness.clone(),
         }),
         observer: super::progress::observer(args.progress),
         ..SessionOptions::default()
@@ -81,8 +83,12 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
         .zip(rto)
         .and_then(|(result, rto)| DrillSummary::of(result, rto));
     if let Some(d) = summary {
+        let witness = args
+            .witness
+            .as_deref()
+            .map_or_else(|| "no witness".to_string(), |w| format!("witnessed by {w}"));
         outln!(
-            "drill {}: set {}, {} objects, {} restored in {} files; wall time {} against RTO {}: {}",
+            "drill {}: set {}, {} objects, {} restored in {} files; the set's restore took {} against RTO {}: {}; run by {}, {witness}",
             d.policy,
             d.set,
             d.objects,
@@ -91,6 +97,7 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
             format_duration(d.wall),
             format_duration(d.rto),
             d.verdict.as_str(),
+            args.operator,
         );
     }
     Ok(outcome.code)

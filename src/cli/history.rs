@@ -1,5 +1,6 @@
-//! `restore-drill history [--policy P] [--client C] [--since DATE] [--json]` and
-//! `restore-drill history verify`.
+//! `restore-drill history [--policy P] [--client C] [--since DATE] [--json]`,
+//! `restore-drill history verify`, and the corrections `history annotate RUN` and
+//! `history void RUN`, appended to the chain (the history is never edited).
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -8,7 +9,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use super::ConfigDir;
 use restore_drill::config;
 use restore_drill::exit::ExitCode;
-use restore_drill::history::{Filter, History, db_time};
+use restore_drill::history::{Action, Correction, Filter, History, HistoryError, db_time};
 use restore_drill::report::secs;
 
 #[derive(Debug, Args)]
@@ -38,6 +39,39 @@ pub struct HistoryArgs {
 enum HistoryCommand {
     /// Recompute the hash chain and name the first record that no longer matches.
     Verify(VerifyArgs),
+    /// Add a note to a recorded run (appended to the chain; the run is not changed).
+    Annotate(AnnotateArgs),
+    /// Void a recorded run made by mistake: it stays in the chain, struck through with the
+    /// reason, and counts in no report figure.
+    Void(VoidArgs),
+}
+
+#[derive(Debug, Args)]
+struct AnnotateArgs {
+    #[command(flatten)]
+    config: ConfigDir,
+    /// The run's id, as `restore-drill history` lists it.
+    run: String,
+    /// Who adds the note.
+    #[arg(long, value_name = "NAME")]
+    by: String,
+    /// The note.
+    #[arg(long, value_name = "TEXT")]
+    note: String,
+}
+
+#[derive(Debug, Args)]
+struct VoidArgs {
+    #[command(flatten)]
+    config: ConfigDir,
+    /// The run's id, as `restore-drill history` lists it.
+    run: String,
+    /// Who voids it.
+    #[arg(long, value_name = "NAME")]
+    by: String,
+    /// Why (a drill against the wrong client, a run during a planned storage migration).
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -59,8 +93,15 @@ fn open(dir: &std::path::Path) -> anyhow::Result<Result<(History, config::Settin
 }
 
 pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    if let Some(HistoryCommand::Verify(verify)) = args.command {
-        return execute_verify(verify);
+    match args.command {
+        Some(HistoryCommand::Verify(verify)) => return execute_verify(verify),
+        Some(HistoryCommand::Annotate(a)) => {
+            return correct(&a.config, a.run, a.by, Action::Annotate, a.note);
+        }
+        Some(HistoryCommand::Void(v)) => {
+            return correct(&v.config, v.run, v.by, Action::Void, v.reason);
+        }
+        None => {}
     }
     let history = match open(&args.config.dir)? {
         Ok((history, _)) => history,
@@ -102,7 +143,7 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 short_time(&r.started_at),
                 r.policy.clone(),
                 r.client.clone(),
-                r.status.to_uppercase(),
+                status(&r.status, r.voided.as_deref()),
                 format!(
                     "{} / {}",
                     r.rpo_age_seconds.map_or_else(|| "-".into(), secs),
@@ -137,13 +178,77 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 short_time(&r.started_at),
                 r.kind.clone(),
                 r.host.clone(),
-                r.status.to_uppercase(),
+                status(&r.status, r.voided.as_deref()),
                 format!("{} / {}", r.failed, r.policies),
             ]);
         }
         outln!("{table}");
+        print_corrections(rows.iter().flat_map(|r| &r.corrections));
     }
     Ok(ExitCode::Success)
+}
+
+/// One line per note or voiding, below the table of runs.
+fn print_corrections<'a>(corrections: impl Iterator<Item = &'a Correction>) {
+    for c in corrections {
+        let what = match c.action {
+            Action::Void => "voided",
+            Action::Annotate => "note",
+        };
+        outln!(
+            "{} {what} by {}, {}: {}",
+            c.run_id,
+            c.by,
+            short_time(&db_time(c.made_at)),
+            c.text
+        );
+    }
+}
+
+/// `FAIL`, or `VOIDED (was FAIL)` for a voided run.
+fn status(status: &str, voided: Option<&str>) -> String {
+    match voided {
+        Some(_) => format!("VOIDED (was {})", status.to_uppercase()),
+        None => status.to_uppercase(),
+    }
+}
+
+/// Appends a note or a voiding to the chain, signed when a key is set. A run the history
+/// does not have, or a run voided already, is refused (exit 2).
+fn correct(
+    config: &ConfigDir,
+    run_id: String,
+    by: String,
+    action: Action,
+    text: String,
+) -> anyhow::Result<ExitCode> {
+    let (mut history, settings) = match open(&config.dir)? {
+        Ok(opened) => opened,
+        Err(code) => return Ok(code),
+    };
+    let key = super::signing::signing_key(&settings)?;
+    let correction = Correction {
+        run_id,
+        action,
+        by,
+        text,
+        made_at: restore_drill::run::now(),
+    };
+    match history.correct(&correction, key.as_ref()) {
+        Ok(record) => {
+            let what = match action {
+                Action::Void => "voided",
+                Action::Annotate => "annotated",
+            };
+            outln!("{what} run {} (record {record})", correction.run_id);
+            Ok(ExitCode::Success)
+        }
+        Err(e @ (HistoryError::UnknownRun { .. } | HistoryError::AlreadyVoided { .. })) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::InvalidConfig)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `2026-11-26 20:31` from the stored form.
@@ -207,12 +312,20 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             if broken.run_id.is_empty() {
                 outln!("FAILED: {}", broken.reason);
             } else {
-                outln!(
-                    "FAILED: record #{} (run {}): {}",
-                    broken.seq,
-                    broken.run_id,
-                    broken.reason
-                );
+                match &broken.correction {
+                    Some(action) => outln!(
+                        "FAILED: correction #{} ({action} of run {}): {}",
+                        broken.seq,
+                        broken.run_id,
+                        broken.reason
+                    ),
+                    None => outln!(
+                        "FAILED: record #{} (run {}): {}",
+                        broken.seq,
+                        broken.run_id,
+                        broken.reason
+                    ),
+                }
             }
         }
     }

@@ -157,7 +157,8 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 /// A session's exit code; its error printed here when it has a code of its own (invalid
-/// options: 2, worded as the flags that gave them, `policy_flag` naming the policies;
+/// options: 2, worded as the flags that gave them, `policy_flag` naming the policies, a
+/// drill's `--set` naming no set;
 /// another run holds the state folder: 6), else returned to be printed once by `main`
 /// (exit 4).
 fn session_code(
@@ -179,6 +180,10 @@ fn session_code(
                 })
                 .collect();
             Ok(config_failed(&restore_drill::config::ConfigErrors(errors)))
+        }
+        Err(e @ SessionError::UnknownSet { .. }) => {
+            eprintln!("error: --set: {e}");
+            Ok(e.exit_code())
         }
         Err(SessionError::JsonFolder(path)) => {
             eprintln!(

@@ -2,6 +2,11 @@
 //! throughput, ETA) and an overall bar with the RTO budget left. Nothing is drawn when stderr
 //! is not a terminal (cron, pipes) unless asked for, and log lines go above the bars through
 //! the same MultiProgress, so they never tear them.
+//!
+//! Throughput and ETA are measured, not estimated: the bytes restored over the time since
+//! the restores started (an object's bar: since that object started), so a short drill
+//! shows the rate it ran at. The clocks start when the restores do, not when the command
+//! started: listing, the lock and the plan are no part of a restore's time.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -9,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use restore_drill::config::units::format_duration;
+use restore_drill::config::units::{format_bytes, format_duration};
 use restore_drill::run::{ObjectProgress, Observer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,8 +44,7 @@ pub fn observer(mode: ProgressMode) -> Option<Arc<dyn Observer>> {
     Some(Arc::new(Bars {
         always,
         drawn: OnceLock::new(),
-        started: Instant::now(),
-        rto: Arc::new(Mutex::new(None)),
+        clock: Arc::new(Mutex::new(Clock::default())),
     }))
 }
 
@@ -48,8 +52,36 @@ struct Bars {
     /// Draw even when stderr is no terminal (`--progress always`).
     always: bool,
     drawn: OnceLock<Drawn>,
-    started: Instant,
-    rto: Arc<Mutex<Option<Duration>>>,
+    clock: Arc<Mutex<Clock>>,
+}
+
+/// When the restores started (set when they are planned), and the RTO they run against.
+#[derive(Default)]
+struct Clock {
+    restores: Option<Instant>,
+    rto: Option<Duration>,
+}
+
+impl Clock {
+    fn elapsed(&self) -> Duration {
+        self.restores.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+}
+
+/// `693.9 MiB/s ETA 1s`: `bytes` of `total` in `elapsed`, measured over the whole time.
+fn rate(bytes: u64, total: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if bytes == 0 || secs <= 0.0 {
+        return "- B/s ETA -".into();
+    }
+    let per_sec = bytes as f64 / secs;
+    let left = total.saturating_sub(bytes) as f64 / per_sec;
+    let eta = if left > 0.0 {
+        format_duration(Duration::from_secs_f64(left.ceil()))
+    } else {
+        "0s".into()
+    };
+    format!("{}/s ETA {eta}", format_bytes(per_sec as u64))
 }
 
 /// The bars on the screen: one per object in flight above the overall one.
@@ -71,7 +103,7 @@ impl Bars {
             let overall = multi.add(ProgressBar::new(0));
             overall.set_style(
                 ProgressStyle::with_template(
-                    "total  [{bar:36.green/white}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+                    "total  [{bar:36.green/white}] {bytes}/{total_bytes} {msg}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
@@ -85,30 +117,40 @@ impl Bars {
     }
 }
 
-fn budget(started: Instant, rto: &Mutex<Option<Duration>>) -> String {
-    match rto.lock().ok().and_then(|r| *r) {
-        None => String::new(),
+/// The overall bar's message: the measured rate and ETA, and the RTO budget left.
+fn overall_message(overall: &ProgressBar, clock: &Mutex<Clock>) -> String {
+    let Ok(clock) = clock.lock() else {
+        return String::new();
+    };
+    let spent = clock.elapsed();
+    let rate = rate(overall.position(), overall.length().unwrap_or(0), spent);
+    match clock.rto {
+        None => rate,
         Some(rto) => {
-            let spent = started.elapsed();
             if spent <= rto {
-                format!("RTO budget left {}", format_duration(rto - spent))
+                format!("{rate} RTO budget left {}", format_duration(rto - spent))
             } else {
-                format!("RTO EXCEEDED by {}", format_duration(spent - rto))
+                format!("{rate} RTO EXCEEDED by {}", format_duration(spent - rto))
             }
         }
     }
 }
 
 impl Observer for Bars {
+    /// The restores start now: the clocks start.
     fn planned(&self, objects: usize, bytes: u64, rto: Option<Duration>) {
-        if let Ok(mut slot) = self.rto.lock() {
-            *slot = rto;
+        if let Ok(mut clock) = self.clock.lock() {
+            *clock = Clock {
+                restores: Some(Instant::now()),
+                rto,
+            };
         }
         let overall = &self.drawn().overall;
+        overall.reset();
         overall.set_length(bytes);
         overall.set_message(format!(
             "{objects} objects {}",
-            budget(self.started, &self.rto)
+            overall_message(overall, &self.clock)
         ));
     }
 
@@ -119,18 +161,19 @@ impl Observer for Bars {
             .insert_before(&drawn.overall, ProgressBar::new(size));
         bar.set_style(
             ProgressStyle::with_template(
-                "{msg:32!} [{bar:36.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                "{prefix:32!} [{bar:36.cyan/blue}] {bytes}/{total_bytes} {msg}",
             )
             .expect("a valid template")
             .progress_chars("=> "),
         );
         let name = key.rsplit('/').next().unwrap_or(key);
-        bar.set_message(name.to_string());
+        bar.set_prefix(name.to_string());
+        bar.set_message(rate(0, size, Duration::ZERO));
         Box::new(ObjectBar {
             bar,
             overall: drawn.overall.clone(),
-            started: self.started,
-            rto: Arc::clone(&self.rto),
+            started: Instant::now(),
+            clock: Arc::clone(&self.clock),
         })
     }
 
@@ -145,20 +188,25 @@ impl Observer for Bars {
 struct ObjectBar {
     bar: ProgressBar,
     overall: ProgressBar,
+    /// When this object started.
     started: Instant,
-    rto: Arc<Mutex<Option<Duration>>>,
+    clock: Arc<Mutex<Clock>>,
 }
 
 impl ObjectProgress for ObjectBar {
     fn advance(&self, bytes: u64) {
         self.bar.inc(bytes);
         self.overall.inc(bytes);
-        self.overall.set_message(budget(self.started, &self.rto));
+        let size = self.bar.length().unwrap_or(0);
+        self.bar
+            .set_message(rate(self.bar.position(), size, self.started.elapsed()));
+        self.overall
+            .set_message(overall_message(&self.overall, &self.clock));
     }
 
     fn finish(&self, passed: bool) {
         if !passed {
-            let name = self.bar.message();
+            let name = self.bar.prefix();
             self.bar.println(format!("FAIL {name}"));
         }
         self.bar.finish_and_clear();
@@ -203,5 +251,47 @@ impl Drop for LogLine {
                 let _ = std::io::stderr().write_all(&bytes);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A drill read 695 MiB in 1 s and its bars said 28.6 MiB/s, ETA 5s: the rate must be
+    /// the bytes over the time they took.
+    #[test]
+    fn the_rate_is_the_bytes_over_the_time_they_took() {
+        let mib = 1024 * 1024;
+        assert_eq!(
+            rate(695 * mib, 1390 * mib, Duration::from_secs(1)),
+            "695.0 MiB/s ETA 1.0s"
+        );
+        assert_eq!(
+            rate(100 * mib, 700 * mib, Duration::from_secs(2)),
+            "50.0 MiB/s ETA 12.0s"
+        );
+        assert_eq!(rate(0, 10, Duration::from_secs(1)), "- B/s ETA -");
+        assert_eq!(rate(10, 10, Duration::from_secs(1)), "10 B/s ETA 0s");
+    }
+
+    /// The clocks start when the restores do: time spent before (the lock, the listing)
+    /// counts in neither the rate nor the RTO budget.
+    #[test]
+    fn the_clock_starts_when_the_restores_are_planned() {
+        let clock = Mutex::new(Clock::default());
+        assert_eq!(clock.lock().unwrap().elapsed(), Duration::ZERO);
+        let bar = ProgressBar::hidden();
+        bar.set_length(100);
+        std::thread::sleep(Duration::from_millis(50));
+        *clock.lock().unwrap() = Clock {
+            restores: Some(Instant::now()),
+            rto: Some(Duration::from_secs(3600)),
+        };
+        assert!(clock.lock().unwrap().elapsed() < Duration::from_millis(50));
+        assert!(
+            overall_message(&bar, &clock).ends_with("RTO budget left 59m 59s")
+                || overall_message(&bar, &clock).ends_with("RTO budget left 1h")
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! The hash chain over run records. A record's content is read back from the rows as
 //! stored (the run and all its policy results, object results and findings) and written
 //! canonically (JSON, keys sorted, rows in key order), so any change to any stored value
-//! changes its hash; each record's hash also covers the previous record's.
+//! changes its hash; each record's hash also covers the previous record's. Corrections
+//! (notes and voidings, [`super::corrections`]) are records of the same chain: each comes
+//! after the run that was newest when it was made, so one chain covers both.
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
@@ -62,6 +64,102 @@ pub(super) fn content_hash(conn: &Connection, seq: i64) -> rusqlite::Result<Stri
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
+/// SHA-256 of the canonical content of correction `id`.
+pub(super) fn correction_hash(conn: &Connection, id: i64) -> rusqlite::Result<String> {
+    let content = serde_json::json!({
+        "correction": rows(conn, "SELECT * FROM corrections WHERE id = ?1", id)?,
+    });
+    let bytes = serde_json::to_vec(&content).expect("json serializes");
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The newest record's hash, run or correction: what the next record links to.
+pub(super) fn head(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    let run: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT seq, record_hash FROM runs ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let correction: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT after_seq, record_hash FROM corrections ORDER BY after_seq DESC, id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match (run, correction) {
+        (Some((seq, _)), Some((after, hash))) if after >= seq => Some(hash),
+        (None, Some((_, hash))) => Some(hash),
+        (Some((_, hash)), _) => Some(hash),
+        (None, None) => None,
+    })
+}
+
+/// One record of the chain, run or correction, as `verify` walks it.
+struct Link {
+    /// Chain order: (run seq, 0, 0) for a run, (after_seq, 1, id) for a correction.
+    order: (i64, i64, i64),
+    seq: i64,
+    run_id: String,
+    /// `Some(action)` for a correction.
+    correction: Option<String>,
+    content: String,
+    prev: String,
+    record: String,
+    signature: Option<String>,
+    signed_by: Option<String>,
+}
+
+/// Every record of the chain, in chain order.
+fn links(conn: &Connection) -> rusqlite::Result<Vec<Link>> {
+    let mut links = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT seq, run_id, content_hash, prev_hash, record_hash, signature, signed_by FROM runs",
+    )?;
+    let runs = stmt.query_map([], |r| {
+        let seq: i64 = r.get(0)?;
+        Ok(Link {
+            order: (seq, 0, 0),
+            seq,
+            run_id: r.get(1)?,
+            correction: None,
+            content: r.get(2)?,
+            prev: r.get(3)?,
+            record: r.get(4)?,
+            signature: r.get(5)?,
+            signed_by: r.get(6)?,
+        })
+    })?;
+    for link in runs {
+        links.push(link?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT id, after_seq, run_id, action, content_hash, prev_hash, record_hash, signature, signed_by FROM corrections",
+    )?;
+    let corrections = stmt.query_map([], |r| {
+        let id: i64 = r.get(0)?;
+        Ok(Link {
+            order: (r.get(1)?, 1, id),
+            seq: id,
+            run_id: r.get(2)?,
+            correction: Some(r.get(3)?),
+            content: r.get(4)?,
+            prev: r.get(5)?,
+            record: r.get(6)?,
+            signature: r.get(7)?,
+            signed_by: r.get(8)?,
+        })
+    })?;
+    for link in corrections {
+        links.push(link?);
+    }
+    links.sort_by_key(|l| l.order);
+    Ok(links)
+}
+
 /// The outcome of recomputing the chain.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
@@ -80,8 +178,13 @@ pub struct Verification {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Broken {
+    /// The run's `seq`, or the correction's id.
     pub seq: i64,
+    /// The run, or the run a correction is about.
     pub run_id: String,
+    /// For a correction: its action (`annotate`, `void`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correction: Option<String>,
     pub reason: String,
 }
 
@@ -95,31 +198,7 @@ impl Verification {
 /// record must be signed by it.
 pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Result<Verification> {
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-    let mut stmt = conn.prepare(
-        "SELECT seq, run_id, content_hash, prev_hash, record_hash, signature, signed_by FROM runs ORDER BY seq",
-    )?;
-    type Row = (
-        i64,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-    );
-    let records: Vec<Row> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })?
-        .collect::<Result<_, _>>()?;
+    let records = links(conn)?;
     let mut expected_prev = genesis();
     let mut verification = Verification {
         records: records.len(),
@@ -133,14 +212,27 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
     let orphans: i64 = conn.query_row(
         "SELECT (SELECT COUNT(*) FROM policy_results WHERE run_seq NOT IN (SELECT seq FROM runs))
               + (SELECT COUNT(*) FROM object_results WHERE run_seq NOT IN (SELECT seq FROM runs))
-              + (SELECT COUNT(*) FROM findings WHERE run_seq NOT IN (SELECT seq FROM runs))",
+              + (SELECT COUNT(*) FROM findings WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM corrections WHERE run_id NOT IN (SELECT run_id FROM runs))",
         [],
         |r| r.get(0),
     )?;
-    for (seq, run_id, content, prev, record, signature, signed_by) in records {
+    for link in records {
+        let Link {
+            seq,
+            run_id,
+            correction,
+            content,
+            prev,
+            record,
+            signature,
+            signed_by,
+            ..
+        } = link;
         let broken = |reason: String| Broken {
             seq,
             run_id: run_id.clone(),
+            correction: correction.clone(),
             reason,
         };
         if prev != expected_prev {
@@ -149,11 +241,19 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
             ));
             return Ok(verification);
         }
-        let actual = content_hash(conn, seq)?;
+        let actual = match correction {
+            None => content_hash(conn, seq)?,
+            Some(_) => correction_hash(conn, seq)?,
+        };
         if actual != content {
-            verification.broken = Some(broken(
-                "its stored content no longer matches the hash recorded with it: it was changed after the run".into(),
-            ));
+            let after = if correction.is_some() {
+                "it was changed after it was made"
+            } else {
+                "it was changed after the run"
+            };
+            verification.broken = Some(broken(format!(
+                "its stored content no longer matches the hash recorded with it: {after}"
+            )));
             return Ok(verification);
         }
         if record_hash(&prev, &content) != record {
@@ -183,8 +283,9 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
         verification.broken = Some(Broken {
             seq: 0,
             run_id: String::new(),
+            correction: None,
             reason: format!(
-                "{orphans} result rows belong to no recorded run: a run record was deleted"
+                "{orphans} result or correction rows belong to no recorded run: a run record was deleted"
             ),
         });
         return Ok(verification);

@@ -3,9 +3,11 @@
 //! Each run's record carries the SHA-256 of its canonical content and of the previous record:
 //! a hash chain that [`History::verify`] recomputes, naming the first record that no longer
 //! matches. Killing the process at any moment leaves the database as it was before the run
-//! or with the run complete, never half of it.
+//! or with the run complete, never half of it. A wrong record is corrected by appending a
+//! note or a voiding to the same chain ([`corrections`]), never by editing it.
 
 mod chain;
+mod corrections;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use serde::Serialize;
 use crate::results::RunResult;
 
 pub use chain::Verification;
+pub use corrections::{Action, Correction};
 
 /// The database file inside `state_dir`.
 pub const DATABASE: &str = "history.sqlite3";
@@ -42,6 +45,17 @@ pub enum HistoryError {
     },
     #[error("run `{run_id}` is already in the history database `{path}`")]
     Duplicate { path: PathBuf, run_id: String },
+    /// A correction names a run the history does not have.
+    #[error(
+        "no run `{run_id}` in the history database `{path}`: `restore-drill history` lists the run ids"
+    )]
+    UnknownRun { path: PathBuf, run_id: String },
+    #[error("run `{run_id}` is already voided (by {by}: {reason}); a run is voided once")]
+    AlreadyVoided {
+        run_id: String,
+        by: String,
+        reason: String,
+    },
 }
 
 pub struct History {
@@ -60,6 +74,10 @@ pub struct RunRow {
     pub policies: i64,
     pub failed: i64,
     pub record_hash: String,
+    /// Why the run was voided, when it was: it counts in no figure.
+    pub voided: Option<String>,
+    /// Its notes and voiding, oldest first.
+    pub corrections: Vec<Correction>,
 }
 
 /// One policy's result in one run.
@@ -75,6 +93,8 @@ pub struct PolicyRow {
     pub rto_projected_seconds: Option<f64>,
     pub rto_target_seconds: f64,
     pub findings: i64,
+    /// Why the run was voided, when it was.
+    pub voided: Option<String>,
 }
 
 /// Which runs and policies to list.
@@ -179,13 +199,7 @@ impl History {
                 run_id: result.run_id.clone(),
             });
         }
-        let prev: String = tx
-            .query_row(
-                "SELECT record_hash FROM runs ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
+        let prev: String = chain::head(&tx)
             .map_err(sql)?
             .unwrap_or_else(chain::genesis);
         let results_json = serde_json::to_string(result).expect("results serialize");
@@ -224,16 +238,9 @@ impl History {
         Ok(record)
     }
 
-    /// The hash of the newest record: the chain head reports print.
+    /// The hash of the newest record (run or correction): the chain head reports print.
     pub fn head(&self) -> Result<Option<String>, HistoryError> {
-        self.conn
-            .query_row(
-                "SELECT record_hash FROM runs ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql())
+        chain::head(&self.conn).map_err(self.sql())
     }
 
     /// Recomputes the chain from the first record to the newest; `signer` is the configured
@@ -243,7 +250,7 @@ impl History {
     }
 
     /// The start and status of the newest run that restored `policy` (interrupted runs,
-    /// which restored nothing to the end, do not count).
+    /// which restored nothing to the end, and voided runs do not count).
     pub fn last_run(
         &self,
         policy: &str,
@@ -251,7 +258,9 @@ impl History {
         self.conn
             .query_row(
                 "SELECT r.started_at, p.status FROM policy_results p JOIN runs r ON r.seq = p.run_seq
-                 WHERE p.policy = ?1 ORDER BY r.seq DESC LIMIT 1",
+                 WHERE p.policy = ?1 AND NOT EXISTS
+                   (SELECT 1 FROM corrections c WHERE c.run_id = r.run_id AND c.action = 'void')
+                 ORDER BY r.seq DESC LIMIT 1",
                 [policy],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
             )
@@ -264,7 +273,8 @@ impl History {
     pub fn has_record(&self, record_hash: &str) -> Result<bool, HistoryError> {
         self.conn
             .query_row(
-                "SELECT 1 FROM runs WHERE record_hash = ?1",
+                "SELECT 1 FROM runs WHERE record_hash = ?1
+                 UNION ALL SELECT 1 FROM corrections WHERE record_hash = ?1",
                 [record_hash],
                 |_| Ok(()),
             )
@@ -279,7 +289,8 @@ impl History {
             .conn
             .prepare(
                 "SELECT r.run_id, r.kind, r.host, r.started_at, r.status, r.record_hash,
-                        COUNT(p.policy), COALESCE(SUM(p.status = 'fail'), 0)
+                        COUNT(p.policy), COALESCE(SUM(p.status = 'fail'), 0),
+                        (SELECT c.text FROM corrections c WHERE c.run_id = r.run_id AND c.action = 'void' ORDER BY c.id LIMIT 1)
                  FROM runs r LEFT JOIN policy_results p ON p.run_seq = r.seq
                  WHERE (?1 IS NULL OR r.started_at >= ?1)
                    AND (?2 IS NULL OR EXISTS (SELECT 1 FROM policy_results q WHERE q.run_seq = r.seq AND q.policy = ?2))
@@ -300,11 +311,17 @@ impl History {
                         record_hash: r.get(5)?,
                         policies: r.get(6)?,
                         failed: r.get(7)?,
+                        voided: r.get(8)?,
+                        corrections: Vec::new(),
                     })
                 },
             )
             .map_err(self.sql())?;
-        rows.collect::<Result<_, _>>().map_err(self.sql())
+        let mut rows: Vec<RunRow> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
+        for row in &mut rows {
+            row.corrections = self.corrections(Some(&row.run_id))?;
+        }
+        Ok(rows)
     }
 
     /// Per-policy results, newest run first.
@@ -314,7 +331,8 @@ impl History {
             .prepare(
                 "SELECT r.run_id, r.started_at, p.policy, p.client, p.status, p.rpo_age_seconds,
                         p.rpo_target_seconds, p.rto_projected_seconds, p.rto_target_seconds,
-                        (SELECT COUNT(*) FROM findings f WHERE f.run_seq = p.run_seq AND f.policy = p.policy)
+                        (SELECT COUNT(*) FROM findings f WHERE f.run_seq = p.run_seq AND f.policy = p.policy),
+                        (SELECT c.text FROM corrections c WHERE c.run_id = r.run_id AND c.action = 'void' ORDER BY c.id LIMIT 1)
                  FROM policy_results p JOIN runs r ON r.seq = p.run_seq
                  WHERE (?1 IS NULL OR r.started_at >= ?1)
                    AND (?2 IS NULL OR p.policy = ?2)
@@ -337,6 +355,7 @@ impl History {
                         rto_projected_seconds: r.get(7)?,
                         rto_target_seconds: r.get(8)?,
                         findings: r.get(9)?,
+                        voided: r.get(10)?,
                     })
                 },
             )
@@ -416,6 +435,8 @@ pub struct StoredRun {
     pub record_hash: String,
     pub content_hash: String,
     pub policies: Vec<StoredPolicy>,
+    /// The run's voiding: it is left out of every figure.
+    pub voided: Option<Correction>,
 }
 
 #[derive(Debug, Clone)]
@@ -520,7 +541,9 @@ impl History {
                     .collect::<Result<_, _>>()
                     .map_err(&sql)?;
             }
+            let voided = corrections::voiding(&self.conn, &run_id).map_err(&sql)?;
             out.push(StoredRun {
+                voided,
                 run_id,
                 kind,
                 operator,

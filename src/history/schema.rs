@@ -73,4 +73,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN operator TEXT;
     ALTER TABLE runs ADD COLUMN witness TEXT;
     "#,
+    // 4: corrections (a note on a run, or its voiding), appended to the same chain: the
+    // run's rows are never edited. A correction comes after run `after_seq` (the newest run
+    // when it was made; 0 before any), in `id` order.
+    r#"
+    CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        after_seq INTEGER NOT NULL,
+        run_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        made_by TEXT NOT NULL,
+        text TEXT NOT NULL,
+        made_at TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        record_hash TEXT NOT NULL,
+        signature TEXT,
+        signed_by TEXT
+    );
+    CREATE INDEX corrections_by_run ON corrections(run_id);
+    "#,
 ];

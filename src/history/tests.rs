@@ -124,3 +124,75 @@ fn signed_records_verify_and_another_key_is_named() {
     let v = history.verify(Some(&other)).unwrap();
     assert_eq!(v.broken.unwrap().run_id, "r1");
 }
+
+fn correction(run_id: &str, action: Action, text: &str) -> Correction {
+    Correction {
+        run_id: run_id.into(),
+        action,
+        by: "J. Rivera".into(),
+        text: text.into(),
+        made_at: "2026-11-27T10:00:00Z".parse().unwrap(),
+    }
+}
+
+#[test]
+fn corrections_join_the_chain_between_runs_and_leave_the_runs_untouched() {
+    let (dir, mut history) = recorded(&["r1", "r2"]);
+    let before = history.verify(None).unwrap().head;
+    let void = history
+        .correct(&correction("r1", Action::Void, "wrong client"), None)
+        .unwrap();
+    assert_eq!(history.head().unwrap().as_deref(), Some(void.as_str()));
+    history.record(&run("r3"), None).unwrap();
+    let v = history.verify(None).unwrap();
+    assert!(v.ok() && v.records == 4, "{v:?}");
+    assert_ne!(v.head, before);
+    assert!(history.has_record(&void).unwrap());
+    let runs = history.runs(&Filter::default()).unwrap();
+    let r1 = runs.iter().find(|r| r.run_id == "r1").unwrap();
+    assert_eq!(r1.voided.as_deref(), Some("wrong client"));
+    assert_eq!(r1.corrections.len(), 1);
+    let period = history
+        .period(
+            "2000-01-01T00:00:00Z".parse().unwrap(),
+            "2100-01-01T00:00:00Z".parse().unwrap(),
+            None,
+        )
+        .unwrap();
+    let voided: Vec<bool> = period.iter().map(|r| r.voided.is_some()).collect();
+    assert_eq!(voided, [true, false, false]);
+
+    tamper(
+        dir.path(),
+        "UPDATE corrections SET made_by = 'someone else'",
+    );
+    let broken = history.verify(None).unwrap().broken.unwrap();
+    assert_eq!(
+        (broken.run_id.as_str(), broken.correction.as_deref()),
+        ("r1", Some("void"))
+    );
+}
+
+#[test]
+fn a_correction_of_an_unknown_run_or_a_second_voiding_is_refused() {
+    let (_dir, mut history) = recorded(&["r1"]);
+    assert!(history.last_run("acme-files").unwrap().is_some());
+    assert!(matches!(
+        history.correct(&correction("r9", Action::Annotate, "x"), None),
+        Err(HistoryError::UnknownRun { .. })
+    ));
+    history
+        .correct(&correction("r1", Action::Annotate, "looked at"), None)
+        .unwrap();
+    history
+        .correct(&correction("r1", Action::Void, "mistake"), None)
+        .unwrap();
+    assert!(matches!(
+        history.correct(&correction("r1", Action::Void, "again"), None),
+        Err(HistoryError::AlreadyVoided { .. })
+    ));
+    assert_eq!(history.corrections(Some("r1")).unwrap().len(), 2);
+    // A voided run is no policy's last run: `run --due` and `schedule` do not count it.
+    assert!(history.last_run("acme-files").unwrap().is_none());
+    assert!(history.verify(None).unwrap().ok());
+}

@@ -35,6 +35,8 @@ pub struct Selection<'p> {
     pub(super) listed: usize,
     pub(super) ungrouped: usize,
     pub(super) total_sets: usize,
+    /// A drill's day that no set is dated on: the sets nearest it.
+    pub(super) nearest: Vec<(String, Option<Timestamp>)>,
 }
 
 impl Selection<'_> {
@@ -164,6 +166,7 @@ impl Selection<'_> {
             total_sets: self.total_sets,
             ungrouped_objects: self.ungrouped,
             sets,
+            nearest: self.nearest,
         }
     }
 }

@@ -230,7 +230,12 @@ fn drills_take_one_whole_set_uncapped() {
         ("2026-11-03", false)
     );
     drill.choice = Choice::WholeOn("2025-01-01".parse().unwrap());
-    assert!(plan(&pol, dated_listing(5), &drill).sets.is_empty());
+    let p = plan(&pol, dated_listing(5), &drill);
+    assert!(p.sets.is_empty());
+    let nearest: Vec<&str> = p.nearest.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(nearest, ["2026-11-01", "2026-11-02", "2026-11-03"]);
+    drill.choice = Choice::WholeOn("2026-11-03".parse().unwrap());
+    assert!(plan(&pol, dated_listing(5), &drill).nearest.is_empty());
 }
 
 /// The planner's memory guard: listing 2,000 objects in 25 by-folder sets keeps none of

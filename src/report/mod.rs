@@ -202,10 +202,22 @@ pub fn run_report(result: &RunResult, record_hash: Option<&str>) -> String {
     let record = record_hash.map_or_else(String::new, |h| {
         format!(" History chain head (this run's record) <code>{h}</code>.")
     });
+    // A drill's record says who ran it and who witnessed it, or that nobody did.
+    let people = match (result.kind, &result.operator) {
+        (crate::results::RunKind::Drill, operator) => format!(
+            " Run by {}, {}.",
+            operator.as_deref().unwrap_or("(not recorded)"),
+            result
+                .witness
+                .as_deref()
+                .map_or_else(|| "no witness".to_string(), |w| format!("witnessed by {w}"))
+        ),
+        _ => String::new(),
+    };
     html::run_page(
         &format!("restore-drill run {}: {verdict}", result.run_id),
         &format!(
-            "{} on {}, started {}, seed {}.",
+            "{} on {}, started {}, seed {}.{people}",
             result.kind.label(),
             result.host,
             result.started_at.strftime("%Y-%m-%d %H:%M:%S UTC"),

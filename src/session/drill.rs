@@ -1,10 +1,56 @@
 //! A drill's answer, as the person running it and the client watching want it at the end:
-//! which set, what was restored, and the wall time against the RTO. Pure: computed from the
-//! run's result, printed by the front end.
+//! which set, what was restored, and the wall time against the RTO; and the refusal of a
+//! drill whose `--set` names no set. Pure: computed from the plan or the run's result,
+//! printed by the front end.
 
 use std::time::Duration;
 
+use super::SessionError;
+use crate::plan::Choice;
 use crate::results::RunResult;
+use crate::run::Planned;
+
+/// A drill of `--set DAY` needs a set dated that day: when the policy has sets but none
+/// on that day, the drill is refused with the nearest ones. A policy whose storage could
+/// not be listed, or that has no set at all, goes on to be recorded as failing: that is
+/// true of the backups, whatever day was asked for.
+pub(super) fn resolve_set(planned: &[Planned<'_>], choice: Choice) -> Result<(), SessionError> {
+    let Choice::WholeOn(day) = choice else {
+        return Ok(());
+    };
+    for p in planned {
+        if let Some(plan) = &p.plan
+            && plan.sets.is_empty()
+            && plan.total_sets > 0
+        {
+            return Err(SessionError::UnknownSet {
+                policy: p.policy.name.clone(),
+                day,
+                nearest: plan.nearest.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `policy `x` has no backup set dated 2025-01-01; nearest: a (dated …), …`.
+pub(super) fn unknown_set_message(
+    policy: &str,
+    day: &jiff::civil::Date,
+    nearest: &[(String, Option<jiff::Timestamp>)],
+) -> String {
+    let sets: Vec<String> = nearest
+        .iter()
+        .map(|(name, date)| match date {
+            Some(t) => format!("`{name}` (dated {})", t.strftime("%Y-%m-%d %H:%M UTC")),
+            None => format!("`{name}` (undated)"),
+        })
+        .collect();
+    format!(
+        "policy `{policy}` has no backup set dated {day}; nearest: {}; nothing was restored or recorded",
+        sets.join(", ")
+    )
+}
 
 /// The wall time of a whole-set restore against the RTO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,6 +122,14 @@ pub enum SessionError {
         unknown: Vec<String>,
         known: Vec<String>,
     },
+    /// A drill's `--set DAY` names no set of the policy; nothing was restored or recorded.
+    #[error("{}", drill::unknown_set_message(.policy, .day, .nearest))]
+    UnknownSet {
+        policy: String,
+        day: jiff::civil::Date,
+        /// The sets dated nearest that day (name, date), nearest first.
+        nearest: Vec<(String, Option<jiff::Timestamp>)>,
+    },
     /// The folder of the results file (`json`) does not exist.
     #[error("the folder for the results file {} does not exist", .0.display())]
     JsonFolder(PathBuf),
@@ -151,9 +159,9 @@ impl SessionError {
     /// The exit code a process ends with on this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            SessionError::UnknownPolicies { .. } | SessionError::JsonFolder(_) => {
-                ExitCode::InvalidConfig
-            }
+            SessionError::UnknownPolicies { .. }
+            | SessionError::UnknownSet { .. }
+            | SessionError::JsonFolder(_) => ExitCode::InvalidConfig,
             SessionError::Lock(LockError::Busy { .. }) => ExitCode::Busy,
             _ => ExitCode::RunError,
         }
@@ -259,7 +267,10 @@ impl<'c> Session<'c> {
             .map_err(SessionError::Signals)?;
         let work = async {
             let planned = run::plan_all(selected, start, &settings.storage).await;
-            run::execute(config, planned, start, &options).await
+            // A drill of a set that does not exist is a mistake, not evidence: refused
+            // before anything is restored, recorded or mailed.
+            drill::resolve_set(&planned, start.choice)?;
+            Ok::<_, SessionError>(run::execute(config, planned, start, &options).await?)
         };
         let outcome = runtime.block_on(async {
             tokio::select! {

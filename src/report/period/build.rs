@@ -1,7 +1,7 @@
 //! Computing the period report: recorded runs in, a [`PeriodReport`] out. It exists to keep
 //! every figure the report shows (pass rates, RPO and RTO compliance, failure episodes,
 //! drills, control rows, evidence) in one pure place, so every format carries the same
-//! numbers. It must not read the history, the clock or the disk (the caller passes runs and
+//! numbers. Voided runs count in none of them; they are in the evidence, marked. It must not read the history, the clock or the disk (the caller passes runs and
 //! `now`), and must not format or render anything.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +10,9 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use super::model::{ControlRow, Day, Evidence, Incident, Period, PeriodReport, PolicyStats};
+use super::model::{
+    ControlRow, Day, Evidence, Incident, Period, PeriodReport, PolicyStats, Voided,
+};
 use crate::config::Control;
 use crate::history::{StoredPolicy, StoredRun};
 
@@ -25,11 +27,17 @@ pub fn build(
     now: Timestamp,
 ) -> PeriodReport {
     let span = Span::of(&period, now);
-    let names = policy_names(runs, known_policies);
+    // A voided run was a mistake: no figure counts it.
+    let counted: Vec<StoredRun> = runs
+        .iter()
+        .filter(|r| r.voided.is_none())
+        .cloned()
+        .collect();
+    let names = policy_names(&counted, known_policies);
     let mut stats = Vec::new();
     let mut incidents = Vec::new();
     for name in &names {
-        let results = results_of(runs, name);
+        let results = results_of(&counted, name);
         stats.push(policy_stats(name, &results, &span));
         incidents.extend(failure_episodes(name, &results));
     }
@@ -240,7 +248,8 @@ fn never_verified(stats: &[PolicyStats]) -> Vec<String> {
 }
 
 /// The evidence appendix: every run of the period with the hashes that tie it to the
-/// history's chain; a run passed when all the client's policies in it passed.
+/// history's chain (voided ones too, marked); a run passed when all the client's policies
+/// in it passed.
 fn evidence(runs: &[StoredRun]) -> Vec<Evidence> {
     runs.iter()
         .map(|r| Evidence {
@@ -252,15 +261,21 @@ fn evidence(runs: &[StoredRun]) -> Vec<Evidence> {
             content_hash: r.content_hash.clone(),
             record_hash: r.record_hash.clone(),
             passed: r.policies.iter().all(|p| p.passed),
+            voided: r.voided.as_ref().map(|v| Voided {
+                by: v.by.clone(),
+                at: v.made_at,
+                reason: v.text.clone(),
+                policies: r.policies.iter().map(|p| p.policy.clone()).collect(),
+            }),
         })
         .collect()
 }
 
-/// The manual restore drills among the evidence.
+/// The manual restore drills among the evidence, voided ones left out.
 fn drills(evidence: &[Evidence]) -> Vec<Evidence> {
     evidence
         .iter()
-        .filter(|e| e.kind == "drill")
+        .filter(|e| e.kind == "drill" && e.voided.is_none())
         .cloned()
         .collect()
 }
@@ -344,6 +359,7 @@ mod tests {
                     .map(|k| (k.to_string(), None, String::new()))
                     .collect(),
             }],
+            voided: None,
         }
     }
 
@@ -372,6 +388,40 @@ mod tests {
         assert_eq!((stats.rpo_met_runs, stats.rto_met_runs), (1, 0));
         assert_eq!(stats.targets_met_runs, 0);
         assert_eq!(stats.days, [("2026-10-01".parse().unwrap(), Day::Pass)]);
+    }
+
+    #[test]
+    fn a_voided_run_counts_in_no_figure_and_stays_in_the_evidence() {
+        let mut runs = vec![
+            recorded("2026-10-01", true, &[]),
+            recorded("2026-10-02", false, &["digest_mismatch"]),
+        ];
+        runs[1].kind = "drill".into();
+        runs[1].voided = Some(crate::history::Correction {
+            run_id: runs[1].run_id.clone(),
+            action: crate::history::Action::Void,
+            by: "J. Rivera".into(),
+            text: "drilled the wrong client".into(),
+            made_at: "2026-10-03T00:00:00Z".parse().unwrap(),
+        });
+        let period = Period::quarter("2026-Q4").unwrap();
+        let now = "2026-10-04T00:00:00Z".parse().unwrap();
+        let report = build(
+            "Acme Dental",
+            period,
+            &runs,
+            &[],
+            &BTreeMap::new(),
+            None,
+            now,
+        );
+        let stats = &report.policies[0];
+        assert_eq!((stats.runs, stats.passes, stats.pass_rate), (1, 1, 1.0));
+        assert!(report.incidents.is_empty() && report.drills.is_empty());
+        assert_eq!(stats.days[1].1, Day::NotRun);
+        assert_eq!(report.evidence.len(), 2);
+        let voided = report.evidence[1].voided.as_ref().unwrap();
+        assert_eq!(voided.policies, ["acme-db"]);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! [`markdown`], [`csv`] and [`html`] render that model and nothing else, from the shared
 //! rows in `rows` (the HTML page with the SVG `charts`). The model knows none of its
 //! renderers, and no renderer calls `build`. This module only wires them together and
-//! re-exports what callers use; it must not hold logic of its own.
+//! re-exports what callers use; it must not hold logic of its own. A voided run is in no
+//! figure; it shows struck through with its reason, in the evidence and a list of its own.
 
 mod build;
 mod charts;
@@ -22,7 +23,7 @@ mod tests;
 
 pub use build::build;
 pub use model::{
-    ControlRow, Day, Evidence, Incident, Period, PeriodError, PeriodReport, PolicyStats,
+    ControlRow, Day, Evidence, Incident, Period, PeriodError, PeriodReport, PolicyStats, Voided,
 };
 pub use render_csv::csv;
 pub use render_html::html;

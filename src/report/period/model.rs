@@ -147,6 +147,17 @@ pub struct Evidence {
     pub content_hash: String,
     pub record_hash: String,
     pub passed: bool,
+    /// The run was voided: shown struck through, counted in no figure.
+    pub voided: Option<Voided>,
+}
+
+/// Who voided a run, when and why, and the client's policies it held.
+#[derive(Debug, Clone, Serialize)]
+pub struct Voided {
+    pub by: String,
+    pub at: Timestamp,
+    pub reason: String,
+    pub policies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,7 +171,7 @@ pub struct PeriodReport {
     /// Policies that never passed a verification in the period.
     pub never_verified: Vec<String>,
     pub incidents: Vec<Incident>,
-    /// Runs of kind `drill` (manual restore drills).
+    /// Runs of kind `drill` (manual restore drills), voided ones left out.
     pub drills: Vec<Evidence>,
     pub controls: Vec<ControlRow>,
     pub evidence: Vec<Evidence>,

@@ -1,11 +1,11 @@
 //! The period report as CSV (RFC 4180): the policy table, one row per policy, for
-//! spreadsheets. It exists to quote the shared rows ([`super::rows`]) as CSV fields; it must
+//! spreadsheets, with a last column naming the policy's voided runs and why. It exists to quote the shared rows ([`super::rows`]) as CSV fields; it must
 //! not compute figures nor change a row's words.
 
 use std::fmt::Write as _;
 
 use super::model::PeriodReport;
-use super::rows::{POLICY_COLUMNS, policy_rows};
+use super::rows::{POLICY_COLUMNS, policy_rows, voided_runs_of};
 
 /// The policy table as CSV (RFC 4180), one row per policy, with the period and chain head.
 pub fn csv(report: &PeriodReport) -> String {
@@ -21,6 +21,7 @@ pub fn csv(report: &PeriodReport) -> String {
         .iter()
         .map(|s| s.to_string())
         .chain(POLICY_COLUMNS.iter().map(|s| s.to_string()))
+        .chain(["voided runs".to_string()])
         .collect();
     let _ = writeln!(
         out,
@@ -32,6 +33,7 @@ pub fn csv(report: &PeriodReport) -> String {
             .join(",")
     );
     for row in policy_rows(report) {
+        let voided = voided_runs_of(report, &row[0]);
         let cells: Vec<String> = [
             report.client.clone(),
             report.period.label.clone(),
@@ -39,6 +41,7 @@ pub fn csv(report: &PeriodReport) -> String {
         ]
         .into_iter()
         .chain(row)
+        .chain([voided])
         .map(|c| field(&c))
         .collect();
         let _ = writeln!(out, "{}", cells.join(","));

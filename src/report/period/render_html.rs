@@ -9,7 +9,8 @@ use super::charts;
 use super::model::PeriodReport;
 use super::rows::{
     CONTROL_COLUMNS, DRILL_COLUMNS, EVIDENCE_COLUMNS, INCIDENT_COLUMNS, POLICY_COLUMNS,
-    control_rows, day, drill_row, evidence_row, incident_row, policy_rows,
+    VOIDED_COLUMNS, control_rows, day, drill_row, evidence_row, incident_row, policy_rows,
+    voided_rows,
 };
 use crate::report::html::esc;
 
@@ -67,9 +68,19 @@ pub fn html(report: &PeriodReport) -> String {
         out.push_str("<h2>Control mapping</h2>");
         html_table(&mut out, CONTROL_COLUMNS, &control_rows(report));
     }
+    let voided = voided_rows(report);
+    if !voided.is_empty() {
+        out.push_str("<h2>Voided runs</h2><p class=\"meta\">Corrected after they were recorded; counted in no figure above.</p>");
+        let rows: Vec<([String; 5], usize)> = voided.into_iter().map(|r| (r, 2)).collect();
+        marked_table(&mut out, VOIDED_COLUMNS, &rows);
+    }
     out.push_str("<h2 class=\"break\">Evidence appendix</h2>");
-    let rows: Vec<[String; 6]> = report.evidence.iter().map(evidence_row).collect();
-    html_table(&mut out, EVIDENCE_COLUMNS, &rows);
+    let rows: Vec<([String; 6], usize)> = report
+        .evidence
+        .iter()
+        .map(|e| (evidence_row(e), if e.voided.is_some() { 3 } else { 0 }))
+        .collect();
+    marked_table(&mut out, EVIDENCE_COLUMNS, &rows);
     out.push_str("<p class=\"meta\">Each record hash above can be checked against the history database with <code>restore-drill history verify</code>.</p></body></html>\n");
     out
 }
@@ -83,15 +94,30 @@ th{background:#f6f8fa}code{font-size:11px;word-break:break-all}svg{max-width:100
 @media print{body{margin:0;max-width:none}.break{break-before:page}tr,svg,.strip{break-inside:avoid}}";
 
 fn html_table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[String; N]]) {
+    let rows: Vec<([String; N], usize)> = rows.iter().map(|r| (r.clone(), 0)).collect();
+    marked_table(out, header, &rows);
+}
+
+/// A table whose rows each have their first `struck` cells struck through (`<del>`): a
+/// voided run's.
+fn marked_table<const N: usize>(
+    out: &mut String,
+    header: [&str; N],
+    rows: &[([String; N], usize)],
+) {
     out.push_str("<table><thead><tr>");
     for h in header {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }
     out.push_str("</tr></thead><tbody>");
-    for row in rows {
+    for (row, struck) in rows {
         out.push_str("<tr>");
-        for c in row {
-            let _ = write!(out, "<td>{}</td>", esc(c));
+        for (i, c) in row.iter().enumerate() {
+            if i < *struck {
+                let _ = write!(out, "<td><del>{}</del></td>", esc(c));
+            } else {
+                let _ = write!(out, "<td>{}</td>", esc(c));
+            }
         }
         out.push_str("</tr>");
     }

@@ -7,8 +7,18 @@ use std::fmt::Write as _;
 use super::model::PeriodReport;
 use super::rows::{
     CONTROL_COLUMNS, DRILL_COLUMNS, EVIDENCE_COLUMNS, INCIDENT_COLUMNS, POLICY_COLUMNS,
-    control_rows, day, drill_row, evidence_row, incident_row, policy_rows,
+    VOIDED_COLUMNS, control_rows, day, drill_row, evidence_row, incident_row, policy_rows,
+    voided_rows,
 };
+
+/// A voided run's row: its run, start and kind struck through (`~~…~~`); the result with
+/// the reason, and the hashes, stay readable.
+fn struck<const N: usize>(mut row: [String; N]) -> [String; N] {
+    for cell in row.iter_mut().take(3) {
+        *cell = format!("~~{cell}~~");
+    }
+    row
+}
 
 fn md_table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[String; N]]) {
     let cell = |c: &str| c.replace('|', "\\|").replace('\n', " ");
@@ -67,8 +77,36 @@ pub fn markdown(report: &PeriodReport) -> String {
         let _ = writeln!(out, "## Control mapping\n");
         md_table(&mut out, CONTROL_COLUMNS, &control_rows(report));
     }
+    let voided = voided_rows(report);
+    if !voided.is_empty() {
+        let _ = writeln!(out, "## Voided runs\n");
+        let _ = writeln!(
+            out,
+            "Corrected after they were recorded; counted in no figure above.\n"
+        );
+        let rows: Vec<[String; 5]> = voided
+            .into_iter()
+            .map(|[run, started, kind, by, reason]| {
+                [
+                    format!("~~{run}~~"),
+                    format!("~~{started}~~"),
+                    kind,
+                    by,
+                    reason,
+                ]
+            })
+            .collect();
+        md_table(&mut out, VOIDED_COLUMNS, &rows);
+    }
     let _ = writeln!(out, "## Evidence\n");
-    let rows: Vec<[String; 6]> = report.evidence.iter().map(evidence_row).collect();
+    let rows: Vec<[String; 6]> = report
+        .evidence
+        .iter()
+        .map(|e| match e.voided {
+            Some(_) => struck(evidence_row(e)),
+            None => evidence_row(e),
+        })
+        .collect();
     md_table(&mut out, EVIDENCE_COLUMNS, &rows);
     out
 }

@@ -118,7 +118,9 @@ pub(super) fn control_rows(report: &PeriodReport) -> Vec<[String; 4]> {
 pub(super) const DRILL_COLUMNS: [&str; 5] = ["run", "started", "result", "run by", "witnessed by"];
 
 pub(super) fn drill_row(e: &Evidence) -> [String; 5] {
-    let who = |w: &Option<String>| w.clone().unwrap_or_else(|| "not recorded".into());
+    // A drill without a witness says so; an operator is required, so a drill without one
+    // predates that rule.
+    let who = |w: &Option<String>, none: &str| w.clone().unwrap_or_else(|| none.into());
     [
         e.run_id.clone(),
         day(e.started_at),
@@ -127,8 +129,8 @@ pub(super) fn drill_row(e: &Evidence) -> [String; 5] {
         } else {
             "FAIL".into()
         },
-        who(&e.operator),
-        who(&e.witness),
+        who(&e.operator, "not recorded"),
+        who(&e.witness, "no witness"),
     ]
 }
 
@@ -142,16 +144,52 @@ pub(super) const EVIDENCE_COLUMNS: [&str; 6] = [
 ];
 
 pub(super) fn evidence_row(e: &Evidence) -> [String; 6] {
+    let result = if e.passed { "PASS" } else { "FAIL" };
     [
         e.run_id.clone(),
         day(e.started_at),
         e.kind.clone(),
-        if e.passed {
-            "PASS".into()
-        } else {
-            "FAIL".into()
+        match &e.voided {
+            Some(v) => format!("VOIDED (was {result}): {}", v.reason),
+            None => result.into(),
         },
         e.content_hash.clone(),
         e.record_hash.clone(),
     ]
+}
+
+pub(super) const VOIDED_COLUMNS: [&str; 5] = ["run", "started", "kind", "voided by", "reason"];
+
+/// The voided runs of the period: each shown struck through, with who voided it and why.
+pub(super) fn voided_rows(report: &PeriodReport) -> Vec<[String; 5]> {
+    report
+        .evidence
+        .iter()
+        .filter_map(|e| {
+            let v = e.voided.as_ref()?;
+            Some([
+                e.run_id.clone(),
+                day(e.started_at),
+                e.kind.clone(),
+                format!("{}, {}", v.by, day(v.at)),
+                v.reason.clone(),
+            ])
+        })
+        .collect()
+}
+
+/// The CSV's column of voided runs for `policy`: `RUN: reason (voided by NAME)`, `; `-joined.
+pub(super) fn voided_runs_of(report: &PeriodReport, policy: &str) -> String {
+    report
+        .evidence
+        .iter()
+        .filter_map(|e| {
+            let v = e.voided.as_ref()?;
+            v.policies
+                .iter()
+                .any(|p| p == policy)
+                .then(|| format!("{}: {} (voided by {})", e.run_id, v.reason, v.by))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -40,6 +40,7 @@ fn stored(day: &str, imaging_passes: bool) -> StoredRun {
             policy("bright-imaging", imaging_passes),
             policy("bright-mail", true),
         ],
+        voided: None,
     }
 }
 
