@@ -1,5 +1,5 @@
-//! `restore-drill check`: validates settings and every policy, reporting every error at
-//! once. Exit 0 when valid, 2 otherwise.
+//! `restore-drill check`: validates settings and every policy and resolves every secret
+//! reference, reporting every error at once. Exit 0 when valid, 2 otherwise.
 
 use clap::Args;
 
@@ -18,7 +18,13 @@ pub struct CheckArgs {
 }
 
 pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    match config::load(&args.config.dir) {
+    // Other commands resolve a secret only where they use it; check resolves them all.
+    let loaded =
+        config::load(&args.config.dir).and_then(|config| match config::check_secrets(&config) {
+            errors if errors.is_empty() => Ok(config),
+            errors => Err(config::ConfigErrors(errors)),
+        });
+    match loaded {
         Ok(config) => {
             outln!(
                 "ok: {} and {} polic{} valid",
