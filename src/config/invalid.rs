@@ -5,6 +5,7 @@
 //! key of the file itself, never guessed.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::{ConfigError, Policy, yaml};
 
@@ -19,6 +20,10 @@ pub struct InvalidPolicy {
     pub read_name: Option<String>,
     /// The `client:` written in the file, when it could be read.
     pub client: Option<String>,
+    /// `targets.rpo` and `targets.rto`, when they could be read: the history and reports
+    /// keep showing the targets the entry failed to meet.
+    pub rpo: Option<Duration>,
+    pub rto: Option<Duration>,
     /// Every error found in the file, each with its line and column.
     pub errors: Vec<ConfigError>,
 }
@@ -31,6 +36,8 @@ impl InvalidPolicy {
             name: String::new(),
             read_name: None,
             client: None,
+            rpo: None,
+            rto: None,
             errors: vec![error],
         }
     }
@@ -39,11 +46,17 @@ impl InvalidPolicy {
     pub(super) fn read(file: &Path, text: &str, error: ConfigError) -> InvalidPolicy {
         let read_name = yaml::top_level_string(text, "name").filter(|n| valid_name(n));
         let client = yaml::top_level_string(text, "client").filter(|c| !c.trim().is_empty());
+        let target = |key| {
+            yaml::nested_string(text, &["targets", key])
+                .and_then(|t| super::units::parse_duration(&t).ok())
+        };
         InvalidPolicy {
             file: file.to_path_buf(),
             name: String::new(),
             read_name,
             client,
+            rpo: target("rpo"),
+            rto: target("rto"),
             errors: vec![error],
         }
     }
@@ -55,6 +68,8 @@ impl InvalidPolicy {
             name: String::new(),
             read_name: Some(policy.name.clone()),
             client: Some(policy.client.clone()),
+            rpo: Some(policy.targets.rpo),
+            rto: Some(policy.targets.rto),
             errors: vec![error],
         }
     }
@@ -108,6 +123,11 @@ mod tests {
         let invalid = InvalidPolicy::read(file, text, error(file));
         assert_eq!(invalid.read_name.as_deref(), Some("acme-db"));
         assert_eq!(invalid.client.as_deref(), Some("Acme"));
+        assert_eq!(invalid.rpo, None);
+        let text = "name: acme-db\nclient: Acme\ncolour: red\ntargets:\n  rpo: 26h\n  rto: 4h\n";
+        let invalid = InvalidPolicy::read(file, text, error(file));
+        assert_eq!(invalid.rpo, Some(Duration::from_secs(26 * 3600)));
+        assert_eq!(invalid.rto, Some(Duration::from_secs(4 * 3600)));
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub fn load_lenient(dir: &Path) -> Result<Config, ConfigErrors> {
     for file in &files {
         match load_policy(file, teams) {
             Ok(loaded) => policies.push(loaded),
-            Err(broken) => invalid.push(broken),
+            Err(broken) => invalid.push(*broken),
         }
     }
     if files.is_empty() && errors.is_empty() {
@@ -290,6 +290,15 @@ pub fn load_mail_only(dir: &Path) -> Option<MailOnly> {
     raw.resolve(&dir)
 }
 
+/// The heartbeat settings alone, read leniently, when they are valid: enough to tell the
+/// monitor that a run could not start, whatever else is wrong.
+pub fn load_heartbeat_only(dir: &Path) -> Option<crate::heartbeat::Heartbeat> {
+    let dir = std::path::absolute(dir).ok()?;
+    let text = read_text(&dir.join(SETTINGS_FILE)).ok()?;
+    let raw: settings::RawHeartbeatOnly = yaml::parse(&dir.join(SETTINGS_FILE), &text).ok()?;
+    raw.resolve(&dir)
+}
+
 fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {
     let text = read_text(file)?;
     let raw: settings::RawSettings = if is_blank(&text) {
@@ -306,11 +315,11 @@ fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {
     })
 }
 
-fn load_policy(file: &Path, teams: Option<&[Team]>) -> Result<(Policy, usize), InvalidPolicy> {
-    let text = read_text(file).map_err(|e| InvalidPolicy::unread(file, e))?;
+fn load_policy(file: &Path, teams: Option<&[Team]>) -> Result<(Policy, usize), Box<InvalidPolicy>> {
+    let text = read_text(file).map_err(|e| Box::new(InvalidPolicy::unread(file, e)))?;
     match parse_policy_with(file, &text, teams) {
         Ok(policy) => Ok((policy, yaml::line_of_top_level_key(&text, "name"))),
-        Err(e) => Err(InvalidPolicy::read(file, &text, e)),
+        Err(e) => Err(Box::new(InvalidPolicy::read(file, &text, e))),
     }
 }
 

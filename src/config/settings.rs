@@ -259,6 +259,20 @@ impl RawMailOnly {
     }
 }
 
+/// The heartbeat settings alone, read leniently (see [`RawMailOnly`]): a run that cannot
+/// start still tells the monitor, whatever else in the file is wrong.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawHeartbeatOnly {
+    #[serde(default)]
+    heartbeat: Option<RawHeartbeat>,
+}
+
+impl RawHeartbeatOnly {
+    pub(super) fn resolve(self, dir: &Path) -> Option<crate::heartbeat::Heartbeat> {
+        resolve_heartbeat(self.heartbeat, dir).ok().flatten()
+    }
+}
+
 fn resolve_heartbeat(
     raw: Option<RawHeartbeat>,
     dir: &Path,

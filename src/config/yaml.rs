@@ -108,6 +108,16 @@ pub fn top_level_string(text: &str, key: &str) -> Option<String> {
         .then(|| unquoted.to_string())
 }
 
+/// The string at `path` (`["targets", "rpo"]`) when the text parses as YAML, whatever the
+/// rest of it holds.
+pub fn nested_string(text: &str, path: &[&str]) -> Option<String> {
+    let mut value = &serde_yaml::from_str::<serde_yaml::Value>(text).ok()?;
+    for key in path {
+        value = value.as_mapping()?.get(*key)?;
+    }
+    value.as_str().map(str::to_string)
+}
+
 /// The line (1-based) of `item` listed under the key `parent:`, for an error about one item
 /// of a list (a control naming a policy); the `parent:` line when the item is not found
 /// after it, 0 when neither is.
