@@ -89,21 +89,20 @@ fn literal_secrets_are_refused_and_never_echoed() {
 }
 
 #[test]
-fn invalid_configuration_stops_run_before_any_restore() {
+fn invalid_settings_stop_run_before_any_restore() {
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path().join("scratch");
-    let config = write_settings(dir.path(), "");
+    let config = write_settings(dir.path(), "concurrency:\n  restores: 0\n");
     put(
         &config,
         "good.yaml",
         POLICY.replace("NAME", "good").as_bytes(),
     );
-    put(&config, "bad.yaml", b"name: bad\nclient: [unclosed\n");
     let out = run_code(restore_drill(&config, &["run"]), 2);
-    assert!(out.stderr.contains("bad.yaml:"), "{out}");
+    assert!(out.stderr.contains("concurrency.restores"), "{out}");
     assert!(
         !scratch.exists(),
-        "a run with invalid configuration created its scratch folder"
+        "a run with invalid settings created its scratch folder"
     );
 }
 

@@ -19,12 +19,7 @@ pub struct CheckArgs {
 
 pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Other commands resolve a secret only where they use it; check resolves them all.
-    let loaded =
-        config::load(&args.config.dir).and_then(|config| match config::check_secrets(&config) {
-            errors if errors.is_empty() => Ok(config),
-            errors => Err(config::ConfigErrors(errors)),
-        });
-    match loaded {
+    match config::load_checked(&args.config.dir) {
         Ok(config) => {
             outln!(
                 "ok: {} and {} polic{} valid",

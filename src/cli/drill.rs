@@ -44,7 +44,7 @@ pub struct DrillArgs {
 
 pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
     // Another policy's invalid file does not stop a drill; the drilled policy's own does.
-    let config = match config::load_lenient(&args.config.dir) {
+    let config = match config::load(&args.config.dir) {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };

@@ -40,7 +40,7 @@ pub struct RunArgs {
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     // An invalid policy file is an entry of the run (it fails); invalid settings stop it.
-    let config = match config::load_lenient(&args.config.dir) {
+    let config = match config::load(&args.config.dir) {
         Ok(config) => config,
         Err(errors) => {
             let code = super::config_failed(&errors);

@@ -1,9 +1,9 @@
 //! The `policy` stage: a configuration directory → validated [`Settings`] and [`Policy`]s.
 //! Every file is read and every error collected, so `check` reports them all at once, each
-//! pointing at file, line, column and field. A run loads leniently ([`load_lenient`]): an
+//! pointing at file, line, column and field. A run loads leniently ([`load`]): an
 //! invalid policy file is kept as an [`InvalidPolicy`] beside the valid ones, so one broken
 //! file never silences the others. Nothing here touches storage, and secret references are
-//! only checked for their form; [`check_secrets`] resolves them all, for `check`.
+//! only checked for their form; [`load_checked`] resolves them all, for `check`.
 
 mod invalid;
 pub mod mail;
@@ -23,7 +23,6 @@ pub use policy::{
     Backups, Checksums, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample, SetLayout,
     StorageSpec, Targets, Validation,
 };
-pub use secrets::check_secrets;
 pub use settings::{
     Control, DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings, StorageTuning,
 };
@@ -106,14 +105,24 @@ pub struct Config {
     pub dir: PathBuf,
     pub settings: Settings,
     pub policies: Vec<Policy>,
-    /// Policy files that did not validate ([`load_lenient`] only; [`load`] refuses them).
+    /// Policy files that did not validate ([`load`]; [`load_checked`] refuses them).
     pub invalid: Vec<InvalidPolicy>,
 }
 
-/// Reads `dir/restore-drill.yaml` and every other `*.yaml`/`*.yml` below `dir` as a policy;
-/// any error in any file refuses the whole directory (`check`, and commands that read it).
+/// Reads `dir/restore-drill.yaml` and every other `*.yaml`/`*.yml` below `dir` as a policy.
+/// An invalid policy file does not refuse the others: it is returned in [`Config::invalid`]
+/// with whatever of its identity could be read, for a run to report it as a failed entry
+/// (and for commands that only read the record to ignore). Errors in the settings (or a
+/// directory with no policy) refuse it all, with every policy's errors too.
 pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
-    let config = load_lenient(dir)?;
+    load_with(dir, false)
+}
+
+/// As [`load`], but any error in any file refuses the whole directory, and every secret
+/// reference is resolved now (a variable not set is an error at its file and line): what
+/// `check` needs. Other commands resolve only the references they use, where they use them.
+pub fn load_checked(dir: &Path) -> Result<Config, ConfigErrors> {
+    let config = load_with(dir, true)?;
     if config.invalid.is_empty() {
         return Ok(config);
     }
@@ -122,11 +131,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
     ))
 }
 
-/// As [`load`], but an invalid policy file does not refuse the others: it is returned in
-/// [`Config::invalid`] with whatever of its identity could be read, for a run to report it
-/// as a failed entry. Errors in the settings (or a directory with no policy) still refuse it
-/// all, with every policy's errors too.
-pub fn load_lenient(dir: &Path) -> Result<Config, ConfigErrors> {
+fn load_with(dir: &Path, resolve_secrets: bool) -> Result<Config, ConfigErrors> {
     let whole = |message: String| ConfigErrors(vec![file_error(dir, message)]);
     let meta = std::fs::metadata(dir).map_err(|e| {
         whole(format!(
@@ -175,6 +180,16 @@ pub fn load_lenient(dir: &Path) -> Result<Config, ConfigErrors> {
         ));
     }
     invalid.extend(duplicate_names(&mut policies));
+    if resolve_secrets {
+        if settings_valid {
+            errors.extend(secrets::settings_secrets(&dir, &settings));
+        }
+        errors.extend(
+            policies
+                .iter()
+                .flat_map(|(p, _)| secrets::policy_secrets(p)),
+        );
+    }
     invalid::unique_names(
         &mut invalid,
         policies.iter().map(|(p, _)| p.name.as_str()),
@@ -442,7 +457,7 @@ mod tests {
                 .replace("rto: 4h", "rto: 4h\n  colour: red"),
         )
         .unwrap();
-        let errors = load(dir.path()).unwrap_err().0;
+        let errors = load_checked(dir.path()).unwrap_err().0;
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(
             errors
@@ -497,7 +512,7 @@ mod tests {
     fn invalid_utf8_points_at_the_line() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.yaml"), b"name: x\nclient: \xff\n").unwrap();
-        let errors = load(dir.path()).unwrap_err().0;
+        let errors = load_checked(dir.path()).unwrap_err().0;
         assert_eq!((errors[0].line, errors[0].column), (2, 9));
     }
 }

@@ -2,32 +2,35 @@
 //! only checks a reference's form: a command resolves the references of the storage, mail
 //! server or heartbeat it is about to use, where it uses them, so `history`, `report` or
 //! `mail flush` need no storage credentials. `check` is where a missing variable or
-//! unreadable file is found ahead of the night, pointing at the file and line.
+//! unreadable file is found ahead of the night, pointing at the file and line
+//! ([`super::load_checked`]).
 
 use std::path::Path;
 
 use super::mail::Transport;
-use super::{Config, ConfigError, SETTINGS_FILE, locate};
+use super::{ConfigError, Policy, SETTINGS_FILE, Settings, locate};
 use crate::secret::ConfigValue;
 
-/// Every reference that cannot be resolved now (a variable not set, a file not readable),
-/// and a heartbeat URL that does not resolve to http:// or https://.
-pub fn check_secrets(config: &Config) -> Vec<ConfigError> {
+/// Every reference of a policy's storage that cannot be resolved now (a variable not set,
+/// a file not readable).
+pub(super) fn policy_secrets(policy: &Policy) -> Vec<ConfigError> {
+    let text = std::fs::read_to_string(&policy.file).unwrap_or_default();
+    policy
+        .storage
+        .options
+        .iter()
+        .filter_map(|(key, value)| {
+            unresolved(&policy.file, &text, &format!("storage.{key}"), value)
+        })
+        .collect()
+}
+
+/// The same for the settings' mail login, and a heartbeat URL that does not resolve to
+/// http:// or https://.
+pub(super) fn settings_secrets(dir: &Path, settings: &Settings) -> Vec<ConfigError> {
     let mut errors = Vec::new();
-    for policy in &config.policies {
-        let text = std::fs::read_to_string(&policy.file).unwrap_or_default();
-        for (key, value) in &policy.storage.options {
-            errors.extend(unresolved(
-                &policy.file,
-                &text,
-                &format!("storage.{key}"),
-                value,
-            ));
-        }
-    }
-    let file = config.dir.join(SETTINGS_FILE);
+    let file = dir.join(SETTINGS_FILE);
     let text = std::fs::read_to_string(&file).unwrap_or_default();
-    let settings = &config.settings;
     if let Transport::Smtp(smtp) = &settings.mail.transport {
         for (field, value) in [
             ("mail.username", &smtp.username),
