@@ -59,11 +59,11 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     for invalid in &config.invalid {
         eprintln!(
-            "warning: {} is invalid, so `{}` is not run and fails this run ({} error{}; see `restore-drill check`)",
+            "warning: {} is invalid ({} error{}; see `restore-drill check`): `{}` is not run, and fails every run that includes it",
             invalid.file.display(),
-            invalid.name,
             invalid.errors.len(),
-            if invalid.errors.len() == 1 { "" } else { "s" }
+            if invalid.errors.len() == 1 { "" } else { "s" },
+            invalid.name,
         );
     }
     let options = SessionOptions {
