@@ -14,7 +14,7 @@ use super::{ConfigError, Policy, yaml};
 pub struct InvalidPolicy {
     pub file: PathBuf,
     /// Its entry's name in a run: the name written in the file when it is a valid policy name
-    /// used by no other policy, else the file's path under the configuration directory.
+    /// used by no other file, else the file's path under the configuration directory.
     pub name: String,
     /// The `name:` written in the file, when it could be read.
     pub read_name: Option<String>,
@@ -76,16 +76,18 @@ impl InvalidPolicy {
 }
 
 /// Gives every invalid policy its entry's name (see [`InvalidPolicy::name`]): one that no
-/// valid policy, and no earlier invalid file, has.
+/// valid policy and no other invalid file has.
 pub(super) fn unique_names<'a>(
     invalid: &mut [InvalidPolicy],
     valid: impl Iterator<Item = &'a str>,
     dir: &Path,
 ) {
     let mut taken: Vec<String> = valid.map(str::to_string).collect();
+    let read: Vec<Option<String>> = invalid.iter().map(|p| p.read_name.clone()).collect();
     for policy in invalid {
+        let shared = read.iter().filter(|n| **n == policy.read_name).count() > 1;
         let name = match &policy.read_name {
-            Some(name) if !taken.contains(name) => name.clone(),
+            Some(name) if !taken.contains(name) && !shared => name.clone(),
             _ => policy
                 .file
                 .strip_prefix(dir)
@@ -149,6 +151,6 @@ mod tests {
         ];
         unique_names(&mut invalid, ["one"].into_iter(), dir);
         let names: Vec<&str> = invalid.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["a/one.yaml", "two", "b.yaml"]);
+        assert_eq!(names, ["a/one.yaml", "two.yaml", "b.yaml"]);
     }
 }

@@ -410,30 +410,41 @@ fn unknown_control_policies(
     errors
 }
 
-/// Policies whose name an earlier file (in path order) already uses: taken out of
-/// `policies`, each an invalid policy of its own.
+/// Policies whose name another file also uses: taken out of `policies`, each an invalid
+/// policy of its own. Neither is run: which file the name means is for a person to decide,
+/// and a PASS under that name from the wrong file would be false evidence.
 fn duplicate_names(policies: &mut Vec<(Policy, usize)>) -> Vec<InvalidPolicy> {
-    let mut first: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut files: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for (policy, _) in policies.iter() {
+        files
+            .entry(policy.name.clone())
+            .or_default()
+            .push(policy.file.clone());
+    }
     let mut duplicates = Vec::new();
     policies.retain(|(policy, line)| {
-        if let Some(earlier) = first.get(&policy.name) {
-            let error = ConfigError {
-                file: policy.file.clone(),
-                line: *line,
-                column: 1,
-                field: "name".into(),
-                message: format!(
-                    "policy name `{}` is already used by {}: names must be unique",
-                    policy.name,
-                    earlier.display()
-                ),
-            };
-            duplicates.push(InvalidPolicy::duplicate(policy, error));
-            false
-        } else {
-            first.insert(policy.name.clone(), policy.file.clone());
-            true
+        let same = &files[&policy.name];
+        if same.len() < 2 {
+            return true;
         }
+        let others: Vec<String> = same
+            .iter()
+            .filter(|f| **f != policy.file)
+            .map(|f| f.display().to_string())
+            .collect();
+        let error = ConfigError {
+            file: policy.file.clone(),
+            line: *line,
+            column: 1,
+            field: "name".into(),
+            message: format!(
+                "policy name `{}` is also used by {}: names must be unique, and neither is run until they are",
+                policy.name,
+                others.join(", ")
+            ),
+        };
+        duplicates.push(InvalidPolicy::duplicate(policy, error));
+        false
     });
     duplicates
 }
@@ -458,7 +469,7 @@ mod tests {
         )
         .unwrap();
         let errors = load_checked(dir.path()).unwrap_err().0;
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(
             errors
                 .iter()
@@ -467,7 +478,9 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e.message.contains("already used") && e.line == 1)
+                .filter(|e| e.message.contains("also used by") && e.line == 1)
+                .count()
+                == 2
         );
     }
 
