@@ -205,6 +205,12 @@ fn run_due_and_a_drill_of_another_policy_go_on_beside_an_invalid_file() {
     // Nothing valid is due (no schedules): the broken file is still an entry, every night.
     let out = run_code(restore_drill(&config, &["run", "--due"]), 1);
     assert!(out.stdout.contains("FAIL acme-db: invalid_policy"), "{out}");
+    let schedule = run_ok(restore_drill(&config, &["schedule"]));
+    let row = schedule.stdout.lines().find(|l| l.contains("acme-db"));
+    assert!(
+        row.is_some_and(|r| r.contains("invalid file") && r.contains("FAIL")),
+        "{schedule}"
+    );
     let drill = restore_drill(
         &config,
         &[
