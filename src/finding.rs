@@ -39,6 +39,8 @@ pub enum FindingKind {
     ValidationFailed,
     /// The scratch folder could not be written (full disk, permissions).
     ScratchError,
+    /// The policy file did not validate: nothing of it was run, and it fails until fixed.
+    InvalidPolicy,
 }
 
 impl FindingKind {
@@ -58,6 +60,7 @@ impl FindingKind {
             FindingKind::RtoExceeded => "rto_exceeded",
             FindingKind::ValidationFailed => "validation_failed",
             FindingKind::ScratchError => "scratch_error",
+            FindingKind::InvalidPolicy => "invalid_policy",
         }
     }
 }

@@ -103,6 +103,17 @@ pub struct PolicyResult {
     pub objects: Vec<ObjectResult>,
 }
 
+impl PolicyResult {
+    /// False for an entry that was never run (an invalid policy file): its RPO and RTO,
+    /// targets included, are unknown, and are shown as `-`, never as a figure.
+    pub fn judged(&self) -> bool {
+        !self
+            .findings
+            .iter()
+            .any(|f| f.kind == crate::finding::FindingKind::InvalidPolicy)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SetResult {
     pub name: String,

@@ -1,6 +1,7 @@
 //! Mail to both teams through a real SMTP server on loopback (aiosmtpd, started by
 //! tests/run.sh, or by a test for STARTTLS and AUTH), parsed with a MIME parser: one digest
-//! per team, client isolation, attachments, priority, spooling, flush and error notices.
+//! per team, client isolation (an invalid policy file included), attachments, priority,
+//! spooling, flush and error notices.
 
 mod common;
 
@@ -297,26 +298,41 @@ fn mail_flush_delivers_a_spool_of_the_earlier_layout() {
 }
 
 #[test]
-fn invalid_policy_still_mails_the_msp_team_an_error_notice() {
+fn invalid_policy_is_mailed_to_the_msp_and_its_own_clients_team_only() {
     let s = Setup::new("notice", &plain_smtp());
     put(
         &s.config(),
         "broken.yaml",
         b"name: broken\nclient: Acme Dental\nstorage: [\n",
     );
-    run_code(s.command(&["run"]), 2);
+    // The run goes on: the broken file is a failed entry, the other policies are verified.
+    let out = run_code(s.command(&["run"]), 1);
     let mail = s.received();
-    assert_eq!(mail.len(), 1, "only the MSP's team hears of it");
-    let notice = &mail[0];
-    assert!(notice.rcpt_to.contains(&format!("noc+{}", s.tag)));
-    assert!(
-        notice
-            .subject
-            .starts_with("[restore-drill] ERROR · the run could not start"),
-        "{}",
-        notice.subject
-    );
-    assert!(notice.text.contains("broken.yaml"), "{}", notice.text);
+    let text_for = |who: &str| {
+        let address = format!("{who}+{}", s.tag);
+        mail.iter()
+            .filter(|m| m.rcpt_to.contains(&address))
+            .map(|m| m.text.clone())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut failures = Failures::new();
+    for who in ["noc", "it"] {
+        let text = text_for(who);
+        failures.check(
+            text.contains("broken (Acme Dental): FAIL")
+                && text.contains("invalid_policy")
+                && text.contains("broken.yaml:3:"),
+            || format!("{who} was not told of broken.yaml: {text}"),
+        );
+    }
+    for who in ["desk", "boss"] {
+        let text = text_for(who);
+        failures.check(!text.is_empty() && !text.contains("broken"), || {
+            format!("another client's team ({who}) heard of Acme's policy: {text}")
+        });
+    }
+    failures.assert_none_for(&out);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! `restore-drill check`: validates settings and every policy, reporting every error at
-//! once. Exit 0 when valid, 2 otherwise.
+//! `restore-drill check`: validates settings and every policy and resolves every secret
+//! reference, reporting every error at once. Exit 0 when valid, 2 otherwise.
 
 use clap::Args;
 
@@ -18,7 +18,8 @@ pub struct CheckArgs {
 }
 
 pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    match config::load(&args.config.dir) {
+    // Other commands resolve a secret only where they use it; check resolves them all.
+    match config::load_checked(&args.config.dir) {
         Ok(config) => {
             outln!(
                 "ok: {} and {} polic{} valid",

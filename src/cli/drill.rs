@@ -45,10 +45,16 @@ pub struct DrillArgs {
 }
 
 pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
+    // Another policy's invalid file does not stop a drill; the drilled policy's own does.
     let config = match config::load(&args.config.dir) {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
+    if let Some(invalid) = config.invalid.iter().find(|p| p.name == args.policy) {
+        return Ok(super::config_failed(&config::ConfigErrors(
+            invalid.errors.clone(),
+        )));
+    }
     let choice = match set_choice(&args.set, &config.dir) {
         Ok(choice) => choice,
         // An unknown policy is the first thing said (by the session, below), then the set.

@@ -147,12 +147,12 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 format!(
                     "{} / {}",
                     r.rpo_age_seconds.map_or_else(|| "-".into(), secs),
-                    secs(r.rpo_target_seconds)
+                    target(r.rpo_target_seconds)
                 ),
                 format!(
                     "{} / {}",
                     r.rto_projected_seconds.map_or_else(|| "-".into(), secs),
-                    secs(r.rto_target_seconds)
+                    target(r.rto_target_seconds)
                 ),
                 r.findings.to_string(),
             ]);
@@ -252,6 +252,16 @@ fn correct(
 }
 
 /// `2026-11-26 20:31` from the stored form.
+/// A target, or `-` when none was recorded (an invalid policy file whose targets could not
+/// be read).
+fn target(seconds: f64) -> String {
+    if seconds > 0.0 {
+        secs(seconds)
+    } else {
+        "-".into()
+    }
+}
+
 fn short_time(stored: &str) -> String {
     stored
         .get(..16)

@@ -39,10 +39,12 @@ pub struct RunArgs {
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // An invalid policy file is an entry of the run (it fails); invalid settings stop it.
     let config = match config::load(&args.config.dir) {
         Ok(config) => config,
         Err(errors) => {
             let code = super::config_failed(&errors);
+            session::ping_config_errors(&args.config.dir);
             // A run that could not start still tells the MSP's team.
             match session::notice_config_errors(&args.config.dir, &errors) {
                 Some(Ok(report)) => super::mail::print_report(&report),
@@ -55,6 +57,15 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
     };
+    for invalid in &config.invalid {
+        eprintln!(
+            "warning: {} is invalid ({} error{}; see `restore-drill check`): `{}` is not run, and fails every run that includes it",
+            invalid.file.display(),
+            invalid.errors.len(),
+            if invalid.errors.len() == 1 { "" } else { "s" },
+            invalid.name,
+        );
+    }
     let options = SessionOptions {
         policies: args.policies,
         seed: args.seed,

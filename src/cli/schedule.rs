@@ -67,6 +67,21 @@ pub fn execute(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
             next,
         ]);
     }
+    // `run --due` always includes an invalid policy file: it fails every run until fixed.
+    for invalid in &config.invalid {
+        let last = history.last_run(&invalid.name)?;
+        let tz = jiff::tz::TimeZone::system();
+        table.add_row([
+            invalid.name.clone(),
+            invalid.client.clone().unwrap_or_else(|| "-".into()),
+            "invalid file (restore-drill check)".to_string(),
+            last.as_ref()
+                .map_or_else(|| "never".into(), |(t, _)| when(*t, &tz)),
+            last.as_ref()
+                .map_or_else(|| "-".into(), |(_, s)| s.to_uppercase()),
+            "every run, failing until fixed".to_string(),
+        ]);
+    }
     outln!("{table}");
     Ok(ExitCode::Success)
 }

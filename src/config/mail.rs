@@ -273,9 +273,7 @@ pub(super) fn resolve_mail(raw: Option<RawMail>, dir: &Path) -> Result<MailSetti
                 if secret && !value.is_reference() {
                     return Err((field.to_string(), "the password must be a reference, ${env:NAME} or ${file:PATH}, not written in the settings".into()));
                 }
-                value
-                    .check()
-                    .map_err(|e| (field.to_string(), e.to_string()))?;
+                // Resolved when the mail server is used (and by `check`).
                 Ok(Some(value))
             };
             let username = reference("mail.username", raw.username, false)?;

@@ -1,9 +1,14 @@
 //! The `policy` stage: a configuration directory → validated [`Settings`] and [`Policy`]s.
 //! Every file is read and every error collected, so `check` reports them all at once, each
-//! pointing at file, line, column and field. Nothing here touches storage.
+//! pointing at file, line, column and field. A run loads leniently ([`load`]): an
+//! invalid policy file is kept as an [`InvalidPolicy`] beside the valid ones, so one broken
+//! file never silences the others. Nothing here touches storage, and secret references are
+//! only checked for their form; [`load_checked`] resolves them all, for `check`.
 
+mod invalid;
 pub mod mail;
 mod policy;
+mod secrets;
 mod settings;
 pub mod units;
 mod yaml;
@@ -12,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use invalid::InvalidPolicy;
 pub use mail::{MailSettings, Notify, Team, TeamScope};
 pub use policy::{
     Backups, Checksums, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample, SetLayout,
@@ -99,10 +105,33 @@ pub struct Config {
     pub dir: PathBuf,
     pub settings: Settings,
     pub policies: Vec<Policy>,
+    /// Policy files that did not validate ([`load`]; [`load_checked`] refuses them).
+    pub invalid: Vec<InvalidPolicy>,
 }
 
 /// Reads `dir/restore-drill.yaml` and every other `*.yaml`/`*.yml` below `dir` as a policy.
+/// An invalid policy file does not refuse the others: it is returned in [`Config::invalid`]
+/// with whatever of its identity could be read, for a run to report it as a failed entry
+/// (and for commands that only read the record to ignore). Errors in the settings (or a
+/// directory with no policy) refuse it all, with every policy's errors too.
 pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
+    load_with(dir, false)
+}
+
+/// As [`load`], but any error in any file refuses the whole directory, and every secret
+/// reference is resolved now (a variable not set is an error at its file and line): what
+/// `check` needs. Other commands resolve only the references they use, where they use them.
+pub fn load_checked(dir: &Path) -> Result<Config, ConfigErrors> {
+    let config = load_with(dir, true)?;
+    if config.invalid.is_empty() {
+        return Ok(config);
+    }
+    Err(ConfigErrors(
+        config.invalid.into_iter().flat_map(|p| p.errors).collect(),
+    ))
+}
+
+fn load_with(dir: &Path, resolve_secrets: bool) -> Result<Config, ConfigErrors> {
     let whole = |message: String| ConfigErrors(vec![file_error(dir, message)]);
     let meta = std::fs::metadata(dir).map_err(|e| {
         whole(format!(
@@ -116,9 +145,11 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
 
     let settings_path = dir.join(SETTINGS_FILE);
+    let mut settings_valid = true;
     let settings = if settings_path.exists() {
         load_settings(&settings_path, &dir).unwrap_or_else(|e| {
             errors.push(e);
+            settings_valid = false;
             Settings::defaults(&dir)
         })
     } else {
@@ -131,11 +162,15 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
     }
     files.sort();
 
+    // With invalid settings, the teams a policy names are not checked against the defaults:
+    // "no team `noc` (known: )" would only repeat the settings' error.
+    let teams = settings_valid.then_some(settings.teams.as_slice());
     let mut policies: Vec<(Policy, usize)> = Vec::new();
+    let mut invalid = Vec::new();
     for file in &files {
-        match load_policy(file, &settings.teams) {
+        match load_policy(file, teams) {
             Ok(loaded) => policies.push(loaded),
-            Err(e) => errors.push(e),
+            Err(broken) => invalid.push(*broken),
         }
     }
     if files.is_empty() && errors.is_empty() {
@@ -144,19 +179,36 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
             "no policies found: add one `*.yaml` file per protected system (see policies/ in the restore-drill repository)".into(),
         ));
     }
-    errors.extend(duplicate_names(&policies));
-    errors.extend(unknown_control_policies(
-        &settings,
-        &policies,
-        &settings_path,
-    ));
+    invalid.extend(duplicate_names(&mut policies));
+    if resolve_secrets {
+        if settings_valid {
+            errors.extend(secrets::settings_secrets(&dir, &settings));
+        }
+        errors.extend(
+            policies
+                .iter()
+                .flat_map(|(p, _)| secrets::policy_secrets(p)),
+        );
+    }
+    invalid::unique_names(
+        &mut invalid,
+        policies.iter().map(|(p, _)| p.name.as_str()),
+        &dir,
+    );
+    let controls = unknown_control_policies(&settings, &policies, &invalid, &settings_path);
     if !errors.is_empty() {
+        errors.extend(invalid.into_iter().flat_map(|p| p.errors));
+        errors.extend(controls);
         return Err(ConfigErrors(errors));
+    }
+    if !controls.is_empty() {
+        return Err(ConfigErrors(controls));
     }
     Ok(Config {
         dir,
         settings,
         policies: policies.into_iter().map(|(p, _)| p).collect(),
+        invalid,
     })
 }
 
@@ -253,6 +305,15 @@ pub fn load_mail_only(dir: &Path) -> Option<MailOnly> {
     raw.resolve(&dir)
 }
 
+/// The heartbeat settings alone, read leniently, when they are valid: enough to tell the
+/// monitor that a run could not start, whatever else is wrong.
+pub fn load_heartbeat_only(dir: &Path) -> Option<crate::heartbeat::Heartbeat> {
+    let dir = std::path::absolute(dir).ok()?;
+    let text = read_text(&dir.join(SETTINGS_FILE)).ok()?;
+    let raw: settings::RawHeartbeatOnly = yaml::parse(&dir.join(SETTINGS_FILE), &text).ok()?;
+    raw.resolve(&dir)
+}
+
 fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {
     let text = read_text(file)?;
     let raw: settings::RawSettings = if is_blank(&text) {
@@ -269,15 +330,25 @@ fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {
     })
 }
 
-fn load_policy(file: &Path, teams: &[Team]) -> Result<(Policy, usize), ConfigError> {
-    let text = read_text(file)?;
-    let policy = parse_policy(file, &text, teams)?;
-    Ok((policy, yaml::line_of_top_level_key(&text, "name")))
+fn load_policy(file: &Path, teams: Option<&[Team]>) -> Result<(Policy, usize), Box<InvalidPolicy>> {
+    let text = read_text(file).map_err(|e| Box::new(InvalidPolicy::unread(file, e)))?;
+    match parse_policy_with(file, &text, teams) {
+        Ok(policy) => Ok((policy, yaml::line_of_top_level_key(&text, "name"))),
+        Err(e) => Err(Box::new(InvalidPolicy::read(file, &text, e))),
+    }
 }
 
 /// Parses and validates one policy's text; `file` names it in errors and anchors relative
 /// paths.
 pub fn parse_policy(file: &Path, text: &str, teams: &[Team]) -> Result<Policy, ConfigError> {
+    parse_policy_with(file, text, Some(teams))
+}
+
+fn parse_policy_with(
+    file: &Path,
+    text: &str,
+    teams: Option<&[Team]>,
+) -> Result<Policy, ConfigError> {
     if is_blank(text) {
         return Err(file_error(file, "empty policy file".into()));
     }
@@ -311,19 +382,24 @@ fn locate(text: &str, field: &str) -> usize {
         .map_or(0, |i| i + 1)
 }
 
+/// Controls naming a policy that does not exist. A policy whose file is invalid but whose
+/// name could be read exists: its own errors say what is wrong, once.
 fn unknown_control_policies(
     settings: &Settings,
     policies: &[(Policy, usize)],
+    invalid: &[InvalidPolicy],
     file: &Path,
 ) -> Vec<ConfigError> {
     let mut errors = Vec::new();
+    let text = std::fs::read_to_string(file).unwrap_or_default();
     for (id, control) in &settings.controls {
         for (i, name) in control.policies.iter().enumerate() {
-            if !policies.iter().any(|(p, _)| &p.name == name) {
-                let text = std::fs::read_to_string(file).unwrap_or_default();
+            let known = policies.iter().any(|(p, _)| &p.name == name)
+                || invalid.iter().any(|p| p.read_name.as_deref() == Some(name));
+            if !known {
                 errors.push(ConfigError {
                     file: file.to_path_buf(),
-                    line: locate(&text, "policies"),
+                    line: yaml::line_of_item(&text, id, name),
                     column: 1,
                     field: format!("controls.{id}.policies[{i}]"),
                     message: format!("no policy named `{name}`"),
@@ -334,27 +410,43 @@ fn unknown_control_policies(
     errors
 }
 
-fn duplicate_names(policies: &[(Policy, usize)]) -> Vec<ConfigError> {
-    let mut first: BTreeMap<&str, &Path> = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (policy, line) in policies {
-        if let Some(earlier) = first.get(policy.name.as_str()) {
-            errors.push(ConfigError {
-                file: policy.file.clone(),
-                line: *line,
-                column: 1,
-                field: "name".into(),
-                message: format!(
-                    "policy name `{}` is already used by {}: names must be unique",
-                    policy.name,
-                    earlier.display()
-                ),
-            });
-        } else {
-            first.insert(&policy.name, &policy.file);
-        }
+/// Policies whose name another file also uses: taken out of `policies`, each an invalid
+/// policy of its own. Neither is run: which file the name means is for a person to decide,
+/// and a PASS under that name from the wrong file would be false evidence.
+fn duplicate_names(policies: &mut Vec<(Policy, usize)>) -> Vec<InvalidPolicy> {
+    let mut files: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for (policy, _) in policies.iter() {
+        files
+            .entry(policy.name.clone())
+            .or_default()
+            .push(policy.file.clone());
     }
-    errors
+    let mut duplicates = Vec::new();
+    policies.retain(|(policy, line)| {
+        let same = &files[&policy.name];
+        if same.len() < 2 {
+            return true;
+        }
+        let others: Vec<String> = same
+            .iter()
+            .filter(|f| **f != policy.file)
+            .map(|f| f.display().to_string())
+            .collect();
+        let error = ConfigError {
+            file: policy.file.clone(),
+            line: *line,
+            column: 1,
+            field: "name".into(),
+            message: format!(
+                "policy name `{}` is also used by {}: names must be unique, and neither is run until they are",
+                policy.name,
+                others.join(", ")
+            ),
+        };
+        duplicates.push(InvalidPolicy::duplicate(policy, error));
+        false
+    });
+    duplicates
 }
 
 #[cfg(test)]
@@ -376,8 +468,8 @@ mod tests {
                 .replace("rto: 4h", "rto: 4h\n  colour: red"),
         )
         .unwrap();
-        let errors = load(dir.path()).unwrap_err().0;
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        let errors = load_checked(dir.path()).unwrap_err().0;
+        assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(
             errors
                 .iter()
@@ -386,7 +478,9 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e.message.contains("already used") && e.line == 1)
+                .filter(|e| e.message.contains("also used by") && e.line == 1)
+                .count()
+                == 2
         );
     }
 
@@ -431,7 +525,7 @@ mod tests {
     fn invalid_utf8_points_at_the_line() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.yaml"), b"name: x\nclient: \xff\n").unwrap();
-        let errors = load(dir.path()).unwrap_err().0;
+        let errors = load_checked(dir.path()).unwrap_err().0;
         assert_eq!((errors[0].line, errors[0].column), (2, 9));
     }
 }

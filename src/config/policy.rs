@@ -1,6 +1,7 @@
 //! One policy file: one protected system of one client. Deserialized into raw types that
 //! mirror the YAML (unknown fields rejected by name), then resolved once into [`Policy`],
-//! which cannot hold an invalid value. No I/O beyond checking secret references.
+//! which cannot hold an invalid value. No I/O: secret references are checked for their form
+//! here and resolved only where they are used (and by `check`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -340,7 +341,13 @@ pub struct Validation {
 
 impl RawPolicy {
     /// Resolves into a [`Policy`]. Errors name the field path; the caller adds file and line.
-    pub(super) fn resolve(self, file: &Path, teams: &[Team]) -> Result<Policy, (String, String)> {
+    /// `teams` is `None` when the settings are invalid: the teams named are then not checked,
+    /// as every check against them would be a misleading follow-up error.
+    pub(super) fn resolve(
+        self,
+        file: &Path,
+        teams: Option<&[Team]>,
+    ) -> Result<Policy, (String, String)> {
         let base = file.parent().unwrap_or(Path::new("."));
         let responsibility = resolve_responsibility(self.responsibility, &self.client, teams)?;
         let schedule = match (&self.schedule, &self.timezone) {
@@ -425,8 +432,10 @@ impl RawPolicy {
 fn resolve_responsibility(
     raw: RawResponsibility,
     client: &str,
-    teams: &[Team],
+    teams: Option<&[Team]>,
 ) -> Result<Responsibility, (String, String)> {
+    let checked = teams.is_some();
+    let teams = teams.unwrap_or_default();
     let msp = teams
         .iter()
         .find(|t| t.scope == TeamScope::Msp)
@@ -447,6 +456,9 @@ fn resolve_responsibility(
         both
     });
     let check = |field: String, id: &str| -> Result<(), (String, String)> {
+        if !checked {
+            return Ok(());
+        }
         let Some(team) = teams.iter().find(|t| t.id == id) else {
             let known: Vec<&str> = teams.iter().map(|t| t.id.as_str()).collect();
             return Err((
@@ -497,7 +509,8 @@ fn resolve_storage(raw: RawStorage, base: &Path) -> Result<StorageSpec, (String,
                 "credentials must be a reference, ${env:NAME} or ${file:PATH}, not written in the policy".into(),
             ));
         }
-        value.check().map_err(|e| (field.clone(), e.to_string()))?;
+        // Resolved when the storage is used (and by `check`), so commands that never touch
+        // storage need none of its secrets.
         options.insert(key, value);
     }
     if service == "fs" {

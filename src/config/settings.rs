@@ -259,6 +259,20 @@ impl RawMailOnly {
     }
 }
 
+/// The heartbeat settings alone, read leniently (see [`RawMailOnly`]): a run that cannot
+/// start still tells the monitor, whatever else in the file is wrong.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawHeartbeatOnly {
+    #[serde(default)]
+    heartbeat: Option<RawHeartbeat>,
+}
+
+impl RawHeartbeatOnly {
+    pub(super) fn resolve(self, dir: &Path) -> Option<crate::heartbeat::Heartbeat> {
+        resolve_heartbeat(self.heartbeat, dir).ok().flatten()
+    }
+}
+
 fn resolve_heartbeat(
     raw: Option<RawHeartbeat>,
     dir: &Path,
@@ -267,14 +281,24 @@ fn resolve_heartbeat(
     let field = || "heartbeat.url".to_string();
     let url = ConfigValue::parse(&raw.url, |p| super::resolve_path(dir, p))
         .map_err(|e| (field(), e.to_string()))?;
-    let text = url.resolve().map_err(|e| (field(), e.to_string()))?;
-    if !(text.starts_with("https://") || text.starts_with("http://")) {
-        return Err((field(), "expected an http:// or https:// URL".into()));
+    // A reference is resolved when the ping is sent (and by `check`, which also checks its
+    // scheme): commands that send none need not see the secret.
+    if !url.is_reference() {
+        check_heartbeat_url(&raw.url).map_err(|message| (field(), message))?;
     }
     Ok(Some(crate::heartbeat::Heartbeat {
         url,
         timeout: raw.timeout.0,
     }))
+}
+
+/// A heartbeat URL is http:// or https://.
+pub(super) fn check_heartbeat_url(url: &str) -> Result<(), String> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err("expected an http:// or https:// URL".into())
+    }
 }
 
 fn resolve_signing(

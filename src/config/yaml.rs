@@ -84,6 +84,65 @@ pub fn line_of_top_level_key(text: &str, key: &str) -> usize {
         .map_or(0, |i| i + 1)
 }
 
+/// The string value of a top-level `key:`, read leniently from text that may not parse (or
+/// not validate): the document when it parses, else the first unindented `key: value` line.
+pub fn top_level_string(text: &str, key: &str) -> Option<String> {
+    if let Ok(serde_yaml::Value::Mapping(map)) = serde_yaml::from_str::<serde_yaml::Value>(text) {
+        return match map.get(key)? {
+            serde_yaml::Value::String(value) => Some(value.clone()),
+            _ => None,
+        };
+    }
+    let line = text.lines().find(|line| {
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    })?;
+    let value = line[key.len()..].trim_start().strip_prefix(':')?;
+    let value = value.split(" #").next().unwrap_or_default().trim();
+    let unquoted = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+        .unwrap_or(value);
+    (!unquoted.is_empty() && !unquoted.starts_with(['[', '{', '&', '*', '|', '>']))
+        .then(|| unquoted.to_string())
+}
+
+/// The string at `path` (`["targets", "rpo"]`) when the text parses as YAML, whatever the
+/// rest of it holds.
+pub fn nested_string(text: &str, path: &[&str]) -> Option<String> {
+    let mut value = &serde_yaml::from_str::<serde_yaml::Value>(text).ok()?;
+    for key in path {
+        value = value.as_mapping()?.get(*key)?;
+    }
+    value.as_str().map(str::to_string)
+}
+
+/// The line (1-based) of `item` listed under the key `parent:`, for an error about one item
+/// of a list (a control naming a policy); the `parent:` line when the item is not found
+/// after it, 0 when neither is.
+pub fn line_of_item(text: &str, parent: &str, item: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = lines.iter().position(|line| {
+        line.trim_start()
+            .strip_prefix(parent)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    }) else {
+        return 0;
+    };
+    let listed = |line: &str| {
+        let line = line.trim();
+        line.strip_prefix('-')
+            .is_some_and(|rest| rest.trim().trim_matches(|c| c == '"' || c == '\'') == item)
+            || (line.starts_with('[') || line.contains(": ["))
+                && line.split([',', '[', ']']).any(|part| part.trim() == item)
+    };
+    lines[start..]
+        .iter()
+        .position(|line| listed(line))
+        .map_or(start + 1, |i| start + i + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +188,29 @@ mod tests {
             err.message
         );
         assert_eq!(err.line, 3);
+    }
+
+    #[test]
+    fn top_level_strings_are_read_from_broken_text() {
+        assert_eq!(
+            top_level_string("name: a\nclient: Acme\n", "client").as_deref(),
+            Some("Acme")
+        );
+        let broken = "name: \"a\"  # the db\nclient: Acme Corp\nx: [\n";
+        assert_eq!(top_level_string(broken, "name").as_deref(), Some("a"));
+        assert_eq!(
+            top_level_string(broken, "client").as_deref(),
+            Some("Acme Corp")
+        );
+        assert_eq!(top_level_string("  client: B\nx: [\n", "client"), None);
+    }
+
+    #[test]
+    fn list_items_are_found_under_their_parent() {
+        let text = "controls:\n  a:\n    policies:\n      - x\n  b:\n    policies:\n      - x\n      - y\n  c:\n    policies: [z, w]\n";
+        assert_eq!(line_of_item(text, "b", "x"), 7);
+        assert_eq!(line_of_item(text, "b", "y"), 8);
+        assert_eq!(line_of_item(text, "c", "w"), 10);
     }
 
     #[test]

@@ -212,13 +212,18 @@ fn policy_lines(p: &PolicyResult) -> String {
         )
     };
     let projected = p.rto.projected_seconds.map_or_else(|| "-".into(), secs);
+    let rto = if p.judged() {
+        secs(p.rto.target_seconds)
+    } else {
+        "-".into()
+    };
     format!(
         "{} {} ({})\n  newest backup age / RPO: {}\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n\n",
         status_word(p.status),
         p.name,
         p.client,
         age_cell(p),
-        secs(p.rto.target_seconds)
+        rto
     )
 }
 

@@ -66,11 +66,15 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
             secs(p.rto.measured_seconds)
         },
         rate(p.rto.throughput_bytes_per_second),
-        format!(
-            "{} / {}",
-            p.rto.projected_seconds.map_or_else(|| "-".into(), secs),
-            secs(p.rto.target_seconds)
-        ),
+        if p.judged() {
+            format!(
+                "{} / {}",
+                p.rto.projected_seconds.map_or_else(|| "-".into(), secs),
+                secs(p.rto.target_seconds)
+            )
+        } else {
+            "-".to_string()
+        },
     ]
 }
 
@@ -108,6 +112,9 @@ pub fn summary(result: &RunResult) -> String {
 }
 
 pub(crate) fn age_cell(p: &PolicyResult) -> String {
+    if !p.judged() {
+        return "-".into();
+    }
     match p.rpo.age_seconds {
         Some(age) => format!("{} / {}", secs(age), secs(p.rpo.target_seconds)),
         None => format!("- / {}", secs(p.rpo.target_seconds)),

@@ -1,6 +1,7 @@
 //! The session's side effects on the record: a finished run into the history and its
 //! artifacts folder, runs that did not finish (stopped by a signal, or whose process died)
-//! into the history as interrupted, and the error notice of a run that could not start.
+//! into the history as interrupted, and the error notice and heartbeat of a run that could
+//! not start.
 //! None of these may turn a run's verdict: a failure to keep evidence is reported (and
 //! ends the run with exit 4), never hidden, never a reason to skip the mail.
 
@@ -105,4 +106,14 @@ pub fn notice_config_errors(
         rt.block_on(notify::send_all(&settings, &emails))
             .map_err(SessionError::Notice)
     }))
+}
+
+/// A run that could not start still tells the monitor (`/fail`), when the heartbeat settings
+/// themselves could be read; never fails.
+pub fn ping_config_errors(dir: &Path) {
+    if let Some(heartbeat) = config::load_heartbeat_only(dir)
+        && let Ok(runtime) = super::runtime(Threads::One)
+    {
+        runtime.block_on(heartbeat.ping(crate::heartbeat::Ping::Fail));
+    }
 }

@@ -12,11 +12,12 @@
 
 mod drill;
 mod evidence;
+mod invalid;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{Config, Policy};
+use crate::config::{Config, InvalidPolicy, Policy};
 use crate::exit::ExitCode;
 use crate::heartbeat::Ping;
 use crate::history::{History, HistoryError};
@@ -30,7 +31,7 @@ use crate::runtime::Threads;
 use crate::unattended::{self, LockError, StopSignal};
 
 pub use drill::{DrillSummary, RtoVerdict};
-pub use evidence::notice_config_errors;
+pub use evidence::{notice_config_errors, ping_config_errors};
 
 /// What to run and how; the front end fills it from its flags.
 #[derive(Default)]
@@ -172,6 +173,8 @@ impl SessionError {
 pub struct Session<'c> {
     config: &'c Config,
     selected: Vec<&'c Policy>,
+    /// Invalid policy files of the selection: failed entries of the run, never skipped.
+    invalid: Vec<&'c InvalidPolicy>,
     options: SessionOptions,
 }
 
@@ -179,7 +182,7 @@ impl<'c> Session<'c> {
     /// Resolves the options against the configuration: every named policy exists, the
     /// `json` file's folder exists. Nothing is touched yet.
     pub fn new(config: &'c Config, options: SessionOptions) -> Result<Self, SessionError> {
-        let selected = select(config, &options.policies)?;
+        let (selected, invalid) = select(config, &options.policies)?;
         if let Some(path) = &options.json {
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
             if parent.is_some_and(|p| !p.is_dir()) {
@@ -189,6 +192,7 @@ impl<'c> Session<'c> {
         Ok(Session {
             config,
             selected,
+            invalid,
             options,
         })
     }
@@ -201,7 +205,8 @@ impl<'c> Session<'c> {
         let mut selected = self.selected.clone();
         if self.options.due {
             selected = self.due(&selected, &start)?;
-            if selected.is_empty() {
+            // An invalid policy is always "due": it fails every run until it is fixed.
+            if selected.is_empty() && self.invalid.is_empty() {
                 if let Some(observer) = &self.options.observer {
                     observer.finished();
                 }
@@ -281,13 +286,14 @@ impl<'c> Session<'c> {
         if let Some(observer) = &options.observer {
             observer.finished();
         }
-        let result = match outcome {
+        let mut result = match outcome {
             Ok(result) => result?,
             Err(stop) => {
                 let code = self.stopped(runtime, start, &options, stop, events);
                 return Ok(Outcome::code(code));
             }
         };
+        invalid::add(&mut result, &self.invalid, &settings.teams);
         let kept = options.keep.then(|| run::run_dir(config, start));
         events.event(Event::Finished {
             result: &result,
@@ -376,25 +382,39 @@ impl<'c> Session<'c> {
     }
 }
 
-/// The policies named, in the order given; every policy when none is named.
-fn select<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c Policy>, SessionError> {
+/// The policies named, in the order given, and the invalid policy files named (by the name
+/// read from them, or their path); every policy and every invalid file when none is named.
+fn select<'c>(
+    config: &'c Config,
+    names: &[String],
+) -> Result<(Vec<&'c Policy>, Vec<&'c InvalidPolicy>), SessionError> {
     if names.is_empty() {
-        return Ok(config.policies.iter().collect());
+        return Ok((
+            config.policies.iter().collect(),
+            config.invalid.iter().collect(),
+        ));
     }
     let mut selected = Vec::new();
+    let mut invalid = Vec::new();
     let mut unknown = Vec::new();
     for name in names {
-        match config.policies.iter().find(|p| &p.name == name) {
-            Some(policy) => selected.push(policy),
-            None => unknown.push(name.clone()),
+        if let Some(policy) = config.policies.iter().find(|p| &p.name == name) {
+            selected.push(policy);
+        } else if let Some(policy) = config.invalid.iter().find(|p| &p.name == name) {
+            invalid.push(policy);
+        } else {
+            unknown.push(name.clone());
         }
     }
     if unknown.is_empty() {
-        Ok(selected)
+        Ok((selected, invalid))
     } else {
+        let valid = config.policies.iter().map(|p| p.name.clone());
         Err(SessionError::UnknownPolicies {
             unknown,
-            known: config.policies.iter().map(|p| p.name.clone()).collect(),
+            known: valid
+                .chain(config.invalid.iter().map(|p| p.name.clone()))
+                .collect(),
         })
     }
 }

@@ -1,11 +1,14 @@
 //! Hostile policies and settings: each is a clear error naming its file (and line where
-//! there is one), exit 2, and nothing is restored (the sandbox checks scratch stays empty;
-//! here no results are written either).
+//! there is one). A hostile policy file is a failed entry of the run (`invalid_policy`,
+//! exit 1) while the good policy beside it is verified, and `check` refuses the folder
+//! (exit 2); hostile settings stop the run (exit 2) with nothing restored.
 
 use crate::common::{self, Failures};
 use crate::guard::Sandbox;
 
-/// A sandbox with one good policy and one hostile file; the run must refuse to start.
+/// A sandbox with one good policy and one hostile file: the run verifies the good one and
+/// fails the hostile one with `invalid_policy` naming its file and saying each of `expect`;
+/// `check` refuses the folder saying the same.
 fn refused(file: &str, content: &[u8], expect: &[&str]) {
     let mut sb = Sandbox::new("");
     sb.put("good/2026-11-25/db.zst", &common::zstd(b"fine"));
@@ -14,19 +17,42 @@ fn refused(file: &str, content: &[u8], expect: &[&str]) {
     let out = sb.run(&[]);
     eprintln!("{file}: {}", out.stderr.trim());
     let mut failures = Failures::new();
-    failures.check_eq(out.code, 2, || format!("{file}: expected exit 2"));
-    failures.check(out.results.is_none(), || format!("{file}: a run happened"));
-    failures.check(out.stderr.contains(file), || {
-        format!("{file}: the error names the file")
+    failures.check_eq(out.code, 1, || format!("{file}: expected exit 1"));
+    let policies = out
+        .results
+        .as_ref()
+        .and_then(|r| r["policies"].as_array().cloned())
+        .unwrap_or_default();
+    let good = policies.iter().find(|p| p["name"] == "good");
+    failures.check(good.is_some_and(|p| p["status"] == "pass"), || {
+        format!("{file}: the good policy was not verified: {good:?}")
+    });
+    let findings: Vec<String> = policies
+        .iter()
+        .filter(|p| p["name"] != "good")
+        .flat_map(|p| p["findings"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["kind"] == "invalid_policy")
+        .map(|f| f["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let text = findings.join("\n");
+    failures.check(!findings.is_empty() && text.contains(file), || {
+        format!("{file}: no invalid_policy finding naming the file: {policies:?}")
     });
     for e in expect {
-        failures.check(out.stderr.contains(e), || {
-            format!("{file}: the error says {e:?}")
+        failures.check(text.contains(e), || {
+            format!("{file}: the finding says {e:?}: {text}")
         });
     }
     failures.check(out.stderr.lines().count() < 40, || {
         format!("{file}: a flood of errors")
     });
+    let check = sb.exec(&["check"], false);
+    failures.check_eq(check.code, 2, || format!("{file}: check: {check}"));
+    for e in expect.iter().chain([&file]) {
+        failures.check(check.stderr.contains(e), || {
+            format!("{file}: check does not say {e:?}: {check}")
+        });
+    }
     failures.assert_none_for(&out);
 }
 
@@ -90,18 +116,56 @@ fn duplicate_keys_are_refused_with_their_line() {
 }
 
 #[test]
-fn a_missing_env_reference_is_refused_with_its_line() {
+fn a_missing_env_reference_fails_its_policy_where_used_and_check_names_its_line() {
+    let mut sb = Sandbox::new("");
+    sb.put("good/2026-11-25/db.zst", &common::zstd(b"fine"));
+    sb.policy("good", "good/", "checksums:\n  required: false\n");
     let text = policy_text(
         "envref",
         "  service: s3\n  bucket: b\n  region: us-east-1\n  access_key_id: k\n  secret_access_key: ${env:RD_HOSTILE_NOT_SET}\n",
     );
-    refused("envref.yaml", text.as_bytes(), &["RD_HOSTILE_NOT_SET"]);
+    sb.raw_policy("envref.yaml", text.as_bytes());
+    let out = sb.run(&[]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.policy("good")["status"], "pass", "{out}");
+    let envref = out.policy("envref");
+    assert_eq!(envref["findings"][0]["kind"], "storage_error", "{out}");
+    let message = envref["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("RD_HOSTILE_NOT_SET"), "{message}");
+    let check = sb.exec(&["check"], false);
+    assert_eq!(check.code, 2, "{check}");
+    assert!(
+        check
+            .stderr
+            .contains("envref.yaml:8:1: storage.secret_access_key")
+            && check.stderr.contains("RD_HOSTILE_NOT_SET"),
+        "{check}"
+    );
 }
 
 #[test]
 fn two_policies_with_one_name_are_refused_naming_both_files() {
+    let mut sb = Sandbox::new("");
+    sb.put("good/2026-11-25/db.zst", &common::zstd(b"fine"));
+    sb.policy("good", "good/", "checksums:\n  required: false\n");
     let text = policy_text("good", "  service: fs\n  root: /tmp\n");
-    refused("again.yaml", text.as_bytes(), &["good.yaml"]);
+    sb.raw_policy("again.yaml", text.as_bytes());
+    // Neither file is run under the name: a PASS from the wrong one would be false evidence.
+    let out = sb.run(&[]);
+    assert_eq!(out.code, 1, "{out}");
+    for (entry, other) in [("again.yaml", "good.yaml"), ("good.yaml", "again.yaml")] {
+        assert_eq!(out.kinds(entry), ["invalid_policy"], "{out}");
+        let message = out.policy(entry)["findings"][0]["message"]
+            .as_str()
+            .unwrap();
+        assert!(message.contains(other), "{message}");
+    }
+    let check = sb.exec(&["check"], false);
+    assert_eq!(check.code, 2, "{check}");
+    assert!(
+        check.stderr.contains("again.yaml:1:1") && check.stderr.contains("good.yaml:1:1"),
+        "{check}"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ const MINIMAL: &str = "name: acme-files\nclient: Acme\nstorage:\n  service: fs\n
 fn resolve(text: &str) -> Result<Policy, (String, String)> {
     let raw: RawPolicy =
         yaml::parse(Path::new("/etc/rd/p.yaml"), text).map_err(|e| (e.field, e.message))?;
-    raw.resolve(Path::new("/etc/rd/p.yaml"), &[])
+    raw.resolve(Path::new("/etc/rd/p.yaml"), Some(&[]))
 }
 
 #[test]
