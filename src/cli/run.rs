@@ -43,6 +43,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => {
             let code = super::config_failed(&errors);
+            if let Some(heartbeat) = config::load_heartbeat_only(&args.config.dir) {
+                session::tell_monitor(&heartbeat, code, &errors.to_string());
+            }
             // A run that could not start still tells the MSP's team.
             match session::notice_config_errors(&args.config.dir, &errors) {
                 Some(Ok(report)) => super::mail::print_report(&report),
@@ -69,6 +72,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         ..SessionOptions::default()
     };
-    let outcome = Session::new(&config, options).and_then(|s| s.run(&super::printer::Printer));
+    let outcome = match Session::new(&config, options) {
+        Ok(session) => session.run(&super::printer::Printer),
+        Err(e) => {
+            if let Some(heartbeat) = &config.settings.heartbeat {
+                session::tell_monitor(heartbeat, e.exit_code(), &e.to_string());
+            }
+            Err(e)
+        }
+    };
     super::session_code(outcome.map(|o| o.code), &config.dir, "--policy")
 }

@@ -253,6 +253,15 @@ pub fn load_mail_only(dir: &Path) -> Option<MailOnly> {
     raw.resolve(&dir)
 }
 
+/// The heartbeat settings alone, read leniently, when they are valid: enough to tell the
+/// monitor that a run could not start, whatever else is wrong.
+pub fn load_heartbeat_only(dir: &Path) -> Option<crate::heartbeat::Heartbeat> {
+    let dir = std::path::absolute(dir).ok()?;
+    let text = read_text(&dir.join(SETTINGS_FILE)).ok()?;
+    let raw: settings::RawHeartbeatOnly = yaml::parse(&dir.join(SETTINGS_FILE), &text).ok()?;
+    raw.resolve(&dir)
+}
+
 fn load_settings(file: &Path, dir: &Path) -> Result<Settings, ConfigError> {
     let text = read_text(file)?;
     let raw: settings::RawSettings = if is_blank(&text) {

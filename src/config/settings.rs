@@ -259,6 +259,19 @@ impl RawMailOnly {
     }
 }
 
+/// The heartbeat alone, read leniently (see [`RawMailOnly`]).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawHeartbeatOnly {
+    #[serde(default)]
+    heartbeat: Option<RawHeartbeat>,
+}
+
+impl RawHeartbeatOnly {
+    pub(super) fn resolve(self, dir: &Path) -> Option<crate::heartbeat::Heartbeat> {
+        resolve_heartbeat(self.heartbeat, dir).ok().flatten()
+    }
+}
+
 fn resolve_heartbeat(
     raw: Option<RawHeartbeat>,
     dir: &Path,

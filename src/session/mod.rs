@@ -186,7 +186,30 @@ impl<'c> Session<'c> {
     }
 
     /// Runs the session to its end: the exit code, and the result when the run finished.
+    /// However it ends (a lock held, a state folder not writable, a signal, a failure), the
+    /// monitor is told the exit code; a dry run tells it nothing.
     pub fn run(self, events: &dyn Events) -> Result<Outcome, SessionError> {
+        let ended = self.run_to_end(events);
+        if !self.options.dry_run
+            && let Some(heartbeat) = &self.config.settings.heartbeat
+        {
+            let (code, text) = match &ended {
+                Ok(outcome) => (
+                    outcome.code,
+                    outcome
+                        .result
+                        .as_ref()
+                        .map(report::summary)
+                        .unwrap_or_default(),
+                ),
+                Err(e) => (e.exit_code(), error_chain(e)),
+            };
+            tell_monitor(heartbeat, code, &text);
+        }
+        ended
+    }
+
+    fn run_to_end(&self, events: &dyn Events) -> Result<Outcome, SessionError> {
         let mut start = RunStart::new(self.options.seed);
         start.choice = self.options.choice;
         let settings = &self.config.settings;
@@ -198,10 +221,7 @@ impl<'c> Session<'c> {
                     observer.finished();
                 }
                 events.event(Event::NothingDue);
-                // The runner ran: a monitor expecting a ping per invocation gets one.
-                if let Some(heartbeat) = &settings.heartbeat {
-                    runtime(Threads::One)?.block_on(heartbeat.ping(Ping::Success));
-                }
+                // The runner ran: a monitor expecting a ping per invocation gets one (`/0`).
                 return Ok(Outcome::code(ExitCode::Success));
             }
         }
@@ -302,12 +322,6 @@ impl<'c> Session<'c> {
             events.event(Event::NotKept { message });
         }
         let code = exit_code(&result, !not_kept.is_empty(), &mail);
-        let ping = if code == ExitCode::Success {
-            Ping::Success
-        } else {
-            Ping::Fail
-        };
-        heartbeat(&runtime, settings, ping);
         Ok(Outcome {
             code,
             result: Some(result),
@@ -334,7 +348,6 @@ impl<'c> Session<'c> {
     ) -> ExitCode {
         let config = self.config;
         events.event(Event::Stopping(stop));
-        heartbeat(&runtime, &config.settings, Ping::Fail);
         runtime.shutdown_timeout(std::time::Duration::from_secs(5));
         // Recorded before its folder goes: killed in between, the next run finds the
         // folder's marker, and the history refuses the run a second record.
@@ -416,6 +429,39 @@ fn heartbeat(runtime: &tokio::runtime::Runtime, settings: &crate::config::Settin
     if let Some(heartbeat) = &settings.heartbeat {
         runtime.block_on(heartbeat.ping(ping));
     }
+}
+
+/// Tells the monitor how a run ended: `<url>/<code>`, the body the last lines of `text` (the
+/// summary, or the error that ended the run) and the code's meaning. Never fails the run;
+/// for front ends too, when a run ends before its session exists (invalid configuration).
+pub fn tell_monitor(heartbeat: &crate::heartbeat::Heartbeat, code: ExitCode, text: &str) {
+    let body = format!(
+        "{}restore-drill on {}: exit {} ({})\n",
+        if text.is_empty() || text.ends_with('\n') {
+            text.to_string()
+        } else {
+            format!("{text}\n")
+        },
+        run::host_name(),
+        code as u8,
+        code.meaning()
+    );
+    match runtime(Threads::One) {
+        Ok(rt) => rt.block_on(heartbeat.finish(code as u8, &body)),
+        Err(e) => tracing::warn!(error = %e, "heartbeat not sent"),
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// A tokio runtime ([`crate::runtime::build`]), its failure as the session's error.
