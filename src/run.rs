@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use opendal::Operator;
 
 use crate::checksum::Algorithm;
 use crate::config::{Config, Policy, StorageTuning};
@@ -70,7 +69,7 @@ pub enum RunError {
 /// One policy after planning: its operator and plan, or why it has none.
 pub struct Planned<'c> {
     pub policy: &'c Policy,
-    pub op: Option<Operator>,
+    pub op: Option<storage::Storage>,
     pub plan: Option<PolicyPlan>,
     pub findings: Vec<Finding>,
 }
@@ -149,7 +148,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         plan: None,
         findings: vec![Finding::new(FindingKind::StorageError, None, message)],
     };
-    let op = match storage::operator(&policy.storage, tuning) {
+    let op = match storage::operator(&policy.storage, &policy.file, tuning) {
         Ok(op) => op,
         Err(e) => return storage_error(e.to_string()),
     };
@@ -238,7 +237,7 @@ struct Job<'p> {
     policy: usize,
     policy_name: &'p str,
     set: usize,
-    op: Operator,
+    op: storage::Storage,
     object: &'p PlannedObject,
     set_dir: Result<PathBuf, restore::UnsafePath>,
     required: bool,
