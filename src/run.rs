@@ -58,11 +58,12 @@ pub trait ObjectProgress: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(
-        "cannot create the scratch folder `{path}`: {source} (set scratch_dir in restore-drill.yaml)"
+        "cannot create the scratch folder `{}`: {error} (set scratch_dir in restore-drill.yaml)", .path.display()
     )]
     Scratch {
         path: PathBuf,
-        source: std::io::Error,
+        /// In the message, so no `source`: it would be printed twice.
+        error: std::io::Error,
     },
 }
 
@@ -265,16 +266,16 @@ pub async fn execute(
     options: &RunOptions,
 ) -> Result<RunResult, RunError> {
     let dir = run_dir(config, start);
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::Scratch {
+    std::fs::create_dir_all(&dir).map_err(|error| RunError::Scratch {
         path: dir.clone(),
-        source,
+        error,
     })?;
     // Held until the run ends: the next run removes this folder only if nobody holds it, and
     // records the run as interrupted when its marker is still there.
     let _claim = crate::unattended::claim_run_dir(&dir, &marker(config, start, options)).map_err(
-        |source| RunError::Scratch {
+        |error| RunError::Scratch {
             path: dir.clone(),
-            source,
+            error,
         },
     )?;
     let checksum_files = ChecksumFiles::default();

@@ -119,9 +119,9 @@ pub fn operator(
         && let Some(crate::secret::ConfigValue::Plain(root)) = spec.options.get("root")
         && !std::path::Path::new(root).is_dir()
     {
-        return Err(setup(format!(
-            "root `{root}` does not exist or is not a folder"
-        )));
+        return Err(setup(
+            "the folder does not exist or is not a folder: check storage.root".into(),
+        ));
     }
     let mut options = Vec::with_capacity(spec.options.len());
     for (key, value) in &spec.options {

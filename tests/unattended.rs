@@ -294,6 +294,41 @@ fn heartbeat_pings_start_then_the_exit_code() {
 }
 
 #[test]
+fn a_state_folder_that_cannot_be_written_says_which_as_whom_and_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fast_config(dir.path());
+    let state = dir.path().join("state");
+    let mut failures = Failures::new();
+    // A file where the folder should be: the lock cannot be taken.
+    std::fs::write(&state, "").unwrap();
+    let out = run_code(restore_drill(&config, &["run"]), 4);
+    // The history's database cannot be opened: the run is not recorded.
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir_all(state.join("history.sqlite3")).unwrap();
+    let history = run_code(restore_drill(&config, &["run"]), 4);
+    let uid = rustix::process::geteuid().as_raw();
+    for (case, out, os_error) in [
+        ("lock", &out, "File exists"),
+        ("history", &history, "unable to open database file"),
+    ] {
+        for says in [
+            state.display().to_string(),
+            format!("(uid {uid})"),
+            "chown".to_string(),
+            "StateDirectory=".to_string(),
+        ] {
+            failures.check(out.stderr.contains(&says), || {
+                format!("{case}: no {says:?} in: {out}")
+            });
+        }
+        failures.check(out.stderr.matches(os_error).count() == 1, || {
+            format!("{case}: the error {os_error:?} is not said exactly once: {out}")
+        });
+    }
+    failures.assert_none();
+}
+
+#[test]
 fn an_unreachable_heartbeat_is_logged_never_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let config = fast_config(dir.path());
