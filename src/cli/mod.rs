@@ -5,8 +5,20 @@
 
 /// `print!` to stdout that never panics: a closed pipe (`restore-drill run | head`) or a
 /// full disk loses only this copy of the text, while the run goes on to record its history
-/// and results, which are the record.
+/// and results, which are the record. While stdout carries JSON (`--json -`), to stderr.
 macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if $crate::cli::JSON_ON_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = write!(std::io::stderr().lock(), $($arg)*);
+        } else {
+            let _ = write!(std::io::stdout().lock(), $($arg)*);
+        }
+    }};
+}
+
+/// `print!` of JSON to stdout, which never panics (see `out!`).
+macro_rules! json {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = write!(std::io::stdout().lock(), $($arg)*);
@@ -16,9 +28,19 @@ macro_rules! out {
 /// `println!` to stdout that never panics (see `out!`).
 macro_rules! outln {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        out!("{}\n", format_args!($($arg)*));
     }};
+}
+
+/// Set by `--json -`: stdout carries the JSON alone, so what people read goes to stderr.
+pub(crate) static JSON_ON_STDOUT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--json` names stdout (`-`); if so, says so to `out!`.
+fn json_to_stdout(json: Option<&std::path::Path>) {
+    if json.is_some_and(|p| p.as_os_str() == "-") {
+        JSON_ON_STDOUT.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 mod check;

@@ -45,6 +45,7 @@ impl Events for Printer {
                 path.display()
             ),
             Event::Artifacts { dir } => outln!("results: {}", dir.display()),
+            Event::Json { text } => json!("{text}"),
             Event::Mail(report) => super::mail::print_report(report),
             Event::NotKept { message } => eprintln!("error: {message}"),
         }

@@ -23,7 +23,8 @@ pub struct RunArgs {
     /// Print the plan (sets, dates, objects, bytes) and restore nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Write the whole result as JSON to this file.
+    /// Write the whole result as JSON to this file; `-` for stdout (the summary then goes to
+    /// stderr).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Leave the restored files in the scratch folder and print where.
@@ -58,6 +59,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
     };
+    super::json_to_stdout(args.json.as_deref());
     let options = SessionOptions {
         policies: args.policies,
         seed: args.seed,

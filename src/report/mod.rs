@@ -166,11 +166,16 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
     out
 }
 
+/// The results as JSON text, ending in a newline.
+pub fn json_text(result: &RunResult) -> String {
+    let mut json = serde_json::to_string_pretty(result).expect("results serialize");
+    json.push('\n');
+    json
+}
+
 /// Writes the results as JSON, atomically: a reader never sees half a file.
 pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
-    let mut json = serde_json::to_vec_pretty(result)?;
-    json.push(b'\n');
-    write_atomic(path, &json)
+    write_atomic(path, json_text(result).as_bytes())
 }
 
 /// Writes the run's artifacts into `state_dir/runs/<run-id>/`: `results.json`, `junit.xml`

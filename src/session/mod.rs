@@ -45,7 +45,8 @@ pub struct SessionOptions {
     pub due: bool,
     /// Plan and stop: [`Event::Planned`], nothing restored, nothing recorded.
     pub dry_run: bool,
-    /// Also write the whole result as JSON to this file.
+    /// Also write the whole result as JSON to this file; `-`: hand it to the front end
+    /// ([`Event::Json`]) for stdout.
     pub json: Option<PathBuf>,
     /// Leave the restored files in the scratch folder.
     pub keep: bool,
@@ -84,6 +85,8 @@ pub enum Event<'a> {
         result: &'a RunResult,
         kept: Option<&'a Path>,
     },
+    /// The whole result as JSON, for stdout (`json` is `-`).
+    Json { text: &'a str },
     /// The run is in the history, at the head of its chain.
     Recorded { path: &'a Path, head: &'a str },
     /// The run's artifacts (results.json, junit.xml, report.html) are in this folder.
@@ -306,6 +309,12 @@ impl<'c> Session<'c> {
         // and never stops the rest from being kept or sent.
         let mut not_kept = Vec::new();
         if let Some(path) = &self.options.json
+            && path.as_os_str() == "-"
+        {
+            events.event(Event::Json {
+                text: &report::json_text(&result),
+            });
+        } else if let Some(path) = &self.options.json
             && let Err(e) = report::write_json(&result, path)
         {
             not_kept.push(format!(
