@@ -166,6 +166,28 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
         .init();
 }
 
+/// The columns of the terminal stdout is, to fit tables to: `COLUMNS` when set, else the
+/// terminal's width; `None` when stdout is no terminal (logs keep the full table).
+fn terminal_width() -> Option<u16> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return None;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|c| *c >= 20)
+        .or_else(|| console::Term::stdout().size_checked().map(|(_, w)| w))
+}
+
+/// Fits a table to the terminal (cells wrap inside it), when stdout is one.
+fn fit(table: &mut comfy_table::Table) {
+    if let Some(width) = terminal_width() {
+        table
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_width(width);
+    }
+}
+
 /// An error and its sources on one line, as `anyhow`'s `{:#}` prints them.
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

@@ -35,7 +35,10 @@ impl Events for Printer {
                 eprintln!("warning: could not remove {}: {error}", path.display())
             }
             Event::Finished { result, kept } => {
-                out!("{}", report::summary(result));
+                out!(
+                    "{}",
+                    report::summary_within(result, super::terminal_width())
+                );
                 if let Some(dir) = kept {
                     outln!("restored files kept in {}", dir.display());
                 }
