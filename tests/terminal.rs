@@ -13,12 +13,14 @@ use common::{Failures, demo_config, restore_drill, run_code};
 /// The screen after `command` ran in a tmux pane `width` columns wide, wrapped lines joined
 /// back (`capture-pane -J`), so a line that wrapped is longer than the pane.
 fn screen(width: u16, command: &str) -> String {
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let socket = format!("rd-test-{}-{call}", std::process::id());
+    // A server of its own, its socket in a folder that goes with the test.
+    let folder = tempfile::tempdir().unwrap();
+    let socket = folder.path().join("tmux");
     let tmux = |args: &[&str]| {
         Command::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null"])
+            .arg("-S")
+            .arg(&socket)
+            .args(["-f", "/dev/null"])
             .args(args)
             .env_remove("COLUMNS")
             .env_remove("TMUX")
