@@ -30,6 +30,24 @@ pub enum ExitCode {
     Terminated = 143,
 }
 
+impl ExitCode {
+    /// What the code means, in a few words (the heartbeat's body ends with it).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Success => "every policy passed",
+            ExitCode::PolicyFailed => "a policy failed",
+            ExitCode::InvalidConfig => "the configuration or the command line is invalid",
+            ExitCode::MailUndelivered => "mail could not be delivered and waits in the spool",
+            ExitCode::RunError => "the run could not be carried out or its evidence not kept",
+            ExitCode::VerificationFailed => "a record or report does not verify",
+            ExitCode::Busy => "another run holds the state folder",
+            ExitCode::Unreachable => "a storage or the mail server is unreachable",
+            ExitCode::Interrupted => "stopped by SIGINT, recorded as interrupted",
+            ExitCode::Terminated => "stopped by SIGTERM, recorded as interrupted",
+        }
+    }
+}
+
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {
         std::process::ExitCode::from(code as u8)

@@ -1,6 +1,7 @@
-//! File-system helpers shared by modules that must not import each other: today one, the
-//! durable write, for the files a crash must not tear: the run's artifacts (`report`) and
-//! the messages of the mail spool and outbox (`notify`). One implementation, so the evidence
+//! File-system helpers shared by modules that must not import each other: the durable
+//! write, for the files a crash must not tear: the run's artifacts (`report`) and the
+//! messages of the mail spool and outbox (`notify`); and the advice for a state folder that
+//! cannot be written (`unattended`'s lock, `history`). One implementation, so the evidence
 //! and the mail get the same guarantee, in a leaf that depends on nothing of the crate's, so
 //! neither of its users reaches into the other for it. It must not choose file names or
 //! layouts, nor decide what a failure means: its callers do.
@@ -32,6 +33,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = folder.sync_all();
     }
     Ok(())
+}
+
+/// What to do about a state folder `dir` that cannot be written: which user the process runs
+/// as, and how to give it the folder. For the end of an error message.
+pub fn state_folder_advice(dir: &Path) -> String {
+    let uid = rustix::process::geteuid().as_raw();
+    let user = user_name(uid).map_or_else(
+        || format!("uid {uid}"),
+        |n| format!("user `{n}` (uid {uid})"),
+    );
+    let owner = user_name(uid).unwrap_or_else(|| uid.to_string());
+    format!(
+        "restore-drill runs as {user}: give it the folder (`chown -R {owner} {}`) or set state_dir in restore-drill.yaml; under systemd, StateDirectory=restore-drill gives the service /var/lib/restore-drill, owned by its user",
+        dir.display()
+    )
+}
+
+/// The name of `uid` in /etc/passwd, when it is there.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
 }
 
 #[cfg(test)]

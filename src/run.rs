@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use opendal::Operator;
 
 use crate::checksum::Algorithm;
 use crate::config::{Config, Policy, StorageTuning};
@@ -59,18 +58,19 @@ pub trait ObjectProgress: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(
-        "cannot create the scratch folder `{path}`: {source} (set scratch_dir in restore-drill.yaml)"
+        "cannot create the scratch folder `{}`: {error} (set scratch_dir in restore-drill.yaml)", .path.display()
     )]
     Scratch {
         path: PathBuf,
-        source: std::io::Error,
+        /// In the message, so no `source`: it would be printed twice.
+        error: std::io::Error,
     },
 }
 
 /// One policy after planning: its operator and plan, or why it has none.
 pub struct Planned<'c> {
     pub policy: &'c Policy,
-    pub op: Option<Operator>,
+    pub op: Option<storage::Storage>,
     pub plan: Option<PolicyPlan>,
     pub findings: Vec<Finding>,
 }
@@ -149,7 +149,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         plan: None,
         findings: vec![Finding::new(FindingKind::StorageError, None, message)],
     };
-    let op = match storage::operator(&policy.storage, tuning) {
+    let op = match storage::operator(&policy.storage, &policy.file, tuning) {
         Ok(op) => op,
         Err(e) => return storage_error(e.to_string()),
     };
@@ -238,7 +238,7 @@ struct Job<'p> {
     policy: usize,
     policy_name: &'p str,
     set: usize,
-    op: Operator,
+    op: storage::Storage,
     object: &'p PlannedObject,
     set_dir: Result<PathBuf, restore::UnsafePath>,
     required: bool,
@@ -266,16 +266,16 @@ pub async fn execute(
     options: &RunOptions,
 ) -> Result<RunResult, RunError> {
     let dir = run_dir(config, start);
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::Scratch {
+    std::fs::create_dir_all(&dir).map_err(|error| RunError::Scratch {
         path: dir.clone(),
-        source,
+        error,
     })?;
     // Held until the run ends: the next run removes this folder only if nobody holds it, and
     // records the run as interrupted when its marker is still there.
     let _claim = crate::unattended::claim_run_dir(&dir, &marker(config, start, options)).map_err(
-        |source| RunError::Scratch {
+        |error| RunError::Scratch {
             path: dir.clone(),
-            source,
+            error,
         },
     )?;
     let checksum_files = ChecksumFiles::default();

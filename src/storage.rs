@@ -1,9 +1,11 @@
 //! The one place that builds storage operators and talks to them: opendal plus its layers
 //! (retry with backoff and jitter, timeouts, a concurrency limit, logging). Nobody else
 //! writes retry loops. Secret references are resolved here, only into the operator's
-//! configuration, and never appear in errors.
+//! configuration, and never appear in errors. Every storage error is worded here too
+//! ([`place`]): the policy file and field, the service, bucket and host:port.
 
 mod local;
+mod place;
 
 use std::time::Duration;
 
@@ -17,6 +19,56 @@ use opendal::{EntryMode, ErrorKind, Operator};
 use crate::config::{StorageSpec, StorageTuning};
 
 pub use local::{LocalFile, local_path, read_local, stalled};
+pub use place::Place;
+
+/// A policy's storage: the operator with its layers, and where it is, for messages. It
+/// derefs to the operator.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    op: Operator,
+    place: std::sync::Arc<Place>,
+}
+
+impl Storage {
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+
+    /// An error of a read of `key` in words, where it happened and what to check; a listed
+    /// object that is not found is said to be gone.
+    pub fn read_error(&self, e: &opendal::Error) -> String {
+        let why = place::explain(e, &self.place);
+        if e.kind() == ErrorKind::NotFound {
+            format!(
+                "the object was listed but is gone from {}: deleted or moved during the run ({why})",
+                self.place
+            )
+        } else {
+            format!("{}: {why}", self.place)
+        }
+    }
+
+    /// A failed read of an object's stream in words: an opendal error as [`Self::read_error`],
+    /// a local read's (a stall names `storage.stall_timeout`) after the place.
+    pub fn stream_error(&self, e: &std::io::Error) -> String {
+        match e.get_ref().and_then(|i| i.downcast_ref::<opendal::Error>()) {
+            Some(inner) => self.read_error(inner),
+            None => self.local_error(e),
+        }
+    }
+
+    /// A local file's error (fs storage) after the place.
+    pub fn local_error(&self, e: &std::io::Error) -> String {
+        format!("{}: {e}", self.place)
+    }
+}
+
+impl std::ops::Deref for Storage {
+    type Target = Operator;
+    fn deref(&self) -> &Operator {
+        &self.op
+    }
+}
 
 /// One object from a storage listing, its key relative to the storage root. It is storage's
 /// type: the planner takes it, and storage needs nothing of the planner's.
@@ -32,21 +84,34 @@ const MAX_REQUESTS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot set up {service} storage: {message}")]
-    Setup { service: String, message: String },
-    #[error("cannot list `{prefix}`: {message}")]
-    List { prefix: String, message: String },
-    #[error("cannot read `{key}`: {message}")]
-    Read { key: String, message: String },
+    #[error("cannot set up the {place}: {message}")]
+    Setup { place: Box<Place>, message: String },
+    #[error("cannot list `{prefix}` in {place}: {message}")]
+    List {
+        prefix: String,
+        place: Box<Place>,
+        message: String,
+    },
+    #[error("cannot read `{key}` in {place}: {message}")]
+    Read {
+        key: String,
+        place: Box<Place>,
+        message: String,
+    },
     #[error("`{key}` is {size} bytes, more than the {max} bytes allowed for a checksum file")]
     TooLarge { key: String, size: u64, max: u64 },
 }
 
-/// Builds the operator for a policy's storage with the standard layers, timeouts and
-/// retries from the settings' `storage` block.
-pub fn operator(spec: &StorageSpec, tuning: &StorageTuning) -> Result<Operator, StorageError> {
+/// Builds the operator for a policy's storage (configured in `file`) with the standard
+/// layers, timeouts and retries from the settings' `storage` block.
+pub fn operator(
+    spec: &StorageSpec,
+    file: &std::path::Path,
+    tuning: &StorageTuning,
+) -> Result<Storage, StorageError> {
+    let place = Place::of(spec, file, tuning);
     let setup = |message: String| StorageError::Setup {
-        service: spec.service.clone(),
+        place: Box::new(place.clone()),
         message,
     };
     // opendal lists a missing fs root as empty; that is a wrong path, not "no backups".
@@ -54,9 +119,9 @@ pub fn operator(spec: &StorageSpec, tuning: &StorageTuning) -> Result<Operator, 
         && let Some(crate::secret::ConfigValue::Plain(root)) = spec.options.get("root")
         && !std::path::Path::new(root).is_dir()
     {
-        return Err(setup(format!(
-            "root `{root}` does not exist or is not a folder"
-        )));
+        return Err(setup(
+            "the folder does not exist or is not a folder: check storage.root".into(),
+        ));
     }
     let mut options = Vec::with_capacity(spec.options.len());
     for (key, value) in &spec.options {
@@ -65,15 +130,17 @@ pub fn operator(spec: &StorageSpec, tuning: &StorageTuning) -> Result<Operator, 
             .map_err(|e| setup(format!("storage.{key}: {e}")))?;
         options.push((key.clone(), resolved));
     }
-    let op = Operator::via_iter(&spec.service, options).map_err(|e| setup(describe(&e)))?;
-    Ok(op
+    let op = Operator::via_iter(&spec.service, options)
+        .map_err(|e| setup(place::explain(&e, &place)))?;
+    let at = place.to_string();
+    let op = op
         .layer(
             RetryLayer::new()
                 .with_jitter()
                 .with_max_times(tuning.retries)
                 .with_min_delay(Duration::from_millis(200))
                 .with_max_delay(Duration::from_secs(10))
-                .with_notify(log_retry),
+                .with_notify(move |event: RetryEvent<'_>| log_retry(&at, event)),
         )
         .layer(
             TimeoutLayer::new()
@@ -81,12 +148,17 @@ pub fn operator(spec: &StorageSpec, tuning: &StorageTuning) -> Result<Operator, 
                 .with_io_timeout(tuning.stall_timeout),
         )
         .layer(ConcurrentLimitLayer::new(MAX_REQUESTS))
-        .layer(LoggingLayer::new(StorageLog)))
+        .layer(LoggingLayer::new(StorageLog));
+    Ok(Storage {
+        op,
+        place: std::sync::Arc::new(place),
+    })
 }
 
 /// Retries are worth a line at `-v`; the final failure becomes a finding anyway.
-fn log_retry(event: RetryEvent<'_>) {
+fn log_retry(at: &str, event: RetryEvent<'_>) {
     tracing::info!(
+        storage = at,
         operation = %event.op,
         attempt = event.attempt,
         after_seconds = event.retry_after.as_secs_f64(),
@@ -129,13 +201,14 @@ impl LoggingInterceptor for StorageLog {
 
 /// Streams a recursive listing of `prefix` into the planner, one entry at a time.
 pub async fn list_into(
-    op: &Operator,
+    op: &Storage,
     prefix: &str,
     mut add: impl FnMut(Entry),
 ) -> Result<(), StorageError> {
     let fail = |e: opendal::Error| StorageError::List {
         prefix: prefix.to_string(),
-        message: describe(&e),
+        message: place::explain(&e, &op.place),
+        place: Box::new((*op.place).clone()),
     };
     let mut lister = op.lister_with(prefix).recursive(true).await.map_err(fail)?;
     while let Some(entry) = lister.try_next().await.map_err(fail)? {
@@ -154,10 +227,11 @@ pub async fn list_into(
 
 /// Proves the storage answers with these credentials: lists `prefix` until the first
 /// object. Returns its key, or `None` when the prefix holds none.
-pub async fn probe(op: &Operator, prefix: &str) -> Result<Option<String>, StorageError> {
+pub async fn probe(op: &Storage, prefix: &str) -> Result<Option<String>, StorageError> {
     let fail = |e: opendal::Error| StorageError::List {
         prefix: prefix.to_string(),
-        message: describe(&e),
+        message: place::explain(&e, &op.place),
+        place: Box::new((*op.place).clone()),
     };
     let mut lister = op.lister_with(prefix).recursive(true).await.map_err(fail)?;
     while let Some(entry) = lister.try_next().await.map_err(fail)? {
@@ -169,10 +243,11 @@ pub async fn probe(op: &Operator, prefix: &str) -> Result<Option<String>, Storag
 }
 
 /// Reads a small object (a checksum file) whole, refusing anything over `max` bytes.
-pub async fn read_small(op: &Operator, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
+pub async fn read_small(op: &Storage, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
     let fail = |e: opendal::Error| StorageError::Read {
         key: key.to_string(),
-        message: describe(&e),
+        message: place::explain(&e, &op.place),
+        place: Box::new((*op.place).clone()),
     };
     let meta = op.stat(key).await.map_err(fail)?;
     if meta.content_length() > max {

@@ -16,11 +16,22 @@ const RUN_LOCK: &str = ".restore-drill-run.lock";
 pub enum LockError {
     #[error("another restore-drill run is in progress ({holder}); it holds {path}")]
     Busy { path: PathBuf, holder: String },
-    #[error("cannot use the lock file {path}: {source}")]
+    /// The state folder cannot be written: says which, as whom, and how to fix it. The OS
+    /// error is in the message, so it is no `source` (it would be printed twice).
+    #[error("cannot write the state folder `{}`: {}{error}; {}", .dir.display(), file_of(.dir, .path), crate::fsx::state_folder_advice(.dir))]
     Io {
+        dir: PathBuf,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+/// `` `name`: `` of the file in `dir` an error is about; nothing when it is about `dir`.
+fn file_of(dir: &Path, path: &Path) -> String {
+    match path.strip_prefix(dir) {
+        Ok(name) if !name.as_os_str().is_empty() => format!("`{}`: ", name.display()),
+        _ => String::new(),
+    }
 }
 
 /// Held for the whole run; the lock goes when this is dropped or the process dies.
@@ -32,11 +43,16 @@ pub struct RunLock {
 /// Takes the state folder's run lock, or says who holds it.
 pub fn acquire(state_dir: &Path, what: &str) -> Result<RunLock, LockError> {
     let path = state_dir.join(LOCK_FILE);
-    let io = |source| LockError::Io {
+    let io = |error| LockError::Io {
+        dir: state_dir.to_path_buf(),
         path: path.clone(),
-        source,
+        error,
     };
-    std::fs::create_dir_all(state_dir).map_err(io)?;
+    std::fs::create_dir_all(state_dir).map_err(|error| LockError::Io {
+        dir: state_dir.to_path_buf(),
+        path: state_dir.to_path_buf(),
+        error,
+    })?;
     let mut file = File::options()
         .read(true)
         .write(true)

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use opendal::Operator;
+use crate::storage::Storage;
 use serde::Serialize;
 use tokio::io::AsyncReadExt;
 use tokio::sync::OnceCell;
@@ -44,7 +44,7 @@ pub struct ChecksumFiles {
 }
 
 impl ChecksumFiles {
-    async fn get(&self, policy: &str, op: &Operator, key: &str, algorithm: Algorithm) -> Parsed {
+    async fn get(&self, policy: &str, op: &Storage, key: &str, algorithm: Algorithm) -> Parsed {
         let cell = {
             let mut cells = self.cells.lock().expect("checksum cache lock");
             cells
@@ -68,7 +68,7 @@ impl ChecksumFiles {
 /// findings for checksum files that cannot be trusted.
 pub async fn expected_digests(
     policy: &str,
-    op: &Operator,
+    op: &Storage,
     object: &PlannedObject,
     files: &ChecksumFiles,
 ) -> (Vec<Expected>, Vec<Finding>) {
@@ -124,7 +124,7 @@ pub async fn expected_digests(
 /// layout's manifest covers many sets.
 pub async fn manifest_coverage(
     policy: &str,
-    op: &Operator,
+    op: &Storage,
     set: &crate::plan::PlannedSet,
     files: &ChecksumFiles,
 ) -> Vec<Finding> {

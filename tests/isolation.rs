@@ -236,7 +236,7 @@ fn run_due_and_a_drill_of_another_policy_go_on_beside_an_invalid_file() {
 }
 
 #[test]
-fn a_typo_in_the_settings_stops_the_run_without_follow_up_errors_and_pings_fail() {
+fn a_typo_in_the_settings_stops_the_run_without_follow_up_errors_and_pings_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (base, pings) = ping_listener();
@@ -265,7 +265,8 @@ fn a_typo_in_the_settings_stops_the_run_without_follow_up_errors_and_pings_fail(
     let ping = pings
         .recv_timeout(Duration::from_secs(10))
         .expect("no ping arrived");
-    assert_eq!(ping, "/ping/check-1/fail");
+    // The healthchecks.io convention: the exit code in the path.
+    assert_eq!(ping, "/ping/check-1/2");
     assert!(!d.join("scratch").exists(), "a restore started");
     let check = run_code(restore_drill(&config, &["check"]), 2);
     assert!(

@@ -279,3 +279,55 @@ fn the_html_report_prints_to_pdf_with_its_numbers_and_charts_inside_the_page() {
     failures.assert_none();
     assert!(pages >= 1);
 }
+
+#[test]
+fn report_output_takes_its_format_from_the_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quarter(dir.path());
+    let write = |name: &str| {
+        run(bin()
+            .args([
+                "report",
+                "--client",
+                "Bright Smile Orthodontics",
+                "--quarter",
+                "2026-Q4",
+                "-o",
+            ])
+            .arg(dir.path().join(name))
+            .arg("--config-dir")
+            .arg(&config))
+    };
+    let mut failures = Failures::new();
+    for (name, first_line) in [
+        ("q4.md", "# "),
+        ("q4.csv", ""),
+        ("q4.HTML", "<!doctype html>"),
+    ] {
+        let out = write(name);
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+        let first = text.lines().next().unwrap_or_default().to_lowercase();
+        failures.check(out.code == 0 && first.starts_with(first_line), || {
+            format!("{name}: the first line is {first:?}: {out}")
+        });
+        let is_html = text.to_lowercase().contains("<html");
+        failures.check(is_html == name.ends_with("HTML"), || {
+            format!("{name}: HTML or not, wrongly: {first:?}")
+        });
+    }
+    let csv = std::fs::read_to_string(dir.path().join("q4.csv")).unwrap_or_default();
+    failures.check(
+        csv.lines()
+            .all(|l| l.is_empty() || l.contains(',') || l.starts_with('#')),
+        || format!("q4.csv is not CSV: {csv}"),
+    );
+    let out = write("q4.txt");
+    failures.check(
+        out.code == 2
+            && out.stderr.contains(".html, .md or .csv")
+            && out.stderr.contains("--format")
+            && !dir.path().join("q4.txt").exists(),
+        || format!("an unknown extension: {out}"),
+    );
+    failures.assert_none();
+}

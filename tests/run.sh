@@ -7,7 +7,8 @@
 #   - aiosmtpd on a free loopback port storing mail in a Maildir, exported as
 #     RESTORE_DRILL_TEST_SMTP (host:port) and RESTORE_DRILL_TEST_MAILDIR
 #   - Debian's chromium, poppler-utils (pdftotext) and libxml2-utils (xmllint), for the
-#     report tests, when they are missing (needs root, as on CI)
+#     report tests, and tmux for the terminal tests, when they are missing (needs root, as
+#     on CI)
 #   - a 16 MiB tmpfs for the full-scratch case, exported as RESTORE_DRILL_TEST_SMALL_FS
 #     (as root; otherwise that case limits the file size with setrlimit instead)
 #   - cargo test (arguments are passed on: tests/run.sh s3 runs the tests matching "s3")
@@ -23,7 +24,7 @@ if ! "$venv/bin/python" -c 'import moto, boto3, flask, aiosmtpd' >/dev/null 2>&1
 fi
 
 missing=()
-for tool in chromium:chromium pdftotext:poppler-utils xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils /usr/bin/time:time; do
+for tool in chromium:chromium pdftotext:poppler-utils xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils tmux:tmux /usr/bin/time:time; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -404,3 +404,21 @@ fn a_closed_stdout_does_not_stop_the_run_from_recording() {
     assert!(runs[0].join("results.json").is_file());
     assert!(dir.path().join("state/history.sqlite3").is_file());
 }
+
+#[test]
+fn json_dash_writes_the_results_to_stdout_and_the_summary_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config(dir.path());
+    let out = common::run_ok(
+        restore_drill(&config, &["run", "--policy", "acme-files", "--json", "-"])
+            .current_dir(dir.path()),
+    );
+    let results: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not the JSON alone ({e}): {out}"));
+    assert_eq!(results["policies"][0]["name"], "acme-files", "{out}");
+    assert!(out.stderr.contains("PASSED 1 of 1"), "{out}");
+    assert!(
+        !dir.path().join("-").exists(),
+        "a file named `-` was written"
+    );
+}

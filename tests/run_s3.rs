@@ -163,6 +163,8 @@ fn shared() -> &'static Shared {
         // absent: nothing listens on this port.
         let absent = format!("http://127.0.0.1:{}", common::closed_port());
         write_s3_policy(&config, "absent", &bucket, &absent, "healthy");
+        // no-bucket: the server answers, the bucket is not there.
+        write_s3_policy(&config, "no-bucket", "rd-no-such-bucket", &endpoint, "healthy");
 
         // -vvv: trace logs, storage requests included, must not carry the secret either.
         let run = common::run_json(&config, &["-vvv"]);
@@ -183,7 +185,7 @@ fn s3_run_fails_overall_and_reports_every_policy() {
     let s = &shared().run;
     assert_eq!(s.out.code, 1, "{}", s.out);
     println!("{}", s.out.stdout);
-    assert_eq!(s.results["policies"].as_array().unwrap().len(), 9);
+    assert_eq!(s.results["policies"].as_array().unwrap().len(), 10);
 }
 
 #[test]
@@ -302,4 +304,51 @@ fn s3_absent_server_is_a_storage_error_for_its_policy_only() {
     let results = &shared().run.results;
     assert_eq!(finding_kinds(policy(results, "absent")), ["storage_error"]);
     assert_eq!(policy(results, "healthy")["status"], "pass");
+}
+
+/// The message of a policy's only finding.
+fn only_message(name: &str) -> String {
+    let p = policy(&shared().run.results, name);
+    assert_eq!(finding_kinds(p), ["storage_error"], "{name}");
+    p["findings"][0]["message"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn s3_refused_connection_names_host_and_port() {
+    let config = shared().root.join("config");
+    let text = std::fs::read_to_string(config.join("absent.yaml")).unwrap();
+    let host_port = text
+        .split("endpoint: http://")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap()
+        .to_string();
+    let message = only_message("absent");
+    for says in [
+        format!("connection refused by {host_port}"),
+        "storage.endpoint".to_string(),
+        config.join("absent.yaml").display().to_string(),
+    ] {
+        assert!(message.contains(&says), "no {says:?} in: {message}");
+    }
+}
+
+#[test]
+fn s3_missing_bucket_names_bucket_endpoint_and_field_without_a_debug_dump() {
+    let message = only_message("no-bucket");
+    let endpoint = common::s3_endpoint();
+    let host_port = endpoint.trim_start_matches("http://");
+    let config = shared().root.join("config");
+    for says in [
+        "s3 bucket `rd-no-such-bucket`".to_string(),
+        format!("at {host_port}"),
+        "the bucket does not exist".to_string(),
+        "storage.bucket".to_string(),
+        config.join("no-bucket.yaml").display().to_string(),
+    ] {
+        assert!(message.contains(&says), "no {says:?} in: {message}");
+    }
+    for never in ["request_id", "S3Error", "{"] {
+        assert!(!message.contains(never), "{never:?} in: {message}");
+    }
 }

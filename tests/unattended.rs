@@ -164,14 +164,22 @@ fn sigterm_mid_restore_exits_143_and_records_an_interrupted_run() {
     failures.assert_none();
 }
 
-/// A tiny HTTP server on loopback that answers 200 and records each request's path.
-fn listener() -> (String, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader, Write};
+/// A ping the monitor received: its path and body.
+#[derive(Debug)]
+struct Received {
+    path: String,
+    body: String,
+}
+
+/// A tiny HTTP server on loopback that answers 200 and records each request's path and body;
+/// the base URL ends in a token standing for the check's secret.
+fn listener() -> (String, std::sync::mpsc::Receiver<Received>) {
+    use std::io::{BufRead, BufReader, Read, Write};
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/ping/check-1", server.local_addr().unwrap());
+    let base = format!("http://{}/ping/{TOKEN}", server.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for stream in server.incoming().take(8).flatten() {
+        for stream in server.incoming().flatten() {
             let mut line = String::new();
             let mut reader = BufReader::new(&stream);
             if reader.read_line(&mut line).is_err() {
@@ -182,20 +190,32 @@ fn listener() -> (String, std::sync::mpsc::Receiver<String>) {
                 .nth(1)
                 .unwrap_or_default()
                 .to_string();
+            let mut length = 0;
             let mut header = String::new();
             while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                if let Some((name, value)) = header.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
                 header.clear();
             }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
             let _ = (&stream)
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK");
-            let _ = tx.send(path);
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let _ = tx.send(Received { path, body });
         }
     });
     (base, rx)
 }
 
+/// The secret part of the ping URL, which no body may contain.
+const TOKEN: &str = "check-1-secret-token";
+
 #[test]
-fn heartbeat_pings_start_then_success_or_fail() {
+fn heartbeat_pings_start_then_the_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let config = fast_config(dir.path());
     let (base, pings) = listener();
@@ -208,21 +228,104 @@ fn heartbeat_pings_start_then_success_or_fail() {
             .recv_timeout(Duration::from_secs(10))
             .expect("no ping arrived")
     };
+    let start = format!("/ping/{TOKEN}/start");
+    let exit = |code: i32| format!("/ping/{TOKEN}/{code}");
+    let mut failures = Failures::new();
+    let expect = |failures: &mut Failures, code: i32, started: bool, says: &str| {
+        if started {
+            let ping = recv();
+            failures.check_eq(&ping.path, &start, || format!("exit {code}: {ping:?}"));
+        }
+        let ping = recv();
+        failures.check_eq(&ping.path, &exit(code), || format!("exit {code}: {ping:?}"));
+        failures.check(
+            ping.body.contains(says)
+                && ping.body.contains(&format!(": exit {code} ("))
+                && !ping.body.contains(TOKEN),
+            || {
+                format!(
+                    "exit {code}: the body should say {says:?}, its code and no secret: {ping:?}"
+                )
+            },
+        );
+    };
 
     run_ok(restore_drill(&config, &["run"]));
-    assert_eq!([recv(), recv()], ["/ping/check-1/start", "/ping/check-1"]);
+    expect(&mut failures, 0, true, "PASSED 1 of 1");
 
-    // A failing run pings /fail.
-    std::fs::write(
-        dir.path().join("bucket/x/2026-11-25/SHA256SUMS"),
-        format!("{}  a.zst\n", "0".repeat(64)),
-    )
-    .unwrap();
+    // A failing run: its summary's last lines name the finding.
+    let sums = dir.path().join("bucket/x/2026-11-25/SHA256SUMS");
+    let good_sums = std::fs::read(&sums).unwrap();
+    std::fs::write(&sums, format!("{}  a.zst\n", "0".repeat(64))).unwrap();
     run_code(restore_drill(&config, &["run"]), 1);
-    assert_eq!(
-        [recv(), recv()],
-        ["/ping/check-1/start", "/ping/check-1/fail"]
+    expect(&mut failures, 1, true, "FAIL slow");
+    std::fs::write(&sums, good_sums).unwrap();
+
+    // Another run holds the state folder's lock.
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(dir.path().join("state/restore-drill.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    run_code(restore_drill(&config, &["run"]), 6);
+    expect(
+        &mut failures,
+        6,
+        false,
+        "another restore-drill run is in progress",
     );
+    lock.unlock().unwrap();
+
+    // Invalid settings, but the heartbeat's own can be read.
+    let settings = config.join("restore-drill.yaml");
+    let valid = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(&settings, format!("{valid}no_such_setting: 1\n")).unwrap();
+    run_code(restore_drill(&config, &["run"]), 2);
+    expect(&mut failures, 2, false, "no_such_setting");
+    std::fs::write(&settings, &valid).unwrap();
+
+    // A state folder that cannot be written (here: a file stands where it should be).
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("state"), "").unwrap();
+    run_code(restore_drill(&config, &["run"]), 4);
+    expect(&mut failures, 4, false, "state");
+    failures.assert_none();
+}
+
+#[test]
+fn a_state_folder_that_cannot_be_written_says_which_as_whom_and_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fast_config(dir.path());
+    let state = dir.path().join("state");
+    let mut failures = Failures::new();
+    // A file where the folder should be: the lock cannot be taken.
+    std::fs::write(&state, "").unwrap();
+    let out = run_code(restore_drill(&config, &["run"]), 4);
+    // The history's database cannot be opened: the run is not recorded.
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir_all(state.join("history.sqlite3")).unwrap();
+    let history = run_code(restore_drill(&config, &["run"]), 4);
+    let uid = rustix::process::geteuid().as_raw();
+    for (case, out, os_error) in [
+        ("lock", &out, "File exists"),
+        ("history", &history, "unable to open database file"),
+    ] {
+        for says in [
+            state.display().to_string(),
+            format!("(uid {uid})"),
+            "chown".to_string(),
+            "StateDirectory=".to_string(),
+        ] {
+            failures.check(out.stderr.contains(&says), || {
+                format!("{case}: no {says:?} in: {out}")
+            });
+        }
+        failures.check(out.stderr.matches(os_error).count() == 1, || {
+            format!("{case}: the error {os_error:?} is not said exactly once: {out}")
+        });
+    }
+    failures.assert_none();
 }
 
 #[test]

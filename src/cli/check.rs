@@ -53,7 +53,11 @@ fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for policy in &config.policies {
         let result = runtime.block_on(async {
-            let op = restore_drill::storage::operator(&policy.storage, &config.settings.storage)?;
+            let op = restore_drill::storage::operator(
+                &policy.storage,
+                &policy.file,
+                &config.settings.storage,
+            )?;
             restore_drill::storage::probe(&op, &policy.backups.prefix).await
         });
         match result {

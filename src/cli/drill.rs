@@ -39,7 +39,7 @@ pub struct DrillArgs {
     /// Live progress bars on stderr: auto (when stderr is a terminal), always or never.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
-    /// Write the whole result as JSON to this file.
+    /// Write the whole result as JSON to this file; `-` for stdout.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
@@ -64,7 +64,10 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let options = SessionOptions {
         policies: vec![args.policy.clone()],
         choice,
-        json: args.json,
+        json: {
+            super::json_to_stdout(args.json.as_deref());
+            args.json
+        },
         keep: args.keep,
         drill: Some(Drill {
             operator: Some(args.operator.clone()),

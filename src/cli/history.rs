@@ -274,6 +274,7 @@ fn table<const N: usize>(header: [&str; N]) -> Table {
         .load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header);
+    super::fit(&mut table);
     table
 }
 

@@ -5,8 +5,20 @@
 
 /// `print!` to stdout that never panics: a closed pipe (`restore-drill run | head`) or a
 /// full disk loses only this copy of the text, while the run goes on to record its history
-/// and results, which are the record.
+/// and results, which are the record. While stdout carries JSON (`--json -`), to stderr.
 macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if $crate::cli::JSON_ON_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = write!(std::io::stderr().lock(), $($arg)*);
+        } else {
+            let _ = write!(std::io::stdout().lock(), $($arg)*);
+        }
+    }};
+}
+
+/// `print!` of JSON to stdout, which never panics (see `out!`).
+macro_rules! json {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = write!(std::io::stdout().lock(), $($arg)*);
@@ -16,9 +28,19 @@ macro_rules! out {
 /// `println!` to stdout that never panics (see `out!`).
 macro_rules! outln {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        out!("{}\n", format_args!($($arg)*));
     }};
+}
+
+/// Set by `--json -`: stdout carries the JSON alone, so what people read goes to stderr.
+pub(crate) static JSON_ON_STDOUT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--json` names stdout (`-`); if so, says so to `out!`.
+fn json_to_stdout(json: Option<&std::path::Path>) {
+    if json.is_some_and(|p| p.as_os_str() == "-") {
+        JSON_ON_STDOUT.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 mod check;
@@ -142,6 +164,28 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     let _ = tracing_log::LogTracer::builder()
         .ignore_crate("reqsign")
         .init();
+}
+
+/// The columns of the terminal stdout is, to fit tables to: `COLUMNS` when set, else the
+/// terminal's width; `None` when stdout is no terminal (logs keep the full table).
+fn terminal_width() -> Option<u16> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return None;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|c| *c >= 20)
+        .or_else(|| console::Term::stdout().size_checked().map(|(_, w)| w))
+}
+
+/// Fits a table to the terminal (cells wrap inside it), when stdout is one.
+fn fit(table: &mut comfy_table::Table) {
+    if let Some(width) = terminal_width() {
+        table
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_width(width);
+    }
 }
 
 /// An error and its sources on one line, as `anyhow`'s `{:#}` prints them.

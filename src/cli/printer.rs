@@ -35,7 +35,10 @@ impl Events for Printer {
                 eprintln!("warning: could not remove {}: {error}", path.display())
             }
             Event::Finished { result, kept } => {
-                out!("{}", report::summary(result));
+                out!(
+                    "{}",
+                    report::summary_within(result, super::terminal_width())
+                );
                 if let Some(dir) = kept {
                     outln!("restored files kept in {}", dir.display());
                 }
@@ -45,6 +48,7 @@ impl Events for Printer {
                 path.display()
             ),
             Event::Artifacts { dir } => outln!("results: {}", dir.display()),
+            Event::Json { text } => json!("{text}"),
             Event::Mail(report) => super::mail::print_report(report),
             Event::NotKept { message } => eprintln!("error: {message}"),
         }

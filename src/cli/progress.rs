@@ -177,8 +177,13 @@ impl Observer for Bars {
         })
     }
 
-    /// Clears the bars at the end of a run, before the summary is printed.
+    /// Clears the bars at the end of a run, before the summary is printed. The overall bar
+    /// is finished first: its steady tick would draw it again below the summary.
     fn finished(&self) {
+        if let Some(drawn) = self.drawn.get() {
+            drawn.overall.disable_steady_tick();
+            drawn.overall.finish_and_clear();
+        }
         if let Some(multi) = active().lock().ok().and_then(|mut a| a.take()) {
             let _ = multi.clear();
         }

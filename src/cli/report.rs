@@ -31,8 +31,9 @@ pub struct ReportArgs {
     /// Last day of the period, included (with --from).
     #[arg(long, requires = "from", value_name = "DATE")]
     to: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Html)]
-    format: Format,
+    /// The report's format; without it, taken from the extension of -o (.html, .md, .csv).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Where to write the report.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
@@ -43,6 +44,25 @@ enum Format {
     Html,
     Md,
     Csv,
+}
+
+impl Format {
+    /// The format a file's extension names; an unknown one is an error saying what to do.
+    fn of(output: &std::path::Path) -> Result<Format, String> {
+        let extension = output
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("html" | "htm") => Ok(Format::Html),
+            Some("md" | "markdown") => Ok(Format::Md),
+            Some("csv") => Ok(Format::Csv),
+            _ => Err(format!(
+                "-o {}: cannot tell the format from the file's extension; name the file .html, .md or .csv, or give --format html|md|csv",
+                output.display()
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +84,10 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let Some(output) = args.output else {
         return usage("-o FILE is required: where to write the report");
+    };
+    let format = match args.format.map_or_else(|| Format::of(&output), Ok) {
+        Ok(format) => format,
+        Err(message) => return usage(&message),
     };
     let period = match (&args.quarter, &args.from, &args.to) {
         (Some(q), _, _) => Period::quarter(q).map_err(|e| e.to_string()),
@@ -105,13 +129,12 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         history.head()?,
         now,
     );
-    let text = match args.format {
+    let text = match format {
         Format::Html => period::html(&report),
         Format::Md => period::markdown(&report),
         Format::Csv => period::csv(&report),
     };
-    let text =
-        super::signing::sign_report(&config.settings, &text, matches!(args.format, Format::Csv))?;
+    let text = super::signing::sign_report(&config.settings, &text, matches!(format, Format::Csv))?;
     std::fs::write(&output, text).with_context(|| format!("cannot write {}", output.display()))?;
     outln!(
         "report: {} ({} runs, {} policies, chain head {})",

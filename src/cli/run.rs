@@ -23,7 +23,8 @@ pub struct RunArgs {
     /// Print the plan (sets, dates, objects, bytes) and restore nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Write the whole result as JSON to this file.
+    /// Write the whole result as JSON to this file; `-` for stdout (the summary then goes to
+    /// stderr).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Leave the restored files in the scratch folder and print where.
@@ -44,7 +45,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => {
             let code = super::config_failed(&errors);
-            session::ping_config_errors(&args.config.dir);
+            if let Some(heartbeat) = config::load_heartbeat_only(&args.config.dir) {
+                session::tell_monitor(&heartbeat, code, &errors.to_string());
+            }
             // A run that could not start still tells the MSP's team.
             match session::notice_config_errors(&args.config.dir, &errors) {
                 Some(Ok(report)) => super::mail::print_report(&report),
@@ -66,6 +69,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             invalid.name,
         );
     }
+    super::json_to_stdout(args.json.as_deref());
     let options = SessionOptions {
         policies: args.policies,
         seed: args.seed,
@@ -80,6 +84,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         ..SessionOptions::default()
     };
-    let outcome = Session::new(&config, options).and_then(|s| s.run(&super::printer::Printer));
+    let outcome = match Session::new(&config, options) {
+        Ok(session) => session.run(&super::printer::Printer),
+        Err(e) => {
+            if let Some(heartbeat) = &config.settings.heartbeat {
+                session::tell_monitor(heartbeat, e.exit_code(), &e.to_string());
+            }
+            Err(e)
+        }
+    };
     super::session_code(outcome.map(|o| o.code), &config.dir, "--policy")
 }

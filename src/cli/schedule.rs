@@ -35,6 +35,7 @@ pub fn execute(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
         .set_header([
             "policy", "client", "schedule", "last run", "result", "next due",
         ]);
+    super::fit(&mut table);
     for policy in &config.policies {
         let last = history.last_run(&policy.name)?;
         let (schedule, next) = match &policy.schedule {

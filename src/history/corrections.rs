@@ -58,9 +58,9 @@ impl History {
         key: Option<&ed25519_dalek::SigningKey>,
     ) -> Result<String, HistoryError> {
         let path = self.path.clone();
-        let sql = |source| HistoryError::Sql {
+        let sql = |error| HistoryError::Sql {
             path: path.clone(),
-            source,
+            error,
         };
         let tx = self
             .conn

@@ -25,15 +25,17 @@ pub const DATABASE: &str = "history.sqlite3";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("cannot create the state folder `{path}`: {source}")]
+    // The OS or SQLite error is in these messages, so it is no `source`: it would be
+    // printed twice.
+    #[error("cannot create the state folder `{}`: {error}; {}", .path.display(), crate::fsx::state_folder_advice(.path))]
     Folder {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("history database `{path}`: {source}")]
+    #[error("history database `{}`: {error}{}", .path.display(), unwritable_advice(.path, .error))]
     Sql {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error(
         "history database `{path}` has schema version {found}, newer than this restore-drill knows ({known}): use a newer restore-drill"
@@ -56,6 +58,19 @@ pub enum HistoryError {
         by: String,
         reason: String,
     },
+}
+
+/// For a database that cannot be opened or written, what to do about its folder; else
+/// nothing.
+fn unwritable_advice(path: &Path, error: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode::{CannotOpen, PermissionDenied, ReadOnly};
+    match error.sqlite_error_code() {
+        Some(CannotOpen | PermissionDenied | ReadOnly) => {
+            let dir = path.parent().unwrap_or(path);
+            format!("; {}", crate::fsx::state_folder_advice(dir))
+        }
+        _ => String::new(),
+    }
 }
 
 pub struct History {
@@ -111,14 +126,14 @@ impl History {
     /// Opens (creating when absent) `state_dir/history.sqlite3` and brings its schema up to
     /// date.
     pub fn open(state_dir: &Path) -> Result<History, HistoryError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| HistoryError::Folder {
+        std::fs::create_dir_all(state_dir).map_err(|error| HistoryError::Folder {
             path: state_dir.to_path_buf(),
-            source,
+            error,
         })?;
         let path = state_dir.join(DATABASE);
-        let sql = |source| HistoryError::Sql {
+        let sql = |error| HistoryError::Sql {
             path: path.clone(),
-            source,
+            error,
         };
         let conn = Connection::open(&path).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
@@ -139,17 +154,17 @@ impl History {
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
-        |source| HistoryError::Sql {
+        |error| HistoryError::Sql {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 
     fn migrate(&mut self) -> Result<(), HistoryError> {
         let path = self.path.clone();
-        let sql = |source| HistoryError::Sql {
+        let sql = |error| HistoryError::Sql {
             path: path.clone(),
-            source,
+            error,
         };
         let known = schema::MIGRATIONS.len() as i64;
         let found: i64 = self
@@ -177,9 +192,9 @@ impl History {
         key: Option<&ed25519_dalek::SigningKey>,
     ) -> Result<String, HistoryError> {
         let path = self.path.clone();
-        let sql = |source| HistoryError::Sql {
+        let sql = |error| HistoryError::Sql {
             path: path.clone(),
-            source,
+            error,
         };
         let tx = self
             .conn

@@ -33,18 +33,20 @@ pub struct SpoolEntry {
 
 /// A file of the spool or the outbox that could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {what} `{path}`: {source}")]
+#[error("cannot write {what} `{}`: {error}", .path.display())]
 pub struct WriteError {
     pub what: &'static str,
     pub path: PathBuf,
-    pub source: std::io::Error,
+    /// In the message, so no `source`: it would be printed twice.
+    pub error: std::io::Error,
 }
 
 /// Why a spooled message cannot be read back: it stays where it is, reported as waiting.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
+    /// Shown as it is: no `source` too, or it would be printed twice.
     #[error("{0}")]
-    Read(#[from] std::io::Error),
+    Read(std::io::Error),
     #[error("not a spooled message: no envelope line")]
     NoEnvelope,
     #[error("not a spooled message: its envelope: {0}")]
@@ -52,6 +54,12 @@ pub enum SpoolError {
     /// The `.json` envelope of an earlier release's layout.
     #[error("{0}")]
     LegacyEnvelope(serde_json::Error),
+}
+
+impl From<std::io::Error> for SpoolError {
+    fn from(e: std::io::Error) -> Self {
+        SpoolError::Read(e)
+    }
 }
 
 /// A spool file's bytes: the envelope as one line of JSON (serde_json escapes every newline
@@ -65,10 +73,10 @@ pub fn file_bytes(entry: &SpoolEntry, raw: &[u8]) -> Vec<u8> {
 
 /// Writes `bytes` to a new file `<stamp>-<team>-<n>.<ext>` in `dir`, atomically.
 pub fn write_new(dir: &Path, team: &str, ext: &str, bytes: &[u8]) -> Result<PathBuf, WriteError> {
-    std::fs::create_dir_all(dir).map_err(|source| WriteError {
+    std::fs::create_dir_all(dir).map_err(|error| WriteError {
         what: "mail folder",
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     let stamp = jiff::Timestamp::now()
         .strftime("%Y%m%dT%H%M%S%.6fZ")
@@ -78,26 +86,26 @@ pub fn write_new(dir: &Path, team: &str, ext: &str, bytes: &[u8]) -> Result<Path
         if path.exists() {
             continue;
         }
-        write_atomic(&path, bytes).map_err(|source| WriteError {
+        write_atomic(&path, bytes).map_err(|error| WriteError {
             what: "message",
             path: path.clone(),
-            source,
+            error,
         })?;
         return Ok(path);
     }
     Err(WriteError {
         what: "message",
         path: dir.to_path_buf(),
-        source: std::io::Error::other("no free file name"),
+        error: std::io::Error::other("no free file name"),
     })
 }
 
 /// Replaces a spooled message with `bytes` (the same message with its last error).
 pub fn rewrite(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    write_atomic(path, bytes).map_err(|source| WriteError {
+    write_atomic(path, bytes).map_err(|error| WriteError {
         what: "spooled message",
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

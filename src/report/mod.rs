@@ -78,8 +78,8 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
     ]
 }
 
-/// A plain-text table of policies, as the terminal and the text part of mail show it.
-pub(crate) fn policy_table<'a>(policies: impl IntoIterator<Item = &'a PolicyResult>) -> String {
+/// A plain-text table of policies, as wide as its content.
+fn policy_table<'a>(policies: impl IntoIterator<Item = &'a PolicyResult>) -> String {
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED)
@@ -91,14 +91,65 @@ pub(crate) fn policy_table<'a>(policies: impl IntoIterator<Item = &'a PolicyResu
     table.to_string()
 }
 
+/// The policies for a terminal too narrow for the table: a block each, its name, client and
+/// status on the first line, then each column's name and value, never split, packed into
+/// lines of `width` columns. A table squeezed to fit would split words inside its cells.
+fn policy_blocks(policies: &[PolicyResult], width: usize) -> String {
+    let mut out = String::new();
+    for p in policies {
+        let [name, client, status, rest @ ..] = cells(p);
+        let _ = writeln!(
+            out,
+            "{}",
+            wrap(
+                &format!("{status} {name} ({client})"),
+                Some(width as u16),
+                4
+            )
+        );
+        let fields: Vec<String> = COLUMNS[3..]
+            .iter()
+            .zip(rest)
+            .map(|(column, value)| format!("{column}: {value}"))
+            .collect();
+        let mut line = String::from("   ");
+        for field in fields {
+            if line.len() > 3 && line.chars().count() + 3 + field.chars().count() > width {
+                let _ = writeln!(out, "{}", wrap(&line, Some(width as u16), 6));
+                line = String::from("   ");
+            }
+            if line.len() > 3 {
+                line.push_str(" ·");
+            }
+            line.push(' ');
+            line.push_str(&field);
+        }
+        let _ = writeln!(out, "{}", wrap(&line, Some(width as u16), 6));
+    }
+    out
+}
+
 /// The terminal summary: a table of policies, then each finding on its own line.
 pub fn summary(result: &RunResult) -> String {
-    let mut out = policy_table(&result.policies);
+    summary_within(result, None)
+}
+
+/// The summary fitted to a terminal `width` columns wide: the table's cells and the
+/// findings' lines wrap inside it. `None` (not a terminal: logs, mail from cron): the full
+/// table, one line per finding.
+pub fn summary_within(result: &RunResult, width: Option<u16>) -> String {
+    let table = policy_table(&result.policies);
+    let fits = |w: u16| table.lines().all(|l| l.chars().count() <= usize::from(w));
+    let mut out = match width {
+        Some(w) if !fits(w) => policy_blocks(&result.policies, usize::from(w)),
+        _ => table,
+    };
 
     out.push('\n');
     for p in result.policies.iter().filter(|p| !p.findings.is_empty()) {
         for f in &p.findings {
-            let _ = writeln!(out, "  {} {}: {f}", status_word(p.status), p.name);
+            let line = format!("  {} {}: {f}", status_word(p.status), p.name);
+            let _ = writeln!(out, "{}", wrap(&line, width, 6));
         }
     }
     let _ = writeln!(
@@ -108,6 +159,41 @@ pub fn summary(result: &RunResult) -> String {
         result.run_id,
         result.seed
     );
+    out
+}
+
+/// `line` wrapped at spaces to `width` columns, its next lines indented by `indent`; a word
+/// longer than a line (a digest) is cut where the line ends.
+fn wrap(line: &str, width: Option<u16>, indent: usize) -> String {
+    let Some(width) = width.map(usize::from).filter(|w| *w > indent + 20) else {
+        return line.to_string();
+    };
+    let text = line.trim_start_matches(' ');
+    let mut column = line.len() - text.len();
+    let mut out = " ".repeat(column);
+    let room = width - indent;
+    let words = text.split(' ').flat_map(|word| {
+        let chars: Vec<char> = word.chars().collect();
+        let pieces: Vec<String> = if chars.len() > room {
+            chars.chunks(room).map(|c| c.iter().collect()).collect()
+        } else {
+            vec![word.to_string()]
+        };
+        pieces
+    });
+    for (i, word) in words.enumerate() {
+        let len = word.chars().count();
+        if i > 0 && column > indent && column + 1 + len > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            column = indent;
+        } else if i > 0 {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(&word);
+        column += len;
+    }
     out
 }
 
@@ -173,11 +259,16 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
     out
 }
 
+/// The results as JSON text, ending in a newline.
+pub fn json_text(result: &RunResult) -> String {
+    let mut json = serde_json::to_string_pretty(result).expect("results serialize");
+    json.push('\n');
+    json
+}
+
 /// Writes the results as JSON, atomically: a reader never sees half a file.
 pub fn write_json(result: &RunResult, path: &Path) -> std::io::Result<()> {
-    let mut json = serde_json::to_vec_pretty(result)?;
-    json.push(b'\n');
-    write_atomic(path, &json)
+    write_atomic(path, json_text(result).as_bytes())
 }
 
 /// Writes the run's artifacts into `state_dir/runs/<run-id>/`: `results.json`, `junit.xml`
@@ -248,5 +339,38 @@ mod tests {
     #[test]
     fn summary_table_lists_policies_then_findings() {
         insta::assert_snapshot!(summary(&crate::results::sample::run()));
+    }
+
+    #[test]
+    fn a_summary_fitted_to_a_terminal_has_no_line_wider_than_it() {
+        let run = crate::results::sample::run();
+        assert!(summary(&run).lines().any(|l| l.chars().count() > 100));
+        for width in [60u16, 80, 100, 120] {
+            let text = summary_within(&run, Some(width));
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= usize::from(width),
+                    "{width}: {line:?} in\n{text}"
+                );
+            }
+            for p in &run.policies {
+                assert!(text.contains(&p.name), "{width}: {} is missing", p.name);
+            }
+        }
+    }
+
+    #[test]
+    fn wrapped_lines_keep_their_indent_and_every_word() {
+        let line = "  FAIL db: storage_error: cannot list `x/` in s3 bucket `b` at 127.0.0.1:9000";
+        let text = wrap(line, Some(40), 6);
+        assert!(text.starts_with("  FAIL db:"), "{text}");
+        assert!(
+            text.lines().skip(1).all(|l| l.starts_with("      ")),
+            "{text}"
+        );
+        assert_eq!(
+            text.split_whitespace().collect::<Vec<_>>(),
+            line.split_whitespace().collect::<Vec<_>>()
+        );
     }
 }

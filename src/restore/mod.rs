@@ -41,14 +41,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use opendal::Operator;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::checksum::Algorithm;
 use crate::finding::{Finding, FindingKind};
 use crate::plan::PlannedObject;
-use crate::storage::{LocalFile, describe};
+use crate::storage::{LocalFile, Storage};
 use chunk::{CHANNEL_CHUNKS, Chunk, IN_FLIGHT_BYTES};
 use decode::DecodeOutput;
 use halt::Halt;
@@ -82,7 +81,7 @@ pub struct Restored {
 /// Restores one object into `spec.set_dir`. Never returns an error: every failure is a
 /// finding in the result.
 pub async fn restore_object(
-    op: &Operator,
+    op: &Storage,
     object: &PlannedObject,
     spec: &RestoreSpec,
     on_bytes: &(dyn Fn(u64) + Sync),
@@ -101,7 +100,7 @@ pub async fn restore_object(
         }
     };
     let (feed, mut workers) = spawn(local.as_ref(), object, spec);
-    let mut pumped = pump(stream, feed, &mut workers, started, on_bytes).await;
+    let mut pumped = pump(op, stream, feed, &mut workers, started, on_bytes).await;
     let chunks = pumped.chunks;
     let (decoded, digests) = join(workers, &mut pumped, stall).await;
     let mut restored = assemble(object, started, pumped, decoded, digests);
@@ -128,14 +127,14 @@ type Decoding = Result<Result<DecodeOutput, Halt>, JoinError>;
 /// `storage::LocalFile`, kept for the local hash read), anything else through the operator.
 /// An error is the message of the object's `storage_error` finding.
 async fn open(
-    op: &Operator,
+    op: &Storage,
     key: &str,
     stall: Duration,
 ) -> Result<(Option<Arc<LocalFile>>, StoredStream), String> {
     let local = match crate::storage::local_path(op, key) {
         Some(path) => match LocalFile::open(path, stall).await {
             Ok(file) => Some(file),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(op.local_error(&e)),
         },
         None => None,
     };
@@ -148,7 +147,7 @@ async fn open(
     };
     match stream {
         Ok(stream) => Ok((local, stream)),
-        Err(e) => Err(gone_or(&e)),
+        Err(e) => Err(op.read_error(&e)),
     }
 }
 
@@ -219,6 +218,7 @@ struct Pumped {
 /// Moves the stream's chunks to the decoder and the stream's hasher, each chunk holding a
 /// share of the in-flight budget, until the stream ends or a worker stops.
 async fn pump(
+    op: &Storage,
     mut stream: StoredStream,
     feed: Feed,
     workers: &mut Workers,
@@ -280,7 +280,7 @@ async fn pump(
                 }
             }
             Err(e) => {
-                let message = read_failure(&e);
+                let message = op.stream_error(&e);
                 read_error = Some(message.clone());
                 workers.stop_hashing.store(true, Ordering::Relaxed);
                 let _ = data_tx.send(Err(message)).await;
@@ -391,27 +391,6 @@ fn assemble(
         ));
     }
     restored
-}
-
-/// A failed read of the stream in words: an opendal error through `gone_or`, a local read's
-/// as it is.
-fn read_failure(e: &io::Error) -> String {
-    match e.get_ref().and_then(|i| i.downcast_ref::<opendal::Error>()) {
-        Some(inner) => gone_or(inner),
-        None => e.to_string(),
-    }
-}
-
-/// A storage error in words; a listed object that is not found is said to be gone.
-fn gone_or(e: &opendal::Error) -> String {
-    if e.kind() == opendal::ErrorKind::NotFound {
-        format!(
-            "the object was listed but is gone: deleted or moved during the run ({})",
-            describe(e)
-        )
-    } else {
-        describe(e)
-    }
 }
 
 #[cfg(test)]

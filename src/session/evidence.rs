@@ -107,13 +107,3 @@ pub fn notice_config_errors(
             .map_err(SessionError::Notice)
     }))
 }
-
-/// A run that could not start still tells the monitor (`/fail`), when the heartbeat settings
-/// themselves could be read; never fails.
-pub fn ping_config_errors(dir: &Path) {
-    if let Some(heartbeat) = config::load_heartbeat_only(dir)
-        && let Ok(runtime) = super::runtime(Threads::One)
-    {
-        runtime.block_on(heartbeat.ping(crate::heartbeat::Ping::Fail));
-    }
-}

@@ -31,7 +31,7 @@ use crate::runtime::Threads;
 use crate::unattended::{self, LockError, StopSignal};
 
 pub use drill::{DrillSummary, RtoVerdict};
-pub use evidence::{notice_config_errors, ping_config_errors};
+pub use evidence::notice_config_errors;
 
 /// What to run and how; the front end fills it from its flags.
 #[derive(Default)]
@@ -46,7 +46,8 @@ pub struct SessionOptions {
     pub due: bool,
     /// Plan and stop: [`Event::Planned`], nothing restored, nothing recorded.
     pub dry_run: bool,
-    /// Also write the whole result as JSON to this file.
+    /// Also write the whole result as JSON to this file; `-`: hand it to the front end
+    /// ([`Event::Json`]) for stdout.
     pub json: Option<PathBuf>,
     /// Leave the restored files in the scratch folder.
     pub keep: bool,
@@ -85,6 +86,8 @@ pub enum Event<'a> {
         result: &'a RunResult,
         kept: Option<&'a Path>,
     },
+    /// The whole result as JSON, for stdout (`json` is `-`).
+    Json { text: &'a str },
     /// The run is in the history, at the head of its chain.
     Recorded { path: &'a Path, head: &'a str },
     /// The run's artifacts (results.json, junit.xml, report.html) are in this folder.
@@ -198,7 +201,30 @@ impl<'c> Session<'c> {
     }
 
     /// Runs the session to its end: the exit code, and the result when the run finished.
+    /// However it ends (a lock held, a state folder not writable, a signal, a failure), the
+    /// monitor is told the exit code; a dry run tells it nothing.
     pub fn run(self, events: &dyn Events) -> Result<Outcome, SessionError> {
+        let ended = self.run_to_end(events);
+        if !self.options.dry_run
+            && let Some(heartbeat) = &self.config.settings.heartbeat
+        {
+            let (code, text) = match &ended {
+                Ok(outcome) => (
+                    outcome.code,
+                    outcome
+                        .result
+                        .as_ref()
+                        .map(report::summary)
+                        .unwrap_or_default(),
+                ),
+                Err(e) => (e.exit_code(), error_chain(e)),
+            };
+            tell_monitor(heartbeat, code, &text);
+        }
+        ended
+    }
+
+    fn run_to_end(&self, events: &dyn Events) -> Result<Outcome, SessionError> {
         let mut start = RunStart::new(self.options.seed);
         start.choice = self.options.choice;
         let settings = &self.config.settings;
@@ -211,10 +237,7 @@ impl<'c> Session<'c> {
                     observer.finished();
                 }
                 events.event(Event::NothingDue);
-                // The runner ran: a monitor expecting a ping per invocation gets one.
-                if let Some(heartbeat) = &settings.heartbeat {
-                    runtime(Threads::One)?.block_on(heartbeat.ping(Ping::Success));
-                }
+                // The runner ran: a monitor expecting a ping per invocation gets one (`/0`).
                 return Ok(Outcome::code(ExitCode::Success));
             }
         }
@@ -303,6 +326,12 @@ impl<'c> Session<'c> {
         // and never stops the rest from being kept or sent.
         let mut not_kept = Vec::new();
         if let Some(path) = &self.options.json
+            && path.as_os_str() == "-"
+        {
+            events.event(Event::Json {
+                text: &report::json_text(&result),
+            });
+        } else if let Some(path) = &self.options.json
             && let Err(e) = report::write_json(&result, path)
         {
             not_kept.push(format!(
@@ -319,12 +348,6 @@ impl<'c> Session<'c> {
             events.event(Event::NotKept { message });
         }
         let code = exit_code(&result, !not_kept.is_empty(), &mail);
-        let ping = if code == ExitCode::Success {
-            Ping::Success
-        } else {
-            Ping::Fail
-        };
-        heartbeat(&runtime, settings, ping);
         Ok(Outcome {
             code,
             result: Some(result),
@@ -351,7 +374,6 @@ impl<'c> Session<'c> {
     ) -> ExitCode {
         let config = self.config;
         events.event(Event::Stopping(stop));
-        heartbeat(&runtime, &config.settings, Ping::Fail);
         runtime.shutdown_timeout(std::time::Duration::from_secs(5));
         // Recorded before its folder goes: killed in between, the next run finds the
         // folder's marker, and the history refuses the run a second record.
@@ -447,6 +469,39 @@ fn heartbeat(runtime: &tokio::runtime::Runtime, settings: &crate::config::Settin
     if let Some(heartbeat) = &settings.heartbeat {
         runtime.block_on(heartbeat.ping(ping));
     }
+}
+
+/// Tells the monitor how a run ended: `<url>/<code>`, the body the last lines of `text` (the
+/// summary, or the error that ended the run) and the code's meaning. Never fails the run;
+/// for front ends too, when a run ends before its session exists (invalid configuration).
+pub fn tell_monitor(heartbeat: &crate::heartbeat::Heartbeat, code: ExitCode, text: &str) {
+    let body = format!(
+        "{}restore-drill on {}: exit {} ({})\n",
+        if text.is_empty() || text.ends_with('\n') {
+            text.to_string()
+        } else {
+            format!("{text}\n")
+        },
+        run::host_name(),
+        code as u8,
+        code.meaning()
+    );
+    match runtime(Threads::One) {
+        Ok(rt) => rt.block_on(heartbeat.finish(code as u8, &body)),
+        Err(e) => tracing::warn!(error = %e, "heartbeat not sent"),
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// A tokio runtime ([`crate::runtime::build`]), its failure as the session's error.

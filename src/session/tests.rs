@@ -29,6 +29,7 @@ impl Events for Recorder {
             }
             Event::Recorded { .. } => "recorded".to_string(),
             Event::Artifacts { .. } => "artifacts".to_string(),
+            Event::Json { text } => format!("json {}", text.len()),
             Event::Mail(report) => format!("mail {} written", report.written.len()),
             Event::NotKept { message } => format!("not kept: {message}"),
         };

@@ -271,7 +271,7 @@ mod tests {
 
     const STALL: Duration = Duration::from_secs(10);
 
-    fn fs_operator(root: &Path) -> Operator {
+    fn fs_operator(root: &Path) -> crate::storage::Storage {
         let spec = StorageSpec {
             service: "fs".into(),
             options: BTreeMap::from([(
@@ -279,7 +279,12 @@ mod tests {
                 ConfigValue::Plain(root.to_string_lossy().into()),
             )]),
         };
-        crate::storage::operator(&spec, &Default::default()).unwrap()
+        crate::storage::operator(
+            &spec,
+            std::path::Path::new("policy.yaml"),
+            &Default::default(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -131,6 +131,45 @@ fn storage_faults_end_in_the_right_verdicts() {
             format!("{name}: none of {says:?} in: {message}")
         });
     }
+    // Each names where (bucket, host:port) and what to check, never a library's dump: the
+    // stall says which timeout and its value, the refusal the host and port.
+    let stalled_at = stalled.endpoint.trim_start_matches("http://");
+    for (name, says) in [
+        (
+            "s3-stalled",
+            vec![
+                format!("at {stalled_at}"),
+                "storage.stall_timeout (2".into(),
+            ],
+        ),
+        (
+            "s3-absent",
+            vec![format!("connection refused by 127.0.0.1:{closed}")],
+        ),
+        (
+            "s3-forbidden",
+            vec![
+                "access denied".into(),
+                "check the storage credentials".into(),
+            ],
+        ),
+    ] {
+        let message = joined(name);
+        for said in says {
+            failures.check(message.contains(&said.to_lowercase()), || {
+                format!("{name}: no {said:?} in: {message}")
+            });
+        }
+    }
+    for name in failing {
+        let message = joined(name);
+        failures.check(
+            message.contains(&format!("bucket `{bucket}`"))
+                && !message.contains("request_id")
+                && !message.contains('{'),
+            || format!("{name}: no bucket, or a debug dump, in: {message}"),
+        );
+    }
     // Wrong credentials are not retried into a storm: the listing fails at once.
     let tries = forbidden.requests.load(Ordering::SeqCst);
     failures.check(tries <= 2, || format!("{tries} requests against a 403"));

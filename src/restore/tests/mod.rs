@@ -10,8 +10,6 @@ mod stream;
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use opendal::Operator;
-
 use super::{Limits, RestoreSpec, Restored, restore_object};
 use crate::checksum::Algorithm;
 use crate::config::StorageSpec;
@@ -52,7 +50,7 @@ struct Bench {
     _dir: tempfile::TempDir,
     bucket: std::path::PathBuf,
     scratch: std::path::PathBuf,
-    op: Operator,
+    op: crate::storage::Storage,
     /// `scratch_direct_io` for the restores.
     direct_io: bool,
 }
@@ -70,7 +68,12 @@ fn bench() -> Bench {
             ConfigValue::Plain(bucket.to_string_lossy().into()),
         )]),
     };
-    let op = crate::storage::operator(&spec, &Default::default()).unwrap();
+    let op = crate::storage::operator(
+        &spec,
+        std::path::Path::new("policy.yaml"),
+        &Default::default(),
+    )
+    .unwrap();
     Bench {
         _dir: dir,
         bucket,
