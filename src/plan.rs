@@ -15,10 +15,14 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::checksum::Algorithm;
-use crate::config::{Policy, SetLayout};
+use crate::config::{DateSource, Policy, SetLayout};
+use crate::finding::{Finding, FindingKind};
 use crate::storage::Entry;
 
+mod dating;
 mod selection;
+
+pub use dating::{date_from_name, suggest_format};
 
 use selection::ChosenSet;
 pub use selection::Selection;
@@ -72,9 +76,10 @@ pub enum ChecksumSource {
 pub enum DatedBy {
     /// Parsed from the set's name with `backups.date_format`.
     Name,
-    /// The newest last-modified time of its objects.
+    /// The newest last-modified (upload) time of its objects.
     Modified,
-    /// Neither was available.
+    /// The policy's source gave no date: a name that does not match `date_format`, or
+    /// storage that reports no last-modified times.
     Unknown,
 }
 
@@ -124,6 +129,15 @@ pub struct PolicyPlan {
     pub total_sets: usize,
     /// Objects directly under the prefix with a by-folder layout, which belong to no set.
     pub ungrouped_objects: usize,
+    /// How the policy dates its sets (`backups.dated_by`).
+    pub dated_by: DateSource,
+    /// Sets whose names do not match `date_format` (dated by name), every one listed.
+    pub undated: Vec<String>,
+    /// A format that matches every undated name, when one obviously does.
+    pub suggested_format: Option<&'static str>,
+    /// Folders whose every object `backups.include` left out, and that would otherwise be
+    /// newer than the newest set: (folder, objects left out).
+    pub emptied: Vec<(String, usize)>,
     pub sets: Vec<PlannedSet>,
 }
 
@@ -178,6 +192,13 @@ struct SetAcc {
     newest_modified: Option<Timestamp>,
 }
 
+/// A folder of the by-folder layout whose objects were all left out by `include`.
+#[derive(Default)]
+struct Excluded {
+    count: usize,
+    newest_modified: Option<Timestamp>,
+}
+
 /// What one listed key is to the planner.
 enum Class<'a> {
     /// A folder, or a key outside the prefix.
@@ -186,8 +207,8 @@ enum Class<'a> {
     Manifest(&'a str, Algorithm),
     /// A sidecar (`x.sha256`) for the object with this key.
     Sidecar(&'a str, Algorithm),
-    /// Not matched by `backups.include`.
-    Excluded,
+    /// Not matched by `backups.include`; the folder it would have been a set of, if any.
+    Excluded(Option<&'a str>),
     /// Directly under the prefix with a by-folder layout: in no set.
     Ungrouped,
     /// A backup object of this set.
@@ -211,7 +232,11 @@ fn classify<'a>(policy: &Policy, key: &'a str) -> Class<'a> {
     if let Some(include) = &policy.backups.include
         && !include.is_match(rel)
     {
-        return Class::Excluded;
+        let folder = match policy.backups.sets {
+            SetLayout::ByFolder => rel.split_once('/').map(|(set, _)| set),
+            SetLayout::ByObject => None,
+        };
+        return Class::Excluded(folder);
     }
     match policy.backups.sets {
         SetLayout::ByObject => Class::Object(rel),
@@ -262,6 +287,8 @@ impl Checks {
 pub struct Planner<'p> {
     policy: &'p Policy,
     sets: BTreeMap<String, SetAcc>,
+    /// Folders with objects left out by `include` (by-folder layout).
+    excluded: BTreeMap<String, Excluded>,
     /// Checksum files, kept while listing for the by-object layout only.
     checks: Checks,
     listed: usize,
@@ -273,6 +300,7 @@ impl<'p> Planner<'p> {
         Planner {
             policy,
             sets: BTreeMap::new(),
+            excluded: BTreeMap::new(),
             checks: Checks::default(),
             listed: 0,
             ungrouped: 0,
@@ -296,7 +324,15 @@ impl<'p> Planner<'p> {
         let class = classify(self.policy, &entry.key);
         match class {
             Class::Outside => return,
-            Class::Excluded => {}
+            Class::Excluded(None) => {}
+            Class::Excluded(Some(folder)) => {
+                let acc = match self.excluded.get_mut(folder) {
+                    Some(acc) => acc,
+                    None => self.excluded.entry(folder.to_string()).or_default(),
+                };
+                acc.count += 1;
+                acc.newest_modified = acc.newest_modified.max(entry.modified);
+            }
             Class::Ungrouped => self.ungrouped += 1,
             Class::Manifest(..) | Class::Sidecar(..) => {
                 if self.keeps_objects() {
@@ -324,28 +360,56 @@ impl<'p> Planner<'p> {
     /// from the `within` window (or the one whole set of a drill).
     pub fn select(self, ctx: &PlanContext) -> Selection<'p> {
         let policy = self.policy;
+        // Never a fallback from one source to the other: a set the policy's source cannot
+        // date stays undated, and the plan says so.
+        let date_of = |name: &str, modified: Option<Timestamp>| match policy.backups.dated_by {
+            DateSource::Name => policy
+                .backups
+                .date_format
+                .as_deref()
+                .and_then(|f| date_from_name(name, f, &ctx.tz))
+                .map(|d| (Some(d), DatedBy::Name))
+                .unwrap_or((None, DatedBy::Unknown)),
+            DateSource::Modified => match modified {
+                Some(m) => (Some(m), DatedBy::Modified),
+                None => (None, DatedBy::Unknown),
+            },
+        };
         let mut dated: Vec<Dated> = self
             .sets
             .into_iter()
             .map(|(name, acc)| {
-                let (date, by) = match policy
-                    .backups
-                    .date_format
-                    .as_deref()
-                    .and_then(|f| date_from_name(&name, f, &ctx.tz))
-                {
-                    Some(date) => (Some(date), DatedBy::Name),
-                    None => match acc.newest_modified {
-                        Some(m) => (Some(m), DatedBy::Modified),
-                        None => (None, DatedBy::Unknown),
-                    },
-                };
+                let (date, by) = date_of(&name, acc.newest_modified);
                 (name, acc, date, by)
             })
             .collect();
         // Newest first; undated sets last; names break ties so the order is total.
         dated.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
         let total_sets = dated.len();
+        let undated: Vec<String> = match policy.backups.dated_by {
+            DateSource::Name => dated
+                .iter()
+                .filter(|d| d.2.is_none())
+                .map(|d| d.0.clone())
+                .collect(),
+            DateSource::Modified => Vec::new(),
+        };
+        let suggested_format = suggest_format(&undated, &ctx.tz);
+        let newest_date = dated.first().and_then(|d| d.2);
+        let emptied: Vec<(String, usize)> = self
+            .excluded
+            .into_iter()
+            .filter(|(folder, _)| !dated.iter().any(|d| &d.0 == folder))
+            .filter(|(folder, acc)| {
+                let date = date_of(folder, acc.newest_modified).0;
+                match (date, newest_date) {
+                    (Some(date), Some(newest)) => date > newest,
+                    (_, None) => true,
+                    (None, Some(_)) => false,
+                }
+            })
+            .map(|(folder, acc)| (folder, acc.count))
+            .collect();
 
         let chosen: Vec<usize> = match ctx.choice {
             Choice::WholeOn(day) => dated
@@ -411,6 +475,9 @@ impl<'p> Planner<'p> {
             listed: self.listed,
             ungrouped: self.ungrouped,
             total_sets,
+            undated,
+            suggested_format,
+            emptied,
         }
     }
 
@@ -453,34 +520,65 @@ fn score(seed: u64, policy: &str, item: &str) -> u64 {
     u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-/// Finds `format` anywhere in `name` (`acme-db-2026-11-25.tar.zst` with `%Y-%m-%d`).
-/// A name without a time of day means the start of that day in `tz`; one without an
-/// offset is read in `tz`.
-pub fn date_from_name(name: &str, format: &str, tz: &TimeZone) -> Option<Timestamp> {
-    use jiff::fmt::strtime::BrokenDownTime;
-    let starts = name
-        .char_indices()
-        .filter(|(_, c)| c.is_ascii_alphanumeric())
-        .map(|(i, _)| i);
-    for start in starts {
-        let Ok((tm, _)) = BrokenDownTime::parse_prefix(format, &name[start..]) else {
-            continue;
+/// What the plan alone shows wrong: sets that cannot be dated, folders `include` emptied
+/// that would be the newest set, objects of zero bytes.
+pub fn findings(policy: &Policy, plan: &PolicyPlan) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let set_key = |name: &str| match policy.backups.sets {
+        SetLayout::ByFolder => format!("{}{name}/", policy.backups.prefix),
+        SetLayout::ByObject => format!("{}{name}", policy.backups.prefix),
+    };
+    if let (Some(first), Some(format)) = (plan.undated.first(), &policy.backups.date_format) {
+        let count = plan.undated.len();
+        let sets = if count == 1 {
+            format!("set `{first}` does not")
+        } else {
+            let shown: Vec<String> = plan
+                .undated
+                .iter()
+                .take(3)
+                .map(|n| format!("`{n}`"))
+                .collect();
+            let more = if count > 3 {
+                format!(" and {} more", count - 3)
+            } else {
+                String::new()
+            };
+            format!("{count} sets ({}{more}) do not", shown.join(", "))
         };
-        if let Ok(ts) = tm.to_timestamp() {
-            return Some(ts);
-        }
-        let datetime = tm.to_datetime().ok().or_else(|| {
-            tm.to_date()
-                .ok()
-                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
-        });
-        if let Some(dt) = datetime
-            && let Ok(zoned) = dt.to_zoned(tz.clone())
-        {
-            return Some(zoned.timestamp());
+        let fix = match plan.suggested_format {
+            Some(f) => format!("the names match `{f}`: set backups.date_format to `{f}`"),
+            None => "fix backups.date_format".to_string(),
+        };
+        findings.push(Finding::new(
+            FindingKind::UndatedBackup,
+            (count == 1).then(|| set_key(first)).as_deref(),
+            format!(
+                "{sets} match backups.date_format `{format}` in {}, so no RPO can be judged on them: {fix}, or set backups.dated_by: modified to date sets by upload time",
+                policy.file.display()
+            ),
+        ));
+    }
+    for (folder, count) in &plan.emptied {
+        findings.push(Finding::new(
+            FindingKind::EmptySet,
+            Some(&set_key(folder)),
+            format!(
+                "folder `{folder}` would be the newest set, but backups.include leaves out all of its {count} objects: check the backup's file names or backups.include in {}",
+                policy.file.display()
+            ),
+        ));
+    }
+    for object in plan.sets.iter().flat_map(|s| &s.objects) {
+        if object.size == 0 {
+            findings.push(Finding::new(
+                FindingKind::EmptyObject,
+                Some(&object.key),
+                "the object is 0 bytes: a backup that wrote nothing (leave marker files out with backups.include)",
+            ));
         }
     }
-    None
+    findings
 }
 
 #[cfg(test)]

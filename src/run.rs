@@ -166,7 +166,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         }
     }
     let plan = selection.finish();
-    let mut findings = Vec::new();
+    let mut findings = crate::plan::findings(policy, &plan);
     if plan.sets.is_empty() {
         findings.push(Finding::new(
             FindingKind::NoBackupsFound,
@@ -512,6 +512,7 @@ fn judge_policy(
     let newest = plan.as_ref().and_then(|p| p.newest());
     let (rpo, rpo_finding) = judge::judge_rpo(
         &policy.targets,
+        policy.backups.dated_by,
         newest.map(|s| (s.name.as_str(), s.date)),
         start.started_at,
     );

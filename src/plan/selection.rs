@@ -35,6 +35,9 @@ pub struct Selection<'p> {
     pub(super) listed: usize,
     pub(super) ungrouped: usize,
     pub(super) total_sets: usize,
+    pub(super) undated: Vec<String>,
+    pub(super) suggested_format: Option<&'static str>,
+    pub(super) emptied: Vec<(String, usize)>,
 }
 
 impl Selection<'_> {
@@ -83,7 +86,7 @@ impl Selection<'_> {
                     self.chosen[index].acc.objects.push(entry);
                 }
             }
-            Class::Outside | Class::Excluded | Class::Ungrouped => {}
+            Class::Outside | Class::Excluded(_) | Class::Ungrouped => {}
         }
     }
 
@@ -163,6 +166,10 @@ impl Selection<'_> {
             listed_objects: self.listed,
             total_sets: self.total_sets,
             ungrouped_objects: self.ungrouped,
+            dated_by: policy.backups.dated_by,
+            undated: self.undated,
+            suggested_format: self.suggested_format,
+            emptied: self.emptied,
             sets,
         }
     }
