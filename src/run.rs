@@ -73,6 +73,9 @@ pub struct Planned<'c> {
     pub op: Option<Operator>,
     pub plan: Option<PolicyPlan>,
     pub findings: Vec<Finding>,
+    /// The newest set's age against the RPO, judged at planning time (so `--dry-run` can
+    /// say which policies will break it), with its finding.
+    pub rpo: (judge::Rpo, Option<Finding>),
 }
 
 /// The settings of a run fixed at its start.
@@ -143,11 +146,26 @@ pub async fn plan_all<'c>(
 }
 
 async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuning) -> Planned<'p> {
+    let rpo_of = |plan: Option<&PolicyPlan>| {
+        let (mut rpo, finding) = judge::judge_rpo(
+            &policy.targets,
+            policy.backups.dated_by,
+            plan.and_then(|p| p.newest())
+                .map(|s| (s.name.as_str(), s.date)),
+            ctx.now,
+        );
+        // A set the policy cannot date may be the newest: no RPO is met beside it.
+        if plan.is_some_and(|p| !p.undated.is_empty()) {
+            rpo.met = false;
+        }
+        (rpo, finding)
+    };
     let storage_error = |message: String| Planned {
         policy,
         op: None,
         plan: None,
         findings: vec![Finding::new(FindingKind::StorageError, None, message)],
+        rpo: rpo_of(None),
     };
     let op = match storage::operator(&policy.storage, tuning) {
         Ok(op) => op,
@@ -180,6 +198,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
     Planned {
         policy,
         op: Some(op),
+        rpo: rpo_of(Some(&plan)),
         plan: Some(plan),
         findings,
     }
@@ -300,7 +319,7 @@ pub async fn execute(
         .collect()
         .await;
 
-    let policies = finish_policies(planned, &outcomes, &dir, &checksum_files, start).await;
+    let policies = finish_policies(planned, &outcomes, &dir, &checksum_files).await;
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
     crate::unattended::release_run_dir(&dir);
@@ -364,7 +383,6 @@ async fn finish_policies(
     outcomes: &[JobOutcome],
     dir: &Path,
     checksum_files: &ChecksumFiles,
-    start: &RunStart,
 ) -> Vec<PolicyResult> {
     let mut policies = Vec::with_capacity(planned.len());
     for (p, planned_policy) in planned.into_iter().enumerate() {
@@ -378,7 +396,7 @@ async fn finish_policies(
                 );
             }
         }
-        policies.push(judge_policy(planned_policy, &mine, validation, start));
+        policies.push(judge_policy(planned_policy, &mine, validation));
     }
     policies
 }
@@ -504,18 +522,12 @@ fn judge_policy(
     planned: Planned<'_>,
     outcomes: &[&JobOutcome],
     validation: Vec<Finding>,
-    start: &RunStart,
 ) -> PolicyResult {
     let policy = planned.policy;
     let mut findings = planned.findings;
     let plan = planned.plan;
     let newest = plan.as_ref().and_then(|p| p.newest());
-    let (rpo, rpo_finding) = judge::judge_rpo(
-        &policy.targets,
-        policy.backups.dated_by,
-        newest.map(|s| (s.name.as_str(), s.date)),
-        start.started_at,
-    );
+    let (rpo, rpo_finding) = planned.rpo;
     let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
     let measured = match (
         outcomes.iter().map(|o| o.started).min(),

@@ -8,7 +8,7 @@ use crate::config::units::format_bytes;
 use crate::config::{ConfigErrors, Team, TeamScope};
 use crate::judge::Status;
 use crate::report::html::{self, esc};
-use crate::report::{age_cell, rate, secs, status_word};
+use crate::report::{age_cell, dating_words, rate, secs, status_word};
 use crate::results::{PolicyResult, RunResult};
 
 /// One message, ready to be built and sent.
@@ -213,11 +213,12 @@ fn policy_lines(p: &PolicyResult) -> String {
     };
     let projected = p.rto.projected_seconds.map_or_else(|| "-".into(), secs);
     format!(
-        "{} {} ({})\n  newest backup age / RPO: {}\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n\n",
+        "{} {} ({})\n  newest backup age / RPO: {} ({})\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n\n",
         status_word(p.status),
         p.name,
         p.client,
         age_cell(p),
+        dating_words(p.rpo.dated_by),
         secs(p.rto.target_seconds)
     )
 }
