@@ -91,7 +91,7 @@ pub(crate) fn dating_legend<'a>(
         .any(|p| p.rpo.dated_by == DateSource::Modified)
         .then(|| {
             format!(
-                "{UPLOAD_MARK} dated by upload time (backups.dated_by: modified): a sync, copy or re-upload makes a backup look new"
+                "{UPLOAD_MARK} dated by upload time, which a copy or re-upload resets (backups.dated_by: modified)"
             )
         })
 }
@@ -178,19 +178,15 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             format_bytes(plan.sampled_bytes())
         );
         for set in &plan.sets {
-            let date = set.date.map_or_else(
-                || "undated".to_string(),
-                |d: Timestamp| d.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-            );
-            let role = if set.newest { "newest" } else { "random" };
-            let by = match set.dated_by {
-                crate::plan::DatedBy::Name => "by name",
-                crate::plan::DatedBy::Modified => "by upload time",
-                crate::plan::DatedBy::Unknown => "no date",
+            let date = match (set.date, set.dated_by) {
+                (Some(d), crate::plan::DatedBy::Name) => format!("{} by name", utc(d)),
+                (Some(d), _) => format!("{} by upload time", utc(d)),
+                (None, _) => "no date".to_string(),
             };
+            let role = if set.newest { "newest" } else { "random" };
             let _ = writeln!(
                 out,
-                "  set {} [{role}, {date} {by}]: {} of {} objects, {} of {}{}",
+                "  set {} [{role}, {date}]: {} of {} objects, {} of {}{}",
                 set.name,
                 set.objects.len(),
                 set.total_objects,
@@ -212,6 +208,10 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
         "seed {seed} (repeat this choice with --seed {seed}); nothing was restored"
     );
     out
+}
+
+fn utc(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// What the plan says of the RPO before anything is restored: the date source, and
