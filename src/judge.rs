@@ -129,7 +129,7 @@ pub fn judge_rpo(
             FindingKind::FutureDatedBackup,
             None,
             format!(
-                "the newest set `{set}` is dated {} ({}) after the run started: {}, so its age is not known",
+                "the newest set `{set}` is dated {} ({}) after the run started, so its age is not known: {}",
                 format_duration(Duration::from_secs_f64(-age)),
                 date.map_or_else(String::new, |d| d
                     .strftime("%Y-%m-%d %H:%M UTC")

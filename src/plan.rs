@@ -5,6 +5,9 @@
 //!
 //! The choice is seeded and independent of library versions: candidates are ordered by a
 //! BLAKE3 hash of (seed, policy, name), so `--seed N` repeats a run's choice exactly.
+//! Sets are dated as the policy says (`backups.dated_by`: by name or by upload time), never
+//! by one when the other fails ([`dating`]); what the plan alone shows wrong is in
+//! [`findings`].
 //! [`Planner`] folds the first listing into sets and chooses; [`Selection`] takes the
 //! chosen sets' objects from the second and makes the sample.
 
@@ -16,13 +19,14 @@ use serde::Serialize;
 
 use crate::checksum::Algorithm;
 use crate::config::{DateSource, Policy, SetLayout};
-use crate::finding::{Finding, FindingKind};
 use crate::storage::Entry;
 
 mod dating;
+mod findings;
 mod selection;
 
 pub use dating::{date_from_name, suggest_format};
+pub use findings::findings;
 
 use selection::ChosenSet;
 pub use selection::Selection;
@@ -360,26 +364,11 @@ impl<'p> Planner<'p> {
     /// from the `within` window (or the one whole set of a drill).
     pub fn select(self, ctx: &PlanContext) -> Selection<'p> {
         let policy = self.policy;
-        // Never a fallback from one source to the other: a set the policy's source cannot
-        // date stays undated, and the plan says so.
-        let date_of = |name: &str, modified: Option<Timestamp>| match policy.backups.dated_by {
-            DateSource::Name => policy
-                .backups
-                .date_format
-                .as_deref()
-                .and_then(|f| date_from_name(name, f, &ctx.tz))
-                .map(|d| (Some(d), DatedBy::Name))
-                .unwrap_or((None, DatedBy::Unknown)),
-            DateSource::Modified => match modified {
-                Some(m) => (Some(m), DatedBy::Modified),
-                None => (None, DatedBy::Unknown),
-            },
-        };
         let mut dated: Vec<Dated> = self
             .sets
             .into_iter()
             .map(|(name, acc)| {
-                let (date, by) = date_of(&name, acc.newest_modified);
+                let (date, by) = date_set(policy, &ctx.tz, &name, acc.newest_modified);
                 (name, acc, date, by)
             })
             .collect();
@@ -395,21 +384,7 @@ impl<'p> Planner<'p> {
             DateSource::Modified => Vec::new(),
         };
         let suggested_format = suggest_format(&undated, &ctx.tz);
-        let newest_date = dated.first().and_then(|d| d.2);
-        let emptied: Vec<(String, usize)> = self
-            .excluded
-            .into_iter()
-            .filter(|(folder, _)| !dated.iter().any(|d| &d.0 == folder))
-            .filter(|(folder, acc)| {
-                let date = date_of(folder, acc.newest_modified).0;
-                match (date, newest_date) {
-                    (Some(date), Some(newest)) => date > newest,
-                    (_, None) => true,
-                    (None, Some(_)) => false,
-                }
-            })
-            .map(|(folder, acc)| (folder, acc.count))
-            .collect();
+        let emptied = emptied(policy, &ctx.tz, self.excluded, &dated);
 
         let chosen: Vec<usize> = match ctx.choice {
             Choice::WholeOn(day) => dated
@@ -501,6 +476,50 @@ impl<'p> Planner<'p> {
 
 type Dated = (String, SetAcc, Option<Timestamp>, DatedBy);
 
+/// A set's date from the policy's source. Never a fallback from one source to the other: a
+/// set the policy's source cannot date stays undated, and the plan says so.
+fn date_set(
+    policy: &Policy,
+    tz: &TimeZone,
+    name: &str,
+    modified: Option<Timestamp>,
+) -> (Option<Timestamp>, DatedBy) {
+    let date = match policy.backups.dated_by {
+        DateSource::Name => policy
+            .backups
+            .date_format
+            .as_deref()
+            .and_then(|f| date_from_name(name, f, tz))
+            .map(|d| (d, DatedBy::Name)),
+        DateSource::Modified => modified.map(|m| (m, DatedBy::Modified)),
+    };
+    date.map_or((None, DatedBy::Unknown), |(d, by)| (Some(d), by))
+}
+
+/// The folders whose every object `include` left out and that would be newer than the
+/// newest set (`dated`, newest first): (folder, objects left out). Older ones are ignored.
+fn emptied(
+    policy: &Policy,
+    tz: &TimeZone,
+    excluded: BTreeMap<String, Excluded>,
+    dated: &[Dated],
+) -> Vec<(String, usize)> {
+    let sets: BTreeSet<&str> = dated.iter().map(|d| d.0.as_str()).collect();
+    let newest = dated.first().and_then(|d| d.2);
+    excluded
+        .into_iter()
+        .filter(|(folder, _)| !sets.contains(folder.as_str()))
+        .filter(|(folder, acc)| {
+            match (date_set(policy, tz, folder, acc.newest_modified).0, newest) {
+                (Some(date), Some(newest)) => date > newest,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            }
+        })
+        .map(|(folder, acc)| (folder, acc.count))
+        .collect()
+}
+
 /// `("a/b/", "c")` for `"a/b/c"`; `("", "c")` for `"c"`.
 fn split_folder(key: &str) -> (&str, &str) {
     match key.rfind('/') {
@@ -518,67 +537,6 @@ fn score(seed: u64, policy: &str, item: &str) -> u64 {
     hasher.update(item.as_bytes());
     let bytes = hasher.finalize();
     u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))
-}
-
-/// What the plan alone shows wrong: sets that cannot be dated, folders `include` emptied
-/// that would be the newest set, objects of zero bytes.
-pub fn findings(policy: &Policy, plan: &PolicyPlan) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let set_key = |name: &str| match policy.backups.sets {
-        SetLayout::ByFolder => format!("{}{name}/", policy.backups.prefix),
-        SetLayout::ByObject => format!("{}{name}", policy.backups.prefix),
-    };
-    if let (Some(first), Some(format)) = (plan.undated.first(), &policy.backups.date_format) {
-        let count = plan.undated.len();
-        let sets = if count == 1 {
-            format!("set `{first}` does not")
-        } else {
-            let shown: Vec<String> = plan
-                .undated
-                .iter()
-                .take(3)
-                .map(|n| format!("`{n}`"))
-                .collect();
-            let more = if count > 3 {
-                format!(" and {} more", count - 3)
-            } else {
-                String::new()
-            };
-            format!("{count} sets ({}{more}) do not", shown.join(", "))
-        };
-        let fix = match plan.suggested_format {
-            Some(f) => format!("the names match `{f}`: set backups.date_format to `{f}`"),
-            None => "fix backups.date_format".to_string(),
-        };
-        findings.push(Finding::new(
-            FindingKind::UndatedBackup,
-            (count == 1).then(|| set_key(first)).as_deref(),
-            format!(
-                "{sets} match backups.date_format `{format}` in {}, so no RPO can be judged on them: {fix}, or set backups.dated_by: modified to date sets by upload time",
-                policy.file.display()
-            ),
-        ));
-    }
-    for (folder, count) in &plan.emptied {
-        findings.push(Finding::new(
-            FindingKind::EmptySet,
-            Some(&set_key(folder)),
-            format!(
-                "folder `{folder}` would be the newest set, but backups.include leaves out all of its {count} objects: check the backup's file names or backups.include in {}",
-                policy.file.display()
-            ),
-        ));
-    }
-    for object in plan.sets.iter().flat_map(|s| &s.objects) {
-        if object.size == 0 {
-            findings.push(Finding::new(
-                FindingKind::EmptyObject,
-                Some(&object.key),
-                "the object is 0 bytes: a backup that wrote nothing (leave marker files out with backups.include)",
-            ));
-        }
-    }
-    findings
 }
 
 #[cfg(test)]

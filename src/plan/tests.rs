@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config::parse_policy;
+use crate::finding::FindingKind;
 
 fn policy(extra: &str) -> Policy {
     let text = format!(
