@@ -174,8 +174,13 @@ fn dated_by_modified_says_upload_time_in_the_summary_and_the_dry_run() {
     assert!(out.stdout.contains("within its RPO of 26h"), "{out}");
     assert!(out.stdout.contains("by upload time]"), "{out}");
 
-    // Without a date_format, upload time is the default, and it is said just the same.
+    // Without a date_format, upload time is the default, and it is said just the same: in
+    // the summary, the mail (text and HTML) and the quarterly report.
     let config = config_with(dir.path(), &root, "");
+    common::append_settings(
+        &config,
+        "teams:\n  noc:\n    name: NOC\n    msp: true\n    email: [noc@example.com]\nmail:\n  from: rd@example.com\n  transport: file\n",
+    );
     let run = run_json(&config, &[]);
     assert_eq!(policy(&run.results, "p")["rpo"]["dated_by"], "modified");
     assert!(
@@ -183,6 +188,29 @@ fn dated_by_modified_says_upload_time_in_the_summary_and_the_dry_run() {
         "{}",
         run.out
     );
+    let outbox = dir.path().join("state/outbox");
+    let mails: Vec<_> = std::fs::read_dir(&outbox).unwrap().flatten().collect();
+    assert_eq!(mails.len(), 1, "{}", run.out);
+    let mail = common::mail::parse_mail(std::fs::read(mails[0].path()).unwrap());
+    assert!(
+        mail.text.contains("(dated by upload time)"),
+        "{}",
+        mail.text
+    );
+    assert!(mail.html.contains("dated by upload time"), "{}", mail.html);
+    let report = dir.path().join("q.md");
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let around = |days: i64| (today + jiff::ToSpan::days(days)).to_string();
+    let out = run_code(
+        restore_drill(&config, &["report", "--client", "Acme", "--format", "md"])
+            .args(["--from", &around(-1), "--to", &around(1), "-o"])
+            .arg(&report),
+        0,
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains(", dated by upload time |"), "{out}\n{text}");
 }
 
 #[test]
