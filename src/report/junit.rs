@@ -153,6 +153,36 @@ mod tests {
     }
 
     #[test]
+    fn an_age_or_a_restore_time_not_known_fails_the_rpo_and_rto_cases() {
+        let mut run = crate::results::sample::run();
+        run.policies[0].findings = vec![
+            Finding::new(FindingKind::FutureDatedBackup, None, "dated tomorrow"),
+            Finding::new(FindingKind::RtoUnmeasured, None, "nothing read whole"),
+        ];
+        let xml = junit(&run);
+        let case = |name: &str| {
+            let start = xml
+                .find(name)
+                .unwrap_or_else(|| panic!("no {name} in {xml}"));
+            // A passing case ends at its first line; a failing one at `</testcase>`.
+            let end = xml[start..].find('\n').unwrap() + start;
+            let end = match xml[start..end].ends_with("/>") {
+                true => end,
+                false => xml[start..].find("</testcase>").unwrap() + start,
+            };
+            xml[start..end].to_string()
+        };
+        assert!(
+            case("RPO: newest backup age").contains("dated tomorrow"),
+            "{xml}"
+        );
+        assert!(
+            case("RTO: restore time").contains("nothing read whole"),
+            "{xml}"
+        );
+    }
+
+    #[test]
     fn control_characters_cannot_break_the_xml() {
         assert_eq!(
             xml_escape("a\u{1}b<\"c\"\n"),
