@@ -31,10 +31,22 @@ pub enum FindingKind {
     StorageError,
     /// The prefix holds no backup sets.
     NoBackupsFound,
+    /// A set dated by name (`backups.dated_by: name`) whose name does not match
+    /// `backups.date_format`: no RPO is judged on it.
+    UndatedBackup,
+    /// The newest set is dated after the run started (clock skew, or a name in another
+    /// time zone): its age cannot be known.
+    FutureDatedBackup,
+    /// A folder that would be the newest set holds no object `backups.include` matches.
+    EmptySet,
+    /// A sampled object of zero bytes.
+    EmptyObject,
     /// The newest backup set is older than `targets.rpo`.
     RpoExceeded,
     /// The measured or projected restore time is longer than `targets.rto`.
     RtoExceeded,
+    /// Nothing was restored whole, so no restore time was measured against `targets.rto`.
+    RtoUnmeasured,
     /// A `validate` command exited non-zero, timed out or could not start.
     ValidationFailed,
     /// The scratch folder could not be written (full disk, permissions).
@@ -56,8 +68,13 @@ impl FindingKind {
             FindingKind::UnexpectedFile => "unexpected_file",
             FindingKind::StorageError => "storage_error",
             FindingKind::NoBackupsFound => "no_backups_found",
+            FindingKind::UndatedBackup => "undated_backup",
+            FindingKind::FutureDatedBackup => "future_dated_backup",
+            FindingKind::EmptySet => "empty_set",
+            FindingKind::EmptyObject => "empty_object",
             FindingKind::RpoExceeded => "rpo_exceeded",
             FindingKind::RtoExceeded => "rto_exceeded",
+            FindingKind::RtoUnmeasured => "rto_unmeasured",
             FindingKind::ValidationFailed => "validation_failed",
             FindingKind::ScratchError => "scratch_error",
             FindingKind::InvalidPolicy => "invalid_policy",

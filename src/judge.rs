@@ -1,7 +1,9 @@
 //! The `judge` stage: RPO and RTO against the policy's targets, and the verdict. Pure: it
 //! takes the plan's facts and the measured timings and returns judgements and findings.
 //!
-//! RPO: the age of the newest set at the start of the run.
+//! RPO: the age of the newest set at the start of the run, dated as the policy says
+//! (`backups.dated_by`). A newest set with no date, or dated more than [`CLOCK_SKEW`] after
+//! the start, is a finding: no RPO is met on an age that is not known.
 //! RTO: the sample's wall time is measured; the full restore of the newest set is projected
 //! as its stored bytes at the measured single-stream throughput plus, per object, the
 //! measured time to first byte. A single stream is assumed, which errs on the safe side.
@@ -11,9 +13,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::config::Targets;
 use crate::config::units::{format_bytes, format_duration};
+use crate::config::{DateSource, Targets};
 use crate::finding::{Finding, FindingKind};
+
+/// How far after the run's start a newest set may be dated and still count as just made
+/// (age zero): clocks of hosts and storage disagree by seconds, not by minutes.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Transfers shorter than this are not timed precisely enough to give a throughput.
 const MIN_TRANSFER: Duration = Duration::from_millis(1);
@@ -49,9 +55,12 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Rpo {
     pub target_seconds: f64,
+    /// How the policy dates its sets: `name`, or `modified` (upload time).
+    pub dated_by: DateSource,
     pub newest_set: Option<String>,
     pub newest_date: Option<Timestamp>,
-    /// Age of the newest set at the start of the run; null when it could not be dated.
+    /// Age of the newest set at the start of the run; null when it could not be dated;
+    /// negative when it is dated after the start.
     pub age_seconds: Option<f64>,
     pub met: bool,
 }
@@ -84,6 +93,7 @@ pub struct Timing {
 
 pub fn judge_rpo(
     targets: &Targets,
+    dated_by: DateSource,
     newest: Option<(&str, Option<Timestamp>)>,
     started: Timestamp,
 ) -> (Rpo, Option<Finding>) {
@@ -92,14 +102,43 @@ pub fn judge_rpo(
         Some((name, date)) => (Some(name.to_string()), date),
         None => (None, None),
     };
-    let age = date.map(|d| started.duration_since(d).as_secs_f64().max(0.0));
+    let skew = CLOCK_SKEW.as_secs_f64();
+    let age = date.map(|d| {
+        let age = started.duration_since(d).as_secs_f64();
+        if (-skew..0.0).contains(&age) {
+            0.0
+        } else {
+            age
+        }
+    });
     let finding = match (&name, age) {
         (None, _) => None, // no_backups_found is reported by the plan
         (Some(set), None) => Some(Finding::new(
             FindingKind::RpoExceeded,
             None,
+            match dated_by {
+                DateSource::Name => format!(
+                    "the newest set `{set}` has no date: its name does not match backups.date_format"
+                ),
+                DateSource::Modified => format!(
+                    "the newest set `{set}` has no date: the storage reports no upload times; set backups.date_format to date sets by name"
+                ),
+            },
+        )),
+        (Some(set), Some(age)) if age < 0.0 => Some(Finding::new(
+            FindingKind::FutureDatedBackup,
+            None,
             format!(
-                "the newest set `{set}` has no date: set backups.date_format or use storage that reports last-modified times"
+                "the newest set `{set}` is dated {} ({}) after the run started, so its age is not known: {}",
+                format_duration(Duration::from_secs_f64(-age)),
+                date.map_or_else(String::new, |d| d
+                    .strftime("%Y-%m-%d %H:%M UTC")
+                    .to_string()),
+                match dated_by {
+                    DateSource::Name =>
+                        "check the host's clock and the time zone the names are written in (a name without an offset is read in the host's zone)",
+                    DateSource::Modified => "check the host's clock against the storage's",
+                }
             ),
         )),
         (Some(set), Some(age)) if age > target => Some(Finding::new(
@@ -115,6 +154,7 @@ pub fn judge_rpo(
     };
     let rpo = Rpo {
         target_seconds: target,
+        dated_by,
         newest_set: name,
         newest_date: date,
         age_seconds: age,
@@ -157,7 +197,16 @@ pub fn judge_rto(
         _ => None,
     };
     let measured_seconds = measured.as_secs_f64();
-    let finding = if measured_seconds > target {
+    let finding = if projected.is_none() && newest_set_objects > 0 {
+        Some(Finding::new(
+            FindingKind::RtoUnmeasured,
+            None,
+            format!(
+                "no object of the sample was restored whole, so no restore time was measured against the RTO of {}",
+                format_duration(targets.rto)
+            ),
+        ))
+    } else if measured_seconds > target {
         Some(Finding::new(
             FindingKind::RtoExceeded,
             None,
@@ -227,12 +276,56 @@ mod tests {
         let now: Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
         let fresh: Timestamp = "2026-11-26T01:00:00Z".parse().unwrap();
         let stale: Timestamp = "2026-11-20T01:00:00Z".parse().unwrap();
-        let (rpo, finding) = judge_rpo(&targets(26, 60), Some(("a", Some(fresh))), now);
+        let (rpo, finding) = judge_rpo(
+            &targets(26, 60),
+            DateSource::Name,
+            Some(("a", Some(fresh))),
+            now,
+        );
         assert!(rpo.met && finding.is_none());
         assert_eq!(rpo.age_seconds, Some(11.0 * 3600.0));
-        let (rpo, finding) = judge_rpo(&targets(26, 60), Some(("b", Some(stale))), now);
+        let (rpo, finding) = judge_rpo(
+            &targets(26, 60),
+            DateSource::Name,
+            Some(("b", Some(stale))),
+            now,
+        );
         assert!(!rpo.met);
         assert_eq!(finding.unwrap().kind, FindingKind::RpoExceeded);
+    }
+
+    #[test]
+    fn a_future_dated_newest_set_is_a_finding_beyond_the_clock_skew() {
+        let now: Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
+        let skewed: Timestamp = "2026-11-26T12:04:00Z".parse().unwrap();
+        let future: Timestamp = "2026-11-27T00:00:00Z".parse().unwrap();
+        let (rpo, finding) = judge_rpo(
+            &targets(26, 60),
+            DateSource::Modified,
+            Some(("a", Some(skewed))),
+            now,
+        );
+        assert!(rpo.met && finding.is_none());
+        assert_eq!(rpo.age_seconds, Some(0.0));
+        let (rpo, finding) = judge_rpo(
+            &targets(26, 60),
+            DateSource::Name,
+            Some(("b", Some(future))),
+            now,
+        );
+        assert!(!rpo.met);
+        assert_eq!(rpo.age_seconds, Some(-12.0 * 3600.0));
+        let finding = finding.unwrap();
+        assert_eq!(finding.kind, FindingKind::FutureDatedBackup);
+        assert!(finding.message.contains("time zone"), "{}", finding.message);
+    }
+
+    #[test]
+    fn an_undated_newest_set_never_meets_the_rpo() {
+        let now: Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
+        let (rpo, finding) = judge_rpo(&targets(26, 60), DateSource::Name, Some(("x", None)), now);
+        assert!(!rpo.met);
+        assert!(finding.unwrap().message.contains("date_format"));
     }
 
     #[test]
@@ -268,7 +361,11 @@ mod tests {
     fn rto_without_measurements_projects_nothing() {
         let (rto, finding) = judge_rto(&targets(1, 60), &[], Duration::ZERO, 10, 1);
         assert_eq!(rto.projected_seconds, None);
-        assert!(!rto.met && finding.is_none());
+        assert!(!rto.met);
+        assert_eq!(finding.unwrap().kind, FindingKind::RtoUnmeasured);
+        // Nothing planned (no backups found, reported by the plan): nothing more to say.
+        let (_, finding) = judge_rto(&targets(1, 60), &[], Duration::ZERO, 0, 0);
+        assert!(finding.is_none());
     }
 
     /// A drill's finding says what was measured: the whole set's restore, not a sample.

@@ -5,6 +5,9 @@
 //!
 //! The choice is seeded and independent of library versions: candidates are ordered by a
 //! BLAKE3 hash of (seed, policy, name), so `--seed N` repeats a run's choice exactly.
+//! Sets are dated as the policy says (`backups.dated_by`: by name or by upload time), never
+//! by one when the other fails ([`dating`]); what the plan alone shows wrong is in
+//! [`findings`].
 //! [`Planner`] folds the first listing into sets and chooses; [`Selection`] takes the
 //! chosen sets' objects from the second and makes the sample.
 
@@ -15,10 +18,15 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::checksum::Algorithm;
-use crate::config::{Policy, SetLayout};
+use crate::config::{DateSource, Policy, SetLayout};
 use crate::storage::Entry;
 
+mod dating;
+mod findings;
 mod selection;
+
+pub use dating::{date_from_name, suggest_format};
+pub use findings::findings;
 
 use selection::ChosenSet;
 pub use selection::Selection;
@@ -72,9 +80,10 @@ pub enum ChecksumSource {
 pub enum DatedBy {
     /// Parsed from the set's name with `backups.date_format`.
     Name,
-    /// The newest last-modified time of its objects.
+    /// The newest last-modified (upload) time of its objects.
     Modified,
-    /// Neither was available.
+    /// The policy's source gave no date: a name that does not match `date_format`, or
+    /// storage that reports no last-modified times.
     Unknown,
 }
 
@@ -124,6 +133,15 @@ pub struct PolicyPlan {
     pub total_sets: usize,
     /// Objects directly under the prefix with a by-folder layout, which belong to no set.
     pub ungrouped_objects: usize,
+    /// How the policy dates its sets (`backups.dated_by`).
+    pub dated_by: DateSource,
+    /// Sets whose names do not match `date_format` (dated by name), every one listed.
+    pub undated: Vec<String>,
+    /// A format that matches every undated name, when one obviously does.
+    pub suggested_format: Option<&'static str>,
+    /// Folders whose every object `backups.include` left out, and that would otherwise be
+    /// newer than the newest set: (folder, objects left out).
+    pub emptied: Vec<(String, usize)>,
     pub sets: Vec<PlannedSet>,
     /// A drill's `--set DAY` that no set is dated on: the sets dated nearest that day
     /// (name, date), nearest first, for the refusal to list. Empty otherwise.
@@ -182,6 +200,13 @@ struct SetAcc {
     newest_modified: Option<Timestamp>,
 }
 
+/// A folder of the by-folder layout whose objects were all left out by `include`.
+#[derive(Default)]
+struct Excluded {
+    count: usize,
+    newest_modified: Option<Timestamp>,
+}
+
 /// What one listed key is to the planner.
 enum Class<'a> {
     /// A folder, or a key outside the prefix.
@@ -190,8 +215,8 @@ enum Class<'a> {
     Manifest(&'a str, Algorithm),
     /// A sidecar (`x.sha256`) for the object with this key.
     Sidecar(&'a str, Algorithm),
-    /// Not matched by `backups.include`.
-    Excluded,
+    /// Not matched by `backups.include`; the folder it would have been a set of, if any.
+    Excluded(Option<&'a str>),
     /// Directly under the prefix with a by-folder layout: in no set.
     Ungrouped,
     /// A backup object of this set.
@@ -215,7 +240,11 @@ fn classify<'a>(policy: &Policy, key: &'a str) -> Class<'a> {
     if let Some(include) = &policy.backups.include
         && !include.is_match(rel)
     {
-        return Class::Excluded;
+        let folder = match policy.backups.sets {
+            SetLayout::ByFolder => rel.split_once('/').map(|(set, _)| set),
+            SetLayout::ByObject => None,
+        };
+        return Class::Excluded(folder);
     }
     match policy.backups.sets {
         SetLayout::ByObject => Class::Object(rel),
@@ -266,6 +295,8 @@ impl Checks {
 pub struct Planner<'p> {
     policy: &'p Policy,
     sets: BTreeMap<String, SetAcc>,
+    /// Folders with objects left out by `include` (by-folder layout).
+    excluded: BTreeMap<String, Excluded>,
     /// Checksum files, kept while listing for the by-object layout only.
     checks: Checks,
     listed: usize,
@@ -277,6 +308,7 @@ impl<'p> Planner<'p> {
         Planner {
             policy,
             sets: BTreeMap::new(),
+            excluded: BTreeMap::new(),
             checks: Checks::default(),
             listed: 0,
             ungrouped: 0,
@@ -300,7 +332,15 @@ impl<'p> Planner<'p> {
         let class = classify(self.policy, &entry.key);
         match class {
             Class::Outside => return,
-            Class::Excluded => {}
+            Class::Excluded(None) => {}
+            Class::Excluded(Some(folder)) => {
+                let acc = match self.excluded.get_mut(folder) {
+                    Some(acc) => acc,
+                    None => self.excluded.entry(folder.to_string()).or_default(),
+                };
+                acc.count += 1;
+                acc.newest_modified = acc.newest_modified.max(entry.modified);
+            }
             Class::Ungrouped => self.ungrouped += 1,
             Class::Manifest(..) | Class::Sidecar(..) => {
                 if self.keeps_objects() {
@@ -332,24 +372,23 @@ impl<'p> Planner<'p> {
             .sets
             .into_iter()
             .map(|(name, acc)| {
-                let (date, by) = match policy
-                    .backups
-                    .date_format
-                    .as_deref()
-                    .and_then(|f| date_from_name(&name, f, &ctx.tz))
-                {
-                    Some(date) => (Some(date), DatedBy::Name),
-                    None => match acc.newest_modified {
-                        Some(m) => (Some(m), DatedBy::Modified),
-                        None => (None, DatedBy::Unknown),
-                    },
-                };
+                let (date, by) = date_set(policy, &ctx.tz, &name, acc.newest_modified);
                 (name, acc, date, by)
             })
             .collect();
         // Newest first; undated sets last; names break ties so the order is total.
         dated.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
         let total_sets = dated.len();
+        let undated: Vec<String> = match policy.backups.dated_by {
+            DateSource::Name => dated
+                .iter()
+                .filter(|d| d.2.is_none())
+                .map(|d| d.0.clone())
+                .collect(),
+            DateSource::Modified => Vec::new(),
+        };
+        let suggested_format = suggest_format(&undated, &ctx.tz);
+        let emptied = emptied(policy, &ctx.tz, self.excluded, &dated);
 
         let chosen: Vec<usize> = match ctx.choice {
             Choice::WholeOn(day) => dated
@@ -420,6 +459,9 @@ impl<'p> Planner<'p> {
             ungrouped: self.ungrouped,
             total_sets,
             nearest,
+            undated,
+            suggested_format,
+            emptied,
         }
     }
 
@@ -465,6 +507,50 @@ fn nearest_sets(
     sets
 }
 
+/// A set's date from the policy's source. Never a fallback from one source to the other: a
+/// set the policy's source cannot date stays undated, and the plan says so.
+fn date_set(
+    policy: &Policy,
+    tz: &TimeZone,
+    name: &str,
+    modified: Option<Timestamp>,
+) -> (Option<Timestamp>, DatedBy) {
+    let date = match policy.backups.dated_by {
+        DateSource::Name => policy
+            .backups
+            .date_format
+            .as_deref()
+            .and_then(|f| date_from_name(name, f, tz))
+            .map(|d| (d, DatedBy::Name)),
+        DateSource::Modified => modified.map(|m| (m, DatedBy::Modified)),
+    };
+    date.map_or((None, DatedBy::Unknown), |(d, by)| (Some(d), by))
+}
+
+/// The folders whose every object `include` left out and that would be newer than the
+/// newest set (`dated`, newest first): (folder, objects left out). Older ones are ignored.
+fn emptied(
+    policy: &Policy,
+    tz: &TimeZone,
+    excluded: BTreeMap<String, Excluded>,
+    dated: &[Dated],
+) -> Vec<(String, usize)> {
+    let sets: BTreeSet<&str> = dated.iter().map(|d| d.0.as_str()).collect();
+    let newest = dated.first().and_then(|d| d.2);
+    excluded
+        .into_iter()
+        .filter(|(folder, _)| !sets.contains(folder.as_str()))
+        .filter(|(folder, acc)| {
+            match (date_set(policy, tz, folder, acc.newest_modified).0, newest) {
+                (Some(date), Some(newest)) => date > newest,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            }
+        })
+        .map(|(folder, acc)| (folder, acc.count))
+        .collect()
+}
+
 /// `("a/b/", "c")` for `"a/b/c"`; `("", "c")` for `"c"`.
 fn split_folder(key: &str) -> (&str, &str) {
     match key.rfind('/') {
@@ -482,36 +568,6 @@ fn score(seed: u64, policy: &str, item: &str) -> u64 {
     hasher.update(item.as_bytes());
     let bytes = hasher.finalize();
     u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))
-}
-
-/// Finds `format` anywhere in `name` (`acme-db-2026-11-25.tar.zst` with `%Y-%m-%d`).
-/// A name without a time of day means the start of that day in `tz`; one without an
-/// offset is read in `tz`.
-pub fn date_from_name(name: &str, format: &str, tz: &TimeZone) -> Option<Timestamp> {
-    use jiff::fmt::strtime::BrokenDownTime;
-    let starts = name
-        .char_indices()
-        .filter(|(_, c)| c.is_ascii_alphanumeric())
-        .map(|(i, _)| i);
-    for start in starts {
-        let Ok((tm, _)) = BrokenDownTime::parse_prefix(format, &name[start..]) else {
-            continue;
-        };
-        if let Ok(ts) = tm.to_timestamp() {
-            return Some(ts);
-        }
-        let datetime = tm.to_datetime().ok().or_else(|| {
-            tm.to_date()
-                .ok()
-                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
-        });
-        if let Some(dt) = datetime
-            && let Ok(zoned) = dt.to_zoned(tz.clone())
-        {
-            return Some(zoned.timestamp());
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -173,6 +173,7 @@ pub(crate) mod sample {
             findings,
             rpo: Rpo {
                 target_seconds: 26.0 * 3600.0,
+                dated_by: crate::config::DateSource::Name,
                 newest_set: Some("2026-11-25".into()),
                 newest_date: Some(stamp),
                 age_seconds: Some(9.5 * 3600.0),

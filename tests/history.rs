@@ -12,6 +12,7 @@ use serde_json::Value;
 
 /// A run of two policies (one passes, one fails) at `now`.
 fn run_at(config: &Path, now: &str) -> Ran {
+    common::date_fixtures_as_of(config, now);
     let args = ["run", "--policy", "acme-db", "--policy", "bright-imaging"];
     run(restore_drill(config, &args).env("RESTORE_DRILL_NOW", now))
 }

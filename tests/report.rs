@@ -27,6 +27,7 @@ fn quarter(dir: &Path) -> PathBuf {
     );
     for day in ["2026-10-02", "2026-10-16", "2026-11-03", "2026-11-17"] {
         let now = format!("{day}T02:00:00Z");
+        common::date_fixtures_as_of(&config, &now);
         run_code(
             restore_drill(&config, &["run"]).env("RESTORE_DRILL_NOW", now),
             1,

@@ -15,7 +15,9 @@ fn config(dir: &Path) -> std::path::PathBuf {
         ("nightly", "schedule: \"0 2 * * *\"\ntimezone: UTC\n"),
         ("by-hand", ""),
     ] {
-        let rest = format!("{schedule}targets:\n  rpo: 30d\n  rto: 1h\n");
+        // Dated by name: the clock is set back, before the files were written.
+        let rest =
+            format!("  date_format: \"%Y-%m-%d\"\n{schedule}targets:\n  rpo: 30d\n  rto: 1h\n");
         common::write_fs_policy(&config, name, "C", &bucket, "x/", &rest);
     }
     config

@@ -102,11 +102,11 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
-    let known: Vec<String> = config
+    let known: Vec<(String, config::DateSource)> = config
         .policies
         .iter()
         .filter(|p| p.client == client)
-        .map(|p| p.name.clone())
+        .map(|p| (p.name.clone(), p.backups.dated_by))
         .collect();
     let history = History::open(&config.settings.state_dir).context("cannot open the history")?;
     let runs = history.period(period.from, period.to, Some(&client))?;

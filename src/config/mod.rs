@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 pub use invalid::InvalidPolicy;
 pub use mail::{MailSettings, Notify, Team, TeamScope};
 pub use policy::{
-    Backups, Checksums, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample, SetLayout,
-    StorageSpec, Targets, Validation,
+    Backups, Checksums, DateSource, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample,
+    SetLayout, StorageSpec, Targets, Validation,
 };
 pub use settings::{
     Control, DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings, StorageTuning,

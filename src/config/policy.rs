@@ -130,7 +130,30 @@ struct RawBackups {
     #[serde(default)]
     date_format: Option<DateFormat>,
     #[serde(default)]
+    dated_by: Option<DateSource>,
+    #[serde(default)]
     include: Vec<String>,
+}
+
+/// Where a set's date comes from (`backups.dated_by`): the RPO is judged on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateSource {
+    /// The set's name, read with `backups.date_format`; a name that does not match is a
+    /// finding (`undated_backup`), never a fallback to upload time.
+    Name,
+    /// The newest upload (last-modified) time of the set's objects, which a sync, a copy
+    /// or a re-upload resets.
+    Modified,
+}
+
+impl DateSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DateSource::Name => "name",
+            DateSource::Modified => "modified",
+        }
+    }
 }
 
 /// How objects under the prefix group into backup sets.
@@ -308,6 +331,8 @@ pub struct Backups {
     pub prefix: String,
     pub sets: SetLayout,
     pub date_format: Option<String>,
+    /// `name` (the default with a `date_format`) or `modified` (the default without).
+    pub dated_by: DateSource,
     /// Matched against the key below the prefix; `*` crosses folders. Empty: everything.
     pub include: Option<GlobSet>,
 }
@@ -365,6 +390,17 @@ impl RawPolicy {
         };
         let storage = resolve_storage(self.storage, base)?;
         let include = build_globs(&self.backups.include)?;
+        let dated_by = match (self.backups.dated_by, &self.backups.date_format) {
+            (Some(DateSource::Name), None) => {
+                return Err((
+                    "backups.dated_by".into(),
+                    "`name` needs backups.date_format, the format of the dates in the set names (e.g. `%Y-%m-%d`); or use `modified` to date sets by upload time".into(),
+                ));
+            }
+            (Some(source), _) => source,
+            (None, Some(_)) => DateSource::Name,
+            (None, None) => DateSource::Modified,
+        };
         let mut prefix = self.backups.prefix.trim_start_matches('/').to_string();
         if !prefix.is_empty() && !prefix.ends_with('/') {
             prefix.push('/');
@@ -404,6 +440,7 @@ impl RawPolicy {
                 prefix,
                 sets: self.backups.sets,
                 date_format: self.backups.date_format.map(|f| f.0),
+                dated_by,
                 include,
             },
             checksums: Checksums {

@@ -8,7 +8,7 @@ use crate::config::units::format_bytes;
 use crate::config::{ConfigErrors, Team, TeamScope};
 use crate::judge::Status;
 use crate::report::html::{self, esc};
-use crate::report::{age_cell, rate, secs, status_word};
+use crate::report::{age_cell, dating_words, rate, secs, status_word};
 use crate::results::{PolicyResult, RunResult};
 
 /// One message, ready to be built and sent.
@@ -218,11 +218,16 @@ fn policy_lines(p: &PolicyResult) -> String {
         "-".into()
     };
     format!(
-        "{} {} ({})\n  newest backup age / RPO: {}\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n\n",
+        "{} {} ({})\n  newest backup age / RPO: {} ({})\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n\n",
         status_word(p.status),
         p.name,
         p.client,
         age_cell(p),
+        if p.judged() {
+            dating_words(p.rpo.dated_by)
+        } else {
+            "not judged"
+        },
         rto
     )
 }

@@ -37,6 +37,9 @@ pub struct Selection<'p> {
     pub(super) total_sets: usize,
     /// A drill's day that no set is dated on: the sets nearest it.
     pub(super) nearest: Vec<(String, Option<Timestamp>)>,
+    pub(super) undated: Vec<String>,
+    pub(super) suggested_format: Option<&'static str>,
+    pub(super) emptied: Vec<(String, usize)>,
 }
 
 impl Selection<'_> {
@@ -85,7 +88,7 @@ impl Selection<'_> {
                     self.chosen[index].acc.objects.push(entry);
                 }
             }
-            Class::Outside | Class::Excluded | Class::Ungrouped => {}
+            Class::Outside | Class::Excluded(_) | Class::Ungrouped => {}
         }
     }
 
@@ -165,6 +168,10 @@ impl Selection<'_> {
             listed_objects: self.listed,
             total_sets: self.total_sets,
             ungrouped_objects: self.ungrouped,
+            dated_by: policy.backups.dated_by,
+            undated: self.undated,
+            suggested_format: self.suggested_format,
+            emptied: self.emptied,
             sets,
             nearest: self.nearest,
         }

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config::parse_policy;
+use crate::finding::FindingKind;
 
 fn policy(extra: &str) -> Policy {
     let text = format!(
@@ -155,6 +156,7 @@ fn by_object_layout_and_include_globs() {
 fn modified_time_dates_sets_without_a_date_in_the_name() {
     let mut pol = policy("");
     pol.backups.date_format = None;
+    pol.backups.dated_by = DateSource::Modified;
     let old: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
     let new: Timestamp = "2026-11-20T00:00:00Z".parse().unwrap();
     let entries = vec![
@@ -197,6 +199,112 @@ fn dates_are_found_inside_names() {
         Some("2026-11-25T01:30:00Z".parse().unwrap())
     );
     assert_eq!(date_from_name("weekly", "%Y-%m-%d", &tz), None);
+    // Never a date read from the middle of a run of digits.
+    assert_eq!(date_from_name("2026-11-25", "%d-%m-%Y", &tz), None);
+    assert_eq!(date_from_name("20261125", "%Y-%m-%d", &tz), None);
+}
+
+fn modified(key: &str, size: u64, at: &str) -> Entry {
+    Entry {
+        key: key.into(),
+        size,
+        modified: Some(at.parse().unwrap()),
+    }
+}
+
+#[test]
+fn a_name_that_does_not_match_is_undated_never_dated_by_upload_time() {
+    // Re-uploaded a minute ago, named for days that `%Y-%m-%d` does not read.
+    let entries = vec![
+        modified("files/20261120/a.tar.zst", 10, "2026-11-26T11:59:00Z"),
+        modified("files/20261121/a.tar.zst", 10, "2026-11-26T11:59:00Z"),
+    ];
+    let p = plan(&policy(""), entries, &ctx(1));
+    assert!(
+        p.sets
+            .iter()
+            .all(|s| s.date.is_none() && s.dated_by == DatedBy::Unknown)
+    );
+    assert_eq!(p.undated, ["20261121", "20261120"]);
+    assert_eq!(p.suggested_format, Some("%Y%m%d"));
+    let findings = findings(&policy(""), &p);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].kind, FindingKind::UndatedBackup);
+    assert!(
+        findings[0].message.contains("`%Y%m%d`"),
+        "{}",
+        findings[0].message
+    );
+    assert!(
+        findings[0].message.contains("`%Y-%m-%d`"),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
+fn the_suggested_format_is_the_one_that_reads_every_name() {
+    let tz = TimeZone::UTC;
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        suggest_format(&names(&["db-2026-11-20"]), &tz),
+        Some("%Y-%m-%d")
+    );
+    assert_eq!(
+        suggest_format(&names(&["20-11-2026", "21-11-2026"]), &tz),
+        Some("%d-%m-%Y")
+    );
+    assert_eq!(
+        suggest_format(&names(&["20261120T013000"]), &tz),
+        Some("%Y%m%dT%H%M%S")
+    );
+    assert_eq!(suggest_format(&names(&["20261120", "weekly"]), &tz), None);
+    assert_eq!(suggest_format(&[], &tz), None);
+}
+
+#[test]
+fn dated_by_modified_uses_upload_time_even_with_a_date_format() {
+    let mut pol = policy("");
+    pol.backups.dated_by = DateSource::Modified;
+    let entries = vec![modified("files/2026-11-01/a", 1, "2026-11-26T11:00:00Z")];
+    let p = plan(&pol, entries, &ctx(1));
+    assert_eq!(p.sets[0].dated_by, DatedBy::Modified);
+    assert_eq!(
+        p.sets[0].date,
+        Some("2026-11-26T11:00:00Z".parse().unwrap())
+    );
+    assert!(p.undated.is_empty() && findings(&pol, &p).is_empty());
+}
+
+#[test]
+fn a_folder_emptied_by_include_is_a_finding_only_when_it_would_be_newest() {
+    let pol = policy("  include: [\"*.tar.zst\"]\n");
+    let entries = vec![
+        entry("files/2026-11-24/a.tar.zst", 1),
+        entry("files/2026-11-23/a.sql.gz", 1),
+        entry("files/2026-11-25/a.sql.gz", 1),
+        entry("files/2026-11-25/b.sql.gz", 1),
+    ];
+    let p = plan(&pol, entries, &ctx(1));
+    assert_eq!(p.newest().unwrap().name, "2026-11-24");
+    assert_eq!(p.emptied, [("2026-11-25".to_string(), 2)]);
+    let findings = findings(&pol, &p);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].kind, FindingKind::EmptySet);
+    assert_eq!(findings[0].object.as_deref(), Some("files/2026-11-25/"));
+}
+
+#[test]
+fn a_zero_byte_object_in_the_sample_is_a_finding() {
+    let pol = policy("");
+    let p = plan(&pol, vec![entry("files/2026-11-25/a.tar.zst", 0)], &ctx(1));
+    let findings = findings(&pol, &p);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].kind, FindingKind::EmptyObject);
+    assert_eq!(
+        findings[0].object.as_deref(),
+        Some("files/2026-11-25/a.tar.zst")
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::judge::Status;
-use crate::report::{COLUMNS, cells, status_word};
+use crate::report::{COLUMNS, cells, dating_legend, status_word};
 use crate::results::PolicyResult;
 
 /// Escapes text for HTML element content and attribute values.
@@ -119,6 +119,13 @@ pub fn policy_table(policies: &[&PolicyResult]) -> String {
         out.push_str("</tr>");
     }
     out.push_str("</tbody></table></div>");
+    if let Some(legend) = dating_legend(policies.iter().copied()) {
+        let _ = write!(
+            out,
+            "<p style=\"margin:4px 0 0;color:#59636e;font-size:12px;\">{}</p>",
+            esc(&legend)
+        );
+    }
     out
 }
 

@@ -9,6 +9,11 @@ use std::fmt::Write as _;
 use crate::finding::{Finding, FindingKind};
 use crate::results::{PolicyResult, RunResult};
 
+/// The findings the RPO test case fails on: the newest set's age, or an age not known.
+const RPO_KINDS: [FindingKind; 2] = [FindingKind::RpoExceeded, FindingKind::FutureDatedBackup];
+/// The findings the RTO test case fails on: a restore time too long, or none measured.
+const RTO_KINDS: [FindingKind; 2] = [FindingKind::RtoExceeded, FindingKind::RtoUnmeasured];
+
 /// Escapes text for XML content and attributes, replacing characters XML 1.0 cannot hold
 /// (control characters from hostile archive names) with U+FFFD.
 pub(crate) fn xml_escape(text: &str) -> String {
@@ -61,14 +66,17 @@ fn suite(out: &mut String, id: usize, run: &RunResult, p: &PolicyResult) {
             })
             .collect()
     };
-    let of_kind = |kind: FindingKind| -> Vec<&Finding> {
-        p.findings.iter().filter(|f| f.kind == kind).collect()
+    let of_kinds = |kinds: &[FindingKind]| -> Vec<&Finding> {
+        p.findings
+            .iter()
+            .filter(|f| kinds.contains(&f.kind))
+            .collect()
     };
     let keys: Vec<&str> = p.objects.iter().map(|o| o.key.as_str()).collect();
     let other: Vec<&Finding> = p
         .findings
         .iter()
-        .filter(|f| !matches!(f.kind, FindingKind::RpoExceeded | FindingKind::RtoExceeded))
+        .filter(|f| !RPO_KINDS.contains(&f.kind) && !RTO_KINDS.contains(&f.kind))
         .filter(|f| {
             !f.object.as_deref().is_some_and(|o| {
                 keys.iter()
@@ -90,8 +98,8 @@ fn suite(out: &mut String, id: usize, run: &RunResult, p: &PolicyResult) {
             &findings,
         );
     }
-    let rpo = of_kind(FindingKind::RpoExceeded);
-    let rto = of_kind(FindingKind::RtoExceeded);
+    let rpo = of_kinds(&RPO_KINDS);
+    let rto = of_kinds(&RTO_KINDS);
     failed += usize::from(!rpo.is_empty())
         + usize::from(!rto.is_empty())
         + usize::from(!other.is_empty());
@@ -142,6 +150,36 @@ mod tests {
     #[test]
     fn junit_snapshot() {
         insta::assert_snapshot!(junit(&crate::results::sample::run()));
+    }
+
+    #[test]
+    fn an_age_or_a_restore_time_not_known_fails_the_rpo_and_rto_cases() {
+        let mut run = crate::results::sample::run();
+        run.policies[0].findings = vec![
+            Finding::new(FindingKind::FutureDatedBackup, None, "dated tomorrow"),
+            Finding::new(FindingKind::RtoUnmeasured, None, "nothing read whole"),
+        ];
+        let xml = junit(&run);
+        let case = |name: &str| {
+            let start = xml
+                .find(name)
+                .unwrap_or_else(|| panic!("no {name} in {xml}"));
+            // A passing case ends at its first line; a failing one at `</testcase>`.
+            let end = xml[start..].find('\n').unwrap() + start;
+            let end = match xml[start..end].ends_with("/>") {
+                true => end,
+                false => xml[start..].find("</testcase>").unwrap() + start,
+            };
+            xml[start..end].to_string()
+        };
+        assert!(
+            case("RPO: newest backup age").contains("dated tomorrow"),
+            "{xml}"
+        );
+        assert!(
+            case("RTO: restore time").contains("nothing read whole"),
+            "{xml}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use comfy_table::{ContentArrangement, Table, presets};
 use jiff::Timestamp;
 
+use crate::config::DateSource;
 use crate::config::units::{format_bytes, format_duration};
 use crate::fsx::write_atomic;
 use crate::judge::Status;
@@ -53,7 +54,10 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
         p.name.clone(),
         p.client.clone(),
         status_word(p.status).to_string(),
-        age_cell(p),
+        match p.rpo.dated_by {
+            DateSource::Modified => age_cell(p).replacen(" / ", &format!("{UPLOAD_MARK} / "), 1),
+            DateSource::Name => age_cell(p),
+        },
         format!(
             "{}/{}/{}",
             p.sets.len(),
@@ -78,17 +82,51 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
     ]
 }
 
-/// A plain-text table of policies, as wide as its content.
-fn policy_table<'a>(policies: impl IntoIterator<Item = &'a PolicyResult>) -> String {
+/// Marks, in a table's age cell, a policy dated by upload time; [`dating_legend`] says so.
+pub(crate) const UPLOAD_MARK: &str = "*";
+
+/// The line under a table explaining [`UPLOAD_MARK`], when a policy in it is dated by
+/// upload time.
+pub(crate) fn dating_legend<'a>(
+    policies: impl IntoIterator<Item = &'a PolicyResult>,
+) -> Option<String> {
+    policies
+        .into_iter()
+        .any(|p| p.rpo.dated_by == DateSource::Modified)
+        .then(|| {
+            format!(
+                "{UPLOAD_MARK} dated by upload time, which a copy or re-upload resets (backups.dated_by: modified)"
+            )
+        })
+}
+
+/// How a policy dates its sets, in words.
+pub fn dating_words(dated_by: DateSource) -> &'static str {
+    match dated_by {
+        DateSource::Name => "dated by name",
+        DateSource::Modified => "dated by upload time",
+    }
+}
+
+/// A plain-text table of policies, as the terminal and the text part of mail show it, with
+/// the legend of its marks.
+pub(crate) fn policy_table<'a>(
+    policies: impl IntoIterator<Item = &'a PolicyResult> + Clone,
+) -> String {
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(COLUMNS);
-    for p in policies {
+    for p in policies.clone() {
         table.add_row(cells(p));
     }
-    table.to_string()
+    let mut out = table.to_string();
+    if let Some(legend) = dating_legend(policies) {
+        out.push('\n');
+        out.push_str(&legend);
+    }
+    out
 }
 
 /// The policies for a terminal too narrow for the table: a block each, its name, client and
@@ -141,7 +179,13 @@ pub fn summary_within(result: &RunResult, width: Option<u16>) -> String {
     let table = policy_table(&result.policies);
     let fits = |w: u16| table.lines().all(|l| l.chars().count() <= usize::from(w));
     let mut out = match width {
-        Some(w) if !fits(w) => policy_blocks(&result.policies, usize::from(w)),
+        Some(w) if !fits(w) => {
+            let mut blocks = policy_blocks(&result.policies, usize::from(w));
+            if let Some(legend) = dating_legend(&result.policies) {
+                blocks.push_str(&wrap(&legend, width, 2));
+            }
+            blocks
+        }
         _ => table,
     };
 
@@ -197,14 +241,18 @@ fn wrap(line: &str, width: Option<u16>, indent: usize) -> String {
     out
 }
 
+/// `age / RPO`; `-` for a newest set with no date, `future` for one dated after the run
+/// started.
 pub(crate) fn age_cell(p: &PolicyResult) -> String {
     if !p.judged() {
         return "-".into();
     }
-    match p.rpo.age_seconds {
-        Some(age) => format!("{} / {}", secs(age), secs(p.rpo.target_seconds)),
-        None => format!("- / {}", secs(p.rpo.target_seconds)),
-    }
+    let age = match p.rpo.age_seconds {
+        Some(age) if age < 0.0 => "future".to_string(),
+        Some(age) => secs(age),
+        None => "-".to_string(),
+    };
+    format!("{age} / {}", secs(p.rpo.target_seconds))
 }
 
 /// The `--dry-run` plan: per policy, each chosen set with its date and objects.
@@ -213,9 +261,11 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
     for item in planned {
         let policy = item.policy;
         let _ = writeln!(out, "{} ({})", policy.name, policy.client);
-        for f in &item.findings {
+        for f in item.findings.iter().chain(&item.rpo.1) {
             let _ = writeln!(out, "  ! {f}");
         }
+        let undated = item.plan.as_ref().map_or(0, |p| p.undated.len());
+        let _ = writeln!(out, "  {}", rpo_forecast(policy, &item.rpo.0, undated));
         let Some(plan) = &item.plan else { continue };
         let _ = writeln!(
             out,
@@ -227,16 +277,16 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             format_bytes(plan.sampled_bytes())
         );
         for set in &plan.sets {
-            let date = set.date.map_or_else(
-                || "undated".to_string(),
-                |d: Timestamp| d.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-            );
+            let date = match (set.date, set.dated_by) {
+                (Some(d), crate::plan::DatedBy::Name) => format!("{} by name", utc(d)),
+                (Some(d), _) => format!("{} by upload time", utc(d)),
+                (None, _) => "no date".to_string(),
+            };
             let role = if set.newest { "newest" } else { "random" };
             let _ = writeln!(
                 out,
-                "  set {} [{role}, {date} by {}]: {} of {} objects, {} of {}{}",
+                "  set {} [{role}, {date}]: {} of {} objects, {} of {}{}",
                 set.name,
-                set.dated_by.as_str(),
                 set.objects.len(),
                 set.total_objects,
                 format_bytes(set.objects.iter().map(|o| o.size).sum()),
@@ -264,6 +314,42 @@ pub fn json_text(result: &RunResult) -> String {
     let mut json = serde_json::to_string_pretty(result).expect("results serialize");
     json.push('\n');
     json
+}
+
+fn utc(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// What the plan says of the RPO before anything is restored: the date source, and
+/// whether the policy will break its RPO.
+fn rpo_forecast(policy: &crate::config::Policy, rpo: &crate::judge::Rpo, undated: usize) -> String {
+    let source = match (policy.backups.dated_by, &policy.backups.date_format) {
+        (DateSource::Name, Some(format)) => format!("dated by name (`{format}`)"),
+        (by, _) => dating_words(by).to_string(),
+    };
+    let target = secs(rpo.target_seconds);
+    let verdict = match (&rpo.newest_set, rpo.age_seconds) {
+        (None, _) => "no backup set: will break its RPO".to_string(),
+        (Some(_), _) if rpo.met => format!(
+            "newest set {} old: within its RPO of {target}",
+            secs(rpo.age_seconds.unwrap_or(0.0))
+        ),
+        (Some(_), Some(age)) if undated > 0 && age >= 0.0 && age <= rpo.target_seconds => format!(
+            "newest dated set {} old, but {undated} set(s) have no date: will break its RPO of {target}",
+            secs(age)
+        ),
+        (Some(_), Some(age)) if age >= 0.0 => {
+            format!(
+                "newest set {} old: will break its RPO of {target}",
+                secs(age)
+            )
+        }
+        (Some(_), Some(_)) => {
+            format!("newest set dated in the future: will break its RPO of {target}")
+        }
+        (Some(_), None) => format!("newest set has no date: will break its RPO of {target}"),
+    };
+    format!("RPO: {source}; {verdict}")
 }
 
 /// Writes the results as JSON, atomically: a reader never sees half a file.
@@ -372,5 +458,23 @@ mod tests {
             text.split_whitespace().collect::<Vec<_>>(),
             line.split_whitespace().collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_policy_dated_by_upload_time_is_marked_and_the_legend_says_so() {
+        let mut run = crate::results::sample::run();
+        let text = summary(&run);
+        assert!(!text.contains("upload time"), "{text}");
+        run.policies[0].rpo.dated_by = DateSource::Modified;
+        run.policies[1].rpo.age_seconds = Some(-3600.0);
+        let text = summary(&run);
+        assert!(
+            text.contains(&format!("9h 30m{UPLOAD_MARK} / 26h")),
+            "{text}"
+        );
+        assert!(text.contains("* dated by upload time"), "{text}");
+        assert!(text.contains("future / 26h"), "{text}");
+        let widest = |t: &str| t.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(widest(&text) <= widest(&summary(&crate::results::sample::run())) + 1);
     }
 }

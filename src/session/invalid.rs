@@ -54,6 +54,8 @@ pub(super) fn entry(policy: &InvalidPolicy, teams: &[Team]) -> PolicyResult {
         findings,
         rpo: Rpo {
             target_seconds: target(policy.rpo),
+            // Never shown: an entry that was not judged shows `-` for its age.
+            dated_by: crate::config::DateSource::Name,
             newest_set: None,
             newest_date: None,
             age_seconds: None,

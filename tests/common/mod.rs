@@ -521,8 +521,22 @@ pub fn closed_port() -> u16 {
 /// path (the 2026-11-25 backups one hour old, a day older per day before), as a nightly
 /// backup job would have left them. A git checkout gives them all the same time.
 fn dated_fixtures(dir: &Path) -> PathBuf {
-    let now = std::time::SystemTime::now();
     let root = dir.join("fixtures");
+    copy_fixtures(&root, std::time::SystemTime::now());
+    root
+}
+
+/// Dates the fixtures of [`demo_config`]'s `config` as [`dated_fixtures`] does, but as of
+/// `now` (RFC 3339): for runs with `RESTORE_DRILL_NOW` before the real clock, whose backups
+/// would otherwise be dated after the run started (`future_dated_backup`).
+pub fn date_fixtures_as_of(config: &Path, now: &str) {
+    let now: jiff::Timestamp = now.parse().expect("an RFC 3339 time");
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.as_second() as u64);
+    copy_fixtures(&config.parent().unwrap().join("fixtures"), now);
+}
+
+/// Copies the shipped fixtures into `root`, dated as of `now`.
+fn copy_fixtures(root: &Path, now: std::time::SystemTime) {
     let mut stack = vec![repo().join("fixtures/buckets")];
     while let Some(folder) = stack.pop() {
         for entry in std::fs::read_dir(&folder).unwrap() {
@@ -548,7 +562,6 @@ fn dated_fixtures(dir: &Path) -> PathBuf {
                 .unwrap();
         }
     }
-    root
 }
 
 /// A copy of the shipped policies over dated fixtures, in `dir/config`, with scratch and

@@ -68,3 +68,31 @@ fn date_format_must_have_fields() {
     .unwrap();
     assert_eq!(p.backups.date_format.as_deref(), Some("%Y-%m-%d"));
 }
+
+#[test]
+fn dated_by_defaults_to_name_with_a_date_format_else_modified() {
+    let with_format = MINIMAL.replace(
+        "prefix: files",
+        "prefix: files\n  date_format: \"%Y-%m-%d\"",
+    );
+    assert_eq!(
+        resolve(&with_format).unwrap().backups.dated_by,
+        DateSource::Name
+    );
+    assert_eq!(
+        resolve(MINIMAL).unwrap().backups.dated_by,
+        DateSource::Modified
+    );
+    let modified = with_format.replace("prefix: files", "prefix: files\n  dated_by: modified");
+    assert_eq!(
+        resolve(&modified).unwrap().backups.dated_by,
+        DateSource::Modified
+    );
+    let err =
+        resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  dated_by: name")).unwrap_err();
+    assert_eq!(err.0, "backups.dated_by");
+    assert!(err.1.contains("date_format"), "{}", err.1);
+    assert!(
+        resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  dated_by: mtime")).is_err()
+    );
+}

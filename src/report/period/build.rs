@@ -13,15 +13,16 @@ use jiff::{SignedDuration, Timestamp};
 use super::model::{
     ControlRow, Day, Evidence, Incident, Period, PeriodReport, PolicyStats, Voided,
 };
-use crate::config::Control;
+use crate::config::{Control, DateSource};
 use crate::history::{StoredPolicy, StoredRun};
 
-/// Builds the report for `client` from the runs recorded in the period.
+/// Builds the report for `client` from the runs recorded in the period. `known_policies`
+/// are the client's policies configured today, with how each dates its sets.
 pub fn build(
     client: &str,
     period: Period,
     runs: &[StoredRun],
-    known_policies: &[String],
+    known_policies: &[(String, DateSource)],
     controls: &BTreeMap<String, Control>,
     chain_head: Option<String>,
     now: Timestamp,
@@ -38,7 +39,12 @@ pub fn build(
     let mut incidents = Vec::new();
     for name in &names {
         let results = results_of(&counted, name);
-        stats.push(policy_stats(name, &results, &span));
+        let mut policy = policy_stats(name, &results, &span);
+        policy.dated_by = known_policies
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, by)| *by);
+        stats.push(policy);
         incidents.extend(failure_episodes(name, &results));
     }
     let evidence = evidence(runs);
@@ -82,8 +88,8 @@ type Recorded<'a> = (&'a StoredRun, &'a StoredPolicy);
 
 /// The client's policies known today and those of the recorded runs: a policy removed
 /// since still shows what it did in the period.
-fn policy_names(runs: &[StoredRun], known_policies: &[String]) -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = known_policies.iter().cloned().collect();
+fn policy_names(runs: &[StoredRun], known_policies: &[(String, DateSource)]) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = known_policies.iter().map(|(n, _)| n.clone()).collect();
     for run in runs {
         names.extend(run.policies.iter().map(|p| p.policy.clone()));
     }
@@ -120,6 +126,7 @@ fn policy_stats(name: &str, results: &[Recorded], span: &Span) -> PolicyStats {
     let count = |met: fn(&StoredPolicy) -> bool| results.iter().filter(|(_, p)| met(p)).count();
     PolicyStats {
         policy: name.to_string(),
+        dated_by: None,
         runs: results.len(),
         passes,
         pass_rate: if results.is_empty() {
@@ -154,9 +161,11 @@ fn policy_stats(name: &str, results: &[Recorded], span: &Span) -> PolicyStats {
     }
 }
 
-/// The newest backup was within the RPO.
+/// The newest backup was within the RPO; an age that is not known (no date, or dated after
+/// the run started: a negative age) never is.
 fn rpo_met(p: &StoredPolicy) -> bool {
-    p.rpo_age_seconds.is_some_and(|a| a <= p.rpo_target_seconds)
+    p.rpo_age_seconds
+        .is_some_and(|a| (0.0..=p.rpo_target_seconds).contains(&a))
 }
 
 /// Both the projected full restore and the measured restore were within the RTO; a run

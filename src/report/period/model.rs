@@ -94,6 +94,9 @@ pub enum Day {
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyStats {
     pub policy: String,
+    /// How the policy dates its sets as configured when the report is made (`name`,
+    /// `modified`); null for a policy no longer configured.
+    pub dated_by: Option<crate::config::DateSource>,
     pub runs: usize,
     pub passes: usize,
     pub pass_rate: f64,

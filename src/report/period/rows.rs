@@ -45,9 +45,13 @@ pub(super) fn policy_rows(report: &PeriodReport) -> Vec<[String; 9]> {
                 s.runs.to_string(),
                 percent(s.pass_rate),
                 format!(
-                    "{} / {}",
+                    "{} / {}{}",
                     opt_secs(s.rpo_worst_age_seconds),
-                    secs(s.rpo_target_seconds)
+                    secs(s.rpo_target_seconds),
+                    match s.dated_by {
+                        Some(crate::config::DateSource::Modified) => ", dated by upload time",
+                        _ => "",
+                    }
                 ),
                 format!(
                     "{} / {}",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::config::Control;
+use crate::config::{Control, DateSource};
 use crate::history::{StoredPolicy, StoredRun};
 
 fn stored(day: &str, imaging_passes: bool) -> StoredRun {
@@ -63,9 +63,9 @@ fn sample() -> PeriodReport {
         Period::quarter("2026-Q4").unwrap(),
         &runs,
         &[
-            "bright-imaging".into(),
-            "bright-mail".into(),
-            "bright-xray".into(),
+            ("bright-imaging".into(), DateSource::Name),
+            ("bright-mail".into(), DateSource::Modified),
+            ("bright-xray".into(), DateSource::Name),
         ],
         &controls,
         Some("c".repeat(64)),

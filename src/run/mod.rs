@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use jiff::Timestamp;
 
 use crate::checksum::Algorithm;
 use crate::config::{Config, Policy, StorageTuning};
@@ -16,12 +15,14 @@ use crate::finding::{Finding, FindingKind};
 use crate::judge::{self, Status, Timing};
 use crate::plan::{PlanContext, PlannedObject, Planner, PolicyPlan};
 use crate::restore::{self, RestoreSpec};
-use crate::results::{
-    Digest, ObjectResult, PolicyResult, RunKind, RunResult, SCHEMA_VERSION, SetResult,
-};
+use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION, SetResult};
 use crate::storage;
-use crate::unattended::RunMarker;
 use crate::verify::{self, ChecksumFiles};
+
+mod start;
+
+use start::run_kind;
+pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
 
 #[derive(Clone, Default)]
 pub struct RunOptions {
@@ -73,55 +74,9 @@ pub struct Planned<'c> {
     pub op: Option<storage::Storage>,
     pub plan: Option<PolicyPlan>,
     pub findings: Vec<Finding>,
-}
-
-/// The settings of a run fixed at its start.
-pub struct RunStart {
-    pub run_id: String,
-    pub started_at: Timestamp,
-    pub seed: u64,
-    /// The sample, or a whole set for a drill.
-    pub choice: crate::plan::Choice,
-    clock: Instant,
-}
-
-impl RunStart {
-    /// Starts [`now`].
-    pub fn new(seed: Option<u64>) -> RunStart {
-        let started_at = now();
-        let seed = seed.unwrap_or_else(random_seed);
-        let stamp = started_at.strftime("%Y%m%dT%H%M%SZ");
-        let run_id = format!("{stamp}-{:04x}", random_seed() & 0xffff);
-        RunStart {
-            run_id,
-            started_at,
-            seed,
-            choice: crate::plan::Choice::Sample,
-            clock: Instant::now(),
-        }
-    }
-
-    /// Time since the run started, on the monotonic clock.
-    pub fn elapsed(&self) -> jiff::SignedDuration {
-        jiff::SignedDuration::try_from(self.clock.elapsed()).unwrap_or(jiff::SignedDuration::ZERO)
-    }
-}
-
-/// Now, or `RESTORE_DRILL_NOW` (an RFC 3339 time) when that is set: an injectable clock,
-/// so tests can make a quarter of history in seconds.
-pub fn now() -> Timestamp {
-    match std::env::var("RESTORE_DRILL_NOW") {
-        Ok(now) => now.parse::<Timestamp>().unwrap_or_else(|e| {
-            tracing::warn!(%now, error = %e, "RESTORE_DRILL_NOW is not an RFC 3339 time; using the clock");
-            Timestamp::now()
-        }),
-        Err(_) => Timestamp::now(),
-    }
-}
-
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one((std::process::id(), Instant::now()))
+    /// The newest set's age against the RPO, judged at planning time (so `--dry-run` can
+    /// say which policies will break it), with its finding.
+    pub rpo: (judge::Rpo, Option<Finding>),
 }
 
 /// Lists every policy's storage and plans its sample, all policies at once.
@@ -143,11 +98,26 @@ pub async fn plan_all<'c>(
 }
 
 async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuning) -> Planned<'p> {
+    let rpo_of = |plan: Option<&PolicyPlan>| {
+        let (mut rpo, finding) = judge::judge_rpo(
+            &policy.targets,
+            policy.backups.dated_by,
+            plan.and_then(|p| p.newest())
+                .map(|s| (s.name.as_str(), s.date)),
+            ctx.now,
+        );
+        // A set the policy cannot date may be the newest: no RPO is met beside it.
+        if plan.is_some_and(|p| !p.undated.is_empty()) {
+            rpo.met = false;
+        }
+        (rpo, finding)
+    };
     let storage_error = |message: String| Planned {
         policy,
         op: None,
         plan: None,
         findings: vec![Finding::new(FindingKind::StorageError, None, message)],
+        rpo: rpo_of(None),
     };
     let op = match storage::operator(&policy.storage, &policy.file, tuning) {
         Ok(op) => op,
@@ -166,7 +136,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         }
     }
     let plan = selection.finish();
-    let mut findings = Vec::new();
+    let mut findings = crate::plan::findings(policy, &plan);
     if plan.sets.is_empty() {
         findings.push(Finding::new(
             FindingKind::NoBackupsFound,
@@ -180,58 +150,10 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
     Planned {
         policy,
         op: Some(op),
+        rpo: rpo_of(Some(&plan)),
         plan: Some(plan),
         findings,
     }
-}
-
-/// What the run's scratch folder says of it while it lives: enough to record it as
-/// interrupted if its process dies (see [`crate::unattended::RunMarker`]).
-pub fn marker(config: &Config, start: &RunStart, options: &RunOptions) -> RunMarker {
-    RunMarker {
-        state_dir: crate::unattended::state_identity(&config.settings.state_dir),
-        run_id: start.run_id.clone(),
-        started_at: start.started_at,
-        seed: start.seed,
-        kind: run_kind(options),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-    }
-}
-
-/// The record of a run that did not finish: stopped by SIGINT or SIGTERM (it ends now), or
-/// found dead by a later run (its last sign of life stands for its end). No verdicts, only
-/// the fact, so the history shows the night that did not complete.
-pub fn interrupted(run: &RunMarker, ended: Option<Timestamp>) -> RunResult {
-    RunResult {
-        schema_version: SCHEMA_VERSION,
-        run_id: run.run_id.clone(),
-        tool_version: run.tool_version.clone(),
-        host: host_name(),
-        kind: run.kind,
-        operator: None,
-        witness: None,
-        started_at: run.started_at,
-        finished_at: ended
-            .filter(|t| *t >= run.started_at)
-            .unwrap_or(run.started_at),
-        seed: run.seed,
-        status: Status::Interrupted,
-        policies: Vec::new(),
-    }
-}
-
-/// A drill, or a run started by a person or a scheduler.
-fn run_kind(options: &RunOptions) -> RunKind {
-    if options.drill.is_some() {
-        RunKind::Drill
-    } else {
-        RunKind::detect()
-    }
-}
-
-/// Where the run's restores land: `scratch_dir/<run-id>`.
-pub fn run_dir(config: &Config, start: &RunStart) -> PathBuf {
-    config.settings.scratch_dir.join(&start.run_id)
 }
 
 struct Job<'p> {
@@ -300,7 +222,8 @@ pub async fn execute(
         .collect()
         .await;
 
-    let policies = finish_policies(planned, &outcomes, &dir, &checksum_files, start).await;
+    let whole_set = start.choice != crate::plan::Choice::Sample;
+    let policies = finish_policies(planned, &outcomes, &dir, &checksum_files, whole_set).await;
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
     crate::unattended::release_run_dir(&dir);
@@ -364,7 +287,7 @@ async fn finish_policies(
     outcomes: &[JobOutcome],
     dir: &Path,
     checksum_files: &ChecksumFiles,
-    start: &RunStart,
+    whole_set: bool,
 ) -> Vec<PolicyResult> {
     let mut policies = Vec::with_capacity(planned.len());
     for (p, planned_policy) in planned.into_iter().enumerate() {
@@ -378,7 +301,7 @@ async fn finish_policies(
                 );
             }
         }
-        policies.push(judge_policy(planned_policy, &mine, validation, start));
+        policies.push(judge_policy(planned_policy, &mine, validation, whole_set));
     }
     policies
 }
@@ -504,17 +427,13 @@ fn judge_policy(
     planned: Planned<'_>,
     outcomes: &[&JobOutcome],
     validation: Vec<Finding>,
-    start: &RunStart,
+    whole_set: bool,
 ) -> PolicyResult {
     let policy = planned.policy;
     let mut findings = planned.findings;
     let plan = planned.plan;
     let newest = plan.as_ref().and_then(|p| p.newest());
-    let (rpo, rpo_finding) = judge::judge_rpo(
-        &policy.targets,
-        newest.map(|s| (s.name.as_str(), s.date)),
-        start.started_at,
-    );
+    let (rpo, rpo_finding) = planned.rpo;
     let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
     let measured = match (
         outcomes.iter().map(|o| o.started).min(),
@@ -531,9 +450,7 @@ fn judge_policy(
         newest.map_or(0, |s| s.total_objects),
     );
     // A drill restored the whole set: its measured time is the answer, not a projection.
-    if start.choice != crate::plan::Choice::Sample
-        && let Some(set) = plan.as_ref().and_then(|p| p.sets.first())
-    {
+    if whole_set && let Some(set) = plan.as_ref().and_then(|p| p.sets.first()) {
         rto_finding = judge::judge_drill_rto(&policy.targets, &set.name, measured);
     }
     let mut objects = Vec::new();
@@ -582,12 +499,4 @@ fn judge_policy(
         sets,
         objects,
     }
-}
-
-/// This host's name, as results and mail show it.
-pub fn host_name() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
 }

@@ -1,0 +1,90 @@
+//! How a set's name gives its date (`backups.date_format`), and which usual format would
+//! date names that do not match. Pure; it must not guess a date a name does not state: a
+//! name that does not match is no date, never the upload time instead.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+/// Finds `format` anywhere in `name` (`acme-db-2026-11-25.tar.zst` with `%Y-%m-%d`).
+/// A name without a time of day means the start of that day in `tz`; one without an
+/// offset is read in `tz`. The match must not start or end inside a run of digits, so
+/// `2026-11-25` read with `%d-%m-%Y` is no date (not the year 25 from `26-11-25`).
+pub fn date_from_name(name: &str, format: &str, tz: &TimeZone) -> Option<Timestamp> {
+    use jiff::fmt::strtime::BrokenDownTime;
+    let bytes = name.as_bytes();
+    let starts = name
+        .char_indices()
+        .filter(|&(i, c)| {
+            c.is_ascii_alphanumeric()
+                && !(i > 0 && c.is_ascii_digit() && bytes[i - 1].is_ascii_digit())
+        })
+        .map(|(i, _)| i);
+    for start in starts {
+        let Ok((tm, used)) = BrokenDownTime::parse_prefix(format, &name[start..]) else {
+            continue;
+        };
+        let end = start + used;
+        if used > 0
+            && end < bytes.len()
+            && bytes[end].is_ascii_digit()
+            && bytes[end - 1].is_ascii_digit()
+        {
+            continue;
+        }
+        if let Ok(ts) = tm.to_timestamp() {
+            return Some(ts);
+        }
+        let datetime = tm.to_datetime().ok().or_else(|| {
+            tm.to_date()
+                .ok()
+                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+        });
+        if let Some(dt) = datetime
+            && let Ok(zoned) = dt.to_zoned(tz.clone())
+        {
+            return Some(zoned.timestamp());
+        }
+    }
+    None
+}
+
+/// Formats tried on names that do not match a policy's `date_format`, most usual first.
+const FORMATS: [&str; 12] = [
+    "%Y-%m-%d",
+    "%Y%m%d",
+    "%Y_%m_%d",
+    "%Y.%m.%d",
+    "%d-%m-%Y",
+    "%d.%m.%Y",
+    "%m-%d-%Y",
+    "%Y-%m-%dT%H%M%S",
+    "%Y%m%dT%H%M%S",
+    "%Y%m%d-%H%M%S",
+    "%Y-%m-%d_%H-%M-%S",
+    "%Y-%m-%dT%H:%M:%S",
+];
+
+/// The first usual format that dates every one of `names` to a plausible day (1990 to
+/// 2199), when one does; the longest such, so `%Y%m%dT%H%M%S` wins over `%Y%m%d`.
+pub fn suggest_format(names: &[String], tz: &TimeZone) -> Option<&'static str> {
+    let low: Timestamp = "1990-01-01T00:00:00Z".parse().expect("a time");
+    let high: Timestamp = "2200-01-01T00:00:00Z".parse().expect("a time");
+    if names.is_empty() {
+        return None;
+    }
+    let fits = |format: &str| {
+        names
+            .iter()
+            .all(|name| date_from_name(name, format, tz).is_some_and(|d| d >= low && d < high))
+    };
+    FORMATS
+        .iter()
+        .filter(|f| fits(f))
+        .max_by_key(|f| {
+            (
+                f.len(),
+                std::cmp::Reverse(FORMATS.iter().position(|g| g == *f)),
+            )
+        })
+        .copied()
+}
