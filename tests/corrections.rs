@@ -30,6 +30,8 @@ fn three_runs(dir: &Path) -> (std::path::PathBuf, Vec<String>) {
             "bright-mail",
         ];
         let now = format!("{day}T02:00:00Z");
+        // The backups dated as of the run's clock, as the nightly run would find them.
+        common::date_fixtures_as_of(&config, &now);
         run_code(
             restore_drill(&config, &args).env("RESTORE_DRILL_NOW", now),
             1,
@@ -149,6 +151,8 @@ fn a_voided_run_leaves_every_figure_and_the_chain_still_verifies() {
         || format!("verify:\n{out}"),
     );
     // A run after the corrections links to the newest of them.
+    // Its backups dated as of its clock, so that it passes (not `future_dated_backup`).
+    common::date_fixtures_as_of(&config, "2026-11-10T02:00:00Z");
     let args = ["run", "--policy", "bright-mail"];
     run_ok(restore_drill(&config, &args).env("RESTORE_DRILL_NOW", "2026-11-10T02:00:00Z"));
     let out = run_ok(restore_drill(&config, &["history", "verify"]));

@@ -146,7 +146,15 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 status(&r.status, r.voided.as_deref()),
                 format!(
                     "{} / {}",
-                    r.rpo_age_seconds.map_or_else(|| "-".into(), secs),
+                    r.rpo_age_seconds.map_or_else(
+                        || "-".into(),
+                        // Dated after the run started: no age (`future_dated_backup`).
+                        |age| if age < 0.0 {
+                            "future".into()
+                        } else {
+                            secs(age)
+                        }
+                    ),
                     target(r.rpo_target_seconds)
                 ),
                 format!(

@@ -112,8 +112,14 @@ fn policy_stats(name: &str, results: &[Recorded], span: &Span) -> PolicyStats {
         .rev()
         .find(|(_, p)| p.passed)
         .map(|(r, _)| r.started_at);
+    // An invalid policy file's entry was never judged: its zero is no measurement.
     let measured: Vec<f64> = results
         .iter()
+        .filter(|(_, p)| {
+            p.findings
+                .iter()
+                .all(|(kind, _, _)| kind != "invalid_policy")
+        })
         .map(|(_, p)| p.rto_measured_seconds)
         .collect();
     let projected: Vec<f64> = results
@@ -397,6 +403,25 @@ mod tests {
         assert_eq!((stats.rpo_met_runs, stats.rto_met_runs), (1, 0));
         assert_eq!(stats.targets_met_runs, 0);
         assert_eq!(stats.days, [("2026-10-01".parse().unwrap(), Day::Pass)]);
+    }
+
+    /// An invalid policy file's entry (never judged, 0 s) is no measured restore.
+    #[test]
+    fn an_invalid_policy_entry_is_not_a_measured_restore() {
+        let mut invalid = recorded("2026-10-02", false, &["invalid_policy"]);
+        invalid.policies[0].rto_measured_seconds = 0.0;
+        let runs = [recorded("2026-10-01", true, &[]), invalid];
+        let period = Period::quarter("2026-Q4").unwrap();
+        let span = Span::of(&period, "2026-10-03T00:00:00Z".parse().unwrap());
+        let stats = policy_stats("acme-db", &results_of(&runs, "acme-db"), &span);
+        assert_eq!(stats.runs, 2);
+        assert_eq!(
+            (
+                stats.rto_measured_worst_seconds,
+                stats.rto_measured_median_seconds
+            ),
+            (10.0, 10.0)
+        );
     }
 
     #[test]
