@@ -146,15 +146,7 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 status(&r.status, r.voided.as_deref()),
                 format!(
                     "{} / {}",
-                    r.rpo_age_seconds.map_or_else(
-                        || "-".into(),
-                        // Dated after the run started: no age (`future_dated_backup`).
-                        |age| if age < 0.0 {
-                            "future".into()
-                        } else {
-                            secs(age)
-                        }
-                    ),
+                    age(r.rpo_age_seconds),
                     target(r.rpo_target_seconds)
                 ),
                 format!(
@@ -194,6 +186,16 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         print_corrections(rows.iter().flat_map(|r| &r.corrections));
     }
     Ok(ExitCode::Success)
+}
+
+/// The newest set's age; `future` for one dated after the run started
+/// (`future_dated_backup`), `-` for none.
+fn age(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "-".into(),
+        Some(age) if age < 0.0 => "future".into(),
+        Some(age) => secs(age),
+    }
 }
 
 /// One line per note or voiding, below the table of runs.
