@@ -367,6 +367,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_absent_scratch_is_made_private_and_a_link_or_open_one_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let made = root.path().join("a/scratch");
+        private_scratch(&made, true).unwrap();
+        let mode = std::fs::metadata(&made).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&made, &link).unwrap();
+        let e = private_scratch(&link, true).unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && e.contains("link`"), "{e}");
+        std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = private_scratch(&made, false).unwrap_err().to_string();
+        assert!(
+            e.contains("mode 0777") && e.contains("writable by its group"),
+            "{e}"
+        );
+        assert!(private_scratch(&root.path().join("absent"), false).is_ok());
+        assert!(!root.path().join("absent").exists());
+    }
+
+    #[test]
+    fn a_replaced_run_folder_is_not_intact() {
+        let root = tempfile::tempdir().unwrap();
+        let run = root.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let folder = RunFolder::of(&run).unwrap();
+        assert!(folder.intact());
+        std::fs::rename(&run, root.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("moved"), &run).unwrap();
+        assert!(!folder.intact());
+    }
+
+    #[test]
     fn only_run_folders_are_candidates() {
         assert!(looks_like_run_id("20261126T020000Z-ab12"));
         assert!(!looks_like_run_id("home"));
