@@ -122,3 +122,31 @@ fn files_of_state_and_scratch_are_private_whatever_the_umask() {
     failures.check(seen > 4, || format!("only {seen} paths walked"));
     failures.assert_none_for(&out);
 }
+
+#[test]
+fn a_signing_key_others_can_read_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing.key");
+    std::fs::write(
+        &key,
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut sb = Sandbox::new(&format!("signing:\n  key: ${{file:{}}}\n", key.display()));
+    common::put_with_sums(
+        &sb.bucket,
+        "db/2026-11-25",
+        "dump.sql",
+        b"create table t;\n",
+    );
+    sb.policy("db", "db/", "");
+    let out = sb.run(&[]);
+    let mut failures = Failures::new();
+    failures.check_eq(out.code, 0, || format!("the run still signs: {out}"));
+    failures.check(
+        out.stderr.contains(&key.display().to_string()) && out.stderr.contains("chmod 600"),
+        || format!("a warning names the key file and the fix: {out}"),
+    );
+    failures.assert_none_for(&out);
+}
