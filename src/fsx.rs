@@ -39,14 +39,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// as, and how to give it the folder. For the end of an error message.
 pub fn state_folder_advice(dir: &Path) -> String {
     let uid = rustix::process::geteuid().as_raw();
-    let user = user_name(uid).map_or_else(
-        || format!("uid {uid}"),
-        |n| format!("user `{n}` (uid {uid})"),
-    );
+    let user = user_label(uid);
     let owner = user_name(uid).unwrap_or_else(|| uid.to_string());
     format!(
         "restore-drill runs as {user}: give it the folder (`chown -R {owner} {}`) or set state_dir in restore-drill.yaml; under systemd, StateDirectory=restore-drill gives the service /var/lib/restore-drill, owned by its user",
         dir.display()
+    )
+}
+
+/// `` user `name` (uid N) ``, or `uid N` when /etc/passwd does not name it.
+pub fn user_label(uid: u32) -> String {
+    user_name(uid).map_or_else(
+        || format!("uid {uid}"),
+        |n| format!("user `{n}` (uid {uid})"),
     )
 }
 

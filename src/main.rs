@@ -7,6 +7,9 @@ use cli::Cli;
 use restore_drill::exit::ExitCode;
 
 fn main() -> std::process::ExitCode {
+    // Everything this process creates (history, spool, outbox, artifacts, scratch, restored
+    // client data) is its user's alone, 0600 / 0700, whatever the umask it was started with.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

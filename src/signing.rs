@@ -97,8 +97,26 @@ pub fn configured_key(reference: Option<&ConfigValue>) -> Result<Option<SigningK
     let Some(reference) = reference else {
         return Ok(None);
     };
+    if let ConfigValue::File(path) = reference {
+        warn_if_readable_by_others(path);
+    }
     let value = reference.resolve().map_err(KeyError::Read)?;
     parse_key(&value).map(Some).ok_or(KeyError::Malformed)
+}
+
+/// A key file its group or others can read is warned about, as ssh does: anyone who can
+/// read it can sign forged records.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{:04o}", meta.mode() & 0o7777),
+            "the signing key file is readable or writable by others: anyone who can read it can sign forged records; `chmod 600` it"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,126 @@ pub enum LockError {
     },
 }
 
+/// A scratch folder another local user could plant or redirect files in: refused before
+/// anything is written there. Says which folder, whose it is, its mode and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ScratchError {
+    #[error(
+        "refusing the scratch folder `{}`: {problem} (owner {owner}, mode {mode:04o}); another local user could plant or redirect files in it. {}",
+        .dir.display(), scratch_advice(.dir)
+    )]
+    Unsafe {
+        dir: PathBuf,
+        problem: &'static str,
+        owner: String,
+        mode: u32,
+    },
+    #[error("cannot create the scratch folder `{}`: {error} (set scratch_dir in restore-drill.yaml)", .dir.display())]
+    Create { dir: PathBuf, error: std::io::Error },
+}
+
+fn scratch_advice(dir: &Path) -> String {
+    let me = crate::fsx::user_label(rustix::process::geteuid().as_raw());
+    format!(
+        "Remove it (the runner then creates its own, mode 0700), give it to {me} with mode 0700 (`chown <user> {0}; chmod 700 {0}`), or set scratch_dir in restore-drill.yaml to a folder of its own",
+        dir.display()
+    )
+}
+
+/// Makes sure `dir` is a scratch folder only this process's user can write: created with
+/// mode 0700 when absent; refused when it is a symbolic link, not a folder, owned by
+/// another user, or writable by its group or others. With `create` false (for `check`) an
+/// absent folder is fine as it is.
+pub fn private_scratch(dir: &Path, create: bool) -> Result<(), ScratchError> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+    let meta = match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !create {
+                return Ok(());
+            }
+            let made = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .and_then(|()| {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                });
+            made.map_err(|error| ScratchError::Create {
+                dir: dir.to_path_buf(),
+                error,
+            })?;
+            std::fs::symlink_metadata(dir).map_err(|error| ScratchError::Create {
+                dir: dir.to_path_buf(),
+                error,
+            })?
+        }
+        Err(error) => {
+            return Err(ScratchError::Create {
+                dir: dir.to_path_buf(),
+                error,
+            });
+        }
+        Ok(meta) => meta,
+    };
+    let problem = if meta.file_type().is_symlink() {
+        Some("it is a symbolic link")
+    } else if !meta.is_dir() {
+        Some("it is not a folder")
+    } else if meta.uid() != rustix::process::geteuid().as_raw() {
+        Some("it is owned by another user")
+    } else if meta.mode() & 0o022 != 0 {
+        Some("it is writable by its group or others")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(ScratchError::Unsafe {
+            dir: dir.to_path_buf(),
+            problem,
+            owner: crate::fsx::user_label(meta.uid()),
+            mode: meta.mode() & 0o7777,
+        }),
+    }
+}
+
+/// A run's folder as it was created: its device and inode, so a folder swapped for a
+/// symbolic link (or another folder) during the run is noticed before anything in it is
+/// removed, and nothing is removed through it.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    pub path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl RunFolder {
+    /// The folder at `path` now, without following a symbolic link; it must be a folder.
+    pub fn of(path: &Path) -> std::io::Result<RunFolder> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::symlink_metadata(path)?;
+        if !meta.is_dir() {
+            return Err(std::io::Error::other("not a folder"));
+        }
+        Ok(RunFolder {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Whether `path` is still the folder it was; warns naming it when not.
+    pub fn intact(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let same = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.is_dir() && m.dev() == self.dev && m.ino() == self.ino);
+        if !same {
+            tracing::warn!(path = %self.path.display(), "the run's scratch folder was replaced during the run (a symbolic link or another folder): nothing in it is removed");
+        }
+        same
+    }
+}
+
 /// `` `name`: `` of the file in `dir` an error is about; nothing when it is about `dir`.
 fn file_of(dir: &Path, path: &Path) -> String {
     match path.strip_prefix(dir) {
@@ -245,6 +365,40 @@ impl Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absent_scratch_is_made_private_and_a_link_or_open_one_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let made = root.path().join("a/scratch");
+        private_scratch(&made, true).unwrap();
+        let mode = std::fs::metadata(&made).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&made, &link).unwrap();
+        let e = private_scratch(&link, true).unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && e.contains("link`"), "{e}");
+        std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = private_scratch(&made, false).unwrap_err().to_string();
+        assert!(
+            e.contains("mode 0777") && e.contains("writable by its group"),
+            "{e}"
+        );
+        assert!(private_scratch(&root.path().join("absent"), false).is_ok());
+        assert!(!root.path().join("absent").exists());
+    }
+
+    #[test]
+    fn a_replaced_run_folder_is_not_intact() {
+        let root = tempfile::tempdir().unwrap();
+        let run = root.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let folder = RunFolder::of(&run).unwrap();
+        assert!(folder.intact());
+        std::fs::rename(&run, root.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("moved"), &run).unwrap();
+        assert!(!folder.intact());
+    }
 
     #[test]
     fn only_run_folders_are_candidates() {

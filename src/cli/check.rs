@@ -1,5 +1,6 @@
 //! `restore-drill check`: validates settings and every policy and resolves every secret
-//! reference, reporting every error at once. Exit 0 when valid, 2 otherwise.
+//! reference, reporting every error at once. Exit 0 when valid, 2 otherwise; 4 when the
+//! scratch folder is one the run would refuse (another user's, or writable by others).
 
 use clap::Args;
 
@@ -38,6 +39,13 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     policy.client,
                     policy.file.display()
                 );
+            }
+            // The run refuses a scratch folder other users could write in; say so now.
+            if let Err(e) =
+                restore_drill::unattended::private_scratch(&config.settings.scratch_dir, false)
+            {
+                outln!("scratch: {e}");
+                return Ok(ExitCode::RunError);
             }
             if args.connect {
                 return connect(&config);

@@ -125,7 +125,8 @@ struct RawLimits {
 /// Validated settings: every path absolute, every default applied.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where restores land; each run works in a folder of its own below it.
+    /// Where restores land (`state_dir/scratch` by default); each run works in a folder of
+    /// its own below it. Must be the runner's user's alone (see `unattended::private_scratch`).
     pub scratch_dir: PathBuf,
     /// Write restored files' whole buffers with direct I/O (past the page cache) where the
     /// scratch file system supports it.
@@ -206,14 +207,17 @@ impl RawSettings {
         }
         let teams = mail::resolve_teams(self.teams)?;
         let mail = mail::resolve_mail(self.mail, dir)?;
+        let state_dir = self
+            .state_dir
+            .map_or_else(default_state_dir, |p| super::resolve_path(dir, p));
         Ok(Settings {
-            scratch_dir: self
-                .scratch_dir
-                .map_or_else(default_scratch_dir, |p| super::resolve_path(dir, p)),
+            // In the state folder by default, not the world-writable temp folder.
+            scratch_dir: self.scratch_dir.map_or_else(
+                || state_dir.join("scratch"),
+                |p| super::resolve_path(dir, p),
+            ),
             scratch_direct_io: self.scratch_direct_io.unwrap_or(false),
-            state_dir: self
-                .state_dir
-                .map_or_else(default_state_dir, |p| super::resolve_path(dir, p)),
+            state_dir,
             restores,
             max_restored_bytes,
             teams,
@@ -326,10 +330,6 @@ impl Settings {
             .resolve(dir)
             .expect("defaults are valid")
     }
-}
-
-fn default_scratch_dir() -> PathBuf {
-    std::env::temp_dir().join("restore-drill")
 }
 
 /// `/var/lib/restore-drill` for root (a system service), else the XDG state directory.

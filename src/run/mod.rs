@@ -17,6 +17,7 @@ use crate::plan::{PlanContext, PlannedObject, Planner, PolicyPlan};
 use crate::restore::{self, RestoreSpec};
 use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION, SetResult};
 use crate::storage;
+use crate::unattended::RunFolder;
 use crate::verify::{self, ChecksumFiles};
 
 mod start;
@@ -168,6 +169,8 @@ struct Job<'p> {
     /// Remove the object's restored files as soon as it is verified: nothing reads them
     /// again (no `validate` commands, no `--keep`), so scratch holds only what is in flight.
     discard: bool,
+    /// The run's folder as created: removals are refused once it was swapped.
+    run_folder: RunFolder,
 }
 
 struct JobOutcome {
@@ -188,10 +191,12 @@ pub async fn execute(
     options: &RunOptions,
 ) -> Result<RunResult, RunError> {
     let dir = run_dir(config, start);
-    std::fs::create_dir_all(&dir).map_err(|error| RunError::Scratch {
-        path: dir.clone(),
-        error,
-    })?;
+    let run_folder = std::fs::create_dir_all(&dir)
+        .and_then(|()| RunFolder::of(&dir))
+        .map_err(|error| RunError::Scratch {
+            path: dir.clone(),
+            error,
+        })?;
     // Held until the run ends: the next run removes this folder only if nobody holds it, and
     // records the run as interrupted when its marker is still there.
     let _claim = crate::unattended::claim_run_dir(&dir, &marker(config, start, options)).map_err(
@@ -208,7 +213,7 @@ pub async fn execute(
         stall_timeout: config.settings.storage.stall_timeout,
     };
 
-    let jobs = jobs(&planned, &dir, options);
+    let jobs = jobs(&planned, &run_folder, options);
     tracing::info!(objects = jobs.len(), run = %start.run_id, "restoring");
     if let Some(observer) = &options.observer {
         let bytes = jobs.iter().map(|j| j.object.size).sum();
@@ -228,6 +233,7 @@ pub async fn execute(
     // no dead run.
     crate::unattended::release_run_dir(&dir);
     if !options.keep
+        && run_folder.intact()
         && let Err(e) = std::fs::remove_dir_all(&dir)
     {
         tracing::warn!(path = %dir.display(), error = %e, "could not remove the run's scratch folder");
@@ -254,7 +260,8 @@ pub async fn execute(
 }
 
 /// One job per planned object, across every policy that could be planned.
-fn jobs<'p>(planned: &'p [Planned<'_>], dir: &Path, options: &RunOptions) -> Vec<Job<'p>> {
+fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -> Vec<Job<'p>> {
+    let dir = &run.path;
     let mut jobs = Vec::new();
     for (p, planned_policy) in planned.iter().enumerate() {
         let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
@@ -274,6 +281,7 @@ fn jobs<'p>(planned: &'p [Planned<'_>], dir: &Path, options: &RunOptions) -> Vec
                     required: planned_policy.policy.checksums.required,
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
                     discard: !options.keep && planned_policy.policy.validate.is_empty(),
+                    run_folder: run.clone(),
                 });
             }
         }
@@ -392,7 +400,7 @@ async fn run_job(
         started,
         ended: Instant::now(),
     };
-    if job.discard && !restored.created.is_empty() {
+    if job.discard && !restored.created.is_empty() && job.run_folder.intact() {
         let created = std::mem::take(&mut restored.created);
         let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }

@@ -150,6 +150,9 @@ pub enum SessionError {
     Signals(#[source] std::io::Error),
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The scratch folder is not this user's alone; nothing was restored.
+    #[error(transparent)]
+    Scratch(#[from] unattended::ScratchError),
     #[error(transparent)]
     SigningKey(#[from] crate::signing::KeyError),
     #[error("cannot send the results")]
@@ -286,6 +289,7 @@ impl<'c> Session<'c> {
         let settings = &config.settings;
         // One run at a time per state folder; a crashed run's scratch is cleared first.
         let _lock = unattended::acquire(&settings.state_dir, "run")?;
+        unattended::private_scratch(&settings.scratch_dir, true)?;
         let stale = unattended::clean_stale_scratch(&settings.scratch_dir);
         evidence::record_dead_runs(settings, &stale, events);
         heartbeat(&runtime, settings, Ping::Start);

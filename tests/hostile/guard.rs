@@ -34,6 +34,8 @@ pub struct Sandbox {
     pub scratch: PathBuf,
     /// A file size limit (RLIMIT_FSIZE) for the run, in bytes.
     pub file_size_limit: Option<u64>,
+    /// The umask the run starts with (the caller's otherwise).
+    pub umask: Option<u32>,
     pub bucket: PathBuf,
     pub config: PathBuf,
     logs: tempfile::TempDir,
@@ -168,6 +170,7 @@ impl Sandbox {
             tag,
             scratch,
             file_size_limit: None,
+            umask: None,
             bucket,
             config,
             logs: tempfile::tempdir().unwrap(),
@@ -277,6 +280,16 @@ impl Sandbox {
                         },
                     )
                     .map_err(std::io::Error::from)
+                });
+            }
+        }
+        if let Some(mask) = self.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only an async-signal-safe system call between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+                    Ok(())
                 });
             }
         }

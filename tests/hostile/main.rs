@@ -18,4 +18,5 @@ mod mail_faults;
 mod process_faults;
 mod proxy;
 mod scratch_faults;
+mod scratch_owner;
 mod storage_faults;
