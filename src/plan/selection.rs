@@ -9,7 +9,7 @@ use jiff::Timestamp;
 
 use super::{
     Checks, ChecksumSource, Class, DatedBy, Format, PlannedObject, PlannedSet, PolicyPlan, SetAcc,
-    classify, score, split_folder,
+    Unsafe, classify, confined, score, split_folder,
 };
 use crate::config::{ObjectsPerSet, Policy, SetLayout};
 use crate::storage::Entry;
@@ -34,6 +34,7 @@ pub struct Selection<'p> {
     pub(super) checks: Checks,
     pub(super) listed: usize,
     pub(super) ungrouped: usize,
+    pub(super) unsafe_keys: Unsafe,
     pub(super) total_sets: usize,
     /// A drill's day that no set is dated on: the sets nearest it.
     pub(super) nearest: Vec<(String, Option<Timestamp>)>,
@@ -58,7 +59,9 @@ impl Selection<'_> {
 
     /// Takes one entry of the second listing; entries of sets not chosen are ignored.
     pub fn add(&mut self, entry: Entry) {
-        if self.policy.backups.sets == SetLayout::ByObject {
+        if self.policy.backups.sets == SetLayout::ByObject
+            || !confined(self.policy, &entry.key, &mut self.unsafe_keys)
+        {
             return;
         }
         let set_of = |key: &str| {
@@ -174,6 +177,7 @@ impl Selection<'_> {
             emptied: self.emptied,
             sets,
             nearest: self.nearest,
+            unsafe_keys: self.unsafe_keys.into_values().collect(),
         }
     }
 }

@@ -59,6 +59,8 @@ fn hostile_keys(other: &str) -> Vec<String> {
         format!("a/2026-11-25/..\\..\\..\\{other}\\db\\2026-11-25\\SHA256SUMS"),
         format!("a/2026-11-25/..%2f..%2F..%5c{other}/db/2026-11-25/SHA256SUMS"),
         format!("a/2026-11-25//../../{other}/db/2026-11-25/SHA256SUMS"),
+        // An object in the escaping folder: its manifest above would cover it.
+        format!("a/2026-11-25/../../../{other}/db/2026-11-25/dump.sql"),
     ]
 }
 
@@ -88,6 +90,10 @@ fn keys_that_leave_the_prefix_are_unsafe_paths_never_requested() {
         &[
             ("db/2026-11-25/SHA256SUMS".into(), other_sums.clone()),
             (format!("db/2026-11-25/{OTHER_NAME}"), b"payroll".to_vec()),
+            (
+                "db/2026-11-25/dump.sql".into(),
+                b"the other client's dump\n".to_vec(),
+            ),
         ],
     );
     let bucket = unique("keys");
@@ -137,10 +143,16 @@ fn keys_that_leave_the_prefix_are_unsafe_paths_never_requested() {
         });
     }
     // Nothing of the other client's anywhere: output, JSON, mail, history, artifacts.
-    let results = out.results.as_ref().map(ToString::to_string).unwrap_or_default();
+    let results = out
+        .results
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     for needle in [OTHER_NAME, OTHER_DIGEST] {
         failures.check(
-            !out.stdout.contains(needle) && !out.stderr.contains(needle) && !results.contains(needle),
+            !out.stdout.contains(needle)
+                && !out.stderr.contains(needle)
+                && !results.contains(needle),
             || format!("the other client's `{needle}` reached the output or JSON"),
         );
         let leaked = files_holding(&sb.root.join("state"), needle);
