@@ -30,8 +30,8 @@ mod selection;
 pub use dating::{date_from_name, suggest_format};
 pub use findings::findings;
 
-use selection::ChosenSet;
 pub use selection::Selection;
+use selection::{ChosenSet, Unsafe, confined};
 
 /// How an object's bytes are decoded, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -309,20 +309,6 @@ pub struct Planner<'p> {
     ungrouped: usize,
     /// Listed keys refused by [`crate::storage::confined_key`], by key.
     unsafe_keys: Unsafe,
-}
-
-/// Listed keys refused by [`crate::storage::confined_key`], by key (both listings).
-type Unsafe = BTreeMap<String, crate::storage::UnsafeKey>;
-
-/// Whether `key` is safe to use; an unsafe one is kept in `refused` and must be dropped.
-fn confined(policy: &Policy, key: &str, refused: &mut Unsafe) -> bool {
-    match crate::storage::confined_key(&policy.backups.prefix, key) {
-        Ok(_) => true,
-        Err(e) => {
-            refused.insert(key.to_string(), e);
-            false
-        }
-    }
 }
 
 impl<'p> Planner<'p> {

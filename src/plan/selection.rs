@@ -3,16 +3,30 @@
 //! per set, then the `max_bytes` cap). Pure, like the whole planner: it must not list or
 //! read anything itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 
 use super::{
     Checks, ChecksumSource, Class, DatedBy, Format, PlannedObject, PlannedSet, PolicyPlan, SetAcc,
-    Unsafe, classify, confined, score, split_folder,
+    classify, score, split_folder,
 };
 use crate::config::{ObjectsPerSet, Policy, SetLayout};
 use crate::storage::Entry;
+
+/// Listed keys refused by [`crate::storage::confined_key`], by key (both listings).
+pub(super) type Unsafe = BTreeMap<String, crate::storage::UnsafeKey>;
+
+/// Whether `key` is safe to use; an unsafe one is kept in `refused` and must be dropped.
+pub(super) fn confined(policy: &Policy, key: &str, refused: &mut Unsafe) -> bool {
+    match crate::storage::confined_key(&policy.backups.prefix, key) {
+        Ok(_) => true,
+        Err(e) => {
+            refused.insert(key.to_string(), e);
+            false
+        }
+    }
+}
 
 /// A set chosen from the first listing, with what is known of it so far.
 pub(super) struct ChosenSet {
