@@ -1,7 +1,9 @@
 //! The `plan` stage: a storage listing → backup sets → the sample to restore. Pure: it takes
 //! the listing entry by entry (so the lister can stream) plus the clock and seed, and returns
 //! a [`PolicyPlan`] value that can be printed (`--dry-run`) before anything is restored. Of
-//! `storage` it uses the listing's [`Entry`] type only, never an operator.
+//! `storage` it uses the listing's [`Entry`] type and [`crate::storage::confined_key`] only,
+//! never an operator: a listed key that could leave the prefix is kept aside, unused, for its
+//! `unsafe_path` finding.
 //!
 //! The choice is seeded and independent of library versions: candidates are ordered by a
 //! BLAKE3 hash of (seed, policy, name), so `--seed N` repeats a run's choice exactly.
@@ -28,8 +30,8 @@ mod selection;
 pub use dating::{date_from_name, suggest_format};
 pub use findings::findings;
 
-use selection::ChosenSet;
 pub use selection::Selection;
+use selection::{ChosenSet, Unsafe, confined};
 
 /// How an object's bytes are decoded, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,6 +149,10 @@ pub struct PolicyPlan {
     /// (name, date), nearest first, for the refusal to list. Empty otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nearest: Vec<(String, Option<Timestamp>)>,
+    /// Listed keys that could leave the prefix ([`crate::storage::confined_key`]): never
+    /// requested, each an `unsafe_path` finding.
+    #[serde(skip)]
+    pub unsafe_keys: Vec<crate::storage::UnsafeKey>,
 }
 
 impl PolicyPlan {
@@ -301,6 +307,8 @@ pub struct Planner<'p> {
     checks: Checks,
     listed: usize,
     ungrouped: usize,
+    /// Listed keys refused by [`crate::storage::confined_key`], by key.
+    unsafe_keys: Unsafe,
 }
 
 impl<'p> Planner<'p> {
@@ -312,6 +320,7 @@ impl<'p> Planner<'p> {
             checks: Checks::default(),
             listed: 0,
             ungrouped: 0,
+            unsafe_keys: Unsafe::new(),
         }
     }
 
@@ -327,8 +336,12 @@ impl<'p> Planner<'p> {
         self.policy.backups.sets == SetLayout::ByObject
     }
 
-    /// Takes one listed object. Folders and keys outside the prefix are ignored.
+    /// Takes one listed object. Folders and keys outside the prefix are ignored; a key that
+    /// could leave the prefix is kept aside for its finding, never used.
     pub fn add(&mut self, entry: Entry) {
+        if !confined(self.policy, &entry.key, &mut self.unsafe_keys) {
+            return;
+        }
         let class = classify(self.policy, &entry.key);
         match class {
             Class::Outside => return,
@@ -457,6 +470,7 @@ impl<'p> Planner<'p> {
             checks: self.checks,
             listed: self.listed,
             ungrouped: self.ungrouped,
+            unsafe_keys: self.unsafe_keys,
             total_sets,
             nearest,
             undated,

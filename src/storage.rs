@@ -4,6 +4,7 @@
 //! configuration, and never appear in errors. Every storage error is worded here too
 //! ([`place`]): the policy file and field, the service, bucket and host:port.
 
+mod confine;
 mod local;
 mod place;
 
@@ -18,6 +19,7 @@ use opendal::{EntryMode, ErrorKind, Operator};
 
 use crate::config::{StorageSpec, StorageTuning};
 
+pub use confine::{UnsafeKey, confined_key};
 pub use local::{LocalFile, local_path, read_local, stalled};
 pub use place::Place;
 
@@ -27,9 +29,22 @@ pub use place::Place;
 pub struct Storage {
     op: Operator,
     place: std::sync::Arc<Place>,
+    /// The policy's `backups.prefix` every key read must stay under ([`confined_key`]).
+    prefix: std::sync::Arc<str>,
 }
 
 impl Storage {
+    /// The same storage with its reads confined to `prefix` (the policy's `backups.prefix`).
+    pub fn confined_to(mut self, prefix: &str) -> Storage {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// `key` when it stays under this storage's prefix ([`confined_key`]), or why not.
+    pub fn confined<'k>(&self, key: &'k str) -> Result<&'k str, UnsafeKey> {
+        confined_key(&self.prefix, key)
+    }
+
     pub fn place(&self) -> &Place {
         &self.place
     }
@@ -98,6 +113,8 @@ pub enum StorageError {
         place: Box<Place>,
         message: String,
     },
+    #[error("{0}")]
+    Unsafe(UnsafeKey),
     #[error("`{key}` is {size} bytes, more than the {max} bytes allowed for a checksum file")]
     TooLarge { key: String, size: u64, max: u64 },
 }
@@ -152,6 +169,7 @@ pub fn operator(
     Ok(Storage {
         op,
         place: std::sync::Arc::new(place),
+        prefix: "".into(),
     })
 }
 
@@ -249,6 +267,7 @@ pub async fn read_small(op: &Storage, key: &str, max: u64) -> Result<Vec<u8>, St
         message: place::explain(&e, &op.place),
         place: Box::new((*op.place).clone()),
     };
+    let key = op.confined(key).map_err(StorageError::Unsafe)?;
     let meta = op.stat(key).await.map_err(fail)?;
     if meta.content_length() > max {
         return Err(StorageError::TooLarge {

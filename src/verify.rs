@@ -1,5 +1,6 @@
 //! The `verify` stage: expected digests discovered beside each object (sidecars and folder
-//! manifests, no configuration needed), compared with what the restore computed, and the
+//! manifests, no configuration needed; a key that could leave the policy's prefix is an
+//! `unsafe_path` finding and is never read), compared with what the restore computed, and the
 //! policy's `validate` commands run against the restored files. Everything it finds is a
 //! [`Finding`]; nothing here fails the run.
 
@@ -80,6 +81,14 @@ pub async fn expected_digests(
             ChecksumSource::Sidecar { key, algorithm } => (key, *algorithm, true),
             ChecksumSource::Manifest { key, algorithm } => (key, *algorithm, false),
         };
+        if let Err(refused) = op.confined(key) {
+            findings.push(Finding::new(
+                FindingKind::UnsafePath,
+                Some(key),
+                refused.to_string(),
+            ));
+            continue;
+        }
         let lines = match files.get(policy, op, key, algorithm).await {
             Ok(lines) => lines,
             Err(why) => {
@@ -141,7 +150,11 @@ pub async fn manifest_coverage(
         })
         .collect();
     let mut findings = Vec::new();
-    for (key, algorithm) in manifests {
+    // An unsafe manifest key is already a finding of each object it would cover.
+    for (key, algorithm) in manifests
+        .into_iter()
+        .filter(|(k, _)| op.confined(k).is_ok())
+    {
         // An unreadable manifest is already a finding of each object it should cover.
         let Ok(lines) = files.get(policy, op, key, algorithm).await else {
             continue;

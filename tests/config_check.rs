@@ -140,3 +140,77 @@ fn unknown_policy_name_is_a_usage_error() {
     );
     assert!(out.stderr.contains("no policy named `nope`"), "{out}");
 }
+
+#[test]
+fn overlapping_storage_of_different_clients_is_refused_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s3 = |name: &str, client: &str, bucket: &str, prefix: &str| {
+        POLICY
+            .replace("NAME", name)
+            .replace("client: Acme", &format!("client: {client}"))
+            .replace(
+                "service: fs\n  root: bucket",
+                &format!("service: s3\n  bucket: {bucket}\n  endpoint: http://127.0.0.1:9"),
+            )
+            .replace("prefix: files/", &format!("prefix: {prefix}"))
+    };
+    // Acme's `a/` contains Globex's `a/db/`: refused, both files named.
+    put(
+        d,
+        "acme.yaml",
+        s3("acme", "Acme", "shared", "a/").as_bytes(),
+    );
+    put(
+        d,
+        "globex.yaml",
+        s3("globex", "Globex", "shared", "a/db/").as_bytes(),
+    );
+    // Neither overlaps: another bucket, a sibling prefix (`a2/` is not under `a/`), and the
+    // same client twice.
+    put(
+        d,
+        "initech.yaml",
+        s3("initech", "Initech", "other", "a/").as_bytes(),
+    );
+    put(
+        d,
+        "hooli.yaml",
+        s3("hooli", "Hooli", "shared", "a2/").as_bytes(),
+    );
+    put(
+        d,
+        "acme2.yaml",
+        s3("acme2", "Acme", "shared", "a/x/").as_bytes(),
+    );
+    let out = run_code(restore_drill(d, &["check"]), 2);
+    let mut failures = Failures::new();
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .chain(out.stderr.lines())
+        .filter(|l| l.contains("overlaps"))
+        .collect();
+    for (file, other) in [("acme.yaml", "globex.yaml"), ("globex.yaml", "acme.yaml")] {
+        failures.check(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("{file}: backups.prefix")) && l.contains(other)),
+            || format!("no overlap error in {file} naming {other}: {lines:#?}"),
+        );
+    }
+    // acme2 is under acme's prefix but of the same client; `a/x/` and `a/db/` are siblings.
+    for quiet in ["initech.yaml:", "hooli.yaml:", "acme2.yaml:"] {
+        failures.check(!lines.iter().any(|l| l.contains(quiet)), || {
+            format!("{quiet} should not be flagged: {lines:#?}")
+        });
+    }
+    failures.check_eq(lines.len(), 2, || {
+        format!("one error per overlapping policy: {lines:#?}")
+    });
+    failures.assert_none_for(&out);
+
+    // Two prefixes of different clients that do not overlap: valid.
+    std::fs::remove_file(d.join("globex.yaml")).unwrap();
+    run_ok(restore_drill(d, &["check"]));
+}

@@ -7,6 +7,7 @@
 
 mod invalid;
 pub mod mail;
+mod overlap;
 mod policy;
 mod secrets;
 mod settings;
@@ -120,14 +121,21 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
 
 /// As [`load`], but any error in any file refuses the whole directory, and every secret
 /// reference is resolved now (a variable not set is an error at its file and line): what
-/// `check` needs. Other commands resolve only the references they use, where they use them.
+/// `check` needs; policies of different clients whose storage overlaps are refused too
+/// ([`overlap`]). Other commands resolve only the references they use, where they use them.
 pub fn load_checked(dir: &Path) -> Result<Config, ConfigErrors> {
     let config = load_with(dir, true)?;
-    if config.invalid.is_empty() {
+    let overlaps = overlap::overlapping_storage(&config.policies);
+    if config.invalid.is_empty() && overlaps.is_empty() {
         return Ok(config);
     }
     Err(ConfigErrors(
-        config.invalid.into_iter().flat_map(|p| p.errors).collect(),
+        config
+            .invalid
+            .into_iter()
+            .flat_map(|p| p.errors)
+            .chain(overlaps)
+            .collect(),
     ))
 }
 

@@ -1,6 +1,7 @@
 //! What the plan alone shows wrong, as findings, before anything is restored (so
 //! `--dry-run` shows them too): sets the policy cannot date, a folder `include` emptied that
-//! would be the newest set, objects of zero bytes. Pure, like the planner.
+//! would be the newest set, objects of zero bytes, listed keys that could leave the prefix.
+//! Pure, like the planner.
 
 use super::PolicyPlan;
 use crate::config::{Policy, SetLayout};
@@ -63,6 +64,15 @@ pub fn findings(policy: &Policy, plan: &PolicyPlan) -> Vec<Finding> {
                 "the object is 0 bytes: a backup that wrote nothing (leave marker files out with backups.include)",
             ));
         }
+    }
+    for refused in &plan.unsafe_keys {
+        findings.push(Finding::new(
+            FindingKind::UnsafePath,
+            Some(&refused.key),
+            format!(
+                "{refused}: it was not read; remove or rename the object in the client's storage"
+            ),
+        ));
     }
     findings
 }

@@ -3,7 +3,7 @@
 //! per set, then the `max_bytes` cap). Pure, like the whole planner: it must not list or
 //! read anything itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 
@@ -13,6 +13,20 @@ use super::{
 };
 use crate::config::{ObjectsPerSet, Policy, SetLayout};
 use crate::storage::Entry;
+
+/// Listed keys refused by [`crate::storage::confined_key`], by key (both listings).
+pub(super) type Unsafe = BTreeMap<String, crate::storage::UnsafeKey>;
+
+/// Whether `key` is safe to use; an unsafe one is kept in `refused` and must be dropped.
+pub(super) fn confined(policy: &Policy, key: &str, refused: &mut Unsafe) -> bool {
+    match crate::storage::confined_key(&policy.backups.prefix, key) {
+        Ok(_) => true,
+        Err(e) => {
+            refused.insert(key.to_string(), e);
+            false
+        }
+    }
+}
 
 /// A set chosen from the first listing, with what is known of it so far.
 pub(super) struct ChosenSet {
@@ -34,6 +48,7 @@ pub struct Selection<'p> {
     pub(super) checks: Checks,
     pub(super) listed: usize,
     pub(super) ungrouped: usize,
+    pub(super) unsafe_keys: Unsafe,
     pub(super) total_sets: usize,
     /// A drill's day that no set is dated on: the sets nearest it.
     pub(super) nearest: Vec<(String, Option<Timestamp>)>,
@@ -58,7 +73,9 @@ impl Selection<'_> {
 
     /// Takes one entry of the second listing; entries of sets not chosen are ignored.
     pub fn add(&mut self, entry: Entry) {
-        if self.policy.backups.sets == SetLayout::ByObject {
+        if self.policy.backups.sets == SetLayout::ByObject
+            || !confined(self.policy, &entry.key, &mut self.unsafe_keys)
+        {
             return;
         }
         let set_of = |key: &str| {
@@ -174,6 +191,7 @@ impl Selection<'_> {
             emptied: self.emptied,
             sets,
             nearest: self.nearest,
+            unsafe_keys: self.unsafe_keys.into_values().collect(),
         }
     }
 }

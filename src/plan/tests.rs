@@ -388,3 +388,45 @@ fn first_listing_keeps_no_objects_and_only_chosen_folders_are_relisted() {
         serde_json::to_value(Planner::plan_listing(&policy, &entries, &ctx(3))).unwrap()
     );
 }
+
+#[test]
+fn listed_keys_that_could_leave_the_prefix_are_kept_aside_never_planned() {
+    let mut entries = dated_listing(1);
+    let hostile = [
+        "files/2026-11-01/../../../other/db/2026-11-01/SHA256SUMS",
+        "files/2026-11-01/../../../other/db/2026-11-01/dump.sql",
+        "files/2026-11-01/%2E%2e/x.tar.zst",
+        "files/2026-11-01/a.tar.zst.sha256\\..",
+        "files/2026-11-01//c.tar.zst",
+    ];
+    for key in hostile {
+        entries.push(entry(key, 7));
+    }
+    for layout in [SetLayout::ByFolder, SetLayout::ByObject] {
+        let mut policy = policy("");
+        policy.backups.sets = layout;
+        let p = plan(&policy, entries.clone(), &ctx(1));
+        let refused: Vec<&str> = p.unsafe_keys.iter().map(|u| u.key.as_str()).collect();
+        let mut expected = hostile.to_vec();
+        expected.sort_unstable();
+        assert_eq!(refused, expected, "{layout:?}");
+        for object in p.sets.iter().flat_map(|s| &s.objects) {
+            assert!(!hostile.contains(&object.key.as_str()), "{}", object.key);
+            for source in &object.checksums {
+                assert!(!hostile.contains(&source_key(source)), "{object:?}");
+            }
+        }
+        let findings = findings(&policy, &p);
+        let unsafe_paths: Vec<_> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::UnsafePath)
+            .collect();
+        assert_eq!(unsafe_paths.len(), hostile.len(), "{findings:?}");
+    }
+}
+
+fn source_key(source: &ChecksumSource) -> &str {
+    match source {
+        ChecksumSource::Sidecar { key, .. } | ChecksumSource::Manifest { key, .. } => key,
+    }
+}

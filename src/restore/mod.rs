@@ -131,6 +131,8 @@ async fn open(
     key: &str,
     stall: Duration,
 ) -> Result<(Option<Arc<LocalFile>>, StoredStream), String> {
+    // The planner never lets such a key through; refused here too, before any request.
+    let key = op.confined(key).map_err(|refused| refused.to_string())?;
     let local = match crate::storage::local_path(op, key) {
         Some(path) => match LocalFile::open(path, stall).await {
             Ok(file) => Some(file),

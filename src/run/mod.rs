@@ -121,7 +121,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         rpo: rpo_of(None),
     };
     let op = match storage::operator(&policy.storage, &policy.file, tuning) {
-        Ok(op) => op,
+        Ok(op) => op.confined_to(&policy.backups.prefix),
         Err(e) => return storage_error(e.to_string()),
     };
     let mut planner = Planner::new(policy);

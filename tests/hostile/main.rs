@@ -10,6 +10,7 @@ mod common;
 
 mod bad_checksums;
 mod bad_config;
+mod bad_keys;
 mod bad_tar;
 mod bad_zstd;
 mod bombs;
