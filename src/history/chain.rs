@@ -30,6 +30,27 @@ fn column(value: ValueRef<'_>) -> Value {
     }
 }
 
+/// Columns outside a record's content: the hashes and signature over it, and the row ids.
+const NOT_CONTENT: [&str; 6] = [
+    "content_hash",
+    "record_hash",
+    "seq",
+    "run_seq",
+    "signature",
+    "signed_by",
+];
+
+/// One row's canonical form: its content columns by name (keys sorted).
+pub(super) fn canonical_row<'a>(columns: impl Iterator<Item = (&'a str, ValueRef<'a>)>) -> Value {
+    let mut object = Map::new();
+    for (name, value) in columns {
+        if !NOT_CONTENT.contains(&name) {
+            object.insert(name.to_string(), column(value));
+        }
+    }
+    Value::Object(object)
+}
+
 /// Rows of one table for one run, every column, in primary-key order.
 fn rows(conn: &Connection, sql: &str, seq: i64) -> rusqlite::Result<Vec<Value>> {
     let mut stmt = conn.prepare(sql)?;
@@ -37,31 +58,62 @@ fn rows(conn: &Connection, sql: &str, seq: i64) -> rusqlite::Result<Vec<Value>> 
     let mut out = Vec::new();
     let mut query = stmt.query(params![seq])?;
     while let Some(row) = query.next()? {
-        let mut object = Map::new();
+        let mut values = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
-            if matches!(
-                name.as_str(),
-                "content_hash" | "record_hash" | "seq" | "run_seq" | "signature" | "signed_by"
-            ) {
-                continue;
-            }
-            object.insert(name.clone(), column(row.get_ref(i)?));
+            values.push((name.as_str(), row.get_ref(i)?));
         }
-        out.push(Value::Object(object));
+        out.push(canonical_row(values.into_iter()));
     }
     Ok(out)
 }
 
-/// SHA-256 of the canonical content of run `seq`.
+/// The tables of a run's record, each with the query that reads its rows in key order.
+const TABLES: [(&str, &str); 4] = [
+    ("runs", "SELECT * FROM runs WHERE seq = ?1"),
+    (
+        "policy_results",
+        "SELECT * FROM policy_results WHERE run_seq = ?1 ORDER BY policy",
+    ),
+    (
+        "object_results",
+        "SELECT * FROM object_results WHERE run_seq = ?1 ORDER BY policy, key",
+    ),
+    (
+        "findings",
+        "SELECT * FROM findings WHERE run_seq = ?1 ORDER BY policy, n",
+    ),
+];
+
+/// Run `seq`'s rows of `table` as stored, in canonical form.
+pub(super) fn stored(conn: &Connection, table: &str, seq: i64) -> rusqlite::Result<Vec<Value>> {
+    let (_, sql) = TABLES
+        .iter()
+        .find(|(name, _)| *name == table)
+        .expect("a table of the record");
+    rows(conn, sql, seq)
+}
+
+/// SHA-256 of a run's canonical content, from its tables' canonical rows.
+pub(super) fn content_hash_of(tables: &[(&str, Vec<Value>)]) -> String {
+    let content: Map<String, Value> = tables
+        .iter()
+        // The run's own row has been under the key `run` since the first record.
+        .map(|(name, rows)| {
+            let key = if *name == "runs" { "run" } else { name };
+            (key.to_string(), Value::Array(rows.clone()))
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&Value::Object(content)).expect("json serializes");
+    hex::encode(Sha256::digest(&bytes))
+}
+
+/// SHA-256 of the canonical content of run `seq`, as stored.
 pub(super) fn content_hash(conn: &Connection, seq: i64) -> rusqlite::Result<String> {
-    let content = serde_json::json!({
-        "run": rows(conn, "SELECT * FROM runs WHERE seq = ?1", seq)?,
-        "policy_results": rows(conn, "SELECT * FROM policy_results WHERE run_seq = ?1 ORDER BY policy", seq)?,
-        "object_results": rows(conn, "SELECT * FROM object_results WHERE run_seq = ?1 ORDER BY policy, key", seq)?,
-        "findings": rows(conn, "SELECT * FROM findings WHERE run_seq = ?1 ORDER BY policy, n", seq)?,
-    });
-    let bytes = serde_json::to_vec(&content).expect("json serializes");
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    let mut tables = Vec::new();
+    for (name, sql) in TABLES {
+        tables.push((name, rows(conn, sql, seq)?));
+    }
+    Ok(content_hash_of(&tables))
 }
 
 /// SHA-256 of the canonical content of correction `id`.
@@ -174,6 +226,8 @@ pub struct Verification {
     pub signed: usize,
     /// Records without a signature although a signing key is configured (made before it was).
     pub unsigned: usize,
+    /// Schema objects no migration made (`trigger `name``): the history is not trusted.
+    pub foreign: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,7 +244,7 @@ pub struct Broken {
 
 impl Verification {
     pub fn ok(&self) -> bool {
-        self.broken.is_none() && self.integrity == "ok"
+        self.broken.is_none() && self.integrity == "ok" && self.foreign.is_empty()
     }
 }
 
@@ -207,6 +261,7 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
         integrity,
         signed: 0,
         unsigned: 0,
+        foreign: Vec::new(),
     };
     // Findings, objects or policy results whose run is gone were removed from the chain.
     let orphans: i64 = conn.query_row(

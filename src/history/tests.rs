@@ -2,7 +2,7 @@
 //! what tampering looks like to `verify`.
 
 use super::*;
-use crate::results::sample;
+use crate::results::{RunResult, sample};
 
 fn run(id: &str) -> RunResult {
     let mut run = sample::run();
@@ -195,4 +195,51 @@ fn a_correction_of_an_unknown_run_or_a_second_voiding_is_refused() {
     // A voided run is no policy's last run: `run --due` and `schedule` do not count it.
     assert!(history.last_run("acme-files").unwrap().is_none());
     assert!(history.verify(None).unwrap().ok());
+}
+
+#[test]
+fn rows_rewritten_as_they_are_written_abort_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = History::open(dir.path()).unwrap();
+    // Planted after the history was opened (and its schema checked).
+    history
+        .conn
+        .execute_batch(
+            "CREATE TRIGGER rewrite AFTER INSERT ON findings BEGIN
+                 UPDATE findings SET message = 'all fine' WHERE run_seq = NEW.run_seq;
+             END;",
+        )
+        .unwrap();
+    let mut r = run("forged");
+    assert!(
+        r.policies.iter().any(|p| !p.findings.is_empty()),
+        "the sample has findings"
+    );
+    r.policies.retain(|p| !p.findings.is_empty());
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    match history.record(&r, Some(&key)) {
+        Err(HistoryError::Forged { table, .. }) => assert_eq!(table, "findings"),
+        other => panic!("expected Forged, got {other:?}"),
+    }
+    assert!(history.runs(&Filter::default()).unwrap().is_empty());
+    // Opened again, the trigger is refused by name.
+    drop(history);
+    match History::open(dir.path()) {
+        Err(HistoryError::Foreign { objects, .. }) => {
+            assert_eq!(objects, vec!["trigger `rewrite`".to_string()]);
+        }
+        Err(e) => panic!("expected Foreign, got {e}"),
+        Ok(_) => panic!("expected Foreign, the history opened"),
+    }
+}
+
+#[test]
+fn the_records_hash_matches_the_stored_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = History::open(dir.path()).unwrap();
+    history.record(&run("one"), None).unwrap();
+    history.record(&run("two"), None).unwrap();
+    let v = history.verify(None).unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.records, 2);
 }
