@@ -246,6 +246,28 @@ impl Verification {
     pub fn ok(&self) -> bool {
         self.broken.is_none() && self.integrity == "ok" && self.foreign.is_empty()
     }
+
+    /// Why the history does not verify, in one sentence; `None` when it does.
+    pub fn failure(&self) -> Option<String> {
+        if self.integrity != "ok" {
+            return Some(format!("SQLite integrity check: {}", self.integrity));
+        }
+        if !self.foreign.is_empty() {
+            return Some(format!(
+                "schema objects restore-drill did not create: {}",
+                self.foreign.join(", ")
+            ));
+        }
+        let b = self.broken.as_ref()?;
+        Some(match (&b.correction, b.run_id.is_empty()) {
+            (_, true) => b.reason.clone(),
+            (Some(action), false) => format!(
+                "correction #{} ({action} of run {}): {}",
+                b.seq, b.run_id, b.reason
+            ),
+            (None, false) => format!("record #{} (run {}): {}", b.seq, b.run_id, b.reason),
+        })
+    }
 }
 
 /// Recomputes the chain. With `signer` (the configured key's public half), every signed
