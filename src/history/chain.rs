@@ -224,7 +224,9 @@ pub struct Verification {
     pub integrity: String,
     /// Records whose signature verified.
     pub signed: usize,
-    /// Records without a signature although a signing key is configured (made before it was).
+    /// Records without a signature although a signing key is configured, all older than the
+    /// first signed record (made before signing was set up; an unsigned record after a
+    /// signed one breaks the chain).
     pub unsigned: usize,
     /// Schema objects no migration made (`trigger `name``): the history is not trusted.
     pub foreign: Vec<String>,
@@ -271,11 +273,14 @@ impl Verification {
 }
 
 /// Recomputes the chain. With `signer` (the configured key's public half), every signed
-/// record must be signed by it.
+/// record must be signed by it. From the first signed record on, every record must be
+/// signed: an unsigned one after it had its signature stripped.
 pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Result<Verification> {
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     let records = links(conn)?;
     let mut expected_prev = genesis();
+    // The first signed record (seq, run): from it on, an unsigned record was stripped.
+    let mut signing_began: Option<(i64, String)> = None;
     let mut verification = Verification {
         records: records.len(),
         head: None,
@@ -351,8 +356,18 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
                 }
                 verification.signed += 1;
             }
+            _ if signing_began.is_some() => {
+                let (first_seq, first_run) = signing_began.as_ref().expect("checked");
+                verification.broken = Some(broken(format!(
+                    "it carries no signature, but signing began at record #{first_seq} (run {first_run}) and every record since must be signed: its signature was removed, or it was made without the key"
+                )));
+                return Ok(verification);
+            }
             (None, _, Some(_)) => verification.unsigned += 1,
             _ => {}
+        }
+        if signature.is_some() && signing_began.is_none() {
+            signing_began = Some((seq, run_id.clone()));
         }
         expected_prev = record;
     }
