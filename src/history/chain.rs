@@ -290,15 +290,7 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
         unsigned: 0,
         foreign: Vec::new(),
     };
-    // Findings, objects or policy results whose run is gone were removed from the chain.
-    let orphans: i64 = conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM policy_results WHERE run_seq NOT IN (SELECT seq FROM runs))
-              + (SELECT COUNT(*) FROM object_results WHERE run_seq NOT IN (SELECT seq FROM runs))
-              + (SELECT COUNT(*) FROM findings WHERE run_seq NOT IN (SELECT seq FROM runs))
-              + (SELECT COUNT(*) FROM corrections WHERE run_id NOT IN (SELECT run_id FROM runs))",
-        [],
-        |r| r.get(0),
-    )?;
+    let orphans = orphans(conn)?;
     for link in records {
         let Link {
             seq,
@@ -357,10 +349,7 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
                 verification.signed += 1;
             }
             _ if signing_began.is_some() => {
-                let (first_seq, first_run) = signing_began.as_ref().expect("checked");
-                verification.broken = Some(broken(format!(
-                    "it carries no signature, but signing began at record #{first_seq} (run {first_run}) and every record since must be signed: its signature was removed, or it was made without the key"
-                )));
+                verification.broken = signing_began.as_ref().map(|b| broken(stripped(b)));
                 return Ok(verification);
             }
             (None, _, Some(_)) => verification.unsigned += 1,
@@ -384,4 +373,24 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
     }
     verification.head = Some(expected_prev).filter(|h| *h != genesis());
     Ok(verification)
+}
+
+/// Findings, objects, policy results or corrections whose run is gone: a run record was
+/// removed from the chain.
+fn orphans(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM policy_results WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM object_results WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM findings WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM corrections WHERE run_id NOT IN (SELECT run_id FROM runs))",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Why an unsigned record after `began`, the first signed one, breaks the chain.
+fn stripped((seq, run_id): &(i64, String)) -> String {
+    format!(
+        "it carries no signature, but signing began at record #{seq} (run {run_id}) and every record since must be signed: its signature was removed, or it was made without the key"
+    )
 }
