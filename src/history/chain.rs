@@ -1,9 +1,10 @@
-//! The hash chain over run records. A record's content is read back from the rows as
-//! stored (the run and all its policy results, object results and findings) and written
-//! canonically (JSON, keys sorted, rows in key order), so any change to any stored value
-//! changes its hash; each record's hash also covers the previous record's. Corrections
-//! (notes and voidings, [`super::corrections`]) are records of the same chain: each comes
-//! after the run that was newest when it was made, so one chain covers both.
+//! The hash chain over run records. A record's content is its rows (the run and all its
+//! policy results, object results and findings; built in memory when recorded, read back
+//! from the rows as stored when verified) written canonically (JSON, keys sorted, rows in
+//! key order), so any change to any stored value changes its hash; each record's hash also
+//! covers the previous record's. Corrections (notes and voidings, [`super::corrections`])
+//! are records of the same chain: each comes after the run that was newest when it was
+//! made, so one chain covers both.
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};

@@ -4,7 +4,9 @@
 //! a hash chain that [`History::verify`] recomputes, naming the first record that no longer
 //! matches. Killing the process at any moment leaves the database as it was before the run
 //! or with the run complete, never half of it. A wrong record is corrected by appending a
-//! note or a voiding to the same chain ([`corrections`]), never by editing it.
+//! note or a voiding to the same chain ([`corrections`]), never by editing it. A run is
+//! hashed and signed as this process computed it ([`record`]); a database whose schema holds
+//! objects no migration made (a planted trigger) is refused.
 
 mod chain;
 mod corrections;

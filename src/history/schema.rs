@@ -1,5 +1,6 @@
 //! The history database's schema, versioned in code: each migration runs once, in order,
 //! inside a transaction, and `PRAGMA user_version` records how far a database has come.
+//! [`foreign`] names the schema objects no migration made.
 
 /// Migration `i` takes a database from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
