@@ -203,6 +203,59 @@ fn a_signed_report_verifies_and_a_changed_one_does_not() {
     failures.assert_none();
 }
 
+/// A history edited after a report was made: `report verify` refuses the report although its
+/// chain head is still in the history, and `report` makes no new one from it (exit 5).
+#[test]
+fn no_report_is_built_or_verified_from_a_history_that_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = quarter(dir.path());
+    let path = dir.path().join("q.md");
+    report(&config, "md", &path);
+    let out = verify(&config, &path);
+    assert_eq!(
+        out.code, 0,
+        "the report over the intact history verifies: {out}"
+    );
+    let db = dir.path().join("state").join("history.sqlite3");
+    let changed = rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE policy_results SET status = 'pass' WHERE run_seq = 1",
+            [],
+        )
+        .unwrap();
+    assert!(changed > 0, "the first run has policy results");
+    let mut failures = Failures::new();
+    let out = verify(&config, &path);
+    failures.check(
+        out.code == 5 && out.combined().contains("the history does not verify"),
+        || format!("a report over an edited history is not refused: {out}"),
+    );
+    let again = dir.path().join("again.md");
+    let out = run(bin()
+        .args([
+            "report",
+            "--client",
+            "Bright Smile Orthodontics",
+            "--quarter",
+            "2026-Q4",
+            "-o",
+        ])
+        .arg(&again)
+        .arg("--config-dir")
+        .arg(&config));
+    failures.check(
+        out.code == 5
+            && out.combined().contains("does not verify")
+            && out.combined().contains("record #1"),
+        || format!("`report` over an edited history must fail (exit 5) naming the record: {out}"),
+    );
+    failures.check(!again.exists(), || {
+        "`report` wrote a file from a history that does not verify".into()
+    });
+    failures.assert_none();
+}
+
 #[test]
 fn the_html_report_prints_to_pdf_with_its_numbers_and_charts_inside_the_page() {
     let dir = tempfile::tempdir().unwrap();

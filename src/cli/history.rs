@@ -303,10 +303,13 @@ fn parse_since(text: &str) -> Result<String, String> {
 }
 
 fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (history, settings) = match open(&args.config.dir)? {
-        Ok(opened) => opened,
-        Err(code) => return Ok(code),
+    let settings = match config::load(&args.config.dir) {
+        Ok(config) => config.settings,
+        Err(errors) => return Ok(super::config_failed(&errors)),
     };
+    // Opened even with planted schema objects, to name them.
+    let history =
+        History::open_to_verify(&settings.state_dir).context("cannot open the history")?;
     let signer =
         super::signing::signing_key(&settings)?.map(|k| restore_drill::signing::public_hex(&k));
     let verification = history.verify(signer.as_deref())?;
@@ -328,6 +331,12 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         if verification.integrity != "ok" {
             outln!("FAILED: SQLite integrity check: {}", verification.integrity);
+        }
+        if !verification.foreign.is_empty() {
+            outln!(
+                "FAILED: schema objects restore-drill did not create (they can rewrite records as they are written): {}",
+                verification.foreign.join(", ")
+            );
         }
         if let Some(broken) = &verification.broken {
             if broken.run_id.is_empty() {

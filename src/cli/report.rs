@@ -108,7 +108,18 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .filter(|p| p.client == client)
         .map(|p| (p.name.clone(), p.backups.dated_by))
         .collect();
-    let history = History::open(&config.settings.state_dir).context("cannot open the history")?;
+    // A report is evidence only when the history it is built from verifies.
+    let history =
+        History::open_to_verify(&config.settings.state_dir).context("cannot open the history")?;
+    let signer = super::signing::signing_key(&config.settings)?
+        .map(|k| restore_drill::signing::public_hex(&k));
+    if let Some(why) = history.verify(signer.as_deref())?.failure() {
+        eprintln!(
+            "error: the history {} does not verify ({why}); no report was written. `restore-drill history verify` shows it",
+            history.path().display()
+        );
+        return Ok(ExitCode::VerificationFailed);
+    }
     let runs = history.period(period.from, period.to, Some(&client))?;
     if known.is_empty() && runs.is_empty() {
         let mut clients: Vec<&str> = config.policies.iter().map(|p| p.client.as_str()).collect();

@@ -83,12 +83,19 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let head = chain_head(content);
     let history = config
         .as_ref()
-        .and_then(|c| History::open(&c.settings.state_dir).ok());
+        .and_then(|c| History::open_to_verify(&c.settings.state_dir).ok());
     match (head, history) {
         (Some(head), Some(history)) => {
             if !history.has_record(head)? {
                 return failed(format!(
                     "its chain head {head} is not a record of the history {}",
+                    history.path().display()
+                ));
+            }
+            // The head is only evidence when the history around it verifies.
+            if let Some(why) = history.verify(Some(&expected))?.failure() {
+                return failed(format!(
+                    "its chain head {head} is in the history {}, but the history does not verify: {why}",
                     history.path().display()
                 ));
             }

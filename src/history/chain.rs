@@ -1,9 +1,10 @@
-//! The hash chain over run records. A record's content is read back from the rows as
-//! stored (the run and all its policy results, object results and findings) and written
-//! canonically (JSON, keys sorted, rows in key order), so any change to any stored value
-//! changes its hash; each record's hash also covers the previous record's. Corrections
-//! (notes and voidings, [`super::corrections`]) are records of the same chain: each comes
-//! after the run that was newest when it was made, so one chain covers both.
+//! The hash chain over run records. A record's content is its rows (the run and all its
+//! policy results, object results and findings; built in memory when recorded, read back
+//! from the rows as stored when verified) written canonically (JSON, keys sorted, rows in
+//! key order), so any change to any stored value changes its hash; each record's hash also
+//! covers the previous record's. Corrections (notes and voidings, [`super::corrections`])
+//! are records of the same chain: each comes after the run that was newest when it was
+//! made, so one chain covers both.
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
@@ -30,6 +31,27 @@ fn column(value: ValueRef<'_>) -> Value {
     }
 }
 
+/// Columns outside a record's content: the hashes and signature over it, and the row ids.
+const NOT_CONTENT: [&str; 6] = [
+    "content_hash",
+    "record_hash",
+    "seq",
+    "run_seq",
+    "signature",
+    "signed_by",
+];
+
+/// One row's canonical form: its content columns by name (keys sorted).
+pub(super) fn canonical_row<'a>(columns: impl Iterator<Item = (&'a str, ValueRef<'a>)>) -> Value {
+    let mut object = Map::new();
+    for (name, value) in columns {
+        if !NOT_CONTENT.contains(&name) {
+            object.insert(name.to_string(), column(value));
+        }
+    }
+    Value::Object(object)
+}
+
 /// Rows of one table for one run, every column, in primary-key order.
 fn rows(conn: &Connection, sql: &str, seq: i64) -> rusqlite::Result<Vec<Value>> {
     let mut stmt = conn.prepare(sql)?;
@@ -37,31 +59,62 @@ fn rows(conn: &Connection, sql: &str, seq: i64) -> rusqlite::Result<Vec<Value>> 
     let mut out = Vec::new();
     let mut query = stmt.query(params![seq])?;
     while let Some(row) = query.next()? {
-        let mut object = Map::new();
+        let mut values = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
-            if matches!(
-                name.as_str(),
-                "content_hash" | "record_hash" | "seq" | "run_seq" | "signature" | "signed_by"
-            ) {
-                continue;
-            }
-            object.insert(name.clone(), column(row.get_ref(i)?));
+            values.push((name.as_str(), row.get_ref(i)?));
         }
-        out.push(Value::Object(object));
+        out.push(canonical_row(values.into_iter()));
     }
     Ok(out)
 }
 
-/// SHA-256 of the canonical content of run `seq`.
+/// The tables of a run's record, each with the query that reads its rows in key order.
+const TABLES: [(&str, &str); 4] = [
+    ("runs", "SELECT * FROM runs WHERE seq = ?1"),
+    (
+        "policy_results",
+        "SELECT * FROM policy_results WHERE run_seq = ?1 ORDER BY policy",
+    ),
+    (
+        "object_results",
+        "SELECT * FROM object_results WHERE run_seq = ?1 ORDER BY policy, key",
+    ),
+    (
+        "findings",
+        "SELECT * FROM findings WHERE run_seq = ?1 ORDER BY policy, n",
+    ),
+];
+
+/// Run `seq`'s rows of `table` as stored, in canonical form.
+pub(super) fn stored(conn: &Connection, table: &str, seq: i64) -> rusqlite::Result<Vec<Value>> {
+    let (_, sql) = TABLES
+        .iter()
+        .find(|(name, _)| *name == table)
+        .expect("a table of the record");
+    rows(conn, sql, seq)
+}
+
+/// SHA-256 of a run's canonical content, from its tables' canonical rows.
+pub(super) fn content_hash_of(tables: &[(&str, Vec<Value>)]) -> String {
+    let content: Map<String, Value> = tables
+        .iter()
+        // The run's own row has been under the key `run` since the first record.
+        .map(|(name, rows)| {
+            let key = if *name == "runs" { "run" } else { name };
+            (key.to_string(), Value::Array(rows.clone()))
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&Value::Object(content)).expect("json serializes");
+    hex::encode(Sha256::digest(&bytes))
+}
+
+/// SHA-256 of the canonical content of run `seq`, as stored.
 pub(super) fn content_hash(conn: &Connection, seq: i64) -> rusqlite::Result<String> {
-    let content = serde_json::json!({
-        "run": rows(conn, "SELECT * FROM runs WHERE seq = ?1", seq)?,
-        "policy_results": rows(conn, "SELECT * FROM policy_results WHERE run_seq = ?1 ORDER BY policy", seq)?,
-        "object_results": rows(conn, "SELECT * FROM object_results WHERE run_seq = ?1 ORDER BY policy, key", seq)?,
-        "findings": rows(conn, "SELECT * FROM findings WHERE run_seq = ?1 ORDER BY policy, n", seq)?,
-    });
-    let bytes = serde_json::to_vec(&content).expect("json serializes");
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    let mut tables = Vec::new();
+    for (name, sql) in TABLES {
+        tables.push((name, rows(conn, sql, seq)?));
+    }
+    Ok(content_hash_of(&tables))
 }
 
 /// SHA-256 of the canonical content of correction `id`.
@@ -172,8 +225,12 @@ pub struct Verification {
     pub integrity: String,
     /// Records whose signature verified.
     pub signed: usize,
-    /// Records without a signature although a signing key is configured (made before it was).
+    /// Records without a signature although a signing key is configured, all older than the
+    /// first signed record (made before signing was set up; an unsigned record after a
+    /// signed one breaks the chain).
     pub unsigned: usize,
+    /// Schema objects no migration made (`trigger `name``): the history is not trusted.
+    pub foreign: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,16 +247,41 @@ pub struct Broken {
 
 impl Verification {
     pub fn ok(&self) -> bool {
-        self.broken.is_none() && self.integrity == "ok"
+        self.broken.is_none() && self.integrity == "ok" && self.foreign.is_empty()
+    }
+
+    /// Why the history does not verify, in one sentence; `None` when it does.
+    pub fn failure(&self) -> Option<String> {
+        if self.integrity != "ok" {
+            return Some(format!("SQLite integrity check: {}", self.integrity));
+        }
+        if !self.foreign.is_empty() {
+            return Some(format!(
+                "schema objects restore-drill did not create: {}",
+                self.foreign.join(", ")
+            ));
+        }
+        let b = self.broken.as_ref()?;
+        Some(match (&b.correction, b.run_id.is_empty()) {
+            (_, true) => b.reason.clone(),
+            (Some(action), false) => format!(
+                "correction #{} ({action} of run {}): {}",
+                b.seq, b.run_id, b.reason
+            ),
+            (None, false) => format!("record #{} (run {}): {}", b.seq, b.run_id, b.reason),
+        })
     }
 }
 
 /// Recomputes the chain. With `signer` (the configured key's public half), every signed
-/// record must be signed by it.
+/// record must be signed by it. From the first signed record on, every record must be
+/// signed: an unsigned one after it had its signature stripped.
 pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Result<Verification> {
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     let records = links(conn)?;
     let mut expected_prev = genesis();
+    // The first signed record (seq, run): from it on, an unsigned record was stripped.
+    let mut signing_began: Option<(i64, String)> = None;
     let mut verification = Verification {
         records: records.len(),
         head: None,
@@ -207,16 +289,9 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
         integrity,
         signed: 0,
         unsigned: 0,
+        foreign: Vec::new(),
     };
-    // Findings, objects or policy results whose run is gone were removed from the chain.
-    let orphans: i64 = conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM policy_results WHERE run_seq NOT IN (SELECT seq FROM runs))
-              + (SELECT COUNT(*) FROM object_results WHERE run_seq NOT IN (SELECT seq FROM runs))
-              + (SELECT COUNT(*) FROM findings WHERE run_seq NOT IN (SELECT seq FROM runs))
-              + (SELECT COUNT(*) FROM corrections WHERE run_id NOT IN (SELECT run_id FROM runs))",
-        [],
-        |r| r.get(0),
-    )?;
+    let orphans = orphans(conn)?;
     for link in records {
         let Link {
             seq,
@@ -274,8 +349,15 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
                 }
                 verification.signed += 1;
             }
+            _ if signing_began.is_some() => {
+                verification.broken = signing_began.as_ref().map(|b| broken(stripped(b)));
+                return Ok(verification);
+            }
             (None, _, Some(_)) => verification.unsigned += 1,
             _ => {}
+        }
+        if signature.is_some() && signing_began.is_none() {
+            signing_began = Some((seq, run_id.clone()));
         }
         expected_prev = record;
     }
@@ -292,4 +374,24 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
     }
     verification.head = Some(expected_prev).filter(|h| *h != genesis());
     Ok(verification)
+}
+
+/// Findings, objects, policy results or corrections whose run is gone: a run record was
+/// removed from the chain.
+fn orphans(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM policy_results WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM object_results WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM findings WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM corrections WHERE run_id NOT IN (SELECT run_id FROM runs))",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Why an unsigned record after `began`, the first signed one, breaks the chain.
+fn stripped((seq, run_id): &(i64, String)) -> String {
+    format!(
+        "it carries no signature, but signing began at record #{seq} (run {run_id}) and every record since must be signed: its signature was removed, or it was made without the key"
+    )
 }

@@ -4,18 +4,19 @@
 //! a hash chain that [`History::verify`] recomputes, naming the first record that no longer
 //! matches. Killing the process at any moment leaves the database as it was before the run
 //! or with the run complete, never half of it. A wrong record is corrected by appending a
-//! note or a voiding to the same chain ([`corrections`]), never by editing it.
+//! note or a voiding to the same chain ([`corrections`]), never by editing it. A run is
+//! hashed and signed as this process computed it ([`record`]); a database whose schema holds
+//! objects no migration made (a planted trigger) is refused.
 
 mod chain;
 mod corrections;
+mod record;
 mod schema;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-
-use crate::results::RunResult;
 
 pub use chain::Verification;
 pub use corrections::{Action, Correction};
@@ -45,6 +46,18 @@ pub enum HistoryError {
         found: i64,
         known: i64,
     },
+    /// Objects in the schema that no migration made: triggers, views, tables, indexes.
+    #[error(
+        "history database `{}` holds schema objects restore-drill did not create: {}; they can rewrite records as they are written. Find out who planted them, remove them (`sqlite3 {} 'DROP TRIGGER name'`), then run `restore-drill history verify`",
+        .path.display(), .objects.join(", "), .path.display()
+    )]
+    Foreign { path: PathBuf, objects: Vec<String> },
+    /// The rows read back differ from what the run wrote: nothing was recorded.
+    #[error(
+        "history database `{}`: the rows of table `{table}` read back differ from what this run wrote (a trigger or another writer changed them); nothing was recorded or signed",
+        .path.display()
+    )]
+    Forged { path: PathBuf, table: String },
     #[error("run `{run_id}` is already in the history database `{path}`")]
     Duplicate { path: PathBuf, run_id: String },
     /// A correction names a run the history does not have.
@@ -125,7 +138,23 @@ pub struct Filter {
 impl History {
     /// Opens (creating when absent) `state_dir/history.sqlite3` and brings its schema up to
     /// date.
+    /// Refuses ([`HistoryError::Foreign`]) a database whose schema holds objects no
+    /// migration made.
     pub fn open(state_dir: &Path) -> Result<History, HistoryError> {
+        let history = History::open_to_verify(state_dir)?;
+        let objects = history.foreign()?;
+        if !objects.is_empty() {
+            return Err(HistoryError::Foreign {
+                path: history.path,
+                objects,
+            });
+        }
+        Ok(history)
+    }
+
+    /// Opens the history as [`History::open`] does, but a schema with foreign objects too:
+    /// for `history verify`, which names them ([`Verification::foreign`]).
+    pub fn open_to_verify(state_dir: &Path) -> Result<History, HistoryError> {
         std::fs::create_dir_all(state_dir).map_err(|error| HistoryError::Folder {
             path: state_dir.to_path_buf(),
             error,
@@ -184,75 +213,6 @@ impl History {
         Ok(())
     }
 
-    /// Records a run, in one transaction, at the head of the chain, signed when a key is
-    /// given. Returns its record hash.
-    pub fn record(
-        &mut self,
-        result: &RunResult,
-        key: Option<&ed25519_dalek::SigningKey>,
-    ) -> Result<String, HistoryError> {
-        let path = self.path.clone();
-        let sql = |error| HistoryError::Sql {
-            path: path.clone(),
-            error,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let exists: Option<i64> = tx
-            .query_row(
-                "SELECT seq FROM runs WHERE run_id = ?1",
-                [&result.run_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql)?;
-        if exists.is_some() {
-            return Err(HistoryError::Duplicate {
-                path,
-                run_id: result.run_id.clone(),
-            });
-        }
-        let prev: String = chain::head(&tx)
-            .map_err(sql)?
-            .unwrap_or_else(chain::genesis);
-        let results_json = serde_json::to_string(result).expect("results serialize");
-        tx.execute(
-            "INSERT INTO runs (run_id, kind, host, version, seed, started_at, finished_at, status, results_json, content_hash, prev_hash, record_hash, operator, witness)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', ?10, '', ?11, ?12)",
-            params![
-                result.run_id,
-                serde_plain(&result.kind),
-                result.host,
-                result.tool_version,
-                result.seed.to_string(),
-                db_time(result.started_at),
-                db_time(result.finished_at),
-                result.status.as_str(),
-                results_json,
-                prev,
-                result.operator,
-                result.witness,
-            ],
-        )
-        .map_err(sql)?;
-        let seq = tx.last_insert_rowid();
-        insert_policies(&tx, seq, result).map_err(sql)?;
-        // The hashes are computed from the rows as stored, the same way `verify` reads them.
-        let content = chain::content_hash(&tx, seq).map_err(sql)?;
-        let record = chain::record_hash(&prev, &content);
-        let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
-        let signed_by = key.map(crate::signing::public_hex);
-        tx.execute(
-            "UPDATE runs SET content_hash = ?1, record_hash = ?2, signature = ?3, signed_by = ?4 WHERE seq = ?5",
-            params![content, record, signature, signed_by, seq],
-        )
-        .map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        Ok(record)
-    }
-
     /// The hash of the newest record (run or correction): the chain head reports print.
     pub fn head(&self) -> Result<Option<String>, HistoryError> {
         chain::head(&self.conn).map_err(self.sql())
@@ -261,7 +221,14 @@ impl History {
     /// Recomputes the chain from the first record to the newest; `signer` is the configured
     /// key's public half, which every signed record must carry.
     pub fn verify(&self, signer: Option<&str>) -> Result<Verification, HistoryError> {
-        chain::verify(&self.conn, signer).map_err(self.sql())
+        let mut verification = chain::verify(&self.conn, signer).map_err(self.sql())?;
+        verification.foreign = self.foreign()?;
+        Ok(verification)
+    }
+
+    /// The schema objects (`trigger `name``) that no migration made.
+    fn foreign(&self) -> Result<Vec<String>, HistoryError> {
+        schema::foreign(&self.conn).map_err(self.sql())
     }
 
     /// The start and status of the newest run that restored `policy` (interrupted runs,
@@ -377,61 +344,6 @@ impl History {
             .map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
     }
-}
-
-/// The rows of a run's policies, objects and findings, under the run's `seq`.
-fn insert_policies(
-    tx: &rusqlite::Transaction<'_>,
-    seq: i64,
-    result: &RunResult,
-) -> rusqlite::Result<()> {
-    for p in &result.policies {
-        tx.execute(
-            "INSERT INTO policy_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                seq,
-                p.name,
-                p.client,
-                p.status.as_str(),
-                p.rpo.newest_set,
-                p.rpo.target_seconds,
-                p.rpo.age_seconds,
-                p.rto.target_seconds,
-                p.rto.measured_seconds,
-                p.rto.projected_seconds,
-                p.rto.throughput_bytes_per_second,
-                p.rto.sampled_bytes as i64,
-            ],
-        )?;
-        for o in &p.objects {
-            tx.execute(
-                "INSERT INTO object_results VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    seq,
-                    p.name,
-                    o.key,
-                    o.set,
-                    serde_plain(&o.format),
-                    o.stored_bytes as i64,
-                    o.restored_bytes as i64,
-                    o.files as i64,
-                    o.seconds,
-                    o.status.as_str(),
-                    o.digest.algorithm.name(),
-                    o.digest.expected,
-                    o.digest.actual,
-                ],
-            )
-            ?;
-        }
-        for (n, f) in p.findings.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO findings VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![seq, p.name, n as i64, f.kind.as_str(), f.object, f.message],
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// Times are stored in one fixed-width UTC form, so text order is time order.

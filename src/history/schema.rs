@@ -1,5 +1,6 @@
 //! The history database's schema, versioned in code: each migration runs once, in order,
 //! inside a transaction, and `PRAGMA user_version` records how far a database has come.
+//! [`foreign`] names the schema objects no migration made.
 
 /// Migration `i` takes a database from version `i` to `i + 1`.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -94,3 +95,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX corrections_by_run ON corrections(run_id);
     "#,
 ];
+
+/// The schema objects of `conn` (as `trigger \`name\``) that the migrations up to its
+/// version do not make: a planted trigger or view could rewrite rows as they are written.
+/// The known set is taken from a fresh in-memory database migrated to the same version.
+pub(super) fn foreign(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let fresh = rusqlite::Connection::open_in_memory()?;
+    for migration in MIGRATIONS.iter().take(version.max(0) as usize) {
+        fresh.execute_batch(migration)?;
+    }
+    let known = objects(&fresh)?;
+    Ok(objects(conn)?
+        .into_iter()
+        .filter(|o| !known.contains(o))
+        .map(|(kind, name)| format!("{kind} `{name}`"))
+        .collect())
+}
+
+/// Every (type, name) in `sqlite_master`, SQLite's own `sqlite_%` tables aside.
+fn objects(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT type, name FROM sqlite_master
+         WHERE NOT (type = 'table' AND name LIKE 'sqlite\\_%' ESCAPE '\\')
+         ORDER BY type, name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}

@@ -2,7 +2,7 @@
 //! what tampering looks like to `verify`.
 
 use super::*;
-use crate::results::sample;
+use crate::results::{RunResult, sample};
 
 fn run(id: &str) -> RunResult {
     let mut run = sample::run();
@@ -195,4 +195,104 @@ fn a_correction_of_an_unknown_run_or_a_second_voiding_is_refused() {
     // A voided run is no policy's last run: `run --due` and `schedule` do not count it.
     assert!(history.last_run("acme-files").unwrap().is_none());
     assert!(history.verify(None).unwrap().ok());
+}
+
+#[test]
+fn rows_rewritten_as_they_are_written_abort_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = History::open(dir.path()).unwrap();
+    // Planted after the history was opened (and its schema checked).
+    history
+        .conn
+        .execute_batch(
+            "CREATE TRIGGER rewrite AFTER INSERT ON findings BEGIN
+                 UPDATE findings SET message = 'all fine' WHERE run_seq = NEW.run_seq;
+             END;",
+        )
+        .unwrap();
+    let mut r = run("forged");
+    assert!(
+        r.policies.iter().any(|p| !p.findings.is_empty()),
+        "the sample has findings"
+    );
+    r.policies.retain(|p| !p.findings.is_empty());
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    match history.record(&r, Some(&key)) {
+        Err(HistoryError::Forged { table, .. }) => assert_eq!(table, "findings"),
+        other => panic!("expected Forged, got {other:?}"),
+    }
+    assert!(history.runs(&Filter::default()).unwrap().is_empty());
+    // Opened again, the trigger is refused by name.
+    drop(history);
+    match History::open(dir.path()) {
+        Err(HistoryError::Foreign { objects, .. }) => {
+            assert_eq!(objects, vec!["trigger `rewrite`".to_string()]);
+        }
+        Err(e) => panic!("expected Foreign, got {e}"),
+        Ok(_) => panic!("expected Foreign, the history opened"),
+    }
+}
+
+#[test]
+fn the_records_hash_matches_the_stored_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = History::open(dir.path()).unwrap();
+    history.record(&run("one"), None).unwrap();
+    history.record(&run("two"), None).unwrap();
+    let v = history.verify(None).unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.records, 2);
+}
+
+#[test]
+fn an_edited_run_rehashed_with_its_signatures_stripped_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::signing::parse_key(&"22".repeat(32)).unwrap();
+    let public = crate::signing::public_hex(&key);
+    let mut history = History::open(dir.path()).unwrap();
+    // r0 is from before signing was set up: unsigned, and fine.
+    history.record(&run("r0"), None).unwrap();
+    for id in ["r1", "r2", "r3"] {
+        history.record(&run(id), Some(&key)).unwrap();
+    }
+    let v = history.verify(Some(&public)).unwrap();
+    assert!(v.ok() && v.signed == 3 && v.unsigned == 1, "{v:?}");
+    // r2 edited, r2 and r3 rehashed the way `record` hashes, their signatures removed.
+    let conn = &history.conn;
+    conn.execute("UPDATE runs SET status = 'pass' WHERE run_id = 'r2'", [])
+        .unwrap();
+    let mut prev: String = conn
+        .query_row(
+            "SELECT record_hash FROM runs WHERE run_id = 'r1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    for seq in [3, 4] {
+        conn.execute(
+            "UPDATE runs SET prev_hash = ?1 WHERE seq = ?2",
+            params![prev, seq],
+        )
+        .unwrap();
+        let content = chain::content_hash(conn, seq).unwrap();
+        let record = chain::record_hash(&prev, &content);
+        conn.execute(
+            "UPDATE runs SET content_hash = ?1, record_hash = ?2, signature = NULL, signed_by = NULL WHERE seq = ?3",
+            params![content, record, seq],
+        )
+        .unwrap();
+        prev = record;
+    }
+    for signer in [Some(public.as_str()), None] {
+        let v = history.verify(signer).unwrap();
+        let broken = v.broken.expect("the stripped record is named");
+        assert_eq!(broken.run_id, "r2", "{signer:?}");
+        assert!(
+            broken
+                .reason
+                .contains("signing began at record #2 (run r1)"),
+            "{}",
+            broken.reason
+        );
+    }
 }
