@@ -60,6 +60,7 @@ use clap::{Args, Parser, Subcommand};
 
 use restore_drill::exit::ExitCode;
 use restore_drill::session::SessionError;
+use restore_drill::session::error_chain as chain;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -186,18 +187,6 @@ fn fit(table: &mut comfy_table::Table) {
             .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
             .set_width(width);
     }
-}
-
-/// An error and its sources on one line, as `anyhow`'s `{:#}` prints them.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// A session's exit code; its error printed here when it has a code of its own (invalid

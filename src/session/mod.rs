@@ -496,8 +496,8 @@ pub fn tell_monitor(heartbeat: &crate::heartbeat::Heartbeat, code: ExitCode, tex
     }
 }
 
-/// An error and its sources on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources on one line, as `anyhow`'s `{:#}` prints them.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
