@@ -145,6 +145,12 @@ pub fn operator(
         let resolved = value
             .resolve()
             .map_err(|e| setup(format!("storage.{key}: {e}")))?;
+        if crate::secret::url_has_credentials(&resolved) {
+            return Err(setup(format!(
+                "storage.{key} (the value of {value:?}): {}",
+                crate::secret::CREDENTIALS_IN_URL
+            )));
+        }
         options.push((key.clone(), resolved));
     }
     let op = Operator::via_iter(&spec.service, options)

@@ -143,8 +143,10 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "restore_drill=info,warn",
-        (false, 2) => "debug",
-        (false, _) => "trace",
+        // Our own records only: other crates' (hyper, reqwest, rustls) may name hosts and
+        // buckets read from `${…}` references, and nothing redacts them. RUST_LOG opens them.
+        (false, 2) => "restore_drill=debug,warn",
+        (false, _) => "restore_drill=trace,warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
@@ -161,9 +163,13 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
         return;
     }
     // Libraries log through `log` too. reqsign (opendal's request signer) prints resolved
-    // credentials in its debug records, so its records are dropped at any level.
+    // credentials in its debug records, and opendal prints its builders' `Debug` (bucket,
+    // endpoint, values read from `${…}` references) when an operator is built, so their
+    // records are dropped at any level: storage is logged by our own interceptor
+    // (`storage::StorageLog`), which names only plain settings.
     let _ = tracing_log::LogTracer::builder()
         .ignore_crate("reqsign")
+        .ignore_crate("opendal")
         .init();
 }
 
