@@ -12,6 +12,7 @@ mod bad_checksums;
 mod bad_config;
 mod bad_keys;
 mod bad_tar;
+mod bad_text;
 mod bad_zstd;
 mod bombs;
 mod guard;
