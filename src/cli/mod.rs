@@ -244,3 +244,14 @@ fn config_failed(errors: &restore_drill::config::ConfigErrors) -> ExitCode {
     eprintln!("error: {errors}");
     ExitCode::InvalidConfig
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks of every command and flag (conflicts, defaults,
+    /// value names), which otherwise only fire when the faulty command is used.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}
