@@ -4,7 +4,10 @@
 //! key order), so any change to any stored value changes its hash; each record's hash also
 //! covers the previous record's. Corrections (notes and voidings, [`super::corrections`])
 //! are records of the same chain: each comes after the run that was newest when it was
-//! made, so one chain covers both.
+//! made, so one chain covers both. A signed record's hash also covers its key, so the chain
+//! records where signing began and a stripped signature breaks its record; the heads kept
+//! outside the database ([`super::checkpoint`]) are checked against the [`Position`]s that
+//! `verify` collects.
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
@@ -19,6 +22,23 @@ pub(super) fn genesis() -> String {
 
 pub(super) fn record_hash(prev: &str, content: &str) -> String {
     hex::encode(Sha256::digest(format!("{prev}\n{content}").as_bytes()))
+}
+
+/// A signed record's hash also covers the key that signs it: the chain itself says from
+/// which record on it was signed, and a signature removed leaves a hash that no longer
+/// matches. (Records signed before this was so carry [`record_hash`]; verify takes both.)
+pub(super) fn signed_record_hash(prev: &str, content: &str, signed_by: &str) -> String {
+    hex::encode(Sha256::digest(
+        format!("{prev}\n{content}\nsigned-by {signed_by}").as_bytes(),
+    ))
+}
+
+/// The record hash of a record signed by `key`, or unsigned.
+pub(super) fn hash_for(prev: &str, content: &str, signed_by: Option<&str>) -> String {
+    match signed_by {
+        Some(key) => signed_record_hash(prev, content, key),
+        None => record_hash(prev, content),
+    }
 }
 
 fn column(value: ValueRef<'_>) -> Value {
@@ -231,6 +251,22 @@ pub struct Verification {
     pub unsigned: usize,
     /// Schema objects no migration made (`trigger `name``): the history is not trusted.
     pub foreign: Vec<String>,
+    /// Heads kept outside the database (the checkpoint file, `--against`) checked.
+    pub anchors: usize,
+    /// Why heads kept outside the database are no longer in it: its newest records were
+    /// deleted, or it was rewritten.
+    pub anchor_failures: Vec<String>,
+    /// Every record's hash and signer, in chain order, when the whole chain was walked.
+    #[serde(skip)]
+    pub(super) positions: Option<Vec<Position>>,
+}
+
+/// One record as the anchors are checked against it.
+#[derive(Debug, Clone)]
+pub(super) struct Position {
+    pub(super) hash: String,
+    pub(super) run_id: String,
+    pub(super) signed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -247,7 +283,10 @@ pub struct Broken {
 
 impl Verification {
     pub fn ok(&self) -> bool {
-        self.broken.is_none() && self.integrity == "ok" && self.foreign.is_empty()
+        self.broken.is_none()
+            && self.integrity == "ok"
+            && self.foreign.is_empty()
+            && self.anchor_failures.is_empty()
     }
 
     /// Why the history does not verify, in one sentence; `None` when it does.
@@ -261,7 +300,9 @@ impl Verification {
                 self.foreign.join(", ")
             ));
         }
-        let b = self.broken.as_ref()?;
+        let Some(b) = self.broken.as_ref() else {
+            return self.anchor_failures.first().cloned();
+        };
         Some(match (&b.correction, b.run_id.is_empty()) {
             (_, true) => b.reason.clone(),
             (Some(action), false) => format!(
@@ -290,7 +331,11 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
         signed: 0,
         unsigned: 0,
         foreign: Vec::new(),
+        anchors: 0,
+        anchor_failures: Vec::new(),
+        positions: None,
     };
+    let mut positions = Vec::with_capacity(records.len());
     let orphans = orphans(conn)?;
     for link in records {
         let Link {
@@ -331,8 +376,8 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
             )));
             return Ok(verification);
         }
-        if record_hash(&prev, &content) != record {
-            verification.broken = Some(broken("its record hash was changed".into()));
+        if let Some(why) = hash_mismatch(&prev, &content, &record, signed_by.as_deref(), signer) {
+            verification.broken = Some(broken(why));
             return Ok(verification);
         }
         match (&signature, &signed_by, signer) {
@@ -349,6 +394,12 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
                 }
                 verification.signed += 1;
             }
+            (None, Some(by), _) if signed_record_hash(&prev, &content, by) == record => {
+                verification.broken = Some(broken(format!(
+                    "it carries no signature, but its hash says it was signed by key {by}: its signature was removed"
+                )));
+                return Ok(verification);
+            }
             _ if signing_began.is_some() => {
                 verification.broken = signing_began.as_ref().map(|b| broken(stripped(b)));
                 return Ok(verification);
@@ -359,8 +410,14 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
         if signature.is_some() && signing_began.is_none() {
             signing_began = Some((seq, run_id.clone()));
         }
+        positions.push(Position {
+            hash: record.clone(),
+            run_id,
+            signed_by: signature.and(signed_by),
+        });
         expected_prev = record;
     }
+    verification.positions = Some(positions);
     if orphans > 0 {
         verification.broken = Some(Broken {
             seq: 0,
@@ -394,4 +451,28 @@ fn stripped((seq, run_id): &(i64, String)) -> String {
     format!(
         "it carries no signature, but signing began at record #{seq} (run {run_id}) and every record since must be signed: its signature was removed, or it was made without the key"
     )
+}
+
+/// Why a record's stored hash is not the hash of its link and content (signed: covering its
+/// key, or as records signed before that were hashed); `None` when it is.
+fn hash_mismatch(
+    prev: &str,
+    content: &str,
+    record: &str,
+    signed_by: Option<&str>,
+    signer: Option<&str>,
+) -> Option<String> {
+    if hash_for(prev, content, signed_by) == record
+        || (signed_by.is_some() && record_hash(prev, content) == record)
+    {
+        return None;
+    }
+    match signer {
+        Some(key) if signed_by.is_none() && signed_record_hash(prev, content, key) == record => {
+            Some(format!(
+                "it carries no signature, but its hash says it was signed by key {key}: its signature was removed"
+            ))
+        }
+        _ => Some("its record hash was changed".into()),
+    }
 }

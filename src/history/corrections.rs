@@ -50,8 +50,9 @@ pub struct Correction {
 }
 
 impl History {
-    /// Appends `correction` to the chain, signed when a key is given; returns its record
-    /// hash. A run that is not in the history, or voiding a run already voided, is refused.
+    /// Appends `correction` to the chain, signed when a key is given, and the new head to
+    /// the checkpoint file; returns its record hash. A run that is not in the history, or
+    /// voiding a run already voided, is refused.
     pub fn correct(
         &mut self,
         correction: &Correction,
@@ -111,15 +112,16 @@ impl History {
         .map_err(sql)?;
         let id = tx.last_insert_rowid();
         let content = chain::correction_hash(&tx, id).map_err(sql)?;
-        let record = chain::record_hash(&prev, &content);
-        let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
         let signed_by = key.map(crate::signing::public_hex);
+        let record = chain::hash_for(&prev, &content, signed_by.as_deref());
+        let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
         tx.execute(
             "UPDATE corrections SET content_hash = ?1, record_hash = ?2, signature = ?3, signed_by = ?4 WHERE id = ?5",
             params![content, record, signature, signed_by, id],
         )
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
+        self.anchor(key)?;
         Ok(record)
     }
 

@@ -6,9 +6,12 @@
 //! or with the run complete, never half of it. A wrong record is corrected by appending a
 //! note or a voiding to the same chain ([`corrections`]), never by editing it. A run is
 //! hashed and signed as this process computed it ([`record`]); a database whose schema holds
-//! objects no migration made (a planted trigger) is refused.
+//! objects no migration made (a planted trigger) is refused. After every record the chain's
+//! head is appended to a checkpoint file beside the database ([`checkpoint`]), so a history
+//! cut short or rewritten no longer matches the heads kept outside it.
 
 mod chain;
+mod checkpoint;
 mod corrections;
 mod record;
 mod schema;
@@ -19,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 pub use chain::Verification;
+pub use checkpoint::{FILE as CHECKPOINTS, heads_in, parse_head};
 pub use corrections::{Action, Correction};
 
 /// The database file inside `state_dir`.
@@ -58,6 +62,15 @@ pub enum HistoryError {
         .path.display()
     )]
     Forged { path: PathBuf, table: String },
+    /// The record is in the database, but its head could not be kept beside it.
+    #[error(
+        "the record is in the history, but its head could not be appended to the checkpoint file `{}`: {error}; {}",
+        .path.display(), crate::fsx::state_folder_advice(.path.parent().unwrap_or(.path))
+    )]
+    Checkpoint {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("run `{run_id}` is already in the history database `{path}`")]
     Duplicate { path: PathBuf, run_id: String },
     /// A correction names a run the history does not have.
@@ -218,12 +231,11 @@ impl History {
         chain::head(&self.conn).map_err(self.sql())
     }
 
-    /// Recomputes the chain from the first record to the newest; `signer` is the configured
-    /// key's public half, which every signed record must carry.
+    /// Recomputes the chain from the first record to the newest, and checks that it still
+    /// holds every head of the checkpoint file beside it; `signer` is the configured key's
+    /// public half, which every signed record must carry.
     pub fn verify(&self, signer: Option<&str>) -> Result<Verification, HistoryError> {
-        let mut verification = chain::verify(&self.conn, signer).map_err(self.sql())?;
-        verification.foreign = self.foreign()?;
-        Ok(verification)
+        self.verify_against(signer, &[])
     }
 
     /// The schema objects (`trigger `name``) that no migration made.

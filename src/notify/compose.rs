@@ -193,7 +193,23 @@ fn text_body(
         out,
         "The attached JSON holds every figure and finding of the policies above."
     );
+    out.push_str(&head_line(result));
     out
+}
+
+/// The history's head after this run, for the recipients to keep: a copy outside the
+/// runner's host that `history verify --against` checks. Empty when the run was not
+/// recorded.
+fn head_line(result: &RunResult) -> String {
+    result.history_head.as_ref().map_or_else(String::new, |h| {
+        format!(
+            "History head {} signed by key {}. Keep this line: `restore-drill history verify --against {}:{}` shows the history still holds it.\n",
+            h.label(),
+            h.key.as_deref().unwrap_or("(none: no signing key)"),
+            h.records,
+            h.hash
+        )
+    })
 }
 
 /// A policy in plain text, short lines that read on a phone.
@@ -245,8 +261,11 @@ fn html_body(
         policies,
         &|p: &PolicyResult| team_label(teams, p.responsibility.responsible.as_deref()),
         &format!(
-            "Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. The attached JSON holds every figure and finding of the policies above.",
-            result.seed
+            "Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. The attached JSON holds every figure and finding of the policies above.{}",
+            result.seed,
+            Some(head_line(result))
+                .filter(|l| !l.is_empty())
+                .map_or_else(String::new, |l| format!(" {}", esc(l.trim_end())))
         ),
     )
 }

@@ -256,6 +256,7 @@ pub async fn execute(
         seed: start.seed,
         status,
         policies,
+        history_head: None,
     })
 }
 

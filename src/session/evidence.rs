@@ -18,10 +18,12 @@ use crate::runtime::Threads;
 use crate::unattended;
 
 /// Records the finished run in the history and writes its artifacts; returns what could not
-/// be kept, as messages. `Err` only when the signing key cannot be read.
+/// be kept, as messages. The history's new head goes into the result (`history_head`), so
+/// its JSON and mail keep a copy outside the database. `Err` only when the signing key
+/// cannot be read.
 pub(super) fn keep(
     settings: &Settings,
-    result: &RunResult,
+    result: &mut RunResult,
     events: &dyn Events,
 ) -> Result<Vec<String>, SessionError> {
     let mut not_kept = Vec::new();
@@ -31,16 +33,17 @@ pub(super) fn keep(
         let head = history.record(result, key.as_ref())?;
         Ok((history.path().to_path_buf(), head))
     });
-    let record_hash = match &recorded {
+    match recorded {
         Ok((path, head)) => {
-            events.event(Event::Recorded { path, head });
-            Some(head.as_str())
+            events.event(Event::Recorded {
+                path: &path,
+                head: &head.label(),
+            });
+            result.history_head = Some(head);
         }
-        Err(e) => {
-            not_kept.push(format!("cannot record the run in the history: {e}"));
-            None
-        }
-    };
+        Err(e) => not_kept.push(format!("cannot record the run in the history: {e}")),
+    }
+    let record_hash = result.history_head.as_ref().map(|h| h.hash.as_str());
     match report::write_artifacts(state, result, record_hash, key.as_ref()) {
         Ok(dir) => events.event(Event::Artifacts { dir: &dir }),
         Err(e) => not_kept.push(format!(

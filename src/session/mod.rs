@@ -327,8 +327,9 @@ impl<'c> Session<'c> {
             kept: kept.as_deref(),
         });
         // Evidence first, then mail; a failure to keep any of it is reported after the mail,
-        // and never stops the rest from being kept or sent.
-        let mut not_kept = Vec::new();
+        // and never stops the rest from being kept or sent. The history first: its new head
+        // goes into the JSON and the mail.
+        let mut not_kept = evidence::keep(settings, &mut result, events)?;
         if let Some(path) = &self.options.json
             && path.as_os_str() == "-"
         {
@@ -343,7 +344,6 @@ impl<'c> Session<'c> {
                 path.display()
             ));
         }
-        not_kept.extend(evidence::keep(settings, &result, events)?);
         let mail = runtime
             .block_on(notify::send_results(settings, &result))
             .map_err(SessionError::Mail)?;

@@ -15,6 +15,7 @@ mod bad_tar;
 mod bad_zstd;
 mod bombs;
 mod guard;
+mod history_anchor;
 mod history_faults;
 mod mail_faults;
 mod process_faults;
