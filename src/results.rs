@@ -35,6 +35,10 @@ pub struct RunResult {
     /// database (artifacts, mail), absent until the run is recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history_head: Option<HistoryHead>,
+    /// Findings about the runner's host, not any policy (`untrusted_run_marker`): they fail
+    /// no policy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_findings: Vec<Finding>,
 }
 
 /// A head of the history's hash chain, as the checkpoint file, the run's JSON and its mail
@@ -290,6 +294,7 @@ pub(crate) mod sample {
                 ),
             ],
             history_head: None,
+            host_findings: Vec::new(),
         }
     }
 }

@@ -15,6 +15,7 @@ mod checkpoint;
 mod corrections;
 mod record;
 mod schema;
+mod starts;
 
 use std::path::{Path, PathBuf};
 
@@ -209,21 +210,28 @@ impl History {
             error,
         };
         let known = schema::MIGRATIONS.len() as i64;
-        let found: i64 = self
+        let version = |conn: &Connection| -> rusqlite::Result<i64> {
+            conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        };
+        if version(&self.conn).map_err(sql)? == known {
+            return Ok(());
+        }
+        // One write transaction, the version read inside it: processes opening a new history
+        // at once migrate it one after the other, the later ones finding nothing to do.
+        let tx = self
             .conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
+        let found = version(&tx).map_err(sql)?;
         if found > known {
             return Err(HistoryError::TooNew { path, found, known });
         }
         for (version, migration) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = self.conn.transaction().map_err(sql)?;
             tx.execute_batch(migration).map_err(sql)?;
             tx.pragma_update(None, "user_version", version as i64 + 1)
                 .map_err(sql)?;
-            tx.commit().map_err(sql)?;
         }
-        Ok(())
+        tx.commit().map_err(sql)
     }
 
     /// The hash of the newest record (run or correction): the chain head reports print.

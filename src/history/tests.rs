@@ -348,3 +348,25 @@ fn every_record_appends_its_head_and_a_deleted_run_puts_the_history_behind_it() 
         "{v:?}"
     );
 }
+
+#[test]
+fn concurrent_first_opens_of_a_new_history_all_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            let opens: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        History::open(dir.path()).map(|_| ())
+                    })
+                })
+                .collect();
+            for open in opens {
+                let opened = open.join().unwrap();
+                assert!(opened.is_ok(), "{opened:?}");
+            }
+        });
+    }
+}

@@ -257,6 +257,7 @@ pub async fn execute(
         status,
         policies,
         history_head: None,
+        host_findings: Vec::new(),
     })
 }
 

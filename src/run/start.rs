@@ -95,6 +95,7 @@ pub fn interrupted(run: &RunMarker, ended: Option<Timestamp>) -> RunResult {
         status: Status::Interrupted,
         policies: Vec::new(),
         history_head: None,
+        host_findings: Vec::new(),
     }
 }
 

@@ -106,3 +106,20 @@ fn a_planted_trigger_gets_no_forged_record_signed() {
     });
     failures.assert_none();
 }
+
+#[test]
+fn concurrent_first_opens_of_a_new_history_all_succeed() {
+    let mut sb = Sandbox::new("");
+    sb.policy("good", "good/", "");
+    sb.seal();
+    // Eight processes open the history no one has made yet, at once.
+    let children: Vec<_> = (0..8).map(|_| sb.spawn(&["history"], false)).collect();
+    let mut failures = Failures::new();
+    for child in children {
+        let out = sb.wait(child, false);
+        failures.check(out.code == 0, || {
+            format!("every first open of a new history must succeed\n{out}")
+        });
+    }
+    failures.assert_none();
+}

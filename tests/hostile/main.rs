@@ -14,6 +14,7 @@ mod bad_keys;
 mod bad_tar;
 mod bad_zstd;
 mod bombs;
+mod forged_markers;
 mod guard;
 mod history_anchor;
 mod history_faults;
