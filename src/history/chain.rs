@@ -361,51 +361,29 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
             ));
             return Ok(verification);
         }
-        let actual = match correction {
-            None => content_hash(conn, seq)?,
-            Some(_) => correction_hash(conn, seq)?,
-        };
-        if actual != content {
-            let after = if correction.is_some() {
-                "it was changed after it was made"
-            } else {
-                "it was changed after the run"
-            };
-            verification.broken = Some(broken(format!(
-                "its stored content no longer matches the hash recorded with it: {after}"
-            )));
+        if let Some(why) = content_changed(conn, seq, correction.is_some(), &content)? {
+            verification.broken = Some(broken(why));
             return Ok(verification);
         }
         if let Some(why) = hash_mismatch(&prev, &content, &record, signed_by.as_deref(), signer) {
             verification.broken = Some(broken(why));
             return Ok(verification);
         }
-        match (&signature, &signed_by, signer) {
-            (Some(sig), Some(by), _) => {
-                if let Err(why) = crate::signing::verify(by, record.as_bytes(), sig) {
-                    verification.broken =
-                        Some(broken(format!("its signature does not verify: {why}")));
-                    return Ok(verification);
-                }
-                if signer.is_some_and(|s| s != by) {
-                    verification.broken =
-                        Some(broken(format!("it was signed by another key ({by})")));
-                    return Ok(verification);
-                }
-                verification.signed += 1;
-            }
-            (None, Some(by), _) if signed_record_hash(&prev, &content, by) == record => {
-                verification.broken = Some(broken(format!(
-                    "it carries no signature, but its hash says it was signed by key {by}: its signature was removed"
-                )));
+        let signed = Signed {
+            prev: &prev,
+            content: &content,
+            record: &record,
+            signature: signature.as_deref(),
+            signed_by: signed_by.as_deref(),
+        };
+        match signed.check(signer, signing_began.as_ref()) {
+            Err(why) => {
+                verification.broken = Some(broken(why));
                 return Ok(verification);
             }
-            _ if signing_began.is_some() => {
-                verification.broken = signing_began.as_ref().map(|b| broken(stripped(b)));
-                return Ok(verification);
-            }
-            (None, _, Some(_)) => verification.unsigned += 1,
-            _ => {}
+            Ok(Some(true)) => verification.signed += 1,
+            Ok(Some(false)) => verification.unsigned += 1,
+            Ok(None) => {}
         }
         if signature.is_some() && signing_began.is_none() {
             signing_began = Some((seq, run_id.clone()));
@@ -431,6 +409,69 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
     }
     verification.head = Some(expected_prev).filter(|h| *h != genesis());
     Ok(verification)
+}
+
+/// Why record `seq` (a correction's id when `correction`) no longer matches its stored
+/// content hash; `None` when it does.
+fn content_changed(
+    conn: &Connection,
+    seq: i64,
+    correction: bool,
+    content: &str,
+) -> rusqlite::Result<Option<String>> {
+    let (actual, after) = if correction {
+        (
+            correction_hash(conn, seq)?,
+            "it was changed after it was made",
+        )
+    } else {
+        (content_hash(conn, seq)?, "it was changed after the run")
+    };
+    Ok((actual != content).then(|| {
+        format!("its stored content no longer matches the hash recorded with it: {after}")
+    }))
+}
+
+/// One record's signature, as `verify` checks it.
+struct Signed<'a> {
+    prev: &'a str,
+    content: &'a str,
+    record: &'a str,
+    signature: Option<&'a str>,
+    signed_by: Option<&'a str>,
+}
+
+impl Signed<'_> {
+    /// Why the record's signature, or its lack, breaks the chain; else whether it counts as
+    /// signed (`Some(true)`), as unsigned from before signing (`Some(false)`), or neither.
+    /// `began` is the first signed record so far.
+    fn check(
+        &self,
+        signer: Option<&str>,
+        began: Option<&(i64, String)>,
+    ) -> Result<Option<bool>, String> {
+        match (self.signature, self.signed_by, signer) {
+            (Some(sig), Some(by), _) => {
+                if let Err(why) = crate::signing::verify(by, self.record.as_bytes(), sig) {
+                    return Err(format!("its signature does not verify: {why}"));
+                }
+                if signer.is_some_and(|s| s != by) {
+                    return Err(format!("it was signed by another key ({by})"));
+                }
+                Ok(Some(true))
+            }
+            (None, Some(by), _)
+                if signed_record_hash(self.prev, self.content, by) == self.record =>
+            {
+                Err(format!(
+                    "it carries no signature, but its hash says it was signed by key {by}: its signature was removed"
+                ))
+            }
+            _ if began.is_some() => Err(began.map(stripped).unwrap_or_default()),
+            (None, _, Some(_)) => Ok(Some(false)),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Findings, objects, policy results or corrections whose run is gone: a run record was

@@ -202,10 +202,13 @@ fn text_body(
 /// recorded.
 fn head_line(result: &RunResult) -> String {
     result.history_head.as_ref().map_or_else(String::new, |h| {
+        let signed = h.key.as_deref().map_or_else(
+            || "(unsigned: no signing key is set)".to_string(),
+            |key| format!("signed by key {key}"),
+        );
         format!(
-            "History head {} signed by key {}. Keep this line: `restore-drill history verify --against {}:{}` shows the history still holds it.\n",
+            "History head {} {signed}. Keep this line: `restore-drill history verify --against {}:{}` shows the history still holds it.\n",
             h.label(),
-            h.key.as_deref().unwrap_or("(none: no signing key)"),
             h.records,
             h.hash
         )
