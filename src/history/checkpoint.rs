@@ -32,46 +32,25 @@ impl History {
     /// The chain's newest record as a head (unsigned, timed now); `None` for an empty
     /// history.
     pub fn chain_head(&self) -> Result<Option<HistoryHead>, HistoryError> {
-        let Some(hash) = chain::head(&self.conn).map_err(self.sql())? else {
-            return Ok(None);
-        };
-        let (records, run_id): (i64, Option<String>) = self
-            .conn
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM corrections),
-                        (SELECT run_id FROM runs WHERE record_hash = ?1
-                         UNION ALL SELECT run_id FROM corrections WHERE record_hash = ?1 LIMIT 1)",
-                [&hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(self.sql())?
-            .unwrap_or_default();
-        Ok(Some(HistoryHead {
-            records: records.max(0) as u64,
-            hash,
-            run_id: run_id.unwrap_or_default(),
-            at: db_time(crate::run::now()),
-            key: None,
-            signature: None,
-        }))
+        let head = chain::head(&self.conn).map_err(self.sql())?;
+        head.map(|hash| head_of(&self.conn, hash))
+            .transpose()
+            .map_err(self.sql())
     }
 
-    /// Appends the chain's head, signed with `key` when given, to the checkpoint file;
-    /// returns it. Called after every record is committed.
+    /// Appends `head` (the record just committed), signed with `key` when given, to the
+    /// checkpoint file; returns it.
     pub(super) fn anchor(
         &self,
+        mut head: HistoryHead,
         key: Option<&ed25519_dalek::SigningKey>,
-    ) -> Result<Option<HistoryHead>, HistoryError> {
-        let Some(mut head) = self.chain_head()? else {
-            return Ok(None);
-        };
+    ) -> Result<HistoryHead, HistoryError> {
         if let Some(key) = key {
             sign(&mut head, key);
         }
         let path = self.checkpoint_path();
         append(&path, &head).map_err(|error| HistoryError::Checkpoint { path, error })?;
-        Ok(Some(head))
+        Ok(head)
     }
 
     /// [`History::verify`], and checks that the history still holds each of `given`
@@ -106,6 +85,29 @@ impl History {
         }
         Ok(verification)
     }
+}
+
+/// The record `hash`, the newest of the chain in `conn`, as a head (unsigned, timed now):
+/// read inside the transaction that made it, it is that record's, whoever writes next.
+pub(super) fn head_of(conn: &rusqlite::Connection, hash: String) -> rusqlite::Result<HistoryHead> {
+    let (records, run_id): (i64, Option<String>) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM corrections),
+                    (SELECT run_id FROM runs WHERE record_hash = ?1
+                     UNION ALL SELECT run_id FROM corrections WHERE record_hash = ?1 LIMIT 1)",
+            [&hash],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or_default();
+    Ok(HistoryHead {
+        records: records.max(0) as u64,
+        hash,
+        run_id: run_id.unwrap_or_default(),
+        at: db_time(crate::run::now()),
+        key: None,
+        signature: None,
+    })
 }
 
 /// Signs `head` with `key` (its key and signature fields set).

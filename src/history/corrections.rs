@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{History, HistoryError, chain, db_time};
+use super::{History, HistoryError, chain, checkpoint, db_time};
 
 /// What a correction does to its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,8 +120,9 @@ impl History {
             params![content, record, signature, signed_by, id],
         )
         .map_err(sql)?;
+        let head = checkpoint::head_of(&tx, record.clone()).map_err(sql)?;
         tx.commit().map_err(sql)?;
-        self.anchor(key)?;
+        self.anchor(head, key)?;
         Ok(record)
     }
 

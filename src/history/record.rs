@@ -7,7 +7,7 @@
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{ToSql, params};
 
-use super::{History, HistoryError, chain, db_time, serde_plain};
+use super::{History, HistoryError, chain, checkpoint, db_time, serde_plain};
 use crate::results::{HistoryHead, RunResult};
 
 /// One row: its columns and their values, as written.
@@ -231,8 +231,8 @@ impl History {
                 table: "runs".into(),
             });
         }
+        let head = checkpoint::head_of(&tx, record).map_err(sql)?;
         tx.commit().map_err(sql)?;
-        let head = self.anchor(key)?;
-        Ok(head.expect("the chain has the record just committed"))
+        self.anchor(head, key)
     }
 }
