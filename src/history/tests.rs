@@ -370,3 +370,31 @@ fn concurrent_first_opens_of_a_new_history_all_succeed() {
         });
     }
 }
+
+#[test]
+fn records_signed_before_hashes_covered_the_key_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::signing::parse_key(&"22".repeat(32)).unwrap();
+    let mut history = History::open(dir.path()).unwrap();
+    history.record(&run("old"), Some(&key)).unwrap();
+    // As an earlier release signed it: the hash over link and content alone.
+    let (prev, content): (String, String) = history
+        .conn
+        .query_row("SELECT prev_hash, content_hash FROM runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let record = chain::record_hash(&prev, &content);
+    let signature = crate::signing::sign(&key, record.as_bytes());
+    history
+        .conn
+        .execute(
+            "UPDATE runs SET record_hash = ?1, signature = ?2",
+            params![record, signature],
+        )
+        .unwrap();
+    std::fs::remove_file(dir.path().join(CHECKPOINTS)).unwrap();
+    let public = crate::signing::public_hex(&key);
+    let v = history.verify(Some(&public)).unwrap();
+    assert!(v.ok() && v.signed == 1, "{v:?}");
+}
