@@ -89,14 +89,11 @@ struct VerifyArgs {
 
 /// The heads `--against` names: read from the file when one is there, else the head given.
 fn against(given: &str) -> anyhow::Result<Vec<(String, restore_drill::results::HistoryHead)>> {
-    use std::io::Read as _;
     let path = std::path::Path::new(given);
-    let heads = if path.is_file() {
-        let mut text = String::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(64 << 20).read_to_string(&mut text))
+    let heads = if path.symlink_metadata().is_ok() {
+        let bytes = restore_drill::fsx::read_regular(path, 64 << 20)
             .with_context(|| format!("cannot read --against {given}"))?;
-        restore_drill::history::heads_in(&text, given)
+        restore_drill::history::heads_in(&String::from_utf8_lossy(&bytes), given)
     } else {
         restore_drill::history::parse_head(given)
             .map(|head| vec![("--against".to_string(), head)])

@@ -6,7 +6,7 @@
 //! newest records deleted, or a record rewritten) or holds unsigned. This module appends;
 //! it must never rewrite or truncate the file.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
@@ -120,12 +120,20 @@ pub(super) fn sign(head: &mut HistoryHead, key: &ed25519_dalek::SigningKey) {
 pub(super) fn append(path: &Path, head: &HistoryHead) -> std::io::Result<()> {
     let mut line = serde_json::to_string(head).map_err(std::io::Error::other)?;
     line.push('\n');
+    // Not through a link, and never blocking on a FIFO planted in its place.
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags(flags.bits() as i32)
         .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
     file.write_all(line.as_bytes())?;
     file.sync_all()
 }
@@ -133,32 +141,20 @@ pub(super) fn append(path: &Path, head: &HistoryHead) -> std::io::Result<()> {
 /// The heads of a checkpoint file, each with where it was read (`file:line`); an empty
 /// list when there is no file. A line that is not a head is an `Err` naming it.
 pub(super) fn read(path: &Path) -> Result<Vec<(String, HistoryHead)>, String> {
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-    {
-        Ok(file) => file,
+    let bytes = match crate::fsx::read_regular(path, MAX_BYTES) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the checkpoint file {}: {e}",
+                path.display()
+            ));
+        }
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !meta.is_file() || meta.len() > MAX_BYTES {
-        return Err(format!(
-            "{} is not a checkpoint file (not a regular file, or over {} MiB)",
-            path.display(),
-            MAX_BYTES >> 20
-        ));
-    }
-    if meta.permissions().mode() & 0o022 != 0 {
+    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o022 != 0) {
         tracing::warn!(path = %path.display(), "the history's checkpoint file is writable by others");
     }
-    let mut text = String::new();
-    file.take(MAX_BYTES)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
     parse(&text, &path.display().to_string())
 }
 
