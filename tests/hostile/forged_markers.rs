@@ -79,6 +79,25 @@ fn planted_dead_run_markers_are_reported_not_recorded() {
             || format!("the run must warn of the marker for {id}\n{out}"),
         );
     }
+    // The MSP's team is told; a client's team is not shown the runner's host.
+    let mails: Vec<String> = crate::guard::walk(&sb.root.join("state").join("outbox"))
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+        })
+        .collect();
+    let told = |to: &str| {
+        mails
+            .iter()
+            .filter(|m| m.contains(&format!("To: {to}")))
+            .any(|m| m.contains("untrusted_run_marker"))
+    };
+    failures.check(told("noc+") && !told("it+"), || {
+        "the MSP's mail, and only the MSP's, must report the markers".to_string()
+    });
     let verify = sb.exec(&["history", "verify"], false);
     failures.check(verify.code == 0, || format!("{verify}"));
     failures.assert_none();
