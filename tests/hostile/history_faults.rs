@@ -1,6 +1,7 @@
 //! A history database someone with write access to the state folder has tampered with: a
 //! trigger planted in the SQLite file must not turn a failing run into a signed pass, and
-//! signatures removed from the newest records are named.
+//! signatures removed from the newest records are named. And a new history opened by
+//! several processes at once: each open succeeds.
 
 use crate::common::{self, Failures};
 use crate::guard::Sandbox;
