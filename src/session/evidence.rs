@@ -44,8 +44,9 @@ pub(super) fn keep(
         }
         Err(e) => not_kept.push(format!("cannot record the run in the history: {e}")),
     }
-    let record_hash = result.history_head.as_ref().map(|h| h.hash.as_str());
-    match report::write_artifacts(state, result, record_hash, key.as_ref()) {
+    // `#N HASH`: the run's page names the head with its position, as period reports do.
+    let head = result.history_head.as_ref().map(|h| h.label());
+    match report::write_artifacts(state, result, head.as_deref(), key.as_ref()) {
         Ok(dir) => events.event(Event::Artifacts { dir: &dir }),
         Err(e) => not_kept.push(format!(
             "cannot write the run's results under {}: {e}",

@@ -155,6 +155,10 @@ fn deleted_newest_runs_are_named_from_the_checkpoint_and_the_kept_heads() {
     failures.check(ok.code == 0, || {
         format!("the intact history must verify\n{ok}")
     });
+    // The run's own page names the head with its position, and verifies.
+    let page = kept.with_file_name("report.html").display().to_string();
+    let page_ok = sb.exec(&["report", "verify", &page], false);
+    failures.check(page_ok.code == 0, || format!("{page_ok}"));
 
     // The two newest runs deleted cleanly: the chain that is left is intact.
     delete_runs_from(&sb, 3);
@@ -164,6 +168,10 @@ fn deleted_newest_runs_are_named_from_the_checkpoint_and_the_kept_heads() {
     });
     failures.check(out.stdout.contains("records #3 to #4 were deleted"), || {
         format!("`history verify` must name the deleted records\n{out}")
+    });
+    let page_cut = sb.exec(&["report", "verify", &page], false);
+    failures.check(page_cut.code == 5, || {
+        format!("the newest run's page must fail once its record is deleted\n{page_cut}")
     });
     // Without the checkpoint file, the head the run's JSON kept still shows it.
     std::fs::remove_file(sb.root.join("state").join("history.checkpoints")).unwrap();
