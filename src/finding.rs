@@ -53,6 +53,9 @@ pub enum FindingKind {
     ScratchError,
     /// The policy file did not validate: nothing of it was run, and it fails until fixed.
     InvalidPolicy,
+    /// A dead-run marker in scratch that is not evidence (a folder not private to the
+    /// runner, or a run id this history never started): reported, not recorded.
+    UntrustedRunMarker,
 }
 
 impl FindingKind {
@@ -78,6 +81,7 @@ impl FindingKind {
             FindingKind::ValidationFailed => "validation_failed",
             FindingKind::ScratchError => "scratch_error",
             FindingKind::InvalidPolicy => "invalid_policy",
+            FindingKind::UntrustedRunMarker => "untrusted_run_marker",
         }
     }
 }

@@ -231,6 +231,9 @@ pub struct StaleRun {
     pub marker: Option<RunMarker>,
     /// The newest modification inside the folder: the run's last sign of life.
     pub last_seen: Option<jiff::Timestamp>,
+    /// The folder was this user's own, mode 0700 (as runs make them): only then can its
+    /// marker be a run's.
+    pub private: bool,
 }
 
 /// Marks `run_dir` as owned by this live process, with what the next run needs to record it
@@ -281,12 +284,19 @@ pub fn clean_stale_scratch(scratch_dir: &Path) -> Vec<StaleRun> {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         let last_seen = newest_change(&dir);
+        let private = std::fs::symlink_metadata(&dir).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt as _;
+            m.is_dir()
+                && m.uid() == rustix::process::geteuid().as_raw()
+                && m.mode() & 0o777 == 0o700
+        });
         if std::fs::remove_dir_all(&dir).is_ok() {
             tracing::warn!(path = %dir.display(), "removed the scratch folder of a run that did not finish");
             removed.push(StaleRun {
                 dir,
                 marker,
                 last_seen,
+                private,
             });
         }
     }

@@ -256,6 +256,8 @@ pub async fn execute(
         seed: start.seed,
         status,
         policies,
+        history_head: None,
+        host_findings: Vec::new(),
     })
 }
 

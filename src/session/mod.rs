@@ -70,6 +70,11 @@ pub enum Event<'a> {
     DeadRunRecorded { run_id: &'a str },
     /// A run whose process died could not be recorded.
     DeadRunNotRecorded { error: &'a SessionError },
+    /// A dead-run marker that is not evidence: reported (also in the run's `host_findings`),
+    /// not recorded.
+    DeadRunUntrusted {
+        finding: &'a crate::finding::Finding,
+    },
     /// SIGINT or SIGTERM arrived: the run stops, cleans up and records itself.
     Stopping(StopSignal),
     /// The stopped run is in the history as interrupted.
@@ -291,9 +296,10 @@ impl<'c> Session<'c> {
         let _lock = unattended::acquire(&settings.state_dir, "run")?;
         unattended::private_scratch(&settings.scratch_dir, true)?;
         let stale = unattended::clean_stale_scratch(&settings.scratch_dir);
-        evidence::record_dead_runs(settings, &stale, events);
-        heartbeat(&runtime, settings, Ping::Start);
+        let untrusted = evidence::record_dead_runs(settings, &stale, events);
         let options = self.run_options();
+        evidence::note_start(settings, &run::marker(config, start, &options));
+        heartbeat(&runtime, settings, Ping::Start);
         let mut signals = runtime
             .block_on(async { unattended::Signals::install() })
             .map_err(SessionError::Signals)?;
@@ -321,14 +327,16 @@ impl<'c> Session<'c> {
             }
         };
         invalid::add(&mut result, &self.invalid, &settings.teams);
+        result.host_findings.extend(untrusted);
         let kept = options.keep.then(|| run::run_dir(config, start));
         events.event(Event::Finished {
             result: &result,
             kept: kept.as_deref(),
         });
         // Evidence first, then mail; a failure to keep any of it is reported after the mail,
-        // and never stops the rest from being kept or sent.
-        let mut not_kept = Vec::new();
+        // and never stops the rest from being kept or sent. The history first: its new head
+        // goes into the JSON and the mail.
+        let mut not_kept = evidence::keep(settings, &mut result, events)?;
         if let Some(path) = &self.options.json
             && path.as_os_str() == "-"
         {
@@ -343,7 +351,6 @@ impl<'c> Session<'c> {
                 path.display()
             ));
         }
-        not_kept.extend(evidence::keep(settings, &result, events)?);
         let mail = runtime
             .block_on(notify::send_results(settings, &result))
             .map_err(SessionError::Mail)?;
