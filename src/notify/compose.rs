@@ -211,8 +211,9 @@ fn host_lines(team: &Team, result: &RunResult) -> String {
     }
     let mut out = String::from("\nON THE RUNNER'S HOST\n");
     for f in &result.host_findings {
-        let object = f.object.as_deref().unwrap_or("host");
-        let _ = writeln!(out, "  - {}: {object}\n    {}", f.kind, f.message);
+        // A planted marker's content is anyone's text: shown escaped.
+        let object = printable(f.object.as_deref().unwrap_or("host"));
+        let _ = writeln!(out, "  - {}: {object}\n    {}", f.kind, printable(&f.message));
     }
     out
 }
