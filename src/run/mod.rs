@@ -13,13 +13,14 @@ use crate::checksum::Algorithm;
 use crate::config::{Config, Policy, StorageTuning};
 use crate::finding::{Finding, FindingKind};
 use crate::judge::{self, Status, Timing};
-use crate::plan::{PlanContext, PlannedObject, Planner, PolicyPlan};
+use crate::plan::{PlanContext, PlannedObject, PolicyPlan};
 use crate::restore::{self, RestoreSpec};
 use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION, SetResult};
 use crate::storage;
 use crate::unattended::RunFolder;
 use crate::verify::{self, ChecksumFiles};
 
+mod listing;
 mod start;
 
 use start::run_kind;
@@ -113,31 +114,25 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         }
         (rpo, finding)
     };
-    let storage_error = |message: String| Planned {
+    let unplanned = |finding: Finding| Planned {
         policy,
         op: None,
         plan: None,
-        findings: vec![Finding::new(FindingKind::StorageError, None, message)],
+        findings: vec![finding],
         rpo: rpo_of(None),
     };
     let op = match storage::operator(&policy.storage, &policy.file, tuning) {
         Ok(op) => op.confined_to(&policy.backups.prefix),
-        Err(e) => return storage_error(e.to_string()),
-    };
-    let mut planner = Planner::new(policy);
-    if let Err(e) = storage::list_into(&op, &policy.backups.prefix, |e| planner.add(e)).await {
-        return storage_error(e.to_string());
-    }
-    // The chosen sets' folders are listed again for their objects, so the first listing
-    // keeps a few numbers per set and no object.
-    let mut selection = planner.select(&ctx);
-    for folder in selection.folders() {
-        if let Err(e) = storage::list_into(&op, &folder, |e| selection.add(e)).await {
-            return storage_error(e.to_string());
+        Err(e) => {
+            return unplanned(Finding::new(FindingKind::StorageError, None, e.to_string()));
         }
-    }
-    let plan = selection.finish();
+    };
+    let (plan, listed) = match listing::list_policy(policy, &op, &ctx).await {
+        Ok(planned) => planned,
+        Err(finding) => return unplanned(finding),
+    };
     let mut findings = crate::plan::findings(policy, &plan);
+    findings.extend(listed);
     if plan.sets.is_empty() {
         findings.push(Finding::new(
             FindingKind::NoBackupsFound,

@@ -68,7 +68,7 @@ impl Place {
     }
 
     /// The endpoint, or the service when it has none.
-    fn host(&self) -> String {
+    pub fn host(&self) -> String {
         self.endpoint
             .clone()
             .unwrap_or_else(|| format!("the {} service", self.service))
