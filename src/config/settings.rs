@@ -134,16 +134,20 @@ impl StorageTuning {
     /// How long a policy's listing, and then its restores, may take: `policy_timeout`, or
     /// twice its RTO and at least an hour. A run that reaches it would break the RTO anyway.
     pub fn policy_time(&self, rto: std::time::Duration) -> std::time::Duration {
-        self.policy_timeout
-            .unwrap_or_else(|| rto.saturating_mul(2).max(std::time::Duration::from_secs(3600)))
+        self.policy_timeout.unwrap_or_else(|| {
+            rto.saturating_mul(2)
+                .max(std::time::Duration::from_secs(3600))
+        })
     }
 
     /// How long the read of an object listed at `size` bytes may take: `timeout` plus its
     /// size at `min_rate`.
     pub fn read_time(&self, size: u64) -> std::time::Duration {
         let rate = self.min_rate.max(1) as f64;
-        self.timeout
-            .saturating_add(std::time::Duration::try_from_secs_f64(size as f64 / rate).unwrap_or(std::time::Duration::MAX))
+        self.timeout.saturating_add(
+            std::time::Duration::try_from_secs_f64(size as f64 / rate)
+                .unwrap_or(std::time::Duration::MAX),
+        )
     }
 }
 

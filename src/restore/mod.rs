@@ -100,7 +100,17 @@ pub async fn restore_object(
         }
     };
     let (feed, mut workers) = spawn(local.as_ref(), object, spec);
-    let mut pumped = pump(op, stream, feed, &mut workers, started, on_bytes).await;
+    let deadline = Deadline::of(op, object, spec, started);
+    let pumped = pump(
+        op,
+        object,
+        stream,
+        feed,
+        &mut workers,
+        (started, deadline),
+        on_bytes,
+    );
+    let mut pumped = pumped.await;
     let chunks = pumped.chunks;
     let (decoded, digests) = join(workers, &mut pumped, stall).await;
     let mut restored = assemble(object, started, pumped, decoded, digests);
@@ -217,14 +227,67 @@ struct Pumped {
     decoded: Option<Decoding>,
 }
 
+/// When an object's read is given up: its own deadline (`storage.timeout` plus its listed
+/// size at `storage.min_rate`), or its policy's (`storage.policy_timeout`) when sooner.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    /// The policy's deadline, not the object's own.
+    policy: bool,
+}
+
+impl Deadline {
+    fn of(op: &Storage, object: &PlannedObject, spec: &RestoreSpec, started: Instant) -> Self {
+        let own = started + op.tuning().read_time(object.size);
+        match spec.deadline {
+            Some(policy) if policy < own => Deadline {
+                at: policy,
+                policy: true,
+            },
+            _ => Deadline {
+                at: own,
+                policy: false,
+            },
+        }
+    }
+
+    /// The finding's message of a read given up here with `stored` bytes read.
+    fn message(
+        self,
+        op: &Storage,
+        object: &PlannedObject,
+        started: Instant,
+        stored: u64,
+    ) -> String {
+        let allowed = self.at.saturating_duration_since(started);
+        if !self.policy {
+            return format!(
+                "{}: {}",
+                op.place(),
+                op.too_slow(object.size, Some(stored), allowed)
+            );
+        }
+        format!(
+            "{}: given up at the policy's time (storage.policy_timeout) with {stored} of {} \
+             bytes listed read from {} in {}: the rest of the policy was not restored",
+            op.place(),
+            object.size,
+            op.place().host(),
+            crate::config::units::format_duration(allowed)
+        )
+    }
+}
+
 /// Moves the stream's chunks to the decoder and the stream's hasher, each chunk holding a
-/// share of the in-flight budget, until the stream ends or a worker stops.
+/// share of the in-flight budget, until the stream ends, a worker stops, the object's
+/// deadline passes or the stream sends more than the object's listed size.
 async fn pump(
     op: &Storage,
+    object: &PlannedObject,
     mut stream: StoredStream,
     feed: Feed,
     workers: &mut Workers,
-    started: Instant,
+    (started, deadline): (Instant, Deadline),
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Pumped {
     let Feed {
@@ -235,60 +298,81 @@ async fn pump(
     let mut first = None;
     let mut stored = 0u64;
     let mut chunks = 0u64;
-    let mut read_error = None;
+    let mut failure = None;
     let mut decoded = None;
     // After the decoder stops on bad data the rest is still hashed, so the evidence shows
     // the stored digest too. Any other stop (size limit, full scratch) ends the transfer:
     // a bomb is not downloaded to the end.
     let mut decoding = true;
     let mut whole = true;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => {
-                first.get_or_insert_with(|| started.elapsed());
-                stored += bytes.len() as u64;
-                chunks += 1;
-                on_bytes(bytes.len() as u64);
-                // A chunk larger than the whole budget waits for all of it.
-                let share = bytes.len().clamp(1, IN_FLIGHT_BYTES) as u32;
-                let Ok(permit) = budget.clone().acquire_many_owned(share).await else {
-                    unreachable!("the budget semaphore is never closed")
-                };
-                let chunk = Chunk {
-                    bytes,
-                    _budget: Arc::new(permit),
-                };
-                if decoding && data_tx.send(Ok(chunk.clone())).await.is_err() {
-                    decoding = false;
-                    let result = (&mut workers.decoder).await;
-                    let keep_hashing = matches!(result, Ok(Err(Halt::Corrupt(_))));
-                    decoded = Some(result);
-                    if !keep_hashing {
-                        workers.stop_hashing.store(true, Ordering::Relaxed);
-                        whole = false;
-                        break;
-                    }
-                }
-                let Some(hash_tx) = &hash_tx else {
-                    // A local object: its hash thread reads the rest on its own.
-                    if decoding {
-                        continue;
-                    }
+    let transfer = async {
+        while let Some(chunk) = stream.next().await {
+            let bytes = match chunk {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    failure = Some(op.stream_error(&e));
                     break;
-                };
-                if hash_tx.send(chunk).await.is_err() {
+                }
+            };
+            first.get_or_insert_with(|| started.elapsed());
+            stored += bytes.len() as u64;
+            chunks += 1;
+            on_bytes(bytes.len() as u64);
+            if stored > object.size {
+                failure = Some(format!(
+                    "{}: the storage sent more than the {} bytes it listed: stopped after {stored} \
+                     bytes (the object grew after the listing, or the endpoint sends more than it \
+                     lists)",
+                    op.place(),
+                    object.size
+                ));
+                break;
+            }
+            // A chunk larger than the whole budget waits for all of it.
+            let share = bytes.len().clamp(1, IN_FLIGHT_BYTES) as u32;
+            let Ok(permit) = budget.clone().acquire_many_owned(share).await else {
+                unreachable!("the budget semaphore is never closed")
+            };
+            let chunk = Chunk {
+                bytes,
+                _budget: Arc::new(permit),
+            };
+            if decoding && data_tx.send(Ok(chunk.clone())).await.is_err() {
+                decoding = false;
+                let result = (&mut workers.decoder).await;
+                let keep_hashing = matches!(result, Ok(Err(Halt::Corrupt(_))));
+                decoded = Some(result);
+                if !keep_hashing {
+                    workers.stop_hashing.store(true, Ordering::Relaxed);
                     whole = false;
                     break;
                 }
             }
-            Err(e) => {
-                let message = op.stream_error(&e);
-                read_error = Some(message.clone());
-                workers.stop_hashing.store(true, Ordering::Relaxed);
-                let _ = data_tx.send(Err(message)).await;
+            let Some(hash_tx) = &hash_tx else {
+                // A local object: its hash thread reads the rest on its own.
+                if decoding {
+                    continue;
+                }
+                break;
+            };
+            if hash_tx.send(chunk).await.is_err() {
+                whole = false;
                 break;
             }
         }
+    };
+    // One timer for the whole transfer, none per chunk: a trickle that passes under the
+    // stall and request timeouts still ends here.
+    if tokio::time::timeout_at(deadline.at.into(), transfer)
+        .await
+        .is_err()
+    {
+        failure = Some(deadline.message(op, object, started, stored));
+    }
+    if let Some(message) = &failure {
+        workers.stop_hashing.store(true, Ordering::Relaxed);
+        // The decoder halts on it and removes what it wrote; it may be gone already.
+        let _ = data_tx.send(Err(message.clone())).await;
     }
     drop(hash_tx);
     drop(data_tx);
@@ -296,7 +380,7 @@ async fn pump(
         first_byte: first,
         stored,
         chunks,
-        read_error,
+        read_error: failure,
         whole,
         decoded,
     }
@@ -369,7 +453,8 @@ fn assemble(
             format!("the decoder stopped unexpectedly: {join}"),
         )),
     }
-    if whole && read_error.is_none() {
+    let read_error_none = read_error.is_none();
+    if whole && read_error_none {
         restored.digests = digests;
     }
     if let Some(message) = read_error
@@ -382,12 +467,14 @@ fn assemble(
             .findings
             .push(Finding::new(FindingKind::StorageError, Some(key), message));
     }
-    if stored != object.size && restored.findings.is_empty() {
+    // Read to its end, and shorter than listed (longer is stopped by the pump).
+    if whole && read_error_none && stored != object.size {
         restored.findings.push(Finding::new(
             FindingKind::StorageError,
             Some(key),
             format!(
-                "read {stored} bytes, but the listing said {}: the object changed during the run",
+                "read {stored} bytes to the end of the object, but the listing said {}: the \
+                 object changed during the run, or the storage sends less than it lists",
                 object.size
             ),
         ));

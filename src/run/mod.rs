@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -22,6 +23,7 @@ use crate::verify::{self, ChecksumFiles};
 
 mod listing;
 mod start;
+mod timeout;
 
 use start::run_kind;
 pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
@@ -166,6 +168,9 @@ struct Job<'p> {
     discard: bool,
     /// The run's folder as created: removals are refused once it was swapped.
     run_folder: RunFolder,
+    /// When the policy's restores are given up: `policy_time` after its first object started.
+    deadline: Arc<OnceLock<Instant>>,
+    policy_time: Duration,
 }
 
 struct JobOutcome {
@@ -176,6 +181,10 @@ struct JobOutcome {
     timing: Option<Timing>,
     started: Instant,
     ended: Instant,
+    /// Not started: the policy's time was up (`storage.policy_timeout`).
+    abandoned: bool,
+    /// Ended at or after the policy's deadline.
+    late: bool,
 }
 
 /// Restores, verifies, validates and judges every planned policy.
@@ -263,6 +272,8 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
             continue;
         };
         let policy_dir = dir.join(&planned_policy.policy.name);
+        let deadline = Arc::new(OnceLock::new());
+        let policy_time = op.tuning().policy_time(planned_policy.policy.targets.rto);
         for (s, set) in plan.sets.iter().enumerate() {
             let set_dir = restore::output_path(&policy_dir, &set.name);
             for object in &set.objects {
@@ -277,6 +288,8 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
                     discard: !options.keep && planned_policy.policy.validate.is_empty(),
                     run_folder: run.clone(),
+                    deadline: deadline.clone(),
+                    policy_time,
                 });
             }
         }
@@ -317,6 +330,10 @@ async fn run_job(
 ) -> JobOutcome {
     let started = Instant::now();
     let object = job.object;
+    let deadline = *job.deadline.get_or_init(|| started + job.policy_time);
+    if started >= deadline {
+        return timeout::abandoned(&job, started);
+    }
     let (expected, mut findings) =
         verify::expected_digests(job.policy_name, &job.op, object, files).await;
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
@@ -334,6 +351,7 @@ async fn run_job(
                 algorithms,
                 in_archive: job.in_archive.clone(),
                 limits,
+                deadline: Some(deadline),
             };
             let progress = observer.map(|o| o.started(&object.key, object.size));
             let advance = |n: u64| {
@@ -394,6 +412,8 @@ async fn run_job(
         timing,
         started,
         ended: Instant::now(),
+        abandoned: false,
+        late: Instant::now() >= deadline,
     };
     if job.discard && !restored.created.is_empty() && job.run_folder.intact() {
         let created = std::mem::take(&mut restored.created);
@@ -437,6 +457,13 @@ fn judge_policy(
     let plan = planned.plan;
     let newest = plan.as_ref().and_then(|p| p.newest());
     let (rpo, rpo_finding) = planned.rpo;
+    let time = planned
+        .op
+        .as_ref()
+        .map(|op| op.tuning().policy_time(policy.targets.rto));
+    findings.extend(time.and_then(|t| timeout::policy_timeout(outcomes, t)));
+    let outcomes: Vec<&JobOutcome> = outcomes.iter().copied().filter(|o| !o.abandoned).collect();
+    let outcomes = &outcomes[..];
     let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
     let measured = match (
         outcomes.iter().map(|o| o.started).min(),

@@ -57,10 +57,7 @@ struct Counted {
 }
 
 impl HttpTransport for Counted {
-    async fn fetch(
-        &self,
-        req: http::Request<Buffer>,
-    ) -> opendal::Result<http::Response<HttpBody>> {
+    async fn fetch(&self, req: http::Request<Buffer>) -> opendal::Result<http::Response<HttpBody>> {
         if self.pages.listing.load(Ordering::Relaxed)
             && self.pages.used.fetch_add(1, Ordering::Relaxed) >= self.pages.max
         {
@@ -196,9 +193,10 @@ fn non_utf8_name(op: &Operator, key: &str) -> Option<String> {
     };
     let entries = std::fs::read_dir(Path::new(&root).join(&folder));
     let real = entries.ok().and_then(|entries| {
-        entries.flatten().map(|e| e.file_name()).find(|name| {
-            name.to_str().is_none() && name.to_string_lossy() == file
-        })
+        entries
+            .flatten()
+            .map(|e| e.file_name())
+            .find(|name| name.to_str().is_none() && name.to_string_lossy() == file)
     });
     Some(match real {
         Some(name) => format!(
