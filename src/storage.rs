@@ -87,7 +87,7 @@ impl Storage {
         use crate::config::units::{format_bytes, format_duration};
         let read = read.map_or_else(String::new, |n| format!("{n} of "));
         format!(
-            "the transfer from {} was too slow: {read}{size} bytes listed read in {}, the time \
+            "the transfer from {} was too slow: read {read}the {size} bytes listed in {}, the time \
              storage.timeout plus the listed size at storage.min_rate ({}/s) allows: check the \
              endpoint and the network, or lower storage.min_rate",
             self.place.host(),

@@ -72,6 +72,8 @@ pub struct Restored {
     pub direct_bytes: u64,
     /// The files the restore created (empty when it stopped: those are removed already).
     pub created: Vec<CreatedFile>,
+    /// Read to its end, but shorter than its listed size.
+    short: bool,
     /// Time to the first byte: the per-object overhead.
     pub first_byte: Duration,
     pub elapsed: Duration,
@@ -115,6 +117,19 @@ pub async fn restore_object(
     let (decoded, digests) = join(workers, &mut pumped, stall).await;
     let mut restored = assemble(object, started, pumped, decoded, digests);
     restored.elapsed = started.elapsed();
+    if restored.short {
+        restored.findings.push(Finding::new(
+            FindingKind::StorageError,
+            Some(key),
+            format!(
+                "{}: read {} bytes to the end of the object, but the listing said {}: the \
+                 object changed during the run, or the storage sends less than it lists",
+                op.place(),
+                restored.stored_bytes,
+                object.size
+            ),
+        ));
+    }
     tracing::debug!(
         key,
         stored = restored.stored_bytes,
@@ -453,8 +468,9 @@ fn assemble(
             format!("the decoder stopped unexpectedly: {join}"),
         )),
     }
-    let read_error_none = read_error.is_none();
-    if whole && read_error_none {
+    // Read to its end without error: its digests, when it is the size listed.
+    let to_the_end = whole && read_error.is_none();
+    if to_the_end && stored == object.size {
         restored.digests = digests;
     }
     if let Some(message) = read_error
@@ -467,18 +483,8 @@ fn assemble(
             .findings
             .push(Finding::new(FindingKind::StorageError, Some(key), message));
     }
-    // Read to its end, and shorter than listed (longer is stopped by the pump).
-    if whole && read_error_none && stored != object.size {
-        restored.findings.push(Finding::new(
-            FindingKind::StorageError,
-            Some(key),
-            format!(
-                "read {stored} bytes to the end of the object, but the listing said {}: the \
-                 object changed during the run, or the storage sends less than it lists",
-                object.size
-            ),
-        ));
-    }
+    // Shorter than listed (longer is stopped by the pump), said where by the caller.
+    restored.short = to_the_end && stored != object.size;
     restored
 }
 
