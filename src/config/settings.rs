@@ -437,6 +437,48 @@ mod tests {
     }
 
     #[test]
+    fn reads_and_policies_have_bounded_time() {
+        let tuning = StorageTuning::default();
+        let hour = std::time::Duration::from_secs(3600);
+        // 64 KiB/s: a GiB has 16384 s beyond the request timeout.
+        assert_eq!(
+            tuning.read_time(1 << 30),
+            tuning.timeout + std::time::Duration::from_secs(16384)
+        );
+        assert_eq!(tuning.read_time(0), tuning.timeout);
+        assert_eq!(tuning.policy_time(hour / 4), hour);
+        assert_eq!(tuning.policy_time(5 * hour), 10 * hour);
+        let set = StorageTuning {
+            policy_timeout: Some(hour / 2),
+            ..tuning
+        };
+        assert_eq!(set.policy_time(5 * hour), hour / 2);
+        for field in [
+            "storage.min_rate",
+            "storage.max_listed_keys",
+            "storage.max_list_pages",
+            "storage.policy_timeout",
+        ] {
+            let mut raw = RawStorageTuning::default();
+            match field {
+                "storage.min_rate" => raw.min_rate = Some(ByteSize(0)),
+                "storage.max_listed_keys" => raw.max_listed_keys = Some(0),
+                "storage.max_list_pages" => raw.max_list_pages = Some(0),
+                _ => {
+                    raw.policy_timeout = Some(crate::config::units::HumanDuration(
+                        std::time::Duration::ZERO,
+                    ))
+                }
+            }
+            let raw = RawSettings {
+                storage: raw,
+                ..Default::default()
+            };
+            assert_eq!(raw.resolve(Path::new("/")).unwrap_err().0, field);
+        }
+    }
+
+    #[test]
     fn storage_tuning_has_defaults_and_bounds() {
         let s = RawSettings::default().resolve(Path::new("/")).unwrap();
         assert_eq!(s.storage, StorageTuning::default());

@@ -102,7 +102,7 @@ pub async fn restore_object(
         }
     };
     let (feed, mut workers) = spawn(local.as_ref(), object, spec);
-    let deadline = Deadline::of(op, object, spec, started);
+    let deadline = Deadline::of(op, object, spec);
     let pumped = pump(
         op,
         object,
@@ -242,53 +242,38 @@ struct Pumped {
     decoded: Option<Decoding>,
 }
 
-/// When an object's read is given up: its own deadline (`storage.timeout` plus its listed
-/// size at `storage.min_rate`), or its policy's (`storage.policy_timeout`) when sooner.
+/// When an object's read is given up: once the storage has taken longer to send it than
+/// `storage.timeout` plus its listed size at `storage.min_rate` (time spent waiting on the
+/// decoder and the hasher does not count: a slow disk is not a slow endpoint), or at its
+/// policy's deadline (`storage.policy_timeout`), whichever comes first.
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
-    at: Instant,
-    /// The policy's deadline, not the object's own.
-    policy: bool,
+    read: Duration,
+    policy: Option<Instant>,
 }
 
 impl Deadline {
-    fn of(op: &Storage, object: &PlannedObject, spec: &RestoreSpec, started: Instant) -> Self {
-        let own = started + op.tuning().read_time(object.size);
-        match spec.deadline {
-            Some(policy) if policy < own => Deadline {
-                at: policy,
-                policy: true,
-            },
-            _ => Deadline {
-                at: own,
-                policy: false,
-            },
+    fn of(op: &Storage, object: &PlannedObject, spec: &RestoreSpec) -> Self {
+        Deadline {
+            read: op.tuning().read_time(object.size),
+            policy: spec.deadline,
         }
     }
 
-    /// The finding's message of a read given up here with `stored` bytes read.
-    fn message(
-        self,
+    /// The finding's message of a read given up at the policy's deadline, `stored` bytes in.
+    fn policy_message(
         op: &Storage,
         object: &PlannedObject,
         started: Instant,
         stored: u64,
     ) -> String {
-        let allowed = self.at.saturating_duration_since(started);
-        if !self.policy {
-            return format!(
-                "{}: {}",
-                op.place(),
-                op.too_slow(object.size, Some(stored), allowed)
-            );
-        }
         format!(
-            "{}: given up at the policy's time (storage.policy_timeout) with {stored} of {} \
+            "{}: given up at the policy's time (storage.policy_timeout) with {stored} of the {} \
              bytes listed read from {} in {}: the rest of the policy was not restored",
             op.place(),
             object.size,
             op.place().host(),
-            crate::config::units::format_duration(allowed)
+            crate::config::units::format_duration(started.elapsed())
         )
     }
 }
@@ -320,8 +305,21 @@ async fn pump(
     // a bomb is not downloaded to the end.
     let mut decoding = true;
     let mut whole = true;
+    // Time spent waiting on the storage for the next chunk: its timer is only set while
+    // that waits (a chunk already there costs none).
+    let mut waited = Duration::ZERO;
     let transfer = async {
-        while let Some(chunk) = stream.next().await {
+        loop {
+            let asked = Instant::now();
+            let next = tokio::time::timeout(deadline.read.saturating_sub(waited), stream.next());
+            let next = next.await;
+            waited += asked.elapsed();
+            let Ok(next) = next else {
+                let slow = op.too_slow(object.size, Some(stored), deadline.read);
+                failure = Some(format!("{}: {slow}", op.place()));
+                break;
+            };
+            let Some(chunk) = next else { break };
             let bytes = match chunk {
                 Ok(bytes) => bytes,
                 Err(e) => {
@@ -376,13 +374,14 @@ async fn pump(
             }
         }
     };
-    // One timer for the whole transfer, none per chunk: a trickle that passes under the
-    // stall and request timeouts still ends here.
-    if tokio::time::timeout_at(deadline.at.into(), transfer)
-        .await
-        .is_err()
-    {
-        failure = Some(deadline.message(op, object, started, stored));
+    // A trickle that passes under the stall and request timeouts still ends at one of these.
+    match deadline.policy {
+        Some(at) => {
+            if tokio::time::timeout_at(at.into(), transfer).await.is_err() {
+                failure = Some(Deadline::policy_message(op, object, started, stored));
+            }
+        }
+        None => transfer.await,
     }
     if let Some(message) = &failure {
         workers.stop_hashing.store(true, Ordering::Relaxed);

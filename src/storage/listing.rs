@@ -209,13 +209,27 @@ fn non_utf8_name(op: &Operator, key: &str) -> Option<String> {
 }
 
 /// Proves the storage answers with these credentials: lists `prefix` until the first
-/// object. Returns its key, or `None` when the prefix holds none.
+/// object, within `storage.max_list_pages` (an endpoint answering empty pages without end
+/// would hold `check` for ever). Returns its key, or `None` when the prefix holds none.
 pub async fn probe(op: &Storage, prefix: &str) -> Result<Option<String>, StorageError> {
-    let fail = |e: opendal::Error| StorageError::List {
-        prefix: prefix.to_string(),
-        message: place::explain(&e, &op.place),
-        place: Box::new((*op.place).clone()),
+    let fail = |e: opendal::Error| {
+        let message = if op.pages.spent() {
+            format!(
+                "no object within {} list requests (storage.max_list_pages): an endpoint that \
+                 lists without end?",
+                op.tuning.max_list_pages
+            )
+        } else {
+            place::explain(&e, &op.place)
+        };
+        StorageError::List {
+            prefix: prefix.to_string(),
+            message,
+            place: Box::new((*op.place).clone()),
+        }
     };
+    op.pages.listing.store(true, Ordering::Relaxed);
+    let _stop = StopCounting(&op.pages);
     let mut lister = op.lister_with(prefix).recursive(true).await.map_err(fail)?;
     while let Some(entry) = lister.try_next().await.map_err(fail)? {
         if entry.metadata().mode() == EntryMode::FILE {
