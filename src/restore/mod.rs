@@ -278,9 +278,59 @@ impl Deadline {
     }
 }
 
-/// Moves the stream's chunks to the decoder and the stream's hasher, each chunk holding a
-/// share of the in-flight budget, until the stream ends, a worker stops, the object's
-/// deadline passes or the stream sends more than the object's listed size.
+/// The pump's ends towards the workers, and what it learned of them.
+struct Handoff {
+    data_tx: mpsc::Sender<Result<Chunk, String>>,
+    /// `None` for a local object, hashed from a read of its own.
+    hash_tx: Option<mpsc::Sender<Chunk>>,
+    budget: Arc<Semaphore>,
+    decoding: bool,
+    /// False when the transfer stopped before the end of the object.
+    whole: bool,
+    /// The decoder's result, when it stopped before the stream ended.
+    decoded: Option<Decoding>,
+}
+
+impl Handoff {
+    /// Hands one chunk to the decoder and the stream's hasher, holding its share of the
+    /// in-flight budget; false when the transfer must stop. After the decoder stops on bad
+    /// data the rest is still hashed, so the evidence shows the stored digest too. Any other
+    /// stop (size limit, full scratch) ends the transfer: a bomb is not downloaded to the end.
+    async fn hand(&mut self, bytes: Bytes, workers: &mut Workers) -> bool {
+        // A chunk larger than the whole budget waits for all of it.
+        let share = bytes.len().clamp(1, IN_FLIGHT_BYTES) as u32;
+        let Ok(permit) = self.budget.clone().acquire_many_owned(share).await else {
+            unreachable!("the budget semaphore is never closed")
+        };
+        let chunk = Chunk {
+            bytes,
+            _budget: Arc::new(permit),
+        };
+        if self.decoding && self.data_tx.send(Ok(chunk.clone())).await.is_err() {
+            self.decoding = false;
+            let result = (&mut workers.decoder).await;
+            let keep_hashing = matches!(result, Ok(Err(Halt::Corrupt(_))));
+            self.decoded = Some(result);
+            if !keep_hashing {
+                workers.stop_hashing.store(true, Ordering::Relaxed);
+                self.whole = false;
+                return false;
+            }
+        }
+        let Some(hash_tx) = &self.hash_tx else {
+            // A local object: its hash thread reads the rest on its own.
+            return self.decoding;
+        };
+        if hash_tx.send(chunk).await.is_err() {
+            self.whole = false;
+            return false;
+        }
+        true
+    }
+}
+
+/// Moves the stream's chunks to the workers ([`Handoff::hand`]) until the stream ends, a
+/// worker stops, a deadline passes or the stream sends more than the object's listed size.
 async fn pump(
     op: &Storage,
     object: &PlannedObject,
@@ -290,21 +340,15 @@ async fn pump(
     (started, deadline): (Instant, Deadline),
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Pumped {
-    let Feed {
-        decoder: data_tx,
-        hasher: hash_tx,
-    } = feed;
-    let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
-    let mut first = None;
-    let mut stored = 0u64;
-    let mut chunks = 0u64;
-    let mut failure = None;
-    let mut decoded = None;
-    // After the decoder stops on bad data the rest is still hashed, so the evidence shows
-    // the stored digest too. Any other stop (size limit, full scratch) ends the transfer:
-    // a bomb is not downloaded to the end.
-    let mut decoding = true;
-    let mut whole = true;
+    let mut handoff = Handoff {
+        data_tx: feed.decoder,
+        hash_tx: feed.hasher,
+        budget: Arc::new(Semaphore::new(IN_FLIGHT_BYTES)),
+        decoding: true,
+        whole: true,
+        decoded: None,
+    };
+    let (mut first, mut stored, mut chunks, mut failure) = (None, 0u64, 0u64, None);
     // Time spent waiting on the storage for the next chunk: its timer is only set while
     // that waits (a chunk already there costs none).
     let mut waited = Duration::ZERO;
@@ -319,10 +363,10 @@ async fn pump(
                 failure = Some(format!("{}: {slow}", op.place()));
                 break;
             };
-            let Some(chunk) = next else { break };
-            let bytes = match chunk {
-                Ok(bytes) => bytes,
-                Err(e) => {
+            let bytes = match next {
+                None => break,
+                Some(Ok(bytes)) => bytes,
+                Some(Err(e)) => {
                     failure = Some(op.stream_error(&e));
                     break;
                 }
@@ -341,35 +385,7 @@ async fn pump(
                 ));
                 break;
             }
-            // A chunk larger than the whole budget waits for all of it.
-            let share = bytes.len().clamp(1, IN_FLIGHT_BYTES) as u32;
-            let Ok(permit) = budget.clone().acquire_many_owned(share).await else {
-                unreachable!("the budget semaphore is never closed")
-            };
-            let chunk = Chunk {
-                bytes,
-                _budget: Arc::new(permit),
-            };
-            if decoding && data_tx.send(Ok(chunk.clone())).await.is_err() {
-                decoding = false;
-                let result = (&mut workers.decoder).await;
-                let keep_hashing = matches!(result, Ok(Err(Halt::Corrupt(_))));
-                decoded = Some(result);
-                if !keep_hashing {
-                    workers.stop_hashing.store(true, Ordering::Relaxed);
-                    whole = false;
-                    break;
-                }
-            }
-            let Some(hash_tx) = &hash_tx else {
-                // A local object: its hash thread reads the rest on its own.
-                if decoding {
-                    continue;
-                }
-                break;
-            };
-            if hash_tx.send(chunk).await.is_err() {
-                whole = false;
+            if !handoff.hand(bytes, workers).await {
                 break;
             }
         }
@@ -386,17 +402,15 @@ async fn pump(
     if let Some(message) = &failure {
         workers.stop_hashing.store(true, Ordering::Relaxed);
         // The decoder halts on it and removes what it wrote; it may be gone already.
-        let _ = data_tx.send(Err(message.clone())).await;
+        let _ = handoff.data_tx.send(Err(message.clone())).await;
     }
-    drop(hash_tx);
-    drop(data_tx);
     Pumped {
         first_byte: first,
         stored,
         chunks,
         read_error: failure,
-        whole,
-        decoded,
+        whole: handoff.whole,
+        decoded: handoff.decoded,
     }
 }
 

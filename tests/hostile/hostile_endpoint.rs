@@ -114,17 +114,21 @@ fn a_trickling_or_lying_get_is_stopped_and_named() {
 #[test]
 fn a_policy_out_of_time_is_given_up_and_the_run_goes_on() {
     // Three objects trickled at 5 bytes a second, one restore at a time, and a minimum rate
-    // that never stops them: only the policy's 3 s can.
+    // that never stops them: only the policy's 3 s can. And a listing without end, which only
+    // the same 3 s stop before its page budget.
     let trickle = FakeS3::start(Lie::Trickle {
         objects: 3,
         every: Duration::from_millis(200),
     });
     let mut sb = Sandbox::new(
         "concurrency:\n  restores: 1\nstorage:\n  timeout: 5s\n  stall_timeout: 10s\n  \
-         retries: 1\n  min_rate: 1\n  policy_timeout: 3s\n",
+         retries: 1\n  min_rate: 1\n  policy_timeout: 3s\n  max_list_pages: 1000000\n",
     );
     fs_good(&sb);
     s3_policy(&sb, "s3-slow", &trickle.endpoint);
+    // Empty pages without end, within the page budget for longer than the policy's time.
+    let pages = FakeS3::start(Lie::EndlessPages { per_page: 0 });
+    s3_policy(&sb, "s3-listing", &pages.endpoint);
 
     let out = sb.run(&[]);
     assert_eq!(out.code, 1, "{out}");
@@ -141,6 +145,12 @@ fn a_policy_out_of_time_is_given_up_and_the_run_goes_on() {
         stopped.contains("storage.policy_timeout") && stopped.contains(&host(&trickle)),
         || format!("s3-slow, the object in flight: {stopped}"),
     );
+    failures.record(out.fails_with("s3-listing", "policy_timeout"));
+    let listing = out.messages("s3-listing", "policy_timeout").join(" | ");
+    failures.check(
+        listing.contains("listing s3 bucket `hostile`") && listing.contains("longer than 3.0s"),
+        || format!("s3-listing: {listing}"),
+    );
     let objects = out.policy("s3-slow")["objects"].as_array().unwrap().len();
     failures.check_eq(objects, 1, || "objects of s3-slow in the results".into());
     failures.assert_none_for(&out);
@@ -153,7 +163,8 @@ fn endless_list_pages_end_in_listing_truncated_with_memory_bounded() {
     let keys = FakeS3::start(Lie::EndlessPages { per_page: 1000 });
     let empty = FakeS3::start(Lie::EndlessPages { per_page: 0 });
     let mut sb = Sandbox::new(
-        "storage:\n  timeout: 5s\n  retries: 1\n  max_listed_keys: 100000\n  max_list_pages: 300\n",
+        "storage:\n  timeout: 5s\n  stall_timeout: 60s\n  retries: 1\n  max_listed_keys: 50000\n  \
+         max_list_pages: 100\n",
     );
     fs_good(&sb);
     s3_policy(&sb, "s3-keys", &keys.endpoint);
@@ -167,19 +178,19 @@ fn endless_list_pages_end_in_listing_truncated_with_memory_bounded() {
         failures.record(out.fails_with(name, "listing_truncated"));
     }
     for (name, says) in [
-        ("s3-keys", "100000 keys, storage.max_listed_keys"),
-        ("s3-pages", "300 list requests, storage.max_list_pages"),
+        ("s3-keys", "50000 keys, storage.max_listed_keys"),
+        ("s3-pages", "100 list requests, storage.max_list_pages"),
     ] {
         let message = out.messages(name, "listing_truncated").join(" | ");
         failures.check(message.contains(says), || format!("{name}: {message}"));
     }
-    // The listings stopped at their budgets: 100 pages of keys, 300 empty ones.
+    // The listings stopped at their budgets: 50 pages of keys, 100 empty ones.
     let (keyed, paged) = (
         keys.pages.load(Ordering::SeqCst),
         empty.pages.load(Ordering::SeqCst),
     );
-    failures.check(keyed <= 101, || format!("{keyed} pages of keys listed"));
-    failures.check(paged <= 300, || format!("{paged} empty pages listed"));
+    failures.check(keyed <= 51, || format!("{keyed} pages of keys listed"));
+    failures.check(paged <= 100, || format!("{paged} empty pages listed"));
     let rss = out.peak_rss_kib.unwrap();
     failures.check(rss < 256 << 10, || format!("peak RSS {rss} KiB"));
     eprintln!("peak RSS {rss} KiB; pages {keyed} and {paged}");
