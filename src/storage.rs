@@ -2,7 +2,9 @@
 //! (retry with backoff and jitter, timeouts, a concurrency limit, logging). Nobody else
 //! writes retry loops. Secret references are resolved here, only into the operator's
 //! configuration, and never appear in errors. Every storage error is worded here too
-//! ([`place`]): the policy file and field, the service, bucket and host:port.
+//! ([`place`]): the policy file and field, the service, bucket and host:port. Listings are
+//! bounded by keys and list requests ([`listing`], which wraps the operator's HTTP transport
+//! to count them), and a checksum file's read by `storage.min_rate`.
 
 mod confine;
 mod listing;

@@ -20,7 +20,9 @@
 //! ```
 //!
 //! Must not: write outside the set's folder, follow or create links, hold an object in
-//! memory, or panic on any input.
+//! memory, panic on any input, read past an object's listed size (beyond the chunk that
+//! crosses it), or wait on the storage past the object's deadline (`storage.min_rate`) or
+//! its policy's (`storage.policy_timeout`).
 
 mod chunk;
 mod decode;
