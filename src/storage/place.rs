@@ -127,6 +127,19 @@ pub fn explain(e: &opendal::Error, place: &Place) -> String {
             place.host()
         );
     }
+    // S3's names are UTF-8 by definition: a listing that is not names no object at all.
+    let not_utf8 = |text: &str| text.to_ascii_lowercase().contains("invalid utf-8");
+    if let Some(why) = std::iter::once(e.message())
+        .chain(causes.iter().map(String::as_str))
+        .find(|text| not_utf8(text))
+    {
+        return format!(
+            "{} answered with a name that is not valid UTF-8 ({}): the answer cannot be read, \
+             and S3 names are UTF-8, so check what the endpoint is",
+            place.host(),
+            why.lines().next().unwrap_or_default().trim()
+        );
+    }
     match e.message() {
         "operation timeout reached" => {
             return format!(

@@ -25,6 +25,8 @@ pub enum Lie {
     Longer,
     /// Lists one object of [`LISTED`] bytes and sends half of them (as its whole body).
     Shorter,
+    /// Lists one object whose key is not valid UTF-8 (a `\xff` byte in the XML).
+    NotUtf8,
     /// Lists page after page, each with `per_page` keys in new set folders and a
     /// continuation token: a listing without end.
     EndlessPages { per_page: usize },
@@ -99,19 +101,24 @@ fn answer(
     let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or(""));
     if target.contains("list-type=2") {
         let n = pages.fetch_add(1, Ordering::SeqCst);
-        let body = list_page(lie, n, target.contains("continuation-token"));
+        let mut body = list_page(lie, n, target.contains("continuation-token")).into_bytes();
+        if let Lie::NotUtf8 = lie {
+            let at = body.windows(5).position(|w| w == b"-utf8").unwrap();
+            body[at] = 0xff;
+        }
         return reply(
             &mut client,
             "200 OK",
             "application/xml",
             body.len() as u64,
-            body.as_bytes(),
+            &body,
         );
     }
     let (length, body): (u64, Vec<u8>) = match lie {
         Lie::Shorter => (LISTED / 2, vec![b's'; (LISTED / 2) as usize]),
         Lie::Longer => (64 << 30, Vec::new()),
         Lie::Trickle { .. } => (LISTED, Vec::new()),
+        Lie::NotUtf8 => (LISTED, vec![b'o'; LISTED as usize]),
         Lie::EndlessPages { .. } => (LISTED, vec![b'o'; LISTED as usize]),
     };
     if method == "HEAD" {
@@ -181,6 +188,7 @@ fn list_page(lie: &Lie, n: u64, next: bool) -> String {
                 .collect();
             (keys, false)
         }
+        Lie::NotUtf8 if !next => (entry("data/2026-11-25/not-utf8.bin"), false),
         _ if !next => (entry("data/2026-11-25/object-0.bin"), false),
         _ => (String::new(), false),
     };

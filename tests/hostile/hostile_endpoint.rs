@@ -206,6 +206,9 @@ fn a_name_that_is_not_utf8_is_named_not_gone() {
     let bad = folder.join(std::ffi::OsStr::from_bytes(b"bad\xff\xfename.bin"));
     std::fs::write(&bad, b"bytes under a name that is not UTF-8\n").unwrap();
     sb.policy("fs-names", "data/", "checksums:\n  required: false\n");
+    // S3 names are UTF-8: an endpoint listing one that is not cannot be read, and says so.
+    let s3 = FakeS3::start(Lie::NotUtf8);
+    s3_policy(&sb, "s3-names", &s3.endpoint);
 
     let out = sb.run(&[]);
     assert_eq!(out.code, 1, "{out}");
@@ -221,5 +224,14 @@ fn a_name_that_is_not_utf8_is_named_not_gone() {
     failures.check(!all.contains("listed but is gone"), || {
         format!("reported as gone: {all}")
     });
+    failures.record(out.fails_with("s3-names", "storage_error"));
+    let s3_said = out.messages("s3-names", "storage_error").join(" | ");
+    failures.check(
+        s3_said.contains(&format!(
+            "{} answered with a name that is not valid UTF-8",
+            host(&s3)
+        )),
+        || format!("s3-names: {s3_said}"),
+    );
     failures.assert_none_for(&out);
 }
