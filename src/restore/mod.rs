@@ -76,6 +76,8 @@ pub struct Restored {
     pub created: Vec<CreatedFile>,
     /// Read to its end, but shorter than its listed size.
     short: bool,
+    /// Stopped at its policy's deadline (`storage.policy_timeout`).
+    pub out_of_time: bool,
     /// Time to the first byte: the per-object overhead.
     pub first_byte: Duration,
     pub elapsed: Duration,
@@ -234,6 +236,8 @@ fn spawn(
 struct Pumped {
     /// Time to the first byte, when one came.
     first_byte: Option<Duration>,
+    /// Stopped at the policy's deadline.
+    out_of_time: bool,
     stored: u64,
     chunks: u64,
     /// The storage read's error, in words for a finding.
@@ -393,10 +397,12 @@ async fn pump(
         }
     };
     // A trickle that passes under the stall and request timeouts still ends at one of these.
+    let mut out_of_time = false;
     match deadline.policy {
         Some(at) => {
             if tokio::time::timeout_at(at.into(), transfer).await.is_err() {
                 failure = Some(Deadline::policy_message(op, object, started, stored));
+                out_of_time = true;
             }
         }
         None => transfer.await,
@@ -410,6 +416,7 @@ async fn pump(
         first_byte: first,
         stored,
         chunks,
+        out_of_time,
         read_error: failure,
         whole: handoff.whole,
         decoded: handoff.decoded,
@@ -457,12 +464,14 @@ fn assemble(
     let key = object.key.as_str();
     let Pumped {
         first_byte,
+        out_of_time,
         stored,
         read_error,
         whole,
         ..
     } = pumped;
     let mut restored = Restored {
+        out_of_time,
         stored_bytes: stored,
         first_byte: first_byte.unwrap_or_else(|| started.elapsed()),
         ..Restored::default()

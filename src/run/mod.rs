@@ -183,7 +183,7 @@ struct JobOutcome {
     ended: Instant,
     /// Not started: the policy's time was up (`storage.policy_timeout`).
     abandoned: bool,
-    /// Ended at or after the policy's deadline.
+    /// Stopped at the policy's deadline, or not started.
     late: bool,
 }
 
@@ -413,7 +413,7 @@ async fn run_job(
         started,
         ended: Instant::now(),
         abandoned: false,
-        late: Instant::now() >= deadline,
+        late: restored.out_of_time,
     };
     if job.discard && !restored.created.is_empty() && job.run_folder.intact() {
         let created = std::mem::take(&mut restored.created);

@@ -147,10 +147,12 @@ pub async fn list_into(
         }
         listing.keys += 1;
         let key = entry.path();
+        // Past the names kept, a name is only counted: its folder is not read again.
+        let keep = listing.invalid_names.len() < MAX_INVALID_NAMES;
         if key.contains(char::REPLACEMENT_CHARACTER)
-            && let Some(name) = non_utf8_name(&op.op, key)
+            && let Some(name) = non_utf8_name(&op.op, key, keep)
         {
-            if listing.invalid_names.len() < MAX_INVALID_NAMES {
+            if keep {
                 listing.invalid_names.push(name);
             } else {
                 listing.more_invalid_names += 1;
@@ -176,8 +178,9 @@ impl Drop for StopCounting<'_> {
 
 /// A local (`fs`) key that opendal listed under a lossy name (`\u{fffd}` for the bytes that
 /// are not UTF-8) and that no file has: the real name, its bytes escaped (`\xff`), when its
-/// folder can be read, else the lossy key escaped. `None` for any other key.
-fn non_utf8_name(op: &Operator, key: &str) -> Option<String> {
+/// folder can be read and `resolve` is set, else the lossy key escaped. `None` for any
+/// other key.
+fn non_utf8_name(op: &Operator, key: &str, resolve: bool) -> Option<String> {
     let info = op.info();
     if info.scheme() != "fs" {
         return None;
@@ -191,8 +194,10 @@ fn non_utf8_name(op: &Operator, key: &str) -> Option<String> {
         Some((folder, file)) => (format!("{folder}/"), file),
         None => (String::new(), key),
     };
-    let entries = std::fs::read_dir(Path::new(&root).join(&folder));
-    let real = entries.ok().and_then(|entries| {
+    let entries = resolve
+        .then(|| std::fs::read_dir(Path::new(&root).join(&folder)).ok())
+        .flatten();
+    let real = entries.and_then(|entries| {
         entries
             .flatten()
             .map(|e| e.file_name())
