@@ -243,3 +243,71 @@ pub async fn probe(op: &Storage, prefix: &str) -> Result<Option<String>, Storage
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::{StorageSpec, StorageTuning};
+    use crate::secret::ConfigValue;
+
+    fn fs_storage(root: &Path, tuning: &StorageTuning) -> Storage {
+        let spec = StorageSpec {
+            service: "fs".into(),
+            options: BTreeMap::from([(
+                "root".to_string(),
+                ConfigValue::Plain(root.to_string_lossy().into()),
+            )]),
+        };
+        crate::storage::operator(&spec, Path::new("policy.yaml"), tuning).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_listing_stops_at_its_key_budget_across_listings() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            std::fs::create_dir_all(dir.path().join(format!("a/{i}"))).unwrap();
+            std::fs::write(dir.path().join(format!("a/{i}/x")), b"x").unwrap();
+        }
+        let tuning = StorageTuning {
+            max_listed_keys: 3,
+            ..StorageTuning::default()
+        };
+        let op = fs_storage(dir.path(), &tuning);
+        let mut listing = Listing::default();
+        let mut keys = Vec::new();
+        list_into(&op, "a/", &mut listing, |e| keys.push(e.key))
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 3);
+        let why = listing.truncated.clone().unwrap();
+        assert!(why.contains("3 keys, storage.max_listed_keys"), "{why}");
+        // The budget is the policy's: a second listing brings nothing more.
+        list_into(&op, "a/0/", &mut listing, |e| keys.push(e.key))
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_local_name_that_is_not_utf8_is_set_aside_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a")).unwrap();
+        std::fs::write(dir.path().join("a/good"), b"x").unwrap();
+        let bad = dir
+            .path()
+            .join("a")
+            .join(std::ffi::OsStr::from_bytes(b"b\xffd"));
+        std::fs::write(bad, b"x").unwrap();
+        let op = fs_storage(dir.path(), &StorageTuning::default());
+        let mut listing = Listing::default();
+        let mut keys = Vec::new();
+        list_into(&op, "a/", &mut listing, |e| keys.push(e.key))
+            .await
+            .unwrap();
+        assert_eq!(keys, ["a/good"]);
+        assert_eq!(listing.invalid_names, [r"a/b\xffd"]);
+        assert!(listing.truncated.is_none());
+    }
+}
