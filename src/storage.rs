@@ -87,9 +87,12 @@ impl Storage {
     /// at `storage.min_rate`), with `read` bytes of it read when known.
     pub fn too_slow(&self, size: u64, read: Option<u64>, allowed: Duration) -> String {
         use crate::config::units::{format_bytes, format_duration};
-        let read = read.map_or_else(String::new, |n| format!("{n} of "));
+        let read = match read {
+            Some(n) => format!("read {n} of the {size} bytes listed in"),
+            None => format!("the {size} bytes listed were not read within"),
+        };
         format!(
-            "the transfer from {} was too slow: read {read}the {size} bytes listed in {}, the time \
+            "the transfer from {} was too slow: {read} {}, the time \
              storage.timeout plus the listed size at storage.min_rate ({}/s) allows: check the \
              endpoint and the network, or lower storage.min_rate",
             self.place.host(),

@@ -110,7 +110,7 @@ pub struct StorageTuning {
     /// A policy's listing, and then its restores, are given up after this long; `None`:
     /// twice the policy's `targets.rto`, at least an hour ([`StorageTuning::policy_time`]).
     pub policy_timeout: Option<std::time::Duration>,
-    /// Keys one policy's listings may bring, all listings of the run together.
+    /// Keys one policy's listings may bring, its two listings together.
     pub max_listed_keys: u64,
     /// List requests (pages, retries included) one policy's listings may make.
     pub max_list_pages: u64,
