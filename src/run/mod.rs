@@ -353,16 +353,7 @@ async fn run_job(
                 limits,
                 deadline: Some(deadline),
             };
-            let progress = observer.map(|o| o.started(&object.key, object.size));
-            let advance = |n: u64| {
-                if let Some(p) = &progress {
-                    p.advance(n);
-                }
-            };
-            restored = restore::restore_object(&job.op, object, &spec, &advance).await;
-            if let Some(p) = &progress {
-                p.finish(restored.findings.is_empty());
-            }
+            restored = restore_watched(&job, &spec, observer).await;
         }
     }
     let read_whole = !restored.digests.is_empty();
@@ -425,6 +416,26 @@ async fn run_job(
         let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }
     outcome
+}
+
+/// Restores the job's object, its progress shown to the observer when someone watches.
+async fn restore_watched(
+    job: &Job<'_>,
+    spec: &RestoreSpec,
+    observer: Option<&dyn Observer>,
+) -> restore::Restored {
+    let object = job.object;
+    let progress = observer.map(|o| o.started(&object.key, object.size));
+    let advance = |n: u64| {
+        if let Some(p) = &progress {
+            p.advance(n);
+        }
+    };
+    let restored = restore::restore_object(&job.op, object, spec, &advance).await;
+    if let Some(p) = &progress {
+        p.finish(restored.findings.is_empty());
+    }
+    restored
 }
 
 /// Runs the policy's `validate` commands in each set folder that holds restored files.

@@ -135,18 +135,8 @@ pub fn explain(e: &opendal::Error, place: &Place) -> String {
             place.host()
         );
     }
-    // S3's names are UTF-8 by definition: a listing that is not names no object at all.
-    let not_utf8 = |text: &str| text.to_ascii_lowercase().contains("invalid utf-8");
-    if let Some(why) = std::iter::once(e.message())
-        .chain(causes.iter().map(String::as_str))
-        .find(|text| not_utf8(text))
-    {
-        return format!(
-            "{} answered with a name that is not valid UTF-8 ({}): the answer cannot be read, \
-             and S3 names are UTF-8, so check what the endpoint is",
-            place.host(),
-            why.lines().next().unwrap_or_default().trim()
-        );
+    if let Some(message) = not_utf8(e, &causes, place) {
+        return message;
     }
     match e.message() {
         "operation timeout reached" => {
@@ -221,6 +211,20 @@ pub fn explain(e: &opendal::Error, place: &Place) -> String {
         _ if detail.is_empty() => format!("{} error", e.kind()),
         _ => detail,
     }
+}
+
+/// An answer that did not parse for bytes that are not UTF-8, in words: S3's names are
+/// UTF-8 by definition, so a listing holding one names no object at all.
+fn not_utf8(e: &opendal::Error, causes: &[String], place: &Place) -> Option<String> {
+    let why = std::iter::once(e.message())
+        .chain(causes.iter().map(String::as_str))
+        .find(|text| text.to_ascii_lowercase().contains("invalid utf-8"))?;
+    Some(format!(
+        "{} answered with a name that is not valid UTF-8 ({}): the answer cannot be read, \
+         and S3 names are UTF-8, so check what the endpoint is",
+        place.host(),
+        why.lines().next().unwrap_or_default().trim()
+    ))
 }
 
 /// The error's own message's first line and its sources' texts, outermost first.
