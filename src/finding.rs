@@ -27,8 +27,15 @@ pub enum FindingKind {
     MissingFile,
     /// A file in the archive is not listed in its in-archive manifest.
     UnexpectedFile,
-    /// Storage could not be listed or read.
+    /// Storage could not be listed or read, sent too slowly (`storage.min_rate`), or sent
+    /// more or fewer bytes than it listed.
     StorageError,
+    /// A policy's listing stopped at `storage.max_listed_keys` or `storage.max_list_pages`.
+    ListingTruncated,
+    /// A policy's listing or restores ran past `storage.policy_timeout`; the rest was given up.
+    PolicyTimeout,
+    /// A listed name that is not valid UTF-8: never read.
+    InvalidName,
     /// The prefix holds no backup sets.
     NoBackupsFound,
     /// A set dated by name (`backups.dated_by: name`) whose name does not match
@@ -70,6 +77,9 @@ impl FindingKind {
             FindingKind::MissingFile => "missing_file",
             FindingKind::UnexpectedFile => "unexpected_file",
             FindingKind::StorageError => "storage_error",
+            FindingKind::ListingTruncated => "listing_truncated",
+            FindingKind::PolicyTimeout => "policy_timeout",
+            FindingKind::InvalidName => "invalid_name",
             FindingKind::NoBackupsFound => "no_backups_found",
             FindingKind::UndatedBackup => "undated_backup",
             FindingKind::FutureDatedBackup => "future_dated_backup",

@@ -21,6 +21,8 @@ pub struct RestoreSpec {
     /// `checksums.in_archive`: a manifest inside tar archives.
     pub in_archive: Option<String>,
     pub limits: Limits,
+    /// When the object's policy gives up (`storage.policy_timeout`), if it does.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// The settings every restore of a run applies.

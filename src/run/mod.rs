@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -13,14 +14,16 @@ use crate::checksum::Algorithm;
 use crate::config::{Config, Policy, StorageTuning};
 use crate::finding::{Finding, FindingKind};
 use crate::judge::{self, Status, Timing};
-use crate::plan::{PlanContext, PlannedObject, Planner, PolicyPlan};
+use crate::plan::{PlanContext, PlannedObject, PolicyPlan};
 use crate::restore::{self, RestoreSpec};
 use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION, SetResult};
 use crate::storage;
 use crate::unattended::RunFolder;
 use crate::verify::{self, ChecksumFiles};
 
+mod listing;
 mod start;
+mod timeout;
 
 use start::run_kind;
 pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
@@ -113,31 +116,25 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         }
         (rpo, finding)
     };
-    let storage_error = |message: String| Planned {
+    let unplanned = |finding: Finding| Planned {
         policy,
         op: None,
         plan: None,
-        findings: vec![Finding::new(FindingKind::StorageError, None, message)],
+        findings: vec![finding],
         rpo: rpo_of(None),
     };
     let op = match storage::operator(&policy.storage, &policy.file, tuning) {
         Ok(op) => op.confined_to(&policy.backups.prefix),
-        Err(e) => return storage_error(e.to_string()),
-    };
-    let mut planner = Planner::new(policy);
-    if let Err(e) = storage::list_into(&op, &policy.backups.prefix, |e| planner.add(e)).await {
-        return storage_error(e.to_string());
-    }
-    // The chosen sets' folders are listed again for their objects, so the first listing
-    // keeps a few numbers per set and no object.
-    let mut selection = planner.select(&ctx);
-    for folder in selection.folders() {
-        if let Err(e) = storage::list_into(&op, &folder, |e| selection.add(e)).await {
-            return storage_error(e.to_string());
+        Err(e) => {
+            return unplanned(Finding::new(FindingKind::StorageError, None, e.to_string()));
         }
-    }
-    let plan = selection.finish();
+    };
+    let (plan, listed) = match listing::list_policy(policy, &op, &ctx).await {
+        Ok(planned) => planned,
+        Err(finding) => return unplanned(finding),
+    };
     let mut findings = crate::plan::findings(policy, &plan);
+    findings.extend(listed);
     if plan.sets.is_empty() {
         findings.push(Finding::new(
             FindingKind::NoBackupsFound,
@@ -171,6 +168,9 @@ struct Job<'p> {
     discard: bool,
     /// The run's folder as created: removals are refused once it was swapped.
     run_folder: RunFolder,
+    /// When the policy's restores are given up: `policy_time` after its first object started.
+    deadline: Arc<OnceLock<Instant>>,
+    policy_time: Duration,
 }
 
 struct JobOutcome {
@@ -181,6 +181,10 @@ struct JobOutcome {
     timing: Option<Timing>,
     started: Instant,
     ended: Instant,
+    /// Not started: the policy's time was up (`storage.policy_timeout`).
+    abandoned: bool,
+    /// Stopped at the policy's deadline, or not started.
+    late: bool,
 }
 
 /// Restores, verifies, validates and judges every planned policy.
@@ -270,6 +274,8 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
             continue;
         };
         let policy_dir = dir.join(&planned_policy.policy.name);
+        let deadline = Arc::new(OnceLock::new());
+        let policy_time = op.tuning().policy_time(planned_policy.policy.targets.rto);
         for (s, set) in plan.sets.iter().enumerate() {
             let set_dir = restore::output_path(&policy_dir, &set.name);
             for object in &set.objects {
@@ -284,6 +290,8 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
                     discard: !options.keep && planned_policy.policy.validate.is_empty(),
                     run_folder: run.clone(),
+                    deadline: deadline.clone(),
+                    policy_time,
                 });
             }
         }
@@ -324,6 +332,10 @@ async fn run_job(
 ) -> JobOutcome {
     let started = Instant::now();
     let object = job.object;
+    let deadline = *job.deadline.get_or_init(|| started + job.policy_time);
+    if started >= deadline {
+        return timeout::abandoned(&job, started);
+    }
     let (expected, mut findings) =
         verify::expected_digests(job.policy_name, &job.op, object, files).await;
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
@@ -341,17 +353,9 @@ async fn run_job(
                 algorithms,
                 in_archive: job.in_archive.clone(),
                 limits,
+                deadline: Some(deadline),
             };
-            let progress = observer.map(|o| o.started(&object.key, object.size));
-            let advance = |n: u64| {
-                if let Some(p) = &progress {
-                    p.advance(n);
-                }
-            };
-            restored = restore::restore_object(&job.op, object, &spec, &advance).await;
-            if let Some(p) = &progress {
-                p.finish(restored.findings.is_empty());
-            }
+            restored = restore_watched(&job, &spec, observer).await;
         }
     }
     let read_whole = !restored.digests.is_empty();
@@ -406,12 +410,34 @@ async fn run_job(
         timing,
         started,
         ended: Instant::now(),
+        abandoned: false,
+        late: restored.out_of_time,
     };
     if job.discard && !restored.created.is_empty() && job.run_folder.intact() {
         let created = std::mem::take(&mut restored.created);
         let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }
     outcome
+}
+
+/// Restores the job's object, its progress shown to the observer when someone watches.
+async fn restore_watched(
+    job: &Job<'_>,
+    spec: &RestoreSpec,
+    observer: Option<&dyn Observer>,
+) -> restore::Restored {
+    let object = job.object;
+    let progress = observer.map(|o| o.started(&object.key, object.size));
+    let advance = |n: u64| {
+        if let Some(p) = &progress {
+            p.advance(n);
+        }
+    };
+    let restored = restore::restore_object(&job.op, object, spec, &advance).await;
+    if let Some(p) = &progress {
+        p.finish(restored.findings.is_empty());
+    }
+    restored
 }
 
 /// Runs the policy's `validate` commands in each set folder that holds restored files.
@@ -449,6 +475,13 @@ fn judge_policy(
     let plan = planned.plan;
     let newest = plan.as_ref().and_then(|p| p.newest());
     let (rpo, rpo_finding) = planned.rpo;
+    let time = planned
+        .op
+        .as_ref()
+        .map(|op| op.tuning().policy_time(policy.targets.rto));
+    findings.extend(time.and_then(|t| timeout::policy_timeout(outcomes, t)));
+    let outcomes: Vec<&JobOutcome> = outcomes.iter().copied().filter(|o| !o.abandoned).collect();
+    let outcomes = &outcomes[..];
     let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
     let measured = match (
         outcomes.iter().map(|o| o.started).min(),

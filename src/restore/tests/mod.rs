@@ -109,6 +109,7 @@ impl Bench {
                 direct_io: self.direct_io,
                 stall_timeout: std::time::Duration::from_secs(30),
             },
+            deadline: None,
         };
         restore_object(&self.op, &object, &spec, &|_| {}).await
     }
