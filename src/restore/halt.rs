@@ -8,12 +8,14 @@
 //! only `paths`, for the refusal a halt carries), or remove a file that is not the one the
 //! restore created.
 
+use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::paths::UnsafePath;
 use crate::finding::{Finding, FindingKind};
+use crate::folder::Folder;
 
 /// Why an object's restore halted half-way (bad data, a limit, full scratch, an unsafe
 /// name, a failed read); becomes a finding for the object. Not a signal to the process: that
@@ -65,26 +67,35 @@ pub(crate) fn write_halt(path: &Path, e: &io::Error) -> Halt {
     Halt::Scratch(format!("cannot write `{}`: {e}", path.display()))
 }
 
-/// A file a restore created, with its inode: another archive of the same set may since have
-/// replaced it with a file of its own, which is not this restore's to remove.
+/// A file a restore created: the folder it is in (held open), its name there and its inode.
+/// Another archive of the same set may since have replaced it with a file of its own, which
+/// is not this restore's to remove.
 #[derive(Debug, Clone)]
 pub struct CreatedFile {
-    pub(super) path: PathBuf,
+    pub(super) dir: Folder,
+    pub(super) name: OsString,
     pub(super) ino: Option<u64>,
 }
 
-/// Removes the files, newest first, each only while its path still names the file the
-/// restore created; errors are left to the removal of the run's scratch folder.
+impl CreatedFile {
+    /// Where the file was created (for messages).
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join(&self.name)
+    }
+}
+
+/// Removes the files, newest first, each only while its name in its folder (by the folder's
+/// handle, no link followed) still names the file the restore created; errors are left to
+/// the removal of the run's scratch folder.
 pub fn remove_created(files: &[CreatedFile]) {
-    use std::os::unix::fs::MetadataExt;
     for file in files.iter().rev() {
-        let ours = match (std::fs::symlink_metadata(&file.path), file.ino) {
-            (Ok(meta), Some(ino)) => meta.ino() == ino,
+        let ours = match (file.dir.stat_at(&file.name), file.ino) {
+            (Ok(st), Some(ino)) => st.st_ino == ino,
             (Ok(_), None) => true,
             (Err(_), _) => false,
         };
         if ours {
-            let _ = std::fs::remove_file(&file.path);
+            let _ = file.dir.remove_file(&file.name);
         }
     }
 }

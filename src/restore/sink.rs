@@ -16,6 +16,7 @@
 //! path and returned to the decoder at its next step), or hold more than the pool in memory
 //! (plus, between objects, the few buffers kept for the next: `SPARE_MAX`).
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -27,6 +28,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use super::halt::{CreatedFile, Halt, write_halt};
+use crate::folder::Folder;
 
 /// Bytes per buffer: the size of a direct write.
 pub(crate) const BUFFER: usize = 1 << 20;
@@ -212,10 +214,11 @@ impl<'scope, 'env> Sink<'scope, 'env> {
         self.check()
     }
 
-    /// Notes a file created for the object.
-    pub(crate) fn created(&mut self, path: &Path, file: &File) {
+    /// Notes a file created for the object: `name` in `dir`.
+    pub(crate) fn created(&mut self, dir: &Folder, name: &OsStr, file: &File) {
         self.created.push(CreatedFile {
-            path: path.to_path_buf(),
+            dir: dir.clone(),
+            name: name.to_os_string(),
             ino: file.metadata().ok().map(|m| m.ino()),
         });
     }

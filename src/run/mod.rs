@@ -1,7 +1,9 @@
 //! Drives one run through the stages: plan every policy (listing storage), restore the
 //! sampled objects in parallel across policies, verify, validate, judge. Side effects are
-//! confined to storage reads and the run's own scratch folder, removed at the end unless
-//! `--keep`.
+//! confined to storage reads and the run's own scratch folder, created new in the private
+//! scratch folder and held open: every folder and file of the run is made through that
+//! handle, never through a symbolic link, and the folder is removed at the end by handle
+//! unless `--keep`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -67,6 +69,10 @@ pub enum RunError {
         /// In the message, so no `source`: it would be printed twice.
         error: std::io::Error,
     },
+    /// The scratch folder is not this user's alone (checked again on the handle the run
+    /// creates its folder through).
+    #[error(transparent)]
+    UnsafeScratch(#[from] crate::unattended::ScratchError),
 }
 
 /// One policy after planning: its operator and plan, or why it has none.
@@ -163,13 +169,14 @@ struct Job<'p> {
     set: usize,
     op: storage::Storage,
     object: &'p PlannedObject,
+    /// The set's folder, relative to the run's folder.
     set_dir: Result<PathBuf, restore::UnsafePath>,
     required: bool,
     in_archive: Option<String>,
     /// Remove the object's restored files as soon as it is verified: nothing reads them
     /// again (no `validate` commands, no `--keep`), so scratch holds only what is in flight.
     discard: bool,
-    /// The run's folder as created: removals are refused once it was swapped.
+    /// The run's folder as created, held open: the set's folder is made through it.
     run_folder: RunFolder,
 }
 
@@ -191,20 +198,18 @@ pub async fn execute(
     options: &RunOptions,
 ) -> Result<RunResult, RunError> {
     let dir = run_dir(config, start);
-    let run_folder = std::fs::create_dir_all(&dir)
-        .and_then(|()| RunFolder::of(&dir))
-        .map_err(|error| RunError::Scratch {
-            path: dir.clone(),
-            error,
-        })?;
+    let scratch_error = |error| RunError::Scratch {
+        path: dir.clone(),
+        error,
+    };
+    let scratch = crate::unattended::private_scratch(&config.settings.scratch_dir, true)?
+        .ok_or_else(|| scratch_error(std::io::ErrorKind::NotFound.into()))?;
+    let run_folder = RunFolder::create(&scratch, &start.run_id).map_err(scratch_error)?;
     // Held until the run ends: the next run removes this folder only if nobody holds it, and
     // records the run as interrupted when its marker is still there.
-    let _claim = crate::unattended::claim_run_dir(&dir, &marker(config, start, options)).map_err(
-        |error| RunError::Scratch {
-            path: dir.clone(),
-            error,
-        },
-    )?;
+    let claim =
+        crate::unattended::claim_run_dir(&run_folder.folder, &marker(config, start, options))
+            .map_err(scratch_error)?;
     let checksum_files = ChecksumFiles::default();
     let limits = restore::Limits {
         max_restored_bytes: config.settings.max_restored_bytes,
@@ -231,10 +236,9 @@ pub async fn execute(
     let policies = finish_policies(planned, &outcomes, &dir, &checksum_files, whole_set).await;
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
-    crate::unattended::release_run_dir(&dir);
+    crate::unattended::release_run_dir(&claim);
     if !options.keep
-        && run_folder.intact()
-        && let Err(e) = std::fs::remove_dir_all(&dir)
+        && let Err(e) = run_folder.remove()
     {
         tracing::warn!(path = %dir.display(), error = %e, "could not remove the run's scratch folder");
     }
@@ -261,13 +265,12 @@ pub async fn execute(
 
 /// One job per planned object, across every policy that could be planned.
 fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -> Vec<Job<'p>> {
-    let dir = &run.path;
     let mut jobs = Vec::new();
     for (p, planned_policy) in planned.iter().enumerate() {
         let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
             continue;
         };
-        let policy_dir = dir.join(&planned_policy.policy.name);
+        let policy_dir = PathBuf::from(&planned_policy.policy.name);
         for (s, set) in plan.sets.iter().enumerate() {
             let set_dir = restore::output_path(&policy_dir, &set.name);
             for object in &set.objects {
@@ -333,24 +336,31 @@ async fn run_job(
             Some(&object.key),
             format!("refused: the set name makes an unsafe folder: {why}"),
         )),
-        Ok(set_dir) => {
-            let spec = RestoreSpec {
-                set_dir: set_dir.clone(),
-                algorithms,
-                in_archive: job.in_archive.clone(),
-                limits,
-            };
-            let progress = observer.map(|o| o.started(&object.key, object.size));
-            let advance = |n: u64| {
+        Ok(set_dir) => match job.run_folder.folder.dir(set_dir, true) {
+            Err(e) => findings.push(Finding::new(
+                FindingKind::ScratchError,
+                Some(&object.key),
+                format!("cannot create the set's folder: {e}"),
+            )),
+            Ok(set_dir) => {
+                let spec = RestoreSpec {
+                    set_dir,
+                    algorithms,
+                    in_archive: job.in_archive.clone(),
+                    limits,
+                };
+                let progress = observer.map(|o| o.started(&object.key, object.size));
+                let advance = |n: u64| {
+                    if let Some(p) = &progress {
+                        p.advance(n);
+                    }
+                };
+                restored = restore::restore_object(&job.op, object, &spec, &advance).await;
                 if let Some(p) = &progress {
-                    p.advance(n);
+                    p.finish(restored.findings.is_empty());
                 }
-            };
-            restored = restore::restore_object(&job.op, object, &spec, &advance).await;
-            if let Some(p) = &progress {
-                p.finish(restored.findings.is_empty());
             }
-        }
+        },
     }
     let read_whole = !restored.digests.is_empty();
     findings.append(&mut restored.findings);
@@ -400,7 +410,8 @@ async fn run_job(
         started,
         ended: Instant::now(),
     };
-    if job.discard && !restored.created.is_empty() && job.run_folder.intact() {
+    // By each file's folder handle, so a folder swapped meanwhile redirects nothing.
+    if job.discard && !restored.created.is_empty() {
         let created = std::mem::take(&mut restored.created);
         let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }
