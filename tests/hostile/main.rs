@@ -20,5 +20,6 @@ mod mail_faults;
 mod process_faults;
 mod proxy;
 mod scratch_faults;
+mod scratch_links;
 mod scratch_owner;
 mod storage_faults;
