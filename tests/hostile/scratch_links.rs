@@ -24,7 +24,10 @@ fn held_run() -> (Sandbox, Proxy) {
         common::put_set(
             stage,
             &format!("data/{SET}"),
-            &[(HELD, &b"first object\n"[..]), (NEXT, &b"second object\n"[..])],
+            &[
+                (HELD, &b"first object\n"[..]),
+                (NEXT, &b"second object\n"[..]),
+            ],
         );
         let sums = format!(
             "{}  {HELD}\n{}  {NEXT}\n",
@@ -75,19 +78,30 @@ fn wait_for_set_folder(scratch: &Path, child: &mut std::process::Child) -> (Path
 
 #[test]
 fn a_set_folder_swapped_for_a_link_mid_run_is_not_followed() {
+    set_folder_swapped(&["run"]);
+}
+
+/// The same with `--keep`: nothing of the run is removed, and nothing was written outside.
+#[test]
+fn a_set_folder_swapped_for_a_link_mid_run_is_not_followed_with_keep() {
+    set_folder_swapped(&["run", "--keep"]);
+}
+
+fn set_folder_swapped(args: &[&str]) {
     let (mut sb, proxy) = held_run();
     let outside = sb.root.join("outside/escape-target");
-    let mut child = sb.spawn(&["run"], false);
+    let mut child = sb.spawn(args, false);
     let (run, set) = wait_for_set_folder(&sb.scratch, &mut child);
     std::fs::rename(&set, run.join("moved-set")).unwrap();
     std::os::unix::fs::symlink(&outside, &set).unwrap();
     let out = sb.wait(child, false);
-    sb.check(&out, &["run"]);
+    sb.check(&out, args);
 
     let mut failures = Failures::new();
-    failures.check(proxy.faulted.load(std::sync::atomic::Ordering::SeqCst) > 0, || {
-        "the proxy held the first object".into()
-    });
+    failures.check(
+        proxy.faulted.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        || "the proxy held the first object".into(),
+    );
     failures.check_eq(out.code, 1, || format!("the policy fails: {out}"));
     failures.record(out.fails_with("s3", "scratch_error"));
     let message = out.messages("s3", "scratch_error").join(" ");
@@ -95,6 +109,15 @@ fn a_set_folder_swapped_for_a_link_mid_run_is_not_followed() {
         message.contains(NEXT) && message.contains(SET) && message.contains("symbolic link"),
         || format!("the finding names the object and the link in the way: {message}"),
     );
+    if args.contains(&"--keep") {
+        let kept = run.join("moved-set").join(HELD);
+        failures.check(kept.is_file(), || {
+            format!(
+                "the held object is kept where its handle put it: {}",
+                kept.display()
+            )
+        });
+    }
     let kinds = out.kinds("s3");
     failures.check(kinds.iter().all(|k| k == "scratch_error"), || {
         format!("the held object, written through its handle, passed: {kinds:?}")
