@@ -47,6 +47,11 @@ impl Folder {
         })
     }
 
+    /// Whether `other` shares this handle (is a clone of it).
+    pub fn same(&self, other: &Folder) -> bool {
+        Arc::ptr_eq(&self.fd, &other.fd)
+    }
+
     /// Where the folder was when it was opened (for messages).
     pub fn path(&self) -> &Path {
         &self.path

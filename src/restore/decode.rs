@@ -136,10 +136,9 @@ fn decode_into(
                 _ => &object.path_in_set,
             };
             let rel = safe_relative(name.as_bytes()).map_err(Halt::Unsafe)?;
-            let (dir, file_name) = split(&rel);
-            let dir = create_dirs(&spec.set_dir, dir)?;
+            let dir = create_dirs(&spec.set_dir, split(&rel).0)?;
             let mut source = limited;
-            let bytes = write_file(&mut source, &dir, file_name, |_| {}, slot, sink)?;
+            let bytes = write_file(&mut source, &spec.set_dir, &dir, &rel, |_| {}, slot, sink)?;
             Ok(Decoded {
                 restored_bytes: bytes,
                 files: 1,

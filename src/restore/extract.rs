@@ -219,15 +219,15 @@ impl Extraction<'_> {
         rel: PathBuf,
         sink: &mut Sink<'_, '_>,
     ) -> Result<(), Halt> {
-        let (dir, file_name) = split(&rel);
-        let dir = self.folder(dir)?;
+        let dir = self.folder(split(&rel).0)?;
         let mut digester = self.digest_algorithm.map(|a| Digester::new(&[a].into()));
         let capture = self.manifest_rel.as_ref() == Some(&rel);
         let mut captured: Result<Vec<u8>, ManifestTooLarge> = Ok(Vec::new());
         let bytes = write_file(
             entry,
+            self.root,
             &dir,
-            file_name,
+            &rel,
             |chunk| {
                 if let Some(d) = digester.as_mut() {
                     d.update(chunk);
@@ -267,9 +267,8 @@ impl Extraction<'_> {
                 let mut file = from_dir
                     .open_existing(from_name, false)
                     .map_err(|e| write_halt(&from_dir.path().join(from_name), &e))?;
-                let (dir, file_name) = split(&rel);
-                let dir = self.folder(dir)?;
-                let bytes = write_file(&mut file, &dir, file_name, |_| {}, self.slot, sink)?;
+                let dir = self.folder(split(&rel).0)?;
+                let bytes = write_file(&mut file, self.root, &dir, &rel, |_| {}, self.slot, sink)?;
                 self.restored_bytes += bytes;
                 self.files += 1;
                 let digest = self.written[&target_rel].clone();

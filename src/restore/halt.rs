@@ -8,12 +8,11 @@
 //! only `paths`, for the refusal a halt carries), or remove a file that is not the one the
 //! restore created.
 
-use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::paths::UnsafePath;
+use super::paths::{UnsafePath, split};
 use crate::finding::{Finding, FindingKind};
 use crate::folder::Folder;
 
@@ -67,35 +66,49 @@ pub(crate) fn write_halt(path: &Path, e: &io::Error) -> Halt {
     Halt::Scratch(format!("cannot write `{}`: {e}", path.display()))
 }
 
-/// A file a restore created: the folder it is in (held open), its name there and its inode.
-/// Another archive of the same set may since have replaced it with a file of its own, which
-/// is not this restore's to remove.
+/// A file a restore created: the folder it was restored below (held open; one handle for
+/// all of an object's files, however many folders they are in), its place there and its
+/// inode. Another archive of the same set may since have replaced it with a file of its own,
+/// which is not this restore's to remove.
 #[derive(Debug, Clone)]
 pub struct CreatedFile {
-    pub(super) dir: Folder,
-    pub(super) name: OsString,
+    pub(super) root: Folder,
+    pub(super) rel: PathBuf,
     pub(super) ino: Option<u64>,
 }
 
 impl CreatedFile {
     /// Where the file was created (for messages).
     pub fn path(&self) -> PathBuf {
-        self.dir.path().join(&self.name)
+        self.root.path().join(&self.rel)
     }
 }
 
-/// Removes the files, newest first, each only while its name in its folder (by the folder's
-/// handle, no link followed) still names the file the restore created; errors are left to
-/// the removal of the run's scratch folder.
+/// Removes the files, newest first, each only while its name (reached by handle from its
+/// root, no link followed) still names the file the restore created; errors are left to
+/// the removal of the run's scratch folder. An archive's files come folder by folder, so
+/// the folder of the last one is kept open for the next.
 pub fn remove_created(files: &[CreatedFile]) {
+    let mut last: Option<(&CreatedFile, Folder)> = None;
     for file in files.iter().rev() {
-        let ours = match (file.dir.stat_at(&file.name), file.ino) {
+        let (parent, name) = split(&file.rel);
+        let dir = match &last {
+            Some((prev, dir)) if prev.root.same(&file.root) && split(&prev.rel).0 == parent => {
+                dir.clone()
+            }
+            _ => match file.root.dir(parent, false) {
+                Ok(dir) => dir,
+                Err(_) => continue,
+            },
+        };
+        let ours = match (dir.stat_at(name), file.ino) {
             (Ok(st), Some(ino)) => st.st_ino == ino,
             (Ok(_), None) => true,
             (Err(_), _) => false,
         };
         if ours {
-            let _ = file.dir.remove_file(&file.name);
+            let _ = dir.remove_file(name);
         }
+        last = Some((file, dir));
     }
 }

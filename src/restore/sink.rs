@@ -16,7 +16,6 @@
 //! path and returned to the decoder at its next step), or hold more than the pool in memory
 //! (plus, between objects, the few buffers kept for the next: `SPARE_MAX`).
 
-use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -214,11 +213,11 @@ impl<'scope, 'env> Sink<'scope, 'env> {
         self.check()
     }
 
-    /// Notes a file created for the object: `name` in `dir`.
-    pub(crate) fn created(&mut self, dir: &Folder, name: &OsStr, file: &File) {
+    /// Notes a file created for the object: `rel` below `root`.
+    pub(crate) fn created(&mut self, root: &Folder, rel: &Path, file: &File) {
         self.created.push(CreatedFile {
-            dir: dir.clone(),
-            name: name.to_os_string(),
+            root: root.clone(),
+            rel: rel.to_path_buf(),
             ino: file.metadata().ok().map(|m| m.ino()),
         });
     }

@@ -30,21 +30,24 @@ pub(crate) fn create_dirs(dir: &Folder, rel: &Path) -> Result<Folder, Halt> {
         .map_err(|e| write_halt(&dir.path().join(rel), &e))
 }
 
-/// Copies `source` into a new file `name` in `dir` through the writer thread, showing each
-/// chunk to `on_chunk` (digests, manifest capture). Returns the bytes written; the writes may
-/// still be in flight (`Sink::sync` waits for them).
+/// Copies `source` into a new file at `rel` below `root`, in its folder `dir` (already
+/// open), through the writer thread, showing each chunk to `on_chunk` (digests, manifest
+/// capture). Returns the bytes written; the writes may still be in flight (`Sink::sync`
+/// waits for them).
 pub(crate) fn write_file(
     source: &mut dyn Read,
+    root: &Folder,
     dir: &Folder,
-    name: &OsStr,
+    rel: &Path,
     mut on_chunk: impl FnMut(&[u8]),
     slot: &HaltSlot,
     sink: &mut Sink<'_, '_>,
 ) -> Result<u64, Halt> {
-    let path = dir.path().join(name);
+    let name = rel.file_name().unwrap_or(rel.as_os_str());
+    let path = root.path().join(rel);
     let path = path.as_path();
     let file = create_fresh(dir, name, path)?;
-    sink.created(dir, name, &file);
+    sink.created(root, rel, &file);
     // The first bytes here and now, from this thread's small buffer.
     thread_local! {
         static FIRST: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; SMALL]);

@@ -317,8 +317,8 @@ fn only_the_files_a_restore_created_are_removed() {
         .map(|path| {
             std::fs::write(path, b"ours").unwrap();
             CreatedFile {
-                dir: folder.clone(),
-                name: path.file_name().unwrap().to_os_string(),
+                root: folder.clone(),
+                rel: path.file_name().unwrap().into(),
                 ino: Some(std::fs::metadata(path).unwrap().ino()),
             }
         })
