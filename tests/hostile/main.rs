@@ -16,6 +16,7 @@ mod bad_zstd;
 mod bombs;
 mod guard;
 mod history_faults;
+mod json_temp_link;
 mod mail_faults;
 mod process_faults;
 mod proxy;

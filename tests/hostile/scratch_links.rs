@@ -18,7 +18,7 @@ const NEXT: &str = "b-next.sql";
 
 /// A sandbox with one S3 policy `s3` whose set holds `HELD` (its GET held by the proxy for
 /// a few seconds) and then `NEXT`, restored one at a time.
-fn held_run() -> (Sandbox, Proxy) {
+pub fn held_run() -> (Sandbox, Proxy) {
     let moto = common::s3_endpoint();
     let bucket = common::s3_bucket("links", |stage| {
         common::put_set(
