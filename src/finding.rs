@@ -108,17 +108,66 @@ impl Finding {
 }
 
 impl fmt::Display for Finding {
+    /// The finding as a line of text: keys and names from a client's bucket are
+    /// [`printable`], so they cannot move the cursor, recolour or rewrite the terminal, nor
+    /// break one finding into forged lines of a log or mail.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.object {
-            Some(object) => write!(f, "{}: {}: {}", self.kind, object, self.message),
-            None => write!(f, "{}: {}", self.kind, self.message),
+            Some(object) => write!(
+                f,
+                "{}: {}: {}",
+                self.kind,
+                printable(object),
+                printable(&self.message)
+            ),
+            None => write!(f, "{}: {}", self.kind, printable(&self.message)),
         }
     }
+}
+
+/// `text` with every control character (C0 and C1, DEL, newlines and ANSI escape sequences'
+/// ESC included) and every bidirectional override written as a visible escape (`\u{1b}`),
+/// for a terminal, a log line or a mail's text. Borrowed when there is nothing to escape.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_and_bidi_overrides_are_shown_escaped() {
+        assert!(matches!(
+            printable("db/2026-11-25/a.zst"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(printable("x\nPASSED"), "x\\u{a}PASSED");
+        assert_eq!(printable("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(printable("caf\u{e9}"), "caf\u{e9}");
+        let finding = Finding {
+            kind: FindingKind::CorruptArchive,
+            object: Some("k\u{7}".into()),
+            message: "m\r".into(),
+        };
+        assert_eq!(finding.to_string(), "corrupt_archive: k\\u{7}: m\\u{d}");
+    }
 
     #[test]
     fn kinds_serialize_as_their_stable_names() {

@@ -1,7 +1,8 @@
 //! File-system helpers shared by modules that must not import each other: the durable
 //! write, for the files a crash must not tear: the run's artifacts (`report`) and the
 //! messages of the mail spool and outbox (`notify`); and the advice for a state folder that
-//! cannot be written (`unattended`'s lock, `history`). One implementation, so the evidence
+//! cannot be written (`unattended`'s lock, `history`); and the bounded read of a small file
+//! the configuration names (secrets, keys, certificates, reports to verify). One implementation, so the evidence
 //! and the mail get the same guarantee, in a leaf that depends on nothing of the crate's, so
 //! neither of its users reaches into the other for it. It must not choose file names or
 //! layouts, nor decide what a failure means: its callers do.
@@ -39,6 +40,47 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = folder.sync_all();
     }
     Ok(())
+}
+
+/// Reads a whole small file the configuration names (a secret, a key, a certificate, a
+/// report to verify), refusing what would hang or exhaust memory: anything but a regular file
+/// (a FIFO would block the run forever, `/dev/zero` never ends) and files over `max` bytes.
+/// The file is opened without blocking and checked through the open handle, so what is
+/// checked is what is read; only `max + 1` bytes are ever read.
+pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {what}; give the path of a regular file"),
+        ));
+    }
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("it is larger than the {max} bytes allowed here"),
+        )
+    };
+    if meta.len() > max {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// What to do about a state folder `dir` that cannot be written: which user the process runs
@@ -106,5 +148,27 @@ mod tests {
         assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
         assert_eq!(std::fs::read(&path).unwrap(), b"new content");
         assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, b"hunter2\n").unwrap();
+        assert_eq!(read_regular(&path, 8).unwrap(), b"hunter2\n");
+        let big = read_regular(&path, 7).unwrap_err();
+        assert_eq!(big.kind(), std::io::ErrorKind::FileTooLarge);
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = read_regular(&fifo, 1024).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        let err = read_regular(Path::new("/dev/zero"), 1024).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        let err = read_regular(dir.path(), 1024).unwrap_err();
+        assert!(err.to_string().contains("folder"), "{err}");
     }
 }

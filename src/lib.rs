@@ -9,6 +9,8 @@
 //! that builds storage operators. The command line is a module of the binary
 //! (`src/cli/`), not of this library: no clap, indicatif or anyhow here.
 
+#![forbid(unsafe_code)]
+
 pub mod checksum;
 pub mod config;
 pub mod exit;

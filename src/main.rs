@@ -1,5 +1,7 @@
 //! The `restore-drill` binary: parse, run, print the error chain once, exit.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use clap::Parser;

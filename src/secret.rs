@@ -2,7 +2,8 @@
 //! value; the value is read only when a storage operator is built, and is never printed,
 //! logged or written to results. `Debug` shows the reference, not the secret.
 //!
-//! A leaf: it depends on nothing of the crate's, so `config` (which parses references),
+//! A leaf: it depends on nothing of the crate's but the leaf `fsx` (the bounded read of a
+//! secret file), so `config` (which parses references),
 //! `heartbeat`, `storage` and `notify` (which resolve them) all use it without reaching into
 //! each other. It must not learn where paths are anchored: the caller of [`ConfigValue::parse`]
 //! says that.
@@ -85,16 +86,38 @@ impl ConfigValue {
                 std::env::var(name).map_err(|_| SecretError::MissingEnv(name.clone()))
             }
             ConfigValue::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
+                let file_error = |reason: String| SecretError::File {
                     path: path.clone(),
-                    reason: e.kind().to_string(),
+                    reason,
+                };
+                let bytes = crate::fsx::read_regular(path, MAX_SECRET_BYTES).map_err(|e| {
+                    file_error(match e.kind() {
+                        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::FileTooLarge => {
+                            e.to_string()
+                        }
+                        kind => kind.to_string(),
+                    })
                 })?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| file_error("it is not UTF-8 text".into()))?;
                 let text = text.strip_suffix('\n').unwrap_or(&text);
                 Ok(text.strip_suffix('\r').unwrap_or(text).to_string())
             }
         }
     }
 }
+
+/// True when `url` carries credentials in its authority (`https://user:pass@host`): they
+/// would be printed wherever the endpoint is, so such endpoints are refused.
+pub fn url_has_credentials(url: &str) -> bool {
+    url::Url::parse(url.trim()).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+}
+
+/// What to say about an endpoint with credentials in it, after its field's name.
+pub const CREDENTIALS_IN_URL: &str = "the URL embeds credentials (user:password@), which would be printed wherever the endpoint is: remove them and give the service's credential options as ${env:…} or ${file:…} references";
+
+/// The largest secret file read: a password, a key or a token is far smaller.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 /// Option names whose values are credentials: they must be given as references.
 pub fn is_secret_key(key: &str) -> bool {

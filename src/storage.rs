@@ -140,11 +140,25 @@ pub fn operator(
             "the folder does not exist or is not a folder: check storage.root".into(),
         ));
     }
+    // The configuration as logged: plain values as written, references as references
+    // (`ConfigValue`'s `Debug`), never a resolved value.
+    let logged: Vec<String> = spec
+        .options
+        .iter()
+        .map(|(key, value)| format!("{key}={value:?}"))
+        .collect();
+    tracing::debug!(storage = %place, options = %logged.join(" "), "building the storage operator");
     let mut options = Vec::with_capacity(spec.options.len());
     for (key, value) in &spec.options {
         let resolved = value
             .resolve()
             .map_err(|e| setup(format!("storage.{key}: {e}")))?;
+        if crate::secret::url_has_credentials(&resolved) {
+            return Err(setup(format!(
+                "storage.{key} (the value of {value:?}): {}",
+                crate::secret::CREDENTIALS_IN_URL
+            )));
+        }
         options.push((key.clone(), resolved));
     }
     let op = Operator::via_iter(&spec.service, options)

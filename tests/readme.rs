@@ -1,5 +1,6 @@
 //! What the README tells people to install works: its systemd service and timer pass
-//! `systemd-analyze verify` (with the binary path pointed at the one just built).
+//! `systemd-analyze verify` (with the binary path pointed at the one just built), and the
+//! service's hardening scores what the README says in `systemd-analyze security`.
 
 mod common;
 
@@ -46,6 +47,23 @@ fn readme_systemd_units_verify() {
     );
     // Unknown keys are only warned about, so warnings fail the test too.
     assert!(out.stderr.is_empty(), "{out}");
+    // The service is hardened as the README says: systemd's own exposure score.
+    let security = common::run_ok(
+        Command::new("/usr/bin/systemd-analyze")
+            .args(["security", "--offline=yes", "--no-pager"])
+            .arg(dir.path().join("restore-drill.service")),
+    );
+    let score: f64 = security
+        .stdout
+        .lines()
+        .find_map(|l| l.split("exposure level for restore-drill.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in: {security}"));
+    assert!(
+        score <= 1.5 && readme.contains(&format!("scores {score:.1} \"OK\"")),
+        "exposure {score}, which the README must state: {security}"
+    );
     // And the crontab line is the command the scheduling tests run.
     assert!(
         readme.contains("*/15 * * * * restore-drill run --due --config-dir /etc/restore-drill")

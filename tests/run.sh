@@ -12,6 +12,8 @@
 #   - a 16 MiB tmpfs for the full-scratch case, exported as RESTORE_DRILL_TEST_SMALL_FS
 #     (as root; otherwise that case limits the file size with setrlimit instead)
 #   - cargo test (arguments are passed on: tests/run.sh s3 runs the tests matching "s3")
+#   - on a whole run (no arguments) that passed: cargo fmt --check and
+#     cargo clippy --all-targets -- -D warnings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,4 +104,9 @@ set -e
 # One closing line for people and CI: the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+# Guard rails on a whole run (no filter): the code is formatted and clippy-clean.
+if [ "$status" = 0 ] && [ $# = 0 ]; then
+  cargo fmt --check || { echo "tests/run.sh: cargo fmt --check failed: run cargo fmt" >&2; status=1; }
+  cargo clippy --all-targets --quiet -- -D warnings || { echo "tests/run.sh: clippy found warnings" >&2; status=1; }
+fi
 exit "$status"

@@ -143,8 +143,10 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "restore_drill=info,warn",
-        (false, 2) => "debug",
-        (false, _) => "trace",
+        // Our own records only: other crates' (hyper, reqwest, rustls) may name hosts and
+        // buckets read from `${…}` references, and nothing redacts them. RUST_LOG opens them.
+        (false, 2) => "restore_drill=debug,warn",
+        (false, _) => "restore_drill=trace,warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
@@ -161,9 +163,13 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
         return;
     }
     // Libraries log through `log` too. reqsign (opendal's request signer) prints resolved
-    // credentials in its debug records, so its records are dropped at any level.
+    // credentials in its debug records, and opendal prints its builders' `Debug` (bucket,
+    // endpoint, values read from `${…}` references) when an operator is built, so their
+    // records are dropped at any level: storage is logged by our own interceptor
+    // (`storage::StorageLog`), which names only plain settings.
     let _ = tracing_log::LogTracer::builder()
         .ignore_crate("reqsign")
+        .ignore_crate("opendal")
         .init();
 }
 
@@ -237,4 +243,15 @@ fn session_code(
 fn config_failed(errors: &restore_drill::config::ConfigErrors) -> ExitCode {
     eprintln!("error: {errors}");
     ExitCode::InvalidConfig
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks of every command and flag (conflicts, defaults,
+    /// value names), which otherwise only fire when the faulty command is used.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -167,7 +167,7 @@ impl Observer for Bars {
             .progress_chars("=> "),
         );
         let name = key.rsplit('/').next().unwrap_or(key);
-        bar.set_prefix(name.to_string());
+        bar.set_prefix(restore_drill::finding::printable(name).into_owned());
         bar.set_message(rate(0, size, Duration::ZERO));
         Box::new(ObjectBar {
             bar,

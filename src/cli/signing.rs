@@ -54,9 +54,18 @@ fn chain_head(content: &str) -> Option<&str> {
     None
 }
 
+/// The largest report `report verify` reads; a quarter's report is a few MiB.
+const MAX_REPORT_BYTES: u64 = 256 << 20;
+
 pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.file)
+    let bytes = restore_drill::fsx::read_regular(&args.file, MAX_REPORT_BYTES)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = String::from_utf8(bytes).with_context(|| {
+        format!(
+            "{} is not a restore-drill report: not UTF-8 text",
+            args.file.display()
+        )
+    })?;
     let failed = |why: String| {
         outln!("FAILED: {}: {why}", args.file.display());
         Ok(ExitCode::VerificationFailed)

@@ -286,12 +286,14 @@ pub(super) fn resolve_mail(raw: Option<RawMail>, dir: &Path) -> Result<MailSetti
             }
             let ca_file = raw.ca_file.map(|p| super::resolve_path(dir, p));
             if let Some(path) = &ca_file {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    (
-                        "mail.ca_file".to_string(),
-                        format!("cannot read `{}`: {e}", path.display()),
-                    )
-                })?;
+                let pem = crate::fsx::read_regular(path, super::MAX_FILE_BYTES)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .map_err(|e| {
+                        (
+                            "mail.ca_file".to_string(),
+                            format!("cannot read `{}`: {e}", path.display()),
+                        )
+                    })?;
                 if !pem.contains("-----BEGIN CERTIFICATE-----") {
                     return Err((
                         "mail.ca_file".into(),

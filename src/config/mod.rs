@@ -267,18 +267,14 @@ fn find_policy_files(
 
 /// Reads a configuration file as UTF-8 text, refusing huge or binary files up front.
 fn read_text(file: &Path) -> Result<String, ConfigError> {
-    let meta =
-        std::fs::metadata(file).map_err(|e| file_error(file, format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(file_error(
-            file,
-            format!(
-                "file is {} bytes; configuration files are limited to 1 MiB",
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = std::fs::read(file).map_err(|e| file_error(file, format!("cannot read: {e}")))?;
+    let bytes = crate::fsx::read_regular(file, MAX_FILE_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            let size = std::fs::metadata(file).map_or(0, |m| m.len());
+            let why = format!("file is {size} bytes; configuration files are limited to 1 MiB");
+            return file_error(file, why);
+        }
+        file_error(file, format!("cannot read: {e}"))
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         let bad = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..bad];

@@ -540,6 +540,11 @@ fn resolve_storage(raw: RawStorage, base: &Path) -> Result<StorageSpec, (String,
         let text = value.into_text();
         let value = ConfigValue::parse(&text, |p| super::resolve_path(base, p))
             .map_err(|e| (field.clone(), e.to_string()))?;
+        if let ConfigValue::Plain(text) = &value
+            && crate::secret::url_has_credentials(text)
+        {
+            return Err((field, crate::secret::CREDENTIALS_IN_URL.into()));
+        }
         if is_secret_key(&key) && !value.is_reference() {
             return Err((
                 field,

@@ -2,6 +2,7 @@
 //! see) → subject, plain text, HTML and the JSON attachment. No I/O, so every message can be
 //! checked without a mail server.
 
+use crate::finding::printable;
 use std::fmt::Write as _;
 
 use crate::config::units::format_bytes;
@@ -174,8 +175,9 @@ fn text_body(
                 team_label(teams, p.responsibility.responsible.as_deref())
             );
             for f in &p.findings {
-                let object = f.object.as_deref().unwrap_or("policy");
-                let _ = writeln!(out, "  - {}: {object}\n    {}", f.kind, f.message);
+                let object = printable(f.object.as_deref().unwrap_or("policy"));
+                let message = printable(&f.message);
+                let _ = writeln!(out, "  - {}: {object}\n    {message}", f.kind);
             }
             let _ = writeln!(out);
         }

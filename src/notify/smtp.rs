@@ -152,7 +152,7 @@ impl Smtp {
         if smtp.tls != TlsMode::None {
             let mut params = TlsParameters::builder(smtp.host.clone());
             if let Some(ca) = &smtp.ca_file {
-                let pem = std::fs::read(ca)
+                let pem = crate::fsx::read_regular(ca, 1 << 20)
                     .map_err(|e| setup(format!("cannot read ca_file `{}`: {e}", ca.display())))?;
                 let cert = Certificate::from_pem(&pem)
                     .map_err(|e| setup(format!("ca_file `{}`: {e}", ca.display())))?;

@@ -7,10 +7,11 @@ use crate::judge::Status;
 use crate::report::{COLUMNS, cells, dating_legend, status_word};
 use crate::results::PolicyResult;
 
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for HTML element content and attribute values; control characters and
+/// bidirectional overrides are shown escaped ([`crate::finding::printable`]).
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in crate::finding::printable(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),

@@ -286,7 +286,7 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             let _ = writeln!(
                 out,
                 "  set {} [{role}, {date}]: {} of {} objects, {} of {}{}",
-                set.name,
+                crate::finding::printable(&set.name),
                 set.objects.len(),
                 set.total_objects,
                 format_bytes(set.objects.iter().map(|o| o.size).sum()),
@@ -298,7 +298,8 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
                 }
             );
             for object in &set.objects {
-                let _ = writeln!(out, "    {} ({})", object.key, format_bytes(object.size));
+                let key = crate::finding::printable(&object.key);
+                let _ = writeln!(out, "    {key} ({})", format_bytes(object.size));
             }
         }
     }

@@ -374,7 +374,12 @@ async fn run_job(
     }
     let primary = expected.first().map_or(Algorithm::Sha256, |e| e.algorithm);
     let status = Status::of(&findings);
-    tracing::info!(key = %object.key, status = status.as_str(), seconds = restored.elapsed.as_secs_f64(), "restored");
+    tracing::info!(
+        key = object.key.as_str(),
+        status = status.as_str(),
+        seconds = restored.elapsed.as_secs_f64(),
+        "restored"
+    );
     let timing = (read_whole && restored.stored_bytes > 0).then_some(Timing {
         stored_bytes: restored.stored_bytes,
         elapsed: restored.elapsed,

@@ -37,8 +37,16 @@ impl Place {
             "azblob" => plain("container").map(|c| ("container", c)),
             _ => plain("bucket").map(|b| ("bucket", b)),
         };
+        // A referenced endpoint is named by its reference: its value may be a secret, and
+        // the service's default host would be a wrong place to send the reader.
+        let referenced = spec
+            .options
+            .get("endpoint")
+            .filter(|v| v.is_reference())
+            .map(|v| format!("the endpoint in {v:?}"));
         let endpoint = match spec.service.as_str() {
             "fs" => None,
+            _ if referenced.is_some() => referenced,
             "s3" => Some(plain("endpoint").map_or_else(
                 || {
                     let region = plain("region").unwrap_or_else(|| "us-east-1".into());

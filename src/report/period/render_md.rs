@@ -20,8 +20,32 @@ fn struck<const N: usize>(mut row: [String; N]) -> [String; N] {
     row
 }
 
+/// `text` as literal Markdown text: the characters that would make HTML, links, images,
+/// code or emphasis of a key or message from a client's bucket are backslash-escaped
+/// (CommonMark), control characters shown escaped, and a newline cannot end a table row.
+fn md_text(text: &str) -> String {
+    let text = crate::finding::printable(text);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '<' | '>' | '&' | '[' | ']' | '`' | '*' | '|' | '!'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn md_table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[String; N]]) {
-    let cell = |c: &str| c.replace('|', "\\|").replace('\n', " ");
+    let cell = |c: &str| {
+        // A struck-through cell (`~~…~~`) keeps its marks; what is inside is escaped.
+        match c.strip_prefix("~~").and_then(|c| c.strip_suffix("~~")) {
+            Some(inner) => format!("~~{}~~", md_text(inner)),
+            None => md_text(c),
+        }
+    };
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(N));
     for row in rows {
@@ -51,7 +75,7 @@ pub fn markdown(report: &PeriodReport) -> String {
         let _ = writeln!(
             out,
             "**Never verified in this period:** {}\n",
-            report.never_verified.join(", ")
+            md_text(&report.never_verified.join(", "))
         );
     }
     let _ = writeln!(out, "## Policies\n");
