@@ -1,7 +1,9 @@
 //! Safe unattended operation: one run at a time per state folder (an OS file lock, released
 //! by the kernel when its holder dies, so a killed run never blocks the next), run scratch
 //! folders that the next run clears when their owner died (and records in the history as
-//! interrupted), and SIGINT/SIGTERM turned into a clean stop.
+//! interrupted), and SIGINT/SIGTERM turned into a clean stop. Scratch is the runner's alone
+//! (checked on the opened folder), and run folders are created, marked and removed through
+//! directory handles (`folder::Folder`), never through a symbolic link.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, TryLockError};

@@ -5,8 +5,9 @@
 //! them has to reach into another for it.
 //!
 //! Must not: depend on the restore modules that use it (it is what they share; it knows
-//! only `paths`, for the refusal a halt carries), or remove a file that is not the one the
-//! restore created.
+//! only `paths`, for the refusal a halt carries and a path's folder and name), or remove a
+//! file that is not the one the restore created, or reach one through a link (files are
+//! found by handle from their object's folder).
 
 use std::io;
 use std::path::{Path, PathBuf};
