@@ -152,8 +152,8 @@ fn a_run_folder_swapped_for_a_link_mid_run_is_not_followed() {
     });
     // What the swap left in scratch is the test's, not the run's: cleared before the
     // sandbox's checks (nothing outside scratch changed; the secret nowhere).
-    std::fs::remove_file(&run).unwrap();
-    std::fs::remove_dir_all(&moved).unwrap();
+    let _ = std::fs::remove_file(&run);
+    let _ = std::fs::remove_dir_all(&moved);
     sb.check(&out, &["run"]);
     failures.assert_none_for(&out);
 }
@@ -186,5 +186,44 @@ fn links_planted_in_the_run_folder_are_not_followed() {
         b"deep sentinel\n".to_vec(),
         || "the file the marker pointed to".into(),
     );
+    failures.assert_none_for(&out);
+}
+
+/// Stopped by SIGTERM after its folder was swapped for a link: the run's folder is removed
+/// by its name in scratch, by handle; the link there is not followed (the marker-like file
+/// in the folder it points to is not emptied) and is left alone, with a warning naming it.
+#[test]
+fn a_run_folder_swapped_for_a_link_then_stopped_is_not_followed() {
+    let (mut sb, _proxy) = held_run();
+    let outside = sb.root.join("outside/escape-target");
+    let bait = outside.join(".restore-drill-run.lock");
+    std::fs::write(&bait, b"someone else's lock\n").unwrap();
+    let mut child = sb.spawn(&["run"], false);
+    let (run, _) = wait_for_set_folder(&sb.scratch, &mut child);
+    let moved = sb.scratch.join("moved-run");
+    std::fs::rename(&run, &moved).unwrap();
+    std::os::unix::fs::symlink(&outside, &run).unwrap();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let out = sb.wait(child, false);
+
+    let mut failures = Failures::new();
+    failures.check_eq(out.code, 143, || format!("stopped by SIGTERM: {out}"));
+    failures.check_eq(
+        std::fs::read(&bait).unwrap(),
+        b"someone else's lock\n".to_vec(),
+        || "the file behind the link is not emptied".into(),
+    );
+    failures.check(
+        std::fs::symlink_metadata(&run).is_ok_and(|m| m.is_symlink()),
+        || "the link at the run folder's name is left alone".into(),
+    );
+    failures.check(
+        out.stderr.contains(&run.display().to_string()) && out.stderr.contains("not followed"),
+        || format!("a warning names the folder and the link: {out}"),
+    );
+    let _ = std::fs::remove_file(&run);
+    let _ = std::fs::remove_dir_all(&moved);
+    sb.check(&out, &["run"]);
     failures.assert_none_for(&out);
 }
