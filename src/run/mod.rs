@@ -330,37 +330,26 @@ async fn run_job(
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
     algorithms.insert(Algorithm::Sha256);
     let mut restored = restore::Restored::default();
-    match &job.set_dir {
-        Err(why) => findings.push(Finding::new(
-            FindingKind::UnsafePath,
-            Some(&object.key),
-            format!("refused: the set name makes an unsafe folder: {why}"),
-        )),
-        Ok(set_dir) => match job.run_folder.folder.dir(set_dir, true) {
-            Err(e) => findings.push(Finding::new(
-                FindingKind::ScratchError,
-                Some(&object.key),
-                format!("cannot create the set's folder: {e}"),
-            )),
-            Ok(set_dir) => {
-                let spec = RestoreSpec {
-                    set_dir,
-                    algorithms,
-                    in_archive: job.in_archive.clone(),
-                    limits,
-                };
-                let progress = observer.map(|o| o.started(&object.key, object.size));
-                let advance = |n: u64| {
-                    if let Some(p) = &progress {
-                        p.advance(n);
-                    }
-                };
-                restored = restore::restore_object(&job.op, object, &spec, &advance).await;
+    match set_folder(&job) {
+        Err(finding) => findings.push(finding),
+        Ok(set_dir) => {
+            let spec = RestoreSpec {
+                set_dir,
+                algorithms,
+                in_archive: job.in_archive.clone(),
+                limits,
+            };
+            let progress = observer.map(|o| o.started(&object.key, object.size));
+            let advance = |n: u64| {
                 if let Some(p) = &progress {
-                    p.finish(restored.findings.is_empty());
+                    p.advance(n);
                 }
+            };
+            restored = restore::restore_object(&job.op, object, &spec, &advance).await;
+            if let Some(p) = &progress {
+                p.finish(restored.findings.is_empty());
             }
-        },
+        }
     }
     let read_whole = !restored.digests.is_empty();
     findings.append(&mut restored.findings);
@@ -421,6 +410,26 @@ async fn run_job(
         let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }
     outcome
+}
+
+/// The job's set folder, opened (and made when missing) through the run folder's handle
+/// without following a link, or the finding that says why it cannot be.
+fn set_folder(job: &Job<'_>) -> Result<crate::folder::Folder, Finding> {
+    let key = Some(job.object.key.as_str());
+    let rel = job.set_dir.as_ref().map_err(|why| {
+        Finding::new(
+            FindingKind::UnsafePath,
+            key,
+            format!("refused: the set name makes an unsafe folder: {why}"),
+        )
+    })?;
+    job.run_folder.folder.dir(rel, true).map_err(|e| {
+        Finding::new(
+            FindingKind::ScratchError,
+            key,
+            format!("cannot create the set's folder: {e}"),
+        )
+    })
 }
 
 /// Runs the policy's `validate` commands in each set folder that holds restored files.
