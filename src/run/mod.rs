@@ -233,7 +233,8 @@ pub async fn execute(
         .await;
 
     let whole_set = start.choice != crate::plan::Choice::Sample;
-    let policies = finish_policies(planned, &outcomes, &dir, &checksum_files, whole_set).await;
+    let policies =
+        finish_policies(planned, &outcomes, &run_folder, &checksum_files, whole_set).await;
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
     crate::unattended::release_run_dir(&claim);
@@ -296,14 +297,14 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
 async fn finish_policies(
     planned: Vec<Planned<'_>>,
     outcomes: &[JobOutcome],
-    dir: &Path,
+    run: &RunFolder,
     checksum_files: &ChecksumFiles,
     whole_set: bool,
 ) -> Vec<PolicyResult> {
     let mut policies = Vec::with_capacity(planned.len());
     for (p, planned_policy) in planned.into_iter().enumerate() {
         let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
-        let mut validation = validate_sets(&planned_policy, &mine, dir).await;
+        let mut validation = validate_sets(&planned_policy, &mine, run).await;
         if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
             for set in &plan.sets {
                 validation.extend(
@@ -432,11 +433,23 @@ fn set_folder(job: &Job<'_>) -> Result<crate::folder::Folder, Finding> {
     })
 }
 
+/// Whether `path`, resolved as a command would, is the folder `rel` below `run` reached by
+/// handle without following a link (same device and inode).
+fn same_folder(run: &crate::folder::Folder, rel: &Path, path: &Path) -> bool {
+    let (Ok(by_handle), Ok(by_path)) = (
+        run.dir(rel, false).and_then(|f| f.stat()),
+        rustix::fs::stat(path),
+    ) else {
+        return false;
+    };
+    by_handle.st_dev == by_path.st_dev && by_handle.st_ino == by_path.st_ino
+}
+
 /// Runs the policy's `validate` commands in each set folder that holds restored files.
 async fn validate_sets(
     planned: &Planned<'_>,
     outcomes: &[&JobOutcome],
-    dir: &Path,
+    run: &RunFolder,
 ) -> Vec<Finding> {
     let (Some(plan), false) = (&planned.plan, planned.policy.validate.is_empty()) else {
         return Vec::new();
@@ -447,9 +460,22 @@ async fn validate_sets(
         if !restored_any {
             continue;
         }
-        let Ok(set_dir) = restore::output_path(&dir.join(&planned.policy.name), &set.name) else {
+        let Ok(rel) = restore::output_path(Path::new(&planned.policy.name), &set.name) else {
             continue;
         };
+        // The commands get the folder as a path: it must still lead to the folder restored.
+        let set_dir = run.path.join(&rel);
+        if !same_folder(&run.folder, &rel, &set_dir) {
+            findings.push(Finding::new(
+                FindingKind::ScratchError,
+                Some(&set.name),
+                format!(
+                    "`{}` no longer leads to the folder restored (replaced during the run, by a symbolic link or another folder): validate commands not run",
+                    set_dir.display()
+                ),
+            ));
+            continue;
+        }
         findings
             .extend(verify::run_validations(&planned.policy.validate, &set_dir, &set.name).await);
     }

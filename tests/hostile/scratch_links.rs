@@ -19,6 +19,11 @@ const NEXT: &str = "b-next.sql";
 /// A sandbox with one S3 policy `s3` whose set holds `HELD` (its GET held by the proxy for
 /// a few seconds) and then `NEXT`, restored one at a time.
 pub fn held_run() -> (Sandbox, Proxy) {
+    held_run_with("")
+}
+
+/// The same, with `extra` YAML in the policy.
+fn held_run_with(extra: &str) -> (Sandbox, Proxy) {
     let moto = common::s3_endpoint();
     let bucket = common::s3_bucket("links", |stage| {
         common::put_set(
@@ -45,8 +50,8 @@ pub fn held_run() -> (Sandbox, Proxy) {
     );
     let sb = Sandbox::new("concurrency:\n  restores: 1\nstorage:\n  timeout: 20s\n");
     let storage = common::s3_storage(&bucket, &proxy.endpoint, "RD_HOSTILE_S3_SECRET");
-    let rest = "checksums:\n  required: true\ntargets:\n  rpo: 3650d\n  rto: 1h\n";
-    common::write_policy(&sb.config, "s3", "Hostile", &storage, "data/", rest);
+    let rest = format!("checksums:\n  required: true\n{extra}targets:\n  rpo: 3650d\n  rto: 1h\n");
+    common::write_policy(&sb.config, "s3", "Hostile", &storage, "data/", &rest);
     (sb, proxy)
 }
 
@@ -225,5 +230,31 @@ fn a_run_folder_swapped_for_a_link_then_stopped_is_not_followed() {
     let _ = std::fs::remove_file(&run);
     let _ = std::fs::remove_dir_all(&moved);
     sb.check(&out, &["run"]);
+    failures.assert_none_for(&out);
+}
+
+/// A set folder swapped for a link before its `validate` commands run: they would get the
+/// link as `{dir}` and work in the folder outside. They are not run; a `scratch_error` says
+/// the folder no longer leads to what was restored.
+#[test]
+fn a_set_folder_swapped_for_a_link_is_not_validated() {
+    let validate = "validate:\n  - name: mark\n    run: [touch, \"{dir}/validated\"]\n";
+    let (mut sb, _proxy) = held_run_with(validate);
+    let outside = sb.root.join("outside/escape-target");
+    let mut child = sb.spawn(&["run"], false);
+    let (run, set) = wait_for_set_folder(&sb.scratch, &mut child);
+    std::fs::rename(&set, run.join("moved-set")).unwrap();
+    std::os::unix::fs::symlink(&outside, &set).unwrap();
+    let out = sb.wait(child, false);
+    sb.check(&out, &["run"]);
+
+    let mut failures = Failures::new();
+    failures.check(!outside.join("validated").exists(), || {
+        "the validate command ran in the folder outside".into()
+    });
+    let message = out.messages("s3", "scratch_error").join(" ");
+    failures.check(message.contains("validate commands not run"), || {
+        format!("a finding says the commands were not run: {message}")
+    });
     failures.assert_none_for(&out);
 }
