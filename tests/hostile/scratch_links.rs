@@ -6,6 +6,7 @@
 //! object's GET while the test swaps a folder, so the second object meets the swap.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::common::{self, Failures};
@@ -55,26 +56,31 @@ fn held_run_with(extra: &str) -> (Sandbox, Proxy) {
     (sb, proxy)
 }
 
-/// The run's folder and the set's folder in it, once the held object's restore has made
-/// the set's folder (its GET is then held by the proxy).
-fn wait_for_set_folder(scratch: &Path, child: &mut std::process::Child) -> (PathBuf, PathBuf) {
+/// The run's folder and the set's folder in it, once the held object's GET is held by the
+/// proxy: its restore has then opened the set's folder (made before the request is sent).
+fn wait_for_set_folder(
+    scratch: &Path,
+    proxy: &Proxy,
+    child: &mut std::process::Child,
+) -> (PathBuf, PathBuf) {
     let started = Instant::now();
     loop {
+        let held = proxy.faulted.load(Ordering::SeqCst) > 0;
         let runs: Vec<PathBuf> = std::fs::read_dir(scratch)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         for run in runs {
             let set = run.join("s3").join(SET);
-            if set.is_dir() {
+            if held && set.is_dir() {
                 return (run, set);
             }
         }
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before its set folder appeared");
+            panic!("the run ended ({status}) before its held GET and set folder");
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no set folder in {}",
+            "no held GET and set folder in {}",
             scratch.display()
         );
         std::thread::sleep(Duration::from_millis(5));
@@ -96,17 +102,16 @@ fn set_folder_swapped(args: &[&str]) {
     let (mut sb, proxy) = held_run();
     let outside = sb.root.join("outside/escape-target");
     let mut child = sb.spawn(args, false);
-    let (run, set) = wait_for_set_folder(&sb.scratch, &mut child);
+    let (run, set) = wait_for_set_folder(&sb.scratch, &proxy, &mut child);
     std::fs::rename(&set, run.join("moved-set")).unwrap();
     std::os::unix::fs::symlink(&outside, &set).unwrap();
     let out = sb.wait(child, false);
     sb.check(&out, args);
 
     let mut failures = Failures::new();
-    failures.check(
-        proxy.faulted.load(std::sync::atomic::Ordering::SeqCst) > 0,
-        || "the proxy held the first object".into(),
-    );
+    failures.check(proxy.faulted.load(Ordering::SeqCst) > 0, || {
+        "the proxy held the first object".into()
+    });
     failures.check_eq(out.code, 1, || format!("the policy fails: {out}"));
     failures.record(out.fails_with("s3", "scratch_error"));
     let message = out.messages("s3", "scratch_error").join(" ");
@@ -132,10 +137,10 @@ fn set_folder_swapped(args: &[&str]) {
 
 #[test]
 fn a_run_folder_swapped_for_a_link_mid_run_is_not_followed() {
-    let (mut sb, _proxy) = held_run();
+    let (mut sb, proxy) = held_run();
     let outside = sb.root.join("outside/escape-target");
     let mut child = sb.spawn(&["run"], false);
-    let (run, _) = wait_for_set_folder(&sb.scratch, &mut child);
+    let (run, _) = wait_for_set_folder(&sb.scratch, &proxy, &mut child);
     let moved = sb.scratch.join("moved-run");
     std::fs::rename(&run, &moved).unwrap();
     std::os::unix::fs::symlink(&outside, &run).unwrap();
@@ -165,11 +170,11 @@ fn a_run_folder_swapped_for_a_link_mid_run_is_not_followed() {
 
 #[test]
 fn links_planted_in_the_run_folder_are_not_followed() {
-    let (mut sb, _proxy) = held_run();
+    let (mut sb, proxy) = held_run();
     let precious = sb.root.join("outside/precious.txt");
     let deep = sb.root.join("outside/deep/a/b/c.txt");
     let mut child = sb.spawn(&["run"], false);
-    let (run, set) = wait_for_set_folder(&sb.scratch, &mut child);
+    let (run, set) = wait_for_set_folder(&sb.scratch, &proxy, &mut child);
     // The next object's name, and the run's marker, made links to files outside.
     std::os::unix::fs::symlink(&precious, set.join(NEXT)).unwrap();
     let marker = run.join(".restore-drill-run.lock");
@@ -199,12 +204,12 @@ fn links_planted_in_the_run_folder_are_not_followed() {
 /// in the folder it points to is not emptied) and is left alone, with a warning naming it.
 #[test]
 fn a_run_folder_swapped_for_a_link_then_stopped_is_not_followed() {
-    let (mut sb, _proxy) = held_run();
+    let (mut sb, proxy) = held_run();
     let outside = sb.root.join("outside/escape-target");
     let bait = outside.join(".restore-drill-run.lock");
     std::fs::write(&bait, b"someone else's lock\n").unwrap();
     let mut child = sb.spawn(&["run"], false);
-    let (run, _) = wait_for_set_folder(&sb.scratch, &mut child);
+    let (run, _) = wait_for_set_folder(&sb.scratch, &proxy, &mut child);
     let moved = sb.scratch.join("moved-run");
     std::fs::rename(&run, &moved).unwrap();
     std::os::unix::fs::symlink(&outside, &run).unwrap();
@@ -239,10 +244,10 @@ fn a_run_folder_swapped_for_a_link_then_stopped_is_not_followed() {
 #[test]
 fn a_set_folder_swapped_for_a_link_is_not_validated() {
     let validate = "validate:\n  - name: mark\n    run: [touch, \"{dir}/validated\"]\n";
-    let (mut sb, _proxy) = held_run_with(validate);
+    let (mut sb, proxy) = held_run_with(validate);
     let outside = sb.root.join("outside/escape-target");
     let mut child = sb.spawn(&["run"], false);
-    let (run, set) = wait_for_set_folder(&sb.scratch, &mut child);
+    let (run, set) = wait_for_set_folder(&sb.scratch, &proxy, &mut child);
     std::fs::rename(&set, run.join("moved-set")).unwrap();
     std::os::unix::fs::symlink(&outside, &set).unwrap();
     let out = sb.wait(child, false);
