@@ -29,9 +29,9 @@ base_ratio() {
 mib=$((1024 * 1024))
 size=$((1024 * mib / scale))
 work=$PWD/target/bench
-bin=$PWD/target/release/restore-drill
+bin=$PWD/target/profiling/restore-drill
 mkdir -p "$work"
-cargo build --release --benches -q
+cargo build --profile profiling --benches -q
 for tool in zstd tar openssl sha256sum /usr/bin/time python3; do
   command -v "$tool" >/dev/null || { echo "benches/run.sh: $tool is needed" >&2; exit 1; }
 done
@@ -220,7 +220,7 @@ export BENCH_S3_SECRET=bench
 url=$("$venv/bin/python" -c "import boto3, sys; print(boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='bench', aws_secret_access_key='bench').generate_presigned_url('get_object', Params={'Bucket': 'bench', 'Key': 'x/2026-11-26/data.zst'}, ExpiresIn=3600))" "http://127.0.0.1:$port")
 got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$url")
 [ "$got" = "200 $(stat -c %s "$one/data.zst")" ] || { echo "benches/run.sh: curl GET answered $got" >&2; exit 1; }
-bare_read=$(find target/release/deps -maxdepth 1 -type f -name 'bare_read-*' -perm -u+x | head -1)
+bare_read=$(find target/profiling/deps -maxdepth 1 -type f -name 'bare_read-*' -perm -u+x | head -1)
 server_pid=$moto
 measure "s3=$bin run --progress never --config-dir $work/c-s3" \
   "curl=curl -s -o /dev/null '$url'" \
@@ -343,7 +343,7 @@ for s in range(1000):
 PY
 fi
 policy "$work/c-list" "$lst" x/
-bare=$(find target/release/deps -maxdepth 1 -type f -name 'bare_list-*' -perm -u+x | head -1)
+bare=$(find target/profiling/deps -maxdepth 1 -type f -name 'bare_list-*' -perm -u+x | head -1)
 measure "ours=$bin run --dry-run --progress never --config-dir $work/c-list" "bare=$bare $lst x/"
 echo "## Listing and planning 100,000 objects in 1,000 sets"
 echo "| case | median wall | peak RSS |"

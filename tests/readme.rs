@@ -64,6 +64,19 @@ fn readme_systemd_units_verify() {
         score <= 1.5 && readme.contains(&format!("scores {score:.1} \"OK\"")),
         "exposure {score}, which the README must state: {security}"
     );
+    // The units the Debian package installs are the README's (their first line, the path
+    // comment, and the binary's path apart).
+    for file in ["restore-drill.service", "restore-drill.timer"] {
+        let body = |text: &str| text.lines().skip(1).collect::<Vec<_>>().join("\n");
+        let packaged =
+            std::fs::read_to_string(common::repo().join("packaging/deb").join(file)).unwrap();
+        let shown = unit(&readme, file).replace("/usr/local/bin/", "/usr/bin/");
+        assert_eq!(
+            body(&shown).trim_end(),
+            body(&packaged).trim_end(),
+            "the README's {file} and packaging/deb/{file} differ"
+        );
+    }
     // And the crontab line is the command the scheduling tests run.
     assert!(
         readme.contains("*/15 * * * * restore-drill run --due --config-dir /etc/restore-drill")

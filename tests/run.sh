@@ -9,6 +9,8 @@
 #   - Debian's chromium, poppler-utils (pdftotext) and libxml2-utils (xmllint), for the
 #     report tests, and tmux for the terminal tests, when they are missing (needs root, as
 #     on CI)
+#   - cargo-deb (pinned), and the Debian package built with packaging/build-deb.sh, exported
+#     as RESTORE_DRILL_TEST_DEB (on a whole run, or one naming the package test)
 #   - a 16 MiB tmpfs for the full-scratch case, exported as RESTORE_DRILL_TEST_SMALL_FS
 #     (as root; otherwise that case limits the file size with setrlimit instead)
 #   - cargo test (arguments are passed on: tests/run.sh s3 runs the tests matching "s3")
@@ -16,6 +18,7 @@
 #     cargo clippy --all-targets -- -D warnings
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CARGO_DEB_VERSION=3.8.0
 
 venv=target/test-venv
 if ! "$venv/bin/python" -c 'import moto, boto3, flask, aiosmtpd' >/dev/null 2>&1; then
@@ -92,6 +95,17 @@ for _ in $(seq 1 150); do
   kill -0 "${pids[-1]}" 2>/dev/null || { echo "tests/run.sh: aiosmtpd exited; its log:" >&2; cat target/aiosmtpd.log >&2; exit 1; }
   sleep 0.2
 done
+
+# The Debian package, for tests/package.rs: built here because a test cannot run cargo while
+# `cargo test` holds the build folder. On a whole run, or one that names the package test.
+if [ $# = 0 ] || [[ " $* " == *package* ]]; then
+  if ! command -v cargo-deb >/dev/null 2>&1; then
+    echo "tests/run.sh: installing cargo-deb $CARGO_DEB_VERSION" >&2
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
+  fi
+  deb=$(bash packaging/build-deb.sh | tail -1)
+  export RESTORE_DRILL_TEST_DEB="$PWD/$deb"
+fi
 
 export RESTORE_DRILL_TEST_S3="http://127.0.0.1:$s3_port"
 export RESTORE_DRILL_TEST_SMTP="127.0.0.1:$smtp_port"

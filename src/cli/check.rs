@@ -20,8 +20,9 @@ pub struct CheckArgs {
 
 pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Other commands resolve a secret only where they use it; check resolves them all.
-    match config::load_checked(&args.config.dir) {
+    match config::load_checked(&args.config.dir()) {
         Ok(config) => {
+            outln!("configuration folder: {}", args.config.located());
             outln!(
                 "ok: {} and {} polic{} valid",
                 config.dir.join(config::SETTINGS_FILE).display(),

@@ -46,12 +46,12 @@ pub struct DrillArgs {
 
 pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
     // Another policy's invalid file does not stop a drill; the drilled policy's own does.
-    let config = match config::load(&args.config.dir) {
+    let config = match config::load(&args.config.dir()) {
         Ok(config) => config,
         Err(errors) => {
             let code = super::config_failed(&errors);
             // The monitor learns of every run that ends, a drill's too.
-            if let Some(heartbeat) = config::load_heartbeat_only(&args.config.dir) {
+            if let Some(heartbeat) = config::load_heartbeat_only(&args.config.dir()) {
                 restore_drill::session::tell_monitor(&heartbeat, code, &errors.to_string());
             }
             return Ok(code);

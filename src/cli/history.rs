@@ -103,7 +103,7 @@ pub fn execute(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         }
         None => {}
     }
-    let history = match open(&args.config.dir)? {
+    let history = match open(&args.config.dir())? {
         Ok((history, _)) => history,
         Err(code) => return Ok(code),
     };
@@ -232,7 +232,7 @@ fn correct(
     action: Action,
     text: String,
 ) -> anyhow::Result<ExitCode> {
-    let (mut history, settings) = match open(&config.dir)? {
+    let (mut history, settings) = match open(&config.dir())? {
         Ok(opened) => opened,
         Err(code) => return Ok(code),
     };
@@ -303,7 +303,7 @@ fn parse_since(text: &str) -> Result<String, String> {
 }
 
 fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let settings = match config::load(&args.config.dir) {
+    let settings = match config::load(&args.config.dir()) {
         Ok(config) => config.settings,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };

@@ -43,7 +43,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
-    let config = match config::load(&args.config.dir) {
+    let config = match config::load(&args.config.dir()) {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
@@ -74,7 +74,7 @@ fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
-    let config = match config::load(&args.config.dir) {
+    let config = match config::load(&args.config.dir()) {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };

@@ -46,7 +46,9 @@ fn json_to_stdout(json: Option<&std::path::Path>) {
 mod check;
 mod drill;
 mod history;
+mod init;
 mod mail;
+mod meta;
 mod printer;
 mod progress;
 mod report;
@@ -65,7 +67,7 @@ use restore_drill::session::error_chain as chain;
 #[derive(Debug, Parser)]
 #[command(
     name = "restore-drill",
-    version,
+    version = meta::VERSION.as_str(),
     about = "Restores samples of backups, verifies them and judges RPO and RTO"
 )]
 pub struct Cli {
@@ -106,19 +108,41 @@ enum Command {
     /// Deliver spooled mail, or send a test message to a team.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Start a configuration: a commented settings file, or (--policy) a policy file.
+    Init(init::InitArgs),
+    /// The version, the commit it was built from and the build date.
+    Version(meta::VersionArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(meta::CompletionsArgs),
+    /// Print the man page (roff), e.g. `restore-drill man > restore-drill.1`.
+    Man,
 }
 
 /// The configuration directory option, shared by every command.
 #[derive(Debug, Args)]
 struct ConfigDir {
-    /// Directory holding restore-drill.yaml and the policies.
-    #[arg(
-        long = "config-dir",
-        env = "RESTORE_DRILL_DIR",
-        default_value = "policies",
-        value_name = "DIR"
-    )]
-    dir: PathBuf,
+    /// Directory holding restore-drill.yaml and the policies. Without it:
+    /// $RESTORE_DRILL_DIR, then ./policies when it exists, then
+    /// ~/.config/restore-drill ($XDG_CONFIG_HOME) when it exists, then /etc/restore-drill.
+    #[arg(long = "config-dir", value_name = "DIR")]
+    given: Option<PathBuf>,
+}
+
+/// The configuration folder the command uses and why, once chosen: every configuration
+/// error names it ([`config_failed`]).
+static LOCATED: std::sync::OnceLock<restore_drill::config::locate::Located> =
+    std::sync::OnceLock::new();
+
+impl ConfigDir {
+    /// The folder to use ([`restore_drill::config::locate`]).
+    fn dir(&self) -> PathBuf {
+        self.located().dir.clone()
+    }
+
+    /// The folder to use and why it was chosen.
+    fn located(&self) -> &'static restore_drill::config::locate::Located {
+        LOCATED.get_or_init(|| restore_drill::config::locate::locate(self.given.as_deref()))
+    }
 }
 
 impl Cli {
@@ -133,6 +157,10 @@ impl Cli {
             Command::History(args) => history::execute(args),
             Command::Report(args) => report::execute(args),
             Command::Schedule(args) => schedule::execute(args),
+            Command::Init(args) => init::execute(args),
+            Command::Version(args) => meta::version(args),
+            Command::Completions(args) => meta::completions(args),
+            Command::Man => meta::man(),
         }
     }
 }
@@ -242,6 +270,9 @@ fn session_code(
 /// Prints configuration errors and returns the matching exit code.
 fn config_failed(errors: &restore_drill::config::ConfigErrors) -> ExitCode {
     eprintln!("error: {errors}");
+    if let Some(located) = LOCATED.get() {
+        eprintln!("configuration folder: {located}");
+    }
     ExitCode::InvalidConfig
 }
 

@@ -98,7 +98,7 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(message) => return usage(&message),
     };
-    let config = match config::load(&args.config.dir) {
+    let config = match config::load(&args.config.dir()) {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };

@@ -41,15 +41,15 @@ pub struct RunArgs {
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     // An invalid policy file is an entry of the run (it fails); invalid settings stop it.
-    let config = match config::load(&args.config.dir) {
+    let config = match config::load(&args.config.dir()) {
         Ok(config) => config,
         Err(errors) => {
             let code = super::config_failed(&errors);
-            if let Some(heartbeat) = config::load_heartbeat_only(&args.config.dir) {
+            if let Some(heartbeat) = config::load_heartbeat_only(&args.config.dir()) {
                 session::tell_monitor(&heartbeat, code, &errors.to_string());
             }
             // A run that could not start still tells the MSP's team.
-            match session::notice_config_errors(&args.config.dir, &errors) {
+            match session::notice_config_errors(&args.config.dir(), &errors) {
                 Some(Ok(report)) => super::mail::print_report(&report),
                 Some(Err(e)) => eprintln!(
                     "error: the error notice could not be sent: {}",

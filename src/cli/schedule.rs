@@ -22,7 +22,7 @@ fn when(t: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
 }
 
 pub fn execute(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
-    let config = match config::load(&args.config.dir) {
+    let config = match config::load(&args.config.dir()) {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };

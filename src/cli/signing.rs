@@ -73,7 +73,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let Some((content, public, signature)) = signing::split_signed(&text) else {
         return failed("it carries no restore-drill signature".into());
     };
-    let config = config::load(&args.config.dir).ok();
+    let config = config::load(&args.config.dir()).ok();
     let expected = match (&args.public_key, &config) {
         (Some(hex), _) => Some(hex.to_ascii_lowercase()),
         (None, Some(config)) => signing_key(&config.settings)?.map(|k| signing::public_hex(&k)),

@@ -6,9 +6,11 @@
 //! only checked for their form; [`load_checked`] resolves them all, for `check`.
 
 mod invalid;
+pub mod locate;
 pub mod mail;
 mod overlap;
 mod policy;
+pub mod scaffold;
 mod secrets;
 mod settings;
 pub mod units;
@@ -143,7 +145,7 @@ fn load_with(dir: &Path, resolve_secrets: bool) -> Result<Config, ConfigErrors> 
     let whole = |message: String| ConfigErrors(vec![file_error(dir, message)]);
     let meta = std::fs::metadata(dir).map_err(|e| {
         whole(format!(
-            "cannot open the configuration directory: {e} (pass --config-dir or set RESTORE_DRILL_DIR)"
+            "cannot open the configuration directory: {e} (pass --config-dir, set RESTORE_DRILL_DIR, or create one with `restore-drill init`)"
         ))
     })?;
     if !meta.is_dir() {
@@ -184,7 +186,7 @@ fn load_with(dir: &Path, resolve_secrets: bool) -> Result<Config, ConfigErrors> 
     if files.is_empty() && errors.is_empty() {
         errors.push(file_error(
             &dir,
-            "no policies found: add one `*.yaml` file per protected system (see policies/ in the restore-drill repository)".into(),
+            "no policies found: add one `*.yaml` file per protected system (`restore-drill init --policy NAME --client C --storage fs|s3|azblob|gcs …` writes one)".into(),
         ));
     }
     invalid.extend(duplicate_names(&mut policies));
