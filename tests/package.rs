@@ -7,8 +7,8 @@
 
 mod common;
 
+use assert_cmd::Command;
 use std::path::Path;
-use std::process::Command;
 
 use common::{Failures, run, run_ok};
 
@@ -71,7 +71,10 @@ fn the_debian_package_installs_runs_and_purges_cleanly() {
         format!("the packaged binary is {size} bytes: debug information not stripped? {binary}")
     });
     let conffiles = run_ok(Command::new("dpkg-deb").args(["--info", &deb, "conffiles"]));
-    for conf in ["/etc/restore-drill/restore-drill.yaml", "/etc/restore-drill/example.yaml"] {
+    for conf in [
+        "/etc/restore-drill/restore-drill.yaml",
+        "/etc/restore-drill/example.yaml",
+    ] {
         failures.check(conffiles.stdout.contains(conf), || {
             format!("{conf} is not a conffile: {conffiles}")
         });
@@ -85,13 +88,15 @@ fn the_debian_package_installs_runs_and_purges_cleanly() {
         use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
         (m.uid(), m.permissions().mode() & 0o777)
     });
-    failures.check(
-        matches!(state, Ok((uid, 0o700)) if uid != 0),
-        || format!("/var/lib/restore-drill is not the service user's, 0700: {state:?}"),
-    );
+    failures.check(matches!(state, Ok((uid, 0o700)) if uid != 0), || {
+        format!("/var/lib/restore-drill is not the service user's, 0700: {state:?}")
+    });
     let check = run(as_service(&["check"]));
     failures.check(
-        check.code == 0 && check.stdout.contains("configuration folder: /etc/restore-drill"),
+        check.code == 0
+            && check
+                .stdout
+                .contains("configuration folder: /etc/restore-drill"),
         || format!("check as the service user: {check}"),
     );
     let ran = run(as_service(&["run"]));
@@ -109,9 +114,10 @@ fn the_debian_package_installs_runs_and_purges_cleanly() {
         format!("systemd-analyze verify: {verify}")
     });
     let man = run(Command::new("man").args(["-w", "restore-drill"]));
-    failures.check(man.code != 0 || man.stdout.contains("restore-drill.1"), || {
-        format!("{man}")
-    });
+    failures.check(
+        man.code != 0 || man.stdout.contains("restore-drill.1"),
+        || format!("{man}"),
+    );
 
     // Remove: the program goes, the configuration (conffiles) and the state stay.
     run_ok(Command::new("dpkg").args(["-r", "restore-drill"]));
