@@ -1,7 +1,9 @@
 //! Drives one run through the stages: plan every policy (listing storage), restore the
 //! sampled objects in parallel across policies, verify, validate, judge. Side effects are
-//! confined to storage reads and the run's own scratch folder, removed at the end unless
-//! `--keep`.
+//! confined to storage reads and the run's own scratch folder, created new in the private
+//! scratch folder and held open: every folder and file of the run is made through that
+//! handle, never through a symbolic link, and the folder is removed at the end by handle
+//! unless `--keep`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -70,6 +72,10 @@ pub enum RunError {
         /// In the message, so no `source`: it would be printed twice.
         error: std::io::Error,
     },
+    /// The scratch folder is not this user's alone (checked again on the handle the run
+    /// creates its folder through).
+    #[error(transparent)]
+    UnsafeScratch(#[from] crate::unattended::ScratchError),
 }
 
 /// One policy after planning: its operator and plan, or why it has none.
@@ -160,13 +166,14 @@ struct Job<'p> {
     set: usize,
     op: storage::Storage,
     object: &'p PlannedObject,
+    /// The set's folder, relative to the run's folder.
     set_dir: Result<PathBuf, restore::UnsafePath>,
     required: bool,
     in_archive: Option<String>,
     /// Remove the object's restored files as soon as it is verified: nothing reads them
     /// again (no `validate` commands, no `--keep`), so scratch holds only what is in flight.
     discard: bool,
-    /// The run's folder as created: removals are refused once it was swapped.
+    /// The run's folder as created, held open: the set's folder is made through it.
     run_folder: RunFolder,
     /// When the policy's restores are given up: `policy_time` after its first object started.
     deadline: Arc<OnceLock<Instant>>,
@@ -195,20 +202,18 @@ pub async fn execute(
     options: &RunOptions,
 ) -> Result<RunResult, RunError> {
     let dir = run_dir(config, start);
-    let run_folder = std::fs::create_dir_all(&dir)
-        .and_then(|()| RunFolder::of(&dir))
-        .map_err(|error| RunError::Scratch {
-            path: dir.clone(),
-            error,
-        })?;
+    let scratch_error = |error| RunError::Scratch {
+        path: dir.clone(),
+        error,
+    };
+    let scratch = crate::unattended::private_scratch(&config.settings.scratch_dir, true)?
+        .ok_or_else(|| scratch_error(std::io::ErrorKind::NotFound.into()))?;
+    let run_folder = RunFolder::create(&scratch, &start.run_id).map_err(scratch_error)?;
     // Held until the run ends: the next run removes this folder only if nobody holds it, and
     // records the run as interrupted when its marker is still there.
-    let _claim = crate::unattended::claim_run_dir(&dir, &marker(config, start, options)).map_err(
-        |error| RunError::Scratch {
-            path: dir.clone(),
-            error,
-        },
-    )?;
+    let claim =
+        crate::unattended::claim_run_dir(&run_folder.folder, &marker(config, start, options))
+            .map_err(scratch_error)?;
     let checksum_files = ChecksumFiles::default();
     let limits = restore::Limits {
         max_restored_bytes: config.settings.max_restored_bytes,
@@ -232,13 +237,13 @@ pub async fn execute(
         .await;
 
     let whole_set = start.choice != crate::plan::Choice::Sample;
-    let policies = finish_policies(planned, &outcomes, &dir, &checksum_files, whole_set).await;
+    let policies =
+        finish_policies(planned, &outcomes, &run_folder, &checksum_files, whole_set).await;
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
-    crate::unattended::release_run_dir(&dir);
+    crate::unattended::release_run_dir(&claim);
     if !options.keep
-        && run_folder.intact()
-        && let Err(e) = std::fs::remove_dir_all(&dir)
+        && let Err(e) = run_folder.remove()
     {
         tracing::warn!(path = %dir.display(), error = %e, "could not remove the run's scratch folder");
     }
@@ -267,13 +272,12 @@ pub async fn execute(
 
 /// One job per planned object, across every policy that could be planned.
 fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -> Vec<Job<'p>> {
-    let dir = &run.path;
     let mut jobs = Vec::new();
     for (p, planned_policy) in planned.iter().enumerate() {
         let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
             continue;
         };
-        let policy_dir = dir.join(&planned_policy.policy.name);
+        let policy_dir = PathBuf::from(&planned_policy.policy.name);
         let deadline = Arc::new(OnceLock::new());
         let policy_time = op.tuning().policy_time(planned_policy.policy.targets.rto);
         for (s, set) in plan.sets.iter().enumerate() {
@@ -303,14 +307,14 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
 async fn finish_policies(
     planned: Vec<Planned<'_>>,
     outcomes: &[JobOutcome],
-    dir: &Path,
+    run: &RunFolder,
     checksum_files: &ChecksumFiles,
     whole_set: bool,
 ) -> Vec<PolicyResult> {
     let mut policies = Vec::with_capacity(planned.len());
     for (p, planned_policy) in planned.into_iter().enumerate() {
         let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
-        let mut validation = validate_sets(&planned_policy, &mine, dir).await;
+        let mut validation = validate_sets(&planned_policy, &mine, run).await;
         if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
             for set in &plan.sets {
                 validation.extend(
@@ -341,15 +345,11 @@ async fn run_job(
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
     algorithms.insert(Algorithm::Sha256);
     let mut restored = restore::Restored::default();
-    match &job.set_dir {
-        Err(why) => findings.push(Finding::new(
-            FindingKind::UnsafePath,
-            Some(&object.key),
-            format!("refused: the set name makes an unsafe folder: {why}"),
-        )),
+    match set_folder(&job) {
+        Err(finding) => findings.push(finding),
         Ok(set_dir) => {
             let spec = RestoreSpec {
-                set_dir: set_dir.clone(),
+                set_dir,
                 algorithms,
                 in_archive: job.in_archive.clone(),
                 limits,
@@ -413,7 +413,8 @@ async fn run_job(
         abandoned: false,
         late: restored.out_of_time,
     };
-    if job.discard && !restored.created.is_empty() && job.run_folder.intact() {
+    // By each file's folder handle, so a folder swapped meanwhile redirects nothing.
+    if job.discard && !restored.created.is_empty() {
         let created = std::mem::take(&mut restored.created);
         let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }
@@ -440,11 +441,43 @@ async fn restore_watched(
     restored
 }
 
+/// The job's set folder, opened (and made when missing) through the run folder's handle
+/// without following a link, or the finding that says why it cannot be.
+fn set_folder(job: &Job<'_>) -> Result<crate::folder::Folder, Finding> {
+    let key = Some(job.object.key.as_str());
+    let rel = job.set_dir.as_ref().map_err(|why| {
+        Finding::new(
+            FindingKind::UnsafePath,
+            key,
+            format!("refused: the set name makes an unsafe folder: {why}"),
+        )
+    })?;
+    job.run_folder.folder.dir(rel, true).map_err(|e| {
+        Finding::new(
+            FindingKind::ScratchError,
+            key,
+            format!("cannot create the set's folder: {e}"),
+        )
+    })
+}
+
+/// Whether `path`, resolved as a command would, is the folder `rel` below `run` reached by
+/// handle without following a link (same device and inode).
+fn same_folder(run: &crate::folder::Folder, rel: &Path, path: &Path) -> bool {
+    let (Ok(by_handle), Ok(by_path)) = (
+        run.dir(rel, false).and_then(|f| f.stat()),
+        rustix::fs::stat(path),
+    ) else {
+        return false;
+    };
+    by_handle.st_dev == by_path.st_dev && by_handle.st_ino == by_path.st_ino
+}
+
 /// Runs the policy's `validate` commands in each set folder that holds restored files.
 async fn validate_sets(
     planned: &Planned<'_>,
     outcomes: &[&JobOutcome],
-    dir: &Path,
+    run: &RunFolder,
 ) -> Vec<Finding> {
     let (Some(plan), false) = (&planned.plan, planned.policy.validate.is_empty()) else {
         return Vec::new();
@@ -455,9 +488,22 @@ async fn validate_sets(
         if !restored_any {
             continue;
         }
-        let Ok(set_dir) = restore::output_path(&dir.join(&planned.policy.name), &set.name) else {
+        let Ok(rel) = restore::output_path(Path::new(&planned.policy.name), &set.name) else {
             continue;
         };
+        // The commands get the folder as a path: it must still lead to the folder restored.
+        let set_dir = run.path.join(&rel);
+        if !same_folder(&run.folder, &rel, &set_dir) {
+            findings.push(Finding::new(
+                FindingKind::ScratchError,
+                Some(&set.name),
+                format!(
+                    "`{}` no longer leads to the folder restored (replaced during the run, by a symbolic link or another folder): validate commands not run",
+                    set_dir.display()
+                ),
+            ));
+            continue;
+        }
         findings
             .extend(verify::run_validations(&planned.policy.validate, &set_dir, &set.name).await);
     }

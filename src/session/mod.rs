@@ -398,15 +398,14 @@ impl<'c> Session<'c> {
             }),
             Err(error) => events.event(Event::StoppedNotRecorded { error: &error }),
         }
+        // By handle, never through a link (see `unattended::remove_run_dir`).
         let dir = run::run_dir(config, start);
-        if dir.exists() {
-            unattended::release_run_dir(&dir);
-            if let Err(error) = std::fs::remove_dir_all(&dir) {
-                events.event(Event::ScratchNotRemoved {
-                    path: &dir,
-                    error: &error,
-                });
-            }
+        if let Err(error) = unattended::remove_run_dir(&config.settings.scratch_dir, &start.run_id)
+        {
+            events.event(Event::ScratchNotRemoved {
+                path: &dir,
+                error: &error,
+            });
         }
         match stop {
             StopSignal::Interrupt => ExitCode::Interrupted,

@@ -100,7 +100,7 @@ impl Bench {
             checksums: Vec::new(),
         };
         let spec = RestoreSpec {
-            set_dir: self.scratch.clone(),
+            set_dir: crate::folder::Folder::open(&self.scratch).unwrap(),
             algorithms: [Algorithm::Sha256].into(),
             in_archive: in_archive.map(str::to_string),
             limits: Limits {

@@ -59,7 +59,7 @@ async fn missing_object_is_a_storage_error() {
         checksums: Vec::new(),
     };
     let spec = RestoreSpec {
-        set_dir: b.scratch.clone(),
+        set_dir: crate::folder::Folder::open(&b.scratch).unwrap(),
         algorithms: [Algorithm::Sha256].into(),
         in_archive: None,
         limits: Limits {
@@ -238,7 +238,7 @@ async fn a_chunk_over_half_the_budget_does_not_wait_for_itself() {
         checksums: Vec::new(),
     };
     let spec = RestoreSpec {
-        set_dir: b.scratch.clone(),
+        set_dir: crate::folder::Folder::open(&b.scratch).unwrap(),
         algorithms: BTreeSet::new(),
         in_archive: None,
         limits: Limits {
