@@ -213,7 +213,12 @@ fn host_lines(team: &Team, result: &RunResult) -> String {
     for f in &result.host_findings {
         // A planted marker's content is anyone's text: shown escaped.
         let object = printable(f.object.as_deref().unwrap_or("host"));
-        let _ = writeln!(out, "  - {}: {object}\n    {}", f.kind, printable(&f.message));
+        let _ = writeln!(
+            out,
+            "  - {}: {object}\n    {}",
+            f.kind,
+            printable(&f.message)
+        );
     }
     out
 }
