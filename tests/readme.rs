@@ -22,16 +22,19 @@ fn unit(readme: &str, file: &str) -> String {
 #[test]
 fn readme_systemd_units_verify() {
     let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    // The units are shown in full in the reference the README links to.
+    let reference =
+        std::fs::read_to_string(common::repo().join("docs/reference.md")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let binary = assert_cmd::cargo::cargo_bin("restore-drill");
-    let service = unit(&readme, "restore-drill.service").replace(
+    let service = unit(&reference, "restore-drill.service").replace(
         "/usr/local/bin/restore-drill",
         &binary.display().to_string(),
     );
     std::fs::write(dir.path().join("restore-drill.service"), service).unwrap();
     std::fs::write(
         dir.path().join("restore-drill.timer"),
-        unit(&readme, "restore-drill.timer"),
+        unit(&reference, "restore-drill.timer"),
     )
     .unwrap();
     let analyze = PathBuf::from("/usr/bin/systemd-analyze");
@@ -61,8 +64,8 @@ fn readme_systemd_units_verify() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in: {security}"));
     assert!(
-        score <= 1.5 && readme.contains(&format!("scores {score:.1} \"OK\"")),
-        "exposure {score}, which the README must state: {security}"
+        score <= 1.5 && reference.contains(&format!("scores {score:.1} \"OK\"")),
+        "exposure {score}, which docs/reference.md must state: {security}"
     );
     // The units the Debian package installs are the README's (their first line, the path
     // comment, and the binary's path apart).
@@ -70,7 +73,7 @@ fn readme_systemd_units_verify() {
         let body = |text: &str| text.lines().skip(1).collect::<Vec<_>>().join("\n");
         let packaged =
             std::fs::read_to_string(common::repo().join("packaging/deb").join(file)).unwrap();
-        let shown = unit(&readme, file).replace("/usr/local/bin/", "/usr/bin/");
+        let shown = unit(&reference, file).replace("/usr/local/bin/", "/usr/bin/");
         assert_eq!(
             body(&shown).trim_end(),
             body(&packaged).trim_end(),
