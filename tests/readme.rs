@@ -23,8 +23,7 @@ fn unit(readme: &str, file: &str) -> String {
 fn readme_systemd_units_verify() {
     let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
     // The units are shown in full in the reference the README links to.
-    let reference =
-        std::fs::read_to_string(common::repo().join("docs/reference.md")).unwrap();
+    let reference = std::fs::read_to_string(common::repo().join("docs/reference.md")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let binary = assert_cmd::cargo::cargo_bin("restore-drill");
     let service = unit(&reference, "restore-drill.service").replace(
