@@ -281,7 +281,8 @@ mod tests {
         assert_eq!(last.kind, FindingKind::MissingFile);
         assert_eq!(last.object.as_deref(), Some("set/SHA256SUMS"));
         assert!(
-            last.message.contains("and 189,990 more missing_file findings")
+            last.message
+                .contains("and 189,990 more missing_file findings")
                 && last.message.contains("190,000 in all"),
             "{}",
             last.message
@@ -298,7 +299,9 @@ mod tests {
         let summary = capped.last().unwrap();
         assert_eq!(summary.object, None);
         assert!(
-            summary.message.contains("and 950 more missing_file findings of this policy, for 950 objects"),
+            summary
+                .message
+                .contains("and 950 more missing_file findings of this policy, for 950 objects"),
             "{}",
             summary.message
         );
@@ -314,7 +317,11 @@ mod tests {
     fn long_messages_are_cut_at_a_character_boundary() {
         let f = Finding::new(FindingKind::MissingFile, Some("k"), "é".repeat(100_000));
         assert!(f.message.len() <= MAX_MESSAGE_BYTES);
-        assert!(f.message.ends_with("more bytes)"), "{}", &f.message[f.message.len() - 40..]);
+        assert!(
+            f.message.ends_with("more bytes)"),
+            "{}",
+            &f.message[f.message.len() - 40..]
+        );
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
     }

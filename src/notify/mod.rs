@@ -37,7 +37,11 @@ pub async fn send_results(
     let (flushed, mut still) = mailer.flush().await;
     report.flushed = flushed;
     report.undelivered.append(&mut still);
-    let emails = compose::digests(result, &settings.teams);
+    let emails = compose::digests(
+        result,
+        &settings.teams,
+        &settings.state_dir.join("runs").join(&result.run_id),
+    );
     for (email, delivery) in emails.iter().zip(mailer.deliver_all(&emails).await?) {
         record(&mut report, email, delivery);
     }

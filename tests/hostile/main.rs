@@ -24,3 +24,4 @@ mod proxy;
 mod scratch_faults;
 mod scratch_owner;
 mod storage_faults;
+mod unbounded_work;
