@@ -44,17 +44,19 @@ pub enum Delivery {
 const NOT_ANSWERED: &str = "the run stopped before the server answered";
 
 /// A message on its way: built once, then spooled, sent, or both.
-struct Outgoing<'a> {
-    email: &'a Email,
+struct Outgoing {
+    team: String,
+    subject: String,
     envelope: Envelope,
     raw: Vec<u8>,
 }
 
-impl<'a> Outgoing<'a> {
-    fn new(from: &str, email: &'a Email) -> Result<Outgoing<'a>, BuildError> {
+impl Outgoing {
+    fn new(from: &str, email: &Email) -> Result<Outgoing, BuildError> {
         let message = smtp::build_message(from, email)?;
         Ok(Outgoing {
-            email,
+            team: email.team.clone(),
+            subject: email.subject.clone(),
             envelope: message.envelope().clone(),
             raw: message.formatted(),
         })
@@ -63,8 +65,8 @@ impl<'a> Outgoing<'a> {
     /// Its spool file's bytes, waiting because of `error`.
     fn spooled(&self, error: &str) -> Vec<u8> {
         let entry = SpoolEntry {
-            team: self.email.team.clone(),
-            subject: self.email.subject.clone(),
+            team: self.team.clone(),
+            subject: self.subject.clone(),
             from: self
                 .envelope
                 .from()
@@ -75,6 +77,46 @@ impl<'a> Outgoing<'a> {
             last_error: error.to_string(),
         };
         spool::file_bytes(&entry, &self.raw)
+    }
+}
+
+/// A run's messages made ready by [`Mailer::prepare`], to be sent by
+/// [`Mailer::send_pending`].
+pub struct Pending {
+    items: Vec<Item>,
+}
+
+enum Item {
+    /// Nothing left to do: written to the outbox, or mail is off.
+    Done(Delivery),
+    /// Built and spooled ahead (or why it could not be spooled), to be sent.
+    Ahead(Outgoing, Result<PathBuf, WriteError>),
+}
+
+impl Pending {
+    /// The spool files of its messages.
+    pub fn spooled(&self) -> Vec<&Path> {
+        self.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Ahead(_, Ok(path)) => Some(path.as_path()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Its messages still waiting in the spool (all but those sent), by team, as a run
+    /// stopped by a signal leaves them; `why` says what stopped it.
+    pub fn left_spooled(&self, why: &str) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Ahead(out, Ok(path)) if path.exists() => {
+                    Some(format!("{} (team {}): {why}", path.display(), out.team))
+                }
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -120,29 +162,43 @@ impl Mailer {
     /// it waits on the server (a reboot, SIGKILL) leaves them all for the next run. A failure
     /// to spool does not stop the attempt.
     pub async fn deliver_all(&self, emails: &[Email]) -> Result<Vec<Delivery>, MailError> {
-        let outgoing = emails
-            .iter()
-            .map(|email| Outgoing::new(&self.settings.from, email))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut delivered = Vec::with_capacity(emails.len());
-        match &self.settings.transport {
-            Transport::None => delivered.resize_with(emails.len(), || Delivery::Skipped),
-            Transport::File => {
-                for out in &outgoing {
-                    let path =
-                        spool::write_new(&self.outbox_dir(), &out.email.team, "eml", &out.raw)?;
-                    delivered.push(Delivery::Written(path));
+        let pending = self.prepare(emails)?;
+        self.send_pending(&pending).await
+    }
+
+    /// Builds the messages and puts each where it waits: over SMTP in the spool, ahead of
+    /// any attempt (nothing of them is lost if the run stops, however, from here on); with
+    /// `transport: file` in the outbox, delivered already.
+    pub fn prepare(&self, emails: &[Email]) -> Result<Pending, MailError> {
+        let mut items = Vec::with_capacity(emails.len());
+        for email in emails {
+            let out = Outgoing::new(&self.settings.from, email)?;
+            items.push(match &self.settings.transport {
+                Transport::None => Item::Done(Delivery::Skipped),
+                Transport::File => Item::Done(Delivery::Written(spool::write_new(
+                    &self.outbox_dir(),
+                    &out.team,
+                    "eml",
+                    &out.raw,
+                )?)),
+                Transport::Smtp(_) => {
+                    let ahead = self.spool(&out, NOT_ANSWERED);
+                    Item::Ahead(out, ahead)
                 }
-            }
-            Transport::Smtp(_) => {
-                let ahead: Vec<_> = outgoing
-                    .iter()
-                    .map(|out| self.spool(out, NOT_ANSWERED))
-                    .collect();
-                for (out, ahead) in outgoing.iter().zip(ahead) {
-                    delivered.push(self.send_spooled(out, ahead).await?);
-                }
-            }
+            });
+        }
+        Ok(Pending { items })
+    }
+
+    /// Sends what [`Mailer::prepare`] spooled, in order; what SMTP will not take stays in the
+    /// spool with its last error.
+    pub async fn send_pending(&self, pending: &Pending) -> Result<Vec<Delivery>, MailError> {
+        let mut delivered = Vec::with_capacity(pending.items.len());
+        for item in &pending.items {
+            delivered.push(match item {
+                Item::Done(delivery) => delivery.clone(),
+                Item::Ahead(out, ahead) => self.send_spooled(out, ahead.as_ref().ok()).await?,
+            });
         }
         Ok(delivered)
     }
@@ -151,12 +207,12 @@ impl Mailer {
     /// it, kept there with the last error when it did not.
     async fn send_spooled(
         &self,
-        out: &Outgoing<'_>,
-        ahead: Result<PathBuf, WriteError>,
+        out: &Outgoing,
+        ahead: Option<&PathBuf>,
     ) -> Result<Delivery, MailError> {
         match self.send(&out.envelope, &out.raw).await {
             Ok(()) => {
-                if let Ok(path) = &ahead
+                if let Some(path) = ahead
                     && let Err(e) = std::fs::remove_file(path)
                 {
                     tracing::warn!(spooled = %path.display(), error = %e, "a delivered message stays in the spool: it will be sent again");
@@ -167,11 +223,11 @@ impl Mailer {
                 let error = error.to_string();
                 let path = match ahead {
                     // The spooled copy is rewritten with the last error, for `mail flush`.
-                    Ok(path) => {
-                        spool::rewrite(&path, &out.spooled(&error))?;
-                        path
+                    Some(path) => {
+                        spool::rewrite(path, &out.spooled(&error))?;
+                        path.clone()
                     }
-                    Err(_) => self.spool(out, &error)?,
+                    None => self.spool(out, &error)?,
                 };
                 Ok(Delivery::Spooled { path, error })
             }
@@ -201,10 +257,10 @@ impl Mailer {
     /// Writes the message to the spool as one file, atomically. A crash leaves the message
     /// spooled whole or not at all (two files, written one after the other, could leave a
     /// message without its envelope: never resent, and not reported).
-    fn spool(&self, out: &Outgoing<'_>, error: &str) -> Result<PathBuf, WriteError> {
+    fn spool(&self, out: &Outgoing, error: &str) -> Result<PathBuf, WriteError> {
         spool::write_new(
             &self.spool_dir(),
-            &out.email.team,
+            &out.team,
             spool::SPOOLED,
             &out.spooled(error),
         )
@@ -221,8 +277,17 @@ impl Mailer {
 
     /// Delivers every spooled message, oldest first. Returns (delivered, still spooled).
     pub async fn flush(&self) -> (usize, Vec<String>) {
+        self.flush_except(&Pending { items: Vec::new() }).await
+    }
+
+    /// The same, leaving alone the messages of `pending` (this run's, sent after).
+    pub async fn flush_except(&self, pending: &Pending) -> (usize, Vec<String>) {
+        let ours = pending.spooled();
         let (mut delivered, mut remaining) = (0, Vec::new());
         for message in spool::waiting(&self.spool_dir()) {
+            if ours.iter().any(|p| *p == message.path()) {
+                continue;
+            }
             let result = match message.read() {
                 Ok((entry, raw)) => self.flush_one(&entry, &raw).await,
                 Err(e) => Err(e.to_string()),

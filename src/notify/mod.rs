@@ -29,20 +29,60 @@ pub async fn send_results(
     settings: &Settings,
     result: &RunResult,
 ) -> Result<MailReport, MailError> {
-    let mut report = MailReport::default();
+    match prepare_results(settings, result)? {
+        Some(mail) => send_prepared(&mail).await,
+        None => Ok(MailReport::default()),
+    }
+}
+
+/// A run's digests, composed, built and put where they wait (over SMTP, in the spool): from
+/// here on a run stopped by a signal loses none of them.
+pub struct RunMail {
+    mailer: Mailer,
+    emails: Vec<Email>,
+    pending: deliver::Pending,
+}
+
+impl RunMail {
+    /// What a run stopped by a signal leaves: its messages not yet sent, in the spool.
+    pub fn stopped(&self, why: &str) -> MailReport {
+        MailReport {
+            undelivered: self.pending.left_spooled(why),
+            ..MailReport::default()
+        }
+    }
+}
+
+/// Composes the run's digests, builds and spools them; `None` when mail is off.
+pub fn prepare_results(
+    settings: &Settings,
+    result: &RunResult,
+) -> Result<Option<RunMail>, MailError> {
     if !settings.mail.enabled() {
-        return Ok(report);
+        return Ok(None);
     }
     let mailer = Mailer::new(&settings.mail, &settings.state_dir);
-    let (flushed, mut still) = mailer.flush().await;
-    report.flushed = flushed;
-    report.undelivered.append(&mut still);
     let emails = compose::digests(
         result,
         &settings.teams,
         &settings.state_dir.join("runs").join(&result.run_id),
     );
-    for (email, delivery) in emails.iter().zip(mailer.deliver_all(&emails).await?) {
+    let pending = mailer.prepare(&emails)?;
+    Ok(Some(RunMail {
+        mailer,
+        emails,
+        pending,
+    }))
+}
+
+/// Delivers the spool's older messages, then the run's own.
+pub async fn send_prepared(mail: &RunMail) -> Result<MailReport, MailError> {
+    let mut report = MailReport::default();
+    let (flushed, mut still) = mail.mailer.flush_except(&mail.pending).await;
+    report.flushed = flushed;
+    report.undelivered.append(&mut still);
+    let delivered = mail.mailer.send_pending(&mail.pending).await?;
+    for (email, delivery) in mail.emails.iter().zip(delivered) {
         record(&mut report, email, delivery);
     }
     Ok(report)

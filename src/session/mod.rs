@@ -344,14 +344,16 @@ impl<'c> Session<'c> {
             ));
         }
         not_kept.extend(evidence::keep(settings, &result, events)?);
-        let mail = runtime
-            .block_on(notify::send_results(settings, &result))
-            .map_err(SessionError::Mail)?;
+        let (mail, stop) = mail_phase(&runtime, &mut signals, settings, &result, events)?;
         events.event(Event::Mail(&mail));
         for message in &not_kept {
             events.event(Event::NotKept { message });
         }
-        let code = exit_code(&result, !not_kept.is_empty(), &mail);
+        let code = match stop {
+            Some(StopSignal::Interrupt) => ExitCode::Interrupted,
+            Some(StopSignal::Terminate) => ExitCode::Terminated,
+            None => exit_code(&result, !not_kept.is_empty(), &mail),
+        };
         Ok(Outcome {
             code,
             result: Some(result),
@@ -464,6 +466,41 @@ fn exit_code(result: &RunResult, evidence_lost: bool, mail: &MailReport) -> Exit
         match result.status {
             Status::Pass => ExitCode::Success,
             Status::Fail | Status::Interrupted => ExitCode::PolicyFailed,
+        }
+    }
+}
+
+/// The run's mail, stopped by SIGINT or SIGTERM like every other phase: the messages are
+/// spooled before the first attempt, so a stop leaves the unsent ones there for the next
+/// run (the run is recorded already). A signal that came while the evidence was kept is
+/// honoured here, before any attempt.
+fn mail_phase(
+    runtime: &tokio::runtime::Runtime,
+    signals: &mut unattended::Signals,
+    settings: &crate::config::Settings,
+    result: &RunResult,
+    events: &dyn Events,
+) -> Result<(MailReport, Option<StopSignal>), SessionError> {
+    let Some(mail) = notify::prepare_results(settings, result).map_err(SessionError::Mail)? else {
+        return Ok((MailReport::default(), None));
+    };
+    let sent = runtime.block_on(async {
+        tokio::select! {
+            biased;
+            stop = signals.recv() => Err(stop),
+            report = notify::send_prepared(&mail) => Ok(report),
+        }
+    });
+    match sent {
+        Ok(report) => Ok((report.map_err(SessionError::Mail)?, None)),
+        Err(stop) => {
+            events.event(Event::Stopping(stop));
+            let name = match stop {
+                StopSignal::Interrupt => "SIGINT",
+                StopSignal::Terminate => "SIGTERM",
+            };
+            let why = format!("the run was stopped by {name} before the server took it");
+            Ok((mail.stopped(&why), Some(stop)))
         }
     }
 }

@@ -307,3 +307,54 @@ fn a_run_killed_while_sending_leaves_all_its_mail_in_the_spool() {
     flush_to_the_real_server(&mut sb, 2);
     drop(silent);
 }
+
+/// SIGTERM while the run waits on a mail server that stalls: the run stops at once with
+/// exit 143, its messages wait in the spool, and the run is in the history with its own
+/// verdict (recorded before the mail); the next `mail flush` delivers each once.
+#[test]
+fn sigterm_while_mailing_spools_the_mail_records_the_run_and_exits_143() {
+    let silent = FakeSmtp::start(Script::Silent);
+    let mut sb = sandbox(&format!(
+        "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 1\n  timeout: 60s\n",
+        silent.port
+    ));
+    sb.seal();
+    let child = sb.spawn(&["run"], false);
+    let started = Instant::now();
+    while silent.count("CONNECT") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never reached the mail server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let out = sb.wait(child, false);
+    sb.check(&out, &["run"]);
+    let mut failures = Failures::new();
+    failures.check_eq(out.code, 143, || format!("SIGTERM while mailing: {out}"));
+    // The connection was still held when the run ended: it did not wait for the server.
+    failures.check(silent.count("CONNECT") == 1, || {
+        "the run tried the server again after SIGTERM".into()
+    });
+    failures.check_eq(spooled(&sb), 2, || "one digest per team spooled".into());
+    failures.check(out.stdout.contains("UNDELIVERED, spooled"), || {
+        format!("the output names the spooled messages: {out}")
+    });
+    let db = rusqlite::Connection::open(sb.root.join("state/history.sqlite3")).unwrap();
+    let statuses: Vec<String> = db
+        .prepare("SELECT status FROM runs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    failures.check_eq(&statuses, &vec!["pass".to_string()], || {
+        "the run is recorded once, with its verdict".into()
+    });
+    failures.assert_none();
+
+    flush_to_the_real_server(&mut sb, 2);
+    drop(silent);
+}
