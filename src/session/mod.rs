@@ -482,7 +482,18 @@ fn mail_phase(
     events: &dyn Events,
 ) -> Result<(MailReport, Option<StopSignal>), SessionError> {
     let Some(mail) = notify::prepare_results(settings, result).map_err(SessionError::Mail)? else {
-        return Ok((MailReport::default(), None));
+        // No mail: a signal that came while the evidence was kept still ends the run so.
+        let pending = runtime.block_on(async {
+            tokio::select! {
+                biased;
+                stop = signals.recv() => Some(stop),
+                () = std::future::ready(()) => None,
+            }
+        });
+        if let Some(stop) = pending {
+            events.event(Event::Stopping(stop));
+        }
+        return Ok((MailReport::default(), pending));
     };
     let sent = runtime.block_on(async {
         tokio::select! {
