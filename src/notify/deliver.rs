@@ -275,50 +275,134 @@ impl Mailer {
         }
     }
 
-    /// Delivers every spooled message, oldest first. Returns (delivered, still spooled).
-    pub async fn flush(&self) -> (usize, Vec<String>) {
+    /// Delivers every spooled message, oldest first.
+    pub async fn flush(&self) -> Flushed {
         self.flush_except(&Pending { items: Vec::new() }).await
     }
 
-    /// The same, leaving alone the messages of `pending` (this run's, sent after).
-    pub async fn flush_except(&self, pending: &Pending) -> (usize, Vec<String>) {
+    /// The same, leaving alone the messages of `pending` (this run's, sent after). One
+    /// attempt per message (the next run tries again), and none after the server failed
+    /// for one (down, or refusing for now): a run spends at most one `mail.timeout` on a
+    /// server that is down, however many messages an outage left waiting.
+    pub async fn flush_except(&self, pending: &Pending) -> Flushed {
         let ours = pending.spooled();
-        let (mut delivered, mut remaining) = (0, Vec::new());
+        let mut flushed = Flushed::default();
+        let mut down: Option<String> = None;
+        let now = jiff::Timestamp::now();
         for message in spool::waiting(&self.spool_dir()) {
-            if ours.iter().any(|p| *p == message.path()) {
+            if ours.contains(&message.path()) {
                 continue;
             }
-            let result = match message.read() {
-                Ok((entry, raw)) => self.flush_one(&entry, &raw).await,
-                Err(e) => Err(e.to_string()),
+            let read = message.read();
+            if let Ok((entry, _)) = &read {
+                flushed.stale.extend(self.stale(&message, entry, now));
+            }
+            let result = match (&down, read) {
+                (Some(why), _) => Err(format!("not tried in this run: {why}")),
+                (None, Ok((entry, raw))) => match self.flush_one(&entry, &raw).await {
+                    Ok(()) => Ok(()),
+                    Err((error, server)) => {
+                        if server {
+                            down = Some(format!(
+                                "the server failed for an earlier message ({error})"
+                            ));
+                        }
+                        Err(error)
+                    }
+                },
+                (None, Err(e)) => Err(e.to_string()),
             };
             match result {
                 Ok(()) => {
                     message.remove();
-                    delivered += 1;
+                    flushed.delivered += 1;
                 }
                 Err(error) => {
                     tracing::warn!(message = %message.path().display(), %error, "spooled message still undelivered");
-                    remaining.push(format!("{}: {error}", message.shown().display()));
+                    flushed
+                        .remaining
+                        .push(format!("{}: {error}", message.shown().display()));
                 }
             }
         }
-        (delivered, remaining)
+        flushed
     }
 
-    /// The error is the text of the line `mail flush` shows for a message still waiting.
-    async fn flush_one(&self, entry: &SpoolEntry, raw: &[u8]) -> Result<(), String> {
+    /// A line about a spooled message waiting longer than `mail.spool_warn_after`.
+    fn stale(
+        &self,
+        message: &spool::Waiting,
+        entry: &SpoolEntry,
+        now: jiff::Timestamp,
+    ) -> Option<String> {
+        let waited = now.duration_since(entry.spooled_at).unsigned_abs();
+        (waited > self.settings.spool_warn_after).then(|| {
+            format!(
+                "{}: waiting {} days (since {}), team {}, `{}`: {}",
+                message.shown().display(),
+                waited.as_secs() / 86_400,
+                entry.spooled_at.strftime("%Y-%m-%d %H:%M UTC"),
+                entry.team,
+                entry.subject.escape_debug(),
+                entry.last_error
+            )
+        })
+    }
+
+    /// Every message waiting in the spool, one line each, and those waiting longer than
+    /// `mail.spool_warn_after`; nothing is sent.
+    pub fn status(&self) -> (Vec<String>, Vec<String>) {
+        let (mut all, mut stale) = (Vec::new(), Vec::new());
+        let now = jiff::Timestamp::now();
+        for message in spool::waiting(&self.spool_dir()) {
+            match message.read() {
+                Ok((entry, _)) => {
+                    all.push(format!(
+                        "{}: since {}, team {}, `{}`: {}",
+                        message.shown().display(),
+                        entry.spooled_at.strftime("%Y-%m-%d %H:%M UTC"),
+                        entry.team,
+                        entry.subject.escape_debug(),
+                        entry.last_error
+                    ));
+                    stale.extend(self.stale(&message, &entry, now));
+                }
+                Err(e) => all.push(format!("{}: {e}", message.shown().display())),
+            }
+        }
+        (all, stale)
+    }
+
+    /// Sends one spooled message once; the error, and whether it was the server's fault of
+    /// the moment (then the rest wait for the next run).
+    async fn flush_one(&self, entry: &SpoolEntry, raw: &[u8]) -> Result<(), (String, bool)> {
         let from: Option<Address> = entry.from.parse().ok();
         let to: Vec<Address> = entry.to.iter().filter_map(|t| t.parse().ok()).collect();
-        let envelope = Envelope::new(from, to).map_err(|e| e.to_string())?;
+        let envelope = Envelope::new(from, to).map_err(|e| (e.to_string(), false))?;
         match &self.settings.transport {
-            Transport::Smtp(_) => self.send(&envelope, raw).await.map_err(|e| e.to_string()),
+            Transport::Smtp(_) => {
+                let sent = match self.smtp.as_ref().expect("smtp transport is configured") {
+                    Ok(smtp) => smtp.attempt(&envelope, raw).await,
+                    Err(setup) => Err(setup.clone().into()),
+                };
+                sent.map_err(|e| (e.to_string(), !e.is_permanent()))
+            }
             Transport::File => spool::write_new(&self.outbox_dir(), &entry.team, "eml", raw)
                 .map(drop)
-                .map_err(|e| e.to_string()),
-            Transport::None => Err("mail is switched off (mail.transport: none)".into()),
+                .map_err(|e| (e.to_string(), false)),
+            Transport::None => Err(("mail is switched off (mail.transport: none)".into(), false)),
         }
     }
+}
+
+/// What a flush of the spool did.
+#[derive(Debug, Default)]
+pub struct Flushed {
+    pub delivered: usize,
+    /// Still waiting, one line each: the file and why.
+    pub remaining: Vec<String>,
+    /// Waiting longer than `mail.spool_warn_after`, one line each.
+    pub stale: Vec<String>,
 }
 
 #[cfg(test)]

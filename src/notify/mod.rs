@@ -8,7 +8,7 @@ pub mod smtp;
 pub mod spool;
 
 pub use compose::Email;
-pub use deliver::{Delivery, MailError, Mailer};
+pub use deliver::{Delivery, Flushed, MailError, Mailer};
 
 use crate::config::{MailOnly, Settings};
 use crate::results::RunResult;
@@ -22,6 +22,8 @@ pub struct MailReport {
     pub undelivered: Vec<String>,
     /// Older spooled messages delivered at the start of this run.
     pub flushed: usize,
+    /// Spooled messages waiting longer than `mail.spool_warn_after`, one line each.
+    pub stale: Vec<String>,
 }
 
 /// Flushes the spool, then sends this run's digests.
@@ -78,9 +80,10 @@ pub fn prepare_results(
 /// Delivers the spool's older messages, then the run's own.
 pub async fn send_prepared(mail: &RunMail) -> Result<MailReport, MailError> {
     let mut report = MailReport::default();
-    let (flushed, mut still) = mail.mailer.flush_except(&mail.pending).await;
-    report.flushed = flushed;
-    report.undelivered.append(&mut still);
+    let mut flushed = mail.mailer.flush_except(&mail.pending).await;
+    report.flushed = flushed.delivered;
+    report.undelivered.append(&mut flushed.remaining);
+    report.stale = flushed.stale;
     let delivered = mail.mailer.send_pending(&mail.pending).await?;
     for (email, delivery) in mail.emails.iter().zip(delivered) {
         record(&mut report, email, delivery);

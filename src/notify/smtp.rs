@@ -52,7 +52,7 @@ pub enum SendError {
 
 impl SendError {
     /// A permanent refusal (5xx) will not change by trying again.
-    fn is_permanent(&self) -> bool {
+    pub fn is_permanent(&self) -> bool {
         matches!(
             self,
             SendError::Refused {
@@ -218,7 +218,8 @@ impl Smtp {
         }
     }
 
-    async fn attempt(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
+    /// One attempt, no retry (for the spool: the next run tries again).
+    pub async fn attempt(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
         // lettre's own timeout covers connecting only: a server that accepts and then says
         // nothing would hold the run for ever. The whole attempt is bounded here.
         match tokio::time::timeout(self.timeout, self.transport.send_raw(envelope, raw)).await {
