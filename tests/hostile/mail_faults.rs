@@ -405,7 +405,9 @@ fn a_spool_left_by_an_outage_costs_one_attempt_per_run_and_old_messages_are_warn
     failures.check_eq(silent.count("CONNECT"), 1 + 2 * 2, || {
         "connections to the silent server".into()
     });
-    failures.check_eq(spooled(&sb), 6 + 2 + 2, || "nothing removed from the spool".into());
+    failures.check_eq(spooled(&sb), 6 + 2 + 2, || {
+        "nothing removed from the spool".into()
+    });
     let warned: Vec<&str> = out
         .stderr
         .lines()
