@@ -166,13 +166,16 @@ impl Mailer {
         self.send_pending(&pending).await
     }
 
-    /// Builds the messages and puts each where it waits: over SMTP in the spool, ahead of
-    /// any attempt (nothing of them is lost if the run stops, however, from here on); with
+    /// Builds every message, then puts each where it waits: over SMTP in the spool, ahead of
+    /// any attempt (from here on, a run stopped however it is loses none of them); with
     /// `transport: file` in the outbox, delivered already.
     pub fn prepare(&self, emails: &[Email]) -> Result<Pending, MailError> {
+        let outgoing = emails
+            .iter()
+            .map(|email| Outgoing::new(&self.settings.from, email))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut items = Vec::with_capacity(emails.len());
-        for email in emails {
-            let out = Outgoing::new(&self.settings.from, email)?;
+        for out in outgoing {
             items.push(match &self.settings.transport {
                 Transport::None => Item::Done(Delivery::Skipped),
                 Transport::File => Item::Done(Delivery::Written(spool::write_new(

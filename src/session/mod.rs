@@ -287,6 +287,11 @@ impl<'c> Session<'c> {
     ) -> Result<Outcome, SessionError> {
         let config = self.config;
         let settings = &config.settings;
+        // Installed first: a signal while the run starts (the lock, dead runs, the
+        // heartbeat) is held until the work begins, which then stops at once.
+        let mut signals = runtime
+            .block_on(async { unattended::Signals::install() })
+            .map_err(SessionError::Signals)?;
         // One run at a time per state folder; a crashed run's scratch is cleared first.
         let _lock = unattended::acquire(&settings.state_dir, "run")?;
         unattended::private_scratch(&settings.scratch_dir, true)?;
@@ -294,9 +299,6 @@ impl<'c> Session<'c> {
         evidence::record_dead_runs(settings, &stale, events);
         heartbeat(&runtime, settings, Ping::Start);
         let options = self.run_options();
-        let mut signals = runtime
-            .block_on(async { unattended::Signals::install() })
-            .map_err(SessionError::Signals)?;
         let work = async {
             let planned = run::plan_all(selected, start, &settings.storage).await;
             // A drill of a set that does not exist is a mistake, not evidence: refused
@@ -306,8 +308,9 @@ impl<'c> Session<'c> {
         };
         let outcome = runtime.block_on(async {
             tokio::select! {
-                result = work => Ok(result),
+                biased;
                 stop = signals.recv() => Err(stop),
+                result = work => Ok(result),
             }
         });
         if let Some(observer) = &options.observer {
