@@ -167,7 +167,7 @@ fn print_stale(stale: &[String], mail: &restore_drill::config::mail::MailSetting
 }
 
 fn status(args: FlushArgs) -> anyhow::Result<ExitCode> {
-    let config = match config::load(&args.config.dir) {
+    let config = match config::load(&args.config.dir()) {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
