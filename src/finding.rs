@@ -33,8 +33,15 @@ pub enum FindingKind {
     MissingFile,
     /// A file in the archive is not listed in its in-archive manifest.
     UnexpectedFile,
-    /// Storage could not be listed or read.
+    /// Storage could not be listed or read, sent too slowly (`storage.min_rate`), or sent
+    /// more or fewer bytes than it listed.
     StorageError,
+    /// A policy's listing stopped at `storage.max_listed_keys` or `storage.max_list_pages`.
+    ListingTruncated,
+    /// A policy's listing or restores ran past `storage.policy_timeout`; the rest was given up.
+    PolicyTimeout,
+    /// A listed name that is not valid UTF-8: never read.
+    InvalidName,
     /// The prefix holds no backup sets.
     NoBackupsFound,
     /// A set dated by name (`backups.dated_by: name`) whose name does not match
@@ -59,6 +66,9 @@ pub enum FindingKind {
     ScratchError,
     /// The policy file did not validate: nothing of it was run, and it fails until fixed.
     InvalidPolicy,
+    /// A dead-run marker in scratch that is not evidence (a folder not private to the
+    /// runner, or a run id this history never started): reported, not recorded.
+    UntrustedRunMarker,
 }
 
 impl FindingKind {
@@ -73,6 +83,9 @@ impl FindingKind {
             FindingKind::MissingFile => "missing_file",
             FindingKind::UnexpectedFile => "unexpected_file",
             FindingKind::StorageError => "storage_error",
+            FindingKind::ListingTruncated => "listing_truncated",
+            FindingKind::PolicyTimeout => "policy_timeout",
+            FindingKind::InvalidName => "invalid_name",
             FindingKind::NoBackupsFound => "no_backups_found",
             FindingKind::UndatedBackup => "undated_backup",
             FindingKind::FutureDatedBackup => "future_dated_backup",
@@ -84,6 +97,7 @@ impl FindingKind {
             FindingKind::ValidationFailed => "validation_failed",
             FindingKind::ScratchError => "scratch_error",
             FindingKind::InvalidPolicy => "invalid_policy",
+            FindingKind::UntrustedRunMarker => "untrusted_run_marker",
         }
     }
 }

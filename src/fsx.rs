@@ -13,9 +13,12 @@ use std::path::Path;
 /// Writes `bytes` to `path` through a temporary file in the same folder: the file is synced,
 /// renamed into place, then the folder is synced so the rename itself survives a power
 /// loss. A crash leaves the old content or the new one, never half of it, and a reader never
-/// sees a partial file. The temporary file, `.<name>.<pid>.tmp`, is hidden and each
-/// process's own; a writer that dies leaves it behind (the spool removes old ones). A folder
-/// that refuses to be synced (some file systems do) is not an error: the file was.
+/// sees a partial file. The temporary file, `.<name>.<random>.tmp`, is hidden, mode 0600,
+/// created with `O_EXCL` under a name nobody can guess (the `tempfile` crate), so a link
+/// planted where it would go is never written through; a writer that dies leaves it behind
+/// (the spool removes old ones), an error removes it. The rename replaces a link at `path`
+/// itself rather than following it. A folder that refuses to be synced (some file systems
+/// do) is not an error: the file was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -25,11 +28,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    let prefix = format!(".{name}.");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     if let Ok(folder) = std::fs::File::open(dir) {
         let _ = folder.sync_all();
     }
@@ -124,6 +130,24 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["results.json"]);
+    }
+
+    /// The temporary's name is not the predictable `.<name>.<pid>.tmp` of before, and a
+    /// link planted there is not written through.
+    #[test]
+    fn a_link_at_the_old_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"keep").unwrap();
+        let planted = dir
+            .path()
+            .join(format!(".results.json.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&outside, &planted).unwrap();
+        let path = dir.path().join("results.json");
+        write_atomic(&path, b"new content").unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&path).unwrap(), b"new content");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
     }
 
     #[test]

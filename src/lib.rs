@@ -15,6 +15,7 @@ pub mod checksum;
 pub mod config;
 pub mod exit;
 pub mod finding;
+pub mod folder;
 pub mod fsx;
 pub mod heartbeat;
 pub mod history;

@@ -31,6 +31,50 @@ pub struct RunResult {
     pub seed: u64,
     pub status: Status,
     pub policies: Vec<PolicyResult>,
+    /// The history's chain head once this run was recorded: a copy of it kept outside the
+    /// database (artifacts, mail), absent until the run is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_head: Option<HistoryHead>,
+    /// Findings about the runner's host, not any policy (`untrusted_run_marker`): they fail
+    /// no policy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_findings: Vec<Finding>,
+}
+
+/// A head of the history's hash chain, as the checkpoint file, the run's JSON and its mail
+/// keep it: `history verify --against` checks that the history still holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct HistoryHead {
+    /// How many records (runs and corrections) the chain held with this one newest: its
+    /// position, counted from 1.
+    pub records: u64,
+    /// The newest record's hash.
+    pub hash: String,
+    /// The run the newest record is (or is about); empty for a record of signing.
+    pub run_id: String,
+    /// When the head was written (UTC, the history's stored form).
+    pub at: String,
+    /// The public key that signed the head (64 hex digits); absent without a signing key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The signature over [`HistoryHead::payload`]; absent without a signing key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl HistoryHead {
+    /// The bytes the signature covers.
+    pub fn payload(&self) -> String {
+        format!(
+            "restore-drill history head\n{}\n{}\n{}\n{}",
+            self.records, self.hash, self.run_id, self.at
+        )
+    }
+
+    /// `#12 3f1c…` in full: what a person pastes into `history verify --against`.
+    pub fn label(&self) -> String {
+        format!("#{} {}", self.records, self.hash)
+    }
 }
 
 impl RunResult {
@@ -249,6 +293,8 @@ pub(crate) mod sample {
                     vec![],
                 ),
             ],
+            history_head: None,
+            host_findings: Vec::new(),
         }
     }
 }

@@ -55,7 +55,16 @@ pub fn verify(public_hex: &str, message: &[u8], signature_hex: &str) -> Result<(
 }
 
 /// Appends the trailer line: `<!-- … -->` for HTML and Markdown, `# …` for CSV.
+/// The trailer goes on a line of its own: a text that does not end its last line (a run's
+/// HTML page) gets a newline first, and it is signed with it.
 pub fn sign_text(key: &SigningKey, text: &str, csv: bool) -> String {
+    let ended;
+    let text = if text.is_empty() || text.ends_with('\n') {
+        text
+    } else {
+        ended = format!("{text}\n");
+        &ended
+    };
     let signature = sign(key, text.as_bytes());
     let public = public_hex(key);
     if csv {
@@ -125,6 +134,14 @@ mod tests {
 
     fn key() -> SigningKey {
         parse_key(&"11".repeat(32)).unwrap()
+    }
+
+    #[test]
+    fn a_text_without_a_last_newline_is_signed_on_a_line_of_its_own() {
+        let signed = sign_text(&key(), "<html></html>", false);
+        let (content, public, signature) = split_signed(&signed).expect("a trailer");
+        assert_eq!(content, "<html></html>\n");
+        assert_eq!(verify(&public, content.as_bytes(), &signature), Ok(()));
     }
 
     #[test]

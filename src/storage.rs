@@ -2,24 +2,27 @@
 //! (retry with backoff and jitter, timeouts, a concurrency limit, logging). Nobody else
 //! writes retry loops. Secret references are resolved here, only into the operator's
 //! configuration, and never appear in errors. Every storage error is worded here too
-//! ([`place`]): the policy file and field, the service, bucket and host:port.
+//! ([`place`]): the policy file and field, the service, bucket and host:port. Listings are
+//! bounded by keys and list requests ([`listing`], which wraps the operator's HTTP transport
+//! to count them), and a checksum file's read by `storage.min_rate`.
 
 mod confine;
+mod listing;
 mod local;
 mod place;
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use opendal::layers::{
     ConcurrentLimitLayer, LoggingInterceptor, LoggingLayer, RetryEvent, RetryLayer, TimeoutLayer,
 };
 use opendal::raw::{Operation, ServiceInfo};
-use opendal::{EntryMode, ErrorKind, Operator};
+use opendal::{ErrorKind, Operator};
 
 use crate::config::{StorageSpec, StorageTuning};
 
 pub use confine::{UnsafeKey, confined_key};
+pub use listing::{Listing, list_into, probe};
 pub use local::{LocalFile, local_path, read_local, stalled};
 pub use place::Place;
 
@@ -31,6 +34,10 @@ pub struct Storage {
     place: std::sync::Arc<Place>,
     /// The policy's `backups.prefix` every key read must stay under ([`confined_key`]).
     prefix: std::sync::Arc<str>,
+    /// Timeouts, the slowest transfer allowed and the listing's budget.
+    tuning: StorageTuning,
+    /// The list requests made, counted by the operator's HTTP transport.
+    pages: std::sync::Arc<listing::Pages>,
 }
 
 impl Storage {
@@ -47,6 +54,10 @@ impl Storage {
 
     pub fn place(&self) -> &Place {
         &self.place
+    }
+
+    pub fn tuning(&self) -> &StorageTuning {
+        &self.tuning
     }
 
     /// An error of a read of `key` in words, where it happened and what to check; a listed
@@ -70,6 +81,24 @@ impl Storage {
             Some(inner) => self.read_error(inner),
             None => self.local_error(e),
         }
+    }
+
+    /// A read given up at its deadline, `allowed` (`storage.timeout` plus the listed `size`
+    /// at `storage.min_rate`), with `read` bytes of it read when known.
+    pub fn too_slow(&self, size: u64, read: Option<u64>, allowed: Duration) -> String {
+        use crate::config::units::{format_bytes, format_duration};
+        let read = match read {
+            Some(n) => format!("read {n} of the {size} bytes listed in"),
+            None => format!("the {size} bytes listed were not read within"),
+        };
+        format!(
+            "the transfer from {} was too slow: {read} {}, the time \
+             storage.timeout plus the listed size at storage.min_rate ({}/s) allows: check the \
+             endpoint and the network, or lower storage.min_rate",
+            self.place.host(),
+            format_duration(allowed),
+            format_bytes(self.tuning.min_rate),
+        )
     }
 
     /// A local file's error (fs storage) after the place.
@@ -163,6 +192,8 @@ pub fn operator(
     }
     let op = Operator::via_iter(&spec.service, options)
         .map_err(|e| setup(place::explain(&e, &place)))?;
+    let pages = listing::Pages::new(tuning.max_list_pages);
+    let op = listing::counted(op, &pages);
     let at = place.to_string();
     let op = op
         .layer(
@@ -184,6 +215,8 @@ pub fn operator(
         op,
         place: std::sync::Arc::new(place),
         prefix: "".into(),
+        tuning: *tuning,
+        pages,
     })
 }
 
@@ -231,49 +264,6 @@ impl LoggingInterceptor for StorageLog {
     }
 }
 
-/// Streams a recursive listing of `prefix` into the planner, one entry at a time.
-pub async fn list_into(
-    op: &Storage,
-    prefix: &str,
-    mut add: impl FnMut(Entry),
-) -> Result<(), StorageError> {
-    let fail = |e: opendal::Error| StorageError::List {
-        prefix: prefix.to_string(),
-        message: place::explain(&e, &op.place),
-        place: Box::new((*op.place).clone()),
-    };
-    let mut lister = op.lister_with(prefix).recursive(true).await.map_err(fail)?;
-    while let Some(entry) = lister.try_next().await.map_err(fail)? {
-        let meta = entry.metadata();
-        if meta.mode() != EntryMode::FILE {
-            continue;
-        }
-        add(Entry {
-            key: entry.path().to_string(),
-            size: meta.content_length(),
-            modified: meta.last_modified().map(Into::into),
-        });
-    }
-    Ok(())
-}
-
-/// Proves the storage answers with these credentials: lists `prefix` until the first
-/// object. Returns its key, or `None` when the prefix holds none.
-pub async fn probe(op: &Storage, prefix: &str) -> Result<Option<String>, StorageError> {
-    let fail = |e: opendal::Error| StorageError::List {
-        prefix: prefix.to_string(),
-        message: place::explain(&e, &op.place),
-        place: Box::new((*op.place).clone()),
-    };
-    let mut lister = op.lister_with(prefix).recursive(true).await.map_err(fail)?;
-    while let Some(entry) = lister.try_next().await.map_err(fail)? {
-        if entry.metadata().mode() == EntryMode::FILE {
-            return Ok(Some(entry.path().to_string()));
-        }
-    }
-    Ok(None)
-}
-
 /// Reads a small object (a checksum file) whole, refusing anything over `max` bytes.
 pub async fn read_small(op: &Storage, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
     let fail = |e: opendal::Error| StorageError::Read {
@@ -293,11 +283,20 @@ pub async fn read_small(op: &Storage, key: &str, max: u64) -> Result<Vec<u8>, St
     if meta.content_length() == 0 {
         return Ok(Vec::new());
     }
-    let buffer = op
-        .read_with(key)
-        .range(0..meta.content_length())
-        .await
-        .map_err(fail)?;
+    // A trickling endpoint passes under both request timeouts: the read as a whole has
+    // `storage.timeout` plus its size at `storage.min_rate`.
+    let allowed = op.tuning.read_time(meta.content_length());
+    let read = op.read_with(key).range(0..meta.content_length());
+    let buffer = match tokio::time::timeout(allowed, read).await {
+        Ok(read) => read.map_err(fail)?,
+        Err(_) => {
+            return Err(StorageError::Read {
+                key: key.to_string(),
+                message: op.too_slow(meta.content_length(), None, allowed),
+                place: Box::new((*op.place).clone()),
+            });
+        }
+    };
     Ok(buffer.to_vec())
 }
 

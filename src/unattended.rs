@@ -1,11 +1,16 @@
 //! Safe unattended operation: one run at a time per state folder (an OS file lock, released
 //! by the kernel when its holder dies, so a killed run never blocks the next), run scratch
 //! folders that the next run clears when their owner died (and records in the history as
-//! interrupted), and SIGINT/SIGTERM turned into a clean stop.
+//! interrupted), and SIGINT/SIGTERM turned into a clean stop. Scratch is the runner's alone
+//! (checked on the opened folder), and run folders are created, marked and removed through
+//! directory handles (`folder::Folder`), never through a symbolic link.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use crate::folder::Folder;
 
 /// The lock file in `state_dir`.
 pub const LOCK_FILE: &str = "restore-drill.lock";
@@ -52,97 +57,127 @@ fn scratch_advice(dir: &Path) -> String {
     )
 }
 
-/// Makes sure `dir` is a scratch folder only this process's user can write: created with
-/// mode 0700 when absent; refused when it is a symbolic link, not a folder, owned by
-/// another user, or writable by its group or others. With `create` false (for `check`) an
-/// absent folder is fine as it is.
-pub fn private_scratch(dir: &Path, create: bool) -> Result<(), ScratchError> {
-    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
-    let meta = match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if !create {
-                return Ok(());
-            }
-            let made = std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .and_then(|()| {
-                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                });
-            made.map_err(|error| ScratchError::Create {
-                dir: dir.to_path_buf(),
-                error,
-            })?;
-            std::fs::symlink_metadata(dir).map_err(|error| ScratchError::Create {
-                dir: dir.to_path_buf(),
-                error,
-            })?
+/// Makes sure `dir` is a scratch folder only this process's user can write, and opens it:
+/// created with mode 0700 when absent; refused when it is a symbolic link, not a folder,
+/// owned by another user, or writable by its group or others. The checks are made on the
+/// opened handle, and everything below scratch is then created through it. With `create`
+/// false (for `check`) an absent folder is fine as it is (`None`).
+pub fn private_scratch(dir: &Path, create: bool) -> Result<Option<Folder>, ScratchError> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let absent = matches!(std::fs::symlink_metadata(dir), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    if absent {
+        if !create {
+            return Ok(None);
         }
+        let made = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)));
+        made.map_err(|error| ScratchError::Create {
+            dir: dir.to_path_buf(),
+            error,
+        })?;
+    }
+    let unsafe_because = |problem, uid, mode| ScratchError::Unsafe {
+        dir: dir.to_path_buf(),
+        problem,
+        owner: crate::fsx::user_label(uid),
+        mode: mode & 0o7777,
+    };
+    let folder = match Folder::open(dir) {
+        Ok(folder) => folder,
         Err(error) => {
-            return Err(ScratchError::Create {
-                dir: dir.to_path_buf(),
-                error,
+            use std::os::unix::fs::MetadataExt as _;
+            // Opened without following a link: say which was in the way.
+            return Err(match std::fs::symlink_metadata(dir) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    unsafe_because("it is a symbolic link", meta.uid(), meta.mode())
+                }
+                Ok(meta) if !meta.is_dir() => {
+                    unsafe_because("it is not a folder", meta.uid(), meta.mode())
+                }
+                _ => ScratchError::Create {
+                    dir: dir.to_path_buf(),
+                    error,
+                },
             });
         }
-        Ok(meta) => meta,
     };
-    let problem = if meta.file_type().is_symlink() {
-        Some("it is a symbolic link")
-    } else if !meta.is_dir() {
-        Some("it is not a folder")
-    } else if meta.uid() != rustix::process::geteuid().as_raw() {
-        Some("it is owned by another user")
-    } else if meta.mode() & 0o022 != 0 {
-        Some("it is writable by its group or others")
-    } else {
-        None
-    };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(ScratchError::Unsafe {
-            dir: dir.to_path_buf(),
-            problem,
-            owner: crate::fsx::user_label(meta.uid()),
-            mode: meta.mode() & 0o7777,
-        }),
+    let stat = folder.stat().map_err(|error| ScratchError::Create {
+        dir: dir.to_path_buf(),
+        error,
+    })?;
+    if stat.st_uid != rustix::process::geteuid().as_raw() {
+        return Err(unsafe_because(
+            "it is owned by another user",
+            stat.st_uid,
+            stat.st_mode,
+        ));
     }
+    if stat.st_mode & 0o022 != 0 {
+        return Err(unsafe_because(
+            "it is writable by its group or others",
+            stat.st_uid,
+            stat.st_mode,
+        ));
+    }
+    Ok(Some(folder))
 }
 
-/// A run's folder as it was created: its device and inode, so a folder swapped for a
-/// symbolic link (or another folder) during the run is noticed before anything in it is
-/// removed, and nothing is removed through it.
+/// A run's folder in scratch as it was created, held open: everything in it is created
+/// through the handle. Its device and inode tell whether its name in scratch still names
+/// it, so a folder swapped for a symbolic link (or another folder) during the run is noticed
+/// before anything is removed, and nothing is removed through it.
 #[derive(Debug, Clone)]
 pub struct RunFolder {
     pub path: PathBuf,
+    /// The run's folder itself.
+    pub folder: Folder,
+    scratch: Folder,
+    name: OsString,
     dev: u64,
     ino: u64,
 }
 
 impl RunFolder {
-    /// The folder at `path` now, without following a symbolic link; it must be a folder.
-    pub fn of(path: &Path) -> std::io::Result<RunFolder> {
-        use std::os::unix::fs::MetadataExt as _;
-        let meta = std::fs::symlink_metadata(path)?;
-        if !meta.is_dir() {
-            return Err(std::io::Error::other("not a folder"));
-        }
+    /// Creates the folder `name` in `scratch` (it must not exist yet) and opens it.
+    pub fn create(scratch: &Folder, name: &str) -> std::io::Result<RunFolder> {
+        let folder = scratch.create_dir(OsStr::new(name))?;
+        let stat = folder.stat()?;
         Ok(RunFolder {
-            path: path.to_path_buf(),
-            dev: meta.dev(),
-            ino: meta.ino(),
+            path: folder.path().to_path_buf(),
+            folder,
+            scratch: scratch.clone(),
+            name: name.into(),
+            dev: stat.st_dev,
+            ino: stat.st_ino,
         })
     }
 
-    /// Whether `path` is still the folder it was; warns naming it when not.
+    /// Whether its name in scratch still names the folder created (no link followed); warns
+    /// naming it when not.
     pub fn intact(&self) -> bool {
-        use std::os::unix::fs::MetadataExt as _;
-        let same = std::fs::symlink_metadata(&self.path)
-            .is_ok_and(|m| m.is_dir() && m.dev() == self.dev && m.ino() == self.ino);
+        let same = self.scratch.stat_at(&self.name).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
+                && st.st_dev == self.dev
+                && st.st_ino == self.ino
+        });
         if !same {
-            tracing::warn!(path = %self.path.display(), "the run's scratch folder was replaced during the run (a symbolic link or another folder): nothing in it is removed");
+            tracing::warn!(path = %self.path.display(), "the run's scratch folder was replaced during the run (a symbolic link or another folder): nothing is removed through its name; what the run restored is removed through its own handle");
         }
         same
+    }
+
+    /// Removes the folder and everything in it, walking by handle (links inside are
+    /// unlinked, never followed). A folder whose name was swapped is only emptied through
+    /// the run's own handle, so the restored data goes and what now bears the name stays.
+    pub fn remove(&self) -> std::io::Result<()> {
+        if self.intact() {
+            self.scratch.remove_dir_all(&self.name)
+        } else {
+            self.folder.empty()
+        }
     }
 }
 
@@ -231,12 +266,16 @@ pub struct StaleRun {
     pub marker: Option<RunMarker>,
     /// The newest modification inside the folder: the run's last sign of life.
     pub last_seen: Option<jiff::Timestamp>,
+    /// The folder was this user's own, mode 0700 (as runs make them): only then can its
+    /// marker be a run's.
+    pub private: bool,
 }
 
-/// Marks `run_dir` as owned by this live process, with what the next run needs to record it
-/// if it dies.
-pub fn claim_run_dir(run_dir: &Path, marker: &RunMarker) -> std::io::Result<File> {
-    let mut file = File::create(run_dir.join(RUN_LOCK))?;
+/// Marks the run's folder as owned by this live process, with what the next run needs to
+/// record it if it dies. The marker is created new in the folder's handle, never through a
+/// link.
+pub fn claim_run_dir(run: &Folder, marker: &RunMarker) -> std::io::Result<File> {
+    let mut file = run.create_new(OsStr::new(RUN_LOCK))?;
     file.lock()?;
     serde_json::to_writer(&mut file, marker)?;
     file.flush()?;
@@ -244,11 +283,26 @@ pub fn claim_run_dir(run_dir: &Path, marker: &RunMarker) -> std::io::Result<File
 }
 
 /// The run ended as it should (results recorded, or the folder kept on purpose): whatever is
-/// left of its folder is not a run that died.
-pub fn release_run_dir(run_dir: &Path) {
-    if let Ok(file) = File::options().write(true).open(run_dir.join(RUN_LOCK)) {
-        let _ = file.set_len(0);
+/// left of its folder is not a run that died. Empties the marker through the claim's own
+/// handle.
+pub fn release_run_dir(claim: &File) {
+    let _ = claim.set_len(0);
+}
+
+/// Removes the run folder `run_id` of `scratch_dir` after the run stopped early (its handle
+/// gone with the run): the marker emptied and the folder removed by handle, neither through
+/// a link; a link at its name is left alone and is an error naming it. Nothing there: `Ok`.
+pub fn remove_run_dir(scratch_dir: &Path, run_id: &str) -> std::io::Result<()> {
+    let scratch = Folder::open(scratch_dir)?;
+    let name = OsStr::new(run_id);
+    let run = match scratch.dir(Path::new(name), false) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other?,
+    };
+    if let Ok(marker) = run.open_existing(OsStr::new(RUN_LOCK), true) {
+        release_run_dir(&marker);
     }
+    scratch.remove_dir_all(name)
 }
 
 /// The canonical form of a state folder, as a [`RunMarker`] names it.
@@ -259,39 +313,56 @@ pub fn state_identity(state_dir: &Path) -> PathBuf {
 /// Removes run folders in `scratch_dir` left by runs that died (SIGKILL, power loss): those
 /// whose run lock nobody holds. Returns the folders removed, with the runs they belonged to.
 pub fn clean_stale_scratch(scratch_dir: &Path) -> Vec<StaleRun> {
-    let Ok(entries) = std::fs::read_dir(scratch_dir) else {
+    let (Ok(scratch), Ok(entries)) = (Folder::open(scratch_dir), std::fs::read_dir(scratch_dir))
+    else {
         return Vec::new();
     };
     let mut removed = Vec::new();
     for entry in entries.flatten() {
-        let dir = entry.path();
-        if !entry.file_type().is_ok_and(|t| t.is_dir())
-            || !looks_like_run_id(&entry.file_name().to_string_lossy())
-        {
+        let name = entry.file_name();
+        if !looks_like_run_id(&name.to_string_lossy()) {
             continue;
         }
-        let alive = match File::open(dir.join(RUN_LOCK)) {
-            Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
-            Err(_) => false,
+        // By handle, no link followed: a link in scratch is no run folder.
+        let Ok(run) = scratch.dir(Path::new(&name), false) else {
+            continue;
         };
+        let lock = run.open_existing(OsStr::new(RUN_LOCK), false);
+        let alive = lock
+            .as_ref()
+            .is_ok_and(|file| matches!(file.try_lock(), Err(TryLockError::WouldBlock)));
         if alive {
             continue;
         }
-        let marker = std::fs::read(dir.join(RUN_LOCK))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let marker = lock.ok().and_then(|file| {
+            use std::io::Read as _;
+            let mut bytes = Vec::new();
+            file.take(MAX_MARKER_BYTES).read_to_end(&mut bytes).ok()?;
+            serde_json::from_slice(&bytes).ok()
+        });
+        let dir = entry.path();
         let last_seen = newest_change(&dir);
-        if std::fs::remove_dir_all(&dir).is_ok() {
+        let private = std::fs::symlink_metadata(&dir).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt as _;
+            m.is_dir()
+                && m.uid() == rustix::process::geteuid().as_raw()
+                && m.mode() & 0o777 == 0o700
+        });
+        if scratch.remove_dir_all(&name).is_ok() {
             tracing::warn!(path = %dir.display(), "removed the scratch folder of a run that did not finish");
             removed.push(StaleRun {
                 dir,
                 marker,
                 last_seen,
+                private,
             });
         }
     }
     removed
 }
+
+/// A run marker is a few hundred bytes; more is not one.
+const MAX_MARKER_BYTES: u64 = 64 << 10;
 
 /// The newest modification time in `dir` and below (symbolic links not followed).
 fn newest_change(dir: &Path) -> Option<jiff::Timestamp> {
@@ -392,8 +463,8 @@ mod tests {
     fn a_replaced_run_folder_is_not_intact() {
         let root = tempfile::tempdir().unwrap();
         let run = root.path().join("run");
-        std::fs::create_dir(&run).unwrap();
-        let folder = RunFolder::of(&run).unwrap();
+        let scratch = Folder::open(root.path()).unwrap();
+        let folder = RunFolder::create(&scratch, "run").unwrap();
         assert!(folder.intact());
         std::fs::rename(&run, root.path().join("moved")).unwrap();
         std::os::unix::fs::symlink(root.path().join("moved"), &run).unwrap();
@@ -429,8 +500,9 @@ mod tests {
         for d in [&dead, &live, &other] {
             std::fs::create_dir_all(d).unwrap();
         }
-        drop(claim_run_dir(&dead, &marker("20261126T020000Z-0001")).unwrap());
-        let _held = claim_run_dir(&live, &marker("20261126T020000Z-0002")).unwrap();
+        let claim = |dir: &Path, id| claim_run_dir(&Folder::open(dir).unwrap(), &marker(id));
+        drop(claim(&dead, "20261126T020000Z-0001").unwrap());
+        let _held = claim(&live, "20261126T020000Z-0002").unwrap();
         let removed = clean_stale_scratch(scratch.path());
         assert_eq!(removed.len(), 1);
         assert_eq!(removed[0].dir, dead);
@@ -458,8 +530,12 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let kept = scratch.path().join("20261126T020000Z-0003");
         std::fs::create_dir_all(&kept).unwrap();
-        let claim = claim_run_dir(&kept, &marker("20261126T020000Z-0003")).unwrap();
-        release_run_dir(&kept);
+        let claim = claim_run_dir(
+            &Folder::open(&kept).unwrap(),
+            &marker("20261126T020000Z-0003"),
+        )
+        .unwrap();
+        release_run_dir(&claim);
         drop(claim);
         let removed = clean_stale_scratch(scratch.path());
         assert_eq!(removed.len(), 1);

@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
         checksums: Vec::new(),
     };
     let spec = RestoreSpec {
-        set_dir: set_dir.clone(),
+        set_dir: restore_drill::folder::Folder::open(&set_dir).unwrap(),
         algorithms: [Algorithm::Sha256].into(),
         in_archive: Some("MANIFEST.sha256".into()),
         limits: Limits {

@@ -1,5 +1,5 @@
 //! `restore-drill history [--policy P] [--client C] [--since DATE] [--json]`,
-//! `restore-drill history verify`, and the corrections `history annotate RUN` and
+//! `restore-drill history verify [--against FILE|HEAD]`, and the corrections `history annotate RUN` and
 //! `history void RUN`, appended to the chain (the history is never edited).
 
 use anyhow::Context;
@@ -81,6 +81,29 @@ struct VerifyArgs {
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
+    /// Also check that the history still holds and extends this head: a checkpoint file, a
+    /// run's results.json, a saved mail, or `N:HASH` (the mail's "History head #N HASH").
+    #[arg(long, value_name = "FILE|HEAD")]
+    against: Option<String>,
+}
+
+/// The heads `--against` names: read from the file when one is there, else the head given.
+fn against(given: &str) -> anyhow::Result<Vec<(String, restore_drill::results::HistoryHead)>> {
+    let path = std::path::Path::new(given);
+    let heads = if path.symlink_metadata().is_ok() {
+        let bytes = restore_drill::fsx::read_regular(path, 64 << 20)
+            .with_context(|| format!("cannot read --against {given}"))?;
+        restore_drill::history::heads_in(&String::from_utf8_lossy(&bytes), given)
+    } else {
+        restore_drill::history::parse_head(given)
+            .map(|head| vec![("--against".to_string(), head)])
+            .ok_or_else(|| {
+                format!(
+                    "--against {given}: no such file, and not a head (N:HASH, HASH 64 hex digits)"
+                )
+            })
+    };
+    heads.map_err(anyhow::Error::msg)
 }
 
 fn open(dir: &std::path::Path) -> anyhow::Result<Result<(History, config::Settings), ExitCode>> {
@@ -312,7 +335,14 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         History::open_to_verify(&settings.state_dir).context("cannot open the history")?;
     let signer =
         super::signing::signing_key(&settings)?.map(|k| restore_drill::signing::public_hex(&k));
-    let verification = history.verify(signer.as_deref())?;
+    let given = match args.against.as_deref().map(against).transpose() {
+        Ok(given) => given.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::InvalidConfig);
+        }
+    };
+    let verification = history.verify_against(signer.as_deref(), &given)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&verification)?);
     } else if verification.ok() {
@@ -326,6 +356,12 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 "signatures: {} verified, {} records from before signing was set up",
                 verification.signed,
                 verification.unsigned
+            );
+        }
+        if verification.anchors > 0 {
+            outln!(
+                "heads kept outside the database: {} checked, every one held by the history",
+                verification.anchors
             );
         }
     } else {
@@ -357,6 +393,9 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     ),
                 }
             }
+        }
+        for why in &verification.anchor_failures {
+            outln!("FAILED: {why}");
         }
     }
     Ok(if verification.ok() {

@@ -18,6 +18,7 @@ impl Events for Printer {
             Event::DeadRunRecorded { run_id } => eprintln!(
                 "restore-drill: run {run_id} did not finish (its process died); recorded as interrupted"
             ),
+            Event::DeadRunUntrusted { finding } => eprintln!("warning: {finding}"),
             Event::DeadRunNotRecorded { error } => {
                 eprintln!("error: cannot record a run that did not finish: {error}")
             }

@@ -137,7 +137,7 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         &runs,
         &known,
         &config.settings.controls,
-        history.head()?,
+        history.chain_head()?.map(|head| head.label()),
         now,
     );
     let text = match format {

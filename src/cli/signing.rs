@@ -37,10 +37,23 @@ pub struct VerifyArgs {
     public_key: Option<String>,
 }
 
-/// The first run of 64 hex digits after "chain head" in a report (CSV: in the first row).
-fn chain_head(content: &str) -> Option<&str> {
+/// The first run of 64 hex digits after "chain head" in a report (CSV: in the first row),
+/// with the head's position (`#N` before it) when the report names it.
+fn chain_head(content: &str) -> Option<(Option<u64>, &str)> {
     const MARK: &str = "chain head";
     let at = content.find(MARK)? + MARK.len();
+    let hash = first_hash(content, at)?;
+    let between = content.get(at..content.find(hash)?).unwrap_or("");
+    let records = between.rsplit_once('#').and_then(|(_, n)| {
+        n.trim_end_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .ok()
+    });
+    Some((records, hash))
+}
+
+/// The first run of exactly 64 hex digits in `content` from byte `at`.
+fn first_hash(content: &str, at: usize) -> Option<&str> {
     let bytes = content.as_bytes();
     let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
     let mut start = at;
@@ -94,15 +107,30 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .and_then(|c| History::open_to_verify(&c.settings.state_dir).ok());
     match (head, history) {
-        (Some(head), Some(history)) => {
+        (Some((records, head)), Some(history)) => {
+            // A head with its position is held against the chain as `history verify
+            // --against` holds it: still there, at that position, and not cut off.
+            let given: Vec<_> = records
+                .map(|records| {
+                    let mut held = restore_drill::history::parse_head(&format!("{records}:{head}"))
+                        .expect("a position and 64 hex digits");
+                    held.run_id = "named by the report".into();
+                    (format!("report {}", args.file.display()), held)
+                })
+                .into_iter()
+                .collect();
+            let verification = history.verify_against(Some(&expected), &given)?;
             if !history.has_record(head)? {
+                let why = verification
+                    .failure()
+                    .map_or_else(String::new, |w| format!(" ({w})"));
                 return failed(format!(
-                    "its chain head {head} is not a record of the history {}",
+                    "its chain head {head} is not a record of the history {}{why}",
                     history.path().display()
                 ));
             }
             // The head is only evidence when the history around it verifies.
-            if let Some(why) = history.verify(Some(&expected))?.failure() {
+            if let Some(why) = verification.failure() {
                 return failed(format!(
                     "its chain head {head} is in the history {}, but the history does not verify: {why}",
                     history.path().display()
@@ -113,7 +141,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 history.path().display()
             );
         }
-        (Some(head), None) => outln!(
+        (Some((_, head)), None) => outln!(
             "ok: signed by {public}; chain head {head} (no history here to check it against)"
         ),
         (None, _) => outln!("ok: signed by {public}; the report names no chain head"),
@@ -130,11 +158,15 @@ mod tests {
         let h = "ab".repeat(32);
         assert_eq!(
             chain_head(&format!("History chain head `{h}`.")),
-            Some(h.as_str())
+            Some((None, h.as_str()))
         );
         assert_eq!(
-            chain_head(&format!("History chain head <code>{h}</code>.")),
-            Some(h.as_str())
+            chain_head(&format!("History chain head <code>#12 {h}</code>.")),
+            Some((Some(12), h.as_str()))
+        );
+        assert_eq!(
+            chain_head(&format!("client,period,chain head\nacme,q4,#3 {h}\n")),
+            Some((Some(3), h.as_str()))
         );
         assert_eq!(chain_head("chain head `(no history)`"), None);
     }

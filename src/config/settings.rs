@@ -89,6 +89,10 @@ struct RawStorageTuning {
     timeout: Option<super::units::HumanDuration>,
     stall_timeout: Option<super::units::HumanDuration>,
     retries: Option<usize>,
+    min_rate: Option<ByteSize>,
+    policy_timeout: Option<super::units::HumanDuration>,
+    max_listed_keys: Option<u64>,
+    max_list_pages: Option<u64>,
 }
 
 /// How the runner talks to every storage: per-request limits and retries.
@@ -100,6 +104,16 @@ pub struct StorageTuning {
     pub stall_timeout: std::time::Duration,
     /// Retries of a failed request (temporary errors only), with backoff and jitter.
     pub retries: usize,
+    /// The slowest transfer allowed, in bytes per second: an object's read is given up
+    /// after `timeout` plus its listed size at this rate.
+    pub min_rate: u64,
+    /// A policy's listing, and then its restores, are given up after this long; `None`:
+    /// twice the policy's `targets.rto`, at least an hour ([`StorageTuning::policy_time`]).
+    pub policy_timeout: Option<std::time::Duration>,
+    /// Keys one policy's listings may bring, its two listings together.
+    pub max_listed_keys: u64,
+    /// List requests (pages, retries included) one policy's listings may make.
+    pub max_list_pages: u64,
 }
 
 impl Default for StorageTuning {
@@ -108,7 +122,32 @@ impl Default for StorageTuning {
             timeout: std::time::Duration::from_secs(60),
             stall_timeout: std::time::Duration::from_secs(30),
             retries: 4,
+            min_rate: 64 << 10,
+            policy_timeout: None,
+            max_listed_keys: 1_000_000,
+            max_list_pages: 10_000,
         }
+    }
+}
+
+impl StorageTuning {
+    /// How long a policy's listing, and then its restores, may take: `policy_timeout`, or
+    /// twice its RTO and at least an hour. A run that reaches it would break the RTO anyway.
+    pub fn policy_time(&self, rto: std::time::Duration) -> std::time::Duration {
+        self.policy_timeout.unwrap_or_else(|| {
+            rto.saturating_mul(2)
+                .max(std::time::Duration::from_secs(3600))
+        })
+    }
+
+    /// How long the read of an object listed at `size` bytes may take: `timeout` plus its
+    /// size at `min_rate`.
+    pub fn read_time(&self, size: u64) -> std::time::Duration {
+        let rate = self.min_rate.max(1) as f64;
+        self.timeout.saturating_add(
+            std::time::Duration::try_from_secs_f64(size as f64 / rate)
+                .unwrap_or(std::time::Duration::MAX),
+        )
     }
 }
 
@@ -190,12 +229,35 @@ impl RawSettings {
                 .stall_timeout
                 .map_or(defaults.stall_timeout, |d| d.0),
             retries: self.storage.retries.unwrap_or(defaults.retries),
+            min_rate: self.storage.min_rate.map_or(defaults.min_rate, |b| b.0),
+            policy_timeout: self.storage.policy_timeout.map(|d| d.0),
+            max_listed_keys: self
+                .storage
+                .max_listed_keys
+                .unwrap_or(defaults.max_listed_keys),
+            max_list_pages: self
+                .storage
+                .max_list_pages
+                .unwrap_or(defaults.max_list_pages),
         };
         for (field, value) in [
             ("storage.timeout", storage.timeout),
             ("storage.stall_timeout", storage.stall_timeout),
+            (
+                "storage.policy_timeout",
+                storage.policy_timeout.unwrap_or(storage.timeout),
+            ),
         ] {
             if value.is_zero() {
+                return Err((field.into(), "must be greater than zero".into()));
+            }
+        }
+        for (field, value) in [
+            ("storage.min_rate", storage.min_rate),
+            ("storage.max_listed_keys", storage.max_listed_keys),
+            ("storage.max_list_pages", storage.max_list_pages),
+        ] {
+            if value == 0 {
                 return Err((field.into(), "must be greater than zero".into()));
             }
         }
@@ -372,6 +434,48 @@ mod tests {
             raw.resolve(Path::new("/")).unwrap_err().0,
             "concurrency.restores"
         );
+    }
+
+    #[test]
+    fn reads_and_policies_have_bounded_time() {
+        let tuning = StorageTuning::default();
+        let hour = std::time::Duration::from_secs(3600);
+        // 64 KiB/s: a GiB has 16384 s beyond the request timeout.
+        assert_eq!(
+            tuning.read_time(1 << 30),
+            tuning.timeout + std::time::Duration::from_secs(16384)
+        );
+        assert_eq!(tuning.read_time(0), tuning.timeout);
+        assert_eq!(tuning.policy_time(hour / 4), hour);
+        assert_eq!(tuning.policy_time(5 * hour), 10 * hour);
+        let set = StorageTuning {
+            policy_timeout: Some(hour / 2),
+            ..tuning
+        };
+        assert_eq!(set.policy_time(5 * hour), hour / 2);
+        for field in [
+            "storage.min_rate",
+            "storage.max_listed_keys",
+            "storage.max_list_pages",
+            "storage.policy_timeout",
+        ] {
+            let mut raw = RawStorageTuning::default();
+            match field {
+                "storage.min_rate" => raw.min_rate = Some(ByteSize(0)),
+                "storage.max_listed_keys" => raw.max_listed_keys = Some(0),
+                "storage.max_list_pages" => raw.max_list_pages = Some(0),
+                _ => {
+                    raw.policy_timeout = Some(crate::config::units::HumanDuration(
+                        std::time::Duration::ZERO,
+                    ))
+                }
+            }
+            let raw = RawSettings {
+                storage: raw,
+                ..Default::default()
+            };
+            assert_eq!(raw.resolve(Path::new("/")).unwrap_err().0, field);
+        }
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! key order), so any change to any stored value changes its hash; each record's hash also
 //! covers the previous record's. Corrections (notes and voidings, [`super::corrections`])
 //! are records of the same chain: each comes after the run that was newest when it was
-//! made, so one chain covers both.
+//! made, so one chain covers both. A signed record's hash also covers its key, so the chain
+//! records where signing began and a stripped signature breaks its record; the heads kept
+//! outside the database ([`super::checkpoint`]) are checked against the [`Position`]s that
+//! `verify` collects.
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
@@ -19,6 +22,23 @@ pub(super) fn genesis() -> String {
 
 pub(super) fn record_hash(prev: &str, content: &str) -> String {
     hex::encode(Sha256::digest(format!("{prev}\n{content}").as_bytes()))
+}
+
+/// A signed record's hash also covers the key that signs it: the chain itself says from
+/// which record on it was signed, and a signature removed leaves a hash that no longer
+/// matches. (Records signed before this was so carry [`record_hash`]; verify takes both.)
+pub(super) fn signed_record_hash(prev: &str, content: &str, signed_by: &str) -> String {
+    hex::encode(Sha256::digest(
+        format!("{prev}\n{content}\nsigned-by {signed_by}").as_bytes(),
+    ))
+}
+
+/// The record hash of a record signed by `key`, or unsigned.
+pub(super) fn hash_for(prev: &str, content: &str, signed_by: Option<&str>) -> String {
+    match signed_by {
+        Some(key) => signed_record_hash(prev, content, key),
+        None => record_hash(prev, content),
+    }
 }
 
 fn column(value: ValueRef<'_>) -> Value {
@@ -231,6 +251,22 @@ pub struct Verification {
     pub unsigned: usize,
     /// Schema objects no migration made (`trigger `name``): the history is not trusted.
     pub foreign: Vec<String>,
+    /// Heads kept outside the database (the checkpoint file, `--against`) checked.
+    pub anchors: usize,
+    /// Why heads kept outside the database are no longer in it: its newest records were
+    /// deleted, or it was rewritten.
+    pub anchor_failures: Vec<String>,
+    /// Every record's hash and signer, in chain order, when the whole chain was walked.
+    #[serde(skip)]
+    pub(super) positions: Option<Vec<Position>>,
+}
+
+/// One record as the anchors are checked against it.
+#[derive(Debug, Clone)]
+pub(super) struct Position {
+    pub(super) hash: String,
+    pub(super) run_id: String,
+    pub(super) signed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -247,7 +283,10 @@ pub struct Broken {
 
 impl Verification {
     pub fn ok(&self) -> bool {
-        self.broken.is_none() && self.integrity == "ok" && self.foreign.is_empty()
+        self.broken.is_none()
+            && self.integrity == "ok"
+            && self.foreign.is_empty()
+            && self.anchor_failures.is_empty()
     }
 
     /// Why the history does not verify, in one sentence; `None` when it does.
@@ -261,7 +300,9 @@ impl Verification {
                 self.foreign.join(", ")
             ));
         }
-        let b = self.broken.as_ref()?;
+        let Some(b) = self.broken.as_ref() else {
+            return self.anchor_failures.first().cloned();
+        };
         Some(match (&b.correction, b.run_id.is_empty()) {
             (_, true) => b.reason.clone(),
             (Some(action), false) => format!(
@@ -290,7 +331,11 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
         signed: 0,
         unsigned: 0,
         foreign: Vec::new(),
+        anchors: 0,
+        anchor_failures: Vec::new(),
+        positions: None,
     };
+    let mut positions = Vec::with_capacity(records.len());
     let orphans = orphans(conn)?;
     for link in records {
         let Link {
@@ -316,51 +361,41 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
             ));
             return Ok(verification);
         }
-        let actual = match correction {
-            None => content_hash(conn, seq)?,
-            Some(_) => correction_hash(conn, seq)?,
+        if let Some(why) = content_changed(conn, seq, correction.is_some(), &content)? {
+            verification.broken = Some(broken(why));
+            return Ok(verification);
+        }
+        if let Some(why) = hash_mismatch(&prev, &content, &record, signed_by.as_deref(), signer) {
+            verification.broken = Some(broken(why));
+            return Ok(verification);
+        }
+        let signed = Signed {
+            prev: &prev,
+            content: &content,
+            record: &record,
+            signature: signature.as_deref(),
+            signed_by: signed_by.as_deref(),
         };
-        if actual != content {
-            let after = if correction.is_some() {
-                "it was changed after it was made"
-            } else {
-                "it was changed after the run"
-            };
-            verification.broken = Some(broken(format!(
-                "its stored content no longer matches the hash recorded with it: {after}"
-            )));
-            return Ok(verification);
-        }
-        if record_hash(&prev, &content) != record {
-            verification.broken = Some(broken("its record hash was changed".into()));
-            return Ok(verification);
-        }
-        match (&signature, &signed_by, signer) {
-            (Some(sig), Some(by), _) => {
-                if let Err(why) = crate::signing::verify(by, record.as_bytes(), sig) {
-                    verification.broken =
-                        Some(broken(format!("its signature does not verify: {why}")));
-                    return Ok(verification);
-                }
-                if signer.is_some_and(|s| s != by) {
-                    verification.broken =
-                        Some(broken(format!("it was signed by another key ({by})")));
-                    return Ok(verification);
-                }
-                verification.signed += 1;
-            }
-            _ if signing_began.is_some() => {
-                verification.broken = signing_began.as_ref().map(|b| broken(stripped(b)));
+        match signed.check(signer, signing_began.as_ref()) {
+            Err(why) => {
+                verification.broken = Some(broken(why));
                 return Ok(verification);
             }
-            (None, _, Some(_)) => verification.unsigned += 1,
-            _ => {}
+            Ok(Some(true)) => verification.signed += 1,
+            Ok(Some(false)) => verification.unsigned += 1,
+            Ok(None) => {}
         }
         if signature.is_some() && signing_began.is_none() {
             signing_began = Some((seq, run_id.clone()));
         }
+        positions.push(Position {
+            hash: record.clone(),
+            run_id,
+            signed_by: signature.and(signed_by),
+        });
         expected_prev = record;
     }
+    verification.positions = Some(positions);
     if orphans > 0 {
         verification.broken = Some(Broken {
             seq: 0,
@@ -374,6 +409,69 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
     }
     verification.head = Some(expected_prev).filter(|h| *h != genesis());
     Ok(verification)
+}
+
+/// Why record `seq` (a correction's id when `correction`) no longer matches its stored
+/// content hash; `None` when it does.
+fn content_changed(
+    conn: &Connection,
+    seq: i64,
+    correction: bool,
+    content: &str,
+) -> rusqlite::Result<Option<String>> {
+    let (actual, after) = if correction {
+        (
+            correction_hash(conn, seq)?,
+            "it was changed after it was made",
+        )
+    } else {
+        (content_hash(conn, seq)?, "it was changed after the run")
+    };
+    Ok((actual != content).then(|| {
+        format!("its stored content no longer matches the hash recorded with it: {after}")
+    }))
+}
+
+/// One record's signature, as `verify` checks it.
+struct Signed<'a> {
+    prev: &'a str,
+    content: &'a str,
+    record: &'a str,
+    signature: Option<&'a str>,
+    signed_by: Option<&'a str>,
+}
+
+impl Signed<'_> {
+    /// Why the record's signature, or its lack, breaks the chain; else whether it counts as
+    /// signed (`Some(true)`), as unsigned from before signing (`Some(false)`), or neither.
+    /// `began` is the first signed record so far.
+    fn check(
+        &self,
+        signer: Option<&str>,
+        began: Option<&(i64, String)>,
+    ) -> Result<Option<bool>, String> {
+        match (self.signature, self.signed_by, signer) {
+            (Some(sig), Some(by), _) => {
+                if let Err(why) = crate::signing::verify(by, self.record.as_bytes(), sig) {
+                    return Err(format!("its signature does not verify: {why}"));
+                }
+                if signer.is_some_and(|s| s != by) {
+                    return Err(format!("it was signed by another key ({by})"));
+                }
+                Ok(Some(true))
+            }
+            (None, Some(by), _)
+                if signed_record_hash(self.prev, self.content, by) == self.record =>
+            {
+                Err(format!(
+                    "it carries no signature, but its hash says it was signed by key {by}: its signature was removed"
+                ))
+            }
+            _ if began.is_some() => Err(began.map(stripped).unwrap_or_default()),
+            (None, _, Some(_)) => Ok(Some(false)),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Findings, objects, policy results or corrections whose run is gone: a run record was
@@ -394,4 +492,28 @@ fn stripped((seq, run_id): &(i64, String)) -> String {
     format!(
         "it carries no signature, but signing began at record #{seq} (run {run_id}) and every record since must be signed: its signature was removed, or it was made without the key"
     )
+}
+
+/// Why a record's stored hash is not the hash of its link and content (signed: covering its
+/// key, or as records signed before that were hashed); `None` when it is.
+fn hash_mismatch(
+    prev: &str,
+    content: &str,
+    record: &str,
+    signed_by: Option<&str>,
+    signer: Option<&str>,
+) -> Option<String> {
+    if hash_for(prev, content, signed_by) == record
+        || (signed_by.is_some() && record_hash(prev, content) == record)
+    {
+        return None;
+    }
+    match signer {
+        Some(key) if signed_by.is_none() && signed_record_hash(prev, content, key) == record => {
+            Some(format!(
+                "it carries no signature, but its hash says it was signed by key {key}: its signature was removed"
+            ))
+        }
+        _ => Some("its record hash was changed".into()),
+    }
 }

@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{History, HistoryError, chain, db_time};
+use super::{History, HistoryError, chain, checkpoint, db_time};
 
 /// What a correction does to its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,8 +50,9 @@ pub struct Correction {
 }
 
 impl History {
-    /// Appends `correction` to the chain, signed when a key is given; returns its record
-    /// hash. A run that is not in the history, or voiding a run already voided, is refused.
+    /// Appends `correction` to the chain, signed when a key is given, and the new head to
+    /// the checkpoint file; returns its record hash. A run that is not in the history, or
+    /// voiding a run already voided, is refused.
     pub fn correct(
         &mut self,
         correction: &Correction,
@@ -111,15 +112,17 @@ impl History {
         .map_err(sql)?;
         let id = tx.last_insert_rowid();
         let content = chain::correction_hash(&tx, id).map_err(sql)?;
-        let record = chain::record_hash(&prev, &content);
-        let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
         let signed_by = key.map(crate::signing::public_hex);
+        let record = chain::hash_for(&prev, &content, signed_by.as_deref());
+        let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
         tx.execute(
             "UPDATE corrections SET content_hash = ?1, record_hash = ?2, signature = ?3, signed_by = ?4 WHERE id = ?5",
             params![content, record, signature, signed_by, id],
         )
         .map_err(sql)?;
+        let head = checkpoint::head_of(&tx, record.clone()).map_err(sql)?;
         tx.commit().map_err(sql)?;
+        self.anchor(head, key)?;
         Ok(record)
     }
 

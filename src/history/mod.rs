@@ -6,12 +6,16 @@
 //! or with the run complete, never half of it. A wrong record is corrected by appending a
 //! note or a voiding to the same chain ([`corrections`]), never by editing it. A run is
 //! hashed and signed as this process computed it ([`record`]); a database whose schema holds
-//! objects no migration made (a planted trigger) is refused.
+//! objects no migration made (a planted trigger) is refused. After every record the chain's
+//! head is appended to a checkpoint file beside the database ([`checkpoint`]), so a history
+//! cut short or rewritten no longer matches the heads kept outside it.
 
 mod chain;
+mod checkpoint;
 mod corrections;
 mod record;
 mod schema;
+mod starts;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +23,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 pub use chain::Verification;
+pub use checkpoint::{FILE as CHECKPOINTS, heads_in, parse_head};
 pub use corrections::{Action, Correction};
 
 /// The database file inside `state_dir`.
@@ -58,6 +63,15 @@ pub enum HistoryError {
         .path.display()
     )]
     Forged { path: PathBuf, table: String },
+    /// The record is in the database, but its head could not be kept beside it.
+    #[error(
+        "the record is in the history, but its head could not be appended to the checkpoint file `{}`: {error}; {}",
+        .path.display(), crate::fsx::state_folder_advice(.path.parent().unwrap_or(.path))
+    )]
+    Checkpoint {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("run `{run_id}` is already in the history database `{path}`")]
     Duplicate { path: PathBuf, run_id: String },
     /// A correction names a run the history does not have.
@@ -196,21 +210,28 @@ impl History {
             error,
         };
         let known = schema::MIGRATIONS.len() as i64;
-        let found: i64 = self
+        let version = |conn: &Connection| -> rusqlite::Result<i64> {
+            conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        };
+        if version(&self.conn).map_err(sql)? == known {
+            return Ok(());
+        }
+        // One write transaction, the version read inside it: processes opening a new history
+        // at once migrate it one after the other, the later ones finding nothing to do.
+        let tx = self
             .conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
+        let found = version(&tx).map_err(sql)?;
         if found > known {
             return Err(HistoryError::TooNew { path, found, known });
         }
         for (version, migration) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = self.conn.transaction().map_err(sql)?;
             tx.execute_batch(migration).map_err(sql)?;
             tx.pragma_update(None, "user_version", version as i64 + 1)
                 .map_err(sql)?;
-            tx.commit().map_err(sql)?;
         }
-        Ok(())
+        tx.commit().map_err(sql)
     }
 
     /// The hash of the newest record (run or correction): the chain head reports print.
@@ -218,12 +239,11 @@ impl History {
         chain::head(&self.conn).map_err(self.sql())
     }
 
-    /// Recomputes the chain from the first record to the newest; `signer` is the configured
-    /// key's public half, which every signed record must carry.
+    /// Recomputes the chain from the first record to the newest, and checks that it still
+    /// holds every head of the checkpoint file beside it; `signer` is the configured key's
+    /// public half, which every signed record must carry.
     pub fn verify(&self, signer: Option<&str>) -> Result<Verification, HistoryError> {
-        let mut verification = chain::verify(&self.conn, signer).map_err(self.sql())?;
-        verification.foreign = self.foreign()?;
-        Ok(verification)
+        self.verify_against(signer, &[])
     }
 
     /// The schema objects (`trigger `name``) that no migration made.

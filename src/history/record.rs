@@ -7,8 +7,8 @@
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{ToSql, params};
 
-use super::{History, HistoryError, chain, db_time, serde_plain};
-use crate::results::RunResult;
+use super::{History, HistoryError, chain, checkpoint, db_time, serde_plain};
+use crate::results::{HistoryHead, RunResult};
 
 /// One row: its columns and their values, as written.
 type Row = Vec<(&'static str, Value)>;
@@ -144,13 +144,14 @@ fn insert(tx: &rusqlite::Transaction<'_>, table: &str, row: &Row) -> rusqlite::R
 
 impl History {
     /// Records a run, in one transaction, at the head of the chain, signed when a key is
-    /// given. Returns its record hash. The hash is of the run as this process computed it;
-    /// rows that read back otherwise abort the record ([`HistoryError::Forged`]).
+    /// given, then appends the new head to the checkpoint file; returns the head. The hash
+    /// is of the run as this process computed it; rows that read back otherwise abort the
+    /// record ([`HistoryError::Forged`]).
     pub fn record(
         &mut self,
         result: &RunResult,
         key: Option<&ed25519_dalek::SigningKey>,
-    ) -> Result<String, HistoryError> {
+    ) -> Result<HistoryHead, HistoryError> {
         let path = self.path.clone();
         let sql = |error| HistoryError::Sql {
             path: path.clone(),
@@ -200,9 +201,9 @@ impl History {
         }
         let tables = canonical.tables();
         let content = chain::content_hash_of(&tables);
-        let record = chain::record_hash(&prev, &content);
-        let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
         let signed_by = key.map(crate::signing::public_hex);
+        let record = chain::hash_for(&prev, &content, signed_by.as_deref());
+        let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
         tx.execute(
             "UPDATE runs SET content_hash = ?1, record_hash = ?2, signature = ?3, signed_by = ?4 WHERE seq = ?5",
             params![content, record, signature, signed_by, seq],
@@ -230,7 +231,8 @@ impl History {
                 table: "runs".into(),
             });
         }
+        let head = checkpoint::head_of(&tx, record).map_err(sql)?;
         tx.commit().map_err(sql)?;
-        Ok(record)
+        self.anchor(head, key)
     }
 }

@@ -1,5 +1,6 @@
 //! The history database's schema, versioned in code: each migration runs once, in order,
-//! inside a transaction, and `PRAGMA user_version` records how far a database has come.
+//! all in one write transaction (`BEGIN IMMEDIATE`: concurrent first opens take turns), and
+//! `PRAGMA user_version` records how far a database has come.
 //! [`foreign`] names the schema objects no migration made.
 
 /// Migration `i` takes a database from version `i` to `i + 1`.
@@ -93,6 +94,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         signed_by TEXT
     );
     CREATE INDEX corrections_by_run ON corrections(run_id);
+    "#,
+    // 5: runs as they start, so a run whose process dies is recorded from what the history
+    // holds, not from what a marker in scratch says (not part of the chain: a start is no
+    // result).
+    r#"
+    CREATE TABLE starts (
+        run_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        seed TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        version TEXT NOT NULL
+    );
     "#,
 ];
 

@@ -296,3 +296,105 @@ fn an_edited_run_rehashed_with_its_signatures_stripped_is_named() {
         );
     }
 }
+
+#[test]
+fn every_signature_stripped_is_named_by_the_hash_that_covers_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::signing::parse_key(&"22".repeat(32)).unwrap();
+    let public = crate::signing::public_hex(&key);
+    let mut history = History::open(dir.path()).unwrap();
+    for id in ["r1", "r2"] {
+        history.record(&run(id), Some(&key)).unwrap();
+    }
+    // The signature alone removed, its key left: the hash says it was signed.
+    tamper(dir.path(), "UPDATE runs SET signature = NULL WHERE seq = 1");
+    let v = history.verify(None).unwrap();
+    let broken = v.broken.expect("the stripped record is named");
+    assert!(
+        broken.run_id == "r1" && broken.reason.contains("signature was removed"),
+        "{broken:?}"
+    );
+    // Both removed: with the configured key, said as much; without, the hash is wrong.
+    tamper(
+        dir.path(),
+        "UPDATE runs SET signature = NULL, signed_by = NULL",
+    );
+    let v = history.verify(Some(&public)).unwrap();
+    assert!(
+        v.failure().unwrap().contains("signature was removed"),
+        "{v:?}"
+    );
+    assert!(!history.verify(None).unwrap().ok());
+}
+
+#[test]
+fn every_record_appends_its_head_and_a_deleted_run_puts_the_history_behind_it() {
+    let (dir, mut history) = recorded(&["r1", "r2"]);
+    history
+        .correct(&correction("r1", Action::Annotate, "looked at"), None)
+        .unwrap();
+    let head = history.record(&run("r3"), None).unwrap();
+    assert_eq!((head.records, head.run_id.as_str()), (4, "r3"));
+    let text = std::fs::read_to_string(dir.path().join(CHECKPOINTS)).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(history.verify(None).unwrap().ok());
+    tamper(dir.path(), "DELETE FROM runs WHERE seq = 3");
+    let v = history.verify(None).unwrap();
+    assert!(
+        !v.ok()
+            && v.anchor_failures
+                .iter()
+                .any(|f| f.contains("record #4 was deleted")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn concurrent_first_opens_of_a_new_history_all_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            let opens: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        History::open(dir.path()).map(|_| ())
+                    })
+                })
+                .collect();
+            for open in opens {
+                let opened = open.join().unwrap();
+                assert!(opened.is_ok(), "{opened:?}");
+            }
+        });
+    }
+}
+
+#[test]
+fn records_signed_before_hashes_covered_the_key_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::signing::parse_key(&"22".repeat(32)).unwrap();
+    let mut history = History::open(dir.path()).unwrap();
+    history.record(&run("old"), Some(&key)).unwrap();
+    // As an earlier release signed it: the hash over link and content alone.
+    let (prev, content): (String, String) = history
+        .conn
+        .query_row("SELECT prev_hash, content_hash FROM runs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let record = chain::record_hash(&prev, &content);
+    let signature = crate::signing::sign(&key, record.as_bytes());
+    history
+        .conn
+        .execute(
+            "UPDATE runs SET record_hash = ?1, signature = ?2",
+            params![record, signature],
+        )
+        .unwrap();
+    std::fs::remove_file(dir.path().join(CHECKPOINTS)).unwrap();
+    let public = crate::signing::public_hex(&key);
+    let v = history.verify(Some(&public)).unwrap();
+    assert!(v.ok() && v.signed == 1, "{v:?}");
+}

@@ -114,6 +114,10 @@ fn digest(
     // The team's share of the run: its verdict counts the policies it sees, no others.
     let mut share = result.clone();
     share.policies = policies.iter().map(|p| (*p).clone()).collect();
+    // What was found on the runner's host is the MSP's to know, not a client's.
+    if team.scope != TeamScope::Msp {
+        share.host_findings.clear();
+    }
     let failed = share.failed();
     let verdict = share.verdict();
     let date = result
@@ -293,7 +297,46 @@ fn text_body(
         "{} holds every figure and finding of the policies above.",
         upper_first(whole)
     );
+    out.push_str(&head_line(result));
+    out.push_str(&host_lines(team, result));
     out
+}
+
+/// For the MSP's team: what was found on the runner's host (`untrusted_run_marker`).
+fn host_lines(team: &Team, result: &RunResult) -> String {
+    if team.scope != TeamScope::Msp || result.host_findings.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nON THE RUNNER'S HOST\n");
+    for f in &result.host_findings {
+        // A planted marker's content is anyone's text: shown escaped.
+        let object = printable(f.object.as_deref().unwrap_or("host"));
+        let _ = writeln!(
+            out,
+            "  - {}: {object}\n    {}",
+            f.kind,
+            printable(&f.message)
+        );
+    }
+    out
+}
+
+/// The history's head after this run, for the recipients to keep: a copy outside the
+/// runner's host that `history verify --against` checks. Empty when the run was not
+/// recorded.
+fn head_line(result: &RunResult) -> String {
+    result.history_head.as_ref().map_or_else(String::new, |h| {
+        let signed = h.key.as_deref().map_or_else(
+            || "(unsigned: no signing key is set)".to_string(),
+            |key| format!("signed by key {key}"),
+        );
+        format!(
+            "History head {} {signed}. Keep this line: `restore-drill history verify --against {}:{}` shows the history still holds it.\n",
+            h.label(),
+            h.records,
+            h.hash
+        )
+    })
 }
 
 /// A policy in plain text, short lines that read on a phone.
@@ -345,9 +388,14 @@ fn html_body(
         policies,
         &|p: &PolicyResult| team_label(teams, p.responsibility.responsible.as_deref()),
         &format!(
-            "Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. {} holds every figure and finding of the policies above.",
+            "Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. {} holds every figure and finding of the policies above.{}",
             result.seed,
-            upper_first(whole)
+            upper_first(whole),
+            [head_line(result), host_lines(team, result)]
+                .iter()
+                .filter(|l| !l.is_empty())
+                .map(|l| format!(" {}", esc(l.trim())).replace('\n', "<br>"))
+                .collect::<String>()
         ),
     )
 }
@@ -538,6 +586,48 @@ mod tests {
         let run = sample::run();
         let teams = teams();
         insta::assert_snapshot!(digests(&run, &teams, Path::new("/state/runs/r"))[1].html);
+    }
+
+    #[test]
+    fn the_head_reaches_every_team_and_host_findings_only_the_msp() {
+        let mut run = sample::run();
+        run.history_head = Some(crate::results::HistoryHead {
+            records: 12,
+            hash: "ab".repeat(32),
+            run_id: run.run_id.clone(),
+            at: "2026-11-26T02:01:00.000000Z".into(),
+            key: Some("cd".repeat(32)),
+            signature: Some("ef".repeat(64)),
+        });
+        run.host_findings.push(crate::finding::Finding::new(
+            crate::finding::FindingKind::UntrustedRunMarker,
+            Some("/var/lib/restore-drill/scratch/20200101T000000Z-dead"),
+            "a dead-run marker was not recorded",
+        ));
+        let teams = teams();
+        let emails = digests(&run, &teams, Path::new("/state/runs/r"));
+        assert!(emails.iter().any(|e| e.team == "msp") && emails.len() > 1);
+        for email in emails {
+            let msp = email.team == "msp";
+            let head = format!(
+                "History head #12 {} signed by key {}",
+                "ab".repeat(32),
+                "cd".repeat(32)
+            );
+            assert!(
+                email.text.contains(&head) && email.html.contains(&head),
+                "{}",
+                email.team
+            );
+            for body in [&email.text, &email.html, &email.attachments[0].body] {
+                assert_eq!(
+                    body.contains("untrusted_run_marker"),
+                    msp,
+                    "{}: {body}",
+                    email.team
+                );
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::chunk::Chunk;
 use super::extract::{self, Decoded};
 use super::halt::{CreatedFile, Halt, HaltSlot, read_halt, remove_created};
-use super::paths::output_path;
+use super::paths::{safe_relative, split};
 use super::sink::Sink;
 use super::spec::RestoreSpec;
 use super::write::{create_dirs, write_file};
@@ -125,9 +125,9 @@ fn decode_into(
             let root = if parent.is_empty() {
                 spec.set_dir.clone()
             } else {
-                output_path(&spec.set_dir, parent).map_err(Halt::Unsafe)?
+                let rel = safe_relative(parent.as_bytes()).map_err(Halt::Unsafe)?;
+                create_dirs(&spec.set_dir, &rel)?
             };
-            create_dirs(&root)?;
             extract::extract_tar(limited, &root, object, spec, digest_algorithm, slot, sink)
         }
         Format::Zstd | Format::Raw => {
@@ -135,12 +135,10 @@ fn decode_into(
                 Format::Zstd => strip_zst(&object.path_in_set),
                 _ => &object.path_in_set,
             };
-            let path = output_path(&spec.set_dir, name).map_err(Halt::Unsafe)?;
-            if let Some(dir) = path.parent() {
-                create_dirs(dir)?;
-            }
+            let rel = safe_relative(name.as_bytes()).map_err(Halt::Unsafe)?;
+            let dir = create_dirs(&spec.set_dir, split(&rel).0)?;
             let mut source = limited;
-            let bytes = write_file(&mut source, &path, |_| {}, slot, sink)?;
+            let bytes = write_file(&mut source, &spec.set_dir, &dir, &rel, |_| {}, slot, sink)?;
             Ok(Decoded {
                 restored_bytes: bytes,
                 files: 1,

@@ -5,6 +5,10 @@
 //! so no later entry can be written through one. The archive's own manifest
 //! (`checksums.in_archive`) is captured as it is extracted and checked file by file.
 //!
+//! Every folder and file is created relative to the extraction root's handle, each component
+//! opened without following a link (`folder::Folder`); the folder of the last entry is kept
+//! open for the next, as an archive lists a folder's files together.
+//!
 //! Must not: create anything but regular files and folders, write below anything but the
 //! extraction root, hold more of a manifest than `MAX_MANIFEST_BYTES`, or leave the stream
 //! unread after the last entry (zstd's checksum and the size limit must see every byte).
@@ -16,12 +20,13 @@ use std::path::{Path, PathBuf};
 use tar::EntryType;
 
 use super::halt::{Halt, HaltSlot, read_halt, write_halt};
-use super::paths::{UnsafePath, safe_relative};
+use super::paths::{UnsafePath, safe_relative, split};
 use super::sink::Sink;
 use super::spec::RestoreSpec;
 use super::write::{create_dirs, write_file};
 use crate::checksum::{self, Algorithm, Digester};
 use crate::finding::{Finding, FindingKind};
+use crate::folder::Folder;
 use crate::plan::PlannedObject;
 
 /// An in-archive manifest larger than this is not read.
@@ -72,7 +77,7 @@ fn entry_name(key: &str, name: &[u8]) -> String {
 /// manifest when the policy names one (`digest_algorithm` is then the manifest's).
 pub(crate) fn extract_tar(
     source: impl Read,
-    root: &Path,
+    root: &Folder,
     object: &PlannedObject,
     spec: &RestoreSpec,
     digest_algorithm: Option<Algorithm>,
@@ -83,6 +88,7 @@ pub(crate) fn extract_tar(
     let mut archive = tar::Archive::new(source);
     let mut extraction = Extraction {
         root,
+        last_dir: None,
         key,
         digest_algorithm,
         manifest_rel: spec
@@ -126,7 +132,9 @@ pub(crate) fn extract_tar(
 
 /// One archive's extraction under way: where it goes, and what it has written and found.
 struct Extraction<'a> {
-    root: &'a Path,
+    root: &'a Folder,
+    /// The folder the last file went in, relative to the root, kept open for the next.
+    last_dir: Option<(PathBuf, Folder)>,
     key: &'a str,
     /// The in-archive manifest's algorithm, when one is checked: each file's digest is
     /// computed as it is written.
@@ -166,12 +174,13 @@ impl Extraction<'_> {
                 return Ok(());
             }
         };
-        let path = self.root.join(&rel);
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.regular(entry, rel, &path, sink)?;
+                self.regular(entry, rel, sink)?;
             }
-            EntryType::Directory => create_dirs(&path)?,
+            EntryType::Directory => {
+                create_dirs(self.root, &rel)?;
+            }
             EntryType::Symlink => {
                 let target = link_target(entry);
                 if !link_stays_inside(&rel, &target) {
@@ -186,7 +195,7 @@ impl Extraction<'_> {
             }
             EntryType::Link => {
                 let target = link_target(entry);
-                self.hard_link(&name, rel, &path, &target, sink)?;
+                self.hard_link(&name, rel, &target, sink)?;
             }
             EntryType::Char | EntryType::Block => {
                 self.refuse(&name, "device file entry".into());
@@ -208,18 +217,17 @@ impl Extraction<'_> {
         &mut self,
         entry: &mut dyn Read,
         rel: PathBuf,
-        path: &Path,
         sink: &mut Sink<'_, '_>,
     ) -> Result<(), Halt> {
-        if let Some(dir) = path.parent() {
-            create_dirs(dir)?;
-        }
+        let dir = self.folder(split(&rel).0)?;
         let mut digester = self.digest_algorithm.map(|a| Digester::new(&[a].into()));
         let capture = self.manifest_rel.as_ref() == Some(&rel);
         let mut captured: Result<Vec<u8>, ManifestTooLarge> = Ok(Vec::new());
         let bytes = write_file(
             entry,
-            path,
+            self.root,
+            &dir,
+            &rel,
             |chunk| {
                 if let Some(d) = digester.as_mut() {
                     d.update(chunk);
@@ -247,20 +255,20 @@ impl Extraction<'_> {
         &mut self,
         name: &[u8],
         rel: PathBuf,
-        path: &Path,
         target: &[u8],
         sink: &mut Sink<'_, '_>,
     ) -> Result<(), Halt> {
         match safe_relative(target) {
             Ok(target_rel) if self.written.contains_key(&target_rel) => {
-                if let Some(dir) = path.parent() {
-                    create_dirs(dir)?;
-                }
-                let from = self.root.join(&target_rel);
                 // The linked file's last writes may still be on the writer thread.
                 sink.sync()?;
-                let mut file = std::fs::File::open(&from).map_err(|e| write_halt(&from, &e))?;
-                let bytes = write_file(&mut file, path, |_| {}, self.slot, sink)?;
+                let (from_dir, from_name) = split(&target_rel);
+                let from_dir = self.folder(from_dir)?;
+                let mut file = from_dir
+                    .open_existing(from_name, false)
+                    .map_err(|e| write_halt(&from_dir.path().join(from_name), &e))?;
+                let dir = self.folder(split(&rel).0)?;
+                let bytes = write_file(&mut file, self.root, &dir, &rel, |_| {}, self.slot, sink)?;
                 self.restored_bytes += bytes;
                 self.files += 1;
                 let digest = self.written[&target_rel].clone();
@@ -273,6 +281,18 @@ impl Extraction<'_> {
             Err(why) => self.refuse(name, format!("hard link target: {why}")),
         }
         Ok(())
+    }
+
+    /// The folder `rel` below the root, created when missing; the last one is kept open.
+    fn folder(&mut self, rel: &Path) -> Result<Folder, Halt> {
+        if let Some((last, folder)) = &self.last_dir
+            && last == rel
+        {
+            return Ok(folder.clone());
+        }
+        let folder = create_dirs(self.root, rel)?;
+        self.last_dir = Some((rel.to_path_buf(), folder.clone()));
+        Ok(folder)
     }
 
     /// An `unsafe_path` finding for the entry: nothing is written for it.

@@ -5,15 +5,17 @@
 //! them has to reach into another for it.
 //!
 //! Must not: depend on the restore modules that use it (it is what they share; it knows
-//! only `paths`, for the refusal a halt carries), or remove a file that is not the one the
-//! restore created.
+//! only `paths`, for the refusal a halt carries and a path's folder and name), or remove a
+//! file that is not the one the restore created, or reach one through a link (files are
+//! found by handle from their object's folder).
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::paths::UnsafePath;
+use super::paths::{UnsafePath, split};
 use crate::finding::{Finding, FindingKind};
+use crate::folder::Folder;
 
 /// Why an object's restore halted half-way (bad data, a limit, full scratch, an unsafe
 /// name, a failed read); becomes a finding for the object. Not a signal to the process: that
@@ -65,26 +67,49 @@ pub(crate) fn write_halt(path: &Path, e: &io::Error) -> Halt {
     Halt::Scratch(format!("cannot write `{}`: {e}", path.display()))
 }
 
-/// A file a restore created, with its inode: another archive of the same set may since have
-/// replaced it with a file of its own, which is not this restore's to remove.
+/// A file a restore created: the folder it was restored below (held open; one handle for
+/// all of an object's files, however many folders they are in), its place there and its
+/// inode. Another archive of the same set may since have replaced it with a file of its own,
+/// which is not this restore's to remove.
 #[derive(Debug, Clone)]
 pub struct CreatedFile {
-    pub(super) path: PathBuf,
+    pub(super) root: Folder,
+    pub(super) rel: PathBuf,
     pub(super) ino: Option<u64>,
 }
 
-/// Removes the files, newest first, each only while its path still names the file the
-/// restore created; errors are left to the removal of the run's scratch folder.
+impl CreatedFile {
+    /// Where the file was created (for messages).
+    pub fn path(&self) -> PathBuf {
+        self.root.path().join(&self.rel)
+    }
+}
+
+/// Removes the files, newest first, each only while its name (reached by handle from its
+/// root, no link followed) still names the file the restore created; errors are left to
+/// the removal of the run's scratch folder. An archive's files come folder by folder, so
+/// the folder of the last one is kept open for the next.
 pub fn remove_created(files: &[CreatedFile]) {
-    use std::os::unix::fs::MetadataExt;
+    let mut last: Option<(&CreatedFile, Folder)> = None;
     for file in files.iter().rev() {
-        let ours = match (std::fs::symlink_metadata(&file.path), file.ino) {
-            (Ok(meta), Some(ino)) => meta.ino() == ino,
+        let (parent, name) = split(&file.rel);
+        let dir = match &last {
+            Some((prev, dir)) if prev.root.same(&file.root) && split(&prev.rel).0 == parent => {
+                dir.clone()
+            }
+            _ => match file.root.dir(parent, false) {
+                Ok(dir) => dir,
+                Err(_) => continue,
+            },
+        };
+        let ours = match (dir.stat_at(name), file.ino) {
+            (Ok(st), Some(ino)) => st.st_ino == ino,
             (Ok(_), None) => true,
             (Err(_), _) => false,
         };
         if ours {
-            let _ = std::fs::remove_file(&file.path);
+            let _ = dir.remove_file(name);
         }
+        last = Some((file, dir));
     }
 }

@@ -20,7 +20,9 @@
 //! ```
 //!
 //! Must not: write outside the set's folder, follow or create links, hold an object in
-//! memory, or panic on any input.
+//! memory, panic on any input, read past an object's listed size (beyond the chunk that
+//! crosses it), or wait on the storage past the object's deadline (`storage.min_rate`) or
+//! its policy's (`storage.policy_timeout`).
 
 mod chunk;
 mod decode;
@@ -72,6 +74,10 @@ pub struct Restored {
     pub direct_bytes: u64,
     /// The files the restore created (empty when it stopped: those are removed already).
     pub created: Vec<CreatedFile>,
+    /// Read to its end, but shorter than its listed size.
+    short: bool,
+    /// Stopped at its policy's deadline (`storage.policy_timeout`).
+    pub out_of_time: bool,
     /// Time to the first byte: the per-object overhead.
     pub first_byte: Duration,
     pub elapsed: Duration,
@@ -100,11 +106,34 @@ pub async fn restore_object(
         }
     };
     let (feed, mut workers) = spawn(local.as_ref(), object, spec);
-    let mut pumped = pump(op, stream, feed, &mut workers, started, on_bytes).await;
+    let deadline = Deadline::of(op, object, spec);
+    let pumped = pump(
+        op,
+        object,
+        stream,
+        feed,
+        &mut workers,
+        (started, deadline),
+        on_bytes,
+    );
+    let mut pumped = pumped.await;
     let chunks = pumped.chunks;
     let (decoded, digests) = join(workers, &mut pumped, stall).await;
     let mut restored = assemble(object, started, pumped, decoded, digests);
     restored.elapsed = started.elapsed();
+    if restored.short {
+        restored.findings.push(Finding::new(
+            FindingKind::StorageError,
+            Some(key),
+            format!(
+                "{}: read {} bytes to the end of the object, but the listing said {}: the \
+                 object changed during the run, or the storage sends less than it lists",
+                op.place(),
+                restored.stored_bytes,
+                object.size
+            ),
+        ));
+    }
     tracing::debug!(
         key,
         stored = restored.stored_bytes,
@@ -207,6 +236,8 @@ fn spawn(
 struct Pumped {
     /// Time to the first byte, when one came.
     first_byte: Option<Duration>,
+    /// Stopped at the policy's deadline.
+    out_of_time: bool,
     stored: u64,
     chunks: u64,
     /// The storage read's error, in words for a finding.
@@ -217,88 +248,178 @@ struct Pumped {
     decoded: Option<Decoding>,
 }
 
-/// Moves the stream's chunks to the decoder and the stream's hasher, each chunk holding a
-/// share of the in-flight budget, until the stream ends or a worker stops.
+/// When an object's read is given up: once the storage has taken longer to send it than
+/// `storage.timeout` plus its listed size at `storage.min_rate` (time spent waiting on the
+/// decoder and the hasher does not count: a slow disk is not a slow endpoint), or at its
+/// policy's deadline (`storage.policy_timeout`), whichever comes first.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    read: Duration,
+    policy: Option<Instant>,
+}
+
+impl Deadline {
+    fn of(op: &Storage, object: &PlannedObject, spec: &RestoreSpec) -> Self {
+        Deadline {
+            read: op.tuning().read_time(object.size),
+            policy: spec.deadline,
+        }
+    }
+
+    /// The finding's message of a read given up at the policy's deadline, `stored` bytes in.
+    fn policy_message(
+        op: &Storage,
+        object: &PlannedObject,
+        started: Instant,
+        stored: u64,
+    ) -> String {
+        format!(
+            "{}: given up at the policy's time (storage.policy_timeout) with {stored} of the {} \
+             bytes listed read from {} in {}: the rest of the policy was not restored",
+            op.place(),
+            object.size,
+            op.place().host(),
+            crate::config::units::format_duration(started.elapsed())
+        )
+    }
+}
+
+/// The pump's ends towards the workers, and what it learned of them.
+struct Handoff {
+    data_tx: mpsc::Sender<Result<Chunk, String>>,
+    /// `None` for a local object, hashed from a read of its own.
+    hash_tx: Option<mpsc::Sender<Chunk>>,
+    budget: Arc<Semaphore>,
+    decoding: bool,
+    /// False when the transfer stopped before the end of the object.
+    whole: bool,
+    /// The decoder's result, when it stopped before the stream ended.
+    decoded: Option<Decoding>,
+}
+
+impl Handoff {
+    /// Hands one chunk to the decoder and the stream's hasher, holding its share of the
+    /// in-flight budget; false when the transfer must stop. After the decoder stops on bad
+    /// data the rest is still hashed, so the evidence shows the stored digest too. Any other
+    /// stop (size limit, full scratch) ends the transfer: a bomb is not downloaded to the end.
+    async fn hand(&mut self, bytes: Bytes, workers: &mut Workers) -> bool {
+        // A chunk larger than the whole budget waits for all of it.
+        let share = bytes.len().clamp(1, IN_FLIGHT_BYTES) as u32;
+        let Ok(permit) = self.budget.clone().acquire_many_owned(share).await else {
+            unreachable!("the budget semaphore is never closed")
+        };
+        let chunk = Chunk {
+            bytes,
+            _budget: Arc::new(permit),
+        };
+        if self.decoding && self.data_tx.send(Ok(chunk.clone())).await.is_err() {
+            self.decoding = false;
+            let result = (&mut workers.decoder).await;
+            let keep_hashing = matches!(result, Ok(Err(Halt::Corrupt(_))));
+            self.decoded = Some(result);
+            if !keep_hashing {
+                workers.stop_hashing.store(true, Ordering::Relaxed);
+                self.whole = false;
+                return false;
+            }
+        }
+        let Some(hash_tx) = &self.hash_tx else {
+            // A local object: its hash thread reads the rest on its own.
+            return self.decoding;
+        };
+        if hash_tx.send(chunk).await.is_err() {
+            self.whole = false;
+            return false;
+        }
+        true
+    }
+}
+
+/// Moves the stream's chunks to the workers ([`Handoff::hand`]) until the stream ends, a
+/// worker stops, a deadline passes or the stream sends more than the object's listed size.
 async fn pump(
     op: &Storage,
+    object: &PlannedObject,
     mut stream: StoredStream,
     feed: Feed,
     workers: &mut Workers,
-    started: Instant,
+    (started, deadline): (Instant, Deadline),
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Pumped {
-    let Feed {
-        decoder: data_tx,
-        hasher: hash_tx,
-    } = feed;
-    let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
-    let mut first = None;
-    let mut stored = 0u64;
-    let mut chunks = 0u64;
-    let mut read_error = None;
-    let mut decoded = None;
-    // After the decoder stops on bad data the rest is still hashed, so the evidence shows
-    // the stored digest too. Any other stop (size limit, full scratch) ends the transfer:
-    // a bomb is not downloaded to the end.
-    let mut decoding = true;
-    let mut whole = true;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(bytes) => {
-                first.get_or_insert_with(|| started.elapsed());
-                stored += bytes.len() as u64;
-                chunks += 1;
-                on_bytes(bytes.len() as u64);
-                // A chunk larger than the whole budget waits for all of it.
-                let share = bytes.len().clamp(1, IN_FLIGHT_BYTES) as u32;
-                let Ok(permit) = budget.clone().acquire_many_owned(share).await else {
-                    unreachable!("the budget semaphore is never closed")
-                };
-                let chunk = Chunk {
-                    bytes,
-                    _budget: Arc::new(permit),
-                };
-                if decoding && data_tx.send(Ok(chunk.clone())).await.is_err() {
-                    decoding = false;
-                    let result = (&mut workers.decoder).await;
-                    let keep_hashing = matches!(result, Ok(Err(Halt::Corrupt(_))));
-                    decoded = Some(result);
-                    if !keep_hashing {
-                        workers.stop_hashing.store(true, Ordering::Relaxed);
-                        whole = false;
-                        break;
-                    }
-                }
-                let Some(hash_tx) = &hash_tx else {
-                    // A local object: its hash thread reads the rest on its own.
-                    if decoding {
-                        continue;
-                    }
-                    break;
-                };
-                if hash_tx.send(chunk).await.is_err() {
-                    whole = false;
+    let mut handoff = Handoff {
+        data_tx: feed.decoder,
+        hash_tx: feed.hasher,
+        budget: Arc::new(Semaphore::new(IN_FLIGHT_BYTES)),
+        decoding: true,
+        whole: true,
+        decoded: None,
+    };
+    let (mut first, mut stored, mut chunks, mut failure) = (None, 0u64, 0u64, None);
+    // Time spent waiting on the storage for the next chunk: its timer is only set while
+    // that waits (a chunk already there costs none).
+    let mut waited = Duration::ZERO;
+    let transfer = async {
+        loop {
+            let asked = Instant::now();
+            let next = tokio::time::timeout(deadline.read.saturating_sub(waited), stream.next());
+            let next = next.await;
+            waited += asked.elapsed();
+            let Ok(next) = next else {
+                let slow = op.too_slow(object.size, Some(stored), deadline.read);
+                failure = Some(format!("{}: {slow}", op.place()));
+                break;
+            };
+            let bytes = match next {
+                None => break,
+                Some(Ok(bytes)) => bytes,
+                Some(Err(e)) => {
+                    failure = Some(op.stream_error(&e));
                     break;
                 }
+            };
+            first.get_or_insert_with(|| started.elapsed());
+            stored += bytes.len() as u64;
+            chunks += 1;
+            on_bytes(bytes.len() as u64);
+            if stored > object.size {
+                failure = Some(format!(
+                    "{}: the storage sent more than the {} bytes it listed: stopped after {stored} \
+                     bytes (the object grew after the listing, or the endpoint sends more than it \
+                     lists)",
+                    op.place(),
+                    object.size
+                ));
+                break;
             }
-            Err(e) => {
-                let message = op.stream_error(&e);
-                read_error = Some(message.clone());
-                workers.stop_hashing.store(true, Ordering::Relaxed);
-                let _ = data_tx.send(Err(message)).await;
+            if !handoff.hand(bytes, workers).await {
                 break;
             }
         }
+    };
+    // A trickle that passes under the stall and request timeouts still ends at one of these.
+    let mut out_of_time = false;
+    match deadline.policy {
+        Some(at) => {
+            if tokio::time::timeout_at(at.into(), transfer).await.is_err() {
+                failure = Some(Deadline::policy_message(op, object, started, stored));
+                out_of_time = true;
+            }
+        }
+        None => transfer.await,
     }
-    drop(hash_tx);
-    drop(data_tx);
+    if let Some(message) = &failure {
+        workers.stop_hashing.store(true, Ordering::Relaxed);
+        // The decoder halts on it and removes what it wrote; it may be gone already.
+        let _ = handoff.data_tx.send(Err(message.clone())).await;
+    }
     Pumped {
         first_byte: first,
         stored,
         chunks,
-        read_error,
-        whole,
-        decoded,
+        out_of_time,
+        read_error: failure,
+        whole: handoff.whole,
+        decoded: handoff.decoded,
     }
 }
 
@@ -343,12 +464,14 @@ fn assemble(
     let key = object.key.as_str();
     let Pumped {
         first_byte,
+        out_of_time,
         stored,
         read_error,
         whole,
         ..
     } = pumped;
     let mut restored = Restored {
+        out_of_time,
         stored_bytes: stored,
         first_byte: first_byte.unwrap_or_else(|| started.elapsed()),
         ..Restored::default()
@@ -369,7 +492,9 @@ fn assemble(
             format!("the decoder stopped unexpectedly: {join}"),
         )),
     }
-    if whole && read_error.is_none() {
+    // Read to its end without error: its digests, when it is the size listed.
+    let to_the_end = whole && read_error.is_none();
+    if to_the_end && stored == object.size {
         restored.digests = digests;
     }
     if let Some(message) = read_error
@@ -382,16 +507,8 @@ fn assemble(
             .findings
             .push(Finding::new(FindingKind::StorageError, Some(key), message));
     }
-    if stored != object.size && restored.findings.is_empty() {
-        restored.findings.push(Finding::new(
-            FindingKind::StorageError,
-            Some(key),
-            format!(
-                "read {stored} bytes, but the listing said {}: the object changed during the run",
-                object.size
-            ),
-        ));
-    }
+    // Shorter than listed (longer is stopped by the pump), said where by the caller.
+    restored.short = to_the_end && stored != object.size;
     restored
 }
 

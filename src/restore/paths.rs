@@ -50,6 +50,15 @@ pub fn output_path(set_dir: &Path, path_in_set: &str) -> Result<PathBuf, UnsafeP
     Ok(set_dir.join(rel))
 }
 
+/// A safe relative path's folder and file name (a path from `safe_relative` has a last
+/// component that is a plain name).
+pub(crate) fn split(rel: &Path) -> (&Path, &OsStr) {
+    (
+        rel.parent().unwrap_or(Path::new("")),
+        rel.file_name().unwrap_or(rel.as_os_str()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use super::halt::{CreatedFile, Halt, write_halt};
+use crate::folder::Folder;
 
 /// Bytes per buffer: the size of a direct write.
 pub(crate) const BUFFER: usize = 1 << 20;
@@ -212,10 +213,11 @@ impl<'scope, 'env> Sink<'scope, 'env> {
         self.check()
     }
 
-    /// Notes a file created for the object.
-    pub(crate) fn created(&mut self, path: &Path, file: &File) {
+    /// Notes a file created for the object: `rel` below `root`.
+    pub(crate) fn created(&mut self, root: &Folder, rel: &Path, file: &File) {
         self.created.push(CreatedFile {
-            path: path.to_path_buf(),
+            root: root.clone(),
+            rel: rel.to_path_buf(),
             ino: file.metadata().ok().map(|m| m.ino()),
         });
     }

@@ -3,24 +3,27 @@
 //! decoder and the tar extractor read it without reaching up into `restore` itself.
 //!
 //! Must not: hold state a restore changes (the decoder's thread gets a clone of its own) or
-//! anything open (files, connections).
+//! anything open but the set's folder (no files, no connections).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::checksum::Algorithm;
+use crate::folder::Folder;
 
 /// What the restore of one object needs to know besides the object.
 #[derive(Debug, Clone)]
 pub struct RestoreSpec {
-    /// The set's folder inside the run's scratch folder; nothing is written outside it.
-    pub set_dir: PathBuf,
+    /// The set's folder inside the run's scratch folder, held open: everything is created
+    /// relative to it, never through a link, and nothing outside it.
+    pub set_dir: Folder,
     /// Digests of the stored bytes to compute.
     pub algorithms: BTreeSet<Algorithm>,
     /// `checksums.in_archive`: a manifest inside tar archives.
     pub in_archive: Option<String>,
     pub limits: Limits,
+    /// When the object's policy gives up (`storage.policy_timeout`), if it does.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// The settings every restore of a run applies.

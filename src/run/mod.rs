@@ -1,10 +1,13 @@
 //! Drives one run through the stages: plan every policy (listing storage), restore the
 //! sampled objects in parallel across policies, verify, validate, judge. Side effects are
-//! confined to storage reads and the run's own scratch folder, removed at the end unless
-//! `--keep`.
+//! confined to storage reads and the run's own scratch folder, created new in the private
+//! scratch folder and held open: every folder and file of the run is made through that
+//! handle, never through a symbolic link, and the folder is removed at the end by handle
+//! unless `--keep`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -13,14 +16,16 @@ use crate::checksum::Algorithm;
 use crate::config::{Config, Policy, StorageTuning};
 use crate::finding::{Finding, FindingKind};
 use crate::judge::{self, Status, Timing};
-use crate::plan::{PlanContext, PlannedObject, Planner, PolicyPlan};
+use crate::plan::{PlanContext, PlannedObject, PolicyPlan};
 use crate::restore::{self, RestoreSpec};
 use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION, SetResult};
 use crate::storage;
 use crate::unattended::RunFolder;
 use crate::verify::{self, ChecksumFiles};
 
+mod listing;
 mod start;
+mod timeout;
 
 use start::run_kind;
 pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
@@ -67,6 +72,10 @@ pub enum RunError {
         /// In the message, so no `source`: it would be printed twice.
         error: std::io::Error,
     },
+    /// The scratch folder is not this user's alone (checked again on the handle the run
+    /// creates its folder through).
+    #[error(transparent)]
+    UnsafeScratch(#[from] crate::unattended::ScratchError),
 }
 
 /// One policy after planning: its operator and plan, or why it has none.
@@ -113,31 +122,25 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         }
         (rpo, finding)
     };
-    let storage_error = |message: String| Planned {
+    let unplanned = |finding: Finding| Planned {
         policy,
         op: None,
         plan: None,
-        findings: vec![Finding::new(FindingKind::StorageError, None, message)],
+        findings: vec![finding],
         rpo: rpo_of(None),
     };
     let op = match storage::operator(&policy.storage, &policy.file, tuning) {
         Ok(op) => op.confined_to(&policy.backups.prefix),
-        Err(e) => return storage_error(e.to_string()),
-    };
-    let mut planner = Planner::new(policy);
-    if let Err(e) = storage::list_into(&op, &policy.backups.prefix, |e| planner.add(e)).await {
-        return storage_error(e.to_string());
-    }
-    // The chosen sets' folders are listed again for their objects, so the first listing
-    // keeps a few numbers per set and no object.
-    let mut selection = planner.select(&ctx);
-    for folder in selection.folders() {
-        if let Err(e) = storage::list_into(&op, &folder, |e| selection.add(e)).await {
-            return storage_error(e.to_string());
+        Err(e) => {
+            return unplanned(Finding::new(FindingKind::StorageError, None, e.to_string()));
         }
-    }
-    let plan = selection.finish();
+    };
+    let (plan, listed) = match listing::list_policy(policy, &op, &ctx).await {
+        Ok(planned) => planned,
+        Err(finding) => return unplanned(finding),
+    };
     let mut findings = crate::plan::findings(policy, &plan);
+    findings.extend(listed);
     if plan.sets.is_empty() {
         findings.push(Finding::new(
             FindingKind::NoBackupsFound,
@@ -163,14 +166,18 @@ struct Job<'p> {
     set: usize,
     op: storage::Storage,
     object: &'p PlannedObject,
+    /// The set's folder, relative to the run's folder.
     set_dir: Result<PathBuf, restore::UnsafePath>,
     required: bool,
     in_archive: Option<String>,
     /// Remove the object's restored files as soon as it is verified: nothing reads them
     /// again (no `validate` commands, no `--keep`), so scratch holds only what is in flight.
     discard: bool,
-    /// The run's folder as created: removals are refused once it was swapped.
+    /// The run's folder as created, held open: the set's folder is made through it.
     run_folder: RunFolder,
+    /// When the policy's restores are given up: `policy_time` after its first object started.
+    deadline: Arc<OnceLock<Instant>>,
+    policy_time: Duration,
 }
 
 struct JobOutcome {
@@ -181,6 +188,10 @@ struct JobOutcome {
     timing: Option<Timing>,
     started: Instant,
     ended: Instant,
+    /// Not started: the policy's time was up (`storage.policy_timeout`).
+    abandoned: bool,
+    /// Stopped at the policy's deadline, or not started.
+    late: bool,
 }
 
 /// Restores, verifies, validates and judges every planned policy.
@@ -191,20 +202,18 @@ pub async fn execute(
     options: &RunOptions,
 ) -> Result<RunResult, RunError> {
     let dir = run_dir(config, start);
-    let run_folder = std::fs::create_dir_all(&dir)
-        .and_then(|()| RunFolder::of(&dir))
-        .map_err(|error| RunError::Scratch {
-            path: dir.clone(),
-            error,
-        })?;
+    let scratch_error = |error| RunError::Scratch {
+        path: dir.clone(),
+        error,
+    };
+    let scratch = crate::unattended::private_scratch(&config.settings.scratch_dir, true)?
+        .ok_or_else(|| scratch_error(std::io::ErrorKind::NotFound.into()))?;
+    let run_folder = RunFolder::create(&scratch, &start.run_id).map_err(scratch_error)?;
     // Held until the run ends: the next run removes this folder only if nobody holds it, and
     // records the run as interrupted when its marker is still there.
-    let _claim = crate::unattended::claim_run_dir(&dir, &marker(config, start, options)).map_err(
-        |error| RunError::Scratch {
-            path: dir.clone(),
-            error,
-        },
-    )?;
+    let claim =
+        crate::unattended::claim_run_dir(&run_folder.folder, &marker(config, start, options))
+            .map_err(scratch_error)?;
     let checksum_files = ChecksumFiles::default();
     let limits = restore::Limits {
         max_restored_bytes: config.settings.max_restored_bytes,
@@ -228,13 +237,13 @@ pub async fn execute(
         .await;
 
     let whole_set = start.choice != crate::plan::Choice::Sample;
-    let policies = finish_policies(planned, &outcomes, &dir, &checksum_files, whole_set).await;
+    let policies =
+        finish_policies(planned, &outcomes, &run_folder, &checksum_files, whole_set).await;
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
-    crate::unattended::release_run_dir(&dir);
+    crate::unattended::release_run_dir(&claim);
     if !options.keep
-        && run_folder.intact()
-        && let Err(e) = std::fs::remove_dir_all(&dir)
+        && let Err(e) = run_folder.remove()
     {
         tracing::warn!(path = %dir.display(), error = %e, "could not remove the run's scratch folder");
     }
@@ -256,18 +265,21 @@ pub async fn execute(
         seed: start.seed,
         status,
         policies,
+        history_head: None,
+        host_findings: Vec::new(),
     })
 }
 
 /// One job per planned object, across every policy that could be planned.
 fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -> Vec<Job<'p>> {
-    let dir = &run.path;
     let mut jobs = Vec::new();
     for (p, planned_policy) in planned.iter().enumerate() {
         let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
             continue;
         };
-        let policy_dir = dir.join(&planned_policy.policy.name);
+        let policy_dir = PathBuf::from(&planned_policy.policy.name);
+        let deadline = Arc::new(OnceLock::new());
+        let policy_time = op.tuning().policy_time(planned_policy.policy.targets.rto);
         for (s, set) in plan.sets.iter().enumerate() {
             let set_dir = restore::output_path(&policy_dir, &set.name);
             for object in &set.objects {
@@ -282,6 +294,8 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
                     discard: !options.keep && planned_policy.policy.validate.is_empty(),
                     run_folder: run.clone(),
+                    deadline: deadline.clone(),
+                    policy_time,
                 });
             }
         }
@@ -293,14 +307,14 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
 async fn finish_policies(
     planned: Vec<Planned<'_>>,
     outcomes: &[JobOutcome],
-    dir: &Path,
+    run: &RunFolder,
     checksum_files: &ChecksumFiles,
     whole_set: bool,
 ) -> Vec<PolicyResult> {
     let mut policies = Vec::with_capacity(planned.len());
     for (p, planned_policy) in planned.into_iter().enumerate() {
         let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
-        let mut validation = validate_sets(&planned_policy, &mine, dir).await;
+        let mut validation = validate_sets(&planned_policy, &mine, run).await;
         if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
             for set in &plan.sets {
                 validation.extend(
@@ -322,34 +336,26 @@ async fn run_job(
 ) -> JobOutcome {
     let started = Instant::now();
     let object = job.object;
+    let deadline = *job.deadline.get_or_init(|| started + job.policy_time);
+    if started >= deadline {
+        return timeout::abandoned(&job, started);
+    }
     let (expected, mut findings) =
         verify::expected_digests(job.policy_name, &job.op, object, files).await;
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
     algorithms.insert(Algorithm::Sha256);
     let mut restored = restore::Restored::default();
-    match &job.set_dir {
-        Err(why) => findings.push(Finding::new(
-            FindingKind::UnsafePath,
-            Some(&object.key),
-            format!("refused: the set name makes an unsafe folder: {why}"),
-        )),
+    match set_folder(&job) {
+        Err(finding) => findings.push(finding),
         Ok(set_dir) => {
             let spec = RestoreSpec {
-                set_dir: set_dir.clone(),
+                set_dir,
                 algorithms,
                 in_archive: job.in_archive.clone(),
                 limits,
+                deadline: Some(deadline),
             };
-            let progress = observer.map(|o| o.started(&object.key, object.size));
-            let advance = |n: u64| {
-                if let Some(p) = &progress {
-                    p.advance(n);
-                }
-            };
-            restored = restore::restore_object(&job.op, object, &spec, &advance).await;
-            if let Some(p) = &progress {
-                p.finish(restored.findings.is_empty());
-            }
+            restored = restore_watched(&job, &spec, observer).await;
         }
     }
     let read_whole = !restored.digests.is_empty();
@@ -404,19 +410,74 @@ async fn run_job(
         timing,
         started,
         ended: Instant::now(),
+        abandoned: false,
+        late: restored.out_of_time,
     };
-    if job.discard && !restored.created.is_empty() && job.run_folder.intact() {
+    // By each file's folder handle, so a folder swapped meanwhile redirects nothing.
+    if job.discard && !restored.created.is_empty() {
         let created = std::mem::take(&mut restored.created);
         let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }
     outcome
 }
 
+/// Restores the job's object, its progress shown to the observer when someone watches.
+async fn restore_watched(
+    job: &Job<'_>,
+    spec: &RestoreSpec,
+    observer: Option<&dyn Observer>,
+) -> restore::Restored {
+    let object = job.object;
+    let progress = observer.map(|o| o.started(&object.key, object.size));
+    let advance = |n: u64| {
+        if let Some(p) = &progress {
+            p.advance(n);
+        }
+    };
+    let restored = restore::restore_object(&job.op, object, spec, &advance).await;
+    if let Some(p) = &progress {
+        p.finish(restored.findings.is_empty());
+    }
+    restored
+}
+
+/// The job's set folder, opened (and made when missing) through the run folder's handle
+/// without following a link, or the finding that says why it cannot be.
+fn set_folder(job: &Job<'_>) -> Result<crate::folder::Folder, Finding> {
+    let key = Some(job.object.key.as_str());
+    let rel = job.set_dir.as_ref().map_err(|why| {
+        Finding::new(
+            FindingKind::UnsafePath,
+            key,
+            format!("refused: the set name makes an unsafe folder: {why}"),
+        )
+    })?;
+    job.run_folder.folder.dir(rel, true).map_err(|e| {
+        Finding::new(
+            FindingKind::ScratchError,
+            key,
+            format!("cannot create the set's folder: {e}"),
+        )
+    })
+}
+
+/// Whether `path`, resolved as a command would, is the folder `rel` below `run` reached by
+/// handle without following a link (same device and inode).
+fn same_folder(run: &crate::folder::Folder, rel: &Path, path: &Path) -> bool {
+    let (Ok(by_handle), Ok(by_path)) = (
+        run.dir(rel, false).and_then(|f| f.stat()),
+        rustix::fs::stat(path),
+    ) else {
+        return false;
+    };
+    by_handle.st_dev == by_path.st_dev && by_handle.st_ino == by_path.st_ino
+}
+
 /// Runs the policy's `validate` commands in each set folder that holds restored files.
 async fn validate_sets(
     planned: &Planned<'_>,
     outcomes: &[&JobOutcome],
-    dir: &Path,
+    run: &RunFolder,
 ) -> Vec<Finding> {
     let (Some(plan), false) = (&planned.plan, planned.policy.validate.is_empty()) else {
         return Vec::new();
@@ -427,9 +488,22 @@ async fn validate_sets(
         if !restored_any {
             continue;
         }
-        let Ok(set_dir) = restore::output_path(&dir.join(&planned.policy.name), &set.name) else {
+        let Ok(rel) = restore::output_path(Path::new(&planned.policy.name), &set.name) else {
             continue;
         };
+        // The commands get the folder as a path: it must still lead to the folder restored.
+        let set_dir = run.path.join(&rel);
+        if !same_folder(&run.folder, &rel, &set_dir) {
+            findings.push(Finding::new(
+                FindingKind::ScratchError,
+                Some(&set.name),
+                format!(
+                    "`{}` no longer leads to the folder restored (replaced during the run, by a symbolic link or another folder): validate commands not run",
+                    set_dir.display()
+                ),
+            ));
+            continue;
+        }
         findings
             .extend(verify::run_validations(&planned.policy.validate, &set_dir, &set.name).await);
     }
@@ -447,6 +521,13 @@ fn judge_policy(
     let plan = planned.plan;
     let newest = plan.as_ref().and_then(|p| p.newest());
     let (rpo, rpo_finding) = planned.rpo;
+    let time = planned
+        .op
+        .as_ref()
+        .map(|op| op.tuning().policy_time(policy.targets.rto));
+    findings.extend(time.and_then(|t| timeout::policy_timeout(outcomes, t)));
+    let outcomes: Vec<&JobOutcome> = outcomes.iter().copied().filter(|o| !o.abandoned).collect();
+    let outcomes = &outcomes[..];
     let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
     let measured = match (
         outcomes.iter().map(|o| o.started).min(),

@@ -94,6 +94,8 @@ pub fn interrupted(run: &RunMarker, ended: Option<Timestamp>) -> RunResult {
         seed: run.seed,
         status: Status::Interrupted,
         policies: Vec::new(),
+        history_head: None,
+        host_findings: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use super::{Event, Events, SessionError};
 use crate::config::{self, ConfigErrors, Settings};
+use crate::finding::{Finding, FindingKind};
 use crate::history::{History, HistoryError};
 use crate::notify::{self, MailReport};
 use crate::report;
@@ -18,10 +19,12 @@ use crate::runtime::Threads;
 use crate::unattended;
 
 /// Records the finished run in the history and writes its artifacts; returns what could not
-/// be kept, as messages. `Err` only when the signing key cannot be read.
+/// be kept, as messages. The history's new head goes into the result (`history_head`), so
+/// its JSON and mail keep a copy outside the database. `Err` only when the signing key
+/// cannot be read.
 pub(super) fn keep(
     settings: &Settings,
-    result: &RunResult,
+    result: &mut RunResult,
     events: &dyn Events,
 ) -> Result<Vec<String>, SessionError> {
     let mut not_kept = Vec::new();
@@ -31,17 +34,19 @@ pub(super) fn keep(
         let head = history.record(result, key.as_ref())?;
         Ok((history.path().to_path_buf(), head))
     });
-    let record_hash = match &recorded {
+    match recorded {
         Ok((path, head)) => {
-            events.event(Event::Recorded { path, head });
-            Some(head.as_str())
+            events.event(Event::Recorded {
+                path: &path,
+                head: &head.label(),
+            });
+            result.history_head = Some(head);
         }
-        Err(e) => {
-            not_kept.push(format!("cannot record the run in the history: {e}"));
-            None
-        }
-    };
-    match report::write_artifacts(state, result, record_hash, key.as_ref()) {
+        Err(e) => not_kept.push(format!("cannot record the run in the history: {e}")),
+    }
+    // `#N HASH`: the run's page names the head with its position, as period reports do.
+    let head = result.history_head.as_ref().map(|h| h.label());
+    match report::write_artifacts(state, result, head.as_deref(), key.as_ref()) {
         Ok(dir) => events.event(Event::Artifacts { dir: &dir }),
         Err(e) => not_kept.push(format!(
             "cannot write the run's results under {}: {e}",
@@ -53,24 +58,68 @@ pub(super) fn keep(
 
 /// Runs of this state folder whose process died (SIGKILL, power loss, the OOM killer) before
 /// they could record anything are recorded now, as interrupted: the history has no silent
-/// gaps. Never fails this run.
+/// gaps. A marker is only believed in a folder that was the runner's own (mode 0700), and
+/// only for a run the history noted as started; the record is made from that note, not
+/// from the marker. Any other marker is returned as an `untrusted_run_marker` finding and
+/// told as an event, never recorded. Never fails this run.
 pub(super) fn record_dead_runs(
     settings: &Settings,
     stale: &[unattended::StaleRun],
     events: &dyn Events,
-) {
+) -> Vec<Finding> {
     let ours = unattended::state_identity(&settings.state_dir);
+    let mut untrusted = Vec::new();
     for dead in stale {
         let Some(marker) = dead.marker.as_ref().filter(|m| m.state_dir == ours) else {
             continue;
         };
-        match record_interrupted(settings, &run::interrupted(marker, dead.last_seen)) {
+        let started = match History::open(&settings.state_dir)
+            .and_then(|h| h.started(&marker.run_id, &ours))
+        {
+            Ok(started) => started,
+            Err(error) => {
+                let error = SessionError::from(error);
+                events.event(Event::DeadRunNotRecorded { error: &error });
+                continue;
+            }
+        };
+        let why = if dead.private {
+            "this history never started a run with its id"
+        } else {
+            "its folder is not the runner's own with mode 0700"
+        };
+        let noted = match started.filter(|_| dead.private) {
+            Some(noted) => noted,
+            None => {
+                let finding = Finding::new(
+                    FindingKind::UntrustedRunMarker,
+                    Some(&dead.dir.display().to_string()),
+                    format!(
+                        "a dead-run marker naming run {} ({:?}, started {}) was not recorded: {why}; someone who can write in the scratch folder may have planted it",
+                        marker.run_id, marker.kind, marker.started_at
+                    ),
+                );
+                events.event(Event::DeadRunUntrusted { finding: &finding });
+                untrusted.push(finding);
+                continue;
+            }
+        };
+        match record_interrupted(settings, &run::interrupted(&noted, dead.last_seen)) {
             Ok(true) => events.event(Event::DeadRunRecorded {
                 run_id: &marker.run_id,
             }),
             Ok(false) => {}
             Err(error) => events.event(Event::DeadRunNotRecorded { error: &error }),
         }
+    }
+    untrusted
+}
+
+/// Notes the run's start in the history, so its marker can be believed if its process
+/// dies; a history that cannot be written now is told when the run is recorded.
+pub(super) fn note_start(settings: &Settings, marker: &unattended::RunMarker) {
+    if let Err(error) = History::open(&settings.state_dir).and_then(|mut h| h.note_start(marker)) {
+        tracing::debug!(%error, "the run's start could not be noted in the history");
     }
 }
 

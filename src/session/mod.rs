@@ -70,6 +70,11 @@ pub enum Event<'a> {
     DeadRunRecorded { run_id: &'a str },
     /// A run whose process died could not be recorded.
     DeadRunNotRecorded { error: &'a SessionError },
+    /// A dead-run marker that is not evidence: reported (also in the run's `host_findings`),
+    /// not recorded.
+    DeadRunUntrusted {
+        finding: &'a crate::finding::Finding,
+    },
     /// SIGINT or SIGTERM arrived: the run stops, cleans up and records itself.
     Stopping(StopSignal),
     /// The stopped run is in the history as interrupted.
@@ -296,9 +301,10 @@ impl<'c> Session<'c> {
         let _lock = unattended::acquire(&settings.state_dir, "run")?;
         unattended::private_scratch(&settings.scratch_dir, true)?;
         let stale = unattended::clean_stale_scratch(&settings.scratch_dir);
-        evidence::record_dead_runs(settings, &stale, events);
-        heartbeat(&runtime, settings, Ping::Start);
+        let untrusted = evidence::record_dead_runs(settings, &stale, events);
         let options = self.run_options();
+        evidence::note_start(settings, &run::marker(config, start, &options));
+        heartbeat(&runtime, settings, Ping::Start);
         let work = async {
             let planned = run::plan_all(selected, start, &settings.storage).await;
             // A drill of a set that does not exist is a mistake, not evidence: refused
@@ -324,14 +330,16 @@ impl<'c> Session<'c> {
             }
         };
         invalid::add(&mut result, &self.invalid, &settings.teams);
+        result.host_findings.extend(untrusted);
         let kept = options.keep.then(|| run::run_dir(config, start));
         events.event(Event::Finished {
             result: &result,
             kept: kept.as_deref(),
         });
         // Evidence first, then mail; a failure to keep any of it is reported after the mail,
-        // and never stops the rest from being kept or sent.
-        let mut not_kept = Vec::new();
+        // and never stops the rest from being kept or sent. The history first: its new head
+        // goes into the JSON and the mail.
+        let mut not_kept = evidence::keep(settings, &mut result, events)?;
         if let Some(path) = &self.options.json
             && path.as_os_str() == "-"
         {
@@ -346,7 +354,6 @@ impl<'c> Session<'c> {
                 path.display()
             ));
         }
-        not_kept.extend(evidence::keep(settings, &result, events)?);
         let (mail, stop) = mail_phase(&runtime, &mut signals, settings, &result, events)?;
         events.event(Event::Mail(&mail));
         for message in &not_kept {
@@ -396,15 +403,14 @@ impl<'c> Session<'c> {
             }),
             Err(error) => events.event(Event::StoppedNotRecorded { error: &error }),
         }
+        // By handle, never through a link (see `unattended::remove_run_dir`).
         let dir = run::run_dir(config, start);
-        if dir.exists() {
-            unattended::release_run_dir(&dir);
-            if let Err(error) = std::fs::remove_dir_all(&dir) {
-                events.event(Event::ScratchNotRemoved {
-                    path: &dir,
-                    error: &error,
-                });
-            }
+        if let Err(error) = unattended::remove_run_dir(&config.settings.scratch_dir, &start.run_id)
+        {
+            events.event(Event::ScratchNotRemoved {
+                path: &dir,
+                error: &error,
+            });
         }
         match stop {
             StopSignal::Interrupt => ExitCode::Interrupted,

@@ -16,6 +16,7 @@ impl Events for Recorder {
             Event::Planned { planned, .. } => format!("planned {}", planned.len()),
             Event::DeadRunRecorded { run_id } => format!("dead run {run_id}"),
             Event::DeadRunNotRecorded { error } => format!("dead run not recorded: {error}"),
+            Event::DeadRunUntrusted { finding } => format!("untrusted marker: {finding}"),
             Event::Stopping(signal) => format!("stopping {signal:?}"),
             Event::StoppedRecorded { run_id } => format!("stopped {run_id}"),
             Event::StoppedNotRecorded { error } => format!("stopped, not recorded: {error}"),

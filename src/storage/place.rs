@@ -76,7 +76,7 @@ impl Place {
     }
 
     /// The endpoint, or the service when it has none.
-    fn host(&self) -> String {
+    pub fn host(&self) -> String {
         self.endpoint
             .clone()
             .unwrap_or_else(|| format!("the {} service", self.service))
@@ -134,6 +134,9 @@ pub fn explain(e: &opendal::Error, place: &Place) -> String {
             "cannot resolve the host of {} (DNS): check storage.endpoint",
             place.host()
         );
+    }
+    if let Some(message) = not_utf8(e, &causes, place) {
+        return message;
     }
     match e.message() {
         "operation timeout reached" => {
@@ -208,6 +211,20 @@ pub fn explain(e: &opendal::Error, place: &Place) -> String {
         _ if detail.is_empty() => format!("{} error", e.kind()),
         _ => detail,
     }
+}
+
+/// An answer that did not parse for bytes that are not UTF-8, in words: S3's names are
+/// UTF-8 by definition, so a listing holding one names no object at all.
+fn not_utf8(e: &opendal::Error, causes: &[String], place: &Place) -> Option<String> {
+    let why = std::iter::once(e.message())
+        .chain(causes.iter().map(String::as_str))
+        .find(|text| text.to_ascii_lowercase().contains("invalid utf-8"))?;
+    Some(format!(
+        "{} answered with a name that is not valid UTF-8 ({}): the answer cannot be read, \
+         and S3 names are UTF-8, so check what the endpoint is",
+        place.host(),
+        why.lines().next().unwrap_or_default().trim()
+    ))
 }
 
 /// The error's own message's first line and its sources' texts, outermost first.

@@ -184,3 +184,32 @@ fn hostile_settings_are_refused_too() {
     assert!(out.results.is_none(), "a run happened: {out}");
     assert!(out.stderr.contains("restore-drill.yaml"), "{out}");
 }
+
+/// The endpoint bounds cannot be turned off: a zero rate, budget or policy time is refused
+/// by `check` naming the file and the field, and stops a run with nothing restored.
+#[test]
+fn endpoint_bounds_of_zero_are_refused_with_their_field() {
+    for (field, yaml) in [
+        ("storage.min_rate", "storage:\n  min_rate: 0\n"),
+        (
+            "storage.max_listed_keys",
+            "storage:\n  max_listed_keys: 0\n",
+        ),
+        ("storage.max_list_pages", "storage:\n  max_list_pages: 0\n"),
+        ("storage.policy_timeout", "storage:\n  policy_timeout: 0s\n"),
+    ] {
+        let mut sb = Sandbox::new(yaml);
+        sb.put("good/2026-11-25/db.zst", &common::zstd(b"fine"));
+        sb.policy("good", "good/", "checksums:\n  required: false\n");
+        let check = sb.exec(&["check"], false);
+        assert_eq!(check.code, 2, "{check}");
+        let said = format!("{}{}", check.stdout, check.stderr);
+        assert!(
+            said.contains("restore-drill.yaml") && said.contains(field),
+            "{field}: {check}"
+        );
+        let out = sb.run(&[]);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.results.is_none(), "a run happened: {out}");
+    }
+}

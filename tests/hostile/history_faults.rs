@@ -1,6 +1,7 @@
 //! A history database someone with write access to the state folder has tampered with: a
 //! trigger planted in the SQLite file must not turn a failing run into a signed pass, and
-//! signatures removed from the newest records are named.
+//! signatures removed from the newest records are named. And a new history opened by
+//! several processes at once: each open succeeds.
 
 use crate::common::{self, Failures};
 use crate::guard::Sandbox;
@@ -50,7 +51,7 @@ fn stripped_signatures_are_named() {
         format!("unsigned records after a signed one must fail verification (exit 5)\n{out}")
     });
     failures.check(
-        out.stdout.contains("record #2") && out.stdout.contains("signing began at record #1"),
+        out.stdout.contains("record #2") && out.stdout.contains("its signature was removed"),
         || format!("`history verify` must name the first stripped record\n{out}"),
     );
     failures.assert_none();
@@ -104,5 +105,22 @@ fn a_planted_trigger_gets_no_forged_record_signed() {
     failures.check(verify.stdout.contains("trigger `force_pass`"), || {
         format!("`history verify` must name the trigger\n{verify}")
     });
+    failures.assert_none();
+}
+
+#[test]
+fn concurrent_first_opens_of_a_new_history_all_succeed() {
+    let mut sb = Sandbox::new("");
+    sb.policy("good", "good/", "");
+    sb.seal();
+    // Eight processes open the history no one has made yet, at once.
+    let children: Vec<_> = (0..8).map(|_| sb.spawn(&["history"], false)).collect();
+    let mut failures = Failures::new();
+    for child in children {
+        let out = sb.wait(child, false);
+        failures.check(out.code == 0, || {
+            format!("every first open of a new history must succeed\n{out}")
+        });
+    }
     failures.assert_none();
 }

@@ -308,6 +308,7 @@ fn frame_windows_are_read_from_the_header() {
 fn only_the_files_a_restore_created_are_removed() {
     use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
+    let folder = crate::folder::Folder::open(dir.path()).unwrap();
     let mine = dir.path().join("mine.txt");
     let replaced = dir.path().join("replaced.txt");
     let gone = dir.path().join("gone.txt");
@@ -316,7 +317,8 @@ fn only_the_files_a_restore_created_are_removed() {
         .map(|path| {
             std::fs::write(path, b"ours").unwrap();
             CreatedFile {
-                path: path.clone(),
+                root: folder.clone(),
+                rel: path.file_name().unwrap().into(),
                 ino: Some(std::fs::metadata(path).unwrap().ino()),
             }
         })

@@ -100,7 +100,7 @@ impl Bench {
             checksums: Vec::new(),
         };
         let spec = RestoreSpec {
-            set_dir: self.scratch.clone(),
+            set_dir: crate::folder::Folder::open(&self.scratch).unwrap(),
             algorithms: [Algorithm::Sha256].into(),
             in_archive: in_archive.map(str::to_string),
             limits: Limits {
@@ -109,6 +109,7 @@ impl Bench {
                 direct_io: self.direct_io,
                 stall_timeout: std::time::Duration::from_secs(30),
             },
+            deadline: None,
         };
         restore_object(&self.op, &object, &spec, &|_| {}).await
     }

@@ -59,7 +59,7 @@ async fn missing_object_is_a_storage_error() {
         checksums: Vec::new(),
     };
     let spec = RestoreSpec {
-        set_dir: b.scratch.clone(),
+        set_dir: crate::folder::Folder::open(&b.scratch).unwrap(),
         algorithms: [Algorithm::Sha256].into(),
         in_archive: None,
         limits: Limits {
@@ -68,6 +68,7 @@ async fn missing_object_is_a_storage_error() {
             direct_io: false,
             stall_timeout: std::time::Duration::from_secs(30),
         },
+        deadline: None,
     };
     let r = restore_object(&b.op, &object, &spec, &|_| {}).await;
     assert_eq!(kinds(&r), [FindingKind::StorageError]);
@@ -237,7 +238,7 @@ async fn a_chunk_over_half_the_budget_does_not_wait_for_itself() {
         checksums: Vec::new(),
     };
     let spec = RestoreSpec {
-        set_dir: b.scratch.clone(),
+        set_dir: crate::folder::Folder::open(&b.scratch).unwrap(),
         algorithms: BTreeSet::new(),
         in_archive: None,
         limits: Limits {
@@ -246,6 +247,7 @@ async fn a_chunk_over_half_the_budget_does_not_wait_for_itself() {
             direct_io: false,
             stall_timeout: Duration::from_secs(30),
         },
+        deadline: None,
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let decoder = tokio::task::spawn_blocking(move || decode::decode(rx, &object, &spec));

@@ -1,0 +1,94 @@
+//! A policy's storage listed into its plan, within the policy's bounds: the listings share
+//! one budget of keys and list requests (`storage::Listing`), and the whole of it is given up
+//! at `storage.policy_timeout` (a hostile endpoint answering slowly page after page). What
+//! the bounds cut short, and names that are not valid UTF-8, are findings of the policy.
+//!
+//! Must not: hold the listing (the planner folds it as it comes), or let one policy's
+//! listing hold the others: each policy is listed in a future of its own.
+
+use crate::config::Policy;
+use crate::finding::{Finding, FindingKind};
+use crate::plan::{PlanContext, Planner, PolicyPlan};
+use crate::storage::{self, Listing, Storage};
+
+/// The policy's plan and what its listing found wrong, or the one finding of a listing that
+/// failed or ran out of time.
+pub(super) async fn list_policy(
+    policy: &Policy,
+    op: &Storage,
+    ctx: &PlanContext,
+) -> Result<(PolicyPlan, Vec<Finding>), Finding> {
+    let allowed = op.tuning().policy_time(policy.targets.rto);
+    let mut listing = Listing::default();
+    let planned = tokio::time::timeout(allowed, plan(policy, op, ctx, &mut listing)).await;
+    let plan = match planned {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(e)) => return Err(Finding::new(FindingKind::StorageError, None, e.to_string())),
+        Err(_) => {
+            return Err(Finding::new(
+                FindingKind::PolicyTimeout,
+                Some(&policy.backups.prefix),
+                format!(
+                    "listing {} took longer than {}, the policy's time (storage.policy_timeout; \
+                     twice targets.rto, at least 1h, by default): nothing was restored; check \
+                     the endpoint, or raise storage.policy_timeout",
+                    op.place(),
+                    crate::config::units::format_duration(allowed)
+                ),
+            ));
+        }
+    };
+    let mut findings = Vec::new();
+    if let Some(why) = &listing.truncated {
+        findings.push(Finding::new(
+            FindingKind::ListingTruncated,
+            Some(&policy.backups.prefix),
+            format!(
+                "{}: {why}, so the sets were chosen from part of the storage (an endpoint that \
+                 lists without end, or a prefix holding more than a policy should): check the \
+                 prefix, or raise the setting in restore-drill.yaml",
+                op.place()
+            ),
+        ));
+    }
+    for name in &listing.invalid_names {
+        findings.push(Finding::new(
+            FindingKind::InvalidName,
+            Some(name),
+            format!(
+                "the name is not valid UTF-8 (its bytes shown escaped, `\\xNN`) in {}: it was \
+                 not read; rename the file in the client's storage",
+                op.place()
+            ),
+        ));
+    }
+    if listing.more_invalid_names > 0 {
+        findings.push(Finding::new(
+            FindingKind::InvalidName,
+            None,
+            format!(
+                "and {} more names that are not valid UTF-8 in {}",
+                listing.more_invalid_names,
+                op.place()
+            ),
+        ));
+    }
+    Ok((plan, findings))
+}
+
+/// Both listings folded into the plan: the first into sets, the second of the chosen sets'
+/// folders for their objects, so the first keeps a few numbers per set and no object.
+async fn plan(
+    policy: &Policy,
+    op: &Storage,
+    ctx: &PlanContext,
+    listing: &mut Listing,
+) -> Result<PolicyPlan, storage::StorageError> {
+    let mut planner = Planner::new(policy);
+    storage::list_into(op, &policy.backups.prefix, listing, |e| planner.add(e)).await?;
+    let mut selection = planner.select(ctx);
+    for folder in selection.folders() {
+        storage::list_into(op, &folder, listing, |e| selection.add(e)).await?;
+    }
+    Ok(selection.finish())
+}
