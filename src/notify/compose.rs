@@ -2,15 +2,15 @@
 //! see) → subject, plain text, HTML and the JSON attachment. No I/O, so every message can be
 //! checked without a mail server.
 //!
-//! A message stays small whatever a run found: at most [`MAX_LISTED_FINDINGS`] findings per
-//! policy are listed in its text and HTML, and attachments are left out past
-//! [`MAX_ATTACHMENT_BYTES`]; the message then says what it left out and where the run's
-//! whole results are (its `results.json` among the run's artifacts).
+//! A message stays small whatever a run found (the limits are in [`super::bounds`]); it then
+//! says what it left out and where the run's whole results are (its `results.json` among
+//! the run's artifacts).
 
 use crate::finding::printable;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::bounds::{MAX_ATTACHMENT_BYTES, listed_findings, upper_first, within_limit};
 use crate::config::units::format_bytes;
 use crate::config::{ConfigErrors, Team, TeamScope};
 use crate::judge::Status;
@@ -38,12 +38,6 @@ pub struct MailAttachment {
     pub content_type: &'static str,
     pub body: String,
 }
-
-/// Findings listed per policy in a message's text and HTML; the rest are counted.
-pub const MAX_LISTED_FINDINGS: usize = 20;
-/// The attachments of one message together (JSON, JUnit, HTML report), before encoding;
-/// those past it are left out, and the message says so.
-pub const MAX_ATTACHMENT_BYTES: usize = 2 << 20;
 
 /// The policies of a run that `team` receives: all of them for the MSP's team; for a
 /// client's team, its own client's policies that name it in their responsibility matrix.
@@ -136,23 +130,27 @@ fn digest(
         Status::Fail
     };
     let json = serde_json::to_string_pretty(&share).expect("results serialize");
-    let (attachments, left_out) = within_limit(vec![
-        MailAttachment {
-            name: format!("restore-drill-{}.json", result.run_id),
-            content_type: "application/json",
-            body: json,
-        },
-        MailAttachment {
-            name: format!("restore-drill-{}.junit.xml", result.run_id),
-            content_type: "application/xml",
-            body: crate::report::junit::junit(&share),
-        },
-        MailAttachment {
-            name: format!("restore-drill-{}.html", result.run_id),
-            content_type: "text/html",
-            body: crate::report::run_report(&share, None),
-        },
-    ]);
+    let (attachments, left_out) = within_limit(
+        vec![
+            MailAttachment {
+                name: format!("restore-drill-{}.json", result.run_id),
+                content_type: "application/json",
+                body: json,
+            },
+            MailAttachment {
+                name: format!("restore-drill-{}.junit.xml", result.run_id),
+                content_type: "application/xml",
+                body: crate::report::junit::junit(&share),
+            },
+            MailAttachment {
+                name: format!("restore-drill-{}.html", result.run_id),
+                content_type: "text/html",
+                body: crate::report::run_report(&share, None),
+            },
+        ],
+        |a| a.body.len(),
+        |a| a.name.clone(),
+    );
     let whole = artifacts.join("results.json");
     let whole = format!("{} on {}", whole.display(), result.host);
     let (where_text, where_html) = if left_out.is_empty() {
@@ -192,53 +190,6 @@ fn digest(
         attachments,
         urgent: failed > 0,
     }
-}
-
-/// `text` with its first letter in upper case.
-fn upper_first(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
-}
-
-/// The attachments, in order, while they fit in [`MAX_ATTACHMENT_BYTES`] together; and the
-/// names and sizes of those left out.
-fn within_limit(all: Vec<MailAttachment>) -> (Vec<MailAttachment>, Vec<String>) {
-    let (mut kept, mut left_out, mut total) = (Vec::new(), Vec::new(), 0);
-    for attachment in all {
-        if total + attachment.body.len() <= MAX_ATTACHMENT_BYTES {
-            total += attachment.body.len();
-            kept.push(attachment);
-        } else {
-            let size = format_bytes(attachment.body.len() as u64);
-            left_out.push(format!("{} ({size})", attachment.name));
-        }
-    }
-    (kept, left_out)
-}
-
-/// The policy as a message lists it: its first [`MAX_LISTED_FINDINGS`] findings, then one
-/// line counting the rest and saying where they are.
-fn listed_findings(p: &PolicyResult, where_text: &str) -> PolicyResult {
-    let mut listed = p.clone();
-    if p.findings.len() <= MAX_LISTED_FINDINGS {
-        return listed;
-    }
-    let rest = listed.findings.split_off(MAX_LISTED_FINDINGS);
-    let mut kinds: Vec<&str> = rest.iter().map(|f| f.kind.as_str()).collect();
-    kinds.sort_unstable();
-    kinds.dedup();
-    listed.findings.push(crate::finding::Finding::new(
-        rest[0].kind,
-        None,
-        format!(
-            "and {} more findings ({}) not listed in this message: see {where_text}",
-            crate::finding::thousands(rest.len()),
-            kinds.join(", ")
-        ),
-    ));
-    listed
 }
 
 fn intro(result: &RunResult) -> String {

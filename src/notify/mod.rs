@@ -2,6 +2,7 @@
 //! must act on each failure. [`compose`] is pure; [`deliver`]'s mailer decides where each
 //! message goes, over [`smtp`] (the server) and [`spool`] (the files).
 
+pub mod bounds;
 pub mod compose;
 pub mod deliver;
 pub mod smtp;
