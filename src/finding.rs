@@ -1,7 +1,13 @@
 //! Findings: what a verification found wrong, as data. A failed check is a [`Finding`], not
 //! an `Err`; `Err` means the run could not happen at all. Kinds are stable snake_case names
 //! that appear in JSON results, reports and mail, so renaming one is a breaking change.
+//!
+//! One bad object must not make unbounded work: [`cap`] keeps a policy's findings to a few of
+//! each kind per object and per policy and counts the rest in one summarising finding, and
+//! [`Finding::new`] cuts a message or object name beyond a few KiB. The caps are constants,
+//! documented in the README's Findings section.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -111,14 +117,123 @@ pub struct Finding {
     pub message: String,
 }
 
+/// At most this many findings of one kind are kept per object (a key, its archive entries
+/// `key!entry` included); the rest are counted in one finding.
+pub const MAX_PER_OBJECT: usize = 10;
+/// At most this many findings of one kind are kept per policy; the rest are counted in one
+/// finding.
+pub const MAX_PER_POLICY: usize = 50;
+/// A finding's message is cut beyond this many bytes.
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+/// A finding's object is cut beyond this many bytes (S3 keys are at most 1024, paths 4096).
+pub const MAX_OBJECT_BYTES: usize = 4096;
+
 impl Finding {
+    /// A finding; a message or object over [`MAX_MESSAGE_BYTES`] or [`MAX_OBJECT_BYTES`] is
+    /// cut, saying how much was left out.
     pub fn new(kind: FindingKind, object: Option<&str>, message: impl Into<String>) -> Self {
         Finding {
             kind,
-            object: object.map(str::to_string),
-            message: message.into(),
+            object: object.map(|o| clip(o.to_string(), MAX_OBJECT_BYTES)),
+            message: clip(message.into(), MAX_MESSAGE_BYTES),
         }
     }
+}
+
+/// `text`, cut at a character boundary within `max` bytes, with what was left out.
+fn clip(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(40);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("… ({} more bytes)", thousands(cut)));
+    text
+}
+
+/// `189000` as `189,000`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The object a finding is about: `key` for `key!entry`, `None` for the policy.
+fn object_of(finding: &Finding) -> Option<&str> {
+    finding
+        .object
+        .as_deref()
+        .map(|o| o.split_once('!').map_or(o, |(key, _)| key))
+}
+
+/// A policy's findings with at most [`MAX_PER_OBJECT`] of a kind per object and
+/// [`MAX_PER_POLICY`] of a kind in all, in their order; what is left out is counted in one
+/// finding of the same kind per object (for an object some of whose findings are kept) or
+/// per policy, so the status and the counts stay true. Linear in the findings.
+pub fn cap(findings: Vec<Finding>) -> Vec<Finding> {
+    type Key = (FindingKind, Option<String>);
+    let mut kept = Vec::new();
+    let mut per_object: HashMap<Key, usize> = HashMap::new();
+    let mut per_kind: HashMap<FindingKind, usize> = HashMap::new();
+    // (kind, object) → left out, in the order first seen; kind → (left out, objects).
+    let mut object_more: Vec<(Key, usize)> = Vec::new();
+    let mut object_more_at: HashMap<Key, usize> = HashMap::new();
+    let mut kind_more: Vec<(FindingKind, usize, usize)> = Vec::new();
+    let mut kind_objects: HashMap<FindingKind, std::collections::HashSet<Option<String>>> =
+        HashMap::new();
+    for finding in findings {
+        let key: Key = (finding.kind, object_of(&finding).map(str::to_string));
+        let of_object = per_object.get(&key).copied().unwrap_or(0);
+        let of_kind = per_kind.get(&finding.kind).copied().unwrap_or(0);
+        if of_object < MAX_PER_OBJECT && of_kind < MAX_PER_POLICY {
+            per_object.insert(key, of_object + 1);
+            per_kind.insert(finding.kind, of_kind + 1);
+            kept.push(finding);
+        } else if of_object > 0 {
+            let at = *object_more_at.entry(key.clone()).or_insert_with(|| {
+                object_more.push((key, 0));
+                object_more.len() - 1
+            });
+            object_more[at].1 += 1;
+        } else {
+            let objects = kind_objects.entry(finding.kind).or_default();
+            objects.insert(key.1);
+            match kind_more.iter_mut().find(|(k, _, _)| *k == finding.kind) {
+                Some(more) => (more.1, more.2) = (more.1 + 1, objects.len()),
+                None => kind_more.push((finding.kind, 1, objects.len())),
+            }
+        }
+    }
+    for ((kind, object), more) in object_more {
+        let shown = per_object[&(kind, object.clone())];
+        let whose = object.as_ref().map_or("this policy", |_| "this object");
+        let message = format!(
+            "and {} more {kind} findings for {whose}, {} in all (at most {MAX_PER_OBJECT} of a kind are listed per object)",
+            thousands(more),
+            thousands(more + shown)
+        );
+        kept.push(Finding::new(kind, object.as_deref(), message));
+    }
+    for (kind, more, objects) in kind_more {
+        let message = format!(
+            "and {} more {kind} findings of this policy, for {} {} (at most {MAX_PER_POLICY} of a kind are listed per policy)",
+            thousands(more),
+            thousands(objects),
+            if objects == 1 { "object" } else { "objects" }
+        );
+        kept.push(Finding::new(kind, None, message));
+    }
+    kept
 }
 
 impl fmt::Display for Finding {
@@ -164,6 +279,66 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn missing(object: &str) -> Finding {
+        Finding::new(FindingKind::MissingFile, Some(object), "listed but absent")
+    }
+
+    #[test]
+    fn one_object_with_many_findings_keeps_a_few_and_counts_the_rest() {
+        let findings: Vec<Finding> = (0..190_000)
+            .map(|i| missing(&format!("set/SHA256SUMS!f{i}")))
+            .collect();
+        let capped = cap(findings);
+        assert_eq!(capped.len(), MAX_PER_OBJECT + 1);
+        let last = capped.last().unwrap();
+        assert_eq!(last.kind, FindingKind::MissingFile);
+        assert_eq!(last.object.as_deref(), Some("set/SHA256SUMS"));
+        assert!(
+            last.message
+                .contains("and 189,990 more missing_file findings")
+                && last.message.contains("190,000 in all"),
+            "{}",
+            last.message
+        );
+    }
+
+    #[test]
+    fn many_objects_are_capped_per_policy_and_other_kinds_survive() {
+        let mut findings: Vec<Finding> = (0..1000).map(|i| missing(&format!("k{i}"))).collect();
+        findings.push(Finding::new(FindingKind::RpoExceeded, None, "too old"));
+        let capped = cap(findings);
+        assert_eq!(capped.len(), MAX_PER_POLICY + 2);
+        assert!(capped.iter().any(|f| f.kind == FindingKind::RpoExceeded));
+        let summary = capped.last().unwrap();
+        assert_eq!(summary.object, None);
+        assert!(
+            summary
+                .message
+                .contains("and 950 more missing_file findings of this policy, for 950 objects"),
+            "{}",
+            summary.message
+        );
+    }
+
+    #[test]
+    fn few_findings_are_kept_as_they_are() {
+        let findings = vec![missing("a"), missing("b")];
+        assert_eq!(cap(findings.clone()), findings);
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let f = Finding::new(FindingKind::MissingFile, Some("k"), "é".repeat(100_000));
+        assert!(f.message.len() <= MAX_MESSAGE_BYTES);
+        assert!(
+            f.message.ends_with("more bytes)"),
+            "{}",
+            &f.message[f.message.len() - 40..]
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
 
     #[test]
     fn control_characters_and_bidi_overrides_are_shown_escaped() {

@@ -214,3 +214,17 @@ fn overlapping_storage_of_different_clients_is_refused_naming_both_files() {
     std::fs::remove_file(d.join("globex.yaml")).unwrap();
     run_ok(restore_drill(d, &["check"]));
 }
+
+#[test]
+fn a_spool_warning_age_of_zero_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_settings(
+        dir.path(),
+        "mail:\n  from: rd <rd@msp.example>\n  transport: file\n  spool_warn_after: 0s\n",
+    );
+    let out = run_code(restore_drill(&config, &["check"]), 2);
+    assert!(
+        out.stderr.contains("restore-drill.yaml") && out.stderr.contains("mail.spool_warn_after"),
+        "{out}"
+    );
+}

@@ -14,6 +14,8 @@ pub enum MailCommand {
     Flush(FlushArgs),
     /// Send a test message to one team (not spooled: the error is the answer).
     Test(TestArgs),
+    /// List the messages waiting in state_dir/spool/, the old ones warned about; send none.
+    Status(FlushArgs),
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +36,7 @@ pub fn execute(command: MailCommand) -> anyhow::Result<ExitCode> {
     match command {
         MailCommand::Flush(args) => flush(args),
         MailCommand::Test(args) => test(args),
+        MailCommand::Status(args) => status(args),
     }
 }
 
@@ -58,15 +61,17 @@ fn flush(args: FlushArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir);
-    let (delivered, remaining) = runtime()?.block_on(mailer.flush());
+    let flushed = runtime()?.block_on(mailer.flush());
     outln!(
-        "mail: {delivered} spooled message(s) delivered, {} still waiting",
-        remaining.len()
+        "mail: {} spooled message(s) delivered, {} still waiting",
+        flushed.delivered,
+        flushed.remaining.len()
     );
-    for line in &remaining {
+    for line in &flushed.remaining {
         outln!("  undelivered: {line}");
     }
-    Ok(if remaining.is_empty() {
+    print_stale(&flushed.stale, &config.settings.mail);
+    Ok(if flushed.remaining.is_empty() {
         ExitCode::Success
     } else {
         ExitCode::MailUndelivered
@@ -146,4 +151,36 @@ pub(super) fn print_report(report: &MailReport) {
     for line in &report.undelivered {
         outln!("mail: UNDELIVERED, spooled: {line}");
     }
+    for line in &report.stale {
+        eprintln!("warning: mail: spooled too long, still undelivered: {line}");
+    }
+}
+
+/// Spooled messages waiting longer than `mail.spool_warn_after`: never removed, said loudly.
+fn print_stale(stale: &[String], mail: &restore_drill::config::mail::MailSettings) {
+    for line in stale {
+        eprintln!(
+            "warning: mail: spooled longer than {} (mail.spool_warn_after), still undelivered: {line}",
+            restore_drill::config::units::format_duration(mail.spool_warn_after)
+        );
+    }
+}
+
+fn status(args: FlushArgs) -> anyhow::Result<ExitCode> {
+    let config = match config::load(&args.config.dir()) {
+        Ok(config) => config,
+        Err(errors) => return Ok(super::config_failed(&errors)),
+    };
+    let mailer = Mailer::new(&config.settings.mail, &config.settings.state_dir);
+    let (all, stale) = mailer.status();
+    outln!(
+        "mail: {} message(s) waiting in {}",
+        all.len(),
+        mailer.spool_dir().display()
+    );
+    for line in &all {
+        outln!("  {line}");
+    }
+    print_stale(&stale, &config.settings.mail);
+    Ok(ExitCode::Success)
 }

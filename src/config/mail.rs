@@ -108,6 +108,12 @@ pub(super) struct RawMail {
     attempts: u32,
     #[serde(default = "default_retry_delay")]
     retry_delay: HumanDuration,
+    #[serde(default = "default_spool_warn_after")]
+    spool_warn_after: HumanDuration,
+}
+
+fn default_spool_warn_after() -> HumanDuration {
+    HumanDuration(Duration::from_secs(7 * 24 * 3600))
 }
 
 fn default_timeout() -> HumanDuration {
@@ -150,6 +156,8 @@ pub struct MailSettings {
     pub attempts: u32,
     /// Wait before the second attempt; doubled for each one after.
     pub retry_delay: Duration,
+    /// A message waiting in the spool longer than this is warned about at every run.
+    pub spool_warn_after: Duration,
 }
 
 impl MailSettings {
@@ -159,6 +167,7 @@ impl MailSettings {
             transport: Transport::None,
             attempts: 1,
             retry_delay: Duration::ZERO,
+            spool_warn_after: default_spool_warn_after().0,
         }
     }
 
@@ -238,6 +247,12 @@ pub(super) fn resolve_mail(raw: Option<RawMail>, dir: &Path) -> Result<MailSetti
     check_address("mail.from", &raw.from)?;
     if raw.attempts == 0 {
         return Err(("mail.attempts".into(), "must be at least 1".into()));
+    }
+    if raw.spool_warn_after.0.is_zero() {
+        return Err((
+            "mail.spool_warn_after".into(),
+            "must be longer than zero, e.g. `7d`".into(),
+        ));
     }
     let transport = match raw.transport {
         MailTransport::None => Transport::None,
@@ -320,6 +335,7 @@ pub(super) fn resolve_mail(raw: Option<RawMail>, dir: &Path) -> Result<MailSetti
         transport,
         attempts: raw.attempts,
         retry_delay: raw.retry_delay.0,
+        spool_warn_after: raw.spool_warn_after.0,
     })
 }
 

@@ -1,10 +1,16 @@
 //! Composing mail, purely: a run's results → one digest per team (only what that team may
 //! see) → subject, plain text, HTML and the JSON attachment. No I/O, so every message can be
 //! checked without a mail server.
+//!
+//! A message stays small whatever a run found (the limits are in [`super::bounds`]); it then
+//! says what it left out and where the run's whole results are (its `results.json` among
+//! the run's artifacts).
 
 use crate::finding::printable;
 use std::fmt::Write as _;
+use std::path::Path;
 
+use super::bounds::{MAX_ATTACHMENT_BYTES, listed_findings, upper_first, within_limit};
 use crate::config::units::format_bytes;
 use crate::config::{ConfigErrors, Team, TeamScope};
 use crate::judge::Status;
@@ -53,8 +59,9 @@ pub fn visible<'r>(team: &Team, result: &'r RunResult) -> Vec<&'r PolicyResult> 
         .collect()
 }
 
-/// The digest for each team that should get one from this run.
-pub fn digests(result: &RunResult, teams: &[Team]) -> Vec<Email> {
+/// The digest for each team that should get one from this run; `artifacts` is the run's
+/// folder of artifacts, named where a message leaves something out.
+pub fn digests(result: &RunResult, teams: &[Team], artifacts: &Path) -> Vec<Email> {
     teams
         .iter()
         .filter_map(|team| {
@@ -66,7 +73,7 @@ pub fn digests(result: &RunResult, teams: &[Team]) -> Vec<Email> {
             if failed == 0 && team.notify == crate::config::Notify::Failures {
                 return None;
             }
-            Some(digest(team, result, &policies, teams))
+            Some(digest(team, result, &policies, teams, artifacts))
         })
         .collect()
 }
@@ -91,7 +98,13 @@ fn team_label(teams: &[Team], id: Option<&str>) -> String {
     }
 }
 
-fn digest(team: &Team, result: &RunResult, policies: &[&PolicyResult], teams: &[Team]) -> Email {
+fn digest(
+    team: &Team,
+    result: &RunResult,
+    policies: &[&PolicyResult],
+    teams: &[Team],
+    artifacts: &Path,
+) -> Email {
     // The team's share of the run: its verdict counts the policies it sees, no others.
     let mut share = result.clone();
     share.policies = policies.iter().map(|p| (*p).clone()).collect();
@@ -117,13 +130,8 @@ fn digest(team: &Team, result: &RunResult, policies: &[&PolicyResult], teams: &[
         Status::Fail
     };
     let json = serde_json::to_string_pretty(&share).expect("results serialize");
-    Email {
-        team: team.id.clone(),
-        to: team.emails.clone(),
-        subject,
-        text: text_body(team, result, policies, teams, &verdict),
-        html: html_body(team, result, policies, teams, &verdict),
-        attachments: vec![
+    let (attachments, left_out) = within_limit(
+        vec![
             MailAttachment {
                 name: format!("restore-drill-{}.json", result.run_id),
                 content_type: "application/json",
@@ -140,6 +148,46 @@ fn digest(team: &Team, result: &RunResult, policies: &[&PolicyResult], teams: &[
                 body: crate::report::run_report(&share, None),
             },
         ],
+        |a| a.body.len(),
+        |a| a.name.clone(),
+    );
+    let whole = artifacts.join("results.json");
+    let whole = format!("{} on {}", whole.display(), result.host);
+    let (where_text, where_html) = if left_out.is_empty() {
+        (
+            "the attached JSON".to_string(),
+            "the attached JSON".to_string(),
+        )
+    } else {
+        (
+            format!("`{whole}`"),
+            format!("<code>{}</code>", esc(&whole)),
+        )
+    };
+    let listed: Vec<PolicyResult> = policies
+        .iter()
+        .map(|p| listed_findings(p, &where_text))
+        .collect();
+    let listed: Vec<&PolicyResult> = listed.iter().collect();
+    let mut text = text_body(team, result, &listed, teams, (&verdict, &where_text));
+    let mut html = html_body(team, result, &listed, teams, (&verdict, &where_html));
+    if !left_out.is_empty() {
+        let note = format!(
+            "Left out of this message, over its limit of {} of attachments: {}. The run's whole results are in",
+            format_bytes(MAX_ATTACHMENT_BYTES as u64),
+            left_out.join(", ")
+        );
+        let _ = writeln!(text, "{note} {where_text}.");
+        let at = html.rfind("</body>").unwrap_or(html.len());
+        html.insert_str(at, &format!("<p>{} {where_html}.</p>", esc(&note)));
+    }
+    Email {
+        team: team.id.clone(),
+        to: team.emails.clone(),
+        subject,
+        text,
+        html,
+        attachments,
         urgent: failed > 0,
     }
 }
@@ -159,7 +207,7 @@ fn text_body(
     result: &RunResult,
     policies: &[&PolicyResult],
     teams: &[Team],
-    verdict: &str,
+    (verdict, whole): (&str, &str),
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "restore-drill: {verdict} for {}", team.name);
@@ -197,7 +245,8 @@ fn text_body(
     );
     let _ = writeln!(
         out,
-        "The attached JSON holds every figure and finding of the policies above."
+        "{} holds every figure and finding of the policies above.",
+        upper_first(whole)
     );
     out.push_str(&head_line(result));
     out.push_str(&host_lines(team, result));
@@ -297,7 +346,7 @@ fn html_body(
     result: &RunResult,
     policies: &[&PolicyResult],
     teams: &[Team],
-    verdict: &str,
+    (verdict, whole): (&str, &str),
 ) -> String {
     html::run_page(
         &format!("restore-drill: {verdict} for {}", team.name),
@@ -305,8 +354,9 @@ fn html_body(
         policies,
         &|p: &PolicyResult| team_label(teams, p.responsibility.responsible.as_deref()),
         &format!(
-            "Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. The attached JSON holds every figure and finding of the policies above.{}",
+            "Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. {} holds every figure and finding of the policies above.{}",
             result.seed,
+            upper_first(whole),
             [head_line(result), host_lines(team, result)]
                 .iter()
                 .filter(|l| !l.is_empty())
@@ -417,11 +467,48 @@ mod tests {
         ]
     }
 
+    /// A policy with many findings: a few are listed, the rest counted; attachments past
+    /// the limit are left out, named, and the run's results.json is named instead.
+    #[test]
+    fn a_large_result_makes_a_small_message_that_says_what_it_left_out() {
+        let mut run = sample::run();
+        let findings: Vec<crate::finding::Finding> = (0..5000)
+            .map(|i| {
+                crate::finding::Finding::new(
+                    crate::finding::FindingKind::MissingFile,
+                    Some(&format!("acme-files/2026-11-25/SHA256SUMS!f{i}")),
+                    "x".repeat(1000),
+                )
+            })
+            .collect();
+        run.policies[1].findings = findings;
+        let mails = digests(&run, &teams(), Path::new("/state/runs/r"));
+        let acme = &mails[1];
+        assert!(
+            acme.text
+                .contains("and 4,980 more findings (missing_file) not listed")
+        );
+        assert!(
+            acme.text
+                .contains("`/state/runs/r/results.json on backup-host`")
+        );
+        assert!(
+            acme.text.contains("Left out of this message"),
+            "{}",
+            acme.text
+        );
+        assert!(acme.html.contains("and 4,980 more findings"));
+        assert!(acme.text.len() + acme.html.len() < 200_000);
+        let attached: usize = acme.attachments.iter().map(|a| a.body.len()).sum();
+        assert!(attached <= MAX_ATTACHMENT_BYTES);
+        assert!(!acme.attachments.iter().any(|a| a.name.ends_with(".json")));
+    }
+
     #[test]
     fn each_team_sees_only_its_share() {
         let run = sample::run();
         let teams = teams();
-        let mails = digests(&run, &teams);
+        let mails = digests(&run, &teams, Path::new("/state/runs/r"));
         // bright-it only wants failures, and its client passed.
         let ids: Vec<&str> = mails.iter().map(|m| m.team.as_str()).collect();
         assert_eq!(ids, ["msp", "acme-it"]);
@@ -457,14 +544,14 @@ mod tests {
     fn text_body_snapshot() {
         let run = sample::run();
         let teams = teams();
-        insta::assert_snapshot!(digests(&run, &teams)[1].text);
+        insta::assert_snapshot!(digests(&run, &teams, Path::new("/state/runs/r"))[1].text);
     }
 
     #[test]
     fn html_body_snapshot() {
         let run = sample::run();
         let teams = teams();
-        insta::assert_snapshot!(digests(&run, &teams)[1].html);
+        insta::assert_snapshot!(digests(&run, &teams, Path::new("/state/runs/r"))[1].html);
     }
 
     #[test]
@@ -484,7 +571,7 @@ mod tests {
             "a dead-run marker was not recorded",
         ));
         let teams = teams();
-        let emails = digests(&run, &teams);
+        let emails = digests(&run, &teams, Path::new("/state/runs/r"));
         assert!(emails.iter().any(|e| e.team == "msp") && emails.len() > 1);
         for email in emails {
             let msp = email.team == "msp";

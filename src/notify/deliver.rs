@@ -44,17 +44,19 @@ pub enum Delivery {
 const NOT_ANSWERED: &str = "the run stopped before the server answered";
 
 /// A message on its way: built once, then spooled, sent, or both.
-struct Outgoing<'a> {
-    email: &'a Email,
+struct Outgoing {
+    team: String,
+    subject: String,
     envelope: Envelope,
     raw: Vec<u8>,
 }
 
-impl<'a> Outgoing<'a> {
-    fn new(from: &str, email: &'a Email) -> Result<Outgoing<'a>, BuildError> {
+impl Outgoing {
+    fn new(from: &str, email: &Email) -> Result<Outgoing, BuildError> {
         let message = smtp::build_message(from, email)?;
         Ok(Outgoing {
-            email,
+            team: email.team.clone(),
+            subject: email.subject.clone(),
             envelope: message.envelope().clone(),
             raw: message.formatted(),
         })
@@ -63,8 +65,8 @@ impl<'a> Outgoing<'a> {
     /// Its spool file's bytes, waiting because of `error`.
     fn spooled(&self, error: &str) -> Vec<u8> {
         let entry = SpoolEntry {
-            team: self.email.team.clone(),
-            subject: self.email.subject.clone(),
+            team: self.team.clone(),
+            subject: self.subject.clone(),
             from: self
                 .envelope
                 .from()
@@ -75,6 +77,46 @@ impl<'a> Outgoing<'a> {
             last_error: error.to_string(),
         };
         spool::file_bytes(&entry, &self.raw)
+    }
+}
+
+/// A run's messages made ready by [`Mailer::prepare`], to be sent by
+/// [`Mailer::send_pending`].
+pub struct Pending {
+    items: Vec<Item>,
+}
+
+enum Item {
+    /// Nothing left to do: written to the outbox, or mail is off.
+    Done(Delivery),
+    /// Built and spooled ahead (or why it could not be spooled), to be sent.
+    Ahead(Outgoing, Result<PathBuf, WriteError>),
+}
+
+impl Pending {
+    /// The spool files of its messages.
+    pub fn spooled(&self) -> Vec<&Path> {
+        self.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Ahead(_, Ok(path)) => Some(path.as_path()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Its messages still waiting in the spool (all but those sent), by team, as a run
+    /// stopped by a signal leaves them; `why` says what stopped it.
+    pub fn left_spooled(&self, why: &str) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Ahead(out, Ok(path)) if path.exists() => {
+                    Some(format!("{} (team {}): {why}", path.display(), out.team))
+                }
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -120,29 +162,46 @@ impl Mailer {
     /// it waits on the server (a reboot, SIGKILL) leaves them all for the next run. A failure
     /// to spool does not stop the attempt.
     pub async fn deliver_all(&self, emails: &[Email]) -> Result<Vec<Delivery>, MailError> {
+        let pending = self.prepare(emails)?;
+        self.send_pending(&pending).await
+    }
+
+    /// Builds every message, then puts each where it waits: over SMTP in the spool, ahead of
+    /// any attempt (from here on, a run stopped however it is loses none of them); with
+    /// `transport: file` in the outbox, delivered already.
+    pub fn prepare(&self, emails: &[Email]) -> Result<Pending, MailError> {
         let outgoing = emails
             .iter()
             .map(|email| Outgoing::new(&self.settings.from, email))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut delivered = Vec::with_capacity(emails.len());
-        match &self.settings.transport {
-            Transport::None => delivered.resize_with(emails.len(), || Delivery::Skipped),
-            Transport::File => {
-                for out in &outgoing {
-                    let path =
-                        spool::write_new(&self.outbox_dir(), &out.email.team, "eml", &out.raw)?;
-                    delivered.push(Delivery::Written(path));
+        let mut items = Vec::with_capacity(emails.len());
+        for out in outgoing {
+            items.push(match &self.settings.transport {
+                Transport::None => Item::Done(Delivery::Skipped),
+                Transport::File => Item::Done(Delivery::Written(spool::write_new(
+                    &self.outbox_dir(),
+                    &out.team,
+                    "eml",
+                    &out.raw,
+                )?)),
+                Transport::Smtp(_) => {
+                    let ahead = self.spool(&out, NOT_ANSWERED);
+                    Item::Ahead(out, ahead)
                 }
-            }
-            Transport::Smtp(_) => {
-                let ahead: Vec<_> = outgoing
-                    .iter()
-                    .map(|out| self.spool(out, NOT_ANSWERED))
-                    .collect();
-                for (out, ahead) in outgoing.iter().zip(ahead) {
-                    delivered.push(self.send_spooled(out, ahead).await?);
-                }
-            }
+            });
+        }
+        Ok(Pending { items })
+    }
+
+    /// Sends what [`Mailer::prepare`] spooled, in order; what SMTP will not take stays in the
+    /// spool with its last error.
+    pub async fn send_pending(&self, pending: &Pending) -> Result<Vec<Delivery>, MailError> {
+        let mut delivered = Vec::with_capacity(pending.items.len());
+        for item in &pending.items {
+            delivered.push(match item {
+                Item::Done(delivery) => delivery.clone(),
+                Item::Ahead(out, ahead) => self.send_spooled(out, ahead.as_ref().ok()).await?,
+            });
         }
         Ok(delivered)
     }
@@ -151,12 +210,12 @@ impl Mailer {
     /// it, kept there with the last error when it did not.
     async fn send_spooled(
         &self,
-        out: &Outgoing<'_>,
-        ahead: Result<PathBuf, WriteError>,
+        out: &Outgoing,
+        ahead: Option<&PathBuf>,
     ) -> Result<Delivery, MailError> {
         match self.send(&out.envelope, &out.raw).await {
             Ok(()) => {
-                if let Ok(path) = &ahead
+                if let Some(path) = ahead
                     && let Err(e) = std::fs::remove_file(path)
                 {
                     tracing::warn!(spooled = %path.display(), error = %e, "a delivered message stays in the spool: it will be sent again");
@@ -167,11 +226,11 @@ impl Mailer {
                 let error = error.to_string();
                 let path = match ahead {
                     // The spooled copy is rewritten with the last error, for `mail flush`.
-                    Ok(path) => {
-                        spool::rewrite(&path, &out.spooled(&error))?;
-                        path
+                    Some(path) => {
+                        spool::rewrite(path, &out.spooled(&error))?;
+                        path.clone()
                     }
-                    Err(_) => self.spool(out, &error)?,
+                    None => self.spool(out, &error)?,
                 };
                 Ok(Delivery::Spooled { path, error })
             }
@@ -201,10 +260,10 @@ impl Mailer {
     /// Writes the message to the spool as one file, atomically. A crash leaves the message
     /// spooled whole or not at all (two files, written one after the other, could leave a
     /// message without its envelope: never resent, and not reported).
-    fn spool(&self, out: &Outgoing<'_>, error: &str) -> Result<PathBuf, WriteError> {
+    fn spool(&self, out: &Outgoing, error: &str) -> Result<PathBuf, WriteError> {
         spool::write_new(
             &self.spool_dir(),
-            &out.email.team,
+            &out.team,
             spool::SPOOLED,
             &out.spooled(error),
         )
@@ -219,41 +278,134 @@ impl Mailer {
         }
     }
 
-    /// Delivers every spooled message, oldest first. Returns (delivered, still spooled).
-    pub async fn flush(&self) -> (usize, Vec<String>) {
-        let (mut delivered, mut remaining) = (0, Vec::new());
+    /// Delivers every spooled message, oldest first.
+    pub async fn flush(&self) -> Flushed {
+        self.flush_except(&Pending { items: Vec::new() }).await
+    }
+
+    /// The same, leaving alone the messages of `pending` (this run's, sent after). One
+    /// attempt per message (the next run tries again), and none after the server failed
+    /// for one (down, or refusing for now): a run spends at most one `mail.timeout` on a
+    /// server that is down, however many messages an outage left waiting.
+    pub async fn flush_except(&self, pending: &Pending) -> Flushed {
+        let ours = pending.spooled();
+        let mut flushed = Flushed::default();
+        let mut down: Option<String> = None;
+        let now = jiff::Timestamp::now();
         for message in spool::waiting(&self.spool_dir()) {
-            let result = match message.read() {
-                Ok((entry, raw)) => self.flush_one(&entry, &raw).await,
-                Err(e) => Err(e.to_string()),
+            if ours.contains(&message.path()) {
+                continue;
+            }
+            let read = message.read();
+            if let Ok((entry, _)) = &read {
+                flushed.stale.extend(self.stale(&message, entry, now));
+            }
+            let result = match (&down, read) {
+                (Some(why), _) => Err(format!("not tried in this run: {why}")),
+                (None, Ok((entry, raw))) => match self.flush_one(&entry, &raw).await {
+                    Ok(()) => Ok(()),
+                    Err((error, server)) => {
+                        if server {
+                            down = Some(format!(
+                                "the server failed for an earlier message ({error})"
+                            ));
+                        }
+                        Err(error)
+                    }
+                },
+                (None, Err(e)) => Err(e.to_string()),
             };
             match result {
                 Ok(()) => {
                     message.remove();
-                    delivered += 1;
+                    flushed.delivered += 1;
                 }
                 Err(error) => {
                     tracing::warn!(message = %message.path().display(), %error, "spooled message still undelivered");
-                    remaining.push(format!("{}: {error}", message.shown().display()));
+                    flushed
+                        .remaining
+                        .push(format!("{}: {error}", message.shown().display()));
                 }
             }
         }
-        (delivered, remaining)
+        flushed
     }
 
-    /// The error is the text of the line `mail flush` shows for a message still waiting.
-    async fn flush_one(&self, entry: &SpoolEntry, raw: &[u8]) -> Result<(), String> {
+    /// A line about a spooled message waiting longer than `mail.spool_warn_after`.
+    fn stale(
+        &self,
+        message: &spool::Waiting,
+        entry: &SpoolEntry,
+        now: jiff::Timestamp,
+    ) -> Option<String> {
+        let waited = now.duration_since(entry.spooled_at).unsigned_abs();
+        (waited > self.settings.spool_warn_after).then(|| {
+            format!(
+                "{}: waiting {} days (since {}), team {}, `{}`: {}",
+                message.shown().display(),
+                waited.as_secs() / 86_400,
+                entry.spooled_at.strftime("%Y-%m-%d %H:%M UTC"),
+                entry.team,
+                entry.subject.escape_debug(),
+                entry.last_error
+            )
+        })
+    }
+
+    /// Every message waiting in the spool, one line each, and those waiting longer than
+    /// `mail.spool_warn_after`; nothing is sent.
+    pub fn status(&self) -> (Vec<String>, Vec<String>) {
+        let (mut all, mut stale) = (Vec::new(), Vec::new());
+        let now = jiff::Timestamp::now();
+        for message in spool::waiting(&self.spool_dir()) {
+            match message.read() {
+                Ok((entry, _)) => {
+                    all.push(format!(
+                        "{}: since {}, team {}, `{}`: {}",
+                        message.shown().display(),
+                        entry.spooled_at.strftime("%Y-%m-%d %H:%M UTC"),
+                        entry.team,
+                        entry.subject.escape_debug(),
+                        entry.last_error
+                    ));
+                    stale.extend(self.stale(&message, &entry, now));
+                }
+                Err(e) => all.push(format!("{}: {e}", message.shown().display())),
+            }
+        }
+        (all, stale)
+    }
+
+    /// Sends one spooled message once; the error, and whether it was the server's fault of
+    /// the moment (then the rest wait for the next run).
+    async fn flush_one(&self, entry: &SpoolEntry, raw: &[u8]) -> Result<(), (String, bool)> {
         let from: Option<Address> = entry.from.parse().ok();
         let to: Vec<Address> = entry.to.iter().filter_map(|t| t.parse().ok()).collect();
-        let envelope = Envelope::new(from, to).map_err(|e| e.to_string())?;
+        let envelope = Envelope::new(from, to).map_err(|e| (e.to_string(), false))?;
         match &self.settings.transport {
-            Transport::Smtp(_) => self.send(&envelope, raw).await.map_err(|e| e.to_string()),
+            Transport::Smtp(_) => {
+                let sent = match self.smtp.as_ref().expect("smtp transport is configured") {
+                    Ok(smtp) => smtp.attempt(&envelope, raw).await,
+                    Err(setup) => Err(setup.clone().into()),
+                };
+                sent.map_err(|e| (e.to_string(), !e.is_permanent()))
+            }
             Transport::File => spool::write_new(&self.outbox_dir(), &entry.team, "eml", raw)
                 .map(drop)
-                .map_err(|e| e.to_string()),
-            Transport::None => Err("mail is switched off (mail.transport: none)".into()),
+                .map_err(|e| (e.to_string(), false)),
+            Transport::None => Err(("mail is switched off (mail.transport: none)".into(), false)),
         }
     }
+}
+
+/// What a flush of the spool did.
+#[derive(Debug, Default)]
+pub struct Flushed {
+    pub delivered: usize,
+    /// Still waiting, one line each: the file and why.
+    pub remaining: Vec<String>,
+    /// Waiting longer than `mail.spool_warn_after`, one line each.
+    pub stale: Vec<String>,
 }
 
 #[cfg(test)]

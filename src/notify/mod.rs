@@ -2,13 +2,14 @@
 //! must act on each failure. [`compose`] is pure; [`deliver`]'s mailer decides where each
 //! message goes, over [`smtp`] (the server) and [`spool`] (the files).
 
+pub mod bounds;
 pub mod compose;
 pub mod deliver;
 pub mod smtp;
 pub mod spool;
 
 pub use compose::Email;
-pub use deliver::{Delivery, MailError, Mailer};
+pub use deliver::{Delivery, Flushed, MailError, Mailer};
 
 use crate::config::{MailOnly, Settings};
 use crate::results::RunResult;
@@ -22,6 +23,8 @@ pub struct MailReport {
     pub undelivered: Vec<String>,
     /// Older spooled messages delivered at the start of this run.
     pub flushed: usize,
+    /// Spooled messages waiting longer than `mail.spool_warn_after`, one line each.
+    pub stale: Vec<String>,
 }
 
 /// Flushes the spool, then sends this run's digests.
@@ -29,16 +32,61 @@ pub async fn send_results(
     settings: &Settings,
     result: &RunResult,
 ) -> Result<MailReport, MailError> {
-    let mut report = MailReport::default();
+    match prepare_results(settings, result)? {
+        Some(mail) => send_prepared(&mail).await,
+        None => Ok(MailReport::default()),
+    }
+}
+
+/// A run's digests, composed, built and put where they wait (over SMTP, in the spool): from
+/// here on a run stopped by a signal loses none of them.
+pub struct RunMail {
+    mailer: Mailer,
+    emails: Vec<Email>,
+    pending: deliver::Pending,
+}
+
+impl RunMail {
+    /// What a run stopped by a signal leaves: its messages not yet sent, in the spool.
+    pub fn stopped(&self, why: &str) -> MailReport {
+        MailReport {
+            undelivered: self.pending.left_spooled(why),
+            ..MailReport::default()
+        }
+    }
+}
+
+/// Composes the run's digests, builds and spools them; `None` when mail is off.
+pub fn prepare_results(
+    settings: &Settings,
+    result: &RunResult,
+) -> Result<Option<RunMail>, MailError> {
     if !settings.mail.enabled() {
-        return Ok(report);
+        return Ok(None);
     }
     let mailer = Mailer::new(&settings.mail, &settings.state_dir);
-    let (flushed, mut still) = mailer.flush().await;
-    report.flushed = flushed;
-    report.undelivered.append(&mut still);
-    let emails = compose::digests(result, &settings.teams);
-    for (email, delivery) in emails.iter().zip(mailer.deliver_all(&emails).await?) {
+    let emails = compose::digests(
+        result,
+        &settings.teams,
+        &settings.state_dir.join("runs").join(&result.run_id),
+    );
+    let pending = mailer.prepare(&emails)?;
+    Ok(Some(RunMail {
+        mailer,
+        emails,
+        pending,
+    }))
+}
+
+/// Delivers the spool's older messages, then the run's own.
+pub async fn send_prepared(mail: &RunMail) -> Result<MailReport, MailError> {
+    let mut report = MailReport::default();
+    let mut flushed = mail.mailer.flush_except(&mail.pending).await;
+    report.flushed = flushed.delivered;
+    report.undelivered.append(&mut flushed.remaining);
+    report.stale = flushed.stale;
+    let delivered = mail.mailer.send_pending(&mail.pending).await?;
+    for (email, delivery) in mail.emails.iter().zip(delivered) {
         record(&mut report, email, delivery);
     }
     Ok(report)

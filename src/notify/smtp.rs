@@ -52,7 +52,7 @@ pub enum SendError {
 
 impl SendError {
     /// A permanent refusal (5xx) will not change by trying again.
-    fn is_permanent(&self) -> bool {
+    pub fn is_permanent(&self) -> bool {
         matches!(
             self,
             SendError::Refused {
@@ -109,7 +109,9 @@ pub fn build_message(from: &str, email: &Email) -> Result<Message, BuildError> {
             .header(Importance("high".into()))
             .header(Priority("urgent".into()));
     }
-    let alternative = MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
+    // Handed over with CRLF line ends already: lettre then has no `\r` to insert, which it
+    // does one line at a time (quadratic in the lines: minutes for a large body).
+    let alternative = MultiPart::alternative_plain_html(crlf(&email.text), crlf(&email.html));
     let body = if email.attachments.is_empty() {
         alternative
     } else {
@@ -119,10 +121,24 @@ pub fn build_message(from: &str, email: &Email) -> Result<Message, BuildError> {
             .fold(MultiPart::mixed().multipart(alternative), |mixed, a| {
                 let content_type =
                     ContentType::parse(a.content_type).expect("a valid content type");
-                mixed.singlepart(Attachment::new(a.name.clone()).body(a.body.clone(), content_type))
+                mixed.singlepart(Attachment::new(a.name.clone()).body(crlf(&a.body), content_type))
             })
     };
     builder.multipart(body).map_err(|e| fail(e.to_string()))
+}
+
+/// `text` with every line ending in CRLF, in one pass (a lone `\n` becomes `\r\n`).
+fn crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut previous = '\0';
+    for c in text.chars() {
+        if c == '\n' && previous != '\r' {
+            out.push('\r');
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
 }
 
 /// An SMTP client with the settings' retries, set up once and used for every message.
@@ -202,7 +218,8 @@ impl Smtp {
         }
     }
 
-    async fn attempt(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
+    /// One attempt, no retry (for the spool: the next run tries again).
+    pub async fn attempt(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), SendError> {
         // lettre's own timeout covers connecting only: a server that accepts and then says
         // nothing would hold the run for ever. The whole attempt is bounded here.
         match tokio::time::timeout(self.timeout, self.transport.send_raw(envelope, raw)).await {
@@ -241,4 +258,56 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
         source = cause.source();
     }
     text.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crlf_ends_every_line_once() {
+        assert_eq!(crlf("a\nb\r\nc\n\nd"), "a\r\nb\r\nc\r\n\r\nd");
+        assert_eq!(crlf("é\n"), "é\r\n");
+        assert_eq!(crlf(""), "");
+    }
+
+    /// The body handed over with CRLF comes out as lettre's own conversion made it.
+    #[test]
+    fn a_large_body_is_built_as_before() {
+        let text: String = (0..2000)
+            .map(|i| format!("  - missing_file: f{i}\n"))
+            .collect();
+        let email = Email {
+            team: "msp".into(),
+            to: vec!["noc@example.test".into()],
+            subject: "s".into(),
+            text: text.clone(),
+            html: text.clone(),
+            attachments: Vec::new(),
+            urgent: false,
+        };
+        let ours = build_message("rd@example.test", &email)
+            .unwrap()
+            .formatted();
+        let theirs = Message::builder()
+            .from("rd@example.test".parse().unwrap())
+            .to("noc@example.test".parse().unwrap())
+            .subject("s")
+            .message_id(None)
+            .multipart(MultiPart::alternative_plain_html(text.clone(), text))
+            .unwrap()
+            .formatted();
+        let body = |m: &[u8]| {
+            let m = String::from_utf8_lossy(m).into_owned();
+            m[m.find("\r\n\r\n").unwrap()..].to_string()
+        };
+        // The MIME boundaries are random: compare with them taken out.
+        let strip = |m: String| {
+            m.lines()
+                .filter(|l| !l.starts_with("--") && !l.contains("boundary="))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(body(&ours)), strip(body(&theirs)));
+    }
 }

@@ -560,6 +560,8 @@ fn judge_policy(
     findings.extend(validation);
     findings.extend(rpo_finding);
     findings.extend(rto_finding);
+    // One bad object must not flood the summary, history and mail: the rest is counted.
+    let findings = crate::finding::cap(findings);
     let sets = plan
         .as_ref()
         .map(|p| {

@@ -292,6 +292,11 @@ impl<'c> Session<'c> {
     ) -> Result<Outcome, SessionError> {
         let config = self.config;
         let settings = &config.settings;
+        // Installed first: a signal while the run starts (the lock, dead runs, the
+        // heartbeat) is held until the work begins, which then stops at once.
+        let mut signals = runtime
+            .block_on(async { unattended::Signals::install() })
+            .map_err(SessionError::Signals)?;
         // One run at a time per state folder; a crashed run's scratch is cleared first.
         let _lock = unattended::acquire(&settings.state_dir, "run")?;
         unattended::private_scratch(&settings.scratch_dir, true)?;
@@ -300,9 +305,6 @@ impl<'c> Session<'c> {
         let options = self.run_options();
         evidence::note_start(settings, &run::marker(config, start, &options));
         heartbeat(&runtime, settings, Ping::Start);
-        let mut signals = runtime
-            .block_on(async { unattended::Signals::install() })
-            .map_err(SessionError::Signals)?;
         let work = async {
             let planned = run::plan_all(selected, start, &settings.storage).await;
             // A drill of a set that does not exist is a mistake, not evidence: refused
@@ -312,8 +314,9 @@ impl<'c> Session<'c> {
         };
         let outcome = runtime.block_on(async {
             tokio::select! {
-                result = work => Ok(result),
+                biased;
                 stop = signals.recv() => Err(stop),
+                result = work => Ok(result),
             }
         });
         if let Some(observer) = &options.observer {
@@ -351,14 +354,16 @@ impl<'c> Session<'c> {
                 path.display()
             ));
         }
-        let mail = runtime
-            .block_on(notify::send_results(settings, &result))
-            .map_err(SessionError::Mail)?;
+        let (mail, stop) = mail_phase(&runtime, &mut signals, settings, &result, events)?;
         events.event(Event::Mail(&mail));
         for message in &not_kept {
             events.event(Event::NotKept { message });
         }
-        let code = exit_code(&result, !not_kept.is_empty(), &mail);
+        let code = match stop {
+            Some(StopSignal::Interrupt) => ExitCode::Interrupted,
+            Some(StopSignal::Terminate) => ExitCode::Terminated,
+            None => exit_code(&result, !not_kept.is_empty(), &mail),
+        };
         Ok(Outcome {
             code,
             result: Some(result),
@@ -470,6 +475,52 @@ fn exit_code(result: &RunResult, evidence_lost: bool, mail: &MailReport) -> Exit
         match result.status {
             Status::Pass => ExitCode::Success,
             Status::Fail | Status::Interrupted => ExitCode::PolicyFailed,
+        }
+    }
+}
+
+/// The run's mail, stopped by SIGINT or SIGTERM like every other phase: the messages are
+/// spooled before the first attempt, so a stop leaves the unsent ones there for the next
+/// run (the run is recorded already). A signal that came while the evidence was kept is
+/// honoured here, before any attempt.
+fn mail_phase(
+    runtime: &tokio::runtime::Runtime,
+    signals: &mut unattended::Signals,
+    settings: &crate::config::Settings,
+    result: &RunResult,
+    events: &dyn Events,
+) -> Result<(MailReport, Option<StopSignal>), SessionError> {
+    let Some(mail) = notify::prepare_results(settings, result).map_err(SessionError::Mail)? else {
+        // No mail: a signal that came while the evidence was kept still ends the run so.
+        let pending = runtime.block_on(async {
+            tokio::select! {
+                biased;
+                stop = signals.recv() => Some(stop),
+                () = std::future::ready(()) => None,
+            }
+        });
+        if let Some(stop) = pending {
+            events.event(Event::Stopping(stop));
+        }
+        return Ok((MailReport::default(), pending));
+    };
+    let sent = runtime.block_on(async {
+        tokio::select! {
+            biased;
+            stop = signals.recv() => Err(stop),
+            report = notify::send_prepared(&mail) => Ok(report),
+        }
+    });
+    match sent {
+        Ok(report) => Ok((report.map_err(SessionError::Mail)?, None)),
+        Err(stop) => {
+            events.event(Event::Stopping(stop));
+            let name = match stop {
+                StopSignal::Interrupt => "SIGINT",
+                StopSignal::Terminate => "SIGTERM",
+            };
+            let why = format!("the run was stopped by {name} before the server took it");
+            Ok((mail.stopped(&why), Some(stop)))
         }
     }
 }

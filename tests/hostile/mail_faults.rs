@@ -216,7 +216,8 @@ fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
     assert_eq!(out.code, 3, "{out}");
     assert_eq!(spooled(&sb), 4);
 
-    // 4xx: temporary, retried. Each run also retries what earlier runs spooled.
+    // 4xx: temporary, retried. Each run also retries what earlier runs spooled, once, and
+    // after the server refused one for now, leaves the rest for the next run.
     let temporary = FakeSmtp::start(Script::Temporary);
     set_mail(&mut sb, &smtp(temporary.port, "none"));
     let before = spooled(&sb);
@@ -225,8 +226,8 @@ fn mail_faults_spool_and_nothing_is_lost_or_sent_twice() {
     assert_eq!(spooled(&sb), before + 2);
     assert_eq!(
         temporary.count("MAIL"),
-        2 * (before + 2),
-        "every message tried twice"
+        1 + 2 * 2,
+        "one spooled message tried once, the run's own two twice each"
     );
 
     // 5xx: permanent, not retried, still spooled (a wrong address must not lose the report).
@@ -306,4 +307,142 @@ fn a_run_killed_while_sending_leaves_all_its_mail_in_the_spool() {
 
     flush_to_the_real_server(&mut sb, 2);
     drop(silent);
+}
+
+/// SIGTERM while the run waits on a mail server that stalls: the run stops at once with
+/// exit 143, its messages wait in the spool, and the run is in the history with its own
+/// verdict (recorded before the mail); the next `mail flush` delivers each once.
+#[test]
+fn sigterm_while_mailing_spools_the_mail_records_the_run_and_exits_143() {
+    let silent = FakeSmtp::start(Script::Silent);
+    let mut sb = sandbox(&format!(
+        "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 1\n  timeout: 60s\n",
+        silent.port
+    ));
+    sb.seal();
+    let child = sb.spawn(&["run"], false);
+    let started = Instant::now();
+    while silent.count("CONNECT") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never reached the mail server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let out = sb.wait(child, false);
+    sb.check(&out, &["run"]);
+    let mut failures = Failures::new();
+    failures.check_eq(out.code, 143, || format!("SIGTERM while mailing: {out}"));
+    // The connection was still held when the run ended: it did not wait for the server.
+    failures.check(silent.count("CONNECT") == 1, || {
+        "the run tried the server again after SIGTERM".into()
+    });
+    failures.check_eq(spooled(&sb), 2, || "one digest per team spooled".into());
+    failures.check(out.stdout.contains("UNDELIVERED, spooled"), || {
+        format!("the output names the spooled messages: {out}")
+    });
+    let db = rusqlite::Connection::open(sb.root.join("state/history.sqlite3")).unwrap();
+    let statuses: Vec<String> = db
+        .prepare("SELECT status FROM runs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    failures.check_eq(&statuses, &vec!["pass".to_string()], || {
+        "the run is recorded once, with its verdict".into()
+    });
+    failures.assert_none();
+
+    flush_to_the_real_server(&mut sb, 2);
+    drop(silent);
+}
+
+/// Writes `n` messages into the spool as an outage of nights past left them, spooled
+/// `days_ago` days ago.
+fn plant_spooled(sb: &Sandbox, n: usize, days_ago: i64) {
+    let spool = sb.root.join("state/spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let when = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days_ago);
+    for i in 0..n {
+        let envelope = serde_json::json!({
+            "team": "msp",
+            "subject": format!("old digest {i}"),
+            "from": "rd@msp.example",
+            "to": [format!("noc+{}@msp.example", sb.tag)],
+            "spooled_at": when.to_string(),
+            "last_error": "connection refused",
+        });
+        let raw = format!(
+            "From: rd <rd@msp.example>\r\nTo: noc+{tag}@msp.example\r\nSubject: old digest {i}\r\nMessage-ID: <old-{days_ago}-{i}-{tag}@msp.example>\r\n\r\nspooled {days_ago} days ago\r\n",
+            tag = sb.tag
+        );
+        let name = format!("2026010{}T000000.000000Z-msp-{i}.spool", days_ago % 10);
+        std::fs::write(spool.join(name), format!("{envelope}\n{raw}")).unwrap();
+    }
+}
+
+/// Nights of an outage leave many messages in the spool: a run tries one of them, not each
+/// with every retry (one `mail.timeout` spent on a server that does not answer, however long
+/// the queue); messages older than `mail.spool_warn_after` are warned about at every run
+/// and by `mail status`, and never removed; when the server is back, each is delivered once.
+#[test]
+fn a_spool_left_by_an_outage_costs_one_attempt_per_run_and_old_messages_are_warned_about() {
+    let silent = FakeSmtp::start(Script::Silent);
+    let mut sb = sandbox(&format!(
+        "mail:\n  from: rd <rd@msp.example>\n  transport: smtp\n  host: 127.0.0.1\n  port: {}\n  tls: none\n  attempts: 2\n  retry_delay: 10ms\n  timeout: 1s\n  spool_warn_after: 3d\n",
+        silent.port
+    ));
+    plant_spooled(&sb, 6, 1);
+    plant_spooled(&sb, 2, 9);
+    sb.seal();
+    let out = sb.run(&[]);
+    let mut failures = Failures::new();
+    failures.check_eq(out.code, 3, || format!("mail undelivered: {out}"));
+    // One attempt at the oldest spooled message, then the run's own two, two attempts each.
+    failures.check_eq(silent.count("CONNECT"), 1 + 2 * 2, || {
+        "connections to the silent server".into()
+    });
+    failures.check_eq(spooled(&sb), 6 + 2 + 2, || {
+        "nothing removed from the spool".into()
+    });
+    let warned: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("spooled too long"))
+        .collect();
+    failures.check(
+        warned.len() == 2 && warned.iter().all(|l| l.contains("waiting 9 days")),
+        || format!("the two 9-day-old messages are warned about: {out}"),
+    );
+    let status = sb.exec(&["mail", "status"], false);
+    failures.check_eq(status.code, 0, || format!("{status}"));
+    failures.check(status.stdout.contains("10 message(s) waiting"), || {
+        format!("mail status lists the spool: {status}")
+    });
+    failures.check_eq(
+        status
+            .stderr
+            .lines()
+            .filter(|l| l.contains("spooled longer than 3d"))
+            .count(),
+        2,
+        || format!("mail status warns about the old ones: {status}"),
+    );
+    failures.assert_none();
+    drop(silent);
+
+    // The server down (connection refused): one attempt again, nothing lost.
+    set_mail(&mut sb, &smtp(common::closed_port(), "none"));
+    let down = sb.exec(&["mail", "flush"], false);
+    failures = Failures::new();
+    failures.check_eq(down.code, 3, || format!("{down}"));
+    failures.check(
+        down.stdout.matches("not tried in this run").count() == 9,
+        || format!("one tried, nine left for the next run: {down}"),
+    );
+    failures.assert_none();
+    flush_to_the_real_server(&mut sb, 6 + 2 + 2);
 }

@@ -30,3 +30,4 @@ mod scratch_faults;
 mod scratch_links;
 mod scratch_owner;
 mod storage_faults;
+mod unbounded_work;
