@@ -29,7 +29,9 @@ fn init_then_check_then_run_from_an_empty_folder() {
     let conf_s = conf.to_str().unwrap();
     let state = root.join("state");
     let backups = root.join("backups");
-    common::put_zst_with_sums(&backups, "db/2026-11-28", "db.zst", b"rows");
+    // Named by today's date: init's policy dates sets by their names, against a 26h RPO.
+    let today = jiff::Zoned::now().date().to_string();
+    common::put_zst_with_sums(&backups, &format!("db/{today}"), "db.zst", b"rows");
 
     let wrote = run_ok(in_folder(
         root,

@@ -23,6 +23,14 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     match config::load_checked(&args.config.dir()) {
         Ok(config) => {
             outln!("configuration folder: {}", args.config.located());
+            if !config.dir.join(config::SETTINGS_FILE).exists() {
+                outln!(
+                    "note: there is no {} here: built-in settings apply, with no team (no mail is sent) and state in {}; `restore-drill init {}` writes one",
+                    config::SETTINGS_FILE,
+                    config.settings.state_dir.display(),
+                    config.dir.display()
+                );
+            }
             outln!(
                 "ok: {} and {} polic{} valid",
                 config.dir.join(config::SETTINGS_FILE).display(),

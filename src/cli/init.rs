@@ -122,7 +122,7 @@ fn add_policy(args: InitArgs, name: String) -> anyhow::Result<ExitCode> {
     let policy = PolicyScaffold {
         name: name.clone(),
         client: args.client.clone(),
-        service,
+        service: service.to_ascii_lowercase(),
         bucket: args.bucket,
         root: args.root,
         prefix: args.prefix,
@@ -136,9 +136,10 @@ fn add_policy(args: InitArgs, name: String) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::InvalidConfig);
         }
     };
-    if !dir.join(SETTINGS_FILE).exists() {
+    let settings_exist = dir.join(SETTINGS_FILE).exists();
+    if !settings_exist {
         eprintln!(
-            "note: {} has no {SETTINGS_FILE} yet: `restore-drill init {}` writes one",
+            "note: {} has no {SETTINGS_FILE} yet (no team would be told): `restore-drill init {}` writes one",
             dir.display(),
             dir.display()
         );
@@ -151,8 +152,9 @@ fn add_policy(args: InitArgs, name: String) -> anyhow::Result<ExitCode> {
     let vars = scaffold::credential_vars(&policy);
     if !vars.is_empty() {
         outln!("its credentials are read from the environment when the storage is used; set:");
+        let width = vars.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
         for (field, var) in &vars {
-            outln!("  {var}    (storage.{field})");
+            outln!("  {var:width$}  (storage.{field})");
         }
         outln!(
             "(under systemd, in an EnvironmentFile= readable by the service only; or change them to ${{file:PATH}})"
@@ -163,7 +165,8 @@ fn add_policy(args: InitArgs, name: String) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     // The client must have a team to tell, or `check` says so: say it now.
-    if let Ok(config) = config::load(&dir)
+    if settings_exist
+        && let Ok(config) = config::load(&dir)
         && !config
             .settings
             .teams

@@ -40,7 +40,7 @@ pub struct PolicyScaffold {
 pub enum ScaffoldError {
     #[error("--storage {service} needs {flag}")]
     Missing { service: String, flag: &'static str },
-    #[error("--storage {0}: restore-drill drills fs, s3, azblob and gcs storage")]
+    #[error("--storage {0}: expected one of fs, s3, azblob, gcs")]
     Service(String),
     #[error(
         "--policy `{0}`: a policy name is letters, digits, `-` and `_` (it names the policy file)"
@@ -161,7 +161,7 @@ pub fn policy(p: &PolicyScaffold) -> Result<String, ScaffoldError> {
             let root = p.root.as_ref().ok_or_else(|| missing("--root"))?;
             let _ = writeln!(
                 storage,
-                "  root: {}                # the folder holding the backups",
+                "  root: {}    # the folder holding the backups",
                 quoted(root)
             );
         }
@@ -211,11 +211,12 @@ pub fn policy(p: &PolicyScaffold) -> Result<String, ScaffoldError> {
          description: {description}\n\
          {storage}\
          backups:\n\
-         \x20 prefix: {prefix}                # every key read stays under it\n\
+         \x20 prefix: {prefix}    # every key read stays under it\n\
          \x20 # sets: by-folder            # a set per folder (default) or by-object\n\
          \x20 # include: [\"*.tar.zst\"]\n\
-         \x20 # Date sets by the date in their names (safer than upload times, which a copy resets):\n\
-         \x20 # date_format: \"%Y-%m-%d\"\n\
+         \x20 # Sets are dated by the date in their names (upload times are reset by a copy); a\n\
+         \x20 # set whose name has none is an undated_backup finding. Or: dated_by: modified\n\
+         \x20 date_format: \"%Y-%m-%d\"\n\
          checksums:\n\
          \x20 required: true              # an object without an expected digest fails\n\
          sample:\n\

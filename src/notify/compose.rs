@@ -253,21 +253,6 @@ fn text_body(
     out
 }
 
-/// Escaped text with its `` `command` `` spans set as code, as the plain text writes them.
-fn code_spans(escaped: &str) -> String {
-    let mut out = String::with_capacity(escaped.len() + 16);
-    for (i, part) in escaped.split('`').enumerate() {
-        if i % 2 == 1 {
-            out.push_str("<code>");
-            out.push_str(part);
-            out.push_str("</code>");
-        } else {
-            out.push_str(part);
-        }
-    }
-    out
-}
-
 /// For the MSP's team: what was found on the runner's host (`untrusted_run_marker`).
 fn host_lines(team: &Team, result: &RunResult) -> String {
     if team.scope != TeamScope::Msp || result.host_findings.is_empty() {
@@ -360,7 +345,7 @@ fn html_body(
             [head_line(result), host_lines(team, result)]
                 .iter()
                 .filter(|l| !l.is_empty())
-                .map(|l| format!(" {}", code_spans(&esc(l.trim()))).replace('\n', "<br>"))
+                .map(|l| format!(" {}", html::code_spans(&esc(l.trim()))).replace('\n', "<br>"))
                 .collect::<String>()
         ),
     )

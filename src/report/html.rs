@@ -7,6 +7,21 @@ use crate::judge::Status;
 use crate::report::{COLUMNS, cells, dating_legend, status_word};
 use crate::results::PolicyResult;
 
+/// Escaped text with its `` `command` `` spans set as code, as the plain text writes them.
+pub fn code_spans(escaped: &str) -> String {
+    let mut out = String::with_capacity(escaped.len() + 16);
+    for (i, part) in escaped.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(part);
+            out.push_str("</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// Escapes text for HTML element content and attribute values; control characters and
 /// bidirectional overrides are shown escaped ([`crate::finding::printable`]).
 pub fn esc(text: &str) -> String {
