@@ -23,17 +23,20 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     match config::load_checked(&args.config.dir()) {
         Ok(config) => {
             outln!("configuration folder: {}", args.config.located());
-            if !config.dir.join(config::SETTINGS_FILE).exists() {
+            let settings_file = config.dir.join(config::SETTINGS_FILE);
+            let settings = if settings_file.exists() {
+                settings_file.display().to_string()
+            } else {
                 outln!(
                     "note: there is no {} here: built-in settings apply, with no team (no mail is sent) and state in {}; `restore-drill init {}` writes one",
                     config::SETTINGS_FILE,
                     config.settings.state_dir.display(),
                     config.dir.display()
                 );
-            }
+                "the built-in settings".to_string()
+            };
             outln!(
-                "ok: {} and {} polic{} valid",
-                config.dir.join(config::SETTINGS_FILE).display(),
+                "ok: {settings} and {} polic{} valid",
                 config.policies.len(),
                 if config.policies.len() == 1 {
                     "y"
@@ -48,6 +51,23 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     policy.client,
                     policy.file.display()
                 );
+            }
+            // A local folder is cheap to look at: one that is not there (yet, or a mount that
+            // is down) fails the run's policy; `--connect` tests it as unreachable (exit 7).
+            if !args.connect {
+                for policy in &config.policies {
+                    if policy.storage.service == "fs"
+                        && let Some(restore_drill::secret::ConfigValue::Plain(root)) =
+                            policy.storage.options.get("root")
+                        && !std::path::Path::new(root).is_dir()
+                    {
+                        outln!(
+                            "warning: {} ({}): storage.root `{root}` is not a folder now: a run fails this policy with storage_error; `check --connect` tests every storage",
+                            policy.name,
+                            policy.file.display()
+                        );
+                    }
+                }
             }
             // The run refuses a scratch folder other users could write in; say so now.
             if let Err(e) =

@@ -12,30 +12,17 @@ use super::{ConfigError, Policy, SETTINGS_FILE, Settings, locate};
 use crate::secret::ConfigValue;
 
 /// Every reference of a policy's storage that cannot be resolved now (a variable not set,
-/// a file not readable), and an `fs` root that is not a folder (as cheap to check as a
-/// variable, and what a run would fail on).
+/// a file not readable).
 pub(super) fn policy_secrets(policy: &Policy) -> Vec<ConfigError> {
     let text = std::fs::read_to_string(&policy.file).unwrap_or_default();
-    let mut errors: Vec<ConfigError> = policy
+    policy
         .storage
         .options
         .iter()
         .filter_map(|(key, value)| {
             unresolved(&policy.file, &text, &format!("storage.{key}"), value)
         })
-        .collect();
-    if policy.storage.service == "fs"
-        && let Some(ConfigValue::Plain(root)) = policy.storage.options.get("root")
-        && !Path::new(root).is_dir()
-    {
-        errors.push(error(
-            &policy.file,
-            &text,
-            "storage.root",
-            format!("`{root}` does not exist or is not a folder: the fs service reads backups from a folder"),
-        ));
-    }
-    errors
+        .collect()
 }
 
 /// The same for the settings' mail login, and a heartbeat URL that does not resolve to
