@@ -29,7 +29,7 @@ if ! "$venv/bin/python" -c 'import moto, boto3, flask, aiosmtpd' >/dev/null 2>&1
 fi
 
 missing=()
-for tool in chromium:chromium pdftotext:poppler-utils xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils tmux:tmux /usr/bin/time:time; do
+for tool in chromium:chromium pdftotext:poppler-utils xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils tmux:tmux /usr/bin/time:time adduser:adduser runuser:util-linux; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
