@@ -161,10 +161,7 @@ pub fn operator(
         message,
     };
     // opendal lists a missing fs root as empty; that is a wrong path, not "no backups".
-    if spec.service == "fs"
-        && let Some(crate::secret::ConfigValue::Plain(root)) = spec.options.get("root")
-        && !std::path::Path::new(root).is_dir()
-    {
+    if spec.missing_fs_root().is_some() {
         return Err(setup(
             "the folder does not exist or is not a folder: check storage.root".into(),
         ));

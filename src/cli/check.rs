@@ -56,11 +56,7 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
             // is down) fails the run's policy; `--connect` tests it as unreachable (exit 7).
             if !args.connect {
                 for policy in &config.policies {
-                    if policy.storage.service == "fs"
-                        && let Some(restore_drill::secret::ConfigValue::Plain(root)) =
-                            policy.storage.options.get("root")
-                        && !std::path::Path::new(root).is_dir()
-                    {
+                    if let Some(root) = policy.storage.missing_fs_root() {
                         outln!(
                             "warning: {} ({}): storage.root `{root}` is not a folder now: a run fails this policy with storage_error; `check --connect` tests every storage",
                             policy.name,

@@ -188,14 +188,7 @@ fn default_dir() -> PathBuf {
     if rustix::process::geteuid().is_root() {
         return PathBuf::from(locate::SYSTEM_DIR);
     }
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .map_or_else(
-            || PathBuf::from("restore-drill"),
-            |b| b.join("restore-drill"),
-        )
+    locate::user_dir().unwrap_or_else(|| PathBuf::from("restore-drill"))
 }
 
 /// ` DIR` when the folder was given (the next command needs it too).

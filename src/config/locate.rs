@@ -30,12 +30,17 @@ impl fmt::Display for Located {
 /// lookup order above.
 pub fn locate(given: Option<&Path>) -> Located {
     let env = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty());
-    let user = std::env::var_os("XDG_CONFIG_HOME")
+    locate_in(given, env.map(PathBuf::from), user_dir(), |p| p.is_dir())
+}
+
+/// The user's configuration folder, `$XDG_CONFIG_HOME/restore-drill` or
+/// `~/.config/restore-drill`; `None` with neither variable set.
+pub fn user_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .map(|base| base.join("restore-drill"));
-    locate_in(given, env.map(PathBuf::from), user, |p| p.is_dir())
+        .map(|base| base.join("restore-drill"))
 }
 
 /// [`locate`] with the environment and the file system passed in, for tests.

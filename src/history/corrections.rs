@@ -58,11 +58,7 @@ impl History {
         correction: &Correction,
         key: Option<&ed25519_dalek::SigningKey>,
     ) -> Result<String, HistoryError> {
-        let path = self.path.clone();
-        let sql = |error| HistoryError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let sql = super::sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -77,7 +73,7 @@ impl History {
             .map_err(sql)?;
         if known.is_none() {
             return Err(HistoryError::UnknownRun {
-                path,
+                path: self.path.clone(),
                 run_id: correction.run_id.clone(),
             });
         }

@@ -149,6 +149,15 @@ pub struct Filter {
     pub limit: Option<usize>,
 }
 
+/// An SQLite error as the history's, naming its file. A free function over the path alone,
+/// so it can be held while the connection is borrowed for a transaction.
+fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + Copy + '_ {
+    |error| HistoryError::Sql {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
 impl History {
     /// Opens (creating when absent) `state_dir/history.sqlite3` and brings its schema up to
     /// date.
@@ -174,10 +183,7 @@ impl History {
             error,
         })?;
         let path = state_dir.join(DATABASE);
-        let sql = |error| HistoryError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let sql = sql_error(&path);
         let conn = Connection::open(&path).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(sql)?;
@@ -197,18 +203,11 @@ impl History {
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
-        |error| HistoryError::Sql {
-            path: self.path.clone(),
-            error,
-        }
+        sql_error(&self.path)
     }
 
     fn migrate(&mut self) -> Result<(), HistoryError> {
-        let path = self.path.clone();
-        let sql = |error| HistoryError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let sql = sql_error(&self.path);
         let known = schema::MIGRATIONS.len() as i64;
         let version = |conn: &Connection| -> rusqlite::Result<i64> {
             conn.pragma_query_value(None, "user_version", |row| row.get(0))
@@ -224,7 +223,11 @@ impl History {
             .map_err(sql)?;
         let found = version(&tx).map_err(sql)?;
         if found > known {
-            return Err(HistoryError::TooNew { path, found, known });
+            return Err(HistoryError::TooNew {
+                path: self.path.clone(),
+                found,
+                known,
+            });
         }
         for (version, migration) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
             tx.execute_batch(migration).map_err(sql)?;

@@ -152,11 +152,7 @@ impl History {
         result: &RunResult,
         key: Option<&ed25519_dalek::SigningKey>,
     ) -> Result<HistoryHead, HistoryError> {
-        let path = self.path.clone();
-        let sql = |error| HistoryError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let sql = super::sql_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -170,7 +166,7 @@ impl History {
             .map_err(sql)?;
         if exists {
             return Err(HistoryError::Duplicate {
-                path,
+                path: self.path.clone(),
                 run_id: result.run_id.clone(),
             });
         }
@@ -213,7 +209,7 @@ impl History {
         for (table, expected) in &tables {
             if chain::stored(&tx, table, seq).map_err(sql)? != *expected {
                 return Err(HistoryError::Forged {
-                    path,
+                    path: self.path.clone(),
                     table: (*table).to_string(),
                 });
             }
@@ -227,7 +223,7 @@ impl History {
             .map_err(sql)?;
         if stored != (content, record.clone(), signature, signed_by) {
             return Err(HistoryError::Forged {
-                path,
+                path: self.path.clone(),
                 table: "runs".into(),
             });
         }
