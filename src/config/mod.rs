@@ -455,6 +455,21 @@ fn duplicate_names(policies: &mut Vec<(Policy, usize)>) -> Vec<InvalidPolicy> {
     duplicates
 }
 
+impl StorageSpec {
+    /// The `root` of an `fs` storage when it is not a folder now (absent, a file, a mount
+    /// that is down): opendal would list it as empty, which is a wrong path, not "no backups".
+    pub fn missing_fs_root(&self) -> Option<&str> {
+        match self.options.get("root") {
+            Some(crate::secret::ConfigValue::Plain(root))
+                if self.service == "fs" && !std::path::Path::new(root).is_dir() =>
+            {
+                Some(root)
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

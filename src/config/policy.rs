@@ -325,21 +325,6 @@ pub struct StorageSpec {
     pub options: BTreeMap<String, ConfigValue>,
 }
 
-impl StorageSpec {
-    /// The `root` of an `fs` storage when it is not a folder now (absent, a file, a mount
-    /// that is down): opendal would list it as empty, which is a wrong path, not "no backups".
-    pub fn missing_fs_root(&self) -> Option<&str> {
-        match self.options.get("root") {
-            Some(ConfigValue::Plain(root))
-                if self.service == "fs" && !std::path::Path::new(root).is_dir() =>
-            {
-                Some(root)
-            }
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Backups {
     /// Under the storage root; empty or ending in `/`.

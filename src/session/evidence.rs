@@ -70,19 +70,29 @@ pub(super) fn record_dead_runs(
     let ours = unattended::state_identity(&settings.state_dir);
     let mut untrusted = Vec::new();
     for dead in stale {
-        let Some(marker) = dead.marker.as_ref().filter(|m| m.state_dir == ours) else {
-            continue;
+        // The marker names the run; a run killed between making its folder and writing its
+        // marker left none, and its folder's name is its id. Either way the history's own
+        // note of the start is what is recorded, so the name is only believed when this
+        // history started that run.
+        let marker = match dead.marker.as_ref() {
+            Some(m) if m.state_dir == ours => Some(m),
+            Some(_) => continue,
+            None => None,
         };
-        let started = match History::open(&settings.state_dir)
-            .and_then(|h| h.started(&marker.run_id, &ours))
-        {
-            Ok(started) => started,
-            Err(error) => {
-                let error = SessionError::from(error);
-                events.event(Event::DeadRunNotRecorded { error: &error });
-                continue;
-            }
+        let run_id = match (marker, dead.dir.file_name()) {
+            (Some(m), _) => m.run_id.clone(),
+            (None, Some(name)) => name.to_string_lossy().into_owned(),
+            (None, None) => continue,
         };
+        let started =
+            match History::open(&settings.state_dir).and_then(|h| h.started(&run_id, &ours)) {
+                Ok(started) => started,
+                Err(error) => {
+                    let error = SessionError::from(error);
+                    events.event(Event::DeadRunNotRecorded { error: &error });
+                    continue;
+                }
+            };
         let why = if dead.private {
             "this history never started a run with its id"
         } else {
@@ -91,6 +101,8 @@ pub(super) fn record_dead_runs(
         let noted = match started.filter(|_| dead.private) {
             Some(noted) => noted,
             None => {
+                // A folder with no marker that this history did not start: nothing claimed.
+                let Some(marker) = marker else { continue };
                 let finding = Finding::new(
                     FindingKind::UntrustedRunMarker,
                     Some(&dead.dir.display().to_string()),
@@ -105,9 +117,7 @@ pub(super) fn record_dead_runs(
             }
         };
         match record_interrupted(settings, &run::interrupted(&noted, dead.last_seen)) {
-            Ok(true) => events.event(Event::DeadRunRecorded {
-                run_id: &marker.run_id,
-            }),
+            Ok(true) => events.event(Event::DeadRunRecorded { run_id: &run_id }),
             Ok(false) => {}
             Err(error) => events.event(Event::DeadRunNotRecorded { error: &error }),
         }
