@@ -158,6 +158,25 @@ fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + Copy + '
     }
 }
 
+/// Puts the database in WAL mode. Switching a new database's journal mode takes a lock that
+/// SQLite does not wait for with the busy handler: processes opening a new history at once
+/// get "database is locked" at once. So a busy answer is retried, for as long as the busy
+/// timeout would have waited (30 s).
+fn wal_mode(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl History {
     /// Opens (creating when absent) `state_dir/history.sqlite3` and brings its schema up to
     /// date.
@@ -187,8 +206,7 @@ impl History {
         let conn = Connection::open(&path).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
+        wal_mode(&conn).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
