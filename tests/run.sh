@@ -6,7 +6,7 @@
 #   - moto's server on a free loopback port, exported as RESTORE_DRILL_TEST_S3
 #   - aiosmtpd on a free loopback port storing mail in a Maildir, exported as
 #     RESTORE_DRILL_TEST_SMTP (host:port) and RESTORE_DRILL_TEST_MAILDIR
-#   - Debian's chromium, poppler-utils (pdftotext) and libxml2-utils (xmllint), for the
+#   - Debian's chromium, poppler-utils (pdftotext, pdftoppm), minisign and libxml2-utils (xmllint), for the
 #     report tests, and tmux for the terminal tests, when they are missing (needs root, as
 #     on CI)
 #   - cargo-deb (pinned), and the Debian package built with packaging/build-deb.sh, exported
@@ -29,7 +29,7 @@ if ! "$venv/bin/python" -c 'import moto, boto3, flask, aiosmtpd' >/dev/null 2>&1
 fi
 
 missing=()
-for tool in chromium:chromium pdftotext:poppler-utils xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils tmux:tmux /usr/bin/time:time adduser:adduser runuser:util-linux; do
+for tool in chromium:chromium pdftotext:poppler-utils pdftoppm:poppler-utils minisign:minisign xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils tmux:tmux /usr/bin/time:time adduser:adduser runuser:util-linux; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -47,6 +47,7 @@ mod check;
 mod drill;
 mod history;
 mod init;
+mod keygen;
 mod mail;
 mod meta;
 mod printer;
@@ -55,6 +56,7 @@ mod report;
 mod run;
 mod schedule;
 mod signing;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -103,6 +105,9 @@ enum Command {
     History(history::HistoryArgs),
     /// Write the period report for a client (a quarter for a QBR), or verify a report.
     Report(report::ReportArgs),
+    /// Make the signing key pair (secret seed file and minisign public key), or print the
+    /// configured key's public key (--public-only).
+    Keygen(keygen::KeygenArgs),
     /// Each policy's schedule, last run and result, and next due time.
     Schedule(schedule::ScheduleArgs),
     /// Deliver spooled mail, or send a test message to a team.
@@ -158,6 +163,7 @@ impl Cli {
             Command::Report(args) => report::execute(args),
             Command::Schedule(args) => schedule::execute(args),
             Command::Init(args) => init::execute(args),
+            Command::Keygen(args) => keygen::execute(args),
             Command::Version(args) => meta::version(args),
             Command::Completions(args) => meta::completions(args),
             Command::Man => meta::man(),

@@ -68,12 +68,12 @@ impl Format {
 #[derive(Debug, Subcommand)]
 enum ReportCommand {
     /// Check a report's signature and that its chain head is in the history.
-    Verify(super::signing::VerifyArgs),
+    Verify(super::verify::VerifyArgs),
 }
 
 pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(ReportCommand::Verify(verify)) = args.command {
-        return super::signing::verify(verify);
+        return super::verify::verify(verify);
     }
     let usage = |message: &str| {
         eprintln!("error: {message}");
@@ -141,12 +141,25 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         now,
     );
     let text = match format {
-        Format::Html => period::html(&report),
-        Format::Md => period::markdown(&report),
+        Format::Html => super::signing::sign_report(&config.settings, &period::html(&report))?,
+        Format::Md => super::signing::sign_report(&config.settings, &period::markdown(&report))?,
+        // The CSV is for spreadsheets: no line in it but rows; FILE.minisig signs it.
         Format::Csv => period::csv(&report),
     };
-    let text = super::signing::sign_report(&config.settings, &text, matches!(format, Format::Csv))?;
-    std::fs::write(&output, text).with_context(|| format!("cannot write {}", output.display()))?;
+    std::fs::write(&output, &text).with_context(|| format!("cannot write {}", output.display()))?;
+    let signed = super::signing::Signed {
+        client: &report.client,
+        period: &report.period.label,
+        head: report.chain_head.as_deref(),
+    };
+    if let Some(id) =
+        super::signing::write_detached(&config.settings, &output, text.as_bytes(), &signed)?
+    {
+        outln!(
+            "signature: {} (minisign, key {id})",
+            super::signing::detached_path(&output).display()
+        );
+    }
     outln!(
         "report: {} ({} runs, {} policies, chain head {})",
         output.display(),
