@@ -9,13 +9,15 @@ use super::charts;
 use super::model::PeriodReport;
 use super::rows::{
     CONTROL_COLUMNS, DRILL_COLUMNS, EVIDENCE_COLUMNS, INCIDENT_COLUMNS, POLICY_COLUMNS,
-    VOIDED_COLUMNS, control_rows, day, drill_row, evidence_row, incident_row, policy_rows,
-    voided_rows,
+    SUMMARY_COLUMNS, VOIDED_COLUMNS, control_rows, drill_row, evidence_row, incident_row,
+    policy_rows, summary_rows, voided_rows, when,
 };
 use crate::report::html::esc;
 
 /// The report as one print-ready HTML page with inline SVG charts.
 pub fn html(report: &PeriodReport) -> String {
+    let tz = report.presentation.zone();
+    let day = |t| when(&tz, t);
     let mut out = String::new();
     let title = format!(
         "Restore verification: {}, {}",
@@ -35,13 +37,13 @@ pub fn html(report: &PeriodReport) -> String {
         esc(&day(report.generated_at)),
         esc(report.chain_head.as_deref().unwrap_or("(no history)"))
     );
-    if !report.never_verified.is_empty() {
-        let _ = write!(
-            out,
-            "<p class=\"alert\"><strong>Never verified in this period:</strong> {}</p>",
-            esc(&report.never_verified.join(", "))
-        );
-    }
+    let _ = write!(
+        out,
+        "<p class=\"alert\"><strong>Overall: {}.</strong> {}</p>",
+        esc(report.summary.label),
+        esc(&report.summary.headline)
+    );
+    html_table(&mut out, SUMMARY_COLUMNS, &summary_rows(report));
     out.push_str("<h2>Policies</h2>");
     html_table(&mut out, POLICY_COLUMNS, &policy_rows(report));
     out.push_str("<h2>Day by day</h2><p class=\"meta\">One cell a day: PASS (green, ✓), FAIL (red, ✗), no run (grey, ·).</p>");
@@ -54,14 +56,18 @@ pub fn html(report: &PeriodReport) -> String {
     if report.incidents.is_empty() {
         out.push_str("<p>No failures in this period.</p>");
     } else {
-        let rows: Vec<[String; 5]> = report.incidents.iter().map(incident_row).collect();
+        let rows: Vec<[String; 8]> = report
+            .incidents
+            .iter()
+            .map(|i| incident_row(&tz, i))
+            .collect();
         html_table(&mut out, INCIDENT_COLUMNS, &rows);
     }
     out.push_str("<h2>Manual restore drills</h2>");
     if report.drills.is_empty() {
         out.push_str("<p>No manual drills recorded in this period.</p>");
     } else {
-        let rows: Vec<[String; 5]> = report.drills.iter().map(drill_row).collect();
+        let rows: Vec<[String; 8]> = report.drills.iter().map(|d| drill_row(&tz, d)).collect();
         html_table(&mut out, DRILL_COLUMNS, &rows);
     }
     if !report.controls.is_empty() {
@@ -78,7 +84,7 @@ pub fn html(report: &PeriodReport) -> String {
     let rows: Vec<([String; 6], usize)> = report
         .evidence
         .iter()
-        .map(|e| (evidence_row(e), if e.voided.is_some() { 3 } else { 0 }))
+        .map(|e| (evidence_row(&tz, e), if e.voided.is_some() { 3 } else { 0 }))
         .collect();
     marked_table(&mut out, EVIDENCE_COLUMNS, &rows);
     out.push_str("<p class=\"meta\">Each record hash above can be checked against the history database with <code>restore-drill history verify</code>.</p></body></html>\n");
