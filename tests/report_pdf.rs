@@ -1,7 +1,10 @@
 //! Signed reports as an auditor checks them, through the real binary: `keygen` makes the key
 //! pair, every report format gets a detached `FILE.minisig` that Debian's `minisign` tool
 //! verifies with the published `.pub`, one changed byte fails both `minisign -V` and
-//! `report verify`, and `report verify` names the chain head it found in the history.
+//! `report verify`, and `report verify` names the chain head it found in the history. The
+//! PDF (typst, no browser) read back with poppler: every label and figure in it with every
+//! word whole, the client on every page, and its first page rendered to PNG for people to
+//! look at (in `RESTORE_DRILL_SHOTS`, default the target's `tmp/shots`).
 
 mod common;
 
@@ -33,7 +36,12 @@ fn quarter(dir: &Path) -> (PathBuf, PathBuf) {
         .lines()
         .find(|l| l.trim_start().starts_with("key: ${file:"))
         .unwrap_or_else(|| panic!("keygen prints no settings line: {out}"));
-    common::append_settings(&config, &format!("signing:\n{line}\n"));
+    common::append_settings(
+        &config,
+        &format!(
+            "signing:\n{line}\ncontrols:\n  \"HIPAA 164.308(a)(7)(ii)(D)\":\n    description: Testing and revision of contingency plans\n    policies: [bright-mail, bright-imaging]\n"
+        ),
+    );
     for day in ["2026-10-02", "2026-10-16", "2026-11-03", "2026-11-17"] {
         let now = format!("{day}T02:00:00Z");
         common::date_fixtures_as_of(&config, &now);
@@ -42,6 +50,24 @@ fn quarter(dir: &Path) -> (PathBuf, PathBuf) {
             1,
         );
     }
+    let now = "2026-11-20T10:00:00Z";
+    common::date_fixtures_as_of(&config, now);
+    run_ok(
+        restore_drill(
+            &config,
+            &[
+                "drill",
+                "bright-mail",
+                "--operator",
+                "J. Rivera",
+                "--witness",
+                "Dr. A. Chen",
+                "--progress",
+                "never",
+            ],
+        )
+        .env("RESTORE_DRILL_NOW", now),
+    );
     (config, dir.join("keys/restore-drill.pub"))
 }
 
@@ -87,12 +113,16 @@ fn minisign(file: &Path, public: &Path) -> Ran {
         .arg(public))
 }
 
+/// The history's chain head hash, as `history verify` names it.
 fn chain_head(config: &Path) -> String {
     let out = run_ok(restore_drill(config, &["history", "verify"]));
     out.stdout
         .split("chain head ")
         .nth(1)
-        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| {
+            t.split(|c: char| !c.is_ascii_hexdigit())
+                .find(|w| w.len() == 64)
+        })
         .unwrap_or_else(|| panic!("no chain head: {out}"))
         .to_string()
 }
@@ -238,4 +268,144 @@ fn keygen_writes_a_private_key_refuses_to_overwrite_and_prints_the_public_key() 
         "--public-only prints the same public key".into()
     });
     failures.assert_none();
+}
+
+/// `pdftotext -layout FILE -`.
+fn pdf_text(pdf: &Path) -> String {
+    let out = run(Command::new(tool("pdftotext"))
+        .arg("-layout")
+        .arg(pdf)
+        .arg("-"));
+    assert_eq!(out.code, 0, "{out}");
+    out.stdout
+}
+
+#[test]
+fn the_pdf_is_written_without_a_browser_signed_and_checked_by_minisign_and_report_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, public) = quarter(dir.path());
+    let head = chain_head(&config);
+    let pdf = dir.path().join("q4.pdf");
+    let out = report(&config, None, &pdf);
+    let bytes = std::fs::read(&pdf).unwrap();
+    let mut failures = Failures::new();
+    failures.check(bytes.starts_with(b"%PDF-"), || {
+        format!("-o q4.pdf did not write a PDF: {out}")
+    });
+    let out = minisign(&pdf, &public);
+    failures.check(
+        out.code == 0 && out.combined().contains("file=q4.pdf") && out.combined().contains(&head),
+        || format!("minisign does not verify the PDF: {out}"),
+    );
+    let out = verify(&config, &pdf, &[]);
+    failures.check(
+        out.code == 0
+            && out.stdout.contains("chain head #")
+            && out.stdout.contains(&head)
+            && out.stdout.contains("is in"),
+        || format!("report verify on the untouched PDF: {out}"),
+    );
+    // The same report again gives the same bytes: nothing in it but the report.
+    let pinned = |name: &str| {
+        let path = dir.path().join(name);
+        run_ok(
+            bin()
+                .args(["report", "--client", CLIENT, "--quarter", "2026-Q4", "-o"])
+                .arg(&path)
+                .arg("--config-dir")
+                .arg(&config)
+                .env("RESTORE_DRILL_NOW", "2026-12-01T09:00:00Z"),
+        );
+        std::fs::read(path).unwrap()
+    };
+    failures.check(pinned("a.pdf") == pinned("b.pdf"), || {
+        "the same report typeset twice differs".into()
+    });
+    let mut changed = bytes.clone();
+    let at = changed.len() / 2;
+    changed[at] ^= 0x20;
+    std::fs::write(&pdf, &changed).unwrap();
+    let out = minisign(&pdf, &public);
+    failures.check(out.code != 0, || {
+        format!("minisign accepts a PDF with a changed byte: {out}")
+    });
+    let out = verify(&config, &pdf, &[]);
+    failures.check(
+        out.code == 5
+            && out.stdout.contains("q4.pdf")
+            && out.stdout.contains("changed after it was signed"),
+        || format!("report verify accepts a PDF with a changed byte: {out}"),
+    );
+    failures.assert_none();
+}
+
+#[test]
+fn the_pdf_text_carries_the_report_with_every_word_whole_and_its_first_page_is_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = quarter(dir.path());
+    let head = chain_head(&config);
+    let pdf = dir.path().join("q4.pdf");
+    report(&config, Some("pdf"), &pdf);
+    let text = pdf_text(&pdf);
+    let mut failures = Failures::new();
+    for phrase in [
+        "Restore verification: Bright Smile Orthodontics, 2026-Q4",
+        "Overall:",
+        "bright-mail",
+        "bright-imaging",
+        "RPO",
+        "RTO",
+        "verified",
+        "failed",
+        "open failures",
+        "Policies",
+        "Day by day",
+        "Failures",
+        "Manual restore drills",
+        "J. Rivera",
+        "Dr. A. Chen",
+        "Control mapping",
+        "Evidence appendix",
+        "pass rate",
+        "record hash",
+        head.as_str(),
+    ] {
+        failures.check(text.contains(phrase), || {
+            format!("`{phrase}` is not whole in the PDF's text")
+        });
+    }
+    // No word split across lines by a hyphen: no line ends in a letter and a hyphen.
+    for line in text.lines() {
+        let line = line.trim_end();
+        failures.check(
+            !(line.ends_with('-') && line.chars().rev().nth(1).is_some_and(char::is_alphabetic)),
+            || format!("a word is broken at the end of the line `{line}`"),
+        );
+    }
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    for (n, page) in pages.iter().enumerate() {
+        failures.check(
+            page.contains(CLIENT) && page.contains(&format!("Page {} of {}", n + 1, pages.len())),
+            || format!("page {} does not name the client and its number", n + 1),
+        );
+    }
+    failures.check(pages.len() >= 2, || "the PDF has one page".into());
+    failures.assert_none_for(&text);
+    let shots = std::env::var_os("RESTORE_DRILL_SHOTS").map_or_else(
+        || Path::new(env!("CARGO_TARGET_TMPDIR")).join("shots"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = run(Command::new(tool("pdftoppm"))
+        .args(["-png", "-r", "80"])
+        .arg(&pdf)
+        .arg(shots.join("period-report")));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        shots.join("period-report-1.png").exists(),
+        "no PNG of the first page: {out}"
+    );
 }

@@ -4,8 +4,9 @@
 //! the history's chain head.
 //!
 //! Data flows one way: [`build`] turns recorded runs into the `model`'s [`PeriodReport`];
-//! [`markdown`], [`csv`] and [`html`] render that model and nothing else, from the shared
-//! rows in `rows` (the HTML page with the SVG `charts`). The model knows none of its
+//! [`markdown`], [`csv`], [`html`] and [`pdf`] render that model and nothing else, from the
+//! shared rows in `rows` (the HTML page and the PDF with the SVG `charts`; the PDF typeset
+//! by typst in `pdf_world`). The model knows none of its
 //! renderers, and no renderer calls `build`. This module only wires them together and
 //! re-exports what callers use; it must not hold logic of its own. A voided run is in no
 //! figure; it shows struck through with its reason, in the evidence and a list of its own.
@@ -14,9 +15,11 @@ mod build;
 mod charts;
 mod episodes;
 mod model;
+mod pdf_world;
 mod render_csv;
 mod render_html;
 mod render_md;
+mod render_pdf;
 mod rows;
 mod summary;
 
@@ -32,3 +35,4 @@ pub use model::{
 pub use render_csv::csv;
 pub use render_html::html;
 pub use render_md::markdown;
+pub use render_pdf::{PdfError, pdf};
