@@ -161,28 +161,35 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         presentation,
         now,
     });
+    write(&config.settings, format, &output, &report)?;
+    Ok(ExitCode::Success)
+}
+
+/// Renders `report` in `format`, writes it to `output` and, with a key, `output.minisig`
+/// beside it; says what it wrote.
+fn write(
+    settings: &config::Settings,
+    format: Format,
+    output: &std::path::Path,
+    report: &period::PeriodReport,
+) -> anyhow::Result<()> {
     let bytes = match format {
-        Format::Pdf => period::pdf(&report)?,
-        Format::Html => {
-            super::signing::sign_report(&config.settings, &period::html(&report))?.into()
-        }
-        Format::Md => {
-            super::signing::sign_report(&config.settings, &period::markdown(&report))?.into()
-        }
+        Format::Pdf => period::pdf(report)?,
+        Format::Html => super::signing::sign_report(settings, &period::html(report))?.into(),
+        Format::Md => super::signing::sign_report(settings, &period::markdown(report))?.into(),
         // The CSV is for spreadsheets: no line in it but rows; FILE.minisig signs it.
-        Format::Csv => period::csv(&report).into(),
+        Format::Csv => period::csv(report).into(),
     };
-    std::fs::write(&output, &bytes)
-        .with_context(|| format!("cannot write {}", output.display()))?;
+    std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
     let signed = super::signing::Signed {
         client: &report.client,
         period: &report.period.label,
         head: report.chain_head.as_deref(),
     };
-    if let Some(id) = super::signing::write_detached(&config.settings, &output, &bytes, &signed)? {
+    if let Some(id) = super::signing::write_detached(settings, output, &bytes, &signed)? {
         outln!(
             "signature: {} (minisign, key {id})",
-            super::signing::detached_path(&output).display()
+            super::signing::detached_path(output).display()
         );
     }
     outln!(
@@ -192,5 +199,5 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         report.policies.len(),
         report.chain_head.as_deref().unwrap_or("none")
     );
-    Ok(ExitCode::Success)
+    Ok(())
 }
