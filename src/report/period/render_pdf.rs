@@ -131,9 +131,15 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The document and the files it names (charts, logo).
-fn document(report: &PeriodReport) -> (Document, Vec<(String, Vec<u8>)>) {
-    let tz = report.presentation.zone();
+/// The charts (day strips, and per policy its trend charts) as SVG files, and the logo.
+struct Files {
+    files: Vec<(String, Vec<u8>)>,
+    strips: Vec<Chart>,
+    trends: Vec<(String, Vec<Chart>)>,
+    logo: Option<String>,
+}
+
+fn files(report: &PeriodReport) -> Files {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut chart = |caption: Option<String>, svg: String| {
         let file = format!("charts/{}.svg", files.len());
@@ -170,8 +176,17 @@ fn document(report: &PeriodReport) -> (Document, Vec<(String, Vec<u8>)>) {
         files.push((file.clone(), logo.bytes.clone()));
         Some(file)
     });
-    let summary = &report.summary;
-    let changes = match &report.previous {
+    Files {
+        files,
+        strips,
+        trends,
+        logo,
+    }
+}
+
+/// What changed against the previous period, in the Markdown's words.
+fn changes(report: &PeriodReport) -> Changes {
+    match &report.previous {
         Some(previous) if previous.changes.is_empty() => Changes {
             title: format!(
                 "Against {} (overall: {}): no change in pass rate, targets met or open failures.",
@@ -195,7 +210,20 @@ fn document(report: &PeriodReport) -> (Document, Vec<(String, Vec<u8>)>) {
             title: "No runs were recorded in the previous period to compare with.".into(),
             table: None,
         },
-    };
+    }
+}
+
+/// The document and the files it names (charts, logo).
+fn document(report: &PeriodReport) -> (Document, Vec<(String, Vec<u8>)>) {
+    let tz = report.presentation.zone();
+    let Files {
+        files,
+        strips,
+        trends,
+        logo,
+    } = files(report);
+    let summary = &report.summary;
+    let changes = changes(report);
     let non_empty = |t: Table| (!t.rows.is_empty()).then_some(t);
     let mut voided = Table::new(VOIDED_COLUMNS, voided_rows(report));
     voided.struck = vec![true; voided.rows.len()];
