@@ -350,7 +350,7 @@ fn the_pdf_text_carries_the_report_with_every_word_whole_and_its_first_page_is_r
     let mut failures = Failures::new();
     for phrase in [
         "Restore verification: Bright Smile Orthodontics, 2026-Q4",
-        "Overall:",
+        "Overall: ACTION NEEDED.",
         "bright-mail",
         "bright-imaging",
         "RPO",

@@ -385,6 +385,10 @@ mod tests {
                 paper,
                 msp_name: Some("Northwind <MSP> #set".into()),
                 accent: Some("#aa3300".into()),
+                logo: Some(super::super::Logo {
+                    media_type: "image/svg+xml".into(),
+                    bytes: br#"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#aa3300"/></svg>"#.to_vec(),
+                }),
                 ..Default::default()
             },
             now: "2026-12-01T00:00:00Z".parse().unwrap(),
