@@ -155,7 +155,7 @@ pub(super) fn compare(
         let Some(is) = now.iter().find(|s| s.policy == was.policy && s.runs > 0) else {
             continue;
         };
-        let share = |s: &PolicyStats| s.targets_met_runs as f64 / s.runs.max(1) as f64;
+        let share = |s: &PolicyStats| s.targets_met_runs as f64 / s.rpo_judged_runs.max(1) as f64;
         let percent = |x: f64| format!("{:.0}%", x * 100.0);
         let rows = [
             (
