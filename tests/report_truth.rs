@@ -91,6 +91,8 @@ impl Quarter {
 fn quarter(dir: &Path) -> Quarter {
     let q = Quarter::new(dir);
     q.db_set("2026-09-30", true);
+    // The previous quarter's last night: `db` passed, `files` missed its RTO already.
+    q.at("2026-09-30", &["run"], 1);
     q.db_set("2026-10-01", false);
     q.at("2026-10-01", &["run"], 1);
     // A drill of the older, clean set: resolves nothing of the newer set's corruption.
@@ -146,6 +148,9 @@ fn every_statement_of_the_report_is_true() {
     for expected in [
         // The answer first: an open failure (the RTO of `files`), who acts on it.
         "**Overall: ACTION NEEDED.** 1 failure is open in files (to act: Northwind NOC).",
+        // Against the previous quarter: db passed its one run then.
+        "### Changes against 2026-Q3 (overall then: action needed)",
+        "| db | pass rate | 100% | 67% | worse |",
         "Counted: 6 runs (voided runs left out), 1 manual drill; open failures: 1.",
         // `files` was verified in every run though slower than its RTO: never "not verified".
         "| files: File share | verified, RTO missed, 2026-10-13 02:00 UTC | 5 of 5 | 5 of 5 | 0 of 5 | 1 (Northwind NOC) |",
@@ -158,7 +163,8 @@ fn every_statement_of_the_report_is_true() {
         "| db | object d/2026-10-01/db.zst (set 2026-10-01) | checksum_mismatch, corrupt_archive (1 failing runs) | 2026-10-01 02:00 UTC | superseded by set 2026-10-03 | 2026-10-03 02:00 UTC | 2d | Northwind NOC |",
         // The same object re-uploaded and verified clean: resolved.
         "| db | object d/2026-10-10/db.zst (set 2026-10-10) | checksum_mismatch, corrupt_archive (1 failing runs) | 2026-10-10 02:00 UTC | resolved | 2026-10-11 02:00 UTC | 24h | Northwind NOC |",
-        "| files | the policy | rto_exceeded (5 failing runs) | 2026-10-01 02:00 UTC | open | - | - | Northwind NOC |",
+        // Carried over from the previous quarter, still open.
+        "| files | the policy | rto_exceeded (6 failing runs) | 2026-09-30 02:00 UTC | open | - | - | Northwind NOC |",
         // The drill: policy, set, size and files, wall time against the RTO, people.
         "| 2026-10-02 02:00 UTC | db | 2026-09-30 |",
         "| 27 B, 1 file | ",

@@ -20,7 +20,8 @@ pub(super) fn status(stats: &[PolicyStats], incidents: &[Incident]) -> Overall {
     if stats.iter().all(|s| s.runs == 0) {
         return Overall::NoEvidence;
     }
-    let open = incidents.iter().any(|i| i.state == EpisodeState::Open);
+    let open = incidents.iter().any(|i| i.state == EpisodeState::Open)
+        || stats.iter().any(|s| s.open_failures > 0);
     let last_failed = stats.iter().any(|s| {
         s.last_run
             .as_ref()
