@@ -387,7 +387,7 @@ mod tests {
                 accent: Some("#aa3300".into()),
                 logo: Some(super::super::Logo {
                     media_type: "image/svg+xml".into(),
-                    bytes: br#"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#aa3300"/></svg>"#.to_vec(),
+                    bytes: br##"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#aa3300"/></svg>"##.to_vec(),
                 }),
                 ..Default::default()
             },
