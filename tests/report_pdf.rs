@@ -178,7 +178,7 @@ fn every_report_format_carries_a_minisign_signature_the_real_tool_verifies() {
 }
 
 #[test]
-fn report_verify_says_what_to_do_without_the_minisig_or_with_another_key() {
+fn report_verify_says_what_to_do_without_the_minisig_with_another_key_or_another_history() {
     let dir = tempfile::tempdir().unwrap();
     let (config, public) = quarter(dir.path());
     let path = dir.path().join("q4.csv");
@@ -204,6 +204,19 @@ fn report_verify_says_what_to_do_without_the_minisig_or_with_another_key() {
             && out.stdout.contains("not by the key with id")
             && out.stdout.contains("--public-key"),
         || format!("another key: {out}"),
+    );
+    // Another history (the same key, no runs): the head the signature names is not in it.
+    let elsewhere = dir.path().join("elsewhere");
+    let other_config = demo_config(&elsewhere);
+    let settings = std::fs::read_to_string(config.join("restore-drill.yaml")).unwrap();
+    let signing = &settings[settings.find("signing:").unwrap()..];
+    common::append_settings(&other_config, signing);
+    let out = verify(&other_config, &path, &[]);
+    failures.check(
+        out.code == 5
+            && out.stdout.contains("is not a record of the history")
+            && out.stdout.contains("q4.csv"),
+        || format!("a head from another history: {out}"),
     );
     // A trusted comment naming another head is caught.
     let sig = std::fs::read_to_string(minisig(&path)).unwrap();
