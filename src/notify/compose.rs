@@ -311,8 +311,11 @@ fn policy_lines(p: &PolicyResult) -> String {
     } else {
         "-".into()
     };
+    let coverage = p.coverage.as_ref().map_or_else(String::new, |c| {
+        format!("  coverage: {}\n", crate::report::coverage_words(c))
+    });
     format!(
-        "{} {} ({})\n  newest backup age / RPO: {} ({})\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n\n",
+        "{} {} ({})\n  newest backup age / RPO: {} ({})\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n{coverage}\n",
         status_word(p.status),
         p.name,
         p.client,

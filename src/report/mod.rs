@@ -82,6 +82,38 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
     ]
 }
 
+/// A policy's coverage in one line: how much of what storage retains was verified within
+/// the window, what never was, the oldest verification, the rotation the budget allows.
+pub fn coverage_words(c: &crate::plan::coverage::Coverage) -> String {
+    let days = |d: f64| format_duration(Duration::from_secs_f64(d.max(0.0) * 86_400.0));
+    let window = match c.target_days {
+        Some(t) => format!("{} (sample.coverage)", days(t)),
+        None => format!("{} (no sample.coverage set)", days(c.window_days)),
+    };
+    let oldest = c.oldest_verification.map_or_else(
+        || "none verified yet".to_string(),
+        |t| format!("oldest verification {}", t.strftime("%Y-%m-%d")),
+    );
+    let rotation = match c.projected_rotation_days {
+        Some(r) => format!("a full rotation takes {} at this budget", days(r)),
+        None => "the budget leaves nothing beyond the newest set".to_string(),
+    };
+    format!(
+        "{} of {} objects ({} of {}) verified within {window}; {} never verified; {} overdue; {oldest}; {rotation}{}",
+        c.verified_within_objects,
+        c.retained_objects,
+        format_bytes(c.verified_within_bytes),
+        format_bytes(c.retained_bytes),
+        c.never_verified_objects,
+        c.overdue_objects,
+        if c.complete {
+            ""
+        } else {
+            " (the listing was cut short: partial figures)"
+        }
+    )
+}
+
 /// Marks, in a table's age cell, a policy dated by upload time; [`dating_legend`] says so.
 pub(crate) const UPLOAD_MARK: &str = "*";
 
@@ -190,6 +222,12 @@ pub fn summary_within(result: &RunResult, width: Option<u16>) -> String {
     };
 
     out.push('\n');
+    for p in &result.policies {
+        if let Some(c) = &p.coverage {
+            let line = format!("  coverage {}: {}", p.name, coverage_words(c));
+            let _ = writeln!(out, "{}", wrap(&line, width, 6));
+        }
+    }
     for p in result.policies.iter().filter(|p| !p.findings.is_empty()) {
         for f in &p.findings {
             let line = format!("  {} {}: {f}", status_word(p.status), p.name);
