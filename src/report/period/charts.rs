@@ -7,7 +7,9 @@
 use plotters::prelude::*;
 
 use super::model::{Day, PeriodReport, PolicyStats};
-use crate::report::html::esc;
+use maud::{Markup, PreEscaped, html};
+
+use crate::report::html::Shown;
 
 const PASS: RGBColor = RGBColor(26, 127, 55);
 const FAIL: RGBColor = RGBColor(207, 34, 46);
@@ -15,8 +17,8 @@ const NONE: RGBColor = RGBColor(208, 215, 222);
 
 /// One strip per policy, one cell per day, with a mark in each cell so the strip reads
 /// without colour too.
-pub fn day_strips(report: &PeriodReport) -> String {
-    let mut out = String::new();
+pub fn day_strips(report: &PeriodReport) -> Markup {
+    let mut out = Vec::new();
     for stats in &report.policies {
         let days = stats.days.len().max(1) as u32;
         let cell = 9u32;
@@ -48,18 +50,23 @@ pub fn day_strips(report: &PeriodReport) -> String {
         }
         let fails = stats.days.iter().filter(|(_, d)| *d == Day::Fail).count();
         let passes = stats.days.iter().filter(|(_, d)| *d == Day::Pass).count();
-        out.push_str(&format!(
-            "<div class=\"strip\"><p style=\"margin:6px 0 2px\"><strong>{}</strong>: {passes} days passed, {fails} days failed, {} days without a run</p>{svg}</div>",
-            esc(&stats.policy),
-            stats.days.len() - passes - fails
-        ));
+        let idle = stats.days.len() - passes - fails;
+        out.push(html! {
+            div class="strip" {
+                p style="margin:6px 0 2px" {
+                    strong { (Shown(&stats.policy)) }
+                    ": " (passes) " days passed, " (fails) " days failed, " (idle) " days without a run"
+                }
+                (PreEscaped(svg))
+            }
+        });
     }
-    out
+    html! { @for strip in out { (strip) } }
 }
 
 /// Throughput (MiB/s) and projected full restore (minutes, with the RTO as a dashed line)
 /// over the period, side by side.
-pub fn trend(stats: &PolicyStats, from: jiff::Timestamp, to: jiff::Timestamp) -> String {
+pub fn trend(stats: &PolicyStats, from: jiff::Timestamp, to: jiff::Timestamp) -> Markup {
     let span_days = (to.duration_since(from).as_secs_f64() / 86_400.0).max(1.0);
     let day_of = |t: jiff::Timestamp| t.duration_since(from).as_secs_f64() / 86_400.0;
     let throughput: Vec<(f64, f64)> = stats
@@ -125,16 +132,13 @@ pub fn trend(stats: &PolicyStats, from: jiff::Timestamp, to: jiff::Timestamp) ->
         }
         svg
     };
-    format!(
-        "<div style=\"break-inside:avoid\"><p style=\"margin:10px 0 2px\"><strong>{}</strong> (RTO {} min, dashed red)</p>{}{}</div>",
-        esc(&stats.policy),
-        format_args!("{rto_minutes:.1}"),
-        chart("restore throughput", "MiB/s", &throughput, None),
-        chart(
-            "projected full restore",
-            "minutes",
-            &projected,
-            Some(rto_minutes)
-        ),
-    )
+    html! {
+        div style="break-inside:avoid" {
+            p style="margin:10px 0 2px" {
+                strong { (Shown(&stats.policy)) } " (RTO " (format!("{rto_minutes:.1}")) " min, dashed red)"
+            }
+            (PreEscaped(chart("restore throughput", "MiB/s", &throughput, None)))
+            (PreEscaped(chart("projected full restore", "minutes", &projected, Some(rto_minutes))))
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! ([`super::charts`]) in a page; it must not compute figures (the model carries them) nor
 //! change a row's words.
 
-use std::fmt::Write as _;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::charts;
 use super::model::PeriodReport;
@@ -12,76 +12,84 @@ use super::rows::{
     VOIDED_COLUMNS, control_rows, day, drill_row, evidence_row, incident_row, policy_rows,
     voided_rows,
 };
-use crate::report::html::esc;
+use crate::report::html::Shown;
 
 /// The report as one print-ready HTML page with inline SVG charts.
 pub fn html(report: &PeriodReport) -> String {
-    let mut out = String::new();
     let title = format!(
         "Restore verification: {}, {}",
         report.client, report.period.label
     );
-    let _ = write!(
-        out,
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>",
-        esc(&title)
-    );
-    let _ = write!(out, "<h1>{}</h1>", esc(&title));
-    let _ = write!(
-        out,
-        "<p class=\"meta\">Period {} to {}. Generated {}. History chain head <code>{}</code>.</p>",
-        esc(&day(report.period.from)),
-        esc(&day(report.period.to)),
-        esc(&day(report.generated_at)),
-        esc(report.chain_head.as_deref().unwrap_or("(no history)"))
-    );
-    if !report.never_verified.is_empty() {
-        let _ = write!(
-            out,
-            "<p class=\"alert\"><strong>Never verified in this period:</strong> {}</p>",
-            esc(&report.never_verified.join(", "))
-        );
-    }
-    out.push_str("<h2>Policies</h2>");
-    html_table(&mut out, POLICY_COLUMNS, &policy_rows(report));
-    out.push_str("<h2>Day by day</h2><p class=\"meta\">One cell a day: PASS (green, ✓), FAIL (red, ✗), no run (grey, ·).</p>");
-    out.push_str(&charts::day_strips(report));
-    out.push_str("<h2 class=\"break\">Restore throughput and projected RTO</h2>");
-    for s in &report.policies {
-        out.push_str(&charts::trend(s, report.period.from, report.period.to));
-    }
-    out.push_str("<h2>Failures</h2>");
-    if report.incidents.is_empty() {
-        out.push_str("<p>No failures in this period.</p>");
-    } else {
-        let rows: Vec<[String; 5]> = report.incidents.iter().map(incident_row).collect();
-        html_table(&mut out, INCIDENT_COLUMNS, &rows);
-    }
-    out.push_str("<h2>Manual restore drills</h2>");
-    if report.drills.is_empty() {
-        out.push_str("<p>No manual drills recorded in this period.</p>");
-    } else {
-        let rows: Vec<[String; 5]> = report.drills.iter().map(drill_row).collect();
-        html_table(&mut out, DRILL_COLUMNS, &rows);
-    }
-    if !report.controls.is_empty() {
-        out.push_str("<h2>Control mapping</h2>");
-        html_table(&mut out, CONTROL_COLUMNS, &control_rows(report));
-    }
-    let voided = voided_rows(report);
-    if !voided.is_empty() {
-        out.push_str("<h2>Voided runs</h2><p class=\"meta\">Corrected after they were recorded; counted in no figure above.</p>");
-        let rows: Vec<([String; 5], usize)> = voided.into_iter().map(|r| (r, 2)).collect();
-        marked_table(&mut out, VOIDED_COLUMNS, &rows);
-    }
-    out.push_str("<h2 class=\"break\">Evidence appendix</h2>");
-    let rows: Vec<([String; 6], usize)> = report
+    let incidents: Vec<[String; 5]> = report.incidents.iter().map(incident_row).collect();
+    let drills: Vec<[String; 5]> = report.drills.iter().map(drill_row).collect();
+    let voided: Vec<([String; 5], usize)> =
+        voided_rows(report).into_iter().map(|r| (r, 2)).collect();
+    let evidence: Vec<([String; 6], usize)> = report
         .evidence
         .iter()
         .map(|e| (evidence_row(e), if e.voided.is_some() { 3 } else { 0 }))
         .collect();
-    marked_table(&mut out, EVIDENCE_COLUMNS, &rows);
-    out.push_str("<p class=\"meta\">Each record hash above can be checked against the history database with <code>restore-drill history verify</code>.</p></body></html>\n");
+    let page = html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (Shown(&title)) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (Shown(&title)) }
+                p class="meta" {
+                    "Period " (day(report.period.from)) " to " (day(report.period.to))
+                    ". Generated " (day(report.generated_at)) ". History chain head "
+                    code { (Shown(report.chain_head.as_deref().unwrap_or("(no history)"))) } "."
+                }
+                @if !report.never_verified.is_empty() {
+                    p class="alert" {
+                        strong { "Never verified in this period:" } " "
+                        (Shown(&report.never_verified.join(", ")))
+                    }
+                }
+                h2 { "Policies" }
+                (table(POLICY_COLUMNS, &plain(policy_rows(report))))
+                h2 { "Day by day" }
+                p class="meta" { "One cell a day: PASS (green, ✓), FAIL (red, ✗), no run (grey, ·)." }
+                (charts::day_strips(report))
+                h2 class="break" { "Restore throughput and projected RTO" }
+                @for s in &report.policies { (charts::trend(s, report.period.from, report.period.to)) }
+                h2 { "Failures" }
+                @if incidents.is_empty() {
+                    p { "No failures in this period." }
+                } @else {
+                    (table(INCIDENT_COLUMNS, &plain(incidents)))
+                }
+                h2 { "Manual restore drills" }
+                @if drills.is_empty() {
+                    p { "No manual drills recorded in this period." }
+                } @else {
+                    (table(DRILL_COLUMNS, &plain(drills)))
+                }
+                @if !report.controls.is_empty() {
+                    h2 { "Control mapping" }
+                    (table(CONTROL_COLUMNS, &plain(control_rows(report))))
+                }
+                @if !voided.is_empty() {
+                    h2 { "Voided runs" }
+                    p class="meta" { "Corrected after they were recorded; counted in no figure above." }
+                    (table(VOIDED_COLUMNS, &voided))
+                }
+                h2 class="break" { "Evidence appendix" }
+                (table(EVIDENCE_COLUMNS, &evidence))
+                p class="meta" {
+                    "Each record hash above can be checked against the history database with "
+                    code { "restore-drill history verify" } "."
+                }
+            }
+        }
+    };
+    let mut out = page.into_string();
+    out.push('\n');
     out
 }
 
@@ -93,33 +101,28 @@ th{background:#f6f8fa}code{font-size:11px;word-break:break-all}svg{max-width:100
 @page{size:A4 landscape;margin:12mm}\
 @media print{body{margin:0;max-width:none}.break{break-before:page}tr,svg,.strip{break-inside:avoid}}";
 
-fn html_table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[String; N]]) {
-    let rows: Vec<([String; N], usize)> = rows.iter().map(|r| (r.clone(), 0)).collect();
-    marked_table(out, header, &rows);
+/// Rows with nothing struck through.
+fn plain<const N: usize>(rows: Vec<[String; N]>) -> Vec<([String; N], usize)> {
+    rows.into_iter().map(|r| (r, 0)).collect()
 }
 
 /// A table whose rows each have their first `struck` cells struck through (`<del>`): a
 /// voided run's.
-fn marked_table<const N: usize>(
-    out: &mut String,
-    header: [&str; N],
-    rows: &[([String; N], usize)],
-) {
-    out.push_str("<table><thead><tr>");
-    for h in header {
-        let _ = write!(out, "<th>{}</th>", esc(h));
-    }
-    out.push_str("</tr></thead><tbody>");
-    for (row, struck) in rows {
-        out.push_str("<tr>");
-        for (i, c) in row.iter().enumerate() {
-            if i < *struck {
-                let _ = write!(out, "<td><del>{}</del></td>", esc(c));
-            } else {
-                let _ = write!(out, "<td>{}</td>", esc(c));
+fn table<const N: usize>(header: [&str; N], rows: &[([String; N], usize)]) -> Markup {
+    html! {
+        table {
+            thead { tr { @for h in header { th { (h) } } } }
+            tbody {
+                @for (row, struck) in rows {
+                    tr {
+                        @for (i, c) in row.iter().enumerate() {
+                            td {
+                                @if i < *struck { del { (Shown(c)) } } @else { (Shown(c)) }
+                            }
+                        }
+                    }
+                }
             }
         }
-        out.push_str("</tr>");
     }
-    out.push_str("</tbody></table>");
 }
