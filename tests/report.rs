@@ -142,10 +142,13 @@ fn period_report_formats_carry_the_same_numbers_and_the_chain_head() {
         });
     }
     for expected in [
-        "**Never verified in this period:** bright-imaging",
+        "**Overall: ACTION NEEDED.** 1 failure is open in bright-imaging",
+        "nothing was verified for bright-imaging.",
+        "| failed, 2026-11-17 02:00 UTC | 0 of 4 | 4 of 4 | 4 of 4 | 1 (",
+        "| bright-mail: Mailbox exports | verified, 2026-11-17 02:00 UTC | 4 of 4 |",
         "| bright-imaging | 4 | 0% |",
         "| bright-mail | 4 | 100% |",
-        "| bright-imaging | 2026-10-02 02:00 UTC | not resolved |",
+        "| bright-imaging | object imaging/2026-11-25/imaging.tar.zst (set 2026-11-25) | checksum_mismatch, corrupt_archive (4 failing runs) | 2026-10-02 02:00 UTC | open | - | - |",
         "HIPAA 164.308(a)(7)(ii)(D)",
         "8 runs, 4 passed",
     ] {

@@ -100,6 +100,16 @@ fn the_csv_reads_back_as_raw_numbers_one_row_per_policy() {
         });
         failures.check_eq(num(r, "voided_runs"), 0.0, || policy.clone());
     }
+    failures.check_eq(imaging["last_run_status"].as_str(), "failed", || {
+        text.clone()
+    });
+    failures.check_eq(mail["last_run_status"].as_str(), "verified", || {
+        text.clone()
+    });
+    failures.check_eq(mail["description"].as_str(), "Mailbox exports", || {
+        text.clone()
+    });
+    failures.check_eq(num(mail, "verified_runs"), 3.0, || text.clone());
     // The policy that passed: its last pass is a time, its age a number of seconds.
     failures.check(mail["last_pass_at"].starts_with("2026-11-03T02:"), || {
         text.clone()

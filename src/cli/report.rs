@@ -89,24 +89,31 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(format) => format,
         Err(message) => return usage(&message),
     };
+    let config = match config::load(&args.config.dir()) {
+        Ok(config) => config,
+        Err(errors) => return Ok(super::config_failed(&errors)),
+    };
+    let presentation = period::Presentation::host();
+    let tz = presentation.zone();
     let period = match (&args.quarter, &args.from, &args.to) {
-        (Some(q), _, _) => Period::quarter(q).map_err(|e| e.to_string()),
-        (None, Some(from), Some(to)) => Period::dates(from, to).map_err(|e| e.to_string()),
+        (Some(q), _, _) => Period::quarter(q, &tz).map_err(|e| e.to_string()),
+        (None, Some(from), Some(to)) => Period::dates(from, to, &tz).map_err(|e| e.to_string()),
         _ => Err("give --quarter 2026-Q4, or --from DATE --to DATE".to_string()),
     };
     let period = match period {
         Ok(p) => p,
         Err(message) => return usage(&message),
     };
-    let config = match config::load(&args.config.dir()) {
-        Ok(config) => config,
-        Err(errors) => return Ok(super::config_failed(&errors)),
-    };
-    let known: Vec<(String, config::DateSource)> = config
+    let known: Vec<period::KnownPolicy> = config
         .policies
         .iter()
         .filter(|p| p.client == client)
-        .map(|p| (p.name.clone(), p.backups.dated_by))
+        .map(|p| period::KnownPolicy {
+            name: p.name.clone(),
+            dated_by: p.backups.dated_by,
+            description: p.description.clone(),
+            responsible: p.responsibility.responsible.clone(),
+        })
         .collect();
     // A report is evidence only when the history it is built from verifies.
     let history =
@@ -131,15 +138,26 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let now = restore_drill::run::now();
-    let report = period::build(
-        &client,
+    let previous = match period.previous(&tz) {
+        Some(before) => {
+            let runs = history.period(before.from, before.to, Some(&client))?;
+            Some((before, runs))
+        }
+        None => None,
+    };
+    let report = period::build(period::Inputs {
+        client: &client,
         period,
-        &runs,
-        &known,
-        &config.settings.controls,
-        history.chain_head()?.map(|head| head.label()),
+        runs: &runs,
+        previous: previous
+            .as_ref()
+            .map(|(p, runs)| (p.clone(), runs.as_slice())),
+        policies: &known,
+        controls: &config.settings.controls,
+        chain_head: history.chain_head()?.map(|head| head.label()),
+        presentation,
         now,
-    );
+    });
     let text = match format {
         Format::Html => period::html(&report),
         Format::Md => period::markdown(&report),

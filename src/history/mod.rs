@@ -13,6 +13,7 @@
 mod chain;
 mod checkpoint;
 mod corrections;
+mod period;
 mod record;
 mod schema;
 mod starts;
@@ -25,6 +26,7 @@ use serde::Serialize;
 pub use chain::Verification;
 pub use checkpoint::{FILE as CHECKPOINTS, heads_in, parse_head};
 pub use corrections::{Action, Correction};
+pub use period::{StoredObject, StoredPolicy, StoredRun};
 
 /// The database file inside `state_dir`.
 pub const DATABASE: &str = "history.sqlite3";
@@ -390,140 +392,6 @@ impl History {
 /// Times are stored in one fixed-width UTC form, so text order is time order.
 pub fn db_time(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-/// A recorded run with its policy results, as period reports read them.
-#[derive(Debug, Clone)]
-pub struct StoredRun {
-    pub run_id: String,
-    pub kind: String,
-    pub operator: Option<String>,
-    pub witness: Option<String>,
-    pub started_at: jiff::Timestamp,
-    pub record_hash: String,
-    pub content_hash: String,
-    pub policies: Vec<StoredPolicy>,
-    /// The run's voiding: it is left out of every figure.
-    pub voided: Option<Correction>,
-}
-
-#[derive(Debug, Clone)]
-pub struct StoredPolicy {
-    pub policy: String,
-    pub client: String,
-    pub passed: bool,
-    pub rpo_target_seconds: f64,
-    pub rpo_age_seconds: Option<f64>,
-    pub rto_target_seconds: f64,
-    pub rto_measured_seconds: f64,
-    pub rto_projected_seconds: Option<f64>,
-    pub throughput_bytes_per_second: Option<f64>,
-    /// (kind, object, message)
-    pub findings: Vec<(String, Option<String>, String)>,
-}
-
-impl History {
-    /// Runs started in `[from, to)`, oldest first, with the policy results of `client`
-    /// (all clients when `None`).
-    pub fn period(
-        &self,
-        from: jiff::Timestamp,
-        to: jiff::Timestamp,
-        client: Option<&str>,
-    ) -> Result<Vec<StoredRun>, HistoryError> {
-        let sql = self.sql();
-        let mut runs_stmt = self
-            .conn
-            .prepare(
-                "SELECT seq, run_id, kind, started_at, record_hash, content_hash, operator, witness FROM runs
-                 WHERE started_at >= ?1 AND started_at < ?2 ORDER BY seq",
-            )
-            .map_err(&sql)?;
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        );
-        let runs: Vec<Row> = runs_stmt
-            .query_map(params![db_time(from), db_time(to)], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .map_err(&sql)?
-            .collect::<Result<_, _>>()
-            .map_err(&sql)?;
-        let mut policy_stmt = self
-            .conn
-            .prepare(
-                "SELECT policy, client, status, rpo_target_seconds, rpo_age_seconds, rto_target_seconds,
-                        rto_measured_seconds, rto_projected_seconds, throughput_bytes_per_second
-                 FROM policy_results WHERE run_seq = ?1 AND (?2 IS NULL OR client = ?2) ORDER BY policy",
-            )
-            .map_err(&sql)?;
-        let mut finding_stmt = self
-            .conn
-            .prepare("SELECT kind, object, message FROM findings WHERE run_seq = ?1 AND policy = ?2 ORDER BY n")
-            .map_err(&sql)?;
-        let mut out = Vec::new();
-        for (seq, run_id, kind, started, record_hash, content_hash, operator, witness) in runs {
-            let mut policies: Vec<StoredPolicy> = policy_stmt
-                .query_map(params![seq, client], |r| {
-                    Ok(StoredPolicy {
-                        policy: r.get(0)?,
-                        client: r.get(1)?,
-                        passed: r.get::<_, String>(2)? == "pass",
-                        rpo_target_seconds: r.get(3)?,
-                        rpo_age_seconds: r.get(4)?,
-                        rto_target_seconds: r.get(5)?,
-                        rto_measured_seconds: r.get(6)?,
-                        rto_projected_seconds: r.get(7)?,
-                        throughput_bytes_per_second: r.get(8)?,
-                        findings: Vec::new(),
-                    })
-                })
-                .map_err(&sql)?
-                .collect::<Result<_, _>>()
-                .map_err(&sql)?;
-            if policies.is_empty() {
-                continue;
-            }
-            for p in &mut policies {
-                p.findings = finding_stmt
-                    .query_map(params![seq, p.policy], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .map_err(&sql)?
-                    .collect::<Result<_, _>>()
-                    .map_err(&sql)?;
-            }
-            let voided = corrections::voiding(&self.conn, &run_id).map_err(&sql)?;
-            out.push(StoredRun {
-                voided,
-                run_id,
-                kind,
-                operator,
-                witness,
-                started_at: started.parse().unwrap_or_default(),
-                record_hash,
-                content_hash,
-                policies,
-            });
-        }
-        Ok(out)
-    }
 }
 
 fn limit(filter: &Filter) -> i64 {

@@ -72,12 +72,15 @@ pub fn trend(stats: &PolicyStats, from: jiff::Timestamp, to: jiff::Timestamp) ->
     let throughput: Vec<(f64, f64)> = stats
         .series
         .iter()
-        .filter_map(|(t, rate, _)| rate.map(|r| (day_of(*t), r / (1024.0 * 1024.0))))
+        .filter_map(|pt| {
+            pt.throughput_bytes_per_second
+                .map(|r| (day_of(pt.at), r / (1024.0 * 1024.0)))
+        })
         .collect();
     let projected: Vec<(f64, f64)> = stats
         .series
         .iter()
-        .filter_map(|(t, _, p)| p.map(|p| (day_of(*t), p / 60.0)))
+        .filter_map(|pt| pt.projected_seconds.map(|p| (day_of(pt.at), p / 60.0)))
         .collect();
     let rto_minutes = stats.rto_target_seconds / 60.0;
     let label = |d: &f64| {

@@ -13,18 +13,22 @@
 
 mod build;
 mod charts;
+mod episodes;
 mod model;
 mod render_csv;
 mod render_html;
 mod render_md;
 mod rows;
+mod summary;
 
 #[cfg(test)]
 mod tests;
 
-pub use build::build;
+pub use build::{Inputs, KnownPolicy, build};
 pub use model::{
-    ControlRow, Day, Evidence, Incident, Period, PeriodError, PeriodReport, PolicyStats, Voided,
+    Change, Comparison, ControlRow, Day, Direction, DrillRow, EpisodeState, Evidence, Incident,
+    LastRun, Logo, Overall, Paper, Period, PeriodError, PeriodReport, PolicyStats, Presentation,
+    SeriesPoint, Subject, Summary, Verdict, Voided,
 };
 pub use render_csv::{COLUMNS as CSV_COLUMNS, csv};
 pub use render_html::html;

@@ -5,11 +5,11 @@
 //! figures, format them for people ("21h 34m") nor carry a signature: the CSV is data, its
 //! signature is a file beside it.
 
-use super::model::{PeriodReport, PolicyStats};
+use super::model::{EpisodeState, PeriodReport, PolicyStats, Verdict};
 
 /// The header row, in order. Changing a name breaks people's spreadsheets: add, do not
 /// rename.
-pub const COLUMNS: [&str; 27] = [
+pub const COLUMNS: [&str; 36] = [
     "client",
     "period",
     "period_from",
@@ -17,10 +17,17 @@ pub const COLUMNS: [&str; 27] = [
     "generated_at",
     "chain_head",
     "policy",
+    "description",
+    "responsible",
     "dated_by",
+    "last_run_at",
+    "last_run_status",
     "runs",
     "passes",
     "pass_rate",
+    "verified_runs",
+    "objects_verified",
+    "objects_failed",
     "rpo_target_seconds",
     "rpo_worst_age_seconds",
     "rpo_met_runs",
@@ -35,6 +42,8 @@ pub const COLUMNS: [&str; 27] = [
     "days_since_last_pass",
     "failure_episodes",
     "open_failure_episodes",
+    "superseded_failure_episodes",
+    "drills",
     "voided_runs",
     "voided_run_notes",
 ];
@@ -57,6 +66,19 @@ fn optional(n: Option<f64>) -> String {
     n.map(number).unwrap_or_default()
 }
 
+/// A verdict as a spreadsheet filters on it: the model's snake_case name
+/// (`verified_rto_missed`), not the words for people.
+fn verdict_code(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Verified => "verified",
+        Verdict::VerifiedRpoMissed => "verified_rpo_missed",
+        Verdict::VerifiedRtoMissed => "verified_rto_missed",
+        Verdict::VerifiedTargetsMissed => "verified_targets_missed",
+        Verdict::VerifiedOtherFindings => "verified_other_findings",
+        Verdict::Failed => "failed",
+    }
+}
+
 /// One policy's row under [`COLUMNS`].
 fn row(report: &PeriodReport, s: &PolicyStats) -> Vec<String> {
     let episodes: Vec<_> = report
@@ -75,6 +97,12 @@ fn row(report: &PeriodReport, s: &PolicyStats) -> Vec<String> {
                 .then(|| format!("{}: {} (voided by {})", e.run_id, v.reason, v.by))
         })
         .collect();
+    let state = |st: EpisodeState| episodes.iter().filter(|i| i.state == st).count();
+    let drills = report
+        .drills
+        .iter()
+        .filter(|d| d.policy == s.policy)
+        .count();
     let measured = |x: f64| {
         if s.runs == 0 {
             String::new()
@@ -90,11 +118,22 @@ fn row(report: &PeriodReport, s: &PolicyStats) -> Vec<String> {
         report.generated_at.to_string(),
         report.chain_head.clone().unwrap_or_default(),
         s.policy.clone(),
+        s.description.clone().unwrap_or_default(),
+        s.responsible.clone().unwrap_or_default(),
         s.dated_by
             .map(|d| match d {
                 crate::config::DateSource::Name => "name",
                 crate::config::DateSource::Modified => "modified",
             })
+            .unwrap_or_default()
+            .to_string(),
+        s.last_run
+            .as_ref()
+            .map(|l| l.at.to_string())
+            .unwrap_or_default(),
+        s.last_run
+            .as_ref()
+            .map(|l| verdict_code(l.verdict))
             .unwrap_or_default()
             .to_string(),
         number(s.runs),
@@ -104,6 +143,9 @@ fn row(report: &PeriodReport, s: &PolicyStats) -> Vec<String> {
         } else {
             number(s.pass_rate)
         },
+        number(s.verified_runs),
+        number(s.objects_verified),
+        number(s.objects_failed),
         number(s.rpo_target_seconds),
         optional(s.rpo_worst_age_seconds),
         number(s.rpo_met_runs),
@@ -117,7 +159,9 @@ fn row(report: &PeriodReport, s: &PolicyStats) -> Vec<String> {
         s.last_pass.map(|t| t.to_string()).unwrap_or_default(),
         optional(s.days_since_last_pass),
         number(episodes.len()),
-        number(episodes.iter().filter(|i| i.resolved.is_none()).count()),
+        number(state(EpisodeState::Open)),
+        number(state(EpisodeState::Superseded)),
+        number(drills),
         number(voided.len()),
         voided.join("; "),
     ]

@@ -9,25 +9,31 @@ use super::charts;
 use super::model::PeriodReport;
 use super::rows::{
     CONTROL_COLUMNS, DRILL_COLUMNS, EVIDENCE_COLUMNS, INCIDENT_COLUMNS, POLICY_COLUMNS,
-    VOIDED_COLUMNS, control_rows, day, drill_row, evidence_row, incident_row, policy_rows,
-    voided_rows,
+    SUMMARY_COLUMNS, VOIDED_COLUMNS, control_rows, drill_row, evidence_row, incident_row,
+    policy_rows, summary_rows, voided_rows, when,
 };
 use crate::report::html::Shown;
 
 /// The report as one print-ready HTML page with inline SVG charts.
 pub fn html(report: &PeriodReport) -> String {
+    let tz = report.presentation.zone();
+    let day = |t| when(&tz, t);
     let title = format!(
         "Restore verification: {}, {}",
         report.client, report.period.label
     );
-    let incidents: Vec<[String; 5]> = report.incidents.iter().map(incident_row).collect();
-    let drills: Vec<[String; 5]> = report.drills.iter().map(drill_row).collect();
+    let incidents: Vec<[String; 8]> = report
+        .incidents
+        .iter()
+        .map(|i| incident_row(&tz, i))
+        .collect();
+    let drills: Vec<[String; 8]> = report.drills.iter().map(|d| drill_row(&tz, d)).collect();
     let voided: Vec<([String; 5], usize)> =
         voided_rows(report).into_iter().map(|r| (r, 2)).collect();
     let evidence: Vec<([String; 6], usize)> = report
         .evidence
         .iter()
-        .map(|e| (evidence_row(e), if e.voided.is_some() { 3 } else { 0 }))
+        .map(|e| (evidence_row(&tz, e), if e.voided.is_some() { 3 } else { 0 }))
         .collect();
     let page = html! {
         (DOCTYPE)
@@ -45,12 +51,11 @@ pub fn html(report: &PeriodReport) -> String {
                     ". Generated " (day(report.generated_at)) ". History chain head "
                     code { (Shown(report.chain_head.as_deref().unwrap_or("(no history)"))) } "."
                 }
-                @if !report.never_verified.is_empty() {
-                    p class="alert" {
-                        strong { "Never verified in this period:" } " "
-                        (Shown(&report.never_verified.join(", ")))
-                    }
+                p class="alert" {
+                    strong { "Overall: " (report.summary.label) "." } " "
+                    (Shown(&report.summary.headline))
                 }
+                (table(SUMMARY_COLUMNS, &plain(summary_rows(report))))
                 h2 { "Policies" }
                 (table(POLICY_COLUMNS, &plain(policy_rows(report))))
                 h2 { "Day by day" }

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use super::model::PeriodReport;
 use super::rows::{
-    CONTROL_COLUMNS, DRILL_COLUMNS, EVIDENCE_COLUMNS, INCIDENT_COLUMNS, POLICY_COLUMNS,
-    VOIDED_COLUMNS, control_rows, day, drill_row, evidence_row, incident_row, policy_rows,
-    voided_rows,
+    CHANGE_COLUMNS, CONTROL_COLUMNS, DRILL_COLUMNS, EVIDENCE_COLUMNS, INCIDENT_COLUMNS,
+    POLICY_COLUMNS, SUMMARY_COLUMNS, VOIDED_COLUMNS, change_row, control_rows, days_of, drill_row,
+    evidence_row, incident_row, policy_rows, summary_rows, voided_rows, when,
 };
 
 /// A voided run's row: its run, start and kind struck through (`~~…~~`); the result with
@@ -55,28 +55,72 @@ fn md_table<const N: usize>(out: &mut String, header: [&str; N], rows: &[[String
     out.push('\n');
 }
 
-/// The report as Markdown.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The report as Markdown: the answer first (overall status, one line per policy, what
+/// changed), then the detail.
 pub fn markdown(report: &PeriodReport) -> String {
+    let tz = report.presentation.zone();
     let mut out = String::new();
     let _ = writeln!(
         out,
         "# Restore verification: {}, {}\n",
-        report.client, report.period.label
+        md_text(&report.client),
+        report.period.label
+    );
+    if let Some(msp) = &report.presentation.msp_name {
+        let _ = writeln!(out, "Prepared by {}.\n", md_text(msp));
+    }
+    let _ = writeln!(
+        out,
+        "Period {} (both days included). Generated {}. Times in {}. History chain head `{}`.\n",
+        days_of(&tz, &report.period),
+        when(&tz, report.generated_at),
+        report.presentation.timezone,
+        report.chain_head.as_deref().unwrap_or("(no history)")
+    );
+    let summary = &report.summary;
+    let _ = writeln!(
+        out,
+        "**Overall: {}.** {}\n",
+        summary.label.to_uppercase(),
+        md_text(&summary.headline)
     );
     let _ = writeln!(
         out,
-        "Period {} to {}. Generated {}. History chain head `{}`.\n",
-        day(report.period.from),
-        day(report.period.to),
-        day(report.generated_at),
-        report.chain_head.as_deref().unwrap_or("(no history)")
+        "Counted: {} (voided runs left out), {}; open failures: {}.\n",
+        count(summary.runs, "run", "runs"),
+        count(summary.drills, "manual drill", "manual drills"),
+        summary.open_failures
     );
-    if !report.never_verified.is_empty() {
-        let _ = writeln!(
-            out,
-            "**Never verified in this period:** {}\n",
-            md_text(&report.never_verified.join(", "))
-        );
+    md_table(&mut out, SUMMARY_COLUMNS, &summary_rows(report));
+    match &report.previous {
+        Some(previous) if previous.changes.is_empty() => {
+            let _ = writeln!(
+                out,
+                "Against {} (overall: {}): no change in pass rate, targets met or open failures.\n",
+                previous.period.label,
+                previous.status.label()
+            );
+        }
+        Some(previous) => {
+            let _ = writeln!(
+                out,
+                "### Changes against {} (overall then: {})\n",
+                previous.period.label,
+                previous.status.label()
+            );
+            let rows: Vec<[String; 5]> = previous.changes.iter().map(change_row).collect();
+            md_table(&mut out, CHANGE_COLUMNS, &rows);
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "No runs were recorded in the previous period to compare with.\n"
+            );
+        }
     }
     let _ = writeln!(out, "## Policies\n");
     md_table(&mut out, POLICY_COLUMNS, &policy_rows(report));
@@ -84,18 +128,19 @@ pub fn markdown(report: &PeriodReport) -> String {
     if report.incidents.is_empty() {
         let _ = writeln!(out, "No failures in this period.\n");
     } else {
-        let rows: Vec<[String; 5]> = report.incidents.iter().map(incident_row).collect();
+        let rows: Vec<[String; 8]> = report
+            .incidents
+            .iter()
+            .map(|i| incident_row(&tz, i))
+            .collect();
         md_table(&mut out, INCIDENT_COLUMNS, &rows);
     }
     let _ = writeln!(out, "## Manual restore drills\n");
     if report.drills.is_empty() {
         let _ = writeln!(out, "No manual drills recorded in this period.\n");
     } else {
-        md_table(
-            &mut out,
-            DRILL_COLUMNS,
-            &report.drills.iter().map(drill_row).collect::<Vec<_>>(),
-        );
+        let rows: Vec<[String; 8]> = report.drills.iter().map(|d| drill_row(&tz, d)).collect();
+        md_table(&mut out, DRILL_COLUMNS, &rows);
     }
     if !report.controls.is_empty() {
         let _ = writeln!(out, "## Control mapping\n");
@@ -127,8 +172,8 @@ pub fn markdown(report: &PeriodReport) -> String {
         .evidence
         .iter()
         .map(|e| match e.voided {
-            Some(_) => struck(evidence_row(e)),
-            None => evidence_row(e),
+            Some(_) => struck(evidence_row(&tz, e)),
+            None => evidence_row(&tz, e),
         })
         .collect();
     md_table(&mut out, EVIDENCE_COLUMNS, &rows);

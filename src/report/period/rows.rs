@@ -4,20 +4,105 @@
 //! the model) nor know any format's markup.
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
-use super::model::{Evidence, Incident, PeriodReport};
+use super::model::{
+    Change, Direction, DrillRow, EpisodeState, Evidence, Incident, PeriodReport, Subject,
+};
+use crate::config::units::format_bytes;
 use crate::report::secs;
 
 fn opt_secs(s: Option<f64>) -> String {
     s.map_or_else(|| "-".into(), secs)
 }
 
-pub(super) fn day(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+/// A time in the report's zone, with the zone's abbreviation (`2026-10-01 04:00 CEST`).
+pub(super) fn when(tz: &TimeZone, t: Timestamp) -> String {
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// The period's first and last day in the report's zone (`2026-10-01 to 2026-12-31`).
+pub(super) fn days_of(tz: &TimeZone, period: &super::model::Period) -> String {
+    let last = period.to - jiff::SignedDuration::from_nanos(1);
+    format!(
+        "{} to {}",
+        period.from.to_zoned(tz.clone()).date(),
+        last.max(period.from).to_zoned(tz.clone()).date()
+    )
 }
 
 fn percent(rate: f64) -> String {
     format!("{:.0}%", rate * 100.0)
+}
+
+fn of_runs(n: usize, runs: usize) -> String {
+    format!("{n} of {runs}")
+}
+
+/// The first page: one line per policy.
+pub(super) const SUMMARY_COLUMNS: [&str; 6] = [
+    "policy",
+    "last run",
+    "verified runs",
+    "RPO met",
+    "RTO met",
+    "open failures (to act)",
+];
+
+pub(super) fn summary_rows(report: &PeriodReport) -> Vec<[String; 6]> {
+    let tz = report.presentation.zone();
+    report
+        .policies
+        .iter()
+        .map(|s| {
+            let name = match &s.description {
+                Some(d) => format!("{}: {d}", s.policy),
+                None => s.policy.clone(),
+            };
+            let last = s.last_run.as_ref().map_or_else(
+                || "no run".into(),
+                |l| format!("{}, {}", l.label, when(&tz, l.at)),
+            );
+            let open = match (s.open_failures, &s.responsible) {
+                (0, _) => "none".into(),
+                (n, Some(team)) => format!("{n} ({team})"),
+                (n, None) => format!("{n} (no responsible team set)"),
+            };
+            [
+                name,
+                last,
+                of_runs(s.verified_runs, s.runs),
+                of_runs(s.rpo_met_runs, s.runs),
+                of_runs(s.rto_met_runs, s.runs),
+                open,
+            ]
+        })
+        .collect()
+}
+
+pub(super) const CHANGE_COLUMNS: [&str; 5] = [
+    "policy",
+    "measure",
+    "previous period",
+    "this period",
+    "change",
+];
+
+pub(super) fn change_row(c: &Change) -> [String; 5] {
+    [
+        c.policy.clone(),
+        c.measure.into(),
+        c.before.clone(),
+        c.after.clone(),
+        match c.direction {
+            Direction::Better => "better",
+            Direction::Worse => "worse",
+            Direction::Same => "same",
+        }
+        .into(),
+    ]
 }
 
 /// The rows every format shows, so Markdown, CSV and HTML carry the same numbers.
@@ -66,7 +151,7 @@ pub(super) fn policy_rows(report: &PeriodReport) -> Vec<[String; 9]> {
                 secs(s.rto_target_seconds),
                 s.days_since_last_pass
                     .map_or_else(|| "never".into(), |d| format!("{d:.1}")),
-                format!("{} of {}", s.targets_met_runs, s.runs),
+                of_runs(s.targets_met_runs, s.runs),
             ]
         })
         .collect()
@@ -74,32 +159,46 @@ pub(super) fn policy_rows(report: &PeriodReport) -> Vec<[String; 9]> {
 
 pub(super) const POLICY_COLUMNS: [&str; 9] = [
     "policy",
-    "runs",
-    "pass rate",
+    "runs (not voided)",
+    "pass rate (runs passed)",
     "worst newest-backup age / RPO",
     "measured restore worst / median",
     "projected full restore worst / median",
     "RTO",
-    "days since last pass",
+    "days since last passing run",
     "runs meeting RPO and RTO",
 ];
 
-pub(super) fn incident_row(i: &Incident) -> [String; 5] {
+pub(super) fn incident_row(tz: &TimeZone, i: &Incident) -> [String; 8] {
+    let what = match &i.subject {
+        Subject::Object { key, set } => format!("object {key} (set {set})"),
+        Subject::Policy => "the policy".into(),
+    };
+    let state = match (i.state, &i.superseded_by_set) {
+        (EpisodeState::Superseded, Some(set)) => format!("superseded by set {set}"),
+        (state, _) => state.label().into(),
+    };
     [
         i.policy.clone(),
-        day(i.first_seen),
-        i.resolved.map_or_else(|| "not resolved".into(), day),
-        opt_secs(i.time_to_fix_seconds),
+        what,
         format!("{} ({} failing runs)", i.kinds.join(", "), i.failing_runs),
+        when(tz, i.first_seen),
+        state,
+        i.ended_at.map_or_else(|| "-".into(), |t| when(tz, t)),
+        opt_secs(i.time_to_fix_seconds),
+        i.responsible.clone().unwrap_or_else(|| "not set".into()),
     ]
 }
 
-pub(super) const INCIDENT_COLUMNS: [&str; 5] = [
+pub(super) const INCIDENT_COLUMNS: [&str; 8] = [
     "policy",
-    "first seen",
-    "resolved",
-    "time to fix",
+    "what failed",
     "findings",
+    "first seen",
+    "state",
+    "resolved or superseded",
+    "time to fix",
+    "to act",
 ];
 
 pub(super) const CONTROL_COLUMNS: [&str; 4] = ["control", "description", "policies", "evidence"];
@@ -119,22 +218,35 @@ pub(super) fn control_rows(report: &PeriodReport) -> Vec<[String; 4]> {
         .collect()
 }
 
-pub(super) const DRILL_COLUMNS: [&str; 5] = ["run", "started", "result", "run by", "witnessed by"];
+pub(super) const DRILL_COLUMNS: [&str; 8] = [
+    "started",
+    "policy",
+    "set",
+    "restored",
+    "wall time / RTO",
+    "result",
+    "run by",
+    "witnessed by",
+];
 
-pub(super) fn drill_row(e: &Evidence) -> [String; 5] {
+pub(super) fn drill_row(tz: &TimeZone, d: &DrillRow) -> [String; 8] {
     // A drill without a witness says so; an operator is required, so a drill without one
     // predates that rule.
     let who = |w: &Option<String>, none: &str| w.clone().unwrap_or_else(|| none.into());
     [
-        e.run_id.clone(),
-        day(e.started_at),
-        if e.passed {
-            "PASS".into()
-        } else {
-            "FAIL".into()
-        },
-        who(&e.operator, "not recorded"),
-        who(&e.witness, "no witness"),
+        when(tz, d.started_at),
+        d.policy.clone(),
+        d.set.clone().unwrap_or_else(|| "none restored".into()),
+        format!("{}, {} files", format_bytes(d.restored_bytes), d.files),
+        format!(
+            "{} / {} ({})",
+            secs(d.wall_seconds),
+            secs(d.rto_target_seconds),
+            if d.rto_met { "MET" } else { "EXCEEDED" }
+        ),
+        d.label.into(),
+        who(&d.operator, "not recorded"),
+        who(&d.witness, "no witness"),
     ]
 }
 
@@ -147,11 +259,11 @@ pub(super) const EVIDENCE_COLUMNS: [&str; 6] = [
     "record hash",
 ];
 
-pub(super) fn evidence_row(e: &Evidence) -> [String; 6] {
+pub(super) fn evidence_row(tz: &TimeZone, e: &Evidence) -> [String; 6] {
     let result = if e.passed { "PASS" } else { "FAIL" };
     [
         e.run_id.clone(),
-        day(e.started_at),
+        when(tz, e.started_at),
         e.kind.clone(),
         match &e.voided {
             Some(v) => format!("VOIDED (was {result}): {}", v.reason),
@@ -166,6 +278,7 @@ pub(super) const VOIDED_COLUMNS: [&str; 5] = ["run", "started", "kind", "voided 
 
 /// The voided runs of the period: each shown struck through, with who voided it and why.
 pub(super) fn voided_rows(report: &PeriodReport) -> Vec<[String; 5]> {
+    let tz = report.presentation.zone();
     report
         .evidence
         .iter()
@@ -173,9 +286,9 @@ pub(super) fn voided_rows(report: &PeriodReport) -> Vec<[String; 5]> {
             let v = e.voided.as_ref()?;
             Some([
                 e.run_id.clone(),
-                day(e.started_at),
+                when(&tz, e.started_at),
                 e.kind.clone(),
-                format!("{}, {}", v.by, day(v.at)),
+                format!("{}, {}", v.by, when(&tz, v.at)),
                 v.reason.clone(),
             ])
         })

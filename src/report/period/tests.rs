@@ -18,6 +18,15 @@ fn stored(day: &str, imaging_passes: bool) -> StoredRun {
         rto_measured_seconds: 40.0,
         rto_projected_seconds: Some(1800.0),
         throughput_bytes_per_second: Some(150.0 * 1024.0 * 1024.0),
+        newest_set: Some(day.into()),
+        objects: vec![crate::history::StoredObject {
+            key: format!("{day}/{name}.tar.zst"),
+            set: day.into(),
+            restored_bytes: 40 << 20,
+            files: 12,
+            seconds: 40.0,
+            verified: true,
+        }],
         findings: if passed {
             vec![]
         } else {
@@ -58,19 +67,27 @@ fn sample() -> PeriodReport {
             policies: vec!["bright-imaging".into(), "acme-db".into()],
         },
     )]);
-    build(
-        "Bright Smile Orthodontics",
-        Period::quarter("2026-Q4").unwrap(),
-        &runs,
-        &[
-            ("bright-imaging".into(), DateSource::Name),
-            ("bright-mail".into(), DateSource::Modified),
-            ("bright-xray".into(), DateSource::Name),
+    let known = |name: &str, dated_by| KnownPolicy {
+        name: name.into(),
+        dated_by,
+        description: None,
+        responsible: Some("msp-noc".into()),
+    };
+    build(Inputs {
+        client: "Bright Smile Orthodontics",
+        period: Period::quarter("2026-Q4", &jiff::tz::TimeZone::UTC).unwrap(),
+        runs: &runs,
+        previous: None,
+        policies: &[
+            known("bright-imaging", DateSource::Name),
+            known("bright-mail", DateSource::Modified),
+            known("bright-xray", DateSource::Name),
         ],
-        &controls,
-        Some("c".repeat(64)),
-        "2026-10-31T00:00:00Z".parse().unwrap(),
-    )
+        controls: &controls,
+        chain_head: Some("c".repeat(64)),
+        presentation: Presentation::default(),
+        now: "2026-10-31T00:00:00Z".parse().unwrap(),
+    })
 }
 
 #[test]
@@ -80,7 +97,8 @@ fn incidents_open_on_failure_and_close_on_the_next_pass() {
     let incident = &report.incidents[0];
     assert_eq!(incident.failing_runs, 2);
     assert_eq!(incident.time_to_fix_seconds, Some(14.0 * 86_400.0));
-    assert_eq!(report.never_verified, ["bright-xray"]);
+    assert_eq!(report.summary.not_verified, ["bright-xray"]);
+    assert_eq!(report.summary.status, Overall::ActionNeeded);
     let imaging = &report.policies[0];
     assert_eq!((imaging.runs, imaging.passes), (4, 2));
     assert_eq!(imaging.rpo_worst_age_seconds, Some(30.0 * 3600.0));
