@@ -10,6 +10,7 @@ pub mod locate;
 pub mod mail;
 mod overlap;
 mod policy;
+pub mod report;
 pub mod scaffold;
 mod secrets;
 mod settings;
