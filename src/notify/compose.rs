@@ -157,15 +157,15 @@ fn digest(
     // Where the whole results are: the attached JSON, or (when it was left out) the run's
     // results.json on the runner's host, set as code.
     let whole = (!left_out.is_empty()).then_some(whole);
-    let where_text = whole
+    let place = whole
         .as_ref()
         .map_or_else(|| "the attached JSON".to_string(), |w| format!("`{w}`"));
     let listed: Vec<PolicyResult> = policies
         .iter()
-        .map(|p| listed_findings(p, &where_text))
+        .map(|p| listed_findings(p, &place))
         .collect();
     let listed: Vec<&PolicyResult> = listed.iter().collect();
-    let mut text = text_body(team, result, &listed, teams, (&verdict, &where_text));
+    let mut text = text_body(team, result, &listed, teams, (&verdict, &place));
     let mut notes = Vec::new();
     if !left_out.is_empty() {
         let note = format!(
@@ -173,17 +173,10 @@ fn digest(
             format_bytes(MAX_ATTACHMENT_BYTES as u64),
             left_out.join(", ")
         );
-        let _ = writeln!(text, "{note} {where_text}.");
-        notes.push(html! { (Shown(&note)) " " (html::code_spans(&where_text)) "." });
+        let _ = writeln!(text, "{note} {place}.");
+        notes.push(html! { (Shown(&note)) " " (html::code_spans(&place)) "." });
     }
-    let html = html_body(
-        team,
-        result,
-        &listed,
-        teams,
-        (&verdict, &where_text),
-        &notes,
-    );
+    let html = html_body(team, result, &listed, teams, (&verdict, &place), &notes);
     Email {
         team: team.id.clone(),
         to: team.emails.clone(),
