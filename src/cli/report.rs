@@ -104,17 +104,6 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(message) => return usage(&message),
     };
-    let known: Vec<period::KnownPolicy> = config
-        .policies
-        .iter()
-        .filter(|p| p.client == client)
-        .map(|p| period::KnownPolicy {
-            name: p.name.clone(),
-            dated_by: p.backups.dated_by,
-            description: p.description.clone(),
-            responsible: p.responsibility.responsible.clone(),
-        })
-        .collect();
     // A report is evidence only when the history it is built from verifies.
     let history =
         History::open_to_verify(&config.settings.state_dir).context("cannot open the history")?;
@@ -127,37 +116,12 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::VerificationFailed);
     }
-    let runs = history.period(period.from, period.to, Some(&client))?;
-    if known.is_empty() && runs.is_empty() {
-        let mut clients: Vec<&str> = config.policies.iter().map(|p| p.client.as_str()).collect();
-        clients.sort_unstable();
-        clients.dedup();
-        return usage(&format!(
-            "no policy or recorded run for client `{client}`; clients: {}",
-            clients.join(", ")
-        ));
-    }
     let now = restore_drill::run::now();
-    let previous = match period.previous(&tz) {
-        Some(before) => {
-            let runs = history.period(before.from, before.to, Some(&client))?;
-            Some((before, runs))
-        }
-        None => None,
+    let report = match period::assemble(&config, &history, &client, period, presentation, now) {
+        Ok(report) => report,
+        Err(period::AssembleError::History(e)) => return Err(e.into()),
+        Err(unknown) => return usage(&unknown.to_string()),
     };
-    let report = period::build(period::Inputs {
-        client: &client,
-        period,
-        runs: &runs,
-        previous: previous
-            .as_ref()
-            .map(|(p, runs)| (p.clone(), runs.as_slice())),
-        policies: &known,
-        controls: &config.settings.controls,
-        chain_head: history.chain_head()?.map(|head| head.label()),
-        presentation,
-        now,
-    });
     let text = match format {
         Format::Html => period::html(&report),
         Format::Md => period::markdown(&report),

@@ -19,8 +19,12 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use sha2::Digest as _;
 
+/// The binary, with the host's zone fixed to UTC (`TZ`) so times in output do not depend
+/// on the machine that runs the tests.
 pub fn bin() -> Command {
-    Command::cargo_bin("restore-drill").expect("the restore-drill binary is built")
+    let mut cmd = Command::cargo_bin("restore-drill").expect("the restore-drill binary is built");
+    cmd.env("TZ", "UTC");
+    cmd
 }
 
 /// `restore-drill ARGS --config-dir CONFIG`, the shape of most commands the tests run.

@@ -26,7 +26,7 @@ pub struct KnownPolicy {
     pub name: String,
     pub dated_by: DateSource,
     pub description: Option<String>,
-    /// The RACI responsible team's id.
+    /// The RACI responsible team, by its name.
     pub responsible: Option<String>,
 }
 
@@ -188,6 +188,14 @@ pub(super) fn policy_stats(name: &str, results: &[Recorded], span: &Span) -> Pol
     let target = |f: fn(&StoredPolicy) -> f64| results.last().map_or(0.0, |(_, p)| f(p));
     let count =
         |met: &dyn Fn(&StoredPolicy) -> bool| results.iter().filter(|(_, p)| met(p)).count();
+    // A drill restores the set it is given and judges only the RTO: it is no RPO evidence.
+    let judging_rpo: Vec<Recorded> = results
+        .iter()
+        .filter(|(r, _)| r.kind != "drill")
+        .copied()
+        .collect();
+    let count_rpo =
+        |met: &dyn Fn(&StoredPolicy) -> bool| judging_rpo.iter().filter(|(_, p)| met(p)).count();
     let objects = |verified: bool| {
         results
             .iter()
@@ -220,14 +228,15 @@ pub(super) fn policy_stats(name: &str, results: &[Recorded], span: &Span) -> Pol
         }),
         rpo_target_seconds: target(|p| p.rpo_target_seconds),
         rpo_worst_age_seconds: worst(results.iter().filter_map(|(_, p)| p.rpo_age_seconds)),
-        rpo_met_runs: count(&rpo_met),
+        rpo_judged_runs: judging_rpo.len(),
+        rpo_met_runs: count_rpo(&rpo_met),
         rto_target_seconds: target(|p| p.rto_target_seconds),
         rto_measured_worst_seconds: worst(measured.iter().copied()).unwrap_or(0.0),
         rto_measured_median_seconds: median(measured).unwrap_or(0.0),
         rto_projected_worst_seconds: worst(projected.iter().copied()),
         rto_projected_median_seconds: median(projected),
         rto_met_runs: count(&rto_met),
-        targets_met_runs: count(&|p| rpo_met(p) && rto_met(p)),
+        targets_met_runs: count_rpo(&|p| rpo_met(p) && rto_met(p)),
         last_pass,
         days_since_last_pass: last_pass
             .map(|t| span.end.duration_since(t).as_secs_f64().max(0.0) / 86_400.0),

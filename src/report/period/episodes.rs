@@ -125,11 +125,12 @@ fn close(
         .filter(|o| o.verified)
         .map(|o| o.key.as_str())
         .collect();
-    // A set verified clean that was the newest in storage when this run listed it.
-    let newest_verified = p
-        .newest_set
-        .as_deref()
-        .filter(|newest| p.objects.iter().any(|o| o.verified && o.set == *newest));
+    // A set verified clean (every object of it this run restored was verified) that was
+    // the newest in storage when this run listed it.
+    let newest_verified = p.newest_set.as_deref().filter(|newest| {
+        let mut of_set = p.objects.iter().filter(|o| o.set == *newest).peekable();
+        of_set.peek().is_some() && of_set.all(|o| o.verified)
+    });
     let end = |mut incident: Incident, state: EpisodeState, set: Option<&str>| {
         incident.state = state;
         incident.ended_at = Some(run.started_at);
@@ -288,6 +289,30 @@ mod tests {
         assert_eq!(e[0].state, EpisodeState::Superseded);
         assert_eq!(e[0].superseded_by_set.as_deref(), Some("s3"));
         assert_eq!(e[0].ended_by_run.as_deref(), Some("2026-10-03-run"));
+    }
+
+    #[test]
+    fn a_newer_set_with_a_failed_object_is_not_clean() {
+        let runs = [
+            run(
+                "2026-10-01",
+                "s2",
+                vec![object("s2/a", "s2", false)],
+                &[("checksum_mismatch", Some("s2/a"))],
+            ),
+            run(
+                "2026-10-03",
+                "s3",
+                vec![object("s3/a", "s3", true), object("s3/b", "s3", false)],
+                &[("corrupt_archive", Some("s3/b"))],
+            ),
+        ];
+        let e = of(&runs);
+        let first = e
+            .iter()
+            .find(|i| i.first_seen.to_string().starts_with("2026-10-01"))
+            .unwrap();
+        assert_eq!(first.state, EpisodeState::Open);
     }
 
     #[test]

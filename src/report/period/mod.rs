@@ -11,6 +11,7 @@
 //! re-exports what callers use; it must not hold logic of its own. A voided run is in no
 //! figure; it shows struck through with its reason, in the evidence and a list of its own.
 
+mod assemble;
 mod build;
 mod charts;
 mod episodes;
@@ -24,6 +25,7 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
+pub use assemble::{AssembleError, assemble};
 pub use build::{Inputs, KnownPolicy, build};
 pub use model::{
     Change, Comparison, ControlRow, Day, Direction, DrillRow, EpisodeState, Evidence, Incident,

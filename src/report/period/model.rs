@@ -178,6 +178,10 @@ pub struct PolicyStats {
     pub last_run: Option<LastRun>,
     pub rpo_target_seconds: f64,
     pub rpo_worst_age_seconds: Option<f64>,
+    /// Runs that judged the RPO: every run but drills (a drill restores the set it is
+    /// given, not necessarily the newest).
+    pub rpo_judged_runs: usize,
+    /// Of those, the runs whose newest backup was within the RPO.
     pub rpo_met_runs: usize,
     pub rto_target_seconds: f64,
     pub rto_measured_worst_seconds: f64,
@@ -185,7 +189,7 @@ pub struct PolicyStats {
     pub rto_projected_worst_seconds: Option<f64>,
     pub rto_projected_median_seconds: Option<f64>,
     pub rto_met_runs: usize,
-    /// Runs that met both the RPO and the RTO.
+    /// Runs that judged the RPO and met both the RPO and the RTO.
     pub targets_met_runs: usize,
     /// The start of the last run that passed.
     pub last_pass: Option<Timestamp>,

@@ -122,8 +122,15 @@ pub fn markdown(report: &PeriodReport) -> String {
             );
         }
     }
+    detail(&mut out, report, &tz);
+    out
+}
+
+/// Everything after the first page: per-policy figures, failures, drills, controls, voided
+/// runs, the evidence appendix.
+fn detail(out: &mut String, report: &PeriodReport, tz: &jiff::tz::TimeZone) {
     let _ = writeln!(out, "## Policies\n");
-    md_table(&mut out, POLICY_COLUMNS, &policy_rows(report));
+    md_table(out, POLICY_COLUMNS, &policy_rows(report));
     let _ = writeln!(out, "## Failures\n");
     if report.incidents.is_empty() {
         let _ = writeln!(out, "No failures in this period.\n");
@@ -131,20 +138,20 @@ pub fn markdown(report: &PeriodReport) -> String {
         let rows: Vec<[String; 8]> = report
             .incidents
             .iter()
-            .map(|i| incident_row(&tz, i))
+            .map(|i| incident_row(tz, i))
             .collect();
-        md_table(&mut out, INCIDENT_COLUMNS, &rows);
+        md_table(out, INCIDENT_COLUMNS, &rows);
     }
     let _ = writeln!(out, "## Manual restore drills\n");
     if report.drills.is_empty() {
         let _ = writeln!(out, "No manual drills recorded in this period.\n");
     } else {
-        let rows: Vec<[String; 8]> = report.drills.iter().map(|d| drill_row(&tz, d)).collect();
-        md_table(&mut out, DRILL_COLUMNS, &rows);
+        let rows: Vec<[String; 8]> = report.drills.iter().map(|d| drill_row(tz, d)).collect();
+        md_table(out, DRILL_COLUMNS, &rows);
     }
     if !report.controls.is_empty() {
         let _ = writeln!(out, "## Control mapping\n");
-        md_table(&mut out, CONTROL_COLUMNS, &control_rows(report));
+        md_table(out, CONTROL_COLUMNS, &control_rows(report));
     }
     let voided = voided_rows(report);
     if !voided.is_empty() {
@@ -165,17 +172,16 @@ pub fn markdown(report: &PeriodReport) -> String {
                 ]
             })
             .collect();
-        md_table(&mut out, VOIDED_COLUMNS, &rows);
+        md_table(out, VOIDED_COLUMNS, &rows);
     }
     let _ = writeln!(out, "## Evidence\n");
     let rows: Vec<[String; 6]> = report
         .evidence
         .iter()
         .map(|e| match e.voided {
-            Some(_) => struck(evidence_row(&tz, e)),
-            None => evidence_row(&tz, e),
+            Some(_) => struck(evidence_row(tz, e)),
+            None => evidence_row(tz, e),
         })
         .collect();
-    md_table(&mut out, EVIDENCE_COLUMNS, &rows);
-    out
+    md_table(out, EVIDENCE_COLUMNS, &rows);
 }

@@ -46,7 +46,7 @@ pub(super) const SUMMARY_COLUMNS: [&str; 6] = [
     "policy",
     "last run",
     "verified runs",
-    "RPO met",
+    "RPO met (drills not counted)",
     "RTO met",
     "open failures (to act)",
 ];
@@ -74,7 +74,7 @@ pub(super) fn summary_rows(report: &PeriodReport) -> Vec<[String; 6]> {
                 name,
                 last,
                 of_runs(s.verified_runs, s.runs),
-                of_runs(s.rpo_met_runs, s.runs),
+                of_runs(s.rpo_met_runs, s.rpo_judged_runs),
                 of_runs(s.rto_met_runs, s.runs),
                 open,
             ]
@@ -151,7 +151,7 @@ pub(super) fn policy_rows(report: &PeriodReport) -> Vec<[String; 9]> {
                 secs(s.rto_target_seconds),
                 s.days_since_last_pass
                     .map_or_else(|| "never".into(), |d| format!("{d:.1}")),
-                of_runs(s.targets_met_runs, s.runs),
+                of_runs(s.targets_met_runs, s.rpo_judged_runs),
             ]
         })
         .collect()
@@ -166,7 +166,7 @@ pub(super) const POLICY_COLUMNS: [&str; 9] = [
     "projected full restore worst / median",
     "RTO",
     "days since last passing run",
-    "runs meeting RPO and RTO",
+    "runs meeting RPO and RTO (drills not counted)",
 ];
 
 pub(super) fn incident_row(tz: &TimeZone, i: &Incident) -> [String; 8] {
@@ -237,7 +237,12 @@ pub(super) fn drill_row(tz: &TimeZone, d: &DrillRow) -> [String; 8] {
         when(tz, d.started_at),
         d.policy.clone(),
         d.set.clone().unwrap_or_else(|| "none restored".into()),
-        format!("{}, {} files", format_bytes(d.restored_bytes), d.files),
+        format!(
+            "{}, {} {}",
+            format_bytes(d.restored_bytes),
+            d.files,
+            if d.files == 1 { "file" } else { "files" }
+        ),
         format!(
             "{} / {} ({})",
             secs(d.wall_seconds),

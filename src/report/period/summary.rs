@@ -20,7 +20,8 @@ pub(super) fn status(stats: &[PolicyStats], incidents: &[Incident]) -> Overall {
     if stats.iter().all(|s| s.runs == 0) {
         return Overall::NoEvidence;
     }
-    let open = incidents.iter().any(|i| i.state == EpisodeState::Open);
+    let open = incidents.iter().any(|i| i.state == EpisodeState::Open)
+        || stats.iter().any(|s| s.open_failures > 0);
     let last_failed = stats.iter().any(|s| {
         s.last_run
             .as_ref()
@@ -155,7 +156,7 @@ pub(super) fn compare(
         let Some(is) = now.iter().find(|s| s.policy == was.policy && s.runs > 0) else {
             continue;
         };
-        let share = |s: &PolicyStats| s.targets_met_runs as f64 / s.runs.max(1) as f64;
+        let share = |s: &PolicyStats| s.targets_met_runs as f64 / s.rpo_judged_runs.max(1) as f64;
         let percent = |x: f64| format!("{:.0}%", x * 100.0);
         let rows = [
             (
