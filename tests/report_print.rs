@@ -25,30 +25,60 @@ fn tool(name: &str) -> PathBuf {
 const LOGO: &str = r##"<?xml version="1.0"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" viewBox="0 0 40 40"><rect width="40" height="40" rx="6" fill="#1f6feb"/><path d="M8 30 L20 10 L32 30 Z" fill="#fff"/></svg>"##;
 
-/// Six weekly runs of Bright Smile's two policies (bright-imaging fails: its newest set is
-/// damaged), a witnessed drill of bright-mail, and the third run voided.
+/// A set of the practice database, stored clean or damaged after its checksum was taken.
+fn db_set(bucket: &Path, day: &str, clean: bool) {
+    let good = common::zstd(format!("database dump of {day}").as_bytes());
+    common::put_set(bucket, &format!("d/{day}"), &[("db.zst", &good)]);
+    if !clean {
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        common::put(bucket, &format!("d/{day}/db.zst"), &bad);
+    }
+}
+
+/// Weekly runs of Bright Smile's policies from the previous quarter's end: bright-imaging
+/// fails (its newest set is damaged), the practice database misses its 1 ms RTO, has a
+/// corrupt set superseded by a newer clean one and another re-uploaded clean (resolved); a
+/// witnessed drill of bright-mail; the run of 2026-10-16 voided.
 fn weeks_of_history(dir: &Path) -> PathBuf {
     let config = demo_config(dir);
     std::fs::write(config.join("logo.svg"), LOGO).unwrap();
     append_settings(
         &config,
-        "report:\n  timezone: Europe/Berlin\n  msp_name: Northwind IT Services\n  logo: logo.svg\n  accent: \"#1f6feb\"\n  paper: a4\ncontrols:\n  \"HIPAA 164.308(a)(7)(ii)(D)\":\n    description: Testing and revision of contingency plans\n    policies: [bright-mail, bright-imaging]\n",
+        "report:\n  timezone: Europe/Berlin\n  msp_name: Northwind IT Services\n  logo: logo.svg\n  accent: \"#1f6feb\"\n  paper: a4\ncontrols:\n  \"HIPAA 164.308(a)(7)(ii)(D)\":\n    description: Testing and revision of contingency plans\n    policies: [bright-mail, bright-imaging, practice-db]\n",
     );
+    let db = dir.join("db-bucket");
+    common::write_fs_policy(
+        &config,
+        "practice-db",
+        "Bright Smile Orthodontics",
+        &db,
+        "d/",
+        "  date_format: \"%Y-%m-%d\"\ndescription: Practice management database\ntargets:\n  rpo: 3650d\n  rto: 1ms\n",
+    );
+    let sets = [
+        ("2026-09-25", Some(("2026-09-24", true))),
+        ("2026-10-02", Some(("2026-10-01", false))),
+        ("2026-10-09", Some(("2026-10-08", true))),
+        ("2026-10-16", None),
+        ("2026-10-23", Some(("2026-10-22", false))),
+        ("2026-10-30", Some(("2026-10-22", true))),
+        ("2026-11-06", Some(("2026-11-05", true))),
+    ];
     let args = [
         "run",
         "--policy",
         "bright-imaging",
         "--policy",
         "bright-mail",
+        "--policy",
+        "practice-db",
     ];
-    for day in [
-        "2026-10-02",
-        "2026-10-09",
-        "2026-10-16",
-        "2026-10-23",
-        "2026-10-30",
-        "2026-11-06",
-    ] {
+    for (day, set) in sets {
+        if let Some((set, clean)) = set {
+            db_set(&db, set, clean);
+        }
         let now = format!("{day}T02:00:00Z");
         common::date_fixtures_as_of(&config, &now);
         run_code(
@@ -71,7 +101,7 @@ fn weeks_of_history(dir: &Path) -> PathBuf {
         .env("RESTORE_DRILL_NOW", "2026-11-06T14:00:00Z"),
     );
     let runs = common::history_json(&config, &[]);
-    let third = runs
+    let voided = runs
         .as_array()
         .unwrap()
         .iter()
@@ -84,7 +114,7 @@ fn weeks_of_history(dir: &Path) -> PathBuf {
         &[
             "history",
             "void",
-            &third,
+            &voided,
             "--by",
             "J. Rivera",
             "--reason",
@@ -253,7 +283,10 @@ fn the_printed_report_keeps_every_word_whole_and_names_client_msp_and_page() {
         "Overall:",
         "bright-imaging",
         "bright-mail",
+        "practice-db",
         "Mailbox exports",
+        "verified, RTO missed",
+        "2026-Q3",
         "Northwind IT Services",
         "Europe/Berlin",
     ] {

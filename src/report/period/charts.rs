@@ -37,16 +37,23 @@ pub(super) enum TimeUnit {
     S,
     Min,
     H,
+    D,
 }
 
 impl TimeUnit {
-    /// The largest unit in which `target_seconds` is at least one: a 500 ms RTO in ms, a
-    /// 90 s one in min (1.5), a 4 h one in h.
+    /// The largest unit in which `target_seconds` is at least one (days from three on, so a
+    /// 26 h RPO stays in hours): a 500 ms RTO in ms, a 90 s one in min (1.5), a 4 h one in
+    /// h, a 3650 d RPO in d.
     pub(super) fn fitting(target_seconds: f64) -> TimeUnit {
-        [TimeUnit::H, TimeUnit::Min, TimeUnit::S]
-            .into_iter()
-            .find(|u| target_seconds / u.seconds() >= 1.0)
-            .unwrap_or(TimeUnit::Ms)
+        [
+            (TimeUnit::D, 3.0),
+            (TimeUnit::H, 1.0),
+            (TimeUnit::Min, 1.0),
+            (TimeUnit::S, 1.0),
+        ]
+        .into_iter()
+        .find(|(u, least)| target_seconds / u.seconds() >= *least)
+        .map_or(TimeUnit::Ms, |(u, _)| u)
     }
 
     pub(super) fn seconds(self) -> f64 {
@@ -55,6 +62,7 @@ impl TimeUnit {
             TimeUnit::S => 1.0,
             TimeUnit::Min => 60.0,
             TimeUnit::H => 3600.0,
+            TimeUnit::D => 86_400.0,
         }
     }
 
@@ -64,15 +72,13 @@ impl TimeUnit {
             TimeUnit::S => "s",
             TimeUnit::Min => "min",
             TimeUnit::H => "h",
+            TimeUnit::D => "d",
         }
     }
 
     /// `seconds` in this unit, to at most one decimal (`1.5 min`, `500 ms`, `4 h`).
     pub(super) fn show(self, seconds: f64) -> String {
-        let value = seconds / self.seconds();
-        let text = format!("{value:.1}");
-        let text = text.strip_suffix(".0").unwrap_or(&text);
-        format!("{text} {}", self.name())
+        format!("{} {}", tick(seconds / self.seconds()), self.name())
     }
 }
 
@@ -97,6 +103,12 @@ pub(super) fn throughput_noise(series: &[SeriesPoint]) -> Option<String> {
         format_bytes(largest),
         format_bytes(MIN_TREND_BYTES)
     ))
+}
+
+/// A number on an axis: at most one decimal, none when it is whole (`1.5`, `100000`).
+fn tick(value: f64) -> String {
+    let text = format!("{value:.1}");
+    text.strip_suffix(".0").unwrap_or(&text).to_string()
 }
 
 /// Days from `from` to `t`, the charts' x axis.
@@ -156,11 +168,13 @@ fn draw(span: &Span, line: &Line) -> String {
             return String::new();
         };
         let label = |d: &f64| axis_date(span.tz, span.from, *d);
+        let number = |v: &f64| tick(*v);
         let _ = chart
             .configure_mesh()
             .x_labels(5)
             .y_labels(5)
             .x_label_formatter(&label)
+            .y_label_formatter(&number)
             .y_desc(line.unit.name())
             .light_line_style(WHITE)
             .label_style(("sans-serif", 10).into_font().color(&INK))
@@ -472,7 +486,10 @@ mod tests {
         assert_eq!(TimeUnit::fitting(90.0), TimeUnit::Min);
         assert_eq!(TimeUnit::Min.show(90.0), "1.5 min");
         assert_eq!(TimeUnit::fitting(4.0 * 3600.0), TimeUnit::H);
+        assert_eq!(TimeUnit::fitting(26.0 * 3600.0), TimeUnit::H);
         assert_eq!(TimeUnit::H.show(26.0 * 3600.0), "26 h");
+        assert_eq!(TimeUnit::fitting(3650.0 * 86_400.0), TimeUnit::D);
+        assert_eq!(TimeUnit::D.show(3650.0 * 86_400.0), "3650 d");
         // The old chart's failure: a 500 ms RTO labelled in minutes.
         assert_ne!(TimeUnit::fitting(0.5).show(0.5), "0.0 min");
     }

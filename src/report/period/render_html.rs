@@ -258,7 +258,7 @@ fn detail(report: &PeriodReport) -> Markup {
             p { "No failures in this period." }
         } @else {
             (table(&INCIDENT_COLUMNS, &plain(incidents),
-                [Fixed, Hash, Text, Fixed, Fixed, Fixed, Fixed, Text]))
+                [Fixed, Hash, Text, Fixed, Text, Fixed, Fixed, Text]))
         }
         h2 { "Manual restore drills" }
         @if drills.is_empty() {
