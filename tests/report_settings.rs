@@ -58,7 +58,7 @@ fn the_report_shows_its_zone_and_the_msps_branding() {
     std::fs::write(config.join("logo.png"), png).unwrap();
     common::append_settings(
         &config,
-        "report:\n  timezone: America/New_York\n  msp_name: Northwind IT <Services>\n  logo: logo.png\n  accent: \"#aa3300\"\n",
+        "report:\n  timezone: America/New_York\n  msp_name: Northwind IT <Services>\n  logo: logo.png\n  accent: \"#aa3300\"\n  paper: letter\n",
     );
     let now = "2026-10-02T02:00:00Z";
     common::date_fixtures_as_of(&config, now);
@@ -84,6 +84,10 @@ fn the_report_shows_its_zone_and_the_msps_branding() {
         "Northwind IT &lt;Services&gt;",
         "src=\"data:image/png;base64,iVBORw0KGgo",
         "#aa3300",
+        "@page{size:letter portrait",
+        // The client in every printed page's margin, escaped for CSS.
+        "@top-left{content:\"Bright Smile Orthodontics \\0000b7  2026\\00002d Q4\"",
+        "@top-right{content:\"Northwind IT \\00003c Services\\00003e \"",
     ] {
         failures.check(html.contains(expected), || {
             format!("`{expected}` is not in the page")
