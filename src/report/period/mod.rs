@@ -6,8 +6,8 @@
 //! Data flows one way: [`build`] turns recorded runs into the `model`'s [`PeriodReport`];
 //! [`markdown`], [`csv`] and [`html`] render that model and nothing else: Markdown and HTML
 //! from the shared rows in `rows` (the HTML page with the SVG `charts`), the CSV as raw
-//! numbers for spreadsheets. The model knows none of its
-//! renderers, and no renderer calls `build`. This module only wires them together and
+//! numbers for spreadsheets. The model knows none of its renderers, and no renderer calls
+//! `build`. This module only wires them together and
 //! re-exports what callers use; it must not hold logic of its own. A voided run is in no
 //! figure; it shows struck through with its reason, in the evidence and a list of its own.
 

@@ -1,7 +1,7 @@
 //! The rows and columns the period report shows people, so Markdown and HTML carry the same
 //! numbers in the same words (the CSV carries raw numbers of its own). It exists so the
-//! renderers share one reading of the model without importing each other. It must not compute figures (they come ready in
-//! the model) nor know any format's markup.
+//! renderers share one reading of the model without importing each other. It must not
+//! compute figures (they come ready in the model) nor know any format's markup.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
