@@ -7,9 +7,9 @@
 //! [`markdown`], [`csv`] and [`html`] render that model and nothing else: Markdown and HTML
 //! from the shared rows in `rows` (the HTML page with the SVG `charts`), the CSV as raw
 //! numbers for spreadsheets. The model knows none of its renderers, and no renderer calls
-//! `build`. This module only wires them together and
-//! re-exports what callers use; it must not hold logic of its own. A voided run is in no
-//! figure; it shows struck through with its reason, in the evidence and a list of its own.
+//! `build`. This module only wires them together and re-exports what callers use; it must
+//! not hold logic of its own. A voided run is in no figure; it shows struck through with its
+//! reason, in the evidence and a list of its own.
 
 mod assemble;
 mod build;
