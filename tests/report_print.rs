@@ -58,7 +58,7 @@ fn weeks_of_history(dir: &Path) -> PathBuf {
         "  date_format: \"%Y-%m-%d\"\ndescription: Practice management database\ntargets:\n  rpo: 3650d\n  rto: 1ms\n",
     );
     let sets = [
-        ("2026-09-25", Some(("2026-09-24", true))),
+        ("2026-09-25", Some(("2026-09-24", false))),
         ("2026-10-02", Some(("2026-10-01", false))),
         ("2026-10-09", Some(("2026-10-08", true))),
         ("2026-10-16", None),
@@ -286,7 +286,7 @@ fn the_printed_report_keeps_every_word_whole_and_names_client_msp_and_page() {
         "practice-db",
         "Mailbox exports",
         "verified, RTO missed",
-        "2026-Q3",
+        "Changes against 2026-Q3",
         "Northwind IT Services",
         "Europe/Berlin",
     ] {
