@@ -41,7 +41,7 @@ pub struct VerifyArgs {
 /// with the head's position (`#N` before it) when the report names it.
 fn chain_head(content: &str) -> Option<(Option<u64>, &str)> {
     const MARK: &str = "chain head";
-    let at = content.find(MARK)? + MARK.len();
+    let at = content.find(MARK).or_else(|| content.find("chain_head"))? + MARK.len();
     let hash = first_hash(content, at)?;
     let between = content.get(at..content.find(hash)?).unwrap_or("");
     let records = between.rsplit_once('#').and_then(|(_, n)| {

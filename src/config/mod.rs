@@ -10,6 +10,7 @@ pub mod locate;
 pub mod mail;
 mod overlap;
 mod policy;
+pub mod report;
 mod sample;
 pub mod scaffold;
 mod secrets;

@@ -422,9 +422,6 @@ pub fn write_artifacts(
 pub fn run_report(result: &RunResult, record_hash: Option<&str>) -> String {
     let verdict = result.verdict();
     let policies: Vec<&PolicyResult> = result.policies.iter().collect();
-    let record = record_hash.map_or_else(String::new, |h| {
-        format!(" History chain head (this run's record) <code>{h}</code>.")
-    });
     // A drill's record says who ran it and who witnessed it, or that nobody did.
     let people = match (result.kind, &result.operator) {
         (crate::results::RunKind::Drill, operator) => format!(
@@ -453,7 +450,13 @@ pub fn run_report(result: &RunResult, record_hash: Option<&str>) -> String {
                 .clone()
                 .unwrap_or_else(|| "no responsible team set".into())
         },
-        &format!("restore-drill {}.{record}", result.tool_version),
+        maud::html! {
+            "restore-drill " (html::Shown(&result.tool_version)) "."
+            @if let Some(h) = record_hash {
+                " History chain head (this run's record) " code { (html::Shown(h)) } "."
+            }
+        },
+        &[],
     )
 }
 

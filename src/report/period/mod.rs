@@ -4,11 +4,12 @@
 //! the history's chain head.
 //!
 //! Data flows one way: [`build`] turns recorded runs into the `model`'s [`PeriodReport`];
-//! [`markdown`], [`csv`] and [`html`] render that model and nothing else, from the shared
-//! rows in `rows` (the HTML page with the SVG `charts`). The model knows none of its
-//! renderers, and no renderer calls `build`. This module only wires them together and
-//! re-exports what callers use; it must not hold logic of its own. A voided run is in no
-//! figure; it shows struck through with its reason, in the evidence and a list of its own.
+//! [`markdown`], [`csv`] and [`html`] render that model and nothing else: Markdown and HTML
+//! from the shared rows in `rows` (the HTML page with the SVG `charts`), the CSV as raw
+//! numbers for spreadsheets. The model knows none of its renderers, and no renderer calls
+//! `build`. This module only wires them together and re-exports what callers use; it must
+//! not hold logic of its own. A voided run is in no figure; it shows struck through with its
+//! reason, in the evidence and a list of its own.
 
 mod assemble;
 mod build;
@@ -31,6 +32,6 @@ pub use model::{
     LastRun, Logo, Overall, Paper, Period, PeriodError, PeriodReport, PolicyStats, Presentation,
     SeriesPoint, Subject, Summary, Verdict, Voided,
 };
-pub use render_csv::csv;
+pub use render_csv::{COLUMNS as CSV_COLUMNS, csv};
 pub use render_html::html;
 pub use render_md::markdown;

@@ -1,7 +1,7 @@
-//! The rows and columns every format of the period report shows, so Markdown, CSV and HTML
-//! carry the same numbers in the same words. It exists so the renderers share one reading of
-//! the model without importing each other. It must not compute figures (they come ready in
-//! the model) nor know any format's markup.
+//! The rows and columns the period report shows people, so Markdown and HTML carry the same
+//! numbers in the same words (the CSV carries raw numbers of its own). It exists so the
+//! renderers share one reading of the model without importing each other. It must not
+//! compute figures (they come ready in the model) nor know any format's markup.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -298,20 +298,4 @@ pub(super) fn voided_rows(report: &PeriodReport) -> Vec<[String; 5]> {
             ])
         })
         .collect()
-}
-
-/// The CSV's column of voided runs for `policy`: `RUN: reason (voided by NAME)`, `; `-joined.
-pub(super) fn voided_runs_of(report: &PeriodReport, policy: &str) -> String {
-    report
-        .evidence
-        .iter()
-        .filter_map(|e| {
-            let v = e.voided.as_ref()?;
-            v.policies
-                .iter()
-                .any(|p| p == policy)
-                .then(|| format!("{}: {} (voided by {})", e.run_id, v.reason, v.by))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
