@@ -144,7 +144,7 @@ fn period_report_formats_carry_the_same_numbers_and_the_chain_head() {
     for expected in [
         "**Overall: ACTION NEEDED.** 1 failure is open in bright-imaging",
         "nothing was verified for bright-imaging.",
-        "| failed, 2026-11-17 02:00 UTC | 0 of 4 | 4 of 4 | 4 of 4 | 1 (",
+        "| failed, 2026-11-17 02:00 UTC | 0 of 4 | 4 of 4 | 4 of 4 |",
         "| bright-mail: Mailbox exports | verified, 2026-11-17 02:00 UTC | 4 of 4 |",
         "| bright-imaging | 4 | 0% |",
         "| bright-mail | 4 | 100% |",

@@ -143,6 +143,14 @@ pub fn policy_table(policies: &[&PolicyResult]) -> Markup {
         @if let Some(legend) = dating_legend(policies.iter().copied()) {
             p style="margin:4px 0 0;color:#59636e;font-size:12px;" { (Shown(&legend)) }
         }
+        @for p in policies {
+            @if let Some(c) = &p.coverage {
+                p style="margin:4px 0 0;font-size:12px;" {
+                    strong { "Coverage " (Shown(&p.name)) ": " }
+                    (Shown(&crate::report::coverage_words(c)))
+                }
+            }
+        }
     }
 }
 

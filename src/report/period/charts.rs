@@ -20,11 +20,11 @@ use crate::config::units::format_bytes;
 use crate::report::html::Shown;
 
 const PASS: RGBColor = RGBColor(26, 127, 55);
-const FAIL: RGBColor = RGBColor(164, 14, 38);
+pub(super) const FAIL: RGBColor = RGBColor(164, 14, 38);
 const FAIL_FILL: RGBColor = RGBColor(255, 215, 213);
 const IDLE: RGBColor = RGBColor(140, 149, 159);
-const INK: RGBColor = RGBColor(31, 35, 40);
-const LINE: RGBColor = RGBColor(9, 105, 218);
+pub(super) const INK: RGBColor = RGBColor(31, 35, 40);
+pub(super) const LINE: RGBColor = RGBColor(9, 105, 218);
 
 /// A restore smaller than this says nothing about throughput: its time is latency (the
 /// request, the first byte), not transfer.
@@ -106,18 +106,18 @@ pub(super) fn throughput_noise(series: &[SeriesPoint]) -> Option<String> {
 }
 
 /// A number on an axis: at most one decimal, none when it is whole (`1.5`, `100000`).
-fn tick(value: f64) -> String {
+pub(super) fn tick(value: f64) -> String {
     let text = format!("{value:.1}");
     text.strip_suffix(".0").unwrap_or(&text).to_string()
 }
 
 /// Days from `from` to `t`, the charts' x axis.
-fn day_of(from: Timestamp, t: Timestamp) -> f64 {
+pub(super) fn day_of(from: Timestamp, t: Timestamp) -> f64 {
     t.duration_since(from).as_secs_f64() / 86_400.0
 }
 
 /// A date on an axis, in the report's zone (`Oct 05`).
-fn axis_date(tz: &TimeZone, from: Timestamp, days: f64) -> String {
+pub(super) fn axis_date(tz: &TimeZone, from: Timestamp, days: f64) -> String {
     let at = from + jiff::SignedDuration::from_secs_f64(days * 86_400.0);
     at.to_zoned(tz.clone()).strftime("%b %d").to_string()
 }
@@ -466,6 +466,7 @@ mod tests {
 
     fn point(restored_bytes: u64) -> SeriesPoint {
         SeriesPoint {
+            coverage_share: None,
             at: "2026-10-01T02:00:00Z".parse().unwrap(),
             backup_age_seconds: Some(3600.0),
             rpo_target_seconds: 93_600.0,

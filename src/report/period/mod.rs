@@ -14,6 +14,7 @@
 mod assemble;
 mod build;
 mod charts;
+mod coverage_chart;
 mod episodes;
 mod model;
 mod render_csv;

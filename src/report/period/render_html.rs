@@ -170,7 +170,9 @@ fn summary_table(report: &PeriodReport) -> Markup {
                             None => td class="fixed bad" { (Shown(&row[1])) },
                         }
                         @for cell in &row[2..5] { td class="fixed" { (Shown(cell)) } }
-                        td class=(if s.open_failures > 0 { "bad" } else { "" }) { (Shown(&row[5])) }
+                        @let gap = s.coverage.as_ref().is_some_and(|c| c.target_days.is_some() && c.overdue_objects > 0);
+                        td class=(if gap { "bad" } else { "" }) { (Shown(&row[5])) }
+                        td class=(if s.open_failures > 0 { "bad" } else { "" }) { (Shown(&row[6])) }
                     }
                 }
             }
@@ -251,6 +253,7 @@ fn detail(report: &PeriodReport) -> Markup {
                 }
                 p class="note" { (worst(s)) }
                 (charts::throughput(s, &span))
+                (super::coverage_chart::coverage(s, &span))
             }
         }
         h2 { "Failures" }
