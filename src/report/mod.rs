@@ -314,13 +314,19 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             plan.sampled_objects(),
             format_bytes(plan.sampled_bytes())
         );
+        let _ = writeln!(out, "  coverage before this run: {}", coverage_words(&plan.coverage));
+        let rotating = policy.sample.coverage.is_some();
         for set in &plan.sets {
             let date = match (set.date, set.dated_by) {
                 (Some(d), crate::plan::DatedBy::Name) => format!("{} by name", utc(d)),
                 (Some(d), _) => format!("{} by upload time", utc(d)),
                 (None, _) => "no date".to_string(),
             };
-            let role = if set.newest { "newest" } else { "random" };
+            let role = match (set.newest, rotating) {
+                (true, _) => "newest",
+                (false, true) => "least recently verified",
+                (false, false) => "random",
+            };
             let _ = writeln!(
                 out,
                 "  set {} [{role}, {date}]: {} of {} objects, {} of {}{}",
@@ -337,7 +343,11 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             );
             for object in &set.objects {
                 let key = crate::finding::printable(&object.key);
-                let _ = writeln!(out, "    {key} ({})", format_bytes(object.size));
+                let last = object.last_verified.map_or_else(
+                    || "never verified".to_string(),
+                    |t| format!("last verified {}", t.strftime("%Y-%m-%d")),
+                );
+                let _ = writeln!(out, "    {key} ({}, {last})", format_bytes(object.size));
             }
         }
     }
