@@ -66,6 +66,8 @@ pub enum FindingKind {
     ScratchError,
     /// The policy file did not validate: nothing of it was run, and it fails until fixed.
     InvalidPolicy,
+    /// Retained objects not verified within `sample.coverage` though kept longer than it.
+    CoverageGap,
     /// A dead-run marker in scratch that is not evidence (a folder not private to the
     /// runner, or a run id this history never started): reported, not recorded.
     UntrustedRunMarker,
@@ -97,6 +99,7 @@ impl FindingKind {
             FindingKind::ValidationFailed => "validation_failed",
             FindingKind::ScratchError => "scratch_error",
             FindingKind::InvalidPolicy => "invalid_policy",
+            FindingKind::CoverageGap => "coverage_gap",
             FindingKind::UntrustedRunMarker => "untrusted_run_marker",
         }
     }

@@ -260,6 +260,42 @@ pub fn judge_drill_rto(targets: &Targets, set: &str, measured: Duration) -> Opti
     })
 }
 
+/// Coverage against `sample.coverage`: objects retained longer than the target and not
+/// verified within it are a `coverage_gap`, naming how many, their bytes, the most overdue
+/// and the rotation the budget allows. None without a target or without a gap.
+pub fn judge_coverage(coverage: &crate::plan::coverage::Coverage) -> Option<Finding> {
+    let target = coverage.target_days?;
+    if coverage.overdue_objects == 0 {
+        return None;
+    }
+    let days = |d: f64| format_duration(Duration::from_secs_f64(d.max(0.0) * 86_400.0));
+    let oldest = match (&coverage.oldest_verification, &coverage.oldest_verified_key) {
+        (Some(at), Some(key)) => format!("; the oldest verification is of `{key}`, {at}"),
+        _ => String::new(),
+    };
+    let rotation = match coverage.projected_rotation_days {
+        Some(r) if r > target => format!(
+            "; at this run's budget a full rotation takes {}, longer than the target: raise sample.max_bytes or run more often",
+            days(r)
+        ),
+        Some(r) => format!("; at this run's budget a full rotation takes {}", days(r)),
+        None => "; this run's budget leaves nothing beyond the newest set: raise sample.max_bytes"
+            .to_string(),
+    };
+    Some(Finding::new(
+        FindingKind::CoverageGap,
+        coverage.most_overdue_key.as_deref(),
+        format!(
+            "{} of {} retained objects ({} of {}) were not verified within the coverage target of {}{oldest}{rotation}",
+            coverage.overdue_objects,
+            coverage.retained_objects,
+            format_bytes(coverage.overdue_bytes),
+            format_bytes(coverage.retained_bytes),
+            days(target),
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

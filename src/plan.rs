@@ -23,6 +23,8 @@ use crate::checksum::Algorithm;
 use crate::config::{DateSource, Policy, SetLayout};
 use crate::storage::Entry;
 
+mod choice;
+pub mod coverage;
 mod dating;
 mod findings;
 mod selection;
@@ -105,6 +107,12 @@ pub struct PlannedObject {
     /// Path below the set (by-folder) or the object's file name (by-object).
     pub path_in_set: String,
     pub size: u64,
+    /// Its ETag, or size and modification time ([`Entry::identity`]).
+    pub identity: String,
+    /// When the ledger last saw this very object verified; none: never.
+    pub last_verified: Option<Timestamp>,
+    /// Not verified within the coverage window though listed for longer than it.
+    pub overdue: bool,
     pub format: Format,
     pub checksums: Vec<ChecksumSource>,
 }
@@ -153,6 +161,14 @@ pub struct PolicyPlan {
     /// requested, each an `unsafe_path` finding.
     #[serde(skip)]
     pub unsafe_keys: Vec<crate::storage::UnsafeKey>,
+    /// Coverage before this run, from the ledger and the listing.
+    pub coverage: coverage::Coverage,
+    /// What the listing changes in the ledger: recorded with the run.
+    #[serde(skip)]
+    pub ledger_changes: Vec<coverage::LedgerChange>,
+    /// The oldest verifications before this run, oldest first (to name the oldest after).
+    #[serde(skip)]
+    pub oldest: Vec<(Timestamp, String)>,
 }
 
 impl PolicyPlan {
@@ -181,6 +197,8 @@ pub struct PlanContext {
     pub tz: TimeZone,
     pub seed: u64,
     pub choice: Choice,
+    /// The policy's ledger as the history holds it; none: nothing verified before.
+    pub ledger: Option<std::sync::Arc<coverage::LedgerView>>,
 }
 
 /// What to restore: the policy's sample, or one whole set (a drill).
@@ -204,6 +222,9 @@ struct SetAcc {
     count: usize,
     bytes: u64,
     newest_modified: Option<Timestamp>,
+    /// The least recent verification of its objects (never verified first); none before
+    /// its first object.
+    rank: Option<coverage::Rank>,
 }
 
 /// A folder of the by-folder layout whose objects were all left out by `include`.
@@ -300,6 +321,7 @@ impl Checks {
 /// ([`Selection::folders`], [`Selection::add`]) brings their objects and checksum files.
 pub struct Planner<'p> {
     policy: &'p Policy,
+    tracker: coverage::Tracker,
     sets: BTreeMap<String, SetAcc>,
     /// Folders with objects left out by `include` (by-folder layout).
     excluded: BTreeMap<String, Excluded>,
@@ -312,9 +334,15 @@ pub struct Planner<'p> {
 }
 
 impl<'p> Planner<'p> {
-    pub fn new(policy: &'p Policy) -> Self {
+    pub fn new(policy: &'p Policy, ctx: &PlanContext) -> Self {
+        let view = ctx.ledger.clone().unwrap_or_default();
+        let window = policy
+            .sample
+            .coverage
+            .unwrap_or(std::time::Duration::from_secs(30 * 86_400));
         Planner {
             policy,
+            tracker: coverage::Tracker::new(view, ctx.now, window),
             sets: BTreeMap::new(),
             excluded: BTreeMap::new(),
             checks: Checks::default(),
@@ -362,10 +390,12 @@ impl<'p> Planner<'p> {
             }
             Class::Object(set) => {
                 let keep = self.keeps_objects();
+                let rank = self.tracker.add(&entry);
                 let acc = match self.sets.get_mut(set) {
                     Some(acc) => acc,
                     None => self.sets.entry(set.to_string()).or_default(),
                 };
+                acc.rank = Some(acc.rank.map_or(rank, |r| r.min(rank)));
                 acc.count += 1;
                 acc.bytes += entry.size;
                 acc.newest_modified = acc.newest_modified.max(entry.modified);
@@ -412,30 +442,11 @@ impl<'p> Planner<'p> {
                 .into_iter()
                 .collect(),
             Choice::WholeNewest => (!dated.is_empty()).then_some(0).into_iter().collect(),
-            Choice::Sample => {
-                let window_start = ctx
-                    .now
-                    .checked_sub(
-                        jiff::SignedDuration::try_from(policy.sample.within)
-                            .unwrap_or(jiff::SignedDuration::MAX),
-                    )
-                    .ok();
-                let mut candidates: Vec<usize> = (1..dated.len())
-                    .filter(|&i| match (dated[i].2, window_start) {
-                        (Some(date), Some(start)) => date >= start,
-                        (Some(_), None) => true,
-                        (None, _) => false,
-                    })
-                    .collect();
-                candidates.sort_by_key(|&i| score(ctx.seed, &policy.name, &dated[i].0));
-                candidates.truncate(policy.sample.random);
-                candidates.sort_unstable();
-                if dated.is_empty() {
-                    Vec::new()
-                } else {
-                    std::iter::once(0).chain(candidates).collect()
-                }
-            }
+            Choice::Sample if dated.is_empty() => Vec::new(),
+            Choice::Sample => match policy.sample.coverage {
+                Some(_) => choice::least_recently_verified(policy, ctx.seed, &dated),
+                None => choice::random_within(policy, ctx, &dated),
+            },
         };
         let nearest = match ctx.choice {
             Choice::WholeOn(day) if chosen.is_empty() => nearest_sets(&dated, day, &ctx.tz),
@@ -463,6 +474,7 @@ impl<'p> Planner<'p> {
             .collect();
         Selection {
             policy,
+            tracker: self.tracker,
             seed: ctx.seed,
             whole: ctx.choice != Choice::Sample,
             chosen,
@@ -482,7 +494,7 @@ impl<'p> Planner<'p> {
     /// Both listings from one list of entries (the second is the same entries again,
     /// filtered to the chosen folders): for tests and callers holding a listing in memory.
     pub fn plan_listing(policy: &Policy, entries: &[Entry], ctx: &PlanContext) -> PolicyPlan {
-        let mut planner = Planner::new(policy);
+        let mut planner = Planner::new(policy, ctx);
         for entry in entries {
             planner.add(entry.clone());
         }

@@ -145,6 +145,11 @@ pub struct PolicyResult {
     pub total_sets: usize,
     pub sets: Vec<SetResult>,
     pub objects: Vec<ObjectResult>,
+    /// Coverage after this run; none when the policy could not be listed.
+    pub coverage: Option<crate::plan::coverage::Coverage>,
+    /// What this run's listing changes in the history's ledger (recorded, not in the JSON).
+    #[serde(skip)]
+    pub ledger_changes: Vec<crate::plan::coverage::LedgerChange>,
 }
 
 impl PolicyResult {
@@ -174,6 +179,9 @@ pub struct SetResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectResult {
     pub key: String,
+    /// What makes it this object: its ETag, or size and modification time. A re-uploaded
+    /// object has a new one.
+    pub identity: Option<String>,
     pub set: String,
     pub format: Format,
     pub stored_bytes: u64,
@@ -204,6 +212,8 @@ pub(crate) mod sample {
     fn policy(name: &str, client: &str, team: &str, findings: Vec<Finding>) -> PolicyResult {
         let stamp: Timestamp = "2026-11-25T23:00:00Z".parse().unwrap();
         PolicyResult {
+            coverage: None,
+            ledger_changes: Vec::new(),
             name: name.into(),
             client: client.into(),
             description: None,
@@ -247,6 +257,7 @@ pub(crate) mod sample {
                 capped_objects: 0,
             }],
             objects: vec![ObjectResult {
+                identity: None,
                 key: format!("{name}/2026-11-25/home.tar.zst"),
                 set: "2026-11-25".into(),
                 format: Format::TarZstd,

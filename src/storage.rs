@@ -121,6 +121,24 @@ pub struct Entry {
     pub key: String,
     pub size: u64,
     pub modified: Option<jiff::Timestamp>,
+    /// The storage's entity tag, when its listing gives one (S3, Azure, GCS; not fs).
+    pub etag: Option<String>,
+}
+
+impl Entry {
+    /// What makes this object this object: its ETag when the storage gives one, else its
+    /// size and modification time. A re-uploaded object (same key) has a new identity.
+    pub fn identity(&self) -> String {
+        match &self.etag {
+            Some(etag) => format!("etag:{}", etag.trim_matches('"')),
+            None => format!(
+                "size:{},modified:{}",
+                self.size,
+                self.modified
+                    .map_or_else(|| "unknown".to_string(), |m| m.to_string())
+            ),
+        }
+    }
 }
 
 /// Requests in flight per operator at most.

@@ -65,6 +65,7 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            coverage_warnings(&config);
             // The run refuses a scratch folder other users could write in; say so now.
             if let Err(e) =
                 restore_drill::unattended::private_scratch(&config.settings.scratch_dir, false)
@@ -78,6 +79,71 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::Success)
         }
         Err(errors) => Ok(super::config_failed(&errors)),
+    }
+}
+
+/// Policies with `sample.coverage` whose budget cannot reach it: the rotation their last
+/// run projected is longer than the target (or the budget leaves nothing beyond the newest
+/// set). Before a policy's first run there is no projection, and check says so.
+fn coverage_warnings(config: &config::Config) {
+    let state = &config.settings.state_dir;
+    if config.policies.iter().all(|p| p.sample.coverage.is_none()) {
+        return;
+    }
+    let history = if state.join(restore_drill::history::DATABASE).exists() {
+        match restore_drill::history::History::open(state) {
+            Ok(history) => Some(history),
+            Err(e) => {
+                outln!(
+                    "note: cannot read the history ({e}): coverage projections were not checked"
+                );
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let days = |d: f64| {
+        restore_drill::config::units::format_duration(std::time::Duration::from_secs_f64(
+            d.max(0.0) * 86_400.0,
+        ))
+    };
+    for policy in &config.policies {
+        let Some(target) = policy.sample.coverage else {
+            continue;
+        };
+        let now = restore_drill::run::now();
+        let last = match history
+            .as_ref()
+            .map(|h| h.ledger_summary(&policy.name, target, now))
+        {
+            Some(Ok(summary)) => summary.last_run,
+            Some(Err(e)) => {
+                outln!(
+                    "note: cannot read the history ({e}): coverage projections were not checked"
+                );
+                return;
+            }
+            None => None,
+        };
+        let target_days = target.as_secs_f64() / 86_400.0;
+        let name = format!("{} ({})", policy.name, policy.file.display());
+        match last.map(|c| c.projected_rotation_days) {
+            None => outln!(
+                "note: {name}: sample.coverage {} is set; its rotation is projected from its first run",
+                days(target_days)
+            ),
+            Some(None) => outln!(
+                "warning: {name}: sample.max_bytes leaves nothing beyond the newest set: no object is rotated through, and sample.coverage {} cannot be met; raise sample.max_bytes",
+                days(target_days)
+            ),
+            Some(Some(rotation)) if rotation > target_days => outln!(
+                "warning: {name}: at its budget a full rotation takes {}, longer than sample.coverage {}: raise sample.max_bytes or run it more often",
+                days(rotation),
+                days(target_days)
+            ),
+            Some(Some(_)) => {}
+        }
     }
 }
 

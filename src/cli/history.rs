@@ -394,7 +394,11 @@ fn execute_verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        for why in &verification.anchor_failures {
+        for why in verification
+            .anchor_failures
+            .iter()
+            .chain(&verification.ledger)
+        {
             outln!("FAILED: {why}");
         }
     }

@@ -44,6 +44,7 @@ fn json_to_stdout(json: Option<&std::path::Path>) {
 }
 
 mod check;
+mod coverage;
 mod drill;
 mod history;
 mod init;
@@ -110,6 +111,8 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Each policy's schedule, last run and result, and next due time.
     Schedule(schedule::ScheduleArgs),
+    /// How much of each policy's retained backups was verified recently, and what never was.
+    Coverage(coverage::CoverageArgs),
     /// Deliver spooled mail, or send a test message to a team.
     #[command(subcommand)]
     Mail(mail::MailCommand),
@@ -162,6 +165,7 @@ impl Cli {
             Command::History(args) => history::execute(args),
             Command::Report(args) => report::execute(args),
             Command::Schedule(args) => schedule::execute(args),
+            Command::Coverage(args) => coverage::execute(args),
             Command::Init(args) => init::execute(args),
             Command::Keygen(args) => keygen::execute(args),
             Command::Version(args) => meta::version(args),

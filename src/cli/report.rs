@@ -96,7 +96,7 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => return Ok(super::config_failed(&errors)),
     };
-    let presentation = period::Presentation::host();
+    let presentation = presentation(&config.settings.report);
     let tz = presentation.zone();
     let period = match (&args.quarter, &args.from, &args.to) {
         (Some(q), _, _) => Period::quarter(q, &tz).map_err(|e| e.to_string()),
@@ -164,4 +164,21 @@ fn write(
         report.chain_head.as_deref().unwrap_or("none")
     );
     Ok(())
+}
+
+/// The report's presentation from the checked `report:` settings (zone, branding, paper).
+fn presentation(settings: &config::report::ReportSettings) -> period::Presentation {
+    period::Presentation {
+        timezone: settings.timezone_name(),
+        msp_name: settings.msp_name.clone(),
+        accent: settings.accent.clone(),
+        logo: settings.logo.as_ref().map(|l| period::Logo {
+            media_type: l.media_type.to_string(),
+            bytes: l.bytes.clone(),
+        }),
+        paper: match settings.paper {
+            config::report::Paper::A4 => period::Paper::A4,
+            config::report::Paper::Letter => period::Paper::Letter,
+        },
+    }
 }

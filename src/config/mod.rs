@@ -10,6 +10,8 @@ pub mod locate;
 pub mod mail;
 mod overlap;
 mod policy;
+pub mod report;
+mod sample;
 pub mod scaffold;
 mod secrets;
 mod settings;
@@ -23,9 +25,10 @@ use std::path::{Path, PathBuf};
 pub use invalid::InvalidPolicy;
 pub use mail::{MailSettings, Notify, Team, TeamScope};
 pub use policy::{
-    Backups, Checksums, DateSource, ObjectsPerSet, Policy, Responsibility, SERVICES, Sample,
-    SetLayout, StorageSpec, Targets, Validation,
+    Backups, Checksums, DateSource, Policy, Responsibility, SERVICES, SetLayout, StorageSpec,
+    Targets, Validation,
 };
+pub use sample::{ObjectsPerSet, Sample};
 pub use settings::{
     Control, DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings, StorageTuning,
 };

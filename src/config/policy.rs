@@ -11,7 +11,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use super::mail::{Team, TeamScope};
-use super::units::{ByteSize, HumanDuration};
+use super::sample::{RawSample, Sample};
+use super::units::HumanDuration;
 use crate::secret::{ConfigValue, is_secret_key};
 
 /// Storage services compiled in.
@@ -211,64 +212,6 @@ fn yes() -> bool {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSample {
-    #[serde(default)]
-    random: usize,
-    #[serde(default = "default_within")]
-    within: HumanDuration,
-    #[serde(default)]
-    objects_per_set: ObjectsPerSet,
-    #[serde(default)]
-    max_bytes: Option<ByteSize>,
-}
-
-impl Default for RawSample {
-    fn default() -> Self {
-        RawSample {
-            random: 0,
-            within: default_within(),
-            objects_per_set: ObjectsPerSet::All,
-            max_bytes: None,
-        }
-    }
-}
-
-fn default_within() -> HumanDuration {
-    HumanDuration(Duration::from_secs(30 * 86_400))
-}
-
-/// How many objects of each sampled set are restored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "ObjectsText")]
-pub enum ObjectsPerSet {
-    #[default]
-    All,
-    Count(usize),
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ObjectsText {
-    Count(usize),
-    Text(String),
-}
-
-impl TryFrom<ObjectsText> for ObjectsPerSet {
-    type Error = String;
-    fn try_from(raw: ObjectsText) -> Result<Self, String> {
-        match raw {
-            ObjectsText::Count(0) => Err("objects_per_set must be at least 1 or `all`".into()),
-            ObjectsText::Count(n) => Ok(ObjectsPerSet::Count(n)),
-            ObjectsText::Text(t) if t == "all" => Ok(ObjectsPerSet::All),
-            ObjectsText::Text(t) => Err(format!(
-                "invalid objects_per_set `{t}`: expected `all` or a number"
-            )),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawTargets {
     rpo: HumanDuration,
     rto: HumanDuration,
@@ -341,14 +284,6 @@ pub struct Backups {
 pub struct Checksums {
     pub required: bool,
     pub in_archive: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Sample {
-    pub random: usize,
-    pub within: Duration,
-    pub objects_per_set: ObjectsPerSet,
-    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -447,12 +382,7 @@ impl RawPolicy {
                 required: self.checksums.required,
                 in_archive: self.checksums.in_archive,
             },
-            sample: Sample {
-                random: self.sample.random,
-                within: self.sample.within.0,
-                objects_per_set: self.sample.objects_per_set,
-                max_bytes: self.sample.max_bytes.map(|b| b.0),
-            },
+            sample: self.sample.resolve(),
             targets: Targets {
                 rpo: self.targets.rpo.0,
                 rto: self.targets.rto.0,

@@ -45,6 +45,8 @@ pub(super) struct RawSettings {
     signing: Option<RawSigning>,
     #[serde(default)]
     heartbeat: Option<RawHeartbeat>,
+    #[serde(default)]
+    report: super::report::RawReport,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +190,8 @@ pub struct Settings {
     /// Where the runner reports that it ran.
     pub heartbeat: Option<crate::heartbeat::Heartbeat>,
     pub storage: StorageTuning,
+    /// How the period report is presented: zone, branding, paper.
+    pub report: super::report::ReportSettings,
 }
 
 impl RawSettings {
@@ -289,6 +293,7 @@ impl RawSettings {
             heartbeat: resolve_heartbeat(self.heartbeat, dir)?,
             storage,
             max_zstd_window,
+            report: self.report.resolve(dir)?,
         })
     }
 }

@@ -61,11 +61,21 @@ const NOT_CONTENT: [&str; 6] = [
     "signed_by",
 ];
 
+/// Columns added after records were first made: left out of a row's content while null, so
+/// records made before them hash as they did (a value set when recorded is hashed, so
+/// clearing it later still breaks the record).
+const LATE_COLUMNS: [&str; 2] = ["identity", "coverage_json"];
+
+/// Tables added after records were first made: left out of a record's content while it has
+/// no rows in them (rows deleted later still break the record, whose hash covered them).
+const LATE_TABLES: [&str; 1] = ["ledger_changes"];
+
 /// One row's canonical form: its content columns by name (keys sorted).
 pub(super) fn canonical_row<'a>(columns: impl Iterator<Item = (&'a str, ValueRef<'a>)>) -> Value {
     let mut object = Map::new();
     for (name, value) in columns {
-        if !NOT_CONTENT.contains(&name) {
+        let late_null = LATE_COLUMNS.contains(&name) && matches!(value, ValueRef::Null);
+        if !NOT_CONTENT.contains(&name) && !late_null {
             object.insert(name.to_string(), column(value));
         }
     }
@@ -89,7 +99,7 @@ fn rows(conn: &Connection, sql: &str, seq: i64) -> rusqlite::Result<Vec<Value>> 
 }
 
 /// The tables of a run's record, each with the query that reads its rows in key order.
-const TABLES: [(&str, &str); 4] = [
+const TABLES: [(&str, &str); 5] = [
     ("runs", "SELECT * FROM runs WHERE seq = ?1"),
     (
         "policy_results",
@@ -102,6 +112,10 @@ const TABLES: [(&str, &str); 4] = [
     (
         "findings",
         "SELECT * FROM findings WHERE run_seq = ?1 ORDER BY policy, n",
+    ),
+    (
+        "ledger_changes",
+        "SELECT * FROM ledger_changes WHERE run_seq = ?1 ORDER BY policy, key",
     ),
 ];
 
@@ -118,6 +132,7 @@ pub(super) fn stored(conn: &Connection, table: &str, seq: i64) -> rusqlite::Resu
 pub(super) fn content_hash_of(tables: &[(&str, Vec<Value>)]) -> String {
     let content: Map<String, Value> = tables
         .iter()
+        .filter(|(name, rows)| !(LATE_TABLES.contains(name) && rows.is_empty()))
         // The run's own row has been under the key `run` since the first record.
         .map(|(name, rows)| {
             let key = if *name == "runs" { "run" } else { name };
@@ -256,6 +271,9 @@ pub struct Verification {
     /// Why heads kept outside the database are no longer in it: its newest records were
     /// deleted, or it was rewritten.
     pub anchor_failures: Vec<String>,
+    /// Why the coverage ledger is not the one the recorded runs make (after the chain and
+    /// its anchors: a deleted run is named by them first).
+    pub ledger: Option<String>,
     /// Every record's hash and signer, in chain order, when the whole chain was walked.
     #[serde(skip)]
     pub(super) positions: Option<Vec<Position>>,
@@ -281,12 +299,25 @@ pub struct Broken {
     pub reason: String,
 }
 
+impl Broken {
+    /// A break of the history as a whole, not of one record.
+    fn history(reason: String) -> Broken {
+        Broken {
+            seq: 0,
+            run_id: String::new(),
+            correction: None,
+            reason,
+        }
+    }
+}
+
 impl Verification {
     pub fn ok(&self) -> bool {
         self.broken.is_none()
             && self.integrity == "ok"
             && self.foreign.is_empty()
             && self.anchor_failures.is_empty()
+            && self.ledger.is_none()
     }
 
     /// Why the history does not verify, in one sentence; `None` when it does.
@@ -301,7 +332,11 @@ impl Verification {
             ));
         }
         let Some(b) = self.broken.as_ref() else {
-            return self.anchor_failures.first().cloned();
+            return self
+                .anchor_failures
+                .first()
+                .cloned()
+                .or_else(|| self.ledger.clone());
         };
         Some(match (&b.correction, b.run_id.is_empty()) {
             (_, true) => b.reason.clone(),
@@ -333,6 +368,7 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
         foreign: Vec::new(),
         anchors: 0,
         anchor_failures: Vec::new(),
+        ledger: None,
         positions: None,
     };
     let mut positions = Vec::with_capacity(records.len());
@@ -397,16 +433,12 @@ pub(super) fn verify(conn: &Connection, signer: Option<&str>) -> rusqlite::Resul
     }
     verification.positions = Some(positions);
     if orphans > 0 {
-        verification.broken = Some(Broken {
-            seq: 0,
-            run_id: String::new(),
-            correction: None,
-            reason: format!(
-                "{orphans} result or correction rows belong to no recorded run: a run record was deleted"
-            ),
-        });
+        verification.broken = Some(Broken::history(format!(
+            "{orphans} result or correction rows belong to no recorded run: a run record was deleted"
+        )));
         return Ok(verification);
     }
+    verification.ledger = super::ledger::check(conn)?;
     verification.head = Some(expected_prev).filter(|h| *h != genesis());
     Ok(verification)
 }
@@ -481,6 +513,7 @@ fn orphans(conn: &Connection) -> rusqlite::Result<i64> {
         "SELECT (SELECT COUNT(*) FROM policy_results WHERE run_seq NOT IN (SELECT seq FROM runs))
               + (SELECT COUNT(*) FROM object_results WHERE run_seq NOT IN (SELECT seq FROM runs))
               + (SELECT COUNT(*) FROM findings WHERE run_seq NOT IN (SELECT seq FROM runs))
+              + (SELECT COUNT(*) FROM ledger_changes WHERE run_seq NOT IN (SELECT seq FROM runs))
               + (SELECT COUNT(*) FROM corrections WHERE run_id NOT IN (SELECT run_id FROM runs))",
         [],
         |r| r.get(0),

@@ -116,6 +116,10 @@ impl History {
             params![content, record, signature, signed_by, id],
         )
         .map_err(sql)?;
+        // A voided run's verifications no longer count toward coverage.
+        if correction.action == Action::Void {
+            super::ledger::refresh(&tx).map_err(sql)?;
+        }
         let head = checkpoint::head_of(&tx, record.clone()).map_err(sql)?;
         tx.commit().map_err(sql)?;
         self.anchor(head, key)?;

@@ -38,6 +38,8 @@ pub struct StoredPolicy {
     pub findings: Vec<(String, Option<String>, String)>,
     /// The objects restored, in key order.
     pub objects: Vec<StoredObject>,
+    /// Coverage after the run, as recorded (runs before the ledger have none).
+    pub coverage: Option<crate::plan::coverage::Coverage>,
 }
 
 /// One object a run restored: its set, what was restored, and whether it was verified
@@ -50,6 +52,12 @@ pub struct StoredObject {
     pub files: u64,
     pub seconds: f64,
     pub verified: bool,
+}
+
+/// A recorded coverage; one that does not read back is left out (the history's own rows,
+/// checked by `history verify`; never a figure made up).
+fn coverage(json: Option<String>) -> Option<crate::plan::coverage::Coverage> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
 }
 
 impl History {
@@ -106,7 +114,8 @@ impl History {
     fn policies_of(&self, seq: i64, client: Option<&str>) -> rusqlite::Result<Vec<StoredPolicy>> {
         let mut policy_stmt = self.conn.prepare_cached(
             "SELECT policy, client, status, rpo_target_seconds, rpo_age_seconds, rto_target_seconds,
-                    rto_measured_seconds, rto_projected_seconds, throughput_bytes_per_second, newest_set
+                    rto_measured_seconds, rto_projected_seconds, throughput_bytes_per_second, newest_set,
+                    coverage_json
              FROM policy_results WHERE run_seq = ?1 AND (?2 IS NULL OR client = ?2) ORDER BY policy",
         )?;
         let mut policies: Vec<StoredPolicy> = policy_stmt
@@ -124,6 +133,7 @@ impl History {
                     newest_set: r.get(9)?,
                     findings: Vec::new(),
                     objects: Vec::new(),
+                    coverage: coverage(r.get(10)?),
                 })
             })?
             .collect::<Result<_, _>>()?;

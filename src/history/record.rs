@@ -19,6 +19,7 @@ struct Canonical {
     policy_results: Vec<Row>,
     object_results: Vec<Row>,
     findings: Vec<Row>,
+    ledger_changes: Vec<Row>,
 }
 
 /// A value as SQLite stores it from this parameter.
@@ -50,6 +51,7 @@ impl Canonical {
         let mut policies = Vec::new();
         let mut objects = Vec::new();
         let mut findings = Vec::new();
+        let mut changes = Vec::new();
         for p in &result.policies {
             let row = vec![
                 ("run_seq", v(seq)),
@@ -67,6 +69,12 @@ impl Canonical {
                     v(p.rto.throughput_bytes_per_second),
                 ),
                 ("sampled_bytes", v(p.rto.sampled_bytes as i64)),
+                (
+                    "coverage_json",
+                    v(p.coverage
+                        .as_ref()
+                        .map(|c| serde_json::to_string(c).expect("coverage serializes"))),
+                ),
             ];
             policies.push(((p.name.clone(), String::new(), 0), row));
             for o in &p.objects {
@@ -84,6 +92,7 @@ impl Canonical {
                     ("digest_algorithm", v(o.digest.algorithm.name())),
                     ("digest_expected", v(&o.digest.expected)),
                     ("digest_actual", v(&o.digest.actual)),
+                    ("identity", v(&o.identity)),
                 ];
                 objects.push(((p.name.clone(), o.key.clone(), 0), row));
             }
@@ -98,6 +107,7 @@ impl Canonical {
                 ];
                 findings.push(((p.name.clone(), String::new(), n as i64), row));
             }
+            changes.extend(ledger_rows(seq, p));
         }
         // The order of `chain::content_hash`'s queries (SQLite's BINARY collation is byte
         // order, as `String`'s).
@@ -110,11 +120,12 @@ impl Canonical {
             policy_results: sorted(policies),
             object_results: sorted(objects),
             findings: sorted(findings),
+            ledger_changes: sorted(changes),
         }
     }
 
     /// Each table's rows in their canonical JSON form, as `chain` reads them back.
-    fn tables(&self) -> [(&'static str, Vec<serde_json::Value>); 4] {
+    fn tables(&self) -> [(&'static str, Vec<serde_json::Value>); 5] {
         let json = |rows: &[Row]| -> Vec<serde_json::Value> {
             rows.iter()
                 .map(|row| chain::canonical_row(row.iter().map(|(n, v)| (*n, v.into()))))
@@ -125,8 +136,27 @@ impl Canonical {
             ("policy_results", json(&self.policy_results)),
             ("object_results", json(&self.object_results)),
             ("findings", json(&self.findings)),
+            ("ledger_changes", json(&self.ledger_changes)),
         ]
     }
+}
+
+/// The `ledger_changes` rows of one policy's result, keyed for sorting.
+fn ledger_rows(
+    seq: i64,
+    p: &crate::results::PolicyResult,
+) -> impl Iterator<Item = ((String, String, i64), Row)> + '_ {
+    p.ledger_changes.iter().map(move |c| {
+        let row = vec![
+            ("run_seq", v(seq)),
+            ("policy", v(&p.name)),
+            ("key", v(&c.key)),
+            ("change", v(super::ledger::change_name(c.change))),
+            ("identity", v(&c.identity)),
+            ("size", v(c.size.map(|s| s as i64))),
+        ];
+        ((p.name.clone(), c.key.clone(), 0), row)
+    })
 }
 
 /// `INSERT INTO table (columns) VALUES (…)` for one row.
@@ -190,6 +220,7 @@ impl History {
             ("policy_results", &canonical.policy_results),
             ("object_results", &canonical.object_results),
             ("findings", &canonical.findings),
+            ("ledger_changes", &canonical.ledger_changes),
         ] {
             for row in rows {
                 insert(&tx, table, row).map_err(sql)?;
@@ -227,6 +258,7 @@ impl History {
                 table: "runs".into(),
             });
         }
+        super::ledger::record(&tx, &super::ledger::facts(result)).map_err(sql)?;
         let head = checkpoint::head_of(&tx, record).map_err(sql)?;
         tx.commit().map_err(sql)?;
         self.anchor(head, key)

@@ -107,6 +107,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
         version TEXT NOT NULL
     );
     "#,
+    // 6: the coverage ledger. Each object restored carries its identity, each policy result
+    // its coverage, and each run the ledger changes its listing made (chained: part of the
+    // record's content); `ledger` is the index made from them (see `ledger`).
+    r#"
+    ALTER TABLE object_results ADD COLUMN identity TEXT;
+    ALTER TABLE policy_results ADD COLUMN coverage_json TEXT;
+    CREATE TABLE ledger_changes (
+        run_seq INTEGER NOT NULL REFERENCES runs(seq),
+        policy TEXT NOT NULL,
+        key TEXT NOT NULL,
+        change TEXT NOT NULL,
+        identity TEXT,
+        size INTEGER,
+        PRIMARY KEY (run_seq, policy, key)
+    );
+    CREATE TABLE ledger (
+        policy TEXT NOT NULL,
+        key TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_verified_at TEXT,
+        last_result TEXT,
+        last_run_id TEXT,
+        removed_at TEXT,
+        PRIMARY KEY (policy, key)
+    );
+    CREATE INDEX ledger_by_verification ON ledger(policy, removed_at, last_verified_at);
+    "#,
 ];
 
 /// The schema objects of `conn` (as `trigger \`name\``) that the migrations up to its

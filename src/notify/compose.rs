@@ -14,9 +14,10 @@ use super::bounds::{MAX_ATTACHMENT_BYTES, listed_findings, upper_first, within_l
 use crate::config::units::format_bytes;
 use crate::config::{ConfigErrors, Team, TeamScope};
 use crate::judge::Status;
-use crate::report::html::{self, esc};
+use crate::report::html::{self, Shown};
 use crate::report::{age_cell, dating_words, rate, secs, status_word};
 use crate::results::{PolicyResult, RunResult};
+use maud::{Markup, html};
 
 /// One message, ready to be built and sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,34 +154,29 @@ fn digest(
     );
     let whole = artifacts.join("results.json");
     let whole = format!("{} on {}", whole.display(), result.host);
-    let (where_text, where_html) = if left_out.is_empty() {
-        (
-            "the attached JSON".to_string(),
-            "the attached JSON".to_string(),
-        )
-    } else {
-        (
-            format!("`{whole}`"),
-            format!("<code>{}</code>", esc(&whole)),
-        )
-    };
+    // Where the whole results are: the attached JSON, or (when it was left out) the run's
+    // results.json on the runner's host, set as code.
+    let whole = (!left_out.is_empty()).then_some(whole);
+    let place = whole
+        .as_ref()
+        .map_or_else(|| "the attached JSON".to_string(), |w| format!("`{w}`"));
     let listed: Vec<PolicyResult> = policies
         .iter()
-        .map(|p| listed_findings(p, &where_text))
+        .map(|p| listed_findings(p, &place))
         .collect();
     let listed: Vec<&PolicyResult> = listed.iter().collect();
-    let mut text = text_body(team, result, &listed, teams, (&verdict, &where_text));
-    let mut html = html_body(team, result, &listed, teams, (&verdict, &where_html));
+    let mut text = text_body(team, result, &listed, teams, (&verdict, &place));
+    let mut notes = Vec::new();
     if !left_out.is_empty() {
         let note = format!(
             "Left out of this message, over its limit of {} of attachments: {}. The run's whole results are in",
             format_bytes(MAX_ATTACHMENT_BYTES as u64),
             left_out.join(", ")
         );
-        let _ = writeln!(text, "{note} {where_text}.");
-        let at = html.rfind("</body>").unwrap_or(html.len());
-        html.insert_str(at, &format!("<p>{} {where_html}.</p>", esc(&note)));
+        let _ = writeln!(text, "{note} {place}.");
+        notes.push(html! { (Shown(&note)) " " (html::code_spans(&place)) "." });
     }
+    let html = html_body(team, result, &listed, teams, (&verdict, &place), &notes);
     Email {
         team: team.id.clone(),
         to: team.emails.clone(),
@@ -311,8 +307,11 @@ fn policy_lines(p: &PolicyResult) -> String {
     } else {
         "-".into()
     };
+    let coverage = (p.coverage.as_ref()).map_or_else(String::new, |c| {
+        format!("  coverage: {}\n", crate::report::coverage_words(c))
+    });
     format!(
-        "{} {} ({})\n  newest backup age / RPO: {} ({})\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n\n",
+        "{} {} ({})\n  newest backup age / RPO: {} ({})\n  sample: {restore}\n  full restore projected / RTO: {projected} / {}\n{}\n",
         status_word(p.status),
         p.name,
         p.client,
@@ -322,7 +321,8 @@ fn policy_lines(p: &PolicyResult) -> String {
         } else {
             "not judged"
         },
-        rto
+        rto,
+        coverage
     )
 }
 
@@ -332,22 +332,27 @@ fn html_body(
     policies: &[&PolicyResult],
     teams: &[Team],
     (verdict, whole): (&str, &str),
+    notes: &[Markup],
 ) -> String {
+    let tail = [head_line(result), host_lines(team, result)];
+    let footer = html! {
+        "Repeat this run's choice of backups with " code { "restore-drill run --seed " (result.seed) } ". "
+        (html::code_spans(&upper_first(whole))) " holds every figure and finding of the policies above."
+        @for l in tail.iter().filter(|l| !l.is_empty()) {
+            @for (i, line) in l.trim().split('\n').enumerate() {
+                @if i > 0 { br; }
+                @if i == 0 { " " }
+                (html::code_spans(line))
+            }
+        }
+    };
     html::run_page(
         &format!("restore-drill: {verdict} for {}", team.name),
         &intro(result),
         policies,
         &|p: &PolicyResult| team_label(teams, p.responsibility.responsible.as_deref()),
-        &format!(
-            "Repeat this run's choice of backups with <code>restore-drill run --seed {}</code>. {} holds every figure and finding of the policies above.{}",
-            result.seed,
-            upper_first(whole),
-            [head_line(result), host_lines(team, result)]
-                .iter()
-                .filter(|l| !l.is_empty())
-                .map(|l| format!(" {}", html::code_spans(&esc(l.trim()))).replace('\n', "<br>"))
-                .collect::<String>()
-        ),
+        footer,
+        notes,
     )
 }
 
@@ -368,21 +373,24 @@ pub fn error_notice(
         "restore-drill could not start on {host} at {}: the configuration is invalid, so no backup was verified.\n\n",
         now.strftime("%Y-%m-%d %H:%M:%S UTC")
     );
-    let mut html = String::from(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328;\">",
-    );
-    let _ = write!(
-        html,
-        "<h1 style=\"font-size:20px;\"><strong style=\"color:#58151c;background:#f8d7da;padding:2px 6px;\">ERROR</strong> the run could not start</h1><p>restore-drill could not start on {} at {}: the configuration is invalid, so no backup was verified.</p><ul>",
-        esc(host),
-        now.strftime("%Y-%m-%d %H:%M:%S UTC")
-    );
-    for error in &errors.0 {
-        let _ = writeln!(text, "  - {error}");
-        let _ = write!(html, "<li><code>{}</code></li>", esc(&error.to_string()));
+    let when = now.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let lines: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+    for line in &lines {
+        let _ = writeln!(text, "  - {line}");
     }
     text.push_str("\nFix the files named above, then check them with: restore-drill check\n");
-    html.push_str("</ul><p>Fix the files named above, then check them with <code>restore-drill check</code>.</p></body></html>");
+    let html = html::message_page(html! {
+        h1 style="font-size:20px;" {
+            strong style="color:#58151c;background:#f8d7da;padding:2px 6px;" { "ERROR" }
+            " the run could not start"
+        }
+        p {
+            "restore-drill could not start on " (Shown(host)) " at " (when)
+            ": the configuration is invalid, so no backup was verified."
+        }
+        ul { @for line in &lines { li { code { (Shown(line)) } } } }
+        p { "Fix the files named above, then check them with " code { "restore-drill check" } "." }
+    });
     teams
         .iter()
         .filter(|t| t.scope == TeamScope::Msp)
@@ -409,183 +417,17 @@ pub fn test_message(team: &Team, host: &str, now: jiff::Timestamp) -> Email {
             "This is a test message from restore-drill on {host} at {when}, sent to team {} ({}). Run results will arrive the same way.\n",
             team.name, team.id
         ),
-        html: format!(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:Helvetica,Arial,sans-serif;font-size:14px;\"><p>This is a test message from restore-drill on {} at {when}, sent to team {} ({}). Run results will arrive the same way.</p></body></html>",
-            esc(host),
-            esc(&team.name),
-            esc(&team.id)
-        ),
+        html: html::message_page(html! {
+            p {
+                "This is a test message from restore-drill on " (Shown(host)) " at " (when)
+                ", sent to team " (Shown(&team.name)) " (" (Shown(&team.id))
+                "). Run results will arrive the same way."
+            }
+        }),
         attachments: Vec::new(),
         urgent: false,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Notify;
-    use crate::results::sample;
-
-    fn team(id: &str, scope: TeamScope, notify: Notify) -> Team {
-        Team {
-            id: id.into(),
-            name: format!("Team {id}"),
-            emails: vec![format!("{id}@example.test")],
-            scope,
-            notify,
-        }
-    }
-
-    fn teams() -> Vec<Team> {
-        vec![
-            team("msp", TeamScope::Msp, Notify::Always),
-            team(
-                "acme-it",
-                TeamScope::Client("Acme Dental".into()),
-                Notify::Always,
-            ),
-            team(
-                "bright-it",
-                TeamScope::Client("Bright Smile Orthodontics".into()),
-                Notify::Failures,
-            ),
-        ]
-    }
-
-    /// A policy with many findings: a few are listed, the rest counted; attachments past
-    /// the limit are left out, named, and the run's results.json is named instead.
-    #[test]
-    fn a_large_result_makes_a_small_message_that_says_what_it_left_out() {
-        let mut run = sample::run();
-        let findings: Vec<crate::finding::Finding> = (0..5000)
-            .map(|i| {
-                crate::finding::Finding::new(
-                    crate::finding::FindingKind::MissingFile,
-                    Some(&format!("acme-files/2026-11-25/SHA256SUMS!f{i}")),
-                    "x".repeat(1000),
-                )
-            })
-            .collect();
-        run.policies[1].findings = findings;
-        let mails = digests(&run, &teams(), Path::new("/state/runs/r"));
-        let acme = &mails[1];
-        assert!(
-            acme.text
-                .contains("and 4,980 more findings (missing_file) not listed")
-        );
-        assert!(
-            acme.text
-                .contains("`/state/runs/r/results.json on backup-host`")
-        );
-        assert!(
-            acme.text.contains("Left out of this message"),
-            "{}",
-            acme.text
-        );
-        assert!(acme.html.contains("and 4,980 more findings"));
-        assert!(acme.text.len() + acme.html.len() < 200_000);
-        let attached: usize = acme.attachments.iter().map(|a| a.body.len()).sum();
-        assert!(attached <= MAX_ATTACHMENT_BYTES);
-        assert!(!acme.attachments.iter().any(|a| a.name.ends_with(".json")));
-    }
-
-    #[test]
-    fn each_team_sees_only_its_share() {
-        let run = sample::run();
-        let teams = teams();
-        let mails = digests(&run, &teams, Path::new("/state/runs/r"));
-        // bright-it only wants failures, and its client passed.
-        let ids: Vec<&str> = mails.iter().map(|m| m.team.as_str()).collect();
-        assert_eq!(ids, ["msp", "acme-it"]);
-        let acme = &mails[1];
-        assert!(
-            acme.subject
-                .starts_with("[restore-drill] FAILED 1 of 2 · Acme Dental · "),
-            "{}",
-            acme.subject
-        );
-        assert!(acme.urgent);
-        for text in [&acme.text, &acme.html]
-            .into_iter()
-            .chain(acme.attachments.iter().map(|a| &a.body))
-        {
-            assert!(
-                !text.contains("Bright Smile"),
-                "another client's results leaked"
-            );
-            assert!(!text.contains("bright-mail"));
-        }
-        let msp = &mails[0];
-        assert!(
-            msp.subject
-                .contains("FAILED 1 of 3 · Acme Dental, Bright Smile Orthodontics"),
-            "{}",
-            msp.subject
-        );
-        assert!(msp.text.contains("action: Team msp (msp)"));
-    }
-
-    #[test]
-    fn text_body_snapshot() {
-        let run = sample::run();
-        let teams = teams();
-        insta::assert_snapshot!(digests(&run, &teams, Path::new("/state/runs/r"))[1].text);
-    }
-
-    #[test]
-    fn html_body_snapshot() {
-        let run = sample::run();
-        let teams = teams();
-        insta::assert_snapshot!(digests(&run, &teams, Path::new("/state/runs/r"))[1].html);
-    }
-
-    #[test]
-    fn the_head_reaches_every_team_and_host_findings_only_the_msp() {
-        let mut run = sample::run();
-        run.history_head = Some(crate::results::HistoryHead {
-            records: 12,
-            hash: "ab".repeat(32),
-            run_id: run.run_id.clone(),
-            at: "2026-11-26T02:01:00.000000Z".into(),
-            key: Some("cd".repeat(32)),
-            signature: Some("ef".repeat(64)),
-        });
-        run.host_findings.push(crate::finding::Finding::new(
-            crate::finding::FindingKind::UntrustedRunMarker,
-            Some("/var/lib/restore-drill/scratch/20200101T000000Z-dead"),
-            "a dead-run marker was not recorded",
-        ));
-        let teams = teams();
-        let emails = digests(&run, &teams, Path::new("/state/runs/r"));
-        assert!(emails.iter().any(|e| e.team == "msp") && emails.len() > 1);
-        for email in emails {
-            let msp = email.team == "msp";
-            let head = format!(
-                "History head #12 {} signed by key {}",
-                "ab".repeat(32),
-                "cd".repeat(32)
-            );
-            assert!(
-                email.text.contains(&head) && email.html.contains(&head),
-                "{}",
-                email.team
-            );
-            for body in [&email.text, &email.html, &email.attachments[0].body] {
-                assert_eq!(
-                    body.contains("untrusted_run_marker"),
-                    msp,
-                    "{}: {body}",
-                    email.team
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn html_escapes_what_it_shows() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-}
+mod tests;

@@ -40,6 +40,8 @@ pub(super) struct ChosenSet {
 /// The sets chosen from the first listing, waiting for their objects.
 pub struct Selection<'p> {
     pub(super) policy: &'p Policy,
+    /// The first listing against the ledger; ranks the chosen sets' objects.
+    pub(super) tracker: super::coverage::Tracker,
     pub(super) seed: u64,
     /// A drill's whole set: every object, no cap.
     pub(super) whole: bool,
@@ -131,6 +133,8 @@ impl Selection<'_> {
                 let mut all = acc.objects;
                 all.sort_by(|a, b| a.key.cmp(&b.key));
                 all
+            } else if policy.sample.coverage.is_some() {
+                least_recently_verified(acc.objects, policy, self.seed, &self.tracker)
             } else {
                 pick_objects(
                     acc.objects,
@@ -158,7 +162,9 @@ impl Selection<'_> {
             let objects = objects
                 .into_iter()
                 .map(|entry| {
+                    let rank = (self.tracker.rank_of(&entry), self.tracker.overdue(&entry));
                     planned_object(
+                        rank,
                         policy.backups.sets,
                         &policy.backups.prefix,
                         &name,
@@ -180,7 +186,12 @@ impl Selection<'_> {
                 listed_keys: acc.keys,
             });
         }
+        let whole = self.whole;
+        let (coverage, ledger_changes, oldest) = coverage(self.tracker, policy, &sets, whole);
         PolicyPlan {
+            coverage,
+            ledger_changes,
+            oldest,
             policy: policy.name.clone(),
             listed_objects: self.listed,
             total_sets: self.total_sets,
@@ -196,7 +207,68 @@ impl Selection<'_> {
     }
 }
 
+/// Coverage before this run from the tracker, with the rotation this plan's budget allows.
+fn coverage(
+    tracker: super::coverage::Tracker,
+    policy: &Policy,
+    sets: &[PlannedSet],
+    whole: bool,
+) -> (
+    super::coverage::Coverage,
+    Vec<super::coverage::LedgerChange>,
+    Vec<(Timestamp, String)>,
+) {
+    let newest = sets.iter().find(|s| s.newest);
+    let (newest_total, newest_sampled) = newest.map_or((0, 0), |s| {
+        (s.total_bytes, s.objects.iter().map(|o| o.size).sum::<u64>())
+    });
+    let (interval, assumed) = run_interval_days(policy, tracker.now());
+    let (mut coverage, changes, oldest) = tracker.finish(true);
+    coverage.target_days = policy.sample.coverage.map(|c| c.as_secs_f64() / 86_400.0);
+    coverage.run_interval_days = interval;
+    coverage.interval_assumed = assumed;
+    coverage.projected_rotation_days = super::coverage::rotation_days(
+        coverage.retained_bytes,
+        newest_total,
+        if whole { None } else { policy.sample.max_bytes },
+        newest_sampled,
+        interval,
+    );
+    (coverage, changes, oldest)
+}
+
+/// Days between the policy's runs: its schedule's next two slots, or one day (a nightly
+/// run assumed: `true`) without a schedule.
+fn run_interval_days(policy: &Policy, now: Timestamp) -> (f64, bool) {
+    let gap = policy.schedule.as_ref().and_then(|s| {
+        let first = s.next_slot(now)?;
+        let second = s.next_slot(first)?;
+        Some(second.duration_since(first).as_secs_f64() / 86_400.0)
+    });
+    match gap {
+        Some(days) if days > 0.0 => (days, false),
+        _ => (1.0, true),
+    }
+}
+
+/// The set's objects in rotation order (never verified first, then the least recently; the
+/// seed breaks ties), `objects_per_set` of them, then in key order.
+fn least_recently_verified(
+    mut objects: Vec<Entry>,
+    policy: &Policy,
+    seed: u64,
+    tracker: &super::coverage::Tracker,
+) -> Vec<Entry> {
+    objects.sort_by_cached_key(|o| (tracker.rank_of(o), score(seed, &policy.name, &o.key)));
+    if let ObjectsPerSet::Count(n) = policy.sample.objects_per_set {
+        objects.truncate(n);
+    }
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    objects
+}
+
 fn planned_object(
+    (last_verified, overdue): (Option<Timestamp>, bool),
     layout: SetLayout,
     prefix: &str,
     set: &str,
@@ -214,6 +286,9 @@ fn planned_object(
     checksums.extend(manifests.get(folder).cloned().unwrap_or_default());
     checksums.sort_by(|a, b| source_key(a).cmp(source_key(b)));
     PlannedObject {
+        identity: entry.identity(),
+        last_verified,
+        overdue,
         format: Format::from_name(&entry.key),
         key: entry.key,
         path_in_set,

@@ -15,6 +15,7 @@ fn policy(extra: &str) -> Policy {
 
 fn ctx(seed: u64) -> PlanContext {
     PlanContext {
+        ledger: None,
         now: "2026-11-26T12:00:00Z".parse().unwrap(),
         tz: TimeZone::UTC,
         seed,
@@ -27,6 +28,7 @@ fn entry(key: &str, size: u64) -> Entry {
         key: key.into(),
         size,
         modified: None,
+        etag: None,
     }
 }
 
@@ -164,11 +166,13 @@ fn modified_time_dates_sets_without_a_date_in_the_name() {
             key: "files/zzz/a".into(),
             size: 1,
             modified: Some(old),
+            etag: None,
         },
         Entry {
             key: "files/aaa/a".into(),
             size: 1,
             modified: Some(new),
+            etag: None,
         },
     ];
     let p = plan(&pol, entries, &ctx(1));
@@ -209,6 +213,7 @@ fn modified(key: &str, size: u64, at: &str) -> Entry {
         key: key.into(),
         size,
         modified: Some(at.parse().unwrap()),
+        etag: None,
     }
 }
 
@@ -357,7 +362,7 @@ fn first_listing_keeps_no_objects_and_only_chosen_folders_are_relisted() {
             entries.push(entry(&format!("files/2026-11-{day:02}/part-{i:03}.zst"), 1));
         }
     }
-    let mut planner = Planner::new(&policy);
+    let mut planner = Planner::new(&policy, &ctx(1));
     for e in &entries {
         planner.add(e.clone());
     }

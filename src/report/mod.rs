@@ -82,6 +82,38 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
     ]
 }
 
+/// A policy's coverage in one line: how much of what storage retains was verified within
+/// the window, what never was, the oldest verification, the rotation the budget allows.
+pub fn coverage_words(c: &crate::plan::coverage::Coverage) -> String {
+    let days = |d: f64| format_duration(Duration::from_secs_f64(d.max(0.0) * 86_400.0));
+    let window = match c.target_days {
+        Some(t) => format!("{} (sample.coverage)", days(t)),
+        None => format!("{} (no sample.coverage set)", days(c.window_days)),
+    };
+    let oldest = c.oldest_verification.map_or_else(
+        || "none verified yet".to_string(),
+        |t| format!("oldest verification {}", t.strftime("%Y-%m-%d")),
+    );
+    let rotation = match c.projected_rotation_days {
+        Some(r) => format!("a full rotation takes {} at this budget", days(r)),
+        None => "the budget leaves nothing beyond the newest set".to_string(),
+    };
+    format!(
+        "{} of {} objects ({} of {}) verified within {window}; {} never verified; {} overdue; {oldest}; {rotation}{}",
+        c.verified_within_objects,
+        c.retained_objects,
+        format_bytes(c.verified_within_bytes),
+        format_bytes(c.retained_bytes),
+        c.never_verified_objects,
+        c.overdue_objects,
+        if c.complete {
+            ""
+        } else {
+            " (the listing was cut short: partial figures)"
+        }
+    )
+}
+
 /// Marks, in a table's age cell, a policy dated by upload time; [`dating_legend`] says so.
 pub(crate) const UPLOAD_MARK: &str = "*";
 
@@ -190,6 +222,12 @@ pub fn summary_within(result: &RunResult, width: Option<u16>) -> String {
     };
 
     out.push('\n');
+    for p in &result.policies {
+        if let Some(c) = &p.coverage {
+            let line = format!("  coverage {}: {}", p.name, coverage_words(c));
+            let _ = writeln!(out, "{}", wrap(&line, width, 6));
+        }
+    }
     for p in result.policies.iter().filter(|p| !p.findings.is_empty()) {
         for f in &p.findings {
             let line = format!("  {} {}: {f}", status_word(p.status), p.name);
@@ -276,13 +314,23 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             plan.sampled_objects(),
             format_bytes(plan.sampled_bytes())
         );
+        let _ = writeln!(
+            out,
+            "  coverage before this run: {}",
+            coverage_words(&plan.coverage)
+        );
+        let rotating = policy.sample.coverage.is_some();
         for set in &plan.sets {
             let date = match (set.date, set.dated_by) {
                 (Some(d), crate::plan::DatedBy::Name) => format!("{} by name", utc(d)),
                 (Some(d), _) => format!("{} by upload time", utc(d)),
                 (None, _) => "no date".to_string(),
             };
-            let role = if set.newest { "newest" } else { "random" };
+            let role = match (set.newest, rotating) {
+                (true, _) => "newest",
+                (false, true) => "least recently verified",
+                (false, false) => "random",
+            };
             let _ = writeln!(
                 out,
                 "  set {} [{role}, {date}]: {} of {} objects, {} of {}{}",
@@ -299,7 +347,11 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             );
             for object in &set.objects {
                 let key = crate::finding::printable(&object.key);
-                let _ = writeln!(out, "    {key} ({})", format_bytes(object.size));
+                let last = object.last_verified.map_or_else(
+                    || "never verified".to_string(),
+                    |t| format!("last verified {}", t.strftime("%Y-%m-%d")),
+                );
+                let _ = writeln!(out, "    {key} ({}, {last})", format_bytes(object.size));
             }
         }
     }
@@ -384,9 +436,6 @@ pub fn write_artifacts(
 pub fn run_report(result: &RunResult, record_hash: Option<&str>) -> String {
     let verdict = result.verdict();
     let policies: Vec<&PolicyResult> = result.policies.iter().collect();
-    let record = record_hash.map_or_else(String::new, |h| {
-        format!(" History chain head (this run's record) <code>{h}</code>.")
-    });
     // A drill's record says who ran it and who witnessed it, or that nobody did.
     let people = match (result.kind, &result.operator) {
         (crate::results::RunKind::Drill, operator) => format!(
@@ -415,7 +464,13 @@ pub fn run_report(result: &RunResult, record_hash: Option<&str>) -> String {
                 .clone()
                 .unwrap_or_else(|| "no responsible team set".into())
         },
-        &format!("restore-drill {}.{record}", result.tool_version),
+        maud::html! {
+            "restore-drill " (html::Shown(&result.tool_version)) "."
+            @if let Some(h) = record_hash {
+                " History chain head (this run's record) " code { (html::Shown(h)) } "."
+            }
+        },
+        &[],
     )
 }
 

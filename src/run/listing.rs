@@ -21,7 +21,7 @@ pub(super) async fn list_policy(
     let allowed = op.tuning().policy_time(policy.targets.rto);
     let mut listing = Listing::default();
     let planned = tokio::time::timeout(allowed, plan(policy, op, ctx, &mut listing)).await;
-    let plan = match planned {
+    let mut plan = match planned {
         Ok(Ok(plan)) => plan,
         Ok(Err(e)) => return Err(Finding::new(FindingKind::StorageError, None, e.to_string())),
         Err(_) => {
@@ -40,6 +40,10 @@ pub(super) async fn list_policy(
     };
     let mut findings = Vec::new();
     if let Some(why) = &listing.truncated {
+        // A listing cut short proves nothing gone from storage.
+        plan.ledger_changes
+            .retain(|c| c.change != crate::plan::coverage::ChangeKind::Removed);
+        plan.coverage.complete = false;
         findings.push(Finding::new(
             FindingKind::ListingTruncated,
             Some(&policy.backups.prefix),
@@ -84,7 +88,7 @@ async fn plan(
     ctx: &PlanContext,
     listing: &mut Listing,
 ) -> Result<PolicyPlan, storage::StorageError> {
-    let mut planner = Planner::new(policy);
+    let mut planner = Planner::new(policy, ctx);
     storage::list_into(op, &policy.backups.prefix, listing, |e| planner.add(e)).await?;
     let mut selection = planner.select(ctx);
     for folder in selection.folders() {

@@ -18,11 +18,12 @@ use crate::finding::{Finding, FindingKind};
 use crate::judge::{self, Status, Timing};
 use crate::plan::{PlanContext, PlannedObject, PolicyPlan};
 use crate::restore::{self, RestoreSpec};
-use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION, SetResult};
+use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION};
 use crate::storage;
 use crate::unattended::RunFolder;
 use crate::verify::{self, ChecksumFiles};
 
+mod judging;
 mod listing;
 mod start;
 mod timeout;
@@ -89,21 +90,31 @@ pub struct Planned<'c> {
     pub rpo: (judge::Rpo, Option<Finding>),
 }
 
+/// Policies' ledgers as the history holds them, by policy name.
+pub type Ledgers = std::collections::HashMap<String, Arc<crate::plan::coverage::LedgerView>>;
+
 /// Lists every policy's storage and plans its sample, all policies at once.
+/// Each policy's ledger (by policy name) is what the history knew before this run.
 pub async fn plan_all<'c>(
     policies: &[&'c Policy],
     start: &RunStart,
     tuning: &StorageTuning,
+    ledgers: &Ledgers,
 ) -> Vec<Planned<'c>> {
     let ctx = PlanContext {
         now: start.started_at,
         tz: jiff::tz::TimeZone::system(),
         seed: start.seed,
         choice: start.choice,
+        ledger: None,
     };
-    let futures = policies
-        .iter()
-        .map(|&policy| plan_one(policy, ctx.clone(), tuning));
+    let futures = policies.iter().map(|&policy| {
+        let ctx = PlanContext {
+            ledger: ledgers.get(&policy.name).cloned(),
+            ..ctx.clone()
+        };
+        plan_one(policy, ctx, tuning)
+    });
     futures::future::join_all(futures).await
 }
 
@@ -237,8 +248,15 @@ pub async fn execute(
         .await;
 
     let whole_set = start.choice != crate::plan::Choice::Sample;
-    let policies =
-        finish_policies(planned, &outcomes, &run_folder, &checksum_files, whole_set).await;
+    let policies = finish_policies(
+        planned,
+        &outcomes,
+        &run_folder,
+        &checksum_files,
+        whole_set,
+        start.started_at,
+    )
+    .await;
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
     crate::unattended::release_run_dir(&claim);
@@ -310,6 +328,7 @@ async fn finish_policies(
     run: &RunFolder,
     checksum_files: &ChecksumFiles,
     whole_set: bool,
+    now: jiff::Timestamp,
 ) -> Vec<PolicyResult> {
     let mut policies = Vec::with_capacity(planned.len());
     for (p, planned_policy) in planned.into_iter().enumerate() {
@@ -323,7 +342,13 @@ async fn finish_policies(
                 );
             }
         }
-        policies.push(judge_policy(planned_policy, &mine, validation, whole_set));
+        policies.push(judging::judge_policy(
+            planned_policy,
+            &mine,
+            validation,
+            whole_set,
+            now,
+        ));
     }
     policies
 }
@@ -386,6 +411,7 @@ async fn run_job(
         set: job.set,
         result: ObjectResult {
             key: object.key.clone(),
+            identity: Some(object.identity.clone()),
             set: String::new(),
             format: object.format,
             stored_bytes: restored.stored_bytes,
@@ -508,91 +534,4 @@ async fn validate_sets(
             .extend(verify::run_validations(&planned.policy.validate, &set_dir, &set.name).await);
     }
     findings
-}
-
-fn judge_policy(
-    planned: Planned<'_>,
-    outcomes: &[&JobOutcome],
-    validation: Vec<Finding>,
-    whole_set: bool,
-) -> PolicyResult {
-    let policy = planned.policy;
-    let mut findings = planned.findings;
-    let plan = planned.plan;
-    let newest = plan.as_ref().and_then(|p| p.newest());
-    let (rpo, rpo_finding) = planned.rpo;
-    let time = planned
-        .op
-        .as_ref()
-        .map(|op| op.tuning().policy_time(policy.targets.rto));
-    findings.extend(time.and_then(|t| timeout::policy_timeout(outcomes, t)));
-    let outcomes: Vec<&JobOutcome> = outcomes.iter().copied().filter(|o| !o.abandoned).collect();
-    let outcomes = &outcomes[..];
-    let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
-    let measured = match (
-        outcomes.iter().map(|o| o.started).min(),
-        outcomes.iter().map(|o| o.ended).max(),
-    ) {
-        (Some(first), Some(last)) => last.duration_since(first),
-        _ => Duration::ZERO,
-    };
-    let (rto, mut rto_finding) = judge::judge_rto(
-        &policy.targets,
-        &timings,
-        measured,
-        newest.map_or(0, |s| s.total_bytes),
-        newest.map_or(0, |s| s.total_objects),
-    );
-    // A drill restored the whole set: its measured time is the answer, not a projection.
-    if whole_set && let Some(set) = plan.as_ref().and_then(|p| p.sets.first()) {
-        rto_finding = judge::judge_drill_rto(&policy.targets, &set.name, measured);
-    }
-    let mut objects = Vec::new();
-    for outcome in outcomes {
-        findings.extend(outcome.findings.iter().cloned());
-        let mut result = outcome.result.clone();
-        if let Some(set) = plan.as_ref().and_then(|p| p.sets.get(outcome.set)) {
-            result.set = set.name.clone();
-        }
-        objects.push(result);
-    }
-    objects.sort_by(|a, b| a.set.cmp(&b.set).then_with(|| a.key.cmp(&b.key)));
-    findings.extend(validation);
-    findings.extend(rpo_finding);
-    findings.extend(rto_finding);
-    // One bad object must not flood the summary, history and mail: the rest is counted.
-    let findings = crate::finding::cap(findings);
-    let sets = plan
-        .as_ref()
-        .map(|p| {
-            p.sets
-                .iter()
-                .map(|s| SetResult {
-                    name: s.name.clone(),
-                    date: s.date,
-                    dated_by: s.dated_by,
-                    newest: s.newest,
-                    total_objects: s.total_objects,
-                    total_bytes: s.total_bytes,
-                    sampled_objects: s.objects.len(),
-                    capped_objects: s.capped_objects,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    PolicyResult {
-        name: policy.name.clone(),
-        client: policy.client.clone(),
-        description: policy.description.clone(),
-        file: policy.file.display().to_string(),
-        responsibility: policy.responsibility.clone(),
-        status: Status::of(&findings),
-        findings,
-        rpo,
-        rto,
-        listed_objects: plan.as_ref().map_or(0, |p| p.listed_objects),
-        total_sets: plan.as_ref().map_or(0, |p| p.total_sets),
-        sets,
-        objects,
-    }
 }

@@ -22,6 +22,7 @@ pub(super) fn abandoned(job: &Job<'_>, now: Instant) -> JobOutcome {
         set: job.set,
         result: ObjectResult {
             key: object.key.clone(),
+            identity: Some(object.identity.clone()),
             set: String::new(),
             format: object.format,
             stored_bytes: 0,

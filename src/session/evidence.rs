@@ -56,6 +56,29 @@ pub(super) fn keep(
     Ok(not_kept)
 }
 
+/// The coverage ledgers of `policies` as the history holds them, for the planner. No
+/// history yet: none (every object is new). A history that cannot be read gives empty
+/// ledgers and the message saying so, which the run reports as evidence not kept.
+pub(super) fn ledgers(
+    settings: &Settings,
+    policies: &[&crate::config::Policy],
+) -> (run::Ledgers, Option<String>) {
+    let state = &settings.state_dir;
+    if !state.join(crate::history::DATABASE).exists() {
+        return (run::Ledgers::new(), None);
+    }
+    let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+    match History::open(state).and_then(|h| h.ledgers(&names)) {
+        Ok(ledgers) => (ledgers, None),
+        Err(e) => (
+            run::Ledgers::new(),
+            Some(format!(
+                "cannot read the coverage ledger ({e}): this run's coverage figures count every object as never verified"
+            )),
+        ),
+    }
+}
+
 /// Runs of this state folder whose process died (SIGKILL, power loss, the OOM killer) before
 /// they could record anything are recorded now, as interrupted: the history has no silent
 /// gaps. A marker is only believed in a folder that was the runner's own (mode 0700), and

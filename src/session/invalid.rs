@@ -76,6 +76,8 @@ pub(super) fn entry(policy: &InvalidPolicy, teams: &[Team]) -> PolicyResult {
         total_sets: 0,
         sets: Vec::new(),
         objects: Vec::new(),
+        coverage: None,
+        ledger_changes: Vec::new(),
     }
 }
 

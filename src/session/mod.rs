@@ -251,7 +251,13 @@ impl<'c> Session<'c> {
         }
         let runtime = runtime(Threads::Many)?;
         if self.options.dry_run {
-            let planned = runtime.block_on(run::plan_all(&selected, &start, &settings.storage));
+            let (ledgers, _) = evidence::ledgers(settings, &selected);
+            let planned = runtime.block_on(run::plan_all(
+                &selected,
+                &start,
+                &settings.storage,
+                &ledgers,
+            ));
             events.event(Event::Planned {
                 planned: &planned,
                 seed: start.seed,
@@ -305,8 +311,9 @@ impl<'c> Session<'c> {
         let options = self.run_options();
         evidence::note_start(settings, &run::marker(config, start, &options));
         heartbeat(&runtime, settings, Ping::Start);
+        let (ledgers, ledger_problem) = evidence::ledgers(settings, selected);
         let work = async {
-            let planned = run::plan_all(selected, start, &settings.storage).await;
+            let planned = run::plan_all(selected, start, &settings.storage, &ledgers).await;
             // A drill of a set that does not exist is a mistake, not evidence: refused
             // before anything is restored, recorded or mailed.
             drill::resolve_set(&planned, start.choice)?;
@@ -340,6 +347,18 @@ impl<'c> Session<'c> {
         // and never stops the rest from being kept or sent. The history first: its new head
         // goes into the JSON and the mail.
         let mut not_kept = evidence::keep(settings, &mut result, events)?;
+        // The history's own error is told once: a ledger that could not be read then needs
+        // only its consequence.
+        if let Some(problem) = ledger_problem {
+            let history_failed = not_kept
+                .iter()
+                .any(|m| m.starts_with("cannot record the run"));
+            not_kept.push(if history_failed {
+                "this run's coverage figures count every object as never verified: the coverage ledger could not be read either".into()
+            } else {
+                problem
+            });
+        }
         if let Some(path) = &self.options.json
             && path.as_os_str() == "-"
         {

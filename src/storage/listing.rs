@@ -163,6 +163,7 @@ pub async fn list_into(
             key: key.to_string(),
             size: meta.content_length(),
             modified: meta.last_modified().map(Into::into),
+            etag: meta.etag().map(str::to_string),
         });
     }
 }

@@ -1,6 +1,7 @@
 //! Policies resolved from YAML text: names, storage references, globs and their errors.
 
 use super::*;
+use crate::config::ObjectsPerSet;
 use crate::config::yaml;
 
 const MINIMAL: &str = "name: acme-files\nclient: Acme\nstorage:\n  service: fs\n  root: buckets/acme\nbackups:\n  prefix: files\ntargets:\n  rpo: 26h\n  rto: 4h\n";

@@ -241,21 +241,38 @@ pub(super) fn policy_stats(name: &str, results: &[Recorded], span: &Span) -> Pol
         days_since_last_pass: last_pass
             .map(|t| span.end.duration_since(t).as_secs_f64().max(0.0) / 86_400.0),
         open_failures: 0,
+        coverage: results.iter().rev().find_map(|(_, p)| p.coverage.clone()),
         days: day_strip(results, span),
-        series: results
-            .iter()
-            .map(|(r, p)| SeriesPoint {
-                at: r.started_at,
-                backup_age_seconds: p.rpo_age_seconds,
-                rpo_target_seconds: p.rpo_target_seconds,
-                measured_seconds: judged(p).then_some(p.rto_measured_seconds),
-                projected_seconds: p.rto_projected_seconds,
-                rto_target_seconds: p.rto_target_seconds,
-                throughput_bytes_per_second: p.throughput_bytes_per_second,
-                restored_bytes: p.objects.iter().map(|o| o.restored_bytes).sum(),
-            })
-            .collect(),
+        series: series(results),
     }
+}
+
+/// One point per run for the charts.
+fn series(results: &[Recorded]) -> Vec<SeriesPoint> {
+    // An invalid policy file's entry was never judged: its zero is no measurement.
+    let judged = |p: &StoredPolicy| {
+        p.findings
+            .iter()
+            .all(|(kind, _, _)| kind != "invalid_policy")
+    };
+    results
+        .iter()
+        .map(|(r, p)| SeriesPoint {
+            at: r.started_at,
+            backup_age_seconds: p.rpo_age_seconds,
+            rpo_target_seconds: p.rpo_target_seconds,
+            measured_seconds: judged(p).then_some(p.rto_measured_seconds),
+            projected_seconds: p.rto_projected_seconds,
+            rto_target_seconds: p.rto_target_seconds,
+            throughput_bytes_per_second: p.throughput_bytes_per_second,
+            restored_bytes: p.objects.iter().map(|o| o.restored_bytes).sum(),
+            coverage_share: p
+                .coverage
+                .as_ref()
+                .filter(|c| c.retained_objects > 0)
+                .map(|c| c.verified_within_objects as f64 / c.retained_objects as f64),
+        })
+        .collect()
 }
 
 /// One status a day, from the span's first day to its last, in the report's zone: the
@@ -383,6 +400,7 @@ mod tests {
                 rto_projected_seconds: None,
                 throughput_bytes_per_second: None,
                 newest_set: Some(day.into()),
+                coverage: None,
                 objects: vec![crate::history::StoredObject {
                     key: format!("{day}/db.tar.zst"),
                     set: day.into(),

@@ -236,6 +236,7 @@ mod tests {
                 rto_projected_seconds: Some(20.0),
                 throughput_bytes_per_second: None,
                 newest_set: Some(newest.into()),
+                coverage: None,
                 findings: kinds
                     .iter()
                     .map(|(k, o)| (k.to_string(), o.map(str::to_string), String::new()))

@@ -197,6 +197,8 @@ pub struct PolicyStats {
     pub days_since_last_pass: Option<f64>,
     /// Failure episodes of this policy still open at the end of the period.
     pub open_failures: usize,
+    /// Coverage after the policy's last run in the period that recorded it.
+    pub coverage: Option<crate::plan::coverage::Coverage>,
     pub days: Vec<(Date, Day)>,
     pub series: Vec<SeriesPoint>,
 }
@@ -214,6 +216,8 @@ pub struct SeriesPoint {
     pub throughput_bytes_per_second: Option<f64>,
     /// Bytes restored in the run: a throughput measured over a few KiB is no trend.
     pub restored_bytes: u64,
+    /// Share of the retained objects verified within the coverage window after the run.
+    pub coverage_share: Option<f64>,
 }
 
 /// What a failure episode was about: one object (a corrupt archive, a checksum mismatch),

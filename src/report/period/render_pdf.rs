@@ -7,13 +7,14 @@
 
 use serde::Serialize;
 
-use super::charts;
-use super::model::{Overall, Paper, PeriodReport};
+use super::charts::{self, Span};
+use super::coverage_chart;
+use super::model::{Day, Overall, Paper, PeriodReport};
 use super::pdf_world::ReportWorld;
 use super::rows::{
     CHANGE_COLUMNS, CONTROL_COLUMNS, DRILL_COLUMNS, EVIDENCE_COLUMNS, INCIDENT_COLUMNS,
     POLICY_COLUMNS, SUMMARY_COLUMNS, VOIDED_COLUMNS, change_row, control_rows, days_of, drill_row,
-    evidence_row, incident_row, policy_rows, summary_rows, voided_rows, when,
+    evidence_row, incident_row, policy_rows, summary_rows, voided_rows, when, worst,
 };
 
 /// The template; it reads `data.json` and the files named in it.
@@ -49,11 +50,27 @@ impl Table {
     }
 }
 
-/// A chart: an SVG file handed to typst, with a caption.
+/// What a chart function gave: a drawing (an SVG file handed to typst) or the line of text
+/// it gives instead (why there is no chart).
 #[derive(Serialize)]
-struct Chart {
-    caption: Option<String>,
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Piece {
+    Svg { file: String },
+    Note { text: String },
+}
+
+/// A policy's day strip, under its counts.
+#[derive(Serialize)]
+struct Strip {
+    caption: String,
     file: String,
+}
+
+/// A policy's charts and notes.
+#[derive(Serialize)]
+struct PolicyCharts {
+    policy: String,
+    pieces: Vec<Piece>,
 }
 
 /// The changes against the previous period.
@@ -84,8 +101,10 @@ struct Document {
     summary: Table,
     changes: Changes,
     policies: Table,
-    strips: Vec<Chart>,
-    trends: Vec<(String, Vec<Chart>)>,
+    /// The key to the strips.
+    key: Option<String>,
+    strips: Vec<Strip>,
+    charts: Vec<PolicyCharts>,
     incidents: Option<Table>,
     drills: Option<Table>,
     controls: Option<Table>,
@@ -93,24 +112,57 @@ struct Document {
     evidence: Table,
 }
 
-/// The `<svg …>…</svg>` elements of a chart's HTML, each made a standalone SVG file.
-fn svgs(html: &str) -> Vec<String> {
+/// A chart's HTML cut into its drawings (`<svg …>…</svg>`, each made a standalone SVG) and
+/// the text between them (tags dropped, entities read back), in order.
+fn pieces(html: &str) -> Vec<(bool, String)> {
     let mut out = Vec::new();
     let mut rest = html;
-    while let Some(start) = rest.find("<svg") {
-        let Some(len) = rest[start..].find("</svg>") else {
-            break;
+    loop {
+        let (before, svg, after) = match rest.find("<svg").and_then(|start| {
+            let len = rest[start..].find("</svg>")?;
+            Some((start, start + len + "</svg>".len()))
+        }) {
+            Some((start, end)) => (&rest[..start], Some(&rest[start..end]), &rest[end..]),
+            None => (rest, None, ""),
         };
-        let end = start + len + "</svg>".len();
-        let svg = &rest[start..end];
-        out.push(if svg.contains("xmlns=") {
-            svg.to_string()
-        } else {
-            svg.replacen("<svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"", 1)
-        });
-        rest = &rest[end..];
+        let text = plain_text(before);
+        if !text.is_empty() {
+            out.push((false, text));
+        }
+        let Some(svg) = svg else {
+            return out;
+        };
+        out.push((
+            true,
+            if svg.contains("xmlns=") {
+                svg.to_string()
+            } else {
+                svg.replacen("<svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"", 1)
+            },
+        ));
+        rest = after;
     }
-    out
+}
+
+/// HTML as the words it shows: tags dropped, the five escapes read back, spaces collapsed.
+fn plain_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A chart's HTML as text, whether the chart module hands out a `String` or markup.
@@ -131,38 +183,87 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The charts (day strips, and per policy its trend charts) as SVG files, and the logo.
+/// The charts (the strips' key, a strip per policy, and per policy its charts) as SVG files,
+/// and the logo.
 struct Files {
     files: Vec<(String, Vec<u8>)>,
-    strips: Vec<Chart>,
-    trends: Vec<(String, Vec<Chart>)>,
+    key: Option<String>,
+    strips: Vec<Strip>,
+    charts: Vec<PolicyCharts>,
     logo: Option<String>,
 }
 
 fn files(report: &PeriodReport) -> Files {
+    let tz = report.presentation.zone();
+    // The same span as the HTML's charts: the period, or up to now while it runs.
+    let span = Span {
+        tz: &tz,
+        from: report.period.from,
+        to: report.generated_at.min(report.period.to),
+    };
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut chart = |caption: Option<String>, svg: String| {
+    let mut add = |svg: String| {
         let file = format!("charts/{}.svg", files.len());
         files.push((file.clone(), svg.into_bytes()));
-        Chart { caption, file }
+        file
     };
-    let strips = svgs(&text(charts::day_strips(report)));
-    let named = strips.len() == report.policies.len();
-    let strips: Vec<Chart> = strips
-        .into_iter()
-        .enumerate()
-        .map(|(i, svg)| chart(named.then(|| report.policies[i].policy.clone()), svg))
+    let mut svg_of = |html: String| {
+        pieces(&html)
+            .into_iter()
+            .find(|(svg, _)| *svg)
+            .map(|(_, svg)| add(svg))
+    };
+    let key = svg_of(text(charts::day_key()));
+    let strips = report
+        .policies
+        .iter()
+        .filter_map(|s| {
+            let count = |d: Day| s.days.iter().filter(|(_, x)| *x == d).count();
+            let caption = format!(
+                "{}: {} days passed, {} days failed, {} days without a run",
+                s.policy,
+                count(Day::Pass),
+                count(Day::Fail),
+                count(Day::NotRun)
+            );
+            let file = svg_of(text(charts::day_strip(&s.days)))?;
+            Some(Strip { caption, file })
+        })
         .collect();
-    let trends = report
+    let mut add = |svg: String| {
+        let file = format!("charts/{}.svg", files.len());
+        files.push((file.clone(), svg.into_bytes()));
+        file
+    };
+    let charts = report
         .policies
         .iter()
         .map(|s| {
-            let html = text(charts::trend(s, report.period.from, report.period.to));
-            let charts = svgs(&html)
-                .into_iter()
-                .map(|svg| chart(None, svg))
-                .collect();
-            (s.policy.clone(), charts)
+            let mut shown: Vec<Piece> = Vec::new();
+            let mut show = |html: String, shown: &mut Vec<Piece>| {
+                for (svg, content) in pieces(&html) {
+                    shown.push(if svg {
+                        Piece::Svg { file: add(content) }
+                    } else {
+                        Piece::Note { text: content }
+                    });
+                }
+            };
+            show(text(charts::backup_age(s, &span)), &mut shown);
+            show(
+                text(charts::restore_time(&s.series, s.rto_target_seconds, &span)),
+                &mut shown,
+            );
+            let worst = worst(s);
+            if !worst.is_empty() {
+                shown.push(Piece::Note { text: worst });
+            }
+            show(text(charts::throughput(s, &span)), &mut shown);
+            show(text(coverage_chart::coverage(s, &span)), &mut shown);
+            PolicyCharts {
+                policy: s.policy.clone(),
+                pieces: shown,
+            }
         })
         .collect();
     let logo = report.presentation.logo.as_ref().and_then(|logo| {
@@ -178,8 +279,9 @@ fn files(report: &PeriodReport) -> Files {
     });
     Files {
         files,
+        key,
         strips,
-        trends,
+        charts,
         logo,
     }
 }
@@ -218,8 +320,9 @@ fn document(report: &PeriodReport) -> (Document, Vec<(String, Vec<u8>)>) {
     let tz = report.presentation.zone();
     let Files {
         files,
+        key,
         strips,
-        trends,
+        charts,
         logo,
     } = files(report);
     let summary = &report.summary;
@@ -279,8 +382,9 @@ fn document(report: &PeriodReport) -> (Document, Vec<(String, Vec<u8>)>) {
         summary: Table::new(SUMMARY_COLUMNS, summary_rows(report)),
         changes,
         policies: Table::new(POLICY_COLUMNS, policy_rows(report)),
+        key,
         strips,
-        trends,
+        charts,
         incidents: non_empty(Table::new(
             INCIDENT_COLUMNS,
             report
@@ -351,16 +455,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn svgs_are_cut_out_of_the_chart_html_as_files() {
-        let html = "<div><p>x</p><svg width=\"2\"><rect/></svg></div><svg xmlns=\"http://www.w3.org/2000/svg\"></svg>";
+    fn chart_html_is_cut_into_drawings_and_notes() {
+        let html = "<div><p>x &amp; y</p><svg width=\"2\"><rect/></svg></div><svg xmlns=\"http://www.w3.org/2000/svg\"></svg><p class=\"note\">Too   few &lt;KiB&gt;</p>";
         assert_eq!(
-            svgs(html),
+            pieces(html),
             [
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"2\"><rect/></svg>",
-                "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>"
+                (false, "x & y".to_string()),
+                (
+                    true,
+                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"2\"><rect/></svg>".into()
+                ),
+                (
+                    true,
+                    "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>".into()
+                ),
+                (false, "Too few <KiB>".into()),
             ]
         );
-        assert!(svgs("<svg unclosed").is_empty());
+        assert!(pieces("<svg unclosed").is_empty());
     }
 
     /// A report with no run, for a client whose name and description are markup in every

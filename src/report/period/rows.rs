@@ -1,7 +1,7 @@
-//! The rows and columns every format of the period report shows, so Markdown, CSV and HTML
-//! carry the same numbers in the same words. It exists so the renderers share one reading of
-//! the model without importing each other. It must not compute figures (they come ready in
-//! the model) nor know any format's markup.
+//! The rows and columns the period report shows people, so Markdown and HTML carry the same
+//! numbers in the same words (the CSV carries raw numbers of its own). It exists so the
+//! renderers share one reading of the model without importing each other. It must not
+//! compute figures (they come ready in the model) nor know any format's markup.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -42,16 +42,34 @@ fn of_runs(n: usize, runs: usize) -> String {
 }
 
 /// The first page: one line per policy.
-pub(super) const SUMMARY_COLUMNS: [&str; 6] = [
+pub(super) const SUMMARY_COLUMNS: [&str; 7] = [
     "policy",
     "last run",
     "verified runs",
     "RPO met (drills not counted)",
     "RTO met",
+    "backups verified within window",
     "open failures (to act)",
 ];
 
-pub(super) fn summary_rows(report: &PeriodReport) -> Vec<[String; 6]> {
+/// A policy's coverage as its last run left it: `9 of 10 within 30d`.
+fn coverage_cell(c: Option<&crate::plan::coverage::Coverage>) -> String {
+    let Some(c) = c else {
+        return "not recorded".into();
+    };
+    let window = secs(c.window_days * 86_400.0);
+    let target = if c.target_days.is_some() {
+        ""
+    } else {
+        ", no target"
+    };
+    format!(
+        "{} of {} within {window}{target}",
+        c.verified_within_objects, c.retained_objects
+    )
+}
+
+pub(super) fn summary_rows(report: &PeriodReport) -> Vec<[String; 7]> {
     let tz = report.presentation.zone();
     report
         .policies
@@ -76,6 +94,7 @@ pub(super) fn summary_rows(report: &PeriodReport) -> Vec<[String; 6]> {
                 of_runs(s.verified_runs, s.runs),
                 of_runs(s.rpo_met_runs, s.rpo_judged_runs),
                 of_runs(s.rto_met_runs, s.runs),
+                coverage_cell(s.coverage.as_ref()),
                 open,
             ]
         })
@@ -300,18 +319,22 @@ pub(super) fn voided_rows(report: &PeriodReport) -> Vec<[String; 5]> {
         .collect()
 }
 
-/// The CSV's column of voided runs for `policy`: `RUN: reason (voided by NAME)`, `; `-joined.
-pub(super) fn voided_runs_of(report: &PeriodReport, policy: &str) -> String {
-    report
-        .evidence
-        .iter()
-        .filter_map(|e| {
-            let v = e.voided.as_ref()?;
-            v.policies
-                .iter()
-                .any(|p| p == policy)
-                .then(|| format!("{}: {} (voided by {})", e.run_id, v.reason, v.by))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+/// The worst figures of a policy in one sentence, written under its charts: a restore of
+/// milliseconds against an RTO of hours draws as a line at zero. Empty without a run.
+pub(super) fn worst(s: &super::model::PolicyStats) -> String {
+    if s.runs == 0 {
+        return String::new();
+    }
+    let age = s
+        .rpo_worst_age_seconds
+        .map_or_else(|| "not known".to_string(), secs);
+    let projected = s
+        .rto_projected_worst_seconds
+        .map_or_else(|| "none".to_string(), secs);
+    format!(
+        "Worst newest-backup age {age} against the RPO of {}; worst restore measured {}, projected full restore {projected}, against the RTO of {}.",
+        secs(s.rpo_target_seconds),
+        secs(s.rto_measured_worst_seconds),
+        secs(s.rto_target_seconds)
+    )
 }

@@ -19,6 +19,7 @@ fn stored(day: &str, imaging_passes: bool) -> StoredRun {
         rto_projected_seconds: Some(1800.0),
         throughput_bytes_per_second: Some(150.0 * 1024.0 * 1024.0),
         newest_set: Some(day.into()),
+        coverage: None,
         objects: vec![crate::history::StoredObject {
             key: format!("{day}/{name}.tar.zst"),
             set: day.into(),

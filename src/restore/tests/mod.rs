@@ -93,6 +93,9 @@ impl Bench {
     ) -> Restored {
         std::fs::write(self.bucket.join(key), bytes).unwrap();
         let object = PlannedObject {
+            identity: "size:0,modified:unknown".into(),
+            last_verified: None,
+            overdue: false,
             key: key.into(),
             path_in_set: key.into(),
             size: bytes.len() as u64,

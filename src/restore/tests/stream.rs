@@ -52,6 +52,9 @@ async fn size_limit_stops_the_transfer_early() {
 async fn missing_object_is_a_storage_error() {
     let b = bench();
     let object = PlannedObject {
+        identity: "size:0,modified:unknown".into(),
+        last_verified: None,
+        overdue: false,
         key: "nope.zst".into(),
         path_in_set: "nope.zst".into(),
         size: 1,
@@ -231,6 +234,9 @@ async fn a_chunk_over_half_the_budget_does_not_wait_for_itself() {
     let b = bench();
     let data = noise(5 * IN_FLIGHT_BYTES / 2, 9);
     let object = PlannedObject {
+        identity: "size:0,modified:unknown".into(),
+        last_verified: None,
+        overdue: false,
         key: "big.bin".into(),
         path_in_set: "big.bin".into(),
         size: data.len() as u64,

@@ -1,0 +1,128 @@
+//! Judging one policy from its objects' outcomes: the RTO measured and projected, the RPO
+//! from the plan, the findings capped, and coverage after this run (the plan's figures with
+//! the objects it verified, and the `coverage_gap` finding against `sample.coverage`). Pure:
+//! it must not restore, list or read the clock (`now` is the run's start).
+
+use std::time::Duration;
+
+use super::{JobOutcome, Planned, timeout};
+use crate::finding::Finding;
+use crate::judge::{self, Status, Timing};
+use crate::plan::coverage::{self, Coverage};
+use crate::plan::{PlannedObject, PolicyPlan};
+use crate::results::{ObjectResult, PolicyResult, SetResult};
+
+pub(super) fn judge_policy(
+    planned: Planned<'_>,
+    outcomes: &[&JobOutcome],
+    validation: Vec<Finding>,
+    whole_set: bool,
+    now: jiff::Timestamp,
+) -> PolicyResult {
+    let policy = planned.policy;
+    let mut findings = planned.findings;
+    let plan = planned.plan;
+    let newest = plan.as_ref().and_then(|p| p.newest());
+    let (rpo, rpo_finding) = planned.rpo;
+    let time = planned
+        .op
+        .as_ref()
+        .map(|op| op.tuning().policy_time(policy.targets.rto));
+    findings.extend(time.and_then(|t| timeout::policy_timeout(outcomes, t)));
+    let outcomes: Vec<&JobOutcome> = outcomes.iter().copied().filter(|o| !o.abandoned).collect();
+    let outcomes = &outcomes[..];
+    let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
+    let measured = match (
+        outcomes.iter().map(|o| o.started).min(),
+        outcomes.iter().map(|o| o.ended).max(),
+    ) {
+        (Some(first), Some(last)) => last.duration_since(first),
+        _ => Duration::ZERO,
+    };
+    let (rto, mut rto_finding) = judge::judge_rto(
+        &policy.targets,
+        &timings,
+        measured,
+        newest.map_or(0, |s| s.total_bytes),
+        newest.map_or(0, |s| s.total_objects),
+    );
+    // A drill restored the whole set: its measured time is the answer, not a projection.
+    if whole_set && let Some(set) = plan.as_ref().and_then(|p| p.sets.first()) {
+        rto_finding = judge::judge_drill_rto(&policy.targets, &set.name, measured);
+    }
+    let mut objects = Vec::new();
+    for outcome in outcomes {
+        findings.extend(outcome.findings.iter().cloned());
+        let mut result = outcome.result.clone();
+        if let Some(set) = plan.as_ref().and_then(|p| p.sets.get(outcome.set)) {
+            result.set = set.name.clone();
+        }
+        objects.push(result);
+    }
+    objects.sort_by(|a, b| a.set.cmp(&b.set).then_with(|| a.key.cmp(&b.key)));
+    findings.extend(validation);
+    findings.extend(rpo_finding);
+    findings.extend(rto_finding);
+    let (coverage, ledger_changes) = match plan.as_ref() {
+        Some(plan) => {
+            let coverage = after_run(plan, &objects, now);
+            findings.extend(judge::judge_coverage(&coverage));
+            (Some(coverage), plan.ledger_changes.clone())
+        }
+        None => (None, Vec::new()),
+    };
+    // One bad object must not flood the summary, history and mail: the rest is counted.
+    let findings = crate::finding::cap(findings);
+    let sets = plan
+        .as_ref()
+        .map(|p| {
+            p.sets
+                .iter()
+                .map(|s| SetResult {
+                    name: s.name.clone(),
+                    date: s.date,
+                    dated_by: s.dated_by,
+                    newest: s.newest,
+                    total_objects: s.total_objects,
+                    total_bytes: s.total_bytes,
+                    sampled_objects: s.objects.len(),
+                    capped_objects: s.capped_objects,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    PolicyResult {
+        name: policy.name.clone(),
+        client: policy.client.clone(),
+        description: policy.description.clone(),
+        file: policy.file.display().to_string(),
+        responsibility: policy.responsibility.clone(),
+        status: Status::of(&findings),
+        findings,
+        rpo,
+        rto,
+        listed_objects: plan.as_ref().map_or(0, |p| p.listed_objects),
+        total_sets: plan.as_ref().map_or(0, |p| p.total_sets),
+        sets,
+        objects,
+        coverage,
+        ledger_changes,
+    }
+}
+
+/// Coverage after this run: the plan's figures with the objects this run verified.
+fn after_run(plan: &PolicyPlan, objects: &[ObjectResult], now: jiff::Timestamp) -> Coverage {
+    let planned: std::collections::HashMap<&str, &PlannedObject> = plan
+        .sets
+        .iter()
+        .flat_map(|s| &s.objects)
+        .map(|o| (o.key.as_str(), o))
+        .collect();
+    let verified: Vec<(&str, u64, Option<jiff::Timestamp>, bool)> = objects
+        .iter()
+        .filter(|o| o.status == Status::Pass)
+        .filter_map(|o| planned.get(o.key.as_str()))
+        .map(|o| (o.key.as_str(), o.size, o.last_verified, o.overdue))
+        .collect();
+    coverage::after_run(plan.coverage.clone(), &plan.oldest, &verified, now)
+}
