@@ -422,3 +422,71 @@ fn the_pdf_text_carries_the_report_with_every_word_whole_and_its_first_page_is_r
         "no PNG of the first page: {out}"
     );
 }
+
+#[test]
+fn the_pdf_carries_the_msps_branding_on_letter_paper_in_the_chosen_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config(dir.path());
+    std::fs::write(
+        config.join("logo.svg"),
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="80" height="30"><rect width="80" height="30" fill="#aa3300"/></svg>"##,
+    )
+    .unwrap();
+    common::append_settings(
+        &config,
+        "report:\n  timezone: America/New_York\n  msp_name: Northwind IT <Services>\n  logo: logo.svg\n  accent: \"#aa3300\"\n  paper: letter\n",
+    );
+    let now = "2026-10-02T02:00:00Z";
+    common::date_fixtures_as_of(&config, now);
+    run_code(
+        restore_drill(&config, &["run"]).env("RESTORE_DRILL_NOW", now),
+        1,
+    );
+    let pdf = dir.path().join("q4.pdf");
+    report(&config, None, &pdf);
+    let info = run(Command::new(tool("pdfinfo")).arg(&pdf));
+    let mut failures = Failures::new();
+    failures.check(info.stdout.contains("612 x 792 pts (letter)"), || {
+        format!("not Letter paper: {info}")
+    });
+    let text = pdf_text(&pdf);
+    failures.check(
+        text.contains("America/New_York") && text.contains("Prepared by Northwind IT <Services>."),
+        || "the zone or the MSP is not named".into(),
+    );
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    for (n, page) in pages.iter().enumerate() {
+        failures.check(
+            page.contains("Northwind IT <Services>") && page.contains(CLIENT),
+            || format!("page {} does not carry the MSP and the client", n + 1),
+        );
+    }
+    failures.assert_none_for(&text);
+}
+
+/// A logo file that is not a decodable image: the PDF is refused naming report.logo.
+#[test]
+fn a_logo_the_pdf_cannot_draw_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config(dir.path());
+    // A PNG signature and header with a broken checksum.
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\0\x01\0\0\x05\0\x01\r\n-\xb4\0\0\0\0IEND\xaeB`\x82";
+    std::fs::write(config.join("logo.png"), png).unwrap();
+    common::append_settings(&config, "report:\n  logo: logo.png\n");
+    let pdf = dir.path().join("q4.pdf");
+    let out = run(bin()
+        .args(["report", "--client", CLIENT, "--quarter", "2026-Q4", "-o"])
+        .arg(&pdf)
+        .arg("--config-dir")
+        .arg(&config));
+    assert!(
+        out.code == 4
+            && out.stderr.contains("report.logo")
+            && out.stderr.contains("PNG, JPEG or SVG"),
+        "{out}"
+    );
+    assert!(!pdf.exists(), "a PDF was written: {out}");
+}

@@ -204,10 +204,12 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     // credentials in its debug records, and opendal prints its builders' `Debug` (bucket,
     // endpoint, values read from `${…}` references) when an operator is built, so their
     // records are dropped at any level: storage is logged by our own interceptor
-    // (`storage::StorageLog`), which names only plain settings.
+    // (`storage::StorageLog`), which names only plain settings. usvg (the PDF's SVG reader)
+    // warns about empty polylines in the charts, which change nothing drawn.
     let _ = tracing_log::LogTracer::builder()
         .ignore_crate("reqsign")
         .ignore_crate("opendal")
+        .ignore_crate("usvg")
         .init();
 }
 

@@ -27,6 +27,10 @@ const TEMPLATE: &str = include_str!("report.typ");
 pub enum PdfError {
     #[error("cannot typeset the PDF: {0}")]
     Typeset(String),
+    #[error(
+        "the logo (report.logo, {media_type}) cannot be drawn in the PDF ({why}): save it again as PNG, JPEG or SVG, or remove report.logo"
+    )]
+    Logo { media_type: String, why: String },
 }
 
 /// A table as the template draws it: header, rows of text, and for struck-through rows
@@ -419,7 +423,22 @@ fn typeset(report: &PeriodReport) -> Result<typst::layout::PagedDocument, PdfErr
     let json = serde_json::to_vec(&document).map_err(|e| PdfError::Typeset(e.to_string()))?;
     files.push(("data.json".into(), json));
     let world = ReportWorld::new(TEMPLATE, files);
-    typst::compile(&world).output.map_err(|e| diagnostics(&e))
+    let failed = match typst::compile(&world).output {
+        Ok(paged) => return Ok(paged),
+        Err(e) => diagnostics(&e),
+    };
+    // A logo that cannot be decoded is the one thing a user can get wrong: say so.
+    if let Some(logo) = &report.presentation.logo {
+        let mut plain = report.clone();
+        plain.presentation.logo = None;
+        if typeset(&plain).is_ok() {
+            return Err(PdfError::Logo {
+                media_type: logo.media_type.clone(),
+                why: failed.to_string(),
+            });
+        }
+    }
+    Err(failed)
 }
 
 /// The report as a PDF (A4 or Letter from the presentation), fonts embedded.
