@@ -465,6 +465,13 @@ fn the_pdf_carries_the_msps_branding_on_letter_paper_in_the_chosen_zone() {
         );
     }
     failures.assert_none_for(&text);
+    if let Some(shots) = std::env::var_os("RESTORE_DRILL_SHOTS") {
+        let out = run(Command::new(tool("pdftoppm"))
+            .args(["-png", "-r", "80", "-f", "1", "-l", "1"])
+            .arg(&pdf)
+            .arg(Path::new(&shots).join("branded-letter")));
+        assert_eq!(out.code, 0, "{out}");
+    }
 }
 
 /// A logo file that is not a decodable image: the PDF is refused naming report.logo.
