@@ -466,6 +466,7 @@ fn the_pdf_carries_the_msps_branding_on_letter_paper_in_the_chosen_zone() {
     }
     failures.assert_none_for(&text);
     if let Some(shots) = std::env::var_os("RESTORE_DRILL_SHOTS") {
+        std::fs::create_dir_all(&shots).unwrap();
         let out = run(Command::new(tool("pdftoppm"))
             .args(["-png", "-r", "80", "-f", "1", "-l", "1"])
             .arg(&pdf)
