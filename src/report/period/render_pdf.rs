@@ -92,6 +92,8 @@ struct Document {
     period: String,
     prepared_by: Option<String>,
     meta: String,
+    /// The zone the times are in, for every page's footer.
+    zone: String,
     chain_head: String,
     /// `#rrggbb`; none for the default.
     accent: Option<String>,
@@ -359,6 +361,7 @@ fn document(report: &PeriodReport) -> (Document, Vec<(String, Vec<u8>)>) {
             when(&tz, report.generated_at),
             report.presentation.timezone,
         ),
+        zone: report.presentation.timezone.clone(),
         chain_head: report
             .chain_head
             .clone()
