@@ -314,7 +314,11 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             plan.sampled_objects(),
             format_bytes(plan.sampled_bytes())
         );
-        let _ = writeln!(out, "  coverage before this run: {}", coverage_words(&plan.coverage));
+        let _ = writeln!(
+            out,
+            "  coverage before this run: {}",
+            coverage_words(&plan.coverage)
+        );
         let rotating = policy.sample.coverage.is_some();
         for set in &plan.sets {
             let date = match (set.date, set.dated_by) {
