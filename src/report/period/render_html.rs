@@ -126,7 +126,7 @@ fn overall(report: &PeriodReport) -> Markup {
                 span class="mark" aria-hidden="true" { (mark) } " "
                 "Overall: " strong { (s.label.to_uppercase()) }
             }
-            p class="headline" { (Shown(&s.headline)) }
+            p class="headline" { (unbroken_names(&s.headline, report)) }
             p class="meta" {
                 "Counted: " (count(s.runs, "run", "runs")) " (voided runs left out), "
                 (count(s.drills, "manual drill", "manual drills")) "; open failures: " (s.open_failures) "."
@@ -141,6 +141,37 @@ fn verdict_look(v: Verdict) -> (&'static str, &'static str) {
         Verdict::Verified => ("ok", "✓"),
         Verdict::Failed => ("bad", "✗"),
         _ => ("warn", "!"),
+    }
+}
+
+/// `text` with the report's policy names kept whole on a line (a name breaks at its hyphen
+/// otherwise: "bright-" / "imaging").
+fn unbroken_names(text: &str, report: &PeriodReport) -> Markup {
+    let mut names: Vec<&str> = report.policies.iter().map(|p| p.policy.as_str()).collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let next = names
+            .iter()
+            .filter_map(|n| rest.find(n).map(|at| (at, *n)))
+            .min_by_key(|(at, n)| (*at, std::cmp::Reverse(n.len())));
+        match next {
+            Some((at, name)) => {
+                pieces.push((&rest[..at], false));
+                pieces.push((name, true));
+                rest = &rest[at + name.len()..];
+            }
+            None => {
+                pieces.push((rest, false));
+                rest = "";
+            }
+        }
+    }
+    html! {
+        @for (piece, name) in pieces {
+            @if name { span class="nowrap" { (Shown(piece)) } } @else { (Shown(piece)) }
+        }
     }
 }
 
@@ -439,7 +470,7 @@ thead{display:table-header-group}\
 tr{break-inside:avoid}\
 th,td{padding:3px 5px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top;word-break:normal;overflow-wrap:normal;hyphens:none}\
 th{background:#f6f8fa;border-bottom:1.5px solid var(--accent);font-weight:bold}\
-.fixed,td.fixed{white-space:nowrap}\
+.fixed,td.fixed,.nowrap{white-space:nowrap}\
 td.hash{min-width:30mm}td.hash,code.hash{overflow-wrap:anywhere;font-family:'DejaVu Sans Mono','Liberation Mono',monospace;font-size:7pt}\
 td.id{white-space:nowrap;font-family:'DejaVu Sans Mono','Liberation Mono',monospace;font-size:7pt}\
 table.summary{font-size:9.5pt}table.summary td{padding:5px 6px}\
