@@ -160,9 +160,9 @@ fn every_statement_of_the_report_is_true() {
         "| 1h | 1.4 | 5 of 5 |",
         "| files | 5 | 0% |",
         // The corrupt object of 2026-10-01 was never verified clean: superseded, not resolved.
-        "| db | object d/2026-10-01/db.zst (set 2026-10-01) | checksum_mismatch, corrupt_archive (1 failing runs) | 2026-10-01 02:00 UTC | superseded by set 2026-10-03 | 2026-10-03 02:00 UTC | 2d | Northwind NOC |",
+        "| db | object d/2026-10-01/db.zst (set 2026-10-01) | checksum_mismatch, corrupt_archive (1 failing run) | 2026-10-01 02:00 UTC | superseded by set 2026-10-03 | 2026-10-03 02:00 UTC | 2d | Northwind NOC |",
         // The same object re-uploaded and verified clean: resolved.
-        "| db | object d/2026-10-10/db.zst (set 2026-10-10) | checksum_mismatch, corrupt_archive (1 failing runs) | 2026-10-10 02:00 UTC | resolved | 2026-10-11 02:00 UTC | 24h | Northwind NOC |",
+        "| db | object d/2026-10-10/db.zst (set 2026-10-10) | checksum_mismatch, corrupt_archive (1 failing run) | 2026-10-10 02:00 UTC | resolved | 2026-10-11 02:00 UTC | 24h | Northwind NOC |",
         // Carried over from the previous quarter, still open.
         "| files | the policy | rto_exceeded (6 failing runs) | 2026-09-30 02:00 UTC | open | - | - | Northwind NOC |",
         // The drill: policy, set, size and files, wall time against the RTO, people.

@@ -157,9 +157,10 @@ fn write(
         );
     }
     outln!(
-        "report: {} ({} runs, {} policies, chain head {})",
+        "report: {} ({} runs counted, {} voided, {} policies, chain head {})",
         output.display(),
-        report.evidence.len(),
+        report.summary.runs,
+        report.evidence.len() - report.summary.runs,
         report.policies.len(),
         report.chain_head.as_deref().unwrap_or("none")
     );

@@ -200,7 +200,12 @@ pub(super) fn incident_row(tz: &TimeZone, i: &Incident) -> [String; 8] {
     [
         i.policy.clone(),
         what,
-        format!("{} ({} failing runs)", i.kinds.join(", "), i.failing_runs),
+        format!(
+            "{} ({} failing {})",
+            i.kinds.join(", "),
+            i.failing_runs,
+            if i.failing_runs == 1 { "run" } else { "runs" }
+        ),
         when(tz, i.first_seen),
         state,
         i.ended_at.map_or_else(|| "-".into(), |t| when(tz, t)),
