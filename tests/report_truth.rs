@@ -76,6 +76,11 @@ impl Quarter {
     }
 
     fn report(&self, out: &Path) -> String {
+        self.write_report(out);
+        std::fs::read_to_string(out).unwrap()
+    }
+
+    fn write_report(&self, out: &Path) {
         run_ok(
             bin()
                 .args(["report", "--client", CLIENT, "--quarter", "2026-Q4", "-o"])
@@ -84,7 +89,6 @@ impl Quarter {
                 .arg(&self.config)
                 .env("RESTORE_DRILL_NOW", "2026-10-14T12:00:00Z"),
         );
-        std::fs::read_to_string(out).unwrap()
     }
 }
 
@@ -179,4 +183,41 @@ fn every_statement_of_the_report_is_true() {
         "the voided run's finding opened an episode".into()
     });
     failures.assert_none_for(format!("the report:\n{md}"));
+}
+
+/// The same statements in the PDF's text (poppler's `pdftotext`), each phrase whole.
+#[test]
+fn the_pdf_says_the_same_with_every_word_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = quarter(dir.path());
+    let pdf = dir.path().join("q.pdf");
+    q.write_report(&pdf);
+    let out = std::process::Command::new("/usr/bin/pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
+    assert!(out.status.success(), "{out:?}");
+    // Lines joined: a cell's words may wrap, never a word itself.
+    let text = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut failures = Failures::new();
+    for expected in [
+        "Overall: ACTION NEEDED.",
+        "1 failure is open in files (to act: Northwind NOC).",
+        "verified, RTO missed",
+        "superseded by set 2026-10-03",
+        "resolved",
+        "Changes against 2026-Q3",
+        "upload was still running",
+        "J. Rivera",
+        "Dr. A. Chen",
+        "(MET)",
+        "Practice database",
+    ] {
+        failures.check(text.contains(expected), || format!("missing: `{expected}`"));
+    }
+    failures.assert_none_for(format!("the PDF's text:\n{text}"));
 }
