@@ -13,25 +13,6 @@ use crate::guard::Sandbox;
 const LIMIT_MIB: u64 = 64;
 const RSS_WORK_KIB: i64 = 52 * 1024;
 
-/// Peak RSS of `restore-drill --version`, in KiB.
-fn own_rss_kib() -> i64 {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("rss");
-    let status = std::process::Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
-        .arg(&file)
-        .arg(assert_cmd::cargo::cargo_bin("restore-drill"))
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    std::fs::read_to_string(&file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn zeros_zst(bytes: u64) -> Vec<u8> {
     let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
     std::io::copy(&mut std::io::repeat(0).take(bytes), &mut encoder).unwrap();
@@ -99,7 +80,7 @@ fn bombs_stop_at_the_limit_with_flat_memory() {
         });
     }
     let peak = out.peak_rss_kib.unwrap();
-    let own = own_rss_kib();
+    let own = common::own_rss_kib();
     failures.check(peak < own + RSS_WORK_KIB, || {
         format!("peak RSS {peak} KiB during the bombs, {own} KiB of it the binary's own")
     });
