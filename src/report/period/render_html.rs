@@ -282,7 +282,7 @@ fn detail(report: &PeriodReport) -> Markup {
                     (charts::backup_age(s, &span))
                     (charts::restore_time(&s.series, s.rto_target_seconds, &span))
                 }
-                p class="note" { (worst(s)) }
+                p class="note" { (super::rows::worst(s)) }
                 (charts::throughput(s, &span))
                 (super::coverage_chart::coverage(s, &span))
             }
@@ -306,27 +306,6 @@ fn detail(report: &PeriodReport) -> Markup {
             (table(&CONTROL_COLUMNS, &plain(control_rows(report)), [Text, Text, Text, Fixed]))
         }
     }
-}
-
-/// The worst figures under a policy's charts, in the tables' words: a restore of a few ms
-/// against an RTO of hours draws as a line at zero, so the numbers say how far within it is.
-fn worst(s: &super::model::PolicyStats) -> String {
-    let secs = crate::report::secs;
-    if s.runs == 0 {
-        return String::new();
-    }
-    let age = s
-        .rpo_worst_age_seconds
-        .map_or_else(|| "not known".to_string(), secs);
-    let projected = s
-        .rto_projected_worst_seconds
-        .map_or_else(|| "none".to_string(), secs);
-    format!(
-        "Worst newest-backup age {age} against the RPO of {}; worst restore measured {}, projected full restore {projected}, against the RTO of {}.",
-        secs(s.rpo_target_seconds),
-        secs(s.rto_measured_worst_seconds),
-        secs(s.rto_target_seconds)
-    )
 }
 
 /// Voided runs and the evidence appendix, under the chain head.
