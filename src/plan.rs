@@ -169,6 +169,10 @@ pub struct PolicyPlan {
     /// The oldest verifications before this run, oldest first (to name the oldest after).
     #[serde(skip)]
     pub oldest: Vec<(Timestamp, String)>,
+    /// The ledger rows the first listing matched: the caller holding the ledger finds from
+    /// them what is gone from storage.
+    #[serde(skip)]
+    pub ledger_seen: coverage::Seen,
 }
 
 impl PolicyPlan {
@@ -197,8 +201,6 @@ pub struct PlanContext {
     pub tz: TimeZone,
     pub seed: u64,
     pub choice: Choice,
-    /// The policy's ledger as the history holds it; none: nothing verified before.
-    pub ledger: Option<std::sync::Arc<coverage::LedgerView>>,
 }
 
 /// What to restore: the policy's sample, or one whole set (a drill).
@@ -214,9 +216,10 @@ pub enum Choice {
 
 #[derive(Default)]
 struct SetAcc {
-    /// The set's objects: kept while listing only for the by-object layout (one object per
-    /// set); by-folder sets get theirs from the second listing, of the chosen sets only.
-    objects: Vec<Entry>,
+    /// The set's objects, with what the ledger says of each: kept while listing only for the
+    /// by-object layout (one object per set); by-folder sets get theirs from the second
+    /// listing, of the chosen sets only.
+    objects: Vec<(Entry, coverage::Ledgered)>,
     /// Every key of the set's folder, from the second listing (by-folder layout).
     keys: BTreeSet<String>,
     count: usize,
@@ -335,14 +338,13 @@ pub struct Planner<'p> {
 
 impl<'p> Planner<'p> {
     pub fn new(policy: &'p Policy, ctx: &PlanContext) -> Self {
-        let view = ctx.ledger.clone().unwrap_or_default();
         let window = policy
             .sample
             .coverage
             .unwrap_or(std::time::Duration::from_secs(30 * 86_400));
         Planner {
             policy,
-            tracker: coverage::Tracker::new(view, ctx.now, window),
+            tracker: coverage::Tracker::new(ctx.now, window),
             sets: BTreeMap::new(),
             excluded: BTreeMap::new(),
             checks: Checks::default(),
@@ -364,9 +366,10 @@ impl<'p> Planner<'p> {
         self.policy.backups.sets == SetLayout::ByObject
     }
 
-    /// Takes one listed object. Folders and keys outside the prefix are ignored; a key that
-    /// could leave the prefix is kept aside for its finding, never used.
-    pub fn add(&mut self, entry: Entry) {
+    /// Takes one listed object, with the ledger's row under its key (none: not in the
+    /// ledger). Folders and keys outside the prefix are ignored; a key that could leave the
+    /// prefix is kept aside for its finding, never used.
+    pub fn add(&mut self, entry: Entry, known: Option<&coverage::Known>) {
         if !confined(self.policy, &entry.key, &mut self.unsafe_keys) {
             return;
         }
@@ -390,7 +393,8 @@ impl<'p> Planner<'p> {
             }
             Class::Object(set) => {
                 let keep = self.keeps_objects();
-                let rank = self.tracker.add(&entry);
+                let ledgered = self.tracker.add(&entry, known);
+                let rank = ledgered.rank;
                 let acc = match self.sets.get_mut(set) {
                     Some(acc) => acc,
                     None => self.sets.entry(set.to_string()).or_default(),
@@ -400,7 +404,7 @@ impl<'p> Planner<'p> {
                 acc.bytes += entry.size;
                 acc.newest_modified = acc.newest_modified.max(entry.modified);
                 if keep {
-                    acc.objects.push(entry);
+                    acc.objects.push((entry, ledgered));
                 }
             }
         }
@@ -492,17 +496,24 @@ impl<'p> Planner<'p> {
     }
 
     /// Both listings from one list of entries (the second is the same entries again,
-    /// filtered to the chosen folders): for tests and callers holding a listing in memory.
-    pub fn plan_listing(policy: &Policy, entries: &[Entry], ctx: &PlanContext) -> PolicyPlan {
+    /// filtered to the chosen folders), against a ledger in memory: for tests and callers
+    /// holding a listing in memory.
+    pub fn plan_listing(
+        policy: &Policy,
+        entries: &[Entry],
+        ctx: &PlanContext,
+        ledger: Option<&coverage::LedgerView>,
+    ) -> PolicyPlan {
+        let known = |e: &Entry| ledger.and_then(|l| l.get(&e.key));
         let mut planner = Planner::new(policy, ctx);
         for entry in entries {
-            planner.add(entry.clone());
+            planner.add(entry.clone(), known(entry));
         }
         let mut selection = planner.select(ctx);
         let folders = selection.folders();
         for entry in entries {
             if folders.iter().any(|f| entry.key.starts_with(f.as_str())) {
-                selection.add(entry.clone());
+                selection.add(entry.clone(), known(entry));
             }
         }
         selection.finish()

@@ -128,7 +128,74 @@ pub(super) fn stored(conn: &Connection, table: &str, seq: i64) -> rusqlite::Resu
     rows(conn, sql, seq)
 }
 
-/// SHA-256 of a run's canonical content, from its tables' canonical rows.
+/// The record's tables in the order their keys come in the canonical content object (the
+/// order serde_json's `Map` keeps), each with its key (`runs` is under `run`).
+fn content_order() -> Vec<(&'static str, &'static str)> {
+    let keys: Map<String, Value> = TABLES
+        .iter()
+        .map(|(name, _)| {
+            let key = if *name == "runs" { "run" } else { name };
+            (key.to_string(), Value::Null)
+        })
+        .collect();
+    keys.keys()
+        .filter_map(|key| {
+            TABLES
+                .iter()
+                .map(|(name, _)| *name)
+                .find(|name| *name == key || (*name == "runs" && key == "run"))
+                .map(|name| (name, if name == "runs" { "run" } else { name }))
+        })
+        .collect()
+}
+
+/// SHA-256 of a run's canonical content, written row by row as `rows_of(table, sink)` gives
+/// each table's canonical rows in key order: the same bytes as the whole content object
+/// serialized at once (a late table with no rows left out), without holding it.
+pub(super) fn content_hash_streamed<E>(
+    mut rows_of: impl FnMut(&str, &mut dyn FnMut(&Value)) -> Result<(), E>,
+) -> Result<String, E> {
+    struct Hashing<'a>(&'a mut Sha256);
+    impl std::io::Write for Hashing<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sha = Sha256::new();
+    sha.update(b"{");
+    let mut fields = 0usize;
+    for (name, key) in content_order() {
+        let mut opening = Vec::new();
+        if fields > 0 {
+            opening.push(b',');
+        }
+        serde_json::to_writer(&mut opening, key).expect("json serializes");
+        opening.extend_from_slice(b":[");
+        let mut rows = 0usize;
+        rows_of(name, &mut |row: &Value| {
+            sha.update(if rows == 0 { &opening[..] } else { b"," });
+            serde_json::to_writer(Hashing(&mut sha), row).expect("json serializes");
+            rows += 1;
+        })?;
+        if rows == 0 {
+            if LATE_TABLES.contains(&name) {
+                continue;
+            }
+            sha.update(&opening);
+        }
+        sha.update(b"]");
+        fields += 1;
+    }
+    sha.update(b"}");
+    Ok(hex::encode(sha.finalize()))
+}
+
+/// SHA-256 of a run's canonical content, from its tables' canonical rows in memory.
+#[cfg(test)]
 pub(super) fn content_hash_of(tables: &[(&str, Vec<Value>)]) -> String {
     let content: Map<String, Value> = tables
         .iter()
@@ -143,13 +210,34 @@ pub(super) fn content_hash_of(tables: &[(&str, Vec<Value>)]) -> String {
     hex::encode(Sha256::digest(&bytes))
 }
 
-/// SHA-256 of the canonical content of run `seq`, as stored.
-pub(super) fn content_hash(conn: &Connection, seq: i64) -> rusqlite::Result<String> {
-    let mut tables = Vec::new();
-    for (name, sql) in TABLES {
-        tables.push((name, rows(conn, sql, seq)?));
+/// Calls `each` with run `seq`'s rows of `table` as stored, in canonical form and key order,
+/// one at a time.
+pub(super) fn each_stored(
+    conn: &Connection,
+    table: &str,
+    seq: i64,
+    each: &mut dyn FnMut(&Value),
+) -> rusqlite::Result<()> {
+    let (_, sql) = TABLES
+        .iter()
+        .find(|(name, _)| *name == table)
+        .expect("a table of the record");
+    let mut stmt = conn.prepare(sql)?;
+    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let mut query = stmt.query(params![seq])?;
+    while let Some(row) = query.next()? {
+        let mut values = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            values.push((name.as_str(), row.get_ref(i)?));
+        }
+        each(&canonical_row(values.into_iter()));
     }
-    Ok(content_hash_of(&tables))
+    Ok(())
+}
+
+/// SHA-256 of the canonical content of run `seq`, as stored, read a row at a time.
+pub(super) fn content_hash(conn: &Connection, seq: i64) -> rusqlite::Result<String> {
+    content_hash_streamed(|table, sink| each_stored(conn, table, seq, sink))
 }
 
 /// SHA-256 of the canonical content of correction `id`.

@@ -8,13 +8,12 @@
 //! caught, and voiding a run rebuilds it without that run's verifications. One function,
 //! [`Ledger::apply_run`], applies a run, for the record and the rebuild alike.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{History, HistoryError, db_time};
-use crate::plan::coverage::{ChangeKind, Known, LedgerView};
+use crate::plan::coverage::{ChangeKind, Known, Seen};
 
 /// One ledger row, keyed by (policy, key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,40 +382,6 @@ impl History {
         })
     }
 
-    /// The ledgers of `policies` as recorded before a run: every object listed, by key.
-    pub fn ledgers(
-        &self,
-        policies: &[&str],
-    ) -> Result<HashMap<String, Arc<LedgerView>>, HistoryError> {
-        let sql = self.sql();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT key, identity, first_seen, last_verified_at, removed_at, last_tried_at FROM ledger WHERE policy = ?1",
-            )
-            .map_err(&sql)?;
-        let mut out = HashMap::new();
-        for &policy in policies {
-            let mut view = LedgerView::default();
-            let mut rows = stmt.query([policy]).map_err(&sql)?;
-            while let Some(r) = rows.next().map_err(&sql)? {
-                let time = |i: usize| -> rusqlite::Result<Option<jiff::Timestamp>> {
-                    Ok(r.get::<_, Option<String>>(i)?.and_then(|t| t.parse().ok()))
-                };
-                let known = Known {
-                    identity: r.get(1).map_err(&sql)?,
-                    first_seen: time(2).map_err(&sql)?.unwrap_or_default(),
-                    last_verified: time(3).map_err(&sql)?,
-                    removed: time(4).map_err(&sql)?.is_some(),
-                    last_tried: time(5).map_err(&sql)?,
-                };
-                view.insert(r.get(0).map_err(&sql)?, known);
-            }
-            out.insert(policy.to_string(), Arc::new(view));
-        }
-        Ok(out)
-    }
-
     /// The retained (not removed) objects of `policy`, least recently verified first (never
     /// verified first of all), at most `limit`.
     pub fn ledger_entries(
@@ -461,20 +426,46 @@ pub(super) fn change_name(change: ChangeKind) -> &'static str {
     }
 }
 
-/// A run being recorded, as the ledger takes it.
-pub(super) fn facts(result: &crate::results::RunResult) -> RunFacts {
-    let mut changes = Vec::new();
+/// Applies a run being recorded to the stored ledger: its listing's changes a chunk at a
+/// time (changes to different keys are independent; a first run over a big bucket has a
+/// million), then its objects' results.
+pub(super) fn record_run(
+    conn: &Connection,
+    result: &crate::results::RunResult,
+) -> rusqlite::Result<()> {
+    const CHUNK: usize = 10_000;
+    let facts = |changes, objects| RunFacts {
+        run_id: result.run_id.clone(),
+        at: db_time(result.started_at),
+        voided: false,
+        changes,
+        objects,
+    };
+    let mut changes = result
+        .policies
+        .iter()
+        .flat_map(|p| p.ledger_changes.iter().map(move |c| (p, c)));
+    loop {
+        let chunk: Vec<ChangeRow> = changes
+            .by_ref()
+            .take(CHUNK)
+            .map(|(p, c)| {
+                (
+                    p.name.clone(),
+                    c.key.clone(),
+                    change_name(c.change).to_string(),
+                    c.identity.clone(),
+                    c.size.map(|s| s as i64),
+                )
+            })
+            .collect();
+        if chunk.is_empty() {
+            break;
+        }
+        record(conn, &facts(chunk, Vec::new()))?;
+    }
     let mut objects = Vec::new();
     for p in &result.policies {
-        for c in &p.ledger_changes {
-            changes.push((
-                p.name.clone(),
-                c.key.clone(),
-                change_name(c.change).to_string(),
-                c.identity.clone(),
-                c.size.map(|s| s as i64),
-            ));
-        }
         for o in &p.objects {
             if let Some(identity) = &o.identity {
                 objects.push((
@@ -486,11 +477,96 @@ pub(super) fn facts(result: &crate::results::RunResult) -> RunFacts {
             }
         }
     }
-    RunFacts {
-        run_id: result.run_id.clone(),
-        at: db_time(result.started_at),
-        voided: false,
-        changes,
-        objects,
+    record(conn, &facts(Vec::new(), objects))
+}
+
+/// A policy's ledger as recorded before a run, looked up by key a batch at a time while the
+/// run's listing streams by: nothing of the ledger is held but the batch, so planning needs
+/// no more memory for a ledger of a million objects than for an empty one.
+pub struct LedgerReader {
+    history: History,
+    policy: String,
+}
+
+impl History {
+    /// The ledger of `policy`, for lookups (see [`LedgerReader`]).
+    pub fn ledger_reader(self, policy: &str) -> LedgerReader {
+        LedgerReader {
+            history: self,
+            policy: policy.to_string(),
+        }
+    }
+}
+
+impl LedgerReader {
+    /// The ledger's row under each key (none: never listed), in the keys' order.
+    pub fn known<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<Vec<Option<Known>>, HistoryError> {
+        let sql = self.history.sql();
+        let mut stmt = self
+            .history
+            .conn
+            .prepare_cached(
+                "SELECT rowid, identity, first_seen, last_verified_at, removed_at, last_tried_at
+                 FROM ledger WHERE policy = ?1 AND key = ?2",
+            )
+            .map_err(&sql)?;
+        let mut out = Vec::new();
+        for key in keys {
+            let known = stmt
+                .query_row(params![self.policy, key], |r| {
+                    let time = |i: usize| -> rusqlite::Result<Option<jiff::Timestamp>> {
+                        Ok(r.get::<_, Option<String>>(i)?.and_then(|t| t.parse().ok()))
+                    };
+                    Ok(Known {
+                        row: r.get::<_, i64>(0)? as u64,
+                        identity: r.get(1)?,
+                        first_seen: time(2)?.unwrap_or_default(),
+                        last_verified: time(3)?,
+                        removed: r.get_ref(4)? != rusqlite::types::ValueRef::Null,
+                        last_tried: time(5)?,
+                    })
+                })
+                .optional()
+                .map_err(&sql)?;
+            out.push(known);
+        }
+        Ok(out)
+    }
+
+    /// The keys of the rows still retained that a listing did not match (`seen`): gone from
+    /// storage. Read only when the counts say some are.
+    pub fn unseen(&self, seen: &Seen) -> Result<Vec<String>, HistoryError> {
+        let sql = self.history.sql();
+        let retained: i64 = self
+            .history
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM ledger WHERE policy = ?1 AND removed_at IS NULL",
+                [&self.policy],
+                |r| r.get(0),
+            )
+            .map_err(&sql)?;
+        if retained.max(0) as u64 == seen.count {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .history
+            .conn
+            .prepare(
+                "SELECT rowid, key FROM ledger WHERE policy = ?1 AND removed_at IS NULL ORDER BY key",
+            )
+            .map_err(&sql)?;
+        let mut rows = stmt.query([&self.policy]).map_err(&sql)?;
+        let mut keys = Vec::new();
+        while let Some(r) = rows.next().map_err(&sql)? {
+            let row: i64 = r.get(0).map_err(&sql)?;
+            if !seen.contains(row as u64) {
+                keys.push(r.get(1).map_err(&sql)?);
+            }
+        }
+        Ok(keys)
     }
 }

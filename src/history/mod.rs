@@ -27,7 +27,7 @@ use serde::Serialize;
 pub use chain::Verification;
 pub use checkpoint::{FILE as CHECKPOINTS, heads_in, parse_head};
 pub use corrections::{Action, Correction};
-pub use ledger::{LedgerEntry, LedgerSummary};
+pub use ledger::{LedgerEntry, LedgerReader, LedgerSummary};
 pub use period::{StoredObject, StoredPolicy, StoredRun};
 
 /// The database file inside `state_dir`.

@@ -13,13 +13,14 @@ use crate::results::{HistoryHead, RunResult};
 /// One row: its columns and their values, as written.
 type Row = Vec<(&'static str, Value)>;
 
-/// A run's rows in every table, in the order `verify` reads them back.
+/// A run's rows in every table, in the order `verify` reads them back; the ledger's changes
+/// (a row per object new to the ledger: a million on a first run over a big bucket) are
+/// made one at a time from the result instead ([`ledger_rows`]).
 struct Canonical {
     run: Row,
     policy_results: Vec<Row>,
     object_results: Vec<Row>,
     findings: Vec<Row>,
-    ledger_changes: Vec<Row>,
 }
 
 /// A value as SQLite stores it from this parameter.
@@ -51,7 +52,6 @@ impl Canonical {
         let mut policies = Vec::new();
         let mut objects = Vec::new();
         let mut findings = Vec::new();
-        let mut changes = Vec::new();
         for p in &result.policies {
             let row = vec![
                 ("run_seq", v(seq)),
@@ -107,7 +107,6 @@ impl Canonical {
                 ];
                 findings.push(((p.name.clone(), String::new(), n as i64), row));
             }
-            changes.extend(ledger_rows(seq, p));
         }
         // The order of `chain::content_hash`'s queries (SQLite's BINARY collation is byte
         // order, as `String`'s).
@@ -120,46 +119,67 @@ impl Canonical {
             policy_results: sorted(policies),
             object_results: sorted(objects),
             findings: sorted(findings),
-            ledger_changes: sorted(changes),
         }
     }
 
-    /// Each table's rows in their canonical JSON form, as `chain` reads them back.
-    fn tables(&self) -> [(&'static str, Vec<serde_json::Value>); 5] {
-        let json = |rows: &[Row]| -> Vec<serde_json::Value> {
-            rows.iter()
-                .map(|row| chain::canonical_row(row.iter().map(|(n, v)| (*n, v.into()))))
-                .collect()
-        };
+    /// The rows of the tables held in memory, by table.
+    fn held(&self) -> [(&'static str, &[Row]); 4] {
         [
-            ("runs", json(std::slice::from_ref(&self.run))),
-            ("policy_results", json(&self.policy_results)),
-            ("object_results", json(&self.object_results)),
-            ("findings", json(&self.findings)),
-            ("ledger_changes", json(&self.ledger_changes)),
+            ("runs", std::slice::from_ref(&self.run)),
+            ("policy_results", &self.policy_results),
+            ("object_results", &self.object_results),
+            ("findings", &self.findings),
         ]
+    }
+
+    /// Calls `each` with `table`'s rows in canonical JSON form and key order, as `chain`
+    /// reads them back; the ledger's changes made from `result` one at a time.
+    fn each(
+        &self,
+        result: &RunResult,
+        seq: i64,
+        table: &str,
+        each: &mut dyn FnMut(&serde_json::Value),
+    ) {
+        let json = |row: &Row| chain::canonical_row(row.iter().map(|(n, v)| (*n, v.into())));
+        if table == "ledger_changes" {
+            for row in ledger_rows(result, seq) {
+                each(&json(&row));
+            }
+            return;
+        }
+        for (name, rows) in self.held() {
+            if name == table {
+                rows.iter().for_each(|row| each(&json(row)));
+            }
+        }
     }
 }
 
-/// The `ledger_changes` rows of one policy's result, keyed for sorting.
-fn ledger_rows(
-    seq: i64,
-    p: &crate::results::PolicyResult,
-) -> impl Iterator<Item = ((String, String, i64), Row)> + '_ {
-    p.ledger_changes.iter().map(move |c| {
-        let row = vec![
-            ("run_seq", v(seq)),
-            ("policy", v(&p.name)),
-            ("key", v(&c.key)),
-            ("change", v(super::ledger::change_name(c.change))),
-            ("identity", v(&c.identity)),
-            ("size", v(c.size.map(|s| s as i64))),
-        ];
-        ((p.name.clone(), c.key.clone(), 0), row)
+/// The `ledger_changes` rows of a run, made one at a time in the order `chain` reads them
+/// (policy, then key; SQLite's BINARY collation is byte order, as `String`'s).
+fn ledger_rows(result: &RunResult, seq: i64) -> impl Iterator<Item = Row> + '_ {
+    let mut policies: Vec<&crate::results::PolicyResult> = result.policies.iter().collect();
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    policies.into_iter().flat_map(move |p| {
+        let mut order: Vec<usize> = (0..p.ledger_changes.len()).collect();
+        order.sort_by(|&a, &b| p.ledger_changes[a].key.cmp(&p.ledger_changes[b].key));
+        order.into_iter().map(move |i| {
+            let c = &p.ledger_changes[i];
+            vec![
+                ("run_seq", v(seq)),
+                ("policy", v(&p.name)),
+                ("key", v(&c.key)),
+                ("change", v(super::ledger::change_name(c.change))),
+                ("identity", v(&c.identity)),
+                ("size", v(c.size.map(|s| s as i64))),
+            ]
+        })
     })
 }
 
-/// `INSERT INTO table (columns) VALUES (…)` for one row.
+/// `INSERT INTO table (columns) VALUES (…)` for one row (the statement cached: a run may
+/// write a million rows of one table).
 fn insert(tx: &rusqlite::Transaction<'_>, table: &str, row: &Row) -> rusqlite::Result<()> {
     let columns: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
     let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
@@ -168,7 +188,8 @@ fn insert(tx: &rusqlite::Transaction<'_>, table: &str, row: &Row) -> rusqlite::R
         columns.join(", "),
         marks.join(", ")
     );
-    tx.execute(&sql, rusqlite::params_from_iter(row.iter().map(|(_, v)| v)))?;
+    tx.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(row.iter().map(|(_, v)| v)))?;
     Ok(())
 }
 
@@ -216,18 +237,19 @@ impl History {
             ("record_hash", v("")),
         ]);
         insert(&tx, "runs", &run).map_err(sql)?;
-        for (table, rows) in [
-            ("policy_results", &canonical.policy_results),
-            ("object_results", &canonical.object_results),
-            ("findings", &canonical.findings),
-            ("ledger_changes", &canonical.ledger_changes),
-        ] {
+        for (table, rows) in canonical.held().into_iter().skip(1) {
             for row in rows {
                 insert(&tx, table, row).map_err(sql)?;
             }
         }
-        let tables = canonical.tables();
-        let content = chain::content_hash_of(&tables);
+        for row in ledger_rows(result, seq) {
+            insert(&tx, "ledger_changes", &row).map_err(sql)?;
+        }
+        let content = chain::content_hash_streamed(|table, sink| {
+            canonical.each(result, seq, table, sink);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
         let signed_by = key.map(crate::signing::public_hex);
         let record = chain::hash_for(&prev, &content, signed_by.as_deref());
         let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
@@ -237,11 +259,11 @@ impl History {
         )
         .map_err(sql)?;
         // What is stored must be what was hashed and signed, or nothing is committed.
-        for (table, expected) in &tables {
-            if chain::stored(&tx, table, seq).map_err(sql)? != *expected {
+        for (table, _) in canonical.held().into_iter().chain([("ledger_changes", &[][..])]) {
+            if !same_as_stored(&tx, &canonical, result, seq, table).map_err(sql)? {
                 return Err(HistoryError::Forged {
                     path: self.path.clone(),
-                    table: (*table).to_string(),
+                    table: table.to_string(),
                 });
             }
         }
@@ -258,9 +280,32 @@ impl History {
                 table: "runs".into(),
             });
         }
-        super::ledger::record(&tx, &super::ledger::facts(result)).map_err(sql)?;
+        super::ledger::record_run(&tx, result).map_err(sql)?;
         let head = checkpoint::head_of(&tx, record).map_err(sql)?;
         tx.commit().map_err(sql)?;
         self.anchor(head, key)
     }
+}
+
+/// Whether run `seq`'s rows of `table` as stored are the canonical ones, compared a row at a
+/// time as both are read.
+fn same_as_stored(
+    tx: &rusqlite::Transaction<'_>,
+    canonical: &Canonical,
+    result: &RunResult,
+    seq: i64,
+    table: &str,
+) -> rusqlite::Result<bool> {
+    let mut expected = Vec::new();
+    if table != "ledger_changes" {
+        canonical.each(result, seq, table, &mut |row| expected.push(row.clone()));
+        return Ok(chain::stored(tx, table, seq)? == expected);
+    }
+    let mut rows = ledger_rows(result, seq);
+    let json = |row: &Row| chain::canonical_row(row.iter().map(|(n, v)| (*n, v.into())));
+    let mut same = true;
+    chain::each_stored(tx, table, seq, &mut |stored| {
+        same &= rows.next().is_some_and(|row| json(&row) == *stored);
+    })?;
+    Ok(same && rows.next().is_none())
 }

@@ -398,3 +398,29 @@ fn records_signed_before_hashes_covered_the_key_still_verify() {
     let v = history.verify(Some(&public)).unwrap();
     assert!(v.ok() && v.signed == 1, "{v:?}");
 }
+
+#[test]
+fn the_streamed_content_hash_is_the_whole_objects_hash() {
+    use serde_json::json;
+    let rows = |n: usize, table: &str| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| json!({"key": format!("{table}/k\"{i}"), "n": i, "x": null, "é": [1.5, "ü"]}))
+            .collect()
+    };
+    for (changes, findings) in [(0, 0), (0, 3), (2, 0), (5, 7)] {
+        let tables = [
+            ("runs", rows(1, "runs")),
+            ("policy_results", rows(2, "policy_results")),
+            ("object_results", rows(3, "object_results")),
+            ("findings", rows(findings, "findings")),
+            ("ledger_changes", rows(changes, "ledger_changes")),
+        ];
+        let streamed = chain::content_hash_streamed(|table, sink| {
+            let (_, rows) = tables.iter().find(|(t, _)| *t == table).unwrap();
+            rows.iter().for_each(|r| sink(r));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(streamed, chain::content_hash_of(&tables), "{changes} {findings}");
+    }
+}

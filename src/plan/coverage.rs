@@ -16,6 +16,8 @@ use crate::storage::Entry;
 /// One object as the ledger knows it.
 #[derive(Debug, Clone)]
 pub struct Known {
+    /// The ledger's own id of the row, to tell afterwards which rows a listing matched.
+    pub row: u64,
     pub identity: String,
     pub first_seen: Timestamp,
     /// The last time this identity was verified; none: never.
@@ -25,34 +27,88 @@ pub struct Known {
     pub removed: bool,
 }
 
-/// A policy's ledger as read before its run: every object listed before, by key.
+/// A policy's ledger held in memory, by key: for plans made from a listing already in
+/// memory (tests, a restic repository's files). A run over storage looks its listing up in
+/// the history in batches instead, and holds none of it.
 #[derive(Debug, Default)]
 pub struct LedgerView {
-    index: HashMap<String, usize>,
-    known: Vec<Known>,
-    keys: Vec<String>,
+    rows: HashMap<String, Known>,
 }
 
 impl LedgerView {
-    pub fn insert(&mut self, key: String, known: Known) {
-        self.index.insert(key.clone(), self.known.len());
-        self.known.push(known);
-        self.keys.push(key);
+    pub fn insert(&mut self, key: String, mut known: Known) {
+        known.row = self.rows.len() as u64 + 1;
+        self.rows.insert(key, known);
     }
 
-    pub fn len(&self) -> usize {
-        self.known.len()
+    pub fn get(&self, key: &str) -> Option<&Known> {
+        self.rows.get(key)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
+    /// Keys of the rows not removed that a listing did not match.
+    pub fn unseen(&self, seen: &Seen) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|(_, k)| !k.removed && !seen.contains(k.row))
+            .map(|(key, _)| key.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+/// The ledger rows a listing matched (retained, same key): one bit per row id, so what is
+/// no longer in storage can be found afterwards without holding the listing.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    bits: Vec<u64>,
+    /// Row ids too large for the bits (a ledger rebuilt many times).
+    far: std::collections::HashSet<u64>,
+    /// Rows matched.
+    pub count: u64,
+}
+
+/// Row ids below this are kept as bits (at most 8 MiB of them).
+const SEEN_BITS: u64 = 1 << 26;
+
+impl Seen {
+    pub fn insert(&mut self, row: u64) {
+        let new = if row < SEEN_BITS {
+            let (word, bit) = ((row / 64) as usize, 1u64 << (row % 64));
+            if self.bits.len() <= word {
+                self.bits.resize(word + 1, 0);
+            }
+            let new = self.bits[word] & bit == 0;
+            self.bits[word] |= bit;
+            new
+        } else {
+            self.far.insert(row)
+        };
+        self.count += u64::from(new);
     }
 
-    /// The ledger's record of this very object: same key and same identity.
-    pub fn verified(&self, entry: &Entry) -> Option<&Known> {
-        let known = &self.known[*self.index.get(&entry.key)?];
-        (known.identity == entry.identity() && !known.removed).then_some(known)
+    pub fn contains(&self, row: u64) -> bool {
+        if row < SEEN_BITS {
+            self.bits
+                .get((row / 64) as usize)
+                .is_some_and(|w| w & (1u64 << (row % 64)) != 0)
+        } else {
+            self.far.contains(&row)
+        }
     }
+}
+
+/// What the ledger says of one listed object, for the plan: kept beside the objects a plan
+/// may take, never for the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ledgered {
+    /// Its rank in the rotation: when it was last restored (never: none).
+    pub rank: Rank,
+    /// Its last verification (never: none).
+    pub verified: Option<Timestamp>,
+    /// Overdue before the run: not verified within the window, and listed for longer.
+    pub overdue: bool,
 }
 
 /// What changed in the ledger from one listing.
@@ -118,13 +174,13 @@ pub struct Coverage {
 /// The oldest verifications kept while listing, to name the oldest after this run's own.
 const OLDEST_KEPT: usize = 1024;
 
-/// Gathers coverage while the first listing streams by: per object a ledger lookup, a few
-/// counters, and the ledger changes; never the listing itself.
+/// Gathers coverage while the first listing streams by: per object the ledger's record of
+/// it (looked up by the caller), a few counters, the ledger changes and a bit per ledger row
+/// matched; never the listing itself.
 pub struct Tracker {
-    view: std::sync::Arc<LedgerView>,
     now: Timestamp,
     window_start: Timestamp,
-    seen: Vec<bool>,
+    seen: Seen,
     pub(super) changes: Vec<LedgerChange>,
     pub(super) coverage: Coverage,
     /// Max-heap of the oldest verifications (rank, key), at most [`OLDEST_KEPT`].
@@ -134,18 +190,12 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(
-        view: std::sync::Arc<LedgerView>,
-        now: Timestamp,
-        window: std::time::Duration,
-    ) -> Self {
+    pub fn new(now: Timestamp, window: std::time::Duration) -> Self {
         let span = jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::MAX);
-        let seen = vec![false; view.len()];
         Tracker {
-            view,
             now,
             window_start: now.checked_sub(span).unwrap_or(Timestamp::MIN),
-            seen,
+            seen: Seen::default(),
             changes: Vec::new(),
             coverage: Coverage {
                 window_days: window.as_secs_f64() / 86_400.0,
@@ -157,21 +207,31 @@ impl Tracker {
         }
     }
 
-    /// One listed backup object; returns its rank in the rotation (when it was last
-    /// restored).
-    pub fn add(&mut self, entry: &Entry) -> Rank {
+    /// What the ledger's row `known` (the row under the entry's key, if any) says of this
+    /// very object: nothing when the row is of another identity or removed.
+    pub fn judge(&self, entry: &Entry, known: Option<&Known>) -> Ledgered {
+        let Some(k) = known.filter(|k| !k.removed && k.identity == entry.identity()) else {
+            return Ledgered::default();
+        };
+        Ledgered {
+            rank: k.last_tried.or(k.last_verified),
+            verified: k.last_verified,
+            overdue: k.last_verified.is_none_or(|at| at < self.window_start)
+                && k.first_seen < self.window_start,
+        }
+    }
+
+    /// One listed backup object and the ledger's row under its key; returns what the
+    /// ledger says of it.
+    pub fn add(&mut self, entry: &Entry, known: Option<&Known>) -> Ledgered {
         let identity = entry.identity();
-        let view = std::sync::Arc::clone(&self.view);
-        let known = view.index.get(&entry.key).map(|&i| (i, &view.known[i]));
-        let (rank, tried, first_seen) = match known {
-            Some((i, k)) => {
-                self.seen[i] = true;
+        let first_seen = match known {
+            Some(k) => {
+                if !k.removed {
+                    self.seen.insert(k.row);
+                }
                 if k.identity == identity && !k.removed {
-                    (
-                        k.last_verified,
-                        k.last_tried.or(k.last_verified),
-                        k.first_seen,
-                    )
+                    k.first_seen
                 } else {
                     let change = if k.removed {
                         ChangeKind::Listed
@@ -179,18 +239,20 @@ impl Tracker {
                         ChangeKind::Replaced
                     };
                     self.change(entry, change, identity);
-                    (None, None, self.now)
+                    self.now
                 }
             }
             None => {
                 self.change(entry, ChangeKind::Listed, identity);
-                (None, None, self.now)
+                self.now
             }
         };
+        let ledgered = self.judge(entry, known);
+        let verified = ledgered.verified;
         let c = &mut self.coverage;
         c.retained_objects += 1;
         c.retained_bytes += entry.size;
-        match rank {
+        match verified {
             None => {
                 c.never_verified_objects += 1;
                 c.never_verified_bytes += entry.size;
@@ -201,12 +263,12 @@ impl Tracker {
             }
             Some(_) => {}
         }
-        if rank.is_none_or(|at| at < self.window_start) && first_seen < self.window_start {
+        if verified.is_none_or(|at| at < self.window_start) && first_seen < self.window_start {
             c.overdue_objects += 1;
             c.overdue_bytes += entry.size;
             let this = (
-                rank.is_none(),
-                rank.unwrap_or(first_seen),
+                verified.is_none(),
+                verified.unwrap_or(first_seen),
                 entry.key.clone(),
             );
             let more = |a: &(bool, Timestamp, String), b: &(bool, Timestamp, String)| {
@@ -216,39 +278,18 @@ impl Tracker {
                 self.overdue = Some(this);
             }
         }
-        if let Some(at) = rank {
+        if let Some(at) = verified {
             self.oldest.push((at, entry.key.clone()));
             if self.oldest.len() > OLDEST_KEPT {
                 self.oldest.pop();
             }
         }
-        tried
+        ledgered
     }
 
     /// The time the plan is made at.
     pub fn now(&self) -> Timestamp {
         self.now
-    }
-
-    /// Whether this object was overdue before the run: known, not verified within the
-    /// window, and listed for longer than it.
-    pub fn overdue(&self, entry: &Entry) -> bool {
-        self.view.verified(entry).is_some_and(|k| {
-            k.last_verified.is_none_or(|at| at < self.window_start)
-                && k.first_seen < self.window_start
-        })
-    }
-
-    /// The object's rank in the rotation: when it was last restored (never: none).
-    pub fn rank_of(&self, entry: &Entry) -> Rank {
-        self.view
-            .verified(entry)
-            .and_then(|k| k.last_tried.or(k.last_verified))
-    }
-
-    /// The ledger's last verification of this very object (never: none).
-    pub fn verified_of(&self, entry: &Entry) -> Option<Timestamp> {
-        self.view.verified(entry).and_then(|k| k.last_verified)
     }
 
     fn change(&mut self, entry: &Entry, change: ChangeKind, identity: String) {
@@ -260,34 +301,46 @@ impl Tracker {
         });
     }
 
-    /// The figures and changes of the whole listing. Objects of the ledger not listed are
-    /// removed only when the listing was `complete`: a listing cut short proves nothing gone.
-    pub fn finish(
-        mut self,
-        complete: bool,
-    ) -> (Coverage, Vec<LedgerChange>, Vec<(Timestamp, String)>) {
-        if complete {
-            for (i, seen) in self.seen.iter().enumerate() {
-                if !seen && !self.view.known[i].removed {
-                    self.changes.push(LedgerChange {
-                        key: self.view.keys[i].clone(),
-                        change: ChangeKind::Removed,
-                        identity: None,
-                        size: None,
-                    });
-                }
-            }
-        }
-        self.coverage.complete = complete;
-        self.coverage.most_overdue_key = self.overdue.map(|o| o.2);
+    /// The figures and changes of the whole listing, its oldest verifications, and the
+    /// ledger rows it matched: the caller, who holds the ledger, adds the `Removed` changes
+    /// of the rows not matched when the listing was complete ([`removed`]).
+    pub fn finish(self) -> Finished {
+        let mut coverage = self.coverage;
+        coverage.most_overdue_key = self.overdue.map(|o| o.2);
         let mut oldest = self.oldest.into_sorted_vec();
         oldest.truncate(OLDEST_KEPT);
         if let Some((at, key)) = oldest.first() {
-            self.coverage.oldest_verification = Some(*at);
-            self.coverage.oldest_verified_key = Some(key.clone());
+            coverage.oldest_verification = Some(*at);
+            coverage.oldest_verified_key = Some(key.clone());
         }
-        (self.coverage, self.changes, oldest)
+        Finished {
+            coverage,
+            changes: self.changes,
+            oldest,
+            seen: self.seen,
+        }
     }
+}
+
+/// A listing's coverage, as [`Tracker::finish`] gives it.
+#[derive(Debug)]
+pub struct Finished {
+    pub coverage: Coverage,
+    pub changes: Vec<LedgerChange>,
+    /// The oldest verifications before the run, oldest first.
+    pub oldest: Vec<(Timestamp, String)>,
+    pub seen: Seen,
+}
+
+/// The `Removed` changes of the ledger rows (`keys`, retained and not matched by a complete
+/// listing).
+pub fn removed(keys: Vec<String>) -> impl Iterator<Item = LedgerChange> {
+    keys.into_iter().map(|key| LedgerChange {
+        key,
+        change: ChangeKind::Removed,
+        identity: None,
+        size: None,
+    })
 }
 
 /// The figures after this run: the objects it verified (`verified`: key, size, rank before
@@ -388,31 +441,43 @@ mod tests {
         format!("{day}T00:00:00Z").parse().unwrap()
     }
 
-    #[test]
-    fn a_listing_against_the_ledger_counts_changes_and_ranks() {
-        let mut view = LedgerView::default();
-        let known = |identity: &str, verified: Option<&str>| Known {
+    fn known(identity: &str, verified: Option<&str>) -> Known {
+        Known {
+            row: 0,
             identity: identity.into(),
             first_seen: at("2026-01-01"),
             last_verified: verified.map(at),
             last_tried: verified.map(at),
             removed: false,
-        };
+        }
+    }
+
+    #[test]
+    fn a_listing_against_the_ledger_counts_changes_and_ranks() {
+        let mut view = LedgerView::default();
         view.insert("a".into(), known("etag:a-v1", Some("2026-03-25")));
         view.insert("b".into(), known("etag:b-v0", Some("2026-03-25")));
         view.insert("gone".into(), known("etag:gone-v1", None));
         view.insert("old".into(), known("etag:old-v1", Some("2026-01-02")));
         let mut tracker = Tracker::new(
-            std::sync::Arc::new(view),
             at("2026-04-01"),
             std::time::Duration::from_secs(30 * 86_400),
         );
-        assert_eq!(tracker.add(&entry("a", 10)), Some(at("2026-03-25")));
+        let mut add = |e: Entry| tracker.add(&e, view.get(&e.key));
+        assert_eq!(add(entry("a", 10)).rank, Some(at("2026-03-25")));
         // Re-uploaded: a new object, never verified.
-        assert_eq!(tracker.add(&entry("b", 20)), None);
-        assert_eq!(tracker.add(&entry("old", 40)), Some(at("2026-01-02")));
-        assert_eq!(tracker.add(&entry("new", 80)), None);
-        let (c, changes, oldest) = tracker.finish(true);
+        assert_eq!(add(entry("b", 20)), Ledgered::default());
+        let old = add(entry("old", 40));
+        assert_eq!((old.rank, old.overdue), (Some(at("2026-01-02")), true));
+        assert_eq!(add(entry("new", 80)).rank, None);
+        let Finished {
+            coverage: c,
+            mut changes,
+            oldest,
+            seen,
+        } = tracker.finish();
+        assert_eq!(seen.count, 3);
+        changes.extend(removed(view.unseen(&seen)));
         let kinds: Vec<(&str, ChangeKind)> =
             changes.iter().map(|c| (c.key.as_str(), c.change)).collect();
         assert_eq!(
@@ -455,25 +520,14 @@ mod tests {
     }
 
     #[test]
-    fn a_listing_cut_short_removes_nothing() {
-        let mut view = LedgerView::default();
-        view.insert(
-            "gone".into(),
-            Known {
-                identity: "etag:x".into(),
-                first_seen: at("2026-01-01"),
-                last_verified: None,
-                last_tried: None,
-                removed: false,
-            },
-        );
-        let tracker = Tracker::new(
-            std::sync::Arc::new(view),
-            at("2026-04-01"),
-            std::time::Duration::from_secs(86_400),
-        );
-        let (c, changes, _) = tracker.finish(false);
-        assert!(changes.is_empty() && !c.complete);
+    fn seen_rows_are_counted_once_near_and_far() {
+        let mut seen = Seen::default();
+        for row in [1, 64, 1, SEEN_BITS + 5, SEEN_BITS + 5, u64::MAX] {
+            seen.insert(row);
+        }
+        assert_eq!(seen.count, 4);
+        assert!(seen.contains(64) && seen.contains(u64::MAX) && !seen.contains(2));
+        assert!(!seen.contains(SEEN_BITS + 6));
     }
 
     #[test]

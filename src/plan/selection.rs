@@ -12,6 +12,7 @@ use super::{
     classify, score, split_folder,
 };
 use crate::config::{ObjectsPerSet, Policy, SetLayout};
+use super::coverage::Ledgered;
 use crate::storage::Entry;
 
 /// Listed keys refused by [`crate::storage::confined_key`], by key (both listings).
@@ -73,8 +74,9 @@ impl Selection<'_> {
         }
     }
 
-    /// Takes one entry of the second listing; entries of sets not chosen are ignored.
-    pub fn add(&mut self, entry: Entry) {
+    /// Takes one entry of the second listing, with the ledger's row under its key; entries
+    /// of sets not chosen are ignored.
+    pub fn add(&mut self, entry: Entry, known: Option<&super::coverage::Known>) {
         if self.policy.backups.sets == SetLayout::ByObject
             || !confined(self.policy, &entry.key, &mut self.unsafe_keys)
         {
@@ -104,7 +106,8 @@ impl Selection<'_> {
             }
             Class::Object(_) => {
                 if let Some(index) = set_of(&entry.key) {
-                    self.chosen[index].acc.objects.push(entry);
+                    let ledgered = self.tracker.judge(&entry, known);
+                    self.chosen[index].acc.objects.push((entry, ledgered));
                 }
             }
             Class::Outside | Class::Excluded(_) | Class::Ungrouped => {}
@@ -131,10 +134,10 @@ impl Selection<'_> {
             } = set;
             let mut objects = if self.whole {
                 let mut all = acc.objects;
-                all.sort_by(|a, b| a.key.cmp(&b.key));
+                all.sort_by(|a, b| a.0.key.cmp(&b.0.key));
                 all
             } else if policy.sample.coverage.is_some() {
-                least_recently_verified(acc.objects, policy, self.seed, &self.tracker)
+                least_recently_verified(acc.objects, policy, self.seed)
             } else {
                 pick_objects(
                     acc.objects,
@@ -145,7 +148,7 @@ impl Selection<'_> {
             };
             let before = objects.len();
             if !self.whole {
-                objects.retain(|o| {
+                objects.retain(|(o, _)| {
                     let fits = taken == 0
                         || policy
                             .sample
@@ -161,13 +164,9 @@ impl Selection<'_> {
             let capped_objects = before - objects.len();
             let objects = objects
                 .into_iter()
-                .map(|entry| {
-                    let rank = (
-                        self.tracker.verified_of(&entry),
-                        self.tracker.overdue(&entry),
-                    );
+                .map(|(entry, ledgered)| {
                     planned_object(
-                        rank,
+                        ledgered,
                         policy.backups.sets,
                         &policy.backups.prefix,
                         &name,
@@ -190,11 +189,12 @@ impl Selection<'_> {
             });
         }
         let whole = self.whole;
-        let (coverage, ledger_changes, oldest) = coverage(self.tracker, policy, &sets, whole);
+        let (coverage, finished) = coverage(self.tracker, policy, &sets, whole);
         PolicyPlan {
             coverage,
-            ledger_changes,
-            oldest,
+            ledger_changes: finished.changes,
+            oldest: finished.oldest,
+            ledger_seen: finished.seen,
             policy: policy.name.clone(),
             listed_objects: self.listed,
             total_sets: self.total_sets,
@@ -216,17 +216,14 @@ fn coverage(
     policy: &Policy,
     sets: &[PlannedSet],
     whole: bool,
-) -> (
-    super::coverage::Coverage,
-    Vec<super::coverage::LedgerChange>,
-    Vec<(Timestamp, String)>,
-) {
+) -> (super::coverage::Coverage, super::coverage::Finished) {
     let newest = sets.iter().find(|s| s.newest);
     let (newest_total, newest_sampled) = newest.map_or((0, 0), |s| {
         (s.total_bytes, s.objects.iter().map(|o| o.size).sum::<u64>())
     });
     let (interval, assumed) = run_interval_days(policy, tracker.now());
-    let (mut coverage, changes, oldest) = tracker.finish(true);
+    let mut finished = tracker.finish();
+    let mut coverage = std::mem::take(&mut finished.coverage);
     coverage.target_days = policy.sample.coverage.map(|c| c.as_secs_f64() / 86_400.0);
     coverage.run_interval_days = interval;
     coverage.interval_assumed = assumed;
@@ -240,7 +237,7 @@ fn coverage(
             interval,
         )
     });
-    (coverage, changes, oldest)
+    (coverage, finished)
 }
 
 /// Days between the policy's runs: its schedule's next two slots, or one day (a nightly
@@ -260,21 +257,20 @@ fn run_interval_days(policy: &Policy, now: Timestamp) -> (f64, bool) {
 /// The set's objects in rotation order (never verified first, then the least recently; the
 /// seed breaks ties), `objects_per_set` of them, then in key order.
 fn least_recently_verified(
-    mut objects: Vec<Entry>,
+    mut objects: Vec<(Entry, Ledgered)>,
     policy: &Policy,
     seed: u64,
-    tracker: &super::coverage::Tracker,
-) -> Vec<Entry> {
-    objects.sort_by_cached_key(|o| (tracker.rank_of(o), score(seed, &policy.name, &o.key)));
+) -> Vec<(Entry, Ledgered)> {
+    objects.sort_by_cached_key(|(o, l)| (l.rank, score(seed, &policy.name, &o.key)));
     if let ObjectsPerSet::Count(n) = policy.sample.objects_per_set {
         objects.truncate(n);
     }
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    objects.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     objects
 }
 
 fn planned_object(
-    (last_verified, overdue): (Option<Timestamp>, bool),
+    ledgered: Ledgered,
     layout: SetLayout,
     prefix: &str,
     set: &str,
@@ -293,8 +289,8 @@ fn planned_object(
     checksums.sort_by(|a, b| source_key(a).cmp(source_key(b)));
     PlannedObject {
         identity: entry.identity(),
-        last_verified,
-        overdue,
+        last_verified: ledgered.verified,
+        overdue: ledgered.overdue,
         format: Format::from_name(&entry.key),
         key: entry.key,
         path_in_set,
@@ -310,17 +306,17 @@ fn source_key(source: &ChecksumSource) -> &str {
 }
 
 fn pick_objects(
-    mut objects: Vec<Entry>,
+    mut objects: Vec<(Entry, Ledgered)>,
     per_set: ObjectsPerSet,
     seed: u64,
     policy: &str,
-) -> Vec<Entry> {
+) -> Vec<(Entry, Ledgered)> {
     if let ObjectsPerSet::Count(n) = per_set
         && n < objects.len()
     {
-        objects.sort_by_key(|o| score(seed, policy, &o.key));
+        objects.sort_by_key(|(o, _)| score(seed, policy, &o.key));
         objects.truncate(n);
     }
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    objects.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     objects
 }

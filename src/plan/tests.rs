@@ -15,7 +15,6 @@ fn policy(extra: &str) -> Policy {
 
 fn ctx(seed: u64) -> PlanContext {
     PlanContext {
-        ledger: None,
         now: "2026-11-26T12:00:00Z".parse().unwrap(),
         tz: TimeZone::UTC,
         seed,
@@ -44,7 +43,7 @@ fn dated_listing(days: u32) -> Vec<Entry> {
 }
 
 fn plan(policy: &Policy, entries: Vec<Entry>, ctx: &PlanContext) -> PolicyPlan {
-    Planner::plan_listing(policy, &entries, ctx)
+    Planner::plan_listing(policy, &entries, ctx, None)
 }
 
 #[test]
@@ -364,7 +363,7 @@ fn first_listing_keeps_no_objects_and_only_chosen_folders_are_relisted() {
     }
     let mut planner = Planner::new(&policy, &ctx(1));
     for e in &entries {
-        planner.add(e.clone());
+        planner.add(e.clone(), None);
     }
     assert_eq!(planner.held(), 0, "objects kept while listing");
     let mut selection = planner.select(&ctx(3));
@@ -375,10 +374,10 @@ fn first_listing_keeps_no_objects_and_only_chosen_folders_are_relisted() {
         .iter()
         .filter(|e| folders.iter().any(|f| e.key.starts_with(f)))
     {
-        selection.add(e.clone());
+        selection.add(e.clone(), None);
     }
     // An entry of a set that was not chosen is ignored by the second pass.
-    selection.add(entry("files/2026-11-02/stray.zst", 5));
+    selection.add(entry("files/2026-11-02/stray.zst", 5), None);
     let plan = selection.finish();
     assert_eq!(plan.listed_objects, entries.len());
     assert_eq!(plan.total_sets, 25);
@@ -390,7 +389,7 @@ fn first_listing_keeps_no_objects_and_only_chosen_folders_are_relisted() {
     }
     assert_eq!(
         serde_json::to_value(&plan).unwrap(),
-        serde_json::to_value(Planner::plan_listing(&policy, &entries, &ctx(3))).unwrap()
+        serde_json::to_value(Planner::plan_listing(&policy, &entries, &ctx(3), None)).unwrap()
     );
 }
 

@@ -21,7 +21,7 @@ pub(super) fn judge_policy(
 ) -> PolicyResult {
     let policy = planned.policy;
     let mut findings = planned.findings;
-    let plan = planned.plan;
+    let mut plan = planned.plan;
     let newest = plan.as_ref().and_then(|p| p.newest());
     let (rpo, rpo_finding) = planned.rpo;
     let time = planned
@@ -63,11 +63,12 @@ pub(super) fn judge_policy(
     findings.extend(validation);
     findings.extend(rpo_finding);
     findings.extend(rto_finding);
-    let (coverage, ledger_changes) = match plan.as_ref() {
+    let (coverage, ledger_changes) = match plan.as_mut() {
         Some(plan) => {
             let coverage = after_run(plan, &objects, now);
             findings.extend(judge::judge_coverage(&coverage));
-            (Some(coverage), plan.ledger_changes.clone())
+            // Moved, not copied: a first run over a big bucket lists a million new objects.
+            (Some(coverage), std::mem::take(&mut plan.ledger_changes))
         }
         None => (None, Vec::new()),
     };

@@ -6,6 +6,7 @@
 //! Must not: hold the listing (the planner folds it as it comes), or let one policy's
 //! listing hold the others: each policy is listed in a future of its own.
 
+use super::ledger::{LedgerSource, find_removed, list_known};
 use crate::config::Policy;
 use crate::finding::{Finding, FindingKind};
 use crate::plan::{PlanContext, Planner, PolicyPlan};
@@ -17,10 +18,11 @@ pub(super) async fn list_policy(
     policy: &Policy,
     op: &Storage,
     ctx: &PlanContext,
+    ledger: Option<&LedgerSource>,
 ) -> Result<(PolicyPlan, Vec<Finding>), Finding> {
     let allowed = op.tuning().policy_time(policy.targets.rto);
     let mut listing = Listing::default();
-    let planned = tokio::time::timeout(allowed, plan(policy, op, ctx, &mut listing)).await;
+    let planned = tokio::time::timeout(allowed, plan(policy, op, ctx, ledger, &mut listing)).await;
     let mut plan = match planned {
         Ok(Ok(plan)) => plan,
         Ok(Err(e)) => return Err(Finding::new(FindingKind::StorageError, None, e.to_string())),
@@ -40,9 +42,7 @@ pub(super) async fn list_policy(
     };
     let mut findings = Vec::new();
     if let Some(why) = &listing.truncated {
-        // A listing cut short proves nothing gone from storage.
-        plan.ledger_changes
-            .retain(|c| c.change != crate::plan::coverage::ChangeKind::Removed);
+        // A listing cut short proves nothing gone from storage (none was looked for).
         plan.coverage.complete = false;
         findings.push(Finding::new(
             FindingKind::ListingTruncated,
@@ -80,19 +80,33 @@ pub(super) async fn list_policy(
     Ok((plan, findings))
 }
 
-/// Both listings folded into the plan: the first into sets, the second of the chosen sets'
-/// folders for their objects, so the first keeps a few numbers per set and no object.
+/// Both listings folded into the plan, each key with its ledger row: the first into sets,
+/// the second of the chosen sets' folders for their objects, so the first keeps a few
+/// numbers per set and no object. Then what the ledger holds that storage no longer does.
 async fn plan(
     policy: &Policy,
     op: &Storage,
     ctx: &PlanContext,
+    ledger: Option<&LedgerSource>,
     listing: &mut Listing,
 ) -> Result<PolicyPlan, storage::StorageError> {
+    let mut reader = match ledger {
+        Some(source) => source.open(&policy.name).await,
+        None => None,
+    };
+    let had_ledger = reader.is_some();
     let mut planner = Planner::new(policy, ctx);
-    storage::list_into(op, &policy.backups.prefix, listing, |e| planner.add(e)).await?;
+    let prefix = &policy.backups.prefix;
+    list_known(op, prefix, listing, &mut reader, |e, k| planner.add(e, k)).await?;
     let mut selection = planner.select(ctx);
     for folder in selection.folders() {
-        storage::list_into(op, &folder, listing, |e| selection.add(e)).await?;
+        list_known(op, &folder, listing, &mut reader, |e, k| selection.add(e, k)).await?;
     }
-    Ok(selection.finish())
+    let mut plan = selection.finish();
+    if had_ledger && reader.is_none() {
+        // The ledger failed part way (its problem is kept): the figures are not whole.
+        plan.coverage.complete = false;
+    }
+    find_removed(&mut plan, reader, listing.truncated.is_none()).await;
+    Ok(plan)
 }

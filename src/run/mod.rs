@@ -24,11 +24,13 @@ use crate::unattended::RunFolder;
 use crate::verify::{self, ChecksumFiles};
 
 mod judging;
+mod ledger;
 mod listing;
 mod start;
 mod timeout;
 
 use start::run_kind;
+pub use ledger::LedgerSource;
 pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
 
 #[derive(Clone, Default)]
@@ -90,35 +92,32 @@ pub struct Planned<'c> {
     pub rpo: (judge::Rpo, Option<Finding>),
 }
 
-/// Policies' ledgers as the history holds them, by policy name.
-pub type Ledgers = std::collections::HashMap<String, Arc<crate::plan::coverage::LedgerView>>;
-
-/// Lists every policy's storage and plans its sample, all policies at once.
-/// Each policy's ledger (by policy name) is what the history knew before this run.
+/// Lists every policy's storage and plans its sample, all policies at once, against the
+/// coverage ledgers the history held before this run (none: nothing verified before).
 pub async fn plan_all<'c>(
     policies: &[&'c Policy],
     start: &RunStart,
     tuning: &StorageTuning,
-    ledgers: &Ledgers,
+    ledger: Option<&LedgerSource>,
 ) -> Vec<Planned<'c>> {
     let ctx = PlanContext {
         now: start.started_at,
         tz: jiff::tz::TimeZone::system(),
         seed: start.seed,
         choice: start.choice,
-        ledger: None,
     };
-    let futures = policies.iter().map(|&policy| {
-        let ctx = PlanContext {
-            ledger: ledgers.get(&policy.name).cloned(),
-            ..ctx.clone()
-        };
-        plan_one(policy, ctx, tuning)
-    });
+    let futures = policies
+        .iter()
+        .map(|&policy| plan_one(policy, ctx.clone(), tuning, ledger));
     futures::future::join_all(futures).await
 }
 
-async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuning) -> Planned<'p> {
+async fn plan_one<'p>(
+    policy: &'p Policy,
+    ctx: PlanContext,
+    tuning: &StorageTuning,
+    ledger: Option<&LedgerSource>,
+) -> Planned<'p> {
     let rpo_of = |plan: Option<&PolicyPlan>| {
         let (mut rpo, finding) = judge::judge_rpo(
             &policy.targets,
@@ -146,7 +145,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
             return unplanned(Finding::new(FindingKind::StorageError, None, e.to_string()));
         }
     };
-    let (plan, listed) = match listing::list_policy(policy, &op, &ctx).await {
+    let (plan, listed) = match listing::list_policy(policy, &op, &ctx, ledger).await {
         Ok(planned) => planned,
         Err(finding) => return unplanned(finding),
     };

@@ -56,22 +56,18 @@ pub(super) fn keep(
     Ok(not_kept)
 }
 
-/// The coverage ledgers of `policies` as the history holds them, for the planner. No
-/// history yet: none (every object is new). A history that cannot be read gives empty
-/// ledgers and the message saying so, which the run reports as evidence not kept.
-pub(super) fn ledgers(
-    settings: &Settings,
-    policies: &[&crate::config::Policy],
-) -> (run::Ledgers, Option<String>) {
+/// Where the planner reads the coverage ledgers: the history, when there is one and it
+/// opens. No history yet: none (every object is new). A history that cannot be opened gives
+/// none and the message saying so, which the run reports as evidence not kept.
+pub(super) fn ledgers(settings: &Settings) -> (Option<run::LedgerSource>, Option<String>) {
     let state = &settings.state_dir;
     if !state.join(crate::history::DATABASE).exists() {
-        return (run::Ledgers::new(), None);
+        return (None, None);
     }
-    let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
-    match History::open(state).and_then(|h| h.ledgers(&names)) {
-        Ok(ledgers) => (ledgers, None),
+    match History::open(state) {
+        Ok(_) => (Some(run::LedgerSource::new(state.clone())), None),
         Err(e) => (
-            run::Ledgers::new(),
+            None,
             Some(format!(
                 "cannot read the coverage ledger ({e}): this run's coverage figures count every object as never verified"
             )),

@@ -251,12 +251,12 @@ impl<'c> Session<'c> {
         }
         let runtime = runtime(Threads::Many)?;
         if self.options.dry_run {
-            let (ledgers, _) = evidence::ledgers(settings, &selected);
+            let (ledger, _) = evidence::ledgers(settings);
             let planned = runtime.block_on(run::plan_all(
                 &selected,
                 &start,
                 &settings.storage,
-                &ledgers,
+                ledger.as_ref(),
             ));
             events.event(Event::Planned {
                 planned: &planned,
@@ -311,9 +311,9 @@ impl<'c> Session<'c> {
         let options = self.run_options();
         evidence::note_start(settings, &run::marker(config, start, &options));
         heartbeat(&runtime, settings, Ping::Start);
-        let (ledgers, ledger_problem) = evidence::ledgers(settings, selected);
+        let (ledger, ledger_problem) = evidence::ledgers(settings);
         let work = async {
-            let planned = run::plan_all(selected, start, &settings.storage, &ledgers).await;
+            let planned = run::plan_all(selected, start, &settings.storage, ledger.as_ref()).await;
             // A drill of a set that does not exist is a mistake, not evidence: refused
             // before anything is restored, recorded or mailed.
             drill::resolve_set(&planned, start.choice)?;
@@ -349,15 +349,17 @@ impl<'c> Session<'c> {
         let mut not_kept = evidence::keep(settings, &mut result, events)?;
         // The history's own error is told once: a ledger that could not be read then needs
         // only its consequence.
-        if let Some(problem) = ledger_problem {
-            let history_failed = not_kept
-                .iter()
-                .any(|m| m.starts_with("cannot record the run"));
-            not_kept.push(if history_failed {
-                "this run's coverage figures count every object as never verified: the coverage ledger could not be read either".into()
-            } else {
-                problem
-            });
+        let ledger_problems: Vec<String> = ledger_problem
+            .into_iter()
+            .chain(ledger.iter().flat_map(run::LedgerSource::problems))
+            .collect();
+        let history_failed = not_kept
+            .iter()
+            .any(|m| m.starts_with("cannot record the run"));
+        if history_failed && !ledger_problems.is_empty() {
+            not_kept.push("this run's coverage figures count every object as never verified: the coverage ledger could not be read either".into());
+        } else {
+            not_kept.extend(ledger_problems);
         }
         if let Some(path) = &self.options.json
             && path.as_os_str() == "-"

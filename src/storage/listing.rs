@@ -96,7 +96,7 @@ pub async fn list_into(
     op: &Storage,
     prefix: &str,
     listing: &mut Listing,
-    mut add: impl FnMut(Entry),
+    mut add: impl AsyncFnMut(Entry),
 ) -> Result<(), StorageError> {
     if listing.truncated.is_some() {
         return Ok(());
@@ -164,7 +164,8 @@ pub async fn list_into(
             size: meta.content_length(),
             modified: meta.last_modified().map(Into::into),
             etag: meta.etag().map(str::to_string),
-        });
+        })
+        .await;
     }
 }
 
@@ -278,14 +279,14 @@ mod tests {
         let op = fs_storage(dir.path(), &tuning);
         let mut listing = Listing::default();
         let mut keys = Vec::new();
-        list_into(&op, "a/", &mut listing, |e| keys.push(e.key))
+        list_into(&op, "a/", &mut listing, async |e| keys.push(e.key))
             .await
             .unwrap();
         assert_eq!(keys.len(), 3);
         let why = listing.truncated.clone().unwrap();
         assert!(why.contains("3 keys, storage.max_listed_keys"), "{why}");
         // The budget is the policy's: a second listing brings nothing more.
-        list_into(&op, "a/0/", &mut listing, |e| keys.push(e.key))
+        list_into(&op, "a/0/", &mut listing, async |e| keys.push(e.key))
             .await
             .unwrap();
         assert_eq!(keys.len(), 3);
@@ -304,7 +305,7 @@ mod tests {
         let op = fs_storage(dir.path(), &StorageTuning::default());
         let mut listing = Listing::default();
         let mut keys = Vec::new();
-        list_into(&op, "a/", &mut listing, |e| keys.push(e.key))
+        list_into(&op, "a/", &mut listing, async |e| keys.push(e.key))
             .await
             .unwrap();
         assert_eq!(keys, ["a/good"]);
