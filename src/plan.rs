@@ -86,6 +86,8 @@ pub enum DatedBy {
     Name,
     /// The newest last-modified (upload) time of its objects.
     Modified,
+    /// A restic snapshot's own time.
+    Snapshot,
     /// The policy's source gave no date: a name that does not match `date_format`, or
     /// storage that reports no last-modified times.
     Unknown,
@@ -96,6 +98,7 @@ impl DatedBy {
         match self {
             DatedBy::Name => "name",
             DatedBy::Modified => "modified",
+            DatedBy::Snapshot => "snapshot",
             DatedBy::Unknown => "unknown",
         }
     }
@@ -428,7 +431,7 @@ impl<'p> Planner<'p> {
                 .filter(|d| d.2.is_none())
                 .map(|d| d.0.clone())
                 .collect(),
-            DateSource::Modified => Vec::new(),
+            DateSource::Modified | DateSource::Snapshot => Vec::new(),
         };
         let suggested_format = suggest_format(&undated, &ctx.tz);
         let emptied = emptied(policy, &ctx.tz, self.excluded, &dated);
@@ -549,6 +552,8 @@ fn date_set(
             .and_then(|f| date_from_name(name, f, tz))
             .map(|d| (d, DatedBy::Name)),
         DateSource::Modified => modified.map(|m| (m, DatedBy::Modified)),
+        // A snapshot's time, handed in as `modified` by the restic planner.
+        DateSource::Snapshot => modified.map(|m| (m, DatedBy::Snapshot)),
     };
     date.map_or((None, DatedBy::Unknown), |(d, by)| (Some(d), by))
 }

@@ -56,7 +56,7 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
         status_word(p.status).to_string(),
         match p.rpo.dated_by {
             DateSource::Modified => age_cell(p).replacen(" / ", &format!("{UPLOAD_MARK} / "), 1),
-            DateSource::Name => age_cell(p),
+            DateSource::Name | DateSource::Snapshot => age_cell(p),
         },
         format!(
             "{}/{}/{}",
@@ -137,6 +137,7 @@ pub fn dating_words(dated_by: DateSource) -> &'static str {
     match dated_by {
         DateSource::Name => "dated by name",
         DateSource::Modified => "dated by upload time",
+        DateSource::Snapshot => "dated by snapshot time",
     }
 }
 
@@ -314,7 +315,11 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
             plan.sampled_objects(),
             format_bytes(plan.sampled_bytes())
         );
-        let _ = writeln!(out, "  coverage before this run: {}", coverage_words(&plan.coverage));
+        let _ = writeln!(
+            out,
+            "  coverage before this run: {}",
+            coverage_words(&plan.coverage)
+        );
         let rotating = policy.sample.coverage.is_some();
         for set in &plan.sets {
             let date = match (set.date, set.dated_by) {

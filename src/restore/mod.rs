@@ -30,6 +30,7 @@ mod extract;
 mod halt;
 mod hash;
 mod paths;
+mod single;
 mod sink;
 mod spec;
 mod write;
@@ -52,11 +53,12 @@ use crate::plan::PlannedObject;
 use crate::storage::{LocalFile, Storage};
 use chunk::{CHANNEL_CHUNKS, Chunk, IN_FLIGHT_BYTES};
 use decode::DecodeOutput;
-use halt::Halt;
 use hash::Hasher;
 
 pub use halt::{CreatedFile, remove_created};
+pub(crate) use halt::{Halt, HaltSlot};
 pub use paths::{UnsafePath, output_path, safe_relative};
+pub(crate) use single::restore_reader;
 pub use spec::{Limits, RestoreSpec};
 
 /// The result of restoring one object. Problems are findings; nothing here is an `Err`.

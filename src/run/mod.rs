@@ -25,8 +25,17 @@ use crate::verify::{self, ChecksumFiles};
 
 mod judging;
 mod listing;
+#[cfg(feature = "restic")]
+mod restic;
 mod start;
 mod timeout;
+
+/// Where a restic policy's files are restored from (`backups.format: restic`).
+#[cfg(feature = "restic")]
+pub type ResticSource = restic::Source;
+/// Without the `restic` feature no policy has one (`check` refuses `format: restic`).
+#[cfg(not(feature = "restic"))]
+pub type ResticSource = std::convert::Infallible;
 
 use start::run_kind;
 pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
@@ -88,6 +97,8 @@ pub struct Planned<'c> {
     /// The newest set's age against the RPO, judged at planning time (so `--dry-run` can
     /// say which policies will break it), with its finding.
     pub rpo: (judge::Rpo, Option<Finding>),
+    /// The repository a restic policy's files are restored from; none for objects.
+    pub restic: Option<ResticSource>,
 }
 
 /// Policies' ledgers as the history holds them, by policy name.
@@ -139,6 +150,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         plan: None,
         findings: vec![finding],
         rpo: rpo_of(None),
+        restic: None,
     };
     let op = match storage::operator(&policy.storage, &policy.file, tuning) {
         Ok(op) => op.confined_to(&policy.backups.prefix),
@@ -146,7 +158,7 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
             return unplanned(Finding::new(FindingKind::StorageError, None, e.to_string()));
         }
     };
-    let (plan, listed) = match listing::list_policy(policy, &op, &ctx).await {
+    let (plan, listed, restic) = match list_any(policy, &op, &ctx).await {
         Ok(planned) => planned,
         Err(finding) => return unplanned(finding),
     };
@@ -168,6 +180,30 @@ async fn plan_one<'p>(policy: &'p Policy, ctx: PlanContext, tuning: &StorageTuni
         rpo: rpo_of(Some(&plan)),
         plan: Some(plan),
         findings,
+        restic,
+    }
+}
+
+/// The policy's plan from its storage listing, or from its restic repository.
+async fn list_any(
+    policy: &Policy,
+    op: &storage::Storage,
+    ctx: &PlanContext,
+) -> Result<(PolicyPlan, Vec<Finding>, Option<ResticSource>), Finding> {
+    match policy.backups.format {
+        crate::config::BackupFormat::Objects => listing::list_policy(policy, op, ctx)
+            .await
+            .map(|(plan, findings)| (plan, findings, None)),
+        #[cfg(feature = "restic")]
+        crate::config::BackupFormat::Restic => restic::list_policy(policy, op, ctx)
+            .await
+            .map(|(plan, source)| (plan, Vec::new(), Some(source))),
+        #[cfg(not(feature = "restic"))]
+        crate::config::BackupFormat::Restic => Err(Finding::new(
+            FindingKind::InvalidPolicy,
+            None,
+            "this build has no restic support (built without the `restic` feature)",
+        )),
     }
 }
 
@@ -177,6 +213,8 @@ struct Job<'p> {
     set: usize,
     op: storage::Storage,
     object: &'p PlannedObject,
+    /// A restic policy's repository: the object is a file of a snapshot in it.
+    restic: Option<ResticSource>,
     /// The set's folder, relative to the run's folder.
     set_dir: Result<PathBuf, restore::UnsafePath>,
     required: bool,
@@ -307,6 +345,7 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
                     set: s,
                     op: op.clone(),
                     object,
+                    restic: planned_policy.restic.clone(),
                     set_dir: set_dir.clone(),
                     required: planned_policy.policy.checksums.required,
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
@@ -365,8 +404,7 @@ async fn run_job(
     if started >= deadline {
         return timeout::abandoned(&job, started);
     }
-    let (expected, mut findings) =
-        verify::expected_digests(job.policy_name, &job.op, object, files).await;
+    let (expected, mut findings) = expected_digests(&job, files).await;
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
     algorithms.insert(Algorithm::Sha256);
     let mut restored = restore::Restored::default();
@@ -385,7 +423,7 @@ async fn run_job(
     }
     let read_whole = !restored.digests.is_empty();
     findings.append(&mut restored.findings);
-    if read_whole && job.set_dir.is_ok() {
+    if read_whole && job.set_dir.is_ok() && job.restic.is_none() {
         findings.extend(verify::compare_digests(
             &object.key,
             &expected,
@@ -447,6 +485,18 @@ async fn run_job(
     outcome
 }
 
+/// The object's expected digests and what finding them found; none for a restic file,
+/// whose blobs are checked against their ids as they are read.
+async fn expected_digests(
+    job: &Job<'_>,
+    files: &ChecksumFiles,
+) -> (Vec<verify::Expected>, Vec<Finding>) {
+    if job.restic.is_some() {
+        return (Vec::new(), Vec::new());
+    }
+    verify::expected_digests(job.policy_name, &job.op, job.object, files).await
+}
+
 /// Restores the job's object, its progress shown to the observer when someone watches.
 async fn restore_watched(
     job: &Job<'_>,
@@ -460,7 +510,17 @@ async fn restore_watched(
             p.advance(n);
         }
     };
-    let restored = restore::restore_object(&job.op, object, spec, &advance).await;
+    let restored = match &job.restic {
+        #[cfg(feature = "restic")]
+        Some(source) => {
+            let restored = restic::restore(source, &object.key, &object.path_in_set, spec).await;
+            advance(restored.restored_bytes);
+            restored
+        }
+        #[cfg(not(feature = "restic"))]
+        Some(never) => match *never {},
+        None => restore::restore_object(&job.op, object, spec, &advance).await,
+    };
     if let Some(p) = &progress {
         p.finish(restored.findings.is_empty());
     }

@@ -1,0 +1,310 @@
+//! restic repositories (`backups.format: restic`), read with rustic_core through our own
+//! read-only backend ([`backend::ReadOnly`]) over the policy's storage: the repository is
+//! opened with the policy's password, its snapshots filtered by `restic:` (host, tags,
+//! paths), and the files of the matching snapshots listed as [`Entry`]s the planner takes
+//! like any listing (key `<prefix><snapshot>/<path in the snapshot>`, dated by the
+//! snapshot's own time). A sampled file is restored blob by blob ([`restore`]), each blob's
+//! SHA-256 checked against its id as it is read.
+//!
+//! An edge, like `storage`: it does I/O, blocking, so every call into it runs on a blocking
+//! thread. Must not: write to, lock or prune the repository (the backend refuses), keep the
+//! password anywhere but in rustic_core's key derivation, or turn a repository it cannot
+//! read into an `Err` of the run: that is a finding of the policy.
+
+pub mod backend;
+mod restore;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustic_core::repofile::{NodeType, SnapshotFile};
+use rustic_core::{
+    Credentials, DataId, IndexedFullStatus, OpenStatus, Repository, RepositoryBackends,
+    RepositoryOptions, RusticError, TreeId,
+};
+
+use crate::config::Restic;
+use crate::finding::{Finding, FindingKind};
+use crate::storage::{Entry, Storage};
+use backend::ReadOnly;
+
+pub use restore::restore_file;
+
+/// A repository opened and indexed, with the blobs of every file listed, by the file's key.
+pub struct Opened {
+    repo: Repository<IndexedFullStatus>,
+    backend: Arc<ReadOnly>,
+    files: HashMap<String, FileBlobs>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("backend", &self.backend)
+            .field("files", &self.files.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Opened {
+    /// Writes rustic_core asked for and the backend refused (none, in a sound read).
+    pub fn refused_writes(&self) -> usize {
+        self.backend.refused_writes()
+    }
+}
+
+/// A file of a snapshot: its length as its node says, and its content's blobs in order.
+#[derive(Debug, Clone)]
+struct FileBlobs {
+    size: u64,
+    blobs: Vec<DataId>,
+}
+
+/// What reading the repository found: the files of the matching snapshots, as a listing.
+#[derive(Debug)]
+pub struct Listed {
+    pub opened: Arc<Opened>,
+    pub entries: Vec<Entry>,
+    /// Snapshots in the repository, and those `restic:` selects.
+    pub snapshots: usize,
+    pub matching: usize,
+}
+
+/// Trees deeper than this are refused (a damaged or hostile repository), not followed.
+const MAX_DEPTH: usize = 256;
+
+/// Opens the repository under `prefix` of `storage` and lists the files of the snapshots
+/// `restic` selects. Blocking: call it from a blocking thread of `runtime`'s runtime.
+/// A repository that cannot be opened or read is the one finding returned.
+pub fn list(
+    restic: &Restic,
+    storage: Storage,
+    prefix: &str,
+    runtime: tokio::runtime::Handle,
+) -> Result<Listed, Finding> {
+    let place = storage.place().to_string();
+    let backend = Arc::new(ReadOnly::new(storage, prefix, runtime));
+    let repo = open(restic, &backend, &place, prefix)?;
+    let all = repo
+        .get_all_snapshots()
+        .map_err(|e| read_failure(&backend, &e, "cannot read the snapshots"))?;
+    let snapshots = all.len();
+    let mut matching: Vec<SnapshotFile> = all
+        .into_iter()
+        .filter(|s| {
+            let tags: Vec<&str> = s.tags.iter().map(String::as_str).collect();
+            let paths: Vec<&str> = s.paths.iter().map(String::as_str).collect();
+            restic.selects(&s.hostname, &tags, &paths)
+        })
+        .collect();
+    matching.sort_by(|a, b| a.time.timestamp().cmp(&b.time.timestamp()));
+    let repo = repo
+        .to_indexed()
+        .map_err(|e| read_failure(&backend, &e, "cannot read the index"))?;
+    let names = set_names(&matching);
+    let mut entries = Vec::new();
+    let mut files = HashMap::new();
+    for (snapshot, name) in matching.iter().zip(&names) {
+        let set = format!("{prefix}{name}/");
+        let time = snapshot.time.timestamp();
+        walk(&repo, &backend, snapshot.tree, "", 0, &mut |path, blobs| {
+            // An empty file has no blob to verify: not an object (nor an `empty_object`).
+            if blobs.size == 0 && blobs.blobs.is_empty() {
+                return;
+            }
+            let key = format!("{set}{path}");
+            entries.push(Entry {
+                key: key.clone(),
+                size: blobs.size,
+                modified: Some(time),
+                etag: Some(content_identity(&blobs.blobs)),
+            });
+            files.insert(key, blobs);
+        })?;
+    }
+    Ok(Listed {
+        opened: Arc::new(Opened {
+            repo,
+            backend,
+            files,
+        }),
+        entries,
+        snapshots,
+        matching: matching.len(),
+    })
+}
+
+/// The repository opened with the policy's password, or the finding that says why not.
+fn open(
+    restic: &Restic,
+    backend: &Arc<ReadOnly>,
+    place: &str,
+    prefix: &str,
+) -> Result<Repository<OpenStatus>, Finding> {
+    let unreadable = |message: String| {
+        Finding::new(
+            FindingKind::RepositoryUnreadable,
+            Some(prefix).filter(|p| !p.is_empty()),
+            message,
+        )
+    };
+    let password = restic
+        .password
+        .resolve()
+        .map_err(|e| unreadable(format!("restic.password: {e}")))?;
+    let mut options = RepositoryOptions::default();
+    // rustic_core's cache is a folder of the host's it writes to; nothing is kept here.
+    options.no_cache = true;
+    let backends = RepositoryBackends::new(backend.clone(), None);
+    let repo = Repository::new(&options, &backends).map_err(|e| {
+        unreadable(format!(
+            "cannot use the repository in {place}: {}",
+            one_line(&e)
+        ))
+    })?;
+    match repo.config_id() {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(unreadable(format!(
+                "no restic repository at `{prefix}` in {place}: its `config` file is missing; \
+                 check storage and backups.prefix"
+            )));
+        }
+        Err(e) => {
+            return Err(read_failure(
+                backend,
+                &e,
+                "cannot read the repository's config",
+            ));
+        }
+    }
+    repo.open(&Credentials::password(password)).map_err(|e| {
+        if let Some(failure) = backend.take_failure() {
+            return Finding::new(
+                FindingKind::StorageError,
+                Some(&failure.key),
+                failure.message,
+            );
+        }
+        if e.is_incorrect_password() {
+            unreadable(format!(
+                "wrong password: no key of the repository in {place} opens with restic.password; \
+                 check the reference and the client's current restic password"
+            ))
+        } else {
+            unreadable(format!(
+                "cannot open the repository in {place} (its keys or config file are \
+                 unreadable): {}",
+                one_line(&e)
+            ))
+        }
+    })
+}
+
+/// A failed read in words: the backend's own (which file, which storage) when it saw the
+/// failure, else rustic_core's.
+fn read_failure(backend: &ReadOnly, e: &RusticError, what: &str) -> Finding {
+    match backend.take_failure() {
+        Some(failure) => Finding::new(
+            FindingKind::StorageError,
+            Some(&failure.key),
+            format!("{what}: {}", failure.message),
+        ),
+        None => Finding::new(
+            FindingKind::RepositoryUnreadable,
+            None,
+            format!("{what}: {}", one_line(e)),
+        ),
+    }
+}
+
+/// rustic_core's message without its multi-line frame (the guidance with its context
+/// filled in), on one line.
+pub(crate) fn one_line(e: &RusticError) -> String {
+    let text = e.to_string();
+    let message = text
+        .split_once("Message:")
+        .map_or(text.as_str(), |(_, rest)| rest);
+    let first = message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unknown error");
+    first.trim_end_matches('.').to_string()
+}
+
+/// Each snapshot's set name: its short id (8 hex digits), or the whole id where two
+/// snapshots share the short one.
+fn set_names(snapshots: &[SnapshotFile]) -> Vec<String> {
+    let short = |s: &SnapshotFile| s.id.to_string();
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for s in snapshots {
+        *count.entry(short(s)).or_default() += 1;
+    }
+    snapshots
+        .iter()
+        .map(|s| {
+            if count[&short(s)] > 1 {
+                s.id.to_hex().to_string()
+            } else {
+                short(s)
+            }
+        })
+        .collect()
+}
+
+/// What makes a file's content this content: a BLAKE3 of its blob ids (the same file in two
+/// snapshots is the same object to the coverage ledger only by its key, but its identity
+/// says whether it changed).
+fn content_identity(blobs: &[DataId]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for blob in blobs {
+        hasher.update(blob.to_hex().as_bytes());
+    }
+    format!("restic:{}", &hasher.finalize().to_hex()[..32])
+}
+
+/// Every regular file below `tree`, depth first, handed to `found` with its path (names
+/// joined by `/`). Links, devices and the like are not files and not restored.
+fn walk(
+    repo: &Repository<IndexedFullStatus>,
+    backend: &ReadOnly,
+    tree: TreeId,
+    path: &str,
+    depth: usize,
+    found: &mut dyn FnMut(&str, FileBlobs),
+) -> Result<(), Finding> {
+    if depth > MAX_DEPTH {
+        return Err(Finding::new(
+            FindingKind::CorruptArchive,
+            Some(path),
+            format!("folders nested deeper than {MAX_DEPTH}: the snapshot's tree is damaged"),
+        ));
+    }
+    let tree = repo
+        .get_tree(&tree)
+        .map_err(|e| read_failure(backend, &e, &format!("cannot read the folder `{path}`")))?;
+    for node in tree.nodes {
+        let name = node.name();
+        let name = name.to_string_lossy();
+        let child = if path.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{path}/{name}")
+        };
+        match (&node.node_type, node.subtree, node.content) {
+            (NodeType::Dir, Some(subtree), _) => {
+                walk(repo, backend, subtree, &child, depth + 1, found)?;
+            }
+            (NodeType::File, _, content) => found(
+                &child,
+                FileBlobs {
+                    size: node.meta.size,
+                    blobs: content.unwrap_or_default(),
+                },
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! A restic policy's part of the run (`backups.format: restic`): its repository read into
+//! a plan (snapshots as sets, files as objects, the same planner as every listing) within
+//! the policy's time, and a sampled file restored on a blocking thread, since rustic_core
+//! blocks.
+//!
+//! Must not: hold a runtime thread while rustic_core reads, or let a restic policy be
+//! planned differently from any other once its files are listed (the sample, the seed, the
+//! coverage ledger are the planner's).
+
+use std::sync::Arc;
+
+use crate::config::Policy;
+use crate::finding::{Finding, FindingKind};
+use crate::plan::{Format, PlanContext, Planner, PolicyPlan};
+use crate::restore::{RestoreSpec, Restored};
+use crate::storage::Storage;
+
+/// The opened repository a restic policy's files are restored from.
+pub type Source = Arc<crate::restic::Opened>;
+
+/// The policy's plan from its repository, with the repository kept open for the restores,
+/// or the one finding of a repository that could not be read in time.
+pub(super) async fn list_policy(
+    policy: &Policy,
+    op: &Storage,
+    ctx: &PlanContext,
+) -> Result<(PolicyPlan, Source), Finding> {
+    let Some(restic) = policy.restic.clone() else {
+        return Err(Finding::new(
+            FindingKind::InvalidPolicy,
+            None,
+            "`backups.format: restic` without a `restic:` block",
+        ));
+    };
+    let allowed = op.tuning().policy_time(policy.targets.rto);
+    let storage = op.clone();
+    let prefix = policy.backups.prefix.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || {
+        crate::restic::list(&restic, storage, &prefix, runtime)
+    });
+    let listed = match tokio::time::timeout(allowed, task).await {
+        Ok(Ok(listed)) => listed?,
+        Ok(Err(e)) => {
+            return Err(Finding::new(
+                FindingKind::StorageError,
+                None,
+                format!(
+                    "reading the restic repository in {} stopped: {e}",
+                    op.place()
+                ),
+            ));
+        }
+        Err(_) => {
+            return Err(Finding::new(
+                FindingKind::PolicyTimeout,
+                Some(&policy.backups.prefix),
+                format!(
+                    "reading the restic repository in {} took longer than {}, the policy's \
+                     time (storage.policy_timeout): nothing was restored",
+                    op.place(),
+                    crate::config::units::format_duration(allowed)
+                ),
+            ));
+        }
+    };
+    tracing::info!(
+        policy = policy.name.as_str(),
+        snapshots = listed.snapshots,
+        matching = listed.matching,
+        files = listed.entries.len(),
+        "restic repository read"
+    );
+    Ok((plan(policy, &listed.entries, ctx), listed.opened))
+}
+
+/// The plan over the listed files: `backups.include` matched against each file's path in
+/// its snapshot (not against the snapshot's id), every object restored as it is (its bytes
+/// are checked blob by blob, not against checksum files).
+fn plan(policy: &Policy, entries: &[crate::storage::Entry], ctx: &PlanContext) -> PolicyPlan {
+    let prefix = policy.backups.prefix.as_str();
+    let in_snapshot = |key: &str| -> Option<String> {
+        let rel = key.strip_prefix(prefix)?;
+        rel.split_once('/').map(|(_, path)| path.to_string())
+    };
+    let included: Vec<crate::storage::Entry> = match &policy.backups.include {
+        None => entries.to_vec(),
+        Some(globs) => entries
+            .iter()
+            .filter(|e| in_snapshot(&e.key).is_some_and(|p| globs.is_match(&p)))
+            .cloned()
+            .collect(),
+    };
+    let mut view = policy.clone();
+    view.backups.include = None;
+    let mut plan = Planner::plan_listing(&view, &included, ctx);
+    for object in plan.sets.iter_mut().flat_map(|s| s.objects.iter_mut()) {
+        object.format = Format::Raw;
+        object.checksums.clear();
+    }
+    plan
+}
+
+/// Restores one sampled file on a blocking thread.
+pub(super) async fn restore(
+    source: &Source,
+    key: &str,
+    path_in_set: &str,
+    spec: &RestoreSpec,
+) -> Restored {
+    let (source, key, path, spec) = (
+        source.clone(),
+        key.to_string(),
+        path_in_set.to_string(),
+        spec.clone(),
+    );
+    let task = tokio::task::spawn_blocking(move || {
+        crate::restic::restore_file(&source, &key, &path, &spec, &|_| {})
+    });
+    match task.await {
+        Ok(restored) => restored,
+        Err(e) => {
+            let mut restored = Restored::default();
+            restored.findings.push(Finding::new(
+                FindingKind::StorageError,
+                None,
+                format!("the restore stopped: {e}"),
+            ));
+            restored
+        }
+    }
+}

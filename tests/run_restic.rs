@@ -1,0 +1,429 @@
+//! `backups.format: restic` against repositories made by the real `restic` CLI on local
+//! disk (Debian's package; tests/run.sh installs it): snapshots back-dated with `--time`,
+//! two hosts and tags. Every case checks that the run left the repository byte-identical:
+//! restore-drill never writes to, locks or prunes a repository.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{finding_kinds, noise, policy, put, restore_drill, run_code, text, write_settings};
+
+const PASSWORD: &str = "rd-test-restic-password-7c1e";
+const PASSWORD_VAR: &str = "RD_TEST_RESTIC_PASSWORD";
+
+/// `restic -r REPO ARGS` with the test's password and no cache, in UTC.
+fn restic(repo: &Path, password: &str, args: &[&str]) -> String {
+    let out = Command::new("restic")
+        .arg("-r")
+        .arg(repo)
+        .arg("--no-cache")
+        .args(args)
+        .env("RESTIC_PASSWORD", password)
+        .env("TZ", "UTC")
+        .output()
+        .expect("the restic CLI (apt-get install restic; tests/run.sh installs it)");
+    assert!(
+        out.status.success(),
+        "restic {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `restic backup` of `source` as `host` with `tags`, dated `hours_ago` before now.
+fn backup(repo: &Path, source: &Path, host: &str, tags: &[&str], hours_ago: i64) {
+    let time = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours_ago);
+    let time = time.strftime("%Y-%m-%d %H:%M:%S").to_string();
+    let mut args = vec!["backup", "--host", host, "--time", &time];
+    for tag in tags {
+        args.extend(["--tag", tag]);
+    }
+    let source = source.to_str().unwrap();
+    args.push(source);
+    restic(repo, PASSWORD, &args);
+}
+
+/// Files of many sizes under `dir/source`, changed a little for each `generation`.
+fn source(dir: &Path, generation: u64) -> PathBuf {
+    let root = dir.join("source");
+    put(&root, "etc/app.conf", &text(generation, 300));
+    put(&root, "db/dump.sql", &text(100 + generation, 200_000));
+    put(&root, "db/blob.bin", &noise(200 + generation, 3 << 20));
+    put(&root, "empty-dir/.keep", b"");
+    put(&root, "docs/readme.txt", &text(7, 5_000));
+    root
+}
+
+/// A repository under `dir/storage/repo/` with three snapshots of host `acme-db` tagged
+/// `nightly` (50, 26 and 2 hours old) and one of host `other`.
+fn repository(dir: &Path) -> PathBuf {
+    let repo = dir.join("storage/repo");
+    restic(&repo, PASSWORD, &["init"]);
+    for (generation, hours) in [(1, 50), (2, 26), (3, 2)] {
+        let src = source(dir, generation);
+        backup(&repo, &src, "acme-db", &["nightly"], hours);
+    }
+    let src = source(dir, 9);
+    backup(&repo, &src, "other", &["weekly"], 1);
+    repo
+}
+
+/// Every file of the repository, by path, with its content: compared before and after.
+fn fingerprint(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                files.insert(path.strip_prefix(root).unwrap().to_path_buf(), Vec::new());
+                stack.push(path);
+            } else {
+                let content = std::fs::read(&path).unwrap();
+                files.insert(path.strip_prefix(root).unwrap().to_path_buf(), content);
+            }
+        }
+    }
+    files
+}
+
+/// A configuration over the repository under `dir/storage/repo/`, the policy's `restic:`
+/// block being `restic` and more `sample:` settings `sample`.
+fn config(dir: &Path, restic: &str, sample: &str) -> PathBuf {
+    let config = write_settings(dir, "");
+    let text = format!(
+        "name: acme-restic\nclient: Acme Dental\nstorage:\n  service: fs\n  root: {}\n\
+         backups:\n  prefix: repo/\n  format: restic\nrestic:\n  password: ${{env:{PASSWORD_VAR}}}\n\
+         {restic}targets:\n  rpo: 26h\n  rto: 1h\nsample:\n  random: 1\n  within: 30d\n{sample}",
+        dir.join("storage").display()
+    );
+    put(&config, "acme-restic.yaml", text.as_bytes());
+    config
+}
+
+fn run_restic(config: &Path, password: &str) -> common::RunOutput {
+    // The password reaches the binary through its own environment only.
+    let json = config.join("results.json");
+    let out = common::run(
+        restore_drill(config, &["run", "--seed", "7", "--json"])
+            .arg(&json)
+            .env(PASSWORD_VAR, password),
+    );
+    let json_text =
+        std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no results.json ({e}): {out}"));
+    common::RunOutput {
+        results: serde_json::from_str(&json_text).unwrap(),
+        json_text,
+        out,
+    }
+}
+
+/// The data packs of the repository (those holding data blobs), from its index as the
+/// restic CLI prints it.
+fn data_packs(repo: &Path) -> Vec<String> {
+    let mut packs = Vec::new();
+    for index in restic(repo, PASSWORD, &["list", "index"]).lines() {
+        let json: serde_json::Value =
+            serde_json::from_str(&restic(repo, PASSWORD, &["cat", "index", index])).unwrap();
+        for pack in json["packs"].as_array().unwrap() {
+            let data = pack["blobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|b| b["type"] == "data");
+            if data {
+                packs.push(pack["id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    packs.sort();
+    packs
+}
+
+fn pack_path(repo: &Path, pack: &str) -> PathBuf {
+    repo.join("data").join(&pack[..2]).join(pack)
+}
+
+#[test]
+fn clean_repository_passes_and_is_left_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    let config = config(
+        dir.path(),
+        "  host: acme-db\n  tags: [nightly]\n",
+        "  objects_per_set: 3\n",
+    );
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    assert_eq!(p["status"], "pass", "{}", p["findings"]);
+    let sets = p["sets"].as_array().unwrap();
+    assert_eq!(
+        sets.len(),
+        2,
+        "the newest and one random snapshot: {sets:?}"
+    );
+    // The newest matching snapshot is the 2-hour-old one of acme-db, not other's.
+    let newest = restic(
+        &repo,
+        PASSWORD,
+        &["snapshots", "--host", "acme-db", "--json"],
+    );
+    let newest: serde_json::Value = serde_json::from_str(&newest).unwrap();
+    let newest_id = newest.as_array().unwrap().last().unwrap()["short_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        sets.iter()
+            .any(|s| s["name"] == newest_id.as_str() && s["newest"] == true),
+        "newest {newest_id} in {sets:?}"
+    );
+    let objects = p["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 6, "{objects:?}");
+    for object in objects {
+        assert_eq!(object["status"], "pass", "{object}");
+        assert!(object["restored_bytes"].as_u64().is_some(), "{object}");
+    }
+    assert!(p["rpo"]["met"] == true, "{}", p["rpo"]);
+    assert!(
+        !run.json_text.contains(PASSWORD),
+        "the password leaked into the results"
+    );
+    assert!(
+        !run.out.combined().contains(PASSWORD),
+        "the password leaked"
+    );
+}
+
+#[test]
+fn flipped_byte_in_a_data_pack_is_corrupt_archive_naming_the_file_and_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    let packs = data_packs(&repo);
+    assert!(!packs.is_empty());
+    for pack in &packs {
+        let path = pack_path(&repo, pack);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[100] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let config = config(dir.path(), "  host: acme-db\n", "  objects_per_set: all\n");
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 1, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    let corrupt: Vec<&serde_json::Value> = p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "corrupt_archive")
+        .collect();
+    assert!(!corrupt.is_empty(), "{}", p["findings"]);
+    for finding in corrupt {
+        let message = finding["message"].as_str().unwrap();
+        assert!(
+            packs.iter().any(|pack| message.contains(pack.as_str())),
+            "no pack named: {finding}"
+        );
+        assert!(
+            finding["object"].as_str().unwrap().starts_with("repo/"),
+            "{finding}"
+        );
+    }
+}
+
+#[test]
+fn deleted_pack_is_a_storage_error_naming_the_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    let packs = data_packs(&repo);
+    for pack in &packs {
+        std::fs::remove_file(pack_path(&repo, pack)).unwrap();
+    }
+    let config = config(dir.path(), "  host: acme-db\n", "  objects_per_set: 2\n");
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 1, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    let missing: Vec<&serde_json::Value> = p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "storage_error")
+        .collect();
+    assert!(!missing.is_empty(), "{}", p["findings"]);
+    for finding in missing {
+        let message = finding["message"].as_str().unwrap();
+        assert!(message.contains("is missing"), "{finding}");
+        assert!(
+            packs.iter().any(|pack| message.contains(pack.as_str())),
+            "no pack named: {finding}"
+        );
+    }
+}
+
+#[test]
+fn wrong_password_is_repository_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    let config = config(dir.path(), "", "");
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, "not-the-password");
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 1, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    assert_eq!(
+        finding_kinds(p),
+        ["repository_unreadable"],
+        "{}",
+        p["findings"]
+    );
+    assert!(
+        p["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("wrong password"),
+        "{}",
+        p["findings"]
+    );
+}
+
+#[test]
+fn empty_repository_has_no_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("storage/repo");
+    restic(&repo, PASSWORD, &["init"]);
+    let config = config(dir.path(), "", "");
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 1, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    assert!(
+        finding_kinds(p).contains(&"no_backups_found".to_string()),
+        "{}",
+        p["findings"]
+    );
+}
+
+#[test]
+fn filter_matching_no_snapshot_is_no_backups_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    let config = config(dir.path(), "  host: acme-db\n  tags: [weekly]\n", "");
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 1, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    assert!(
+        finding_kinds(p).contains(&"no_backups_found".to_string()),
+        "{}",
+        p["findings"]
+    );
+}
+
+#[test]
+fn stale_lock_of_a_crashed_restic_is_read_through_and_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    // A backup from a pipe that never ends holds its lock; killed, it leaves the lock.
+    let mut crashed = Command::new("restic")
+        .arg("-r")
+        .arg(&repo)
+        .args([
+            "--no-cache",
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "stream",
+            "--host",
+            "crashed",
+        ])
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let locks = repo.join("locks");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir(&locks).map_or(0, |d| d.count()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "restic took no lock");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    crashed.kill().unwrap();
+    crashed.wait().unwrap();
+    assert_eq!(
+        std::fs::read_dir(&locks).unwrap().count(),
+        1,
+        "the lock is left"
+    );
+    let config = config(dir.path(), "  host: acme-db\n", "  objects_per_set: 2\n");
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    assert_eq!(
+        std::fs::read_dir(&locks).unwrap().count(),
+        1,
+        "the lock is left"
+    );
+}
+
+#[test]
+fn check_refuses_a_restic_policy_without_its_block_or_with_a_plain_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("storage/repo")).unwrap();
+    let config = config(dir.path(), "", "");
+    let file = config.join("acme-restic.yaml");
+    let good = std::fs::read_to_string(&file).unwrap();
+    let cases = [
+        (
+            good.replace(
+                &format!("  password: ${{env:{PASSWORD_VAR}}}\n"),
+                "  password: hunter2\n",
+            ),
+            "restic.password",
+        ),
+        (
+            good.replace("restic:\n  password", "other:\n  password"),
+            "other",
+        ),
+        (good.replace("  format: restic\n", ""), "restic"),
+        (
+            good.replace(
+                "  format: restic\n",
+                "  format: restic\n  date_format: \"%Y\"\n",
+            ),
+            "backups.date_format",
+        ),
+    ];
+    for (text, field) in cases {
+        std::fs::write(&file, &text).unwrap();
+        let out = run_code(restore_drill(&config, &["check"]).env(PASSWORD_VAR, "x"), 2);
+        let said = out.combined();
+        assert!(said.contains("acme-restic.yaml:"), "{field}: {out}");
+        assert!(said.contains(field), "{field}: {out}");
+        assert!(
+            !said.contains("hunter2"),
+            "the plain password was printed: {out}"
+        );
+    }
+    std::fs::write(&file, &good).unwrap();
+    run_code(restore_drill(&config, &["check"]).env(PASSWORD_VAR, "x"), 0);
+    let out = run_code(
+        restore_drill(&config, &["check"]).env_remove(PASSWORD_VAR),
+        2,
+    );
+    assert!(out.combined().contains("restic.password"), "{out}");
+}
