@@ -109,8 +109,11 @@ fn run_restic(config: &Path, password: &str) -> common::RunOutput {
     // The password reaches the binary through its own environment only.
     let json = config.join("results.json");
     let out = common::run(
-        restore_drill(config, &["run", "--seed", "7", "--json"])
+        common::bin()
+            .args(["run", "--seed", "7", "--json"])
             .arg(&json)
+            .arg("--config-dir")
+            .arg(config)
             .env(PASSWORD_VAR, password),
     );
     let json_text =

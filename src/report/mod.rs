@@ -324,6 +324,9 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
         for set in &plan.sets {
             let date = match (set.date, set.dated_by) {
                 (Some(d), crate::plan::DatedBy::Name) => format!("{} by name", utc(d)),
+                (Some(d), crate::plan::DatedBy::Snapshot) => {
+                    format!("{} by snapshot time", utc(d))
+                }
                 (Some(d), _) => format!("{} by upload time", utc(d)),
                 (None, _) => "no date".to_string(),
             };

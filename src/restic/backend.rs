@@ -236,3 +236,82 @@ impl WriteBackend for ReadOnly {
         Err(self.refuse(&format!("remove {}", self.key(tpe, id))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::StorageSpec;
+    use crate::secret::ConfigValue;
+
+    fn backend(root: &std::path::Path) -> (tokio::runtime::Runtime, ReadOnly) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let spec = StorageSpec {
+            service: "fs".into(),
+            options: BTreeMap::from([(
+                "root".to_string(),
+                ConfigValue::Plain(root.to_string_lossy().into()),
+            )]),
+        };
+        let storage = {
+            let _entered = runtime.enter();
+            crate::storage::operator(&spec, std::path::Path::new("p.yaml"), &Default::default())
+                .unwrap()
+                .confined_to("repo/")
+        };
+        let handle = runtime.handle().clone();
+        (runtime, ReadOnly::new(storage, "repo/", handle))
+    }
+
+    #[test]
+    fn writes_are_refused_and_counted_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("repo")).unwrap();
+        let (_runtime, be) = backend(dir.path());
+        let id = Id::default();
+        assert!(be.create().is_err());
+        assert!(
+            be.write_bytes(FileType::Snapshot, &id, false, BytesList::default())
+                .is_err()
+        );
+        assert!(be.remove(FileType::Pack, &id, false).is_err());
+        assert_eq!(be.refused_writes(), 3);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("repo")).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn files_are_read_where_restic_lays_them_out_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let id: Id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            .parse()
+            .unwrap();
+        let pack = dir.path().join("repo/data/01").join(id.to_hex().as_str());
+        std::fs::create_dir_all(pack.parent().unwrap()).unwrap();
+        std::fs::write(&pack, b"0123456789").unwrap();
+        std::fs::write(dir.path().join("repo/data/01/not-an-id"), b"x").unwrap();
+        std::fs::write(dir.path().join("repo/config"), b"cfg").unwrap();
+        let (_runtime, be) = backend(dir.path());
+        assert_eq!(be.list_with_size(FileType::Pack).unwrap(), [(id, 10)]);
+        assert_eq!(be.list_with_size(FileType::Config).unwrap().len(), 1);
+        assert!(be.list_with_size(FileType::Index).unwrap().is_empty());
+        assert_eq!(
+            &be.read_partial(FileType::Pack, &id, false, 2, 3).unwrap()[..],
+            b"234"
+        );
+        assert!(be.read_full(FileType::Snapshot, &id).is_err());
+        let failure = be.take_failure().unwrap();
+        assert!(failure.not_found);
+        assert_eq!(
+            failure.key,
+            format!("repo/snapshots/{}", id.to_hex().as_str())
+        );
+    }
+}

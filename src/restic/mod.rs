@@ -97,7 +97,7 @@ pub fn list(
             restic.selects(&s.hostname, &tags, &paths)
         })
         .collect();
-    matching.sort_by(|a, b| a.time.timestamp().cmp(&b.time.timestamp()));
+    matching.sort_by_key(|s| s.time.timestamp());
     let repo = repo
         .to_indexed()
         .map_err(|e| read_failure(&backend, &e, "cannot read the index"))?;

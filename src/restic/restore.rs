@@ -16,7 +16,7 @@ use rustic_core::repofile::BlobType;
 use rustic_core::{BlobId, DataId};
 use sha2::{Digest, Sha256};
 
-use super::{FileBlobs, Opened, one_line};
+use super::{FileBlobs, Opened};
 use crate::checksum::Algorithm;
 use crate::restore::{Halt, HaltSlot, RestoreSpec, Restored, restore_reader};
 
@@ -122,7 +122,7 @@ impl BlobReader {
         let pack = entry.pack.to_hex().to_string();
         let data = repo
             .get_blob_cached(&BlobId::from(id), BlobType::Data)
-            .map_err(|e| match self.opened.backend.take_failure() {
+            .map_err(|_| match self.opened.backend.take_failure() {
                 Some(failure) if failure.not_found => Halt::Storage(format!(
                     "pack {pack} holding blob {} is missing: {}",
                     short(&id),
@@ -134,10 +134,11 @@ impl BlobReader {
                     failure.message
                 )),
                 None => Halt::Corrupt(format!(
-                    "blob {} in pack {pack} cannot be decrypted or decompressed (its \
-                     authentication code fails: the pack is damaged): {}",
+                    "blob {} at offset {} ({} bytes) in pack {pack} fails its authentication \
+                     code or does not decompress: the pack is damaged",
                     short(&id),
-                    one_line(&e)
+                    entry.location.offset,
+                    entry.location.length,
                 )),
             })?;
         let actual = hex::encode(Sha256::digest(&data));
