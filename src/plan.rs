@@ -29,6 +29,7 @@ mod dating;
 mod findings;
 mod selection;
 
+use dating::date_set;
 pub use dating::{date_from_name, suggest_format};
 pub use findings::findings;
 
@@ -534,28 +535,6 @@ fn nearest_sets(
     });
     sets.truncate(3);
     sets
-}
-
-/// A set's date from the policy's source. Never a fallback from one source to the other: a
-/// set the policy's source cannot date stays undated, and the plan says so.
-fn date_set(
-    policy: &Policy,
-    tz: &TimeZone,
-    name: &str,
-    modified: Option<Timestamp>,
-) -> (Option<Timestamp>, DatedBy) {
-    let date = match policy.backups.dated_by {
-        DateSource::Name => policy
-            .backups
-            .date_format
-            .as_deref()
-            .and_then(|f| date_from_name(name, f, tz))
-            .map(|d| (d, DatedBy::Name)),
-        DateSource::Modified => modified.map(|m| (m, DatedBy::Modified)),
-        // A snapshot's time, handed in as `modified` by the restic planner.
-        DateSource::Snapshot => modified.map(|m| (m, DatedBy::Snapshot)),
-    };
-    date.map_or((None, DatedBy::Unknown), |(d, by)| (Some(d), by))
 }
 
 /// The folders whose every object `include` left out and that would be newer than the

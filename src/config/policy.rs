@@ -337,20 +337,7 @@ impl RawPolicy {
             (None, None) => None,
         };
         let storage = resolve_storage(self.storage, base)?;
-        let objects_fields: Vec<&str> = [
-            ("sets", self.backups.sets != SetLayout::ByFolder),
-            ("date_format", self.backups.date_format.is_some()),
-            ("dated_by", self.backups.dated_by.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(field, set)| set.then_some(field))
-        .collect();
-        let restic = super::restic::resolve(
-            self.backups.format,
-            self.restic,
-            |p| super::resolve_path(base, p),
-            &objects_fields,
-        )?;
+        let restic = resolve_restic(&self.backups, self.restic, base)?;
         let include = build_globs(&self.backups.include)?;
         let dated_by = match (self.backups.dated_by, &self.backups.date_format) {
             (Some(DateSource::Name), None) => {
@@ -422,6 +409,29 @@ impl RawPolicy {
             restic,
         })
     }
+}
+
+/// The `restic:` block against `backups.format`, refusing the `backups` fields only objects
+/// use when the format is restic.
+fn resolve_restic(
+    backups: &RawBackups,
+    raw: Option<super::restic::RawRestic>,
+    base: &Path,
+) -> Result<Option<Restic>, (String, String)> {
+    let objects_fields: Vec<&str> = [
+        ("sets", backups.sets != SetLayout::ByFolder),
+        ("date_format", backups.date_format.is_some()),
+        ("dated_by", backups.dated_by.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    super::restic::resolve(
+        backups.format,
+        raw,
+        |p| super::resolve_path(base, p),
+        &objects_fields,
+    )
 }
 
 /// Applies the defaults (the MSP's team responsible, the client's team accountable, both
