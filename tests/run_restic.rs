@@ -206,6 +206,58 @@ fn clean_repository_passes_and_is_left_byte_identical() {
 }
 
 #[test]
+fn include_globs_match_paths_in_the_snapshot_and_a_drill_restores_the_newest_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    let config = config(dir.path(), "  host: acme-db\n", "");
+    let file = config.join("acme-restic.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "  format: restic\n",
+        "  format: restic\n  include: [\"**/db/*.sql\"]\n",
+    );
+    std::fs::write(&file, text).unwrap();
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    let objects = p["objects"].as_array().unwrap();
+    assert_eq!(
+        objects.len(),
+        2,
+        "one dump.sql in each of two snapshots: {objects:?}"
+    );
+    for object in objects {
+        assert!(
+            object["key"].as_str().unwrap().ends_with("/db/dump.sql"),
+            "{object}"
+        );
+    }
+    // A drill of the newest snapshot restores every file of it that `include` takes.
+    let drill = common::run(
+        restore_drill(
+            &config,
+            &[
+                "drill",
+                "acme-restic",
+                "--set",
+                "newest",
+                "--operator",
+                "T. Ester",
+                "--progress",
+                "never",
+            ],
+        )
+        .env(PASSWORD_VAR, PASSWORD),
+    );
+    assert_eq!(drill.code, 0, "{drill}");
+    assert_eq!(
+        fingerprint(&repo),
+        before,
+        "the runs changed the repository"
+    );
+}
+
+#[test]
 fn flipped_byte_in_a_data_pack_is_corrupt_archive_naming_the_file_and_pack() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repository(dir.path());
