@@ -2,6 +2,7 @@
 //! disk (Debian's package; tests/run.sh installs it): snapshots back-dated with `--time`,
 //! two hosts and tags. Every case checks that the run left the repository byte-identical:
 //! restore-drill never writes to, locks or prunes a repository.
+#![cfg(feature = "restic")]
 
 mod common;
 

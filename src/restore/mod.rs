@@ -30,6 +30,7 @@ mod extract;
 mod halt;
 mod hash;
 mod paths;
+#[cfg(feature = "restic")]
 mod single;
 mod sink;
 mod spec;
@@ -55,9 +56,12 @@ use chunk::{CHANNEL_CHUNKS, Chunk, IN_FLIGHT_BYTES};
 use decode::DecodeOutput;
 use hash::Hasher;
 
+pub(crate) use halt::Halt;
+#[cfg(feature = "restic")]
+pub(crate) use halt::HaltSlot;
 pub use halt::{CreatedFile, remove_created};
-pub(crate) use halt::{Halt, HaltSlot};
 pub use paths::{UnsafePath, output_path, safe_relative};
+#[cfg(feature = "restic")]
 pub(crate) use single::restore_reader;
 pub use spec::{Limits, RestoreSpec};
 

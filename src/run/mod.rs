@@ -35,7 +35,8 @@ mod timeout;
 pub type ResticSource = restic::Source;
 /// Without the `restic` feature no policy has one (`check` refuses `format: restic`).
 #[cfg(not(feature = "restic"))]
-pub type ResticSource = std::convert::Infallible;
+#[derive(Debug, Clone)]
+pub enum ResticSource {}
 
 use start::run_kind;
 pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
