@@ -328,6 +328,46 @@ fn deleted_pack_is_a_storage_error_naming_the_pack() {
 }
 
 #[test]
+fn deleted_index_is_a_storage_error_naming_each_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    for index in std::fs::read_dir(repo.join("index")).unwrap() {
+        std::fs::remove_file(index.unwrap().path()).unwrap();
+    }
+    let config = config(dir.path(), "  host: acme-db\n", "");
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 1, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    let errors: Vec<&serde_json::Value> = p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "storage_error")
+        .collect();
+    assert_eq!(
+        errors.len(),
+        3,
+        "one per acme-db snapshot: {}",
+        p["findings"]
+    );
+    for finding in errors {
+        assert!(
+            finding["object"].as_str().unwrap().starts_with("repo/"),
+            "{finding}"
+        );
+        assert!(
+            finding["message"]
+                .as_str()
+                .unwrap()
+                .contains("not found in index"),
+            "{finding}"
+        );
+    }
+}
+
+#[test]
 fn wrong_password_is_repository_unreadable() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repository(dir.path());

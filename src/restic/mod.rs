@@ -65,6 +65,8 @@ struct FileBlobs {
 pub struct Listed {
     pub opened: Arc<Opened>,
     pub entries: Vec<Entry>,
+    /// Snapshots that could not be listed whole (a tree in no index, a missing pack).
+    pub findings: Vec<Finding>,
     /// Snapshots in the repository, and those `restic:` selects.
     pub snapshots: usize,
     pub matching: usize,
@@ -104,15 +106,29 @@ pub fn list(
     let names = set_names(&matching);
     let mut entries = Vec::new();
     let mut files = HashMap::new();
+    let mut findings = Vec::new();
     for (snapshot, name) in matching.iter().zip(&names) {
         let set = format!("{prefix}{name}/");
         let time = snapshot.time.timestamp();
-        walk(&repo, &backend, snapshot.tree, "", 0, &mut |path, blobs| {
+        let mut found = Vec::new();
+        let walked = walk(&repo, &backend, snapshot.tree, "", 0, &mut |path, blobs| {
             // An empty file has no blob to verify: not an object (nor an `empty_object`).
             if blobs.size == 0 && blobs.blobs.is_empty() {
                 return;
             }
-            let key = format!("{set}{path}");
+            found.push((format!("{set}{path}"), blobs));
+        });
+        // A snapshot whose folders cannot all be read is no set: its finding fails the
+        // policy, and the other snapshots are still drilled.
+        if let Err(mut finding) = walked {
+            finding.message = format!("snapshot {name}: {}", finding.message);
+            if finding.object.is_none() {
+                finding.object = Some(format!("{prefix}{name}"));
+            }
+            findings.push(finding);
+            continue;
+        }
+        for (key, blobs) in found {
             entries.push(Entry {
                 key: key.clone(),
                 size: blobs.size,
@@ -120,7 +136,7 @@ pub fn list(
                 etag: Some(content_identity(&blobs.blobs)),
             });
             files.insert(key, blobs);
-        })?;
+        }
     }
     Ok(Listed {
         opened: Arc::new(Opened {
@@ -129,6 +145,7 @@ pub fn list(
             files,
         }),
         entries,
+        findings,
         snapshots,
         matching: matching.len(),
     })
@@ -281,9 +298,21 @@ fn walk(
             format!("folders nested deeper than {MAX_DEPTH}: the snapshot's tree is damaged"),
         ));
     }
-    let tree = repo
-        .get_tree(&tree)
-        .map_err(|e| read_failure(backend, &e, &format!("cannot read the folder `{path}`")))?;
+    let tree = repo.get_tree(&tree).map_err(|e| {
+        let folder = if path.is_empty() {
+            "its root folder".to_string()
+        } else {
+            format!("the folder `{path}`")
+        };
+        let what = format!("cannot read {folder} (tree {tree})");
+        let mut finding = read_failure(backend, &e, &what);
+        // A tree the index does not know, or one that does not decrypt, is the
+        // repository's damage, not a wrong password: it names where.
+        if finding.kind == FindingKind::RepositoryUnreadable {
+            finding.kind = FindingKind::StorageError;
+        }
+        finding
+    })?;
     for node in tree.nodes {
         let name = node.name();
         let name = name.to_string_lossy();

@@ -198,7 +198,7 @@ async fn list_any(
         #[cfg(feature = "restic")]
         crate::config::BackupFormat::Restic => restic::list_policy(policy, op, ctx)
             .await
-            .map(|(plan, source)| (plan, Vec::new(), Some(source))),
+            .map(|(plan, findings, source)| (plan, findings, Some(source))),
         #[cfg(not(feature = "restic"))]
         crate::config::BackupFormat::Restic => Err(Finding::new(
             FindingKind::InvalidPolicy,

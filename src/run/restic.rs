@@ -18,13 +18,14 @@ use crate::storage::Storage;
 /// The opened repository a restic policy's files are restored from.
 pub type Source = Arc<crate::restic::Opened>;
 
-/// The policy's plan from its repository, with the repository kept open for the restores,
-/// or the one finding of a repository that could not be read in time.
+/// The policy's plan from its repository and what listing it found wrong, with the repository
+/// kept open for the restores; or the one finding of a repository that could not be read in
+/// time.
 pub(super) async fn list_policy(
     policy: &Policy,
     op: &Storage,
     ctx: &PlanContext,
-) -> Result<(PolicyPlan, Source), Finding> {
+) -> Result<(PolicyPlan, Vec<Finding>, Source), Finding> {
     let Some(restic) = policy.restic.clone() else {
         return Err(Finding::new(
             FindingKind::InvalidPolicy,
@@ -71,7 +72,11 @@ pub(super) async fn list_policy(
         files = listed.entries.len(),
         "restic repository read"
     );
-    Ok((plan(policy, &listed.entries, ctx), listed.opened))
+    Ok((
+        plan(policy, &listed.entries, ctx),
+        listed.findings,
+        listed.opened,
+    ))
 }
 
 /// The plan over the listed files: `backups.include` matched against each file's path in
