@@ -523,3 +523,32 @@ fn check_refuses_a_restic_policy_without_its_block_or_with_a_plain_password() {
     );
     assert!(out.combined().contains("restic.password"), "{out}");
 }
+
+#[test]
+fn check_connect_opens_the_repository_and_lists_its_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    let config = config(dir.path(), "  host: acme-db\n", "");
+    let before = fingerprint(&repo);
+    let ok = run_code(
+        restore_drill(&config, &["check", "--connect"]).env(PASSWORD_VAR, PASSWORD),
+        0,
+    );
+    assert!(
+        ok.stdout.contains("connect acme-restic: ok")
+            && ok.stdout.contains("4 snapshots, 3 matching"),
+        "{ok}"
+    );
+    let wrong = run_code(
+        restore_drill(&config, &["check", "--connect"]).env(PASSWORD_VAR, "wrong"),
+        7,
+    );
+    assert!(
+        wrong
+            .stdout
+            .contains("connect acme-restic: FAILED: repository_unreadable: wrong password"),
+        "{wrong}"
+    );
+    assert!(!wrong.combined().contains(PASSWORD), "{wrong}");
+    assert_eq!(fingerprint(&repo), before, "check changed the repository");
+}

@@ -151,6 +151,48 @@ pub fn list(
     })
 }
 
+/// What `check --connect` says of a repository: it opened with the password and its config
+/// read, its snapshots and those the policy selects, and the newest of those (short id, time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    pub snapshots: usize,
+    pub matching: usize,
+    pub newest: Option<(String, jiff::Timestamp)>,
+}
+
+/// Opens the repository and lists its snapshots, reading no index or tree (`check
+/// --connect`). Blocking, like [`list`].
+pub fn connect(
+    restic: &Restic,
+    storage: Storage,
+    prefix: &str,
+    runtime: tokio::runtime::Handle,
+) -> Result<Connected, Finding> {
+    let place = storage.place().to_string();
+    let backend = Arc::new(ReadOnly::new(storage, prefix, runtime));
+    let repo = open(restic, &backend, &place, prefix)?;
+    let all = repo
+        .get_all_snapshots()
+        .map_err(|e| read_failure(&backend, &e, "cannot read the snapshots"))?;
+    let matching: Vec<&SnapshotFile> = all
+        .iter()
+        .filter(|s| {
+            let tags: Vec<&str> = s.tags.iter().map(String::as_str).collect();
+            let paths: Vec<&str> = s.paths.iter().map(String::as_str).collect();
+            restic.selects(&s.hostname, &tags, &paths)
+        })
+        .collect();
+    let newest = matching
+        .iter()
+        .max_by_key(|s| s.time.timestamp())
+        .map(|s| (s.id.to_string(), s.time.timestamp()));
+    Ok(Connected {
+        snapshots: all.len(),
+        matching: matching.len(),
+        newest,
+    })
+}
+
 /// The repository opened with the policy's password, or the finding that says why not.
 fn open(
     restic: &Restic,
