@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -48,6 +49,7 @@ pub fn restore_file(
         )));
     }
     let mut hasher = Sha256::new();
+    let out_of_time = Arc::new(AtomicBool::new(false));
     let written = restore_reader(
         |slot| {
             Box::new(BlobReader {
@@ -57,6 +59,8 @@ pub fn restore_file(
                 current: Bytes::new(),
                 read: 0,
                 slot,
+                deadline: spec.deadline,
+                out_of_time: out_of_time.clone(),
             })
         },
         path_in_set,
@@ -67,7 +71,11 @@ pub fn restore_file(
         },
     );
     match written {
-        Err(halt) => fail(halt),
+        Err(halt) => {
+            let mut restored = fail(halt);
+            restored.out_of_time = out_of_time.load(Ordering::Relaxed);
+            restored
+        }
         Ok((bytes, created)) => {
             let mut restored = Restored::default();
             restored.stored_bytes = bytes;
@@ -94,6 +102,10 @@ struct BlobReader {
     /// Bytes handed out so far.
     read: u64,
     slot: HaltSlot,
+    /// When the policy's time is up (`storage.policy_timeout`): no blob is read after it.
+    deadline: Option<Instant>,
+    /// Set when the deadline stopped the file.
+    out_of_time: Arc<AtomicBool>,
 }
 
 impl BlobReader {
@@ -169,6 +181,14 @@ impl Read for BlobReader {
                 }
                 return Ok(0);
             };
+            if self.deadline.is_some_and(|at| Instant::now() >= at) {
+                self.out_of_time.store(true, Ordering::Relaxed);
+                return Err(self.halt(Halt::Storage(format!(
+                    "given up at the policy's time (storage.policy_timeout) with {} of the \
+                     file's {} bytes restored: the rest of the policy was not restored",
+                    self.read, self.file.size
+                ))));
+            }
             self.next += 1;
             self.current = self.blob(id).map_err(|halt| self.halt(halt))?;
         }

@@ -505,7 +505,8 @@ async fn restore_watched(
     observer: Option<&dyn Observer>,
 ) -> restore::Restored {
     let object = job.object;
-    let progress = observer.map(|o| o.started(&object.key, object.size));
+    let progress: Option<Arc<dyn ObjectProgress>> =
+        observer.map(|o| Arc::from(o.started(&object.key, object.size)));
     let advance = |n: u64| {
         if let Some(p) = &progress {
             p.advance(n);
@@ -513,11 +514,7 @@ async fn restore_watched(
     };
     let restored = match &job.restic {
         #[cfg(feature = "restic")]
-        Some(source) => {
-            let restored = restic::restore(source, &object.key, &object.path_in_set, spec).await;
-            advance(restored.restored_bytes);
-            restored
-        }
+        Some(source) => restic::restore(source, object, spec, progress.clone()).await,
         #[cfg(not(feature = "restic"))]
         Some(never) => match *never {},
         None => restore::restore_object(&job.op, object, spec, &advance).await,

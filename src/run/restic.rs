@@ -9,9 +9,10 @@
 
 use std::sync::Arc;
 
+use super::ObjectProgress;
 use crate::config::Policy;
 use crate::finding::{Finding, FindingKind};
-use crate::plan::{Format, PlanContext, Planner, PolicyPlan};
+use crate::plan::{Format, PlanContext, PlannedObject, Planner, PolicyPlan};
 use crate::restore::{RestoreSpec, Restored};
 use crate::storage::Storage;
 
@@ -106,21 +107,27 @@ fn plan(policy: &Policy, entries: &[crate::storage::Entry], ctx: &PlanContext) -
     plan
 }
 
-/// Restores one sampled file on a blocking thread.
+/// Restores one sampled file on a blocking thread, its bytes shown to `progress` as they
+/// are written.
 pub(super) async fn restore(
     source: &Source,
-    key: &str,
-    path_in_set: &str,
+    object: &PlannedObject,
     spec: &RestoreSpec,
+    progress: Option<Arc<dyn ObjectProgress>>,
 ) -> Restored {
     let (source, key, path, spec) = (
         source.clone(),
-        key.to_string(),
-        path_in_set.to_string(),
+        object.key.clone(),
+        object.path_in_set.clone(),
         spec.clone(),
     );
     let task = tokio::task::spawn_blocking(move || {
-        crate::restic::restore_file(&source, &key, &path, &spec, &|_| {})
+        let advance = |n: u64| {
+            if let Some(p) = &progress {
+                p.advance(n);
+            }
+        };
+        crate::restic::restore_file(&source, &key, &path, &spec, &advance)
     });
     match task.await {
         Ok(restored) => restored,
