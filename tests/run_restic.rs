@@ -61,8 +61,14 @@ fn source(dir: &Path, generation: u64) -> PathBuf {
 /// A repository under `dir/storage/repo/` with three snapshots of host `acme-db` tagged
 /// `nightly` (50, 26 and 2 hours old) and one of host `other`.
 fn repository(dir: &Path) -> PathBuf {
+    repository_of_version(dir, "2")
+}
+
+/// The same at restic's repository version `version`: 1 stores blobs uncompressed, 2 (the
+/// default) compressed.
+fn repository_of_version(dir: &Path, version: &str) -> PathBuf {
     let repo = dir.join("storage/repo");
-    restic(&repo, PASSWORD, &["init"]);
+    restic(&repo, PASSWORD, &["init", "--repository-version", version]);
     for (generation, hours) in [(1, 50), (2, 26), (3, 2)] {
         let src = source(dir, generation);
         backup(&repo, &src, "acme-db", &["nightly"], hours);
@@ -255,6 +261,24 @@ fn include_globs_match_paths_in_the_snapshot_and_a_drill_restores_the_newest_sna
         fingerprint(&repo),
         before,
         "the runs changed the repository"
+    );
+}
+
+#[test]
+fn uncompressed_repository_of_version_1_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository_of_version(dir.path(), "1");
+    let config = config(dir.path(), "  host: acme-db\n", "  objects_per_set: all\n");
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(fingerprint(&repo), before, "the run changed the repository");
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    assert_eq!(
+        p["objects"].as_array().unwrap().len(),
+        8,
+        "{}",
+        p["objects"]
     );
 }
 
