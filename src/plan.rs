@@ -262,10 +262,13 @@ fn classify<'a>(policy: &Policy, key: &'a str) -> Class<'a> {
         return Class::Outside;
     }
     let (folder, file) = split_folder(key);
-    if let Some(algorithm) = Algorithm::from_manifest_name(file) {
+    // In a restic snapshot every file is an object: its blobs carry their own digests.
+    let checksum_files = policy.backups.format == crate::config::BackupFormat::Objects;
+    if let Some(algorithm) = Algorithm::from_manifest_name(file).filter(|_| checksum_files) {
         return Class::Manifest(folder, algorithm);
     }
-    if let Some((target, algorithm)) = Algorithm::from_sidecar_name(key) {
+    if let Some((target, algorithm)) = Algorithm::from_sidecar_name(key).filter(|_| checksum_files)
+    {
         return Class::Sidecar(target, algorithm);
     }
     if let Some(include) = &policy.backups.include
