@@ -3,7 +3,7 @@
 # target/bench/, runs each case and its peers RUNS times (default 3) side by side, and prints
 # the medians and the ratios the README's "Performance" table reports.
 #   benches/run.sh [RUNS]          SCALE=4 benches/run.sh   (sizes divided by SCALE, for a quick look)
-#   CASES="one many" benches/run.sh          only these cases (one s3 archive many list big)
+#   CASES="one many" benches/run.sh          only these cases (one s3 archive many list coverage big)
 #   BASELINE=PATH benches/run.sh             also run another build of restore-drill (say, the
 #                                            commit before a refactor) side by side in the
 #                                            one-object and 8-object cases, and print the ratio
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 scale=${SCALE:-1}
-cases=${CASES:-one s3 archive many list big}
+cases=${CASES:-one s3 archive many list coverage big}
 want() { [[ " $cases " == *" $1 "* ]]; }
 baseline=${BASELINE:-}
 if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
@@ -32,7 +32,7 @@ work=$PWD/target/bench
 bin=$PWD/target/profiling/restore-drill
 mkdir -p "$work"
 cargo build --profile profiling --benches -q
-for tool in zstd tar openssl sha256sum /usr/bin/time python3; do
+for tool in zstd tar openssl sha256sum sqlite3 /usr/bin/time python3; do
   command -v "$tool" >/dev/null || { echo "benches/run.sh: $tool is needed" >&2; exit 1; }
 done
 
@@ -329,28 +329,93 @@ echo
 fi
 
 # --- listing 100,000 objects in 1,000 sets ------------------------------------------------
-if want list; then
-lst=$work/list
-if [ ! -d "$lst/x" ]; then
-  python3 - "$lst/x" <<'PY'
+# Objects of one byte in SETS set folders (named like dates; dated by upload time).
+make_tree() { # make_tree ROOT SETS OBJECTS_PER_SET
+  # Kept when it has SETS folders and the last one made is whole, of one-byte objects.
+  local last
+  if [ -d "$1" ] && [ "$(find "$1" -mindepth 1 -maxdepth 1 -type d | wc -l)" = "$2" ]; then
+    last=$1/$(ls "$1" | sort -t- -k4 | tail -1)
+    [ "$(find "$last" -type f -size 1c | wc -l)" = "$3" ] && return 0
+  fi
+  rm -rf "$1"
+  python3 - "$@" <<'PY'
 import os, sys
-root = sys.argv[1]
-for s in range(1000):
+root, sets, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for s in range(sets):
     d = os.path.join(root, f"2026-{1 + s // 28 % 12:02d}-{1 + s % 28:02d}-{s:04d}")
     os.makedirs(d, exist_ok=True)
-    for o in range(100):
-        open(os.path.join(d, f"obj-{o:03d}.zst"), "wb").close()
+    for o in range(per):
+        with open(os.path.join(d, f"obj-{o:03d}.zst"), "wb") as f:
+            f.write(b"x")
 PY
-fi
+}
+# A coverage policy over the same objects: `sample.coverage: 30d` and a budget of one byte,
+# so a run restores only the newest set's first object (always restored; it is no zstd data
+# and has no checksum, which does not matter here: every listed object enters the ledger).
+coverage_policy() { # coverage_policy DIR ROOT PREFIX
+  policy "$@"
+  printf 'sample:\n  coverage: 30d\n  max_bytes: 1\n' >>"$1/bench.yaml"
+}
+# The number of objects in a history's ledger (0 without one).
+ledger_rows() { # ledger_rows STATE_DIR
+  if [ -f "$1/history.sqlite3" ]; then sqlite3 "$1/history.sqlite3" 'SELECT COUNT(*) FROM ledger'; else echo 0; fi
+}
+# Fills the ledger of DIR's policy by one real run over the tree ROOT, unless it holds N
+# objects already and is newer than the tree, and prints that run's time and peak RSS.
+fill_ledger() { # fill_ledger DIR N ROOT
+  local state got e m
+  state=$work/state-$(basename "$1")
+  if [ "$(ledger_rows "$state")" = "$2" ] && [ "$state/history.sqlite3" -nt "$3" ]; then
+    echo "ledger of $2 objects: kept from an earlier run"
+    return 0
+  fi
+  rm -rf "$state"
+  /usr/bin/time -f "%e %M" -o "$work/time.out" "$bin" run --progress never --config-dir "$1" >"$work/fill.log" 2>&1 || true
+  got=$(ledger_rows "$state")
+  [ "$got" = "$2" ] || { echo "benches/run.sh: the ledger holds $got objects, not $2:" >&2; tail -20 "$work/fill.log" >&2; exit 1; }
+  read -r e m < <(tail -1 "$work/time.out")
+  echo "ledger of $2 objects filled by one real run: $e s, $((m / 1024)) MiB peak RSS"
+}
+
+if want list; then
+lst=$work/list
+make_tree "$lst/x" 1000 100
 policy "$work/c-list" "$lst" x/
+coverage_policy "$work/c-list-ledger" "$lst" x/
+fill_ledger "$work/c-list-ledger" 100000 "$lst/x"
 bare=$(find target/profiling/deps -maxdepth 1 -type f -name 'bare_list-*' -perm -u+x | head -1)
-measure "ours=$bin run --dry-run --progress never --config-dir $work/c-list" "bare=$bare $lst x/"
+measure "ours=$bin run --dry-run --progress never --config-dir $work/c-list" \
+  "led=$bin run --dry-run --progress never --config-dir $work/c-list-ledger" \
+  "bare=$bare $lst x/"
 echo "## Listing and planning 100,000 objects in 1,000 sets"
-echo "| case | median wall | peak RSS |"
-echo "|---|---|---|"
-printf '| %-44s | %7s s | %6s MiB |\n' "restore-drill run --dry-run (list + plan)" "${T[ours]}" "$((${M[ours]} / 1024))"
-printf '| %-44s | %7s s | %6s MiB |\n' "opendal bare recursive list" "${T[bare]}" "$((${M[bare]} / 1024))"
-echo "ratio to the bare list: $(ratio "${T[ours]}" "${T[bare]}") (target <= 1.2)"
+echo "| case | median wall | CPU (user+sys) | peak RSS |"
+echo "|---|---|---|---|"
+printf '| %-56s | %7s s | %6s s | %6s MiB |\n' "restore-drill run --dry-run (list + plan), no history" "${T[ours]}" "${C[ours]}" "$((${M[ours]} / 1024))"
+printf '| %-56s | %7s s | %6s s | %6s MiB |\n' "the same, sample.coverage: 30d, ledger of 100,000" "${T[led]}" "${C[led]}" "$((${M[led]} / 1024))"
+printf '| %-56s | %7s s | %6s s | %6s MiB |\n' "opendal bare recursive list" "${T[bare]}" "${C[bare]}" "$((${M[bare]} / 1024))"
+echo "ratio to the bare list: $(ratio "${T[ours]}" "${T[bare]}") without the ledger, $(ratio "${T[led]}" "${T[bare]}") with it (target <= 1.2)"
+echo "peak RSS with the ledger: +$(((${M[led]} - ${M[ours]}) / 1024)) MiB over the run without it"
+echo
+fi
+
+# --- coverage on a ledger of 1,000,000 objects --------------------------------------------
+# The ledger is made honestly, by one real run over 1,000,000 one-byte objects in 1,000 sets
+# (SCALE divides the sets); `coverage` then reads the history alone.
+if want coverage; then
+csets=$((1000 / scale))
+cobjects=$((csets * 1000))
+# One tree and one history per size, so a quick SCALE run keeps the full-size ones.
+make_tree "$work/cov-$cobjects/x" "$csets" 1000
+coverage_policy "$work/c-cov-$cobjects" "$work/cov-$cobjects" x/
+fill_ledger "$work/c-cov-$cobjects" "$cobjects" "$work/cov-$cobjects/x"
+measure "cov=$bin coverage --config-dir $work/c-cov-$cobjects" \
+  "json=$bin coverage --json --config-dir $work/c-cov-$cobjects"
+echo "## restore-drill coverage on a ledger of $cobjects objects"
+echo "| case | median wall | CPU (user+sys) | peak RSS |"
+echo "|---|---|---|---|"
+printf '| %-44s | %7s s | %6s s | %6s MiB |\n' "restore-drill coverage" "${T[cov]}" "${C[cov]}" "$((${M[cov]} / 1024))"
+printf '| %-44s | %7s s | %6s s | %6s MiB |\n' "restore-drill coverage --json" "${T[json]}" "${C[json]}" "$((${M[json]} / 1024))"
+echo "target: under 1 s"
 echo
 fi
 

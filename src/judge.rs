@@ -273,7 +273,7 @@ pub fn judge_coverage(coverage: &crate::plan::coverage::Coverage) -> Option<Find
     if coverage.overdue_objects == 0 {
         return None;
     }
-    let days = |d: f64| format_duration(Duration::from_secs_f64(d.max(0.0) * 86_400.0));
+    let days = crate::config::units::format_days;
     let oldest = match (&coverage.oldest_verification, &coverage.oldest_verified_key) {
         (Some(at), Some(key)) => format!("; the oldest verification is of `{key}`, {at}"),
         _ => String::new(),

@@ -1,7 +1,15 @@
 //! ed25519 signatures over run records and reports, so a record or a report edited after the
 //! fact is caught. The key is a 32-byte seed written as 64 hex digits and given by reference
 //! (`signing.key: ${file:/etc/restore-drill/signing.key}`); it is read when used and never
-//! printed. A signed report ends with one trailer line naming the public key and signature.
+//! printed. A report is signed twice over: a detached signature in minisign's format
+//! beside it ([`minisign`], every format, checked with the standard `minisign` tool), and
+//! for HTML and Markdown one trailer line inside it naming the public key and signature.
+//! [`generate`] and [`write_secret_key`] make a new key for `restore-drill keygen`.
+
+pub mod minisign;
+
+use std::io::Write as _;
+use std::path::Path;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
@@ -22,6 +30,31 @@ pub fn public_hex(key: &SigningKey) -> String {
 
 pub fn sign(key: &SigningKey, message: &[u8]) -> String {
     hex::encode(key.sign(message).to_bytes())
+}
+
+/// A new key from the operating system's random source.
+pub fn generate() -> std::io::Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    let mut filled = 0;
+    while filled < seed.len() {
+        filled +=
+            rustix::rand::getrandom(&mut seed[filled..], rustix::rand::GetRandomFlags::empty())?;
+    }
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Writes `key`'s seed as 64 hex digits and a newline (what `signing.key: ${file:PATH}`
+/// reads), readable by its owner alone (0600). An existing file is never replaced: a key
+/// overwritten is every signature made with it unverifiable.
+pub fn write_secret_key(path: &Path, key: &SigningKey) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(format!("{}\n", hex::encode(key.to_bytes())).as_bytes())?;
+    file.sync_all()
 }
 
 /// Why a signature does not verify: a damaged trailer (the first three), or content changed
@@ -172,6 +205,23 @@ mod tests {
             verify(&public, b"x", &signature[..126]),
             Err(SignatureError::SignatureNotHex)
         );
+    }
+
+    #[test]
+    fn a_written_key_reads_back_is_private_and_is_not_overwritten() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing.key");
+        let key = generate().unwrap();
+        assert_ne!(key.to_bytes(), generate().unwrap().to_bytes());
+        write_secret_key(&path, &key).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(parse_key(&text).unwrap().to_bytes(), key.to_bytes());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = write_secret_key(&path, &generate().unwrap()).unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 
     #[test]

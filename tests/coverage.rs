@@ -218,3 +218,35 @@ fn a_budget_too_small_for_the_target_is_a_gap_with_its_rotation_and_a_check_warn
     );
     assert_eq!(later["status"], "fail");
 }
+
+#[test]
+fn a_corrupt_object_waits_its_turn_instead_of_stalling_the_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, bucket) = config(dir.path(), "30d");
+    // Damaged after its checksum was taken: it fails every time it is restored.
+    std::fs::write(
+        bucket.join("c/2026-10-01/data.bin"),
+        common::noise(77, 1000),
+    )
+    .unwrap();
+    let mut picks = Vec::new();
+    for day in 11..=19 {
+        picks.extend(others(&run_on(&config, day, dir.path())));
+    }
+    let distinct: std::collections::BTreeSet<&String> = picks.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        9,
+        "each older set once, the corrupt one too: {picks:?}"
+    );
+    let c = coverage_json(&config, 19);
+    assert_eq!(c["never_verified_objects"].as_u64(), Some(1), "{c}");
+    assert_eq!(
+        c["least_recently_verified"][0]["key"], "c/2026-10-01/data.bin",
+        "{c}"
+    );
+    assert_eq!(
+        c["least_recently_verified"][0]["last_result"], "fail",
+        "{c}"
+    );
+}

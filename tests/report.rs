@@ -181,7 +181,10 @@ fn a_signed_report_verifies_and_a_changed_one_does_not() {
         let out = verify(&config, &path);
         let said = out.combined();
         failures.check(
-            out.code == 0 && said.contains("ok: signed by") && said.contains("is in"),
+            out.code == 0
+                && said.contains("ok: ")
+                && said.contains("signed by")
+                && said.contains("is in"),
             || format!("{format}: the signed report does not verify: {out}"),
         );
         std::fs::write(
@@ -202,6 +205,7 @@ fn a_signed_report_verifies_and_a_changed_one_does_not() {
             .map(|l| format!("{l}\n"))
             .collect();
         std::fs::write(&path, unsigned).unwrap();
+        let _ = std::fs::remove_file(format!("{}.minisig", path.display()));
         let out = verify(&config, &path);
         failures.check(out.code == 5, || {
             format!("{format}: the unsigned report is not refused: {out}")

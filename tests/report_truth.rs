@@ -76,6 +76,11 @@ impl Quarter {
     }
 
     fn report(&self, out: &Path) -> String {
+        self.write_report(out);
+        std::fs::read_to_string(out).unwrap()
+    }
+
+    fn write_report(&self, out: &Path) {
         run_ok(
             bin()
                 .args(["report", "--client", CLIENT, "--quarter", "2026-Q4", "-o"])
@@ -84,7 +89,6 @@ impl Quarter {
                 .arg(&self.config)
                 .env("RESTORE_DRILL_NOW", "2026-10-14T12:00:00Z"),
         );
-        std::fs::read_to_string(out).unwrap()
     }
 }
 
@@ -160,9 +164,9 @@ fn every_statement_of_the_report_is_true() {
         "| 1h | 1.4 | 5 of 5 |",
         "| files | 5 | 0% |",
         // The corrupt object of 2026-10-01 was never verified clean: superseded, not resolved.
-        "| db | object d/2026-10-01/db.zst (set 2026-10-01) | checksum_mismatch, corrupt_archive (1 failing runs) | 2026-10-01 02:00 UTC | superseded by set 2026-10-03 | 2026-10-03 02:00 UTC | 2d | Northwind NOC |",
+        "| db | object d/2026-10-01/db.zst (set 2026-10-01) | checksum_mismatch, corrupt_archive (1 failing run) | 2026-10-01 02:00 UTC | superseded by set 2026-10-03 | 2026-10-03 02:00 UTC | 2d | Northwind NOC |",
         // The same object re-uploaded and verified clean: resolved.
-        "| db | object d/2026-10-10/db.zst (set 2026-10-10) | checksum_mismatch, corrupt_archive (1 failing runs) | 2026-10-10 02:00 UTC | resolved | 2026-10-11 02:00 UTC | 24h | Northwind NOC |",
+        "| db | object d/2026-10-10/db.zst (set 2026-10-10) | checksum_mismatch, corrupt_archive (1 failing run) | 2026-10-10 02:00 UTC | resolved | 2026-10-11 02:00 UTC | 24h | Northwind NOC |",
         // Carried over from the previous quarter, still open.
         "| files | the policy | rto_exceeded (6 failing runs) | 2026-09-30 02:00 UTC | open | - | - | Northwind NOC |",
         // The drill: policy, set, size and files, wall time against the RTO, people.
@@ -179,4 +183,41 @@ fn every_statement_of_the_report_is_true() {
         "the voided run's finding opened an episode".into()
     });
     failures.assert_none_for(format!("the report:\n{md}"));
+}
+
+/// The same statements in the PDF's text (poppler's `pdftotext`), each phrase whole.
+#[test]
+fn the_pdf_says_the_same_with_every_word_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = quarter(dir.path());
+    let pdf = dir.path().join("q.pdf");
+    q.write_report(&pdf);
+    let out = std::process::Command::new("/usr/bin/pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
+    assert!(out.status.success(), "{out:?}");
+    // Lines joined: a cell's words may wrap, never a word itself.
+    let text = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut failures = Failures::new();
+    for expected in [
+        "Overall: ACTION NEEDED.",
+        "1 failure is open in files (to act: Northwind NOC).",
+        "verified, RTO missed",
+        "superseded by set 2026-10-03",
+        "resolved",
+        "Changes against 2026-Q3",
+        "upload was still running",
+        "J. Rivera",
+        "Dr. A. Chen",
+        "(MET)",
+        "Practice database",
+    ] {
+        failures.check(text.contains(expected), || format!("missing: `{expected}`"));
+    }
+    failures.assert_none_for(format!("the PDF's text:\n{text}"));
 }

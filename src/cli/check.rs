@@ -103,11 +103,7 @@ fn coverage_warnings(config: &config::Config) {
     } else {
         None
     };
-    let days = |d: f64| {
-        restore_drill::config::units::format_duration(std::time::Duration::from_secs_f64(
-            d.max(0.0) * 86_400.0,
-        ))
-    };
+    let days = restore_drill::config::units::format_days;
     for policy in &config.policies {
         let Some(target) = policy.sample.coverage else {
             continue;

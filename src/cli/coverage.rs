@@ -111,7 +111,7 @@ pub fn execute(args: CoverageArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn days(d: f64) -> String {
-    format_duration(std::time::Duration::from_secs_f64(d.max(0.0) * 86_400.0))
+    restore_drill::config::units::format_days(d)
 }
 
 fn print_tables(policies: &[PolicyCoverage], now: jiff::Timestamp) {
@@ -135,13 +135,13 @@ fn print_tables(policies: &[PolicyCoverage], now: jiff::Timestamp) {
             Some(t) => format!(" (target {})", days(t)),
             None => format!(" ({}, no target)", days(s.window_days)),
         };
-        let rotation = s.last_run.as_ref().map_or_else(
-            || "-".to_string(),
-            |c| match c.projected_rotation_days {
-                Some(r) => days(r),
-                None => "never at this budget".into(),
-            },
-        );
+        let rotation = match (p.target_days, s.last_run.as_ref()) {
+            (None, _) => "random sampling".to_string(),
+            (Some(_), None) => "-".to_string(),
+            (Some(_), Some(c)) => c
+                .projected_rotation_days
+                .map_or_else(|| "never at this budget".into(), days),
+        };
         table.add_row([
             p.summary.policy.clone(),
             format!(

@@ -48,6 +48,7 @@ mod coverage;
 mod drill;
 mod history;
 mod init;
+mod keygen;
 mod mail;
 mod meta;
 mod printer;
@@ -56,6 +57,7 @@ mod report;
 mod run;
 mod schedule;
 mod signing;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -104,6 +106,9 @@ enum Command {
     History(history::HistoryArgs),
     /// Write the period report for a client (a quarter for a QBR), or verify a report.
     Report(report::ReportArgs),
+    /// Make the signing key pair (secret seed file and minisign public key), or print the
+    /// configured key's public key (--public-only).
+    Keygen(keygen::KeygenArgs),
     /// Each policy's schedule, last run and result, and next due time.
     Schedule(schedule::ScheduleArgs),
     /// How much of each policy's retained backups was verified recently, and what never was.
@@ -162,6 +167,7 @@ impl Cli {
             Command::Schedule(args) => schedule::execute(args),
             Command::Coverage(args) => coverage::execute(args),
             Command::Init(args) => init::execute(args),
+            Command::Keygen(args) => keygen::execute(args),
             Command::Version(args) => meta::version(args),
             Command::Completions(args) => meta::completions(args),
             Command::Man => meta::man(),
@@ -198,10 +204,12 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     // credentials in its debug records, and opendal prints its builders' `Debug` (bucket,
     // endpoint, values read from `${…}` references) when an operator is built, so their
     // records are dropped at any level: storage is logged by our own interceptor
-    // (`storage::StorageLog`), which names only plain settings.
+    // (`storage::StorageLog`), which names only plain settings. usvg (the PDF's SVG reader)
+    // warns about empty polylines in the charts, which change nothing drawn.
     let _ = tracing_log::LogTracer::builder()
         .ignore_crate("reqsign")
         .ignore_crate("opendal")
+        .ignore_crate("usvg")
         .init();
 }
 

@@ -1,5 +1,6 @@
-//! `restore-drill report --client C --quarter 2026-Q4 [--format html|md|csv] -o FILE`
-//! (or `--from/--to`), and `restore-drill report verify FILE`.
+//! `restore-drill report --client C --quarter 2026-Q4 [--format pdf|html|md|csv] -o FILE`
+//! (or `--from/--to`), signed beside it as `FILE.minisig` when a key is configured, and
+//! `restore-drill report verify FILE`.
 
 use std::path::PathBuf;
 
@@ -31,7 +32,7 @@ pub struct ReportArgs {
     /// Last day of the period, included (with --from).
     #[arg(long, requires = "from", value_name = "DATE")]
     to: Option<String>,
-    /// The report's format; without it, taken from the extension of -o (.html, .md, .csv).
+    /// The report's format; without it, taken from the extension of -o (.pdf, .html, .md, .csv).
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Where to write the report.
@@ -41,6 +42,7 @@ pub struct ReportArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
+    Pdf,
     Html,
     Md,
     Csv,
@@ -54,11 +56,12 @@ impl Format {
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         match extension.as_deref() {
+            Some("pdf") => Ok(Format::Pdf),
             Some("html" | "htm") => Ok(Format::Html),
             Some("md" | "markdown") => Ok(Format::Md),
             Some("csv") => Ok(Format::Csv),
             _ => Err(format!(
-                "-o {}: cannot tell the format from the file's extension; name the file .html, .md or .csv, or give --format html|md|csv",
+                "-o {}: cannot tell the format from the file's extension; name the file .pdf, .html, .md or .csv, or give --format pdf|html|md|csv",
                 output.display()
             )),
         }
@@ -68,12 +71,12 @@ impl Format {
 #[derive(Debug, Subcommand)]
 enum ReportCommand {
     /// Check a report's signature and that its chain head is in the history.
-    Verify(super::signing::VerifyArgs),
+    Verify(super::verify::VerifyArgs),
 }
 
 pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(ReportCommand::Verify(verify)) = args.command {
-        return super::signing::verify(verify);
+        return super::verify::verify(verify);
     }
     let usage = |message: &str| {
         eprintln!("error: {message}");
@@ -122,21 +125,46 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Err(period::AssembleError::History(e)) => return Err(e.into()),
         Err(unknown) => return usage(&unknown.to_string()),
     };
-    let text = match format {
-        Format::Html => period::html(&report),
-        Format::Md => period::markdown(&report),
-        Format::Csv => period::csv(&report),
+    write(&config.settings, format, &output, &report)?;
+    Ok(ExitCode::Success)
+}
+
+/// Renders `report` in `format`, writes it to `output` and, with a key, `output.minisig`
+/// beside it; says what it wrote.
+fn write(
+    settings: &config::Settings,
+    format: Format,
+    output: &std::path::Path,
+    report: &period::PeriodReport,
+) -> anyhow::Result<()> {
+    let bytes = match format {
+        Format::Pdf => period::pdf(report)?,
+        Format::Html => super::signing::sign_report(settings, &period::html(report))?.into(),
+        Format::Md => super::signing::sign_report(settings, &period::markdown(report))?.into(),
+        // The CSV is for spreadsheets: no line in it but rows; FILE.minisig signs it.
+        Format::Csv => period::csv(report).into(),
     };
-    let text = super::signing::sign_report(&config.settings, &text, matches!(format, Format::Csv))?;
-    std::fs::write(&output, text).with_context(|| format!("cannot write {}", output.display()))?;
+    std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
+    let signed = super::signing::Signed {
+        client: &report.client,
+        period: &report.period.label,
+        head: report.chain_head.as_deref(),
+    };
+    if let Some(id) = super::signing::write_detached(settings, output, &bytes, &signed)? {
+        outln!(
+            "signature: {} (minisign, key {id})",
+            super::signing::detached_path(output).display()
+        );
+    }
     outln!(
-        "report: {} ({} runs, {} policies, chain head {})",
+        "report: {} ({} runs counted, {} voided, {} policies, chain head {})",
         output.display(),
-        report.evidence.len(),
+        report.summary.runs,
+        report.evidence.len() - report.summary.runs,
         report.policies.len(),
         report.chain_head.as_deref().unwrap_or("none")
     );
-    Ok(ExitCode::Success)
+    Ok(())
 }
 
 /// The report's presentation from the checked `report:` settings (zone, branding, paper).

@@ -98,9 +98,17 @@ pub fn settings(s: &SettingsScaffold) -> String {
          {mail}\
          \n\
          # An ed25519 key that signs every history record and report, as a reference\n\
-         # (`openssl rand -hex 32 > /etc/restore-drill/signing.key; chmod 600 …`).\n\
+         # (`restore-drill keygen` makes it and the minisign public key to publish).\n\
          # signing:\n\
          #   key: ${{file:/etc/restore-drill/signing.key}}\n\
+         \n\
+         # The period report (QBR): time zone, branding, paper.\n\
+         # report:\n\
+         #   timezone: Europe/Berlin\n\
+         #   msp_name: {msp_name}\n\
+         #   logo: logo.svg\n\
+         #   accent: \"#1f6feb\"\n\
+         #   paper: a4              # or letter\n\
          \n\
          # A monitor pinged at start and exit (healthchecks.io and the like), as a reference.\n\
          # heartbeat:\n\
@@ -222,6 +230,10 @@ pub fn policy(p: &PolicyScaffold) -> Result<String, ScaffoldError> {
          sample:\n\
          \x20 random: 1                   # older sets restored each run, beside the newest\n\
          \x20 within: 14d\n\
+         \x20 # Or prove every retained backup within 30 days, rotating through the least\n\
+         \x20 # recently verified within a byte budget (see `restore-drill coverage`):\n\
+         \x20 # coverage: 30d\n\
+         \x20 # max_bytes: 50GiB\n\
          # When `run --due` runs it (cron syntax, the host's time zone).\n\
          schedule: \"0 3 * * *\"\n\
          targets:\n\

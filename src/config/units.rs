@@ -113,6 +113,20 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         })
 }
 
+/// Formats a number of days for people, in days from one day up (`1d`, `9d`, `2.5d`) so
+/// windows and rotations read in one unit; hours and less below a day.
+pub fn format_days(days: f64) -> String {
+    let days = days.max(0.0);
+    if days < 1.0 {
+        return format_duration(Duration::from_secs_f64(days * 86_400.0));
+    }
+    if (days - days.round()).abs() < 0.05 {
+        format!("{:.0}d", days.round())
+    } else {
+        format!("{days:.1}d")
+    }
+}
+
 /// Formats bytes for people with binary units: `1.5 GiB`.
 pub fn format_bytes(bytes: u64) -> String {
     bytesize::ByteSize(bytes).display().iec().to_string()

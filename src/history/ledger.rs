@@ -23,6 +23,8 @@ pub(super) struct Row {
     size: i64,
     first_seen: String,
     last_verified_at: Option<String>,
+    /// The last restore of it, verified or not: the rotation's order.
+    last_tried_at: Option<String>,
     last_result: Option<String>,
     last_run_id: Option<String>,
     removed_at: Option<String>,
@@ -68,6 +70,7 @@ impl Ledger {
                             size: size.unwrap_or(0),
                             first_seen: run.at.clone(),
                             last_verified_at: None,
+                            last_tried_at: None,
                             last_result: None,
                             last_run_id: None,
                             removed_at: None,
@@ -88,6 +91,7 @@ impl Ledger {
             }
             row.last_result = Some(status.clone());
             row.last_run_id = Some(run.run_id.clone());
+            row.last_tried_at = Some(run.at.clone());
             if status == "pass" {
                 row.last_verified_at = Some(run.at.clone());
             }
@@ -150,14 +154,14 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         size: r.get(1)?,
         first_seen: r.get(2)?,
         last_verified_at: r.get(3)?,
-        last_result: r.get(4)?,
-        last_run_id: r.get(5)?,
-        removed_at: r.get(6)?,
+        last_tried_at: r.get(4)?,
+        last_result: r.get(5)?,
+        last_run_id: r.get(6)?,
+        removed_at: r.get(7)?,
     })
 }
 
-const COLUMNS: &str =
-    "identity, size, first_seen, last_verified_at, last_result, last_run_id, removed_at";
+const COLUMNS: &str = "identity, size, first_seen, last_verified_at, last_tried_at, last_result, last_run_id, removed_at";
 
 fn write_row(
     conn: &Connection,
@@ -165,7 +169,7 @@ fn write_row(
     row: &Row,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO ledger (policy, key, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        "INSERT OR REPLACE INTO ledger (policy, key, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     ))?;
     stmt.execute(params![
         policy,
@@ -174,6 +178,7 @@ fn write_row(
         row.size,
         row.first_seen,
         row.last_verified_at,
+        row.last_tried_at,
         row.last_result,
         row.last_run_id,
         row.removed_at
@@ -229,9 +234,10 @@ pub(super) fn check(conn: &Connection) -> rusqlite::Result<Option<String>> {
             size: r.get(3)?,
             first_seen: r.get(4)?,
             last_verified_at: r.get(5)?,
-            last_result: r.get(6)?,
-            last_run_id: r.get(7)?,
-            removed_at: r.get(8)?,
+            last_tried_at: r.get(6)?,
+            last_result: r.get(7)?,
+            last_run_id: r.get(8)?,
+            removed_at: r.get(9)?,
         };
         stored.insert(id, row);
     }
@@ -386,7 +392,7 @@ impl History {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT key, identity, first_seen, last_verified_at, removed_at FROM ledger WHERE policy = ?1",
+                "SELECT key, identity, first_seen, last_verified_at, removed_at, last_tried_at FROM ledger WHERE policy = ?1",
             )
             .map_err(&sql)?;
         let mut out = HashMap::new();
@@ -402,6 +408,7 @@ impl History {
                     first_seen: time(2).map_err(&sql)?.unwrap_or_default(),
                     last_verified: time(3).map_err(&sql)?,
                     removed: time(4).map_err(&sql)?.is_some(),
+                    last_tried: time(5).map_err(&sql)?,
                 };
                 view.insert(r.get(0).map_err(&sql)?, known);
             }

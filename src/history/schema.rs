@@ -129,6 +129,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         size INTEGER NOT NULL,
         first_seen TEXT NOT NULL,
         last_verified_at TEXT,
+        last_tried_at TEXT,
         last_result TEXT,
         last_run_id TEXT,
         removed_at TEXT,

@@ -33,19 +33,25 @@ pub(super) fn random_within(
     std::iter::once(0).chain(candidates).collect()
 }
 
+/// What one object costs the budget at least: empty or tiny objects still take a request
+/// and a restore, and must not let a run take thousands of them for nothing.
+const MIN_OBJECT_COST: u64 = 512;
+
 /// The bytes a run would restore of a set: all of it, or `objects_per_set` of its objects
-/// at their mean size.
+/// at their mean size; each object counted at [`MIN_OBJECT_COST`] at least.
 fn restored_bytes(policy: &Policy, count: usize, bytes: u64) -> u64 {
-    match policy.sample.objects_per_set {
-        ObjectsPerSet::Count(n) if n < count => bytes / count.max(1) as u64 * n as u64,
-        _ => bytes,
-    }
+    let taken = match policy.sample.objects_per_set {
+        ObjectsPerSet::Count(n) if n < count => n,
+        _ => count,
+    };
+    let share = bytes / count.max(1) as u64 * taken as u64;
+    share.max(taken as u64 * MIN_OBJECT_COST)
 }
 
-/// The newest set, then sets in rotation order (the least recent verification of their
-/// objects, never verified first; the seed breaks ties) while `sample.max_bytes` lasts, one
-/// set more to fill what is left (the object cap takes what fits). Without `max_bytes`,
-/// every set: the whole retained backup is verified each run.
+/// The newest set, then sets in rotation order (the least recent restore of their objects,
+/// never restored first; the seed breaks ties) that fit in what `sample.max_bytes` leaves,
+/// a set too big passed over for the next. Without `max_bytes`, every set: the whole
+/// retained backup is verified each run.
 pub(super) fn least_recently_verified(policy: &Policy, seed: u64, dated: &[Dated]) -> Vec<usize> {
     let mut candidates: Vec<usize> = (1..dated.len()).collect();
     candidates.sort_by_key(|&i| {
@@ -56,12 +62,14 @@ pub(super) fn least_recently_verified(policy: &Policy, seed: u64, dated: &[Dated
     if let Some(cap) = policy.sample.max_bytes {
         let newest = &dated[0].1;
         let mut spent = restored_bytes(policy, newest.count, newest.bytes);
+        // A set too big for what is left is passed over for the next that fits: one object
+        // that does not fit must not stop the rotation.
         for i in candidates {
-            if spent >= cap {
-                break;
+            let bytes = restored_bytes(policy, dated[i].1.count, dated[i].1.bytes);
+            if spent.saturating_add(bytes) <= cap {
+                spent += bytes;
+                chosen.push(i);
             }
-            spent += restored_bytes(policy, dated[i].1.count, dated[i].1.bytes);
-            chosen.push(i);
         }
     } else {
         chosen.extend(candidates);

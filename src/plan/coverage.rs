@@ -20,6 +20,8 @@ pub struct Known {
     pub first_seen: Timestamp,
     /// The last time this identity was verified; none: never.
     pub last_verified: Option<Timestamp>,
+    /// The last time it was restored, verified or not.
+    pub last_tried: Option<Timestamp>,
     pub removed: bool,
 }
 
@@ -73,7 +75,9 @@ pub struct LedgerChange {
     pub size: Option<u64>,
 }
 
-/// The rank of an object in the rotation: never verified first, then the least recently.
+/// The rank of an object in the rotation: never restored first, then the least recently
+/// restored. An object whose restore failed waits its turn like the others instead of
+/// taking the budget every run: its failure is already a finding.
 pub type Rank = Option<Timestamp>;
 
 /// How much of a policy's retained backups was verified, and how long a full rotation
@@ -153,16 +157,21 @@ impl Tracker {
         }
     }
 
-    /// One listed backup object; returns its rank in the rotation.
+    /// One listed backup object; returns its rank in the rotation (when it was last
+    /// restored).
     pub fn add(&mut self, entry: &Entry) -> Rank {
         let identity = entry.identity();
         let view = std::sync::Arc::clone(&self.view);
         let known = view.index.get(&entry.key).map(|&i| (i, &view.known[i]));
-        let (rank, first_seen) = match known {
+        let (rank, tried, first_seen) = match known {
             Some((i, k)) => {
                 self.seen[i] = true;
                 if k.identity == identity && !k.removed {
-                    (k.last_verified, k.first_seen)
+                    (
+                        k.last_verified,
+                        k.last_tried.or(k.last_verified),
+                        k.first_seen,
+                    )
                 } else {
                     let change = if k.removed {
                         ChangeKind::Listed
@@ -170,12 +179,12 @@ impl Tracker {
                         ChangeKind::Replaced
                     };
                     self.change(entry, change, identity);
-                    (None, self.now)
+                    (None, None, self.now)
                 }
             }
             None => {
                 self.change(entry, ChangeKind::Listed, identity);
-                (None, self.now)
+                (None, None, self.now)
             }
         };
         let c = &mut self.coverage;
@@ -213,7 +222,7 @@ impl Tracker {
                 self.oldest.pop();
             }
         }
-        rank
+        tried
     }
 
     /// The time the plan is made at.
@@ -230,8 +239,15 @@ impl Tracker {
         })
     }
 
-    /// The ledger's last verification of this very object (never: none).
+    /// The object's rank in the rotation: when it was last restored (never: none).
     pub fn rank_of(&self, entry: &Entry) -> Rank {
+        self.view
+            .verified(entry)
+            .and_then(|k| k.last_tried.or(k.last_verified))
+    }
+
+    /// The ledger's last verification of this very object (never: none).
+    pub fn verified_of(&self, entry: &Entry) -> Option<Timestamp> {
         self.view.verified(entry).and_then(|k| k.last_verified)
     }
 
@@ -379,6 +395,7 @@ mod tests {
             identity: identity.into(),
             first_seen: at("2026-01-01"),
             last_verified: verified.map(at),
+            last_tried: verified.map(at),
             removed: false,
         };
         view.insert("a".into(), known("etag:a-v1", Some("2026-03-25")));
@@ -446,6 +463,7 @@ mod tests {
                 identity: "etag:x".into(),
                 first_seen: at("2026-01-01"),
                 last_verified: None,
+                last_tried: None,
                 removed: false,
             },
         );

@@ -162,7 +162,10 @@ impl Selection<'_> {
             let objects = objects
                 .into_iter()
                 .map(|entry| {
-                    let rank = (self.tracker.rank_of(&entry), self.tracker.overdue(&entry));
+                    let rank = (
+                        self.tracker.verified_of(&entry),
+                        self.tracker.overdue(&entry),
+                    );
                     planned_object(
                         rank,
                         policy.backups.sets,
@@ -227,13 +230,16 @@ fn coverage(
     coverage.target_days = policy.sample.coverage.map(|c| c.as_secs_f64() / 86_400.0);
     coverage.run_interval_days = interval;
     coverage.interval_assumed = assumed;
-    coverage.projected_rotation_days = super::coverage::rotation_days(
-        coverage.retained_bytes,
-        newest_total,
-        if whole { None } else { policy.sample.max_bytes },
-        newest_sampled,
-        interval,
-    );
+    // Random sampling is no rotation: only `sample.coverage` projects one.
+    coverage.projected_rotation_days = policy.sample.coverage.and_then(|_| {
+        super::coverage::rotation_days(
+            coverage.retained_bytes,
+            newest_total,
+            if whole { None } else { policy.sample.max_bytes },
+            newest_sampled,
+            interval,
+        )
+    });
     (coverage, changes, oldest)
 }
 

@@ -60,7 +60,8 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
         },
         format!(
             "{}/{}/{}",
-            p.sets.len(),
+            // A set whose objects `max_bytes` all left out was not sampled.
+            p.sets.iter().filter(|s| s.sampled_objects > 0).count(),
             p.objects.len(),
             format_bytes(p.objects.iter().map(|o| o.stored_bytes).sum())
         ),
@@ -85,7 +86,7 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
 /// A policy's coverage in one line: how much of what storage retains was verified within
 /// the window, what never was, the oldest verification, the rotation the budget allows.
 pub fn coverage_words(c: &crate::plan::coverage::Coverage) -> String {
-    let days = |d: f64| format_duration(Duration::from_secs_f64(d.max(0.0) * 86_400.0));
+    let days = crate::config::units::format_days;
     let window = match c.target_days {
         Some(t) => format!("{} (sample.coverage)", days(t)),
         None => format!("{} (no sample.coverage set)", days(c.window_days)),
@@ -94,9 +95,10 @@ pub fn coverage_words(c: &crate::plan::coverage::Coverage) -> String {
         || "none verified yet".to_string(),
         |t| format!("oldest verification {}", t.strftime("%Y-%m-%d")),
     );
-    let rotation = match c.projected_rotation_days {
-        Some(r) => format!("a full rotation takes {} at this budget", days(r)),
-        None => "the budget leaves nothing beyond the newest set".to_string(),
+    let rotation = match (c.target_days, c.projected_rotation_days) {
+        (None, _) => "random sampling, no rotation (sample.coverage sets one)".to_string(),
+        (Some(_), Some(r)) => format!("a full rotation takes {} at this budget", days(r)),
+        (Some(_), None) => "the budget leaves nothing beyond the newest set".to_string(),
     };
     format!(
         "{} of {} objects ({} of {}) verified within {window}; {} never verified; {} overdue; {oldest}; {rotation}{}",
@@ -308,11 +310,17 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
         let Some(plan) = &item.plan else { continue };
         let _ = writeln!(
             out,
-            "  {} objects listed in {} sets; sampling {} sets, {} objects, {}",
+            "  {} objects listed in {} sets; sampling {} {}, {} {}, {}",
             plan.listed_objects,
             plan.total_sets,
             plan.sets.len(),
+            if plan.sets.len() == 1 { "set" } else { "sets" },
             plan.sampled_objects(),
+            if plan.sampled_objects() == 1 {
+                "object"
+            } else {
+                "objects"
+            },
             format_bytes(plan.sampled_bytes())
         );
         let _ = writeln!(

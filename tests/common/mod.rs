@@ -585,3 +585,24 @@ pub fn demo_config(dir: &Path) -> PathBuf {
     }
     config
 }
+
+/// Peak RSS of `restore-drill --version`, in KiB: what the binary takes just to start (a
+/// debug build with the PDF typesetter linked in starts at about 27 MiB). Memory bounds are
+/// the work above it.
+pub fn own_rss_kib() -> i64 {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rss");
+    let status = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&file)
+        .arg(assert_cmd::cargo::cargo_bin("restore-drill"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    std::fs::read_to_string(&file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

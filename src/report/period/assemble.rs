@@ -10,6 +10,7 @@ use super::build::{Inputs, KnownPolicy, build};
 use super::model::{Period, PeriodReport, Presentation};
 use crate::config::Config;
 use crate::history::{History, HistoryError};
+use crate::plan::coverage::Coverage;
 
 /// Why no report could be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +71,8 @@ pub fn assemble(
         }
         None => None,
     };
-    Ok(build(Inputs {
+    let current = period.to > now;
+    let mut report = build(Inputs {
         client,
         period,
         runs: &runs,
@@ -82,5 +84,40 @@ pub fn assemble(
         chain_head: history.chain_head()?.map(|head| head.label()),
         presentation,
         now,
-    }))
+    });
+    // A period still running shows coverage as the ledger stands now: a run voided since
+    // its figures were recorded counts in none of them.
+    if current {
+        for stats in &mut report.policies {
+            let Some(policy) = config.policies.iter().find(|p| p.name == stats.policy) else {
+                continue;
+            };
+            let window = policy
+                .sample
+                .coverage
+                .unwrap_or(std::time::Duration::from_secs(30 * 86_400));
+            let summary = history.ledger_summary(&policy.name, window, now)?;
+            if let Some(recorded) = stats.coverage.take() {
+                stats.coverage = Some(coverage_now(summary, recorded));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The recorded coverage with its counts taken from the ledger now.
+fn coverage_now(s: crate::history::LedgerSummary, recorded: Coverage) -> Coverage {
+    Coverage {
+        window_days: s.window_days,
+        retained_objects: s.retained_objects,
+        retained_bytes: s.retained_bytes,
+        verified_within_objects: s.verified_within_objects,
+        verified_within_bytes: s.verified_within_bytes,
+        never_verified_objects: s.never_verified_objects,
+        never_verified_bytes: s.never_verified_bytes,
+        overdue_objects: s.overdue_objects,
+        overdue_bytes: s.overdue_bytes,
+        oldest_verification: s.oldest_verification,
+        ..recorded
+    }
 }

@@ -19,6 +19,20 @@ use crate::history::{StoredPolicy, StoredRun};
 pub(super) type Recorded<'a> = (&'a StoredRun, &'a StoredPolicy);
 
 const RPO_KINDS: [&str; 1] = ["rpo_exceeded"];
+/// Kinds about the policy as a whole, whatever object their finding names (a
+/// `coverage_gap` names the most overdue object, which a newer set does not fix).
+const POLICY_KINDS: [&str; 10] = [
+    "rpo_exceeded",
+    "rto_exceeded",
+    "rto_unmeasured",
+    "coverage_gap",
+    "validation_failed",
+    "storage_error",
+    "listing_truncated",
+    "policy_timeout",
+    "no_backups_found",
+    "scratch_error",
+];
 const RTO_KINDS: [&str; 2] = ["rto_exceeded", "rto_unmeasured"];
 
 /// The newest backup was within the RPO; an age that is not known (no date, or dated after
@@ -61,15 +75,37 @@ pub(super) fn episodes(
 ) -> Vec<Incident> {
     let mut by_object: BTreeMap<String, Incident> = BTreeMap::new();
     let mut by_kind: BTreeMap<String, Incident> = BTreeMap::new();
+    // Superseded episodes by object: the same object failing again extends its episode
+    // (it stays superseded); verified clean later, it is resolved.
+    let mut superseded: BTreeMap<String, Incident> = BTreeMap::new();
     let mut done = Vec::new();
     for (run, p) in results {
-        close(&mut by_object, &mut by_kind, &mut done, run, p);
+        close(
+            &mut by_object,
+            &mut by_kind,
+            &mut superseded,
+            &mut done,
+            run,
+            p,
+        );
         // Each episode counts a run once, however many of its findings the run had.
         let mut seen: BTreeSet<(bool, String)> = BTreeSet::new();
         for (kind, object, _) in &p.findings {
             let restored = object
                 .as_deref()
+                .filter(|_| !POLICY_KINDS.contains(&kind.as_str()))
                 .and_then(|key| p.objects.iter().find(|o| o.key == key));
+            if let Some(o) = restored
+                && let Some(incident) = superseded.get_mut(&o.key)
+            {
+                extend(
+                    incident,
+                    kind,
+                    run.started_at,
+                    seen.insert((true, o.key.clone())),
+                );
+                continue;
+            }
             let (open, id, subject) = match restored {
                 Some(o) => (
                     &mut by_object,
@@ -95,26 +131,36 @@ pub(super) fn episodes(
                 time_to_fix_seconds: None,
                 responsible: responsible.map(str::to_string),
             });
-            if !incident.kinds.contains(kind) {
-                incident.kinds.push(kind.clone());
-                incident.kinds.sort();
-            }
-            incident.last_seen = run.started_at;
-            if seen.insert((restored.is_some(), id)) {
-                incident.failing_runs += 1;
-            }
+            let counted = seen.insert((restored.is_some(), id));
+            extend(incident, kind, run.started_at, counted);
         }
     }
     done.extend(by_object.into_values());
     done.extend(by_kind.into_values());
+    done.extend(superseded.into_values());
     done.sort_by(|a, b| (a.first_seen, &a.policy).cmp(&(b.first_seen, &b.policy)));
     done
 }
 
-/// Ends the open episodes that run `p` resolves or supersedes.
+/// Adds a run's finding of `kind` to `incident`; `new_run` when it is the first finding of
+/// that run for it.
+fn extend(incident: &mut Incident, kind: &str, at: jiff::Timestamp, new_run: bool) {
+    if !incident.kinds.iter().any(|k| k == kind) {
+        incident.kinds.push(kind.to_string());
+        incident.kinds.sort();
+    }
+    incident.last_seen = at;
+    if new_run {
+        incident.failing_runs += 1;
+    }
+}
+
+/// Ends the open episodes that run `p` resolves or supersedes, and resolves superseded ones
+/// whose object it verified clean.
 fn close(
     by_object: &mut BTreeMap<String, Incident>,
     by_kind: &mut BTreeMap<String, Incident>,
+    superseded: &mut BTreeMap<String, Incident>,
     done: &mut Vec<Incident>,
     run: &StoredRun,
     p: &StoredPolicy,
@@ -154,7 +200,14 @@ fn close(
             done.push(end(incident, EpisodeState::Resolved, None));
         } else if let Some(newer) = newest_verified.filter(|n| *n != failing_set) {
             let incident = by_object.remove(&key).expect("an open episode");
-            done.push(end(incident, EpisodeState::Superseded, Some(newer)));
+            superseded.insert(key, end(incident, EpisodeState::Superseded, Some(newer)));
+        }
+    }
+    let keys: Vec<String> = superseded.keys().cloned().collect();
+    for key in keys {
+        if verified.contains(key.as_str()) {
+            let incident = superseded.remove(&key).expect("a superseded episode");
+            done.push(end(incident, EpisodeState::Resolved, None));
         }
     }
     let kinds: Vec<String> = by_kind.keys().cloned().collect();
@@ -290,6 +343,64 @@ mod tests {
         assert_eq!(e[0].state, EpisodeState::Superseded);
         assert_eq!(e[0].superseded_by_set.as_deref(), Some("s3"));
         assert_eq!(e[0].ended_by_run.as_deref(), Some("2026-10-03-run"));
+    }
+
+    #[test]
+    fn a_superseded_object_failing_again_stays_one_episode_until_verified() {
+        let bad = |day| {
+            run(
+                day,
+                "s3",
+                vec![object("s1/a", "s1", false), object("s3/a", "s3", true)],
+                &[("corrupt_archive", Some("s1/a"))],
+            )
+        };
+        let runs = [
+            run(
+                "2026-10-01",
+                "s1",
+                vec![object("s1/a", "s1", false)],
+                &[("corrupt_archive", Some("s1/a"))],
+            ),
+            run("2026-10-02", "s3", vec![object("s3/a", "s3", true)], &[]),
+            bad("2026-10-03"),
+            bad("2026-10-04"),
+        ];
+        let e = of(&runs);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            (e[0].state, e[0].failing_runs),
+            (EpisodeState::Superseded, 3)
+        );
+        let mut more = runs.to_vec();
+        more.push(run(
+            "2026-10-05",
+            "s3",
+            vec![object("s1/a", "s1", true)],
+            &[],
+        ));
+        let e = of(&more);
+        assert_eq!((e.len(), e[0].state), (1, EpisodeState::Resolved));
+        assert_eq!(e[0].ended_by_run.as_deref(), Some("2026-10-05-run"));
+    }
+
+    #[test]
+    fn a_coverage_gap_naming_a_failed_object_is_about_the_policy() {
+        let runs = [run(
+            "2026-10-01",
+            "s1",
+            vec![object("s1/a", "s1", false)],
+            &[
+                ("corrupt_archive", Some("s1/a")),
+                ("coverage_gap", Some("s1/a")),
+            ],
+        )];
+        let e = of(&runs);
+        assert_eq!(e.len(), 2);
+        assert!(
+            e.iter()
+                .any(|i| i.subject == Subject::Policy && i.kinds == ["coverage_gap"])
+        );
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! the history's chain head.
 //!
 //! Data flows one way: [`build`] turns recorded runs into the `model`'s [`PeriodReport`];
-//! [`markdown`], [`csv`] and [`html`] render that model and nothing else: Markdown and HTML
-//! from the shared rows in `rows` (the HTML page with the SVG `charts`), the CSV as raw
-//! numbers for spreadsheets. The model knows none of its renderers, and no renderer calls
-//! `build`. This module only wires them together and re-exports what callers use; it must
-//! not hold logic of its own. A voided run is in no figure; it shows struck through with its
-//! reason, in the evidence and a list of its own.
+//! [`markdown`], [`csv`], [`html`] and [`pdf`] render that model and nothing else: Markdown,
+//! HTML and the PDF from the shared rows in `rows` (the HTML page and the PDF with the SVG
+//! `charts`; the PDF typeset by typst in `pdf_world`), the CSV as raw numbers for
+//! spreadsheets. The model knows none of its renderers, and no renderer calls `build`. This
+//! module only wires them together and re-exports what callers use; it must not hold logic
+//! of its own. A voided run is in no figure; it shows struck through with its reason, in the
+//! evidence and a list of its own.
 
 mod assemble;
 mod build;
@@ -17,9 +18,11 @@ mod charts;
 mod coverage_chart;
 mod episodes;
 mod model;
+mod pdf_world;
 mod render_csv;
 mod render_html;
 mod render_md;
+mod render_pdf;
 mod rows;
 mod summary;
 
@@ -36,3 +39,4 @@ pub use model::{
 pub use render_csv::{COLUMNS as CSV_COLUMNS, csv};
 pub use render_html::html;
 pub use render_md::markdown;
+pub use render_pdf::{PdfError, pdf};

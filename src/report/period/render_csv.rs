@@ -9,7 +9,7 @@ use super::model::{EpisodeState, PeriodReport, PolicyStats, Verdict};
 
 /// The header row, in order. Changing a name breaks people's spreadsheets: add, do not
 /// rename.
-pub const COLUMNS: [&str; 36] = [
+pub const COLUMNS: [&str; 42] = [
     "client",
     "period",
     "period_from",
@@ -46,6 +46,12 @@ pub const COLUMNS: [&str; 36] = [
     "drills",
     "voided_runs",
     "voided_run_notes",
+    "coverage_window_days",
+    "coverage_retained_objects",
+    "coverage_verified_within_objects",
+    "coverage_never_verified_objects",
+    "coverage_overdue_objects",
+    "coverage_projected_rotation_days",
 ];
 
 /// A cell a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or
@@ -103,6 +109,9 @@ fn row(report: &PeriodReport, s: &PolicyStats) -> Vec<String> {
         .iter()
         .filter(|d| d.policy == s.policy)
         .count();
+    let cov = |f: fn(&crate::plan::coverage::Coverage) -> String| {
+        s.coverage.as_ref().map(f).unwrap_or_default()
+    };
     let measured = |x: f64| {
         if s.runs == 0 {
             String::new()
@@ -165,6 +174,13 @@ fn row(report: &PeriodReport, s: &PolicyStats) -> Vec<String> {
         number(drills),
         number(voided.len()),
         voided.join("; "),
+        // Coverage after the policy's last run that recorded it; blank without one.
+        cov(|c| number(c.window_days)),
+        cov(|c| number(c.retained_objects)),
+        cov(|c| number(c.verified_within_objects)),
+        cov(|c| number(c.never_verified_objects)),
+        cov(|c| number(c.overdue_objects)),
+        cov(|c| optional(c.projected_rotation_days)),
     ]
 }
 

@@ -126,7 +126,7 @@ fn overall(report: &PeriodReport) -> Markup {
                 span class="mark" aria-hidden="true" { (mark) } " "
                 "Overall: " strong { (s.label.to_uppercase()) }
             }
-            p class="headline" { (Shown(&s.headline)) }
+            p class="headline" { (unbroken_names(&s.headline, report)) }
             p class="meta" {
                 "Counted: " (count(s.runs, "run", "runs")) " (voided runs left out), "
                 (count(s.drills, "manual drill", "manual drills")) "; open failures: " (s.open_failures) "."
@@ -141,6 +141,37 @@ fn verdict_look(v: Verdict) -> (&'static str, &'static str) {
         Verdict::Verified => ("ok", "✓"),
         Verdict::Failed => ("bad", "✗"),
         _ => ("warn", "!"),
+    }
+}
+
+/// `text` with the report's policy names kept whole on a line (a name breaks at its hyphen
+/// otherwise: "bright-" / "imaging").
+fn unbroken_names(text: &str, report: &PeriodReport) -> Markup {
+    let mut names: Vec<&str> = report.policies.iter().map(|p| p.policy.as_str()).collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let next = names
+            .iter()
+            .filter_map(|n| rest.find(n).map(|at| (at, *n)))
+            .min_by_key(|(at, n)| (*at, std::cmp::Reverse(n.len())));
+        match next {
+            Some((at, name)) => {
+                pieces.push((&rest[..at], false));
+                pieces.push((name, true));
+                rest = &rest[at + name.len()..];
+            }
+            None => {
+                pieces.push((rest, false));
+                rest = "";
+            }
+        }
+    }
+    html! {
+        @for (piece, name) in pieces {
+            @if name { span class="nowrap" { (Shown(piece)) } } @else { (Shown(piece)) }
+        }
     }
 }
 
@@ -251,7 +282,7 @@ fn detail(report: &PeriodReport) -> Markup {
                     (charts::backup_age(s, &span))
                     (charts::restore_time(&s.series, s.rto_target_seconds, &span))
                 }
-                p class="note" { (worst(s)) }
+                p class="note" { (super::rows::worst(s)) }
                 (charts::throughput(s, &span))
                 (super::coverage_chart::coverage(s, &span))
             }
@@ -275,27 +306,6 @@ fn detail(report: &PeriodReport) -> Markup {
             (table(&CONTROL_COLUMNS, &plain(control_rows(report)), [Text, Text, Text, Fixed]))
         }
     }
-}
-
-/// The worst figures under a policy's charts, in the tables' words: a restore of a few ms
-/// against an RTO of hours draws as a line at zero, so the numbers say how far within it is.
-fn worst(s: &super::model::PolicyStats) -> String {
-    let secs = crate::report::secs;
-    if s.runs == 0 {
-        return String::new();
-    }
-    let age = s
-        .rpo_worst_age_seconds
-        .map_or_else(|| "not known".to_string(), secs);
-    let projected = s
-        .rto_projected_worst_seconds
-        .map_or_else(|| "none".to_string(), secs);
-    format!(
-        "Worst newest-backup age {age} against the RPO of {}; worst restore measured {}, projected full restore {projected}, against the RTO of {}.",
-        secs(s.rpo_target_seconds),
-        secs(s.rto_measured_worst_seconds),
-        secs(s.rto_target_seconds)
-    )
 }
 
 /// Voided runs and the evidence appendix, under the chain head.
@@ -439,7 +449,7 @@ thead{display:table-header-group}\
 tr{break-inside:avoid}\
 th,td{padding:3px 5px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top;word-break:normal;overflow-wrap:normal;hyphens:none}\
 th{background:#f6f8fa;border-bottom:1.5px solid var(--accent);font-weight:bold}\
-.fixed,td.fixed{white-space:nowrap}\
+.fixed,td.fixed,.nowrap{white-space:nowrap}\
 td.hash{min-width:30mm}td.hash,code.hash{overflow-wrap:anywhere;font-family:'DejaVu Sans Mono','Liberation Mono',monospace;font-size:7pt}\
 td.id{white-space:nowrap;font-family:'DejaVu Sans Mono','Liberation Mono',monospace;font-size:7pt}\
 table.summary{font-size:9.5pt}table.summary td{padding:5px 6px}\

@@ -200,7 +200,12 @@ pub(super) fn incident_row(tz: &TimeZone, i: &Incident) -> [String; 8] {
     [
         i.policy.clone(),
         what,
-        format!("{} ({} failing runs)", i.kinds.join(", "), i.failing_runs),
+        format!(
+            "{} ({} failing {})",
+            i.kinds.join(", "),
+            i.failing_runs,
+            if i.failing_runs == 1 { "run" } else { "runs" }
+        ),
         when(tz, i.first_seen),
         state,
         i.ended_at.map_or_else(|| "-".into(), |t| when(tz, t)),
@@ -317,4 +322,24 @@ pub(super) fn voided_rows(report: &PeriodReport) -> Vec<[String; 5]> {
             ])
         })
         .collect()
+}
+
+/// The worst figures of a policy in one sentence, written under its charts: a restore of
+/// milliseconds against an RTO of hours draws as a line at zero. Empty without a run.
+pub(super) fn worst(s: &super::model::PolicyStats) -> String {
+    if s.runs == 0 {
+        return String::new();
+    }
+    let age = s
+        .rpo_worst_age_seconds
+        .map_or_else(|| "not known".to_string(), secs);
+    let projected = s
+        .rto_projected_worst_seconds
+        .map_or_else(|| "none".to_string(), secs);
+    format!(
+        "Worst newest-backup age {age} against the RPO of {}; worst restore measured {}, projected full restore {projected}, against the RTO of {}.",
+        secs(s.rpo_target_seconds),
+        secs(s.rto_measured_worst_seconds),
+        secs(s.rto_target_seconds)
+    )
 }
