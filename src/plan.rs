@@ -214,6 +214,37 @@ pub enum Choice {
     WholeNewest,
     /// Every object of the newest set dated on this day (in the plan's zone), uncapped.
     WholeOn(jiff::civil::Date),
+    /// Every file of the restic snapshot whose id begins with these digits, uncapped (a
+    /// set of objects is chosen by this only when its name is exactly these digits).
+    WholeSnapshot(IdPrefix),
+}
+
+/// A snapshot id, or the first digits of one, as `drill --set` gives it: 1 to 64 lower-case
+/// hex digits, kept in place so that a [`Choice`] stays `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdPrefix {
+    digits: [u8; 64],
+    len: u8,
+}
+
+impl IdPrefix {
+    /// `text` as an id prefix, or none if it is not 1 to 64 hex digits (upper case taken).
+    pub fn parse(text: &str) -> Option<IdPrefix> {
+        let ok = (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return None;
+        }
+        let mut digits = [0u8; 64];
+        digits[..text.len()].copy_from_slice(text.to_ascii_lowercase().as_bytes());
+        Some(IdPrefix {
+            digits,
+            len: text.len() as u8,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or_default()
+    }
 }
 
 #[derive(Default)]
@@ -449,6 +480,11 @@ impl<'p> Planner<'p> {
                 .into_iter()
                 .collect(),
             Choice::WholeNewest => (!dated.is_empty()).then_some(0).into_iter().collect(),
+            Choice::WholeSnapshot(id) => dated
+                .iter()
+                .position(|d| d.0 == id.as_str())
+                .into_iter()
+                .collect(),
             Choice::Sample if dated.is_empty() => Vec::new(),
             Choice::Sample => match policy.sample.coverage {
                 Some(_) => choice::least_recently_verified(policy, ctx.seed, &dated),
@@ -457,6 +493,10 @@ impl<'p> Planner<'p> {
         };
         let nearest = match ctx.choice {
             Choice::WholeOn(day) if chosen.is_empty() => nearest_sets(&dated, day, &ctx.tz),
+            // No set of that name: the newest ones, for the refusal to list.
+            Choice::WholeSnapshot(_) if chosen.is_empty() => {
+                dated.iter().take(10).map(|d| (d.0.clone(), d.2)).collect()
+            }
             _ => Vec::new(),
         };
         let mut dated: Vec<Option<Dated>> = dated.into_iter().map(Some).collect();

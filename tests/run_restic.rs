@@ -576,3 +576,194 @@ fn check_connect_opens_the_repository_and_lists_its_snapshots() {
     assert!(!wrong.combined().contains(PASSWORD), "{wrong}");
     assert_eq!(fingerprint(&repo), before, "check changed the repository");
 }
+
+#[test]
+fn listing_over_max_listed_keys_is_listing_truncated_and_shared_folders_list_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    // Every file of the three acme-db snapshots: `docs/` is the same folder (one tree) in
+    // all three, listed once and named under each snapshot; each file restores.
+    let config = config(dir.path(), "  host: acme-db\n", "  objects_per_set: all\n");
+    let file = config.join("acme-restic.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("  random: 1\n", "  random: 2\n")).unwrap();
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    let objects = p["objects"].as_array().unwrap();
+    assert_eq!(
+        objects.len(),
+        12,
+        "four files in each of three: {objects:?}"
+    );
+    let readmes = objects
+        .iter()
+        .filter(|o| {
+            o["key"]
+                .as_str()
+                .unwrap()
+                .ends_with("/source/docs/readme.txt")
+        })
+        .filter(|o| o["status"] == "pass")
+        .count();
+    assert_eq!(readmes, 3, "{objects:?}");
+    // Five files at most: the newest snapshot's four and one more, and the finding the
+    // object listing gives.
+    common::append_settings(&config, "storage:\n  max_listed_keys: 5\n");
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(
+        fingerprint(&repo),
+        before,
+        "the runs changed the repository"
+    );
+    assert_eq!(run.out.code, 1, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    let truncated: Vec<&serde_json::Value> = p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "listing_truncated")
+        .collect();
+    assert_eq!(truncated.len(), 1, "{}", p["findings"]);
+    let message = truncated[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "the listing brought 5 keys, storage.max_listed_keys: the rest was not listed"
+        ),
+        "{message}"
+    );
+    let objects = p["objects"].as_array().unwrap();
+    assert!(objects.len() <= 5, "{objects:?}");
+    assert!(
+        p["sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["newest"] == true),
+        "the newest snapshot is listed first: {}",
+        p["sets"]
+    );
+}
+
+/// The ids of the snapshots of `host`, oldest first.
+fn snapshot_ids(repo: &Path, host: &str) -> Vec<String> {
+    let json = restic(repo, PASSWORD, &["snapshots", "--host", host, "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn drill_set(config: &Path, set: &str) -> common::Ran {
+    common::run(
+        restore_drill(
+            config,
+            &[
+                "drill",
+                "acme-restic",
+                "--set",
+                set,
+                "--operator",
+                "T. Ester",
+                "--progress",
+                "never",
+            ],
+        )
+        .env(PASSWORD_VAR, PASSWORD),
+    )
+}
+
+#[test]
+fn drill_by_snapshot_id_restores_that_snapshot_and_an_unknown_or_ambiguous_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    // More snapshots until two ids begin with the same digit (at most 17 by pigeonhole).
+    let mut generation = 10;
+    let shared = loop {
+        let ids = snapshot_ids(&repo, "acme-db");
+        let mut by_digit: BTreeMap<char, Vec<String>> = BTreeMap::new();
+        for id in &ids {
+            by_digit
+                .entry(id.chars().next().unwrap())
+                .or_default()
+                .push(id.clone());
+        }
+        if let Some((digit, _)) = by_digit.iter().find(|(_, ids)| ids.len() > 1) {
+            break (*digit, by_digit[digit].clone());
+        }
+        let src = source(dir.path(), generation);
+        backup(
+            &repo,
+            &src,
+            "acme-db",
+            &["nightly"],
+            100 + generation as i64,
+        );
+        generation += 1;
+    };
+    let config = config(dir.path(), "  host: acme-db\n", "");
+    let before = fingerprint(&repo);
+    let ids = snapshot_ids(&repo, "acme-db");
+    // The 26-hour-old snapshot (the second of the first three), by its short id: not the
+    // newest, restored whole.
+    let middle = ids
+        .iter()
+        .find(|id| {
+            let json = restic(&repo, PASSWORD, &["cat", "snapshot", id]);
+            let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let time: jiff::Timestamp = json["time"].as_str().unwrap().parse().unwrap();
+            let age = jiff::Timestamp::now().duration_since(time).as_hours();
+            (25..28).contains(&age)
+        })
+        .unwrap()
+        .clone();
+    let short = &middle[..8];
+    let drill = drill_set(&config, short);
+    assert_eq!(drill.code, 0, "{drill}");
+    assert!(
+        drill
+            .stdout
+            .contains(&format!("drill acme-restic: set {short}, 4 objects")),
+        "{drill}"
+    );
+    // The whole id names the same snapshot.
+    let drill = drill_set(&config, &middle);
+    assert_eq!(drill.code, 0, "{drill}");
+    assert!(
+        drill.stdout.contains(&format!("set {short}, 4 objects")),
+        "{drill}"
+    );
+    // An id no snapshot has: refused, naming the snapshots there are.
+    let unknown = ["0000000", "fffffff"]
+        .into_iter()
+        .find(|u| !ids.iter().any(|id| id.starts_with(u)))
+        .unwrap();
+    let refused = drill_set(&config, unknown);
+    assert_eq!(refused.code, 2, "{refused}");
+    let said = refused.combined();
+    assert!(
+        said.contains(&format!(
+            "policy `acme-restic` has no snapshot or set `{unknown}`"
+        )),
+        "{refused}"
+    );
+    assert!(said.contains(short), "the snapshots there are: {refused}");
+    // One digit two snapshots begin with: refused, naming both.
+    let (digit, candidates) = shared;
+    let refused = drill_set(&config, &digit.to_string());
+    assert_eq!(refused.code, 2, "{refused}");
+    let said = refused.combined();
+    assert!(said.contains("is ambiguous"), "{refused}");
+    for id in &candidates {
+        assert!(said.contains(&id[..8]), "{id}: {refused}");
+    }
+    assert!(!said.contains(PASSWORD), "{refused}");
+    assert_eq!(
+        fingerprint(&repo),
+        before,
+        "the drills changed the repository"
+    );
+}

@@ -13,35 +13,40 @@
 
 pub mod backend;
 mod restore;
+mod tree;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rustic_core::repofile::{NodeType, SnapshotFile};
+use rustic_core::repofile::SnapshotFile;
 use rustic_core::{
-    Credentials, DataId, IndexedFullStatus, OpenStatus, Repository, RepositoryBackends,
-    RepositoryOptions, RusticError, TreeId,
+    Credentials, IndexedFullStatus, OpenStatus, Repository, RepositoryBackends, RepositoryOptions,
+    RusticError, TreeId,
 };
 
 use crate::config::Restic;
 use crate::finding::{Finding, FindingKind};
 use crate::storage::{Entry, Storage};
 use backend::ReadOnly;
+use tree::FileBlobs;
 
 pub use restore::restore_file;
 
-/// A repository opened and indexed, with the blobs of every file listed, by the file's key.
+/// A repository opened and indexed, with the root folder of each listed snapshot by its set
+/// name: a file's blobs are found again from its path when it is restored.
 pub struct Opened {
     repo: Repository<IndexedFullStatus>,
     backend: Arc<ReadOnly>,
-    files: HashMap<String, FileBlobs>,
+    prefix: String,
+    snapshots: HashMap<String, TreeId>,
+    trees: tree::Trees,
 }
 
 impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Opened")
             .field("backend", &self.backend)
-            .field("files", &self.files.len())
+            .field("snapshots", &self.snapshots.len())
             .finish_non_exhaustive()
     }
 }
@@ -51,13 +56,19 @@ impl Opened {
     pub fn refused_writes(&self) -> usize {
         self.backend.refused_writes()
     }
-}
 
-/// A file of a snapshot: its length as its node says, and its content's blobs in order.
-#[derive(Debug, Clone)]
-struct FileBlobs {
-    size: u64,
-    blobs: Vec<DataId>,
+    /// The file listed as `key` (`<prefix><set>/<path>`), found again in its snapshot.
+    fn file(&self, key: &str) -> Result<FileBlobs, String> {
+        let (set, path) = key
+            .strip_prefix(&self.prefix)
+            .and_then(|rel| rel.split_once('/'))
+            .ok_or_else(|| "the key names no snapshot of the listing".to_string())?;
+        let root = self
+            .snapshots
+            .get(set)
+            .ok_or_else(|| format!("snapshot {set} was not in the listing"))?;
+        self.trees.file(&self.repo, &self.backend, *root, path)
+    }
 }
 
 /// What reading the repository found: the files of the matching snapshots, as a listing.
@@ -67,23 +78,30 @@ pub struct Listed {
     pub entries: Vec<Entry>,
     /// Snapshots that could not be listed whole (a tree in no index, a missing pack).
     pub findings: Vec<Finding>,
+    /// Why the listing stopped before its end (`storage.max_listed_keys`), in the object
+    /// listing's words.
+    pub truncated: Option<String>,
+    /// A drill's snapshot id that names no matching snapshot, or more than one: those it
+    /// could mean, or else the newest ten (set name, time). Nothing is listed then.
+    pub miss: Option<Vec<(String, jiff::Timestamp)>>,
     /// Snapshots in the repository, and those `restic:` selects.
     pub snapshots: usize,
     pub matching: usize,
 }
 
-/// Trees deeper than this are refused (a damaged or hostile repository), not followed.
-const MAX_DEPTH: usize = 256;
-
 /// Opens the repository under `prefix` of `storage` and lists the files of the snapshots
-/// `restic` selects. Blocking: call it from a blocking thread of `runtime`'s runtime.
-/// A repository that cannot be opened or read is the one finding returned.
+/// `restic` selects, newest snapshot first, `max_keys` files at most; with `only` (a drill's
+/// snapshot id, or its first digits), that one snapshot's files alone. Blocking: call it
+/// from a blocking thread of `runtime`'s runtime. A repository that cannot be opened or
+/// read is the one finding returned.
 pub fn list(
     restic: &Restic,
     storage: Storage,
     prefix: &str,
+    only: Option<&str>,
     runtime: tokio::runtime::Handle,
 ) -> Result<Listed, Finding> {
+    let max_keys = storage.tuning().max_listed_keys;
     let place = storage.place().to_string();
     let backend = Arc::new(ReadOnly::new(storage, prefix, runtime));
     let repo = open(restic, &backend, &place, prefix)?;
@@ -104,23 +122,21 @@ pub fn list(
         .to_indexed()
         .map_err(|e| read_failure(&backend, &e, "cannot read the index"))?;
     let names = set_names(&matching);
-    let mut entries = Vec::new();
-    let mut files = HashMap::new();
+    let (wanted, miss) = wanted(&matching, &names, only);
+    let mut walk = tree::Walk::new(&repo, &backend, max_keys);
+    let mut roots = HashMap::new();
     let mut findings = Vec::new();
-    for (snapshot, name) in matching.iter().zip(&names) {
+    // Newest first: when `storage.max_listed_keys` stops the listing, the newest snapshot,
+    // always sampled, is the one listed whole.
+    for &i in wanted.iter().rev() {
+        let (snapshot, name) = (&matching[i], &names[i]);
+        if walk.truncated {
+            break;
+        }
         let set = format!("{prefix}{name}/");
-        let time = snapshot.time.timestamp();
-        let mut found = Vec::new();
-        let walked = walk(&repo, &backend, snapshot.tree, "", 0, &mut |path, blobs| {
-            // An empty file has no blob to verify: not an object (nor an `empty_object`).
-            if blobs.size == 0 && blobs.blobs.is_empty() {
-                return;
-            }
-            found.push((format!("{set}{path}"), blobs));
-        });
         // A snapshot whose folders cannot all be read is no set: its finding fails the
         // policy, and the other snapshots are still drilled.
-        if let Err(mut finding) = walked {
+        if let Err(mut finding) = walk.snapshot(snapshot.tree, &set, snapshot.time.timestamp()) {
             finding.message = format!("snapshot {name}: {}", finding.message);
             if finding.object.is_none() {
                 finding.object = Some(format!("{prefix}{name}"));
@@ -128,27 +144,54 @@ pub fn list(
             findings.push(finding);
             continue;
         }
-        for (key, blobs) in found {
-            entries.push(Entry {
-                key: key.clone(),
-                size: blobs.size,
-                modified: Some(time),
-                etag: Some(content_identity(&blobs.blobs)),
-            });
-            files.insert(key, blobs);
-        }
+        roots.insert(name.clone(), snapshot.tree);
     }
+    let truncated = walk.truncated.then(|| crate::storage::keys_spent(max_keys));
+    let entries = std::mem::take(&mut walk.entries);
+    drop(walk);
     Ok(Listed {
         opened: Arc::new(Opened {
             repo,
             backend,
-            files,
+            prefix: prefix.to_string(),
+            snapshots: roots,
+            trees: tree::Trees::default(),
         }),
         entries,
         findings,
+        truncated,
+        miss,
         snapshots,
         matching: matching.len(),
     })
+}
+
+/// The indexes of `matching` (oldest first) to list: all, or the one whose id begins with
+/// `only`; else none, and the snapshots to name instead.
+fn wanted(
+    matching: &[SnapshotFile],
+    names: &[String],
+    only: Option<&str>,
+) -> (Vec<usize>, Option<Vec<(String, jiff::Timestamp)>>) {
+    let Some(id) = only else {
+        return ((0..matching.len()).collect(), None);
+    };
+    let hits: Vec<usize> = (0..matching.len())
+        .filter(|&i| matching[i].id.to_hex().starts_with(id))
+        .collect();
+    if hits.len() == 1 {
+        return (hits, None);
+    }
+    let named = if hits.is_empty() {
+        (0..matching.len()).rev().take(10).collect()
+    } else {
+        hits
+    };
+    let named = named
+        .into_iter()
+        .map(|i| (names[i].clone(), matching[i].time.timestamp()))
+        .collect();
+    (Vec::new(), Some(named))
 }
 
 /// What `check --connect` says of a repository: it opened with the password and its config
@@ -310,72 +353,4 @@ fn set_names(snapshots: &[SnapshotFile]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// What makes a file's content this content: a BLAKE3 of its blob ids (the same file in two
-/// snapshots is the same object to the coverage ledger only by its key, but its identity
-/// says whether it changed).
-fn content_identity(blobs: &[DataId]) -> String {
-    let mut hasher = blake3::Hasher::new();
-    for blob in blobs {
-        hasher.update(blob.to_hex().as_bytes());
-    }
-    format!("restic:{}", &hasher.finalize().to_hex()[..32])
-}
-
-/// Every regular file below `tree`, depth first, handed to `found` with its path (names
-/// joined by `/`). Links, devices and the like are not files and not restored.
-fn walk(
-    repo: &Repository<IndexedFullStatus>,
-    backend: &ReadOnly,
-    tree: TreeId,
-    path: &str,
-    depth: usize,
-    found: &mut dyn FnMut(&str, FileBlobs),
-) -> Result<(), Finding> {
-    if depth > MAX_DEPTH {
-        return Err(Finding::new(
-            FindingKind::CorruptArchive,
-            Some(path),
-            format!("folders nested deeper than {MAX_DEPTH}: the snapshot's tree is damaged"),
-        ));
-    }
-    let tree = repo.get_tree(&tree).map_err(|e| {
-        let folder = if path.is_empty() {
-            "its root folder".to_string()
-        } else {
-            format!("the folder `{path}`")
-        };
-        let what = format!("cannot read {folder} (tree {tree})");
-        let mut finding = read_failure(backend, &e, &what);
-        // A tree the index does not know, or one that does not decrypt, is the
-        // repository's damage, not a wrong password: it names where.
-        if finding.kind == FindingKind::RepositoryUnreadable {
-            finding.kind = FindingKind::StorageError;
-        }
-        finding
-    })?;
-    for node in tree.nodes {
-        let name = node.name();
-        let name = name.to_string_lossy();
-        let child = if path.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{path}/{name}")
-        };
-        match (&node.node_type, node.subtree, node.content) {
-            (NodeType::Dir, Some(subtree), _) => {
-                walk(repo, backend, subtree, &child, depth + 1, found)?;
-            }
-            (NodeType::File, _, content) => found(
-                &child,
-                FileBlobs {
-                    size: node.meta.size,
-                    blobs: content.unwrap_or_default(),
-                },
-            ),
-            _ => {}
-        }
-    }
-    Ok(())
 }

@@ -37,10 +37,9 @@ pub fn restore_file(
         restored.elapsed = started.elapsed();
         restored
     };
-    let Some(file) = opened.files.get(key) else {
-        return fail(Halt::Storage(
-            "the file was not in the snapshot's listing".into(),
-        ));
+    let file = match opened.file(key) {
+        Ok(file) => file,
+        Err(why) => return fail(Halt::Storage(why)),
     };
     if file.size > spec.limits.max_restored_bytes {
         return fail(Halt::SizeLimit(format!(

@@ -40,20 +40,7 @@ pub(super) async fn list_policy(
     };
     let mut findings = Vec::new();
     if let Some(why) = &listing.truncated {
-        // A listing cut short proves nothing gone from storage.
-        plan.ledger_changes
-            .retain(|c| c.change != crate::plan::coverage::ChangeKind::Removed);
-        plan.coverage.complete = false;
-        findings.push(Finding::new(
-            FindingKind::ListingTruncated,
-            Some(&policy.backups.prefix),
-            format!(
-                "{}: {why}, so the sets were chosen from part of the storage (an endpoint that \
-                 lists without end, or a prefix holding more than a policy should): check the \
-                 prefix, or raise the setting in restore-drill.yaml",
-                op.place()
-            ),
-        ));
+        findings.push(truncated(&mut plan, policy, op, why));
     }
     for name in &listing.invalid_names {
         findings.push(Finding::new(
@@ -78,6 +65,29 @@ pub(super) async fn list_policy(
         ));
     }
     Ok((plan, findings))
+}
+
+/// The `listing_truncated` finding of a listing cut short by `why`, and the plan told: a
+/// listing cut short proves nothing gone from storage, nor the coverage complete.
+pub(super) fn truncated(
+    plan: &mut PolicyPlan,
+    policy: &Policy,
+    op: &Storage,
+    why: &str,
+) -> Finding {
+    plan.ledger_changes
+        .retain(|c| c.change != crate::plan::coverage::ChangeKind::Removed);
+    plan.coverage.complete = false;
+    Finding::new(
+        FindingKind::ListingTruncated,
+        Some(&policy.backups.prefix),
+        format!(
+            "{}: {why}, so the sets were chosen from part of the storage (an endpoint that \
+             lists without end, or a prefix holding more than a policy should): check the \
+             prefix, or raise the setting in restore-drill.yaml",
+            op.place()
+        ),
+    )
 }
 
 /// Both listings folded into the plan: the first into sets, the second of the chosen sets'

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::ObjectProgress;
 use crate::config::Policy;
 use crate::finding::{Finding, FindingKind};
-use crate::plan::{Format, PlanContext, PlannedObject, Planner, PolicyPlan};
+use crate::plan::{Choice, Format, PlanContext, PlannedObject, Planner, PolicyPlan};
 use crate::restore::{RestoreSpec, Restored};
 use crate::storage::Storage;
 
@@ -38,8 +38,12 @@ pub(super) async fn list_policy(
     let storage = op.clone();
     let prefix = policy.backups.prefix.clone();
     let runtime = tokio::runtime::Handle::current();
+    let only = match ctx.choice {
+        Choice::WholeSnapshot(id) => Some(id.as_str().to_string()),
+        _ => None,
+    };
     let task = tokio::task::spawn_blocking(move || {
-        crate::restic::list(&restic, storage, &prefix, runtime)
+        crate::restic::list(&restic, storage, &prefix, only.as_deref(), runtime)
     });
     let listed = match tokio::time::timeout(allowed, task).await {
         Ok(Ok(listed)) => listed?,
@@ -73,11 +77,21 @@ pub(super) async fn list_policy(
         files = listed.entries.len(),
         "restic repository read"
     );
-    Ok((
-        plan(policy, &listed.entries, ctx),
-        listed.findings,
-        listed.opened,
-    ))
+    // A drill's snapshot, found by its id, is the one snapshot listed: the newest.
+    let mut ctx = ctx.clone();
+    if let Choice::WholeSnapshot(_) = ctx.choice {
+        ctx.choice = Choice::WholeNewest;
+    }
+    let mut plan = plan(policy, &listed.entries, &ctx);
+    if let Some(named) = listed.miss {
+        plan.total_sets = listed.matching;
+        plan.nearest = named.into_iter().map(|(n, t)| (n, Some(t))).collect();
+    }
+    let mut findings = listed.findings;
+    if let Some(why) = &listed.truncated {
+        findings.push(super::listing::truncated(&mut plan, policy, op, why));
+    }
+    Ok((plan, findings, listed.opened))
 }
 
 /// The plan over the listed files: `backups.include` matched against each file's path in

@@ -139,6 +139,14 @@ pub enum SessionError {
         /// The sets dated nearest that day (name, date), nearest first.
         nearest: Vec<(String, Option<jiff::Timestamp>)>,
     },
+    /// A drill's `--set SNAPSHOT-ID` names no snapshot of the policy, or more than one.
+    #[error("{}", drill::unknown_snapshot_message(.policy, .id, .candidates))]
+    UnknownSnapshot {
+        policy: String,
+        id: String,
+        /// The snapshots it could mean, or the newest ones (name, date).
+        candidates: Vec<(String, Option<jiff::Timestamp>)>,
+    },
     /// The folder of the results file (`json`) does not exist.
     #[error("the folder for the results file {} does not exist", .0.display())]
     JsonFolder(PathBuf),
@@ -173,6 +181,7 @@ impl SessionError {
         match self {
             SessionError::UnknownPolicies { .. }
             | SessionError::UnknownSet { .. }
+            | SessionError::UnknownSnapshot { .. }
             | SessionError::JsonFolder(_) => ExitCode::InvalidConfig,
             SessionError::Lock(LockError::Busy { .. }) => ExitCode::Busy,
             _ => ExitCode::RunError,
