@@ -81,6 +81,8 @@ pub struct Listed {
     /// Why the listing stopped before its end (`storage.max_listed_keys`), in the object
     /// listing's words.
     pub truncated: Option<String>,
+    /// The set name of the snapshot a drill's snapshot id names.
+    pub found: Option<String>,
     /// A drill's snapshot id that names no matching snapshot, or more than one: those it
     /// could mean, or else the newest ten (set name, time). Nothing is listed then.
     pub miss: Option<Vec<(String, jiff::Timestamp)>>,
@@ -91,7 +93,7 @@ pub struct Listed {
 
 /// Opens the repository under `prefix` of `storage` and lists the files of the snapshots
 /// `restic` selects, newest snapshot first, `max_keys` files at most; with `only` (a drill's
-/// snapshot id, or its first digits), that one snapshot's files alone. Blocking: call it
+/// snapshot id, or its first digits), the snapshot it names first. Blocking: call it
 /// from a blocking thread of `runtime`'s runtime. A repository that cannot be opened or
 /// read is the one finding returned.
 pub fn list(
@@ -122,13 +124,13 @@ pub fn list(
         .to_indexed()
         .map_err(|e| read_failure(&backend, &e, "cannot read the index"))?;
     let names = set_names(&matching);
-    let (wanted, miss) = wanted(&matching, &names, only);
+    let (order, found, miss) = wanted(&matching, &names, only);
     let mut walk = tree::Walk::new(&repo, &backend, max_keys);
     let mut roots = HashMap::new();
     let mut findings = Vec::new();
     // Newest first: when `storage.max_listed_keys` stops the listing, the newest snapshot,
     // always sampled, is the one listed whole.
-    for &i in wanted.iter().rev() {
+    for i in order {
         let (snapshot, name) = (&matching[i], &names[i]);
         if walk.truncated {
             break;
@@ -160,30 +162,41 @@ pub fn list(
         entries,
         findings,
         truncated,
+        found,
         miss,
         snapshots,
         matching: matching.len(),
     })
 }
 
-/// The indexes of `matching` (oldest first) to list: all, or the one whose id begins with
-/// `only`; else none, and the snapshots to name instead.
+/// The order in which to list `matching` (oldest first): newest first; with `only`, the
+/// snapshot whose id begins so first (so that the listing's bound leaves it whole), its set
+/// name returned; none when no snapshot or more than one begins so, and the snapshots to
+/// name instead. The others are still listed: the RPO is the newest snapshot's.
 fn wanted(
     matching: &[SnapshotFile],
     names: &[String],
     only: Option<&str>,
-) -> (Vec<usize>, Option<Vec<(String, jiff::Timestamp)>>) {
+) -> (
+    Vec<usize>,
+    Option<String>,
+    Option<Vec<(String, jiff::Timestamp)>>,
+) {
+    let newest_first = (0..matching.len()).rev();
     let Some(id) = only else {
-        return ((0..matching.len()).collect(), None);
+        return (newest_first.collect(), None, None);
     };
     let hits: Vec<usize> = (0..matching.len())
         .filter(|&i| matching[i].id.to_hex().starts_with(id))
         .collect();
-    if hits.len() == 1 {
-        return (hits, None);
+    if let [hit] = hits[..] {
+        let order = std::iter::once(hit)
+            .chain(newest_first.filter(|&i| i != hit))
+            .collect();
+        return (order, Some(names[hit].clone()), None);
     }
     let named = if hits.is_empty() {
-        (0..matching.len()).rev().take(10).collect()
+        newest_first.take(10).collect()
     } else {
         hits
     };
@@ -191,7 +204,7 @@ fn wanted(
         .into_iter()
         .map(|i| (names[i].clone(), matching[i].time.timestamp()))
         .collect();
-    (Vec::new(), Some(named))
+    (Vec::new(), None, Some(named))
 }
 
 /// What `check --connect` says of a repository: it opened with the password and its config

@@ -77,10 +77,14 @@ pub(super) async fn list_policy(
         files = listed.entries.len(),
         "restic repository read"
     );
-    // A drill's snapshot, found by its id, is the one snapshot listed: the newest.
+    // A drill's snapshot, found by (the first digits of) its id, is chosen by its set name.
     let mut ctx = ctx.clone();
-    if let Choice::WholeSnapshot(_) = ctx.choice {
-        ctx.choice = Choice::WholeNewest;
+    if let Some(id) = listed
+        .found
+        .as_deref()
+        .and_then(crate::plan::IdPrefix::parse)
+    {
+        ctx.choice = Choice::WholeSnapshot(id);
     }
     let mut plan = plan(policy, &listed.entries, &ctx);
     if let Some(named) = listed.miss {
