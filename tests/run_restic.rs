@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use sha2::Digest as _;
+
 use common::{finding_kinds, noise, policy, put, restore_drill, run_code, text, write_settings};
 
 const PASSWORD: &str = "rd-test-restic-password-7c1e";
@@ -765,5 +767,97 @@ fn drill_by_snapshot_id_restores_that_snapshot_and_an_unknown_or_ambiguous_id_is
         fingerprint(&repo),
         before,
         "the drills changed the repository"
+    );
+}
+
+#[test]
+fn manifest_in_the_snapshot_is_checked_like_a_tars() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("storage/repo");
+    restic(&repo, PASSWORD, &["init"]);
+    let src = source(dir.path(), 1);
+    let dump = std::fs::read(src.join("db/dump.sql")).unwrap();
+    put(&src, "db/extra.txt", b"not listed\n");
+    let sums = format!(
+        "{}  dump.sql\n{}  ./blob.bin\n{}  gone.txt\n",
+        hex::encode(sha2::Sha256::digest(&dump)),
+        "0".repeat(64),
+        "1".repeat(64),
+    );
+    put(&src, "db/SHA256SUMS", sums.as_bytes());
+    backup(&repo, &src, "acme-db", &["nightly"], 1);
+    // The manifest's path in the snapshot: the source's absolute path, without its `/`.
+    let in_snapshot = format!("{}/db/SHA256SUMS", src.display());
+    let in_snapshot = in_snapshot.trim_start_matches('/');
+    let config = config(dir.path(), "  host: acme-db\n", "");
+    let file = config.join("acme-restic.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        format!("{text}checksums:\n  in_archive: \"{in_snapshot}\"\n"),
+    )
+    .unwrap();
+    run_code(
+        restore_drill(&config, &["check"]).env(PASSWORD_VAR, PASSWORD),
+        0,
+    );
+    let before = fingerprint(&repo);
+    let json = dir.path().join("drill.json");
+    let drill = common::run(
+        restore_drill(
+            &config,
+            &[
+                "drill",
+                "acme-restic",
+                "--operator",
+                "T. Ester",
+                "--progress",
+                "never",
+                "--json",
+                json.to_str().unwrap(),
+            ],
+        )
+        .env(PASSWORD_VAR, PASSWORD),
+    );
+    assert_eq!(
+        fingerprint(&repo),
+        before,
+        "the drill changed the repository"
+    );
+    assert_eq!(drill.code, 1, "{drill}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let p = policy(&results, "acme-restic");
+    let findings = p["findings"].as_array().unwrap();
+    let of = |kind: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .map(|f| f["object"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let mismatch = of("checksum_mismatch");
+    assert_eq!(mismatch.len(), 1, "{findings:?}");
+    assert!(mismatch[0].ends_with("/db/blob.bin"), "{mismatch:?}");
+    let missing = of("missing_file");
+    assert_eq!(missing.len(), 1, "{findings:?}");
+    assert!(
+        missing[0].ends_with("/db/SHA256SUMS!gone.txt"),
+        "{missing:?}"
+    );
+    let unexpected = of("unexpected_file");
+    assert_eq!(unexpected.len(), 1, "{findings:?}");
+    assert!(unexpected[0].ends_with("/db/extra.txt"), "{unexpected:?}");
+    let dump_object = p["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"].as_str().unwrap().ends_with("/db/dump.sql"))
+        .unwrap();
+    assert_eq!(dump_object["status"], "pass", "{dump_object}");
+    assert_eq!(
+        dump_object["digest"]["expected"],
+        hex::encode(sha2::Sha256::digest(&dump)),
+        "{dump_object}"
     );
 }

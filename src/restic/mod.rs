@@ -12,6 +12,7 @@
 //! read into an `Err` of the run: that is a finding of the policy.
 
 pub mod backend;
+mod manifest;
 mod restore;
 mod tree;
 
@@ -40,6 +41,7 @@ pub struct Opened {
     prefix: String,
     snapshots: HashMap<String, TreeId>,
     trees: tree::Trees,
+    manifests: manifest::Manifests,
 }
 
 impl std::fmt::Debug for Opened {
@@ -158,6 +160,7 @@ pub fn list(
             prefix: prefix.to_string(),
             snapshots: roots,
             trees: tree::Trees::default(),
+            manifests: manifest::Manifests::default(),
         }),
         entries,
         findings,

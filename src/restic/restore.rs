@@ -6,7 +6,6 @@
 //! Must not: write a blob's bytes before its hash is checked, or name a failure without the
 //! file and the pack it is about.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +17,7 @@ use rustic_core::{BlobId, DataId};
 use sha2::{Digest, Sha256};
 
 use super::{FileBlobs, Opened};
-use crate::checksum::Algorithm;
+use crate::checksum::Digester;
 use crate::restore::{Halt, HaltSlot, RestoreSpec, Restored, restore_reader};
 
 /// Restores the file listed as `key` to `path_in_set` below `spec.set_dir`. Blocking. Every
@@ -47,7 +46,7 @@ pub fn restore_file(
             file.size, spec.limits.max_restored_bytes
         )));
     }
-    let mut hasher = Sha256::new();
+    let mut digester = Digester::new(&spec.algorithms);
     let out_of_time = Arc::new(AtomicBool::new(false));
     let written = restore_reader(
         |slot| {
@@ -65,7 +64,7 @@ pub fn restore_file(
         path_in_set,
         spec,
         |chunk| {
-            hasher.update(chunk);
+            digester.update(chunk);
             on_bytes(chunk.len() as u64);
         },
     );
@@ -80,8 +79,7 @@ pub fn restore_file(
             restored.stored_bytes = bytes;
             restored.restored_bytes = bytes;
             restored.files = 1;
-            restored.digests =
-                BTreeMap::from([(Algorithm::Sha256, hex::encode(hasher.finalize()))]);
+            restored.digests = digester.finish();
             restored.created = created;
             restored.elapsed = started.elapsed();
             restored

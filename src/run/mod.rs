@@ -424,7 +424,7 @@ async fn run_job(
     }
     let read_whole = !restored.digests.is_empty();
     findings.append(&mut restored.findings);
-    if read_whole && job.set_dir.is_ok() && job.restic.is_none() {
+    if read_whole && job.set_dir.is_ok() && (job.restic.is_none() || !expected.is_empty()) {
         findings.extend(verify::compare_digests(
             &object.key,
             &expected,
@@ -486,16 +486,20 @@ async fn run_job(
     outcome
 }
 
-/// The object's expected digests and what finding them found; none for a restic file,
-/// whose blobs are checked against their ids as they are read.
+/// The object's expected digests and what finding them found; for a restic file (whose
+/// blobs are checked against their ids as they are read) only its snapshot's manifest's
+/// (`checksums.in_archive`).
 async fn expected_digests(
     job: &Job<'_>,
     files: &ChecksumFiles,
 ) -> (Vec<verify::Expected>, Vec<Finding>) {
-    if job.restic.is_some() {
-        return (Vec::new(), Vec::new());
+    match &job.restic {
+        #[cfg(feature = "restic")]
+        Some(source) => restic::expected(source, &job.object.key, job.in_archive.as_deref()).await,
+        #[cfg(not(feature = "restic"))]
+        Some(never) => match *never {},
+        None => verify::expected_digests(job.policy_name, &job.op, job.object, files).await,
     }
-    verify::expected_digests(job.policy_name, &job.op, job.object, files).await
 }
 
 /// Restores the job's object, its progress shown to the observer when someone watches.
