@@ -861,3 +861,84 @@ fn manifest_in_the_snapshot_is_checked_like_a_tars() {
         "{dump_object}"
     );
 }
+
+#[test]
+fn read_data_subset_finds_a_damaged_pack_no_sampled_file_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repository(dir.path());
+    let old_packs = data_packs(&repo);
+    // The newest snapshot adds one file: its data goes into packs of its own.
+    let src = source(dir.path(), 3);
+    put(&src, "big/only.bin", &noise(77, 1 << 20));
+    backup(&repo, &src, "acme-db", &["nightly"], 0);
+    let new_packs: Vec<String> = data_packs(&repo)
+        .into_iter()
+        .filter(|p| !old_packs.contains(p))
+        .collect();
+    assert_eq!(new_packs.len(), 1, "{new_packs:?}");
+    let damaged = &new_packs[0];
+    let path = pack_path(&repo, damaged);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let newest = snapshot_ids(&repo, "acme-db").last().unwrap()[..8].to_string();
+    // The sample restores only the small config files: the damage is not seen.
+    let config = config(dir.path(), "  host: acme-db\n", "  objects_per_set: all\n");
+    let file = config.join("acme-restic.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "  format: restic\n",
+        "  format: restic\n  include: [\"**/etc/app.conf\"]\n",
+    );
+    std::fs::write(&file, &text).unwrap();
+    let before = fingerprint(&repo);
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    // Every pack read: the damaged one is named, with the snapshot and file it holds.
+    let with = |subset: &str| {
+        text.replace(
+            "  host: acme-db\n",
+            &format!("  host: acme-db\n  read_data_subset: \"{subset}\"\n"),
+        )
+    };
+    std::fs::write(&file, with("100%")).unwrap();
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(run.out.code, 1, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    let corrupt: Vec<&serde_json::Value> = p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "corrupt_archive")
+        .collect();
+    assert_eq!(corrupt.len(), 1, "{}", p["findings"]);
+    let finding = corrupt[0];
+    assert_eq!(
+        finding["object"],
+        format!("repo/data/{}/{damaged}", &damaged[..2]),
+        "{finding}"
+    );
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.contains(damaged.as_str()), "{message}");
+    assert!(message.contains(&format!("snapshot {newest}")), "{message}");
+    assert!(message.contains("/big/only.bin"), "{message}");
+    // A share of the packs is chosen with the seed: the same run, the same findings.
+    std::fs::write(&file, with("30%")).unwrap();
+    let first = run_restic(&config, PASSWORD);
+    let again = run_restic(&config, PASSWORD);
+    assert_eq!(
+        policy(&first.results, "acme-restic")["findings"],
+        policy(&again.results, "acme-restic")["findings"]
+    );
+    assert_eq!(
+        fingerprint(&repo),
+        before,
+        "the runs changed the repository"
+    );
+    // `check` refuses a subset that is none.
+    std::fs::write(&file, with("0%")).unwrap();
+    let out = run_code(
+        restore_drill(&config, &["check"]).env(PASSWORD_VAR, PASSWORD),
+        2,
+    );
+    assert!(out.combined().contains("restic.read_data_subset"), "{out}");
+}

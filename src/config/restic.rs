@@ -38,6 +38,8 @@ pub(super) struct RawRestic {
     tags: Vec<String>,
     #[serde(default)]
     paths: Vec<String>,
+    #[serde(default)]
+    read_data_subset: Option<String>,
 }
 
 /// Which snapshots of a restic repository count, and how to open it.
@@ -51,6 +53,47 @@ pub struct Restic {
     pub tags: Vec<String>,
     /// Only snapshots whose paths include every one of these.
     pub paths: Vec<String>,
+    /// The share of the repository's packs read whole each run (`restic check
+    /// --read-data-subset`); none: only the sampled files' packs are read.
+    pub read_data_subset: Option<DataSubset>,
+}
+
+/// `restic.read_data_subset`: `2.5%` of the packs (seeded), or `n/t`, the n-th of t parts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DataSubset {
+    /// A share of the packs, in per cent (above 0, at most 100), chosen with the run's seed.
+    Percent(f64),
+    /// The packs whose id's first byte modulo `t` is `n - 1` (1 <= n <= t <= 256).
+    Part { n: u32, t: u32 },
+}
+
+impl DataSubset {
+    /// `1%`, `0.5%`, `100%` or `2/7`, or why not.
+    pub fn parse(text: &str) -> Result<DataSubset, String> {
+        let text = text.trim();
+        let wrong = || {
+            format!(
+                "`{text}` is not a subset: a share of the packs such as `1%` (above 0%, at most \
+                 100%), or a part such as `2/7` (n of t parts, 1 <= n <= t <= 256)"
+            )
+        };
+        if let Some(share) = text.strip_suffix('%') {
+            let share: f64 = share.trim().parse().map_err(|_| wrong())?;
+            return if share > 0.0 && share <= 100.0 {
+                Ok(DataSubset::Percent(share))
+            } else {
+                Err(wrong())
+            };
+        }
+        let (n, t) = text.split_once('/').ok_or_else(wrong)?;
+        let n: u32 = n.trim().parse().map_err(|_| wrong())?;
+        let t: u32 = t.trim().parse().map_err(|_| wrong())?;
+        if n >= 1 && n <= t && t <= 256 {
+            Ok(DataSubset::Part { n, t })
+        } else {
+            Err(wrong())
+        }
+    }
 }
 
 impl Restic {
@@ -130,10 +173,37 @@ pub(super) fn resolve(
             "an empty host matches no snapshot: name the host or leave `host` out".into(),
         ));
     }
+    let read_data_subset = raw
+        .read_data_subset
+        .as_deref()
+        .map(DataSubset::parse)
+        .transpose()
+        .map_err(|e| ("restic.read_data_subset".to_string(), e))?;
     Ok(Some(Restic {
         password,
         host: raw.host,
         tags: raw.tags,
         paths: raw.paths,
+        read_data_subset,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DataSubset;
+
+    #[test]
+    fn data_subsets_parse_as_a_share_or_a_part_and_nothing_else() {
+        assert_eq!(DataSubset::parse("1%"), Ok(DataSubset::Percent(1.0)));
+        assert_eq!(DataSubset::parse("0.5 %"), Ok(DataSubset::Percent(0.5)));
+        assert_eq!(DataSubset::parse("100%"), Ok(DataSubset::Percent(100.0)));
+        assert_eq!(
+            DataSubset::parse("2/7"),
+            Ok(DataSubset::Part { n: 2, t: 7 })
+        );
+        for bad in ["0%", "101%", "x%", "1", "0/3", "4/3", "1/257", "", "1/0"] {
+            let err = DataSubset::parse(bad).unwrap_err();
+            assert!(err.contains("is not a subset"), "{bad}: {err}");
+        }
+    }
 }

@@ -14,6 +14,7 @@
 pub mod backend;
 mod manifest;
 mod restore;
+mod subset;
 mod tree;
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ use backend::ReadOnly;
 use tree::FileBlobs;
 
 pub use restore::restore_file;
+pub use subset::SubsetRead;
 
 /// A repository opened and indexed, with the root folder of each listed snapshot by its set
 /// name: a file's blobs are found again from its path when it is restored.

@@ -42,8 +42,21 @@ pub(super) async fn list_policy(
         Choice::WholeSnapshot(id) => Some(id.as_str().to_string()),
         _ => None,
     };
+    let seed = ctx.seed;
     let task = tokio::task::spawn_blocking(move || {
-        crate::restic::list(&restic, storage, &prefix, only.as_deref(), runtime)
+        let mut listed = crate::restic::list(&restic, storage, &prefix, only.as_deref(), runtime)?;
+        // `restic.read_data_subset`: packs read whole, whichever files the sample takes.
+        if let Some(subset) = restic.read_data_subset {
+            let read = listed.opened.read_data_subset(subset, seed);
+            tracing::info!(
+                packs = read.packs,
+                read = read.read,
+                damaged = read.findings.len(),
+                "restic.read_data_subset read"
+            );
+            listed.findings.extend(read.findings);
+        }
+        Ok(listed)
     });
     let listed = match tokio::time::timeout(allowed, task).await {
         Ok(Ok(listed)) => listed?,
