@@ -17,14 +17,17 @@ use common::{finding_kinds, noise, policy, put, restore_drill, run_code, text, w
 const PASSWORD: &str = "rd-test-restic-password-7c1e";
 const PASSWORD_VAR: &str = "RD_TEST_RESTIC_PASSWORD";
 
-/// `restic -r REPO ARGS` with the test's password and no cache, in UTC.
-fn restic(repo: &Path, password: &str, args: &[&str]) -> String {
+/// `restic -r REPO ARGS` with the test's password and no cache, in UTC (and the S3 test
+/// server's credentials, for a repository `s3:http://…`).
+fn restic(repo: impl AsRef<std::ffi::OsStr>, password: &str, args: &[&str]) -> String {
     let out = Command::new("restic")
         .arg("-r")
         .arg(repo)
         .arg("--no-cache")
         .args(args)
         .env("RESTIC_PASSWORD", password)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", common::TEST_SECRET)
         .env("TZ", "UTC")
         .output()
         .expect("the restic CLI (apt-get install restic; tests/run.sh installs it)");
@@ -37,7 +40,13 @@ fn restic(repo: &Path, password: &str, args: &[&str]) -> String {
 }
 
 /// `restic backup` of `source` as `host` with `tags`, dated `hours_ago` before now.
-fn backup(repo: &Path, source: &Path, host: &str, tags: &[&str], hours_ago: i64) {
+fn backup(
+    repo: impl AsRef<std::ffi::OsStr>,
+    source: &Path,
+    host: &str,
+    tags: &[&str],
+    hours_ago: i64,
+) {
     let time = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours_ago);
     let time = time.strftime("%Y-%m-%d %H:%M:%S").to_string();
     let mut args = vec!["backup", "--host", host, "--time", &time];
@@ -123,7 +132,9 @@ fn run_restic(config: &Path, password: &str) -> common::RunOutput {
             .arg(&json)
             .arg("--config-dir")
             .arg(config)
-            .env(PASSWORD_VAR, password),
+            .env(PASSWORD_VAR, password)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", common::TEST_SECRET),
     );
     let json_text =
         std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no results.json ({e}): {out}"));
@@ -941,4 +952,87 @@ fn read_data_subset_finds_a_damaged_pack_no_sampled_file_uses() {
         2,
     );
     assert!(out.combined().contains("restic.read_data_subset"), "{out}");
+}
+
+/// Every object of `bucket` on the S3 test server with the SHA-256 of its content, one a
+/// line, sorted: compared before and after.
+fn bucket_fingerprint(bucket: &str) -> String {
+    let python = std::env::var("RESTORE_DRILL_TEST_PYTHON").expect("run with tests/run.sh");
+    let script = r#"
+import boto3, hashlib, sys
+s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1',
+                  aws_access_key_id='test', aws_secret_access_key='test')
+keys = []
+for page in s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[2]):
+    keys += [o['Key'] for o in page.get('Contents', [])]
+for key in sorted(keys):
+    body = s3.get_object(Bucket=sys.argv[2], Key=key)['Body'].read()
+    print(key, len(body), hashlib.sha256(body).hexdigest())
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, &common::s3_endpoint(), bucket])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn repository_made_by_restic_on_s3_is_drilled_through_an_s3_storage_and_left_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = common::s3_bucket("restic", |_| {});
+    let endpoint = common::s3_endpoint();
+    let url = format!("s3:{endpoint}/{bucket}/repo");
+    restic(&url, PASSWORD, &["init"]);
+    for (generation, hours) in [(1, 26), (2, 2)] {
+        let src = source(dir.path(), generation);
+        backup(&url, &src, "acme-db", &["nightly"], hours);
+    }
+    let config = write_settings(dir.path(), "");
+    let text = format!(
+        "name: acme-restic\nclient: Acme Dental\nstorage:\n{}backups:\n  prefix: repo/\n  \
+         format: restic\nrestic:\n  password: ${{env:{PASSWORD_VAR}}}\n  host: acme-db\n\
+         targets:\n  rpo: 26h\n  rto: 1h\nsample:\n  random: 1\n  within: 30d\n  \
+         objects_per_set: all\n",
+        common::s3_storage(&bucket, &endpoint, "AWS_SECRET_ACCESS_KEY")
+    );
+    put(&config, "acme-restic.yaml", text.as_bytes());
+    let before = bucket_fingerprint(&bucket);
+    assert!(before.contains("repo/config "), "{before}");
+    let run = run_restic(&config, PASSWORD);
+    assert_eq!(run.out.code, 0, "{}", run.out);
+    let p = policy(&run.results, "acme-restic");
+    assert_eq!(
+        p["objects"].as_array().unwrap().len(),
+        8,
+        "{}",
+        p["objects"]
+    );
+    let drill = common::run(
+        restore_drill(
+            &config,
+            &[
+                "drill",
+                "acme-restic",
+                "--operator",
+                "T. Ester",
+                "--progress",
+                "never",
+            ],
+        )
+        .env(PASSWORD_VAR, PASSWORD)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", common::TEST_SECRET),
+    );
+    assert_eq!(drill.code, 0, "{drill}");
+    assert!(drill.stdout.contains(", 4 objects"), "{drill}");
+    assert_eq!(
+        bucket_fingerprint(&bucket),
+        before,
+        "the run and the drill changed the repository"
+    );
 }
