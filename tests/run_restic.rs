@@ -1036,3 +1036,95 @@ fn repository_made_by_restic_on_s3_is_drilled_through_an_s3_storage_and_left_ide
         "the run and the drill changed the repository"
     );
 }
+
+#[test]
+fn links_out_of_the_snapshot_and_unsafe_names_are_never_written_outside_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("storage/repo");
+    restic(&repo, PASSWORD, &["init"]);
+    let src = source(dir.path(), 1);
+    // Links out of the restore root, relative and absolute, and names a file system allows
+    // but a key must not carry (restic cannot store a name with `/`, nor `.` or `..`: the
+    // name check on those is a unit test of src/restic/tree.rs).
+    let outside = dir.path().join("outside");
+    std::os::unix::fs::symlink("../../../../../../outside", src.join("escape")).unwrap();
+    std::os::unix::fs::symlink(&outside, src.join("absolute")).unwrap();
+    std::os::unix::fs::symlink("/etc", src.join("etc-link")).unwrap();
+    put(&src, "db/back\\slash.txt", b"a name with a backslash\n");
+    put(&src, "db/%2e%2e", b"a name that decodes to ..\n");
+    backup(&repo, &src, "acme-db", &["nightly"], 1);
+    let config = config(dir.path(), "  host: acme-db\n", "");
+    let before = fingerprint(&repo);
+    let json = dir.path().join("drill.json");
+    let drill = common::run(
+        restore_drill(
+            &config,
+            &[
+                "drill",
+                "acme-restic",
+                "--operator",
+                "T. Ester",
+                "--progress",
+                "never",
+                "--keep",
+                "--json",
+                json.to_str().unwrap(),
+            ],
+        )
+        .env(PASSWORD_VAR, PASSWORD),
+    );
+    assert_eq!(
+        fingerprint(&repo),
+        before,
+        "the drill changed the repository"
+    );
+    assert_eq!(drill.code, 1, "{drill}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let p = policy(&results, "acme-restic");
+    let refused: Vec<&str> = p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "unsafe_path")
+        .map(|f| f["object"].as_str().unwrap())
+        .collect();
+    assert_eq!(refused.len(), 2, "{}", p["findings"]);
+    assert!(
+        refused.iter().any(|k| k.ends_with("/db/back\\slash.txt")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|k| k.ends_with("/db/%2e%2e")),
+        "{refused:?}"
+    );
+    // The other files were restored, no link was made, nothing was written outside.
+    let objects = p["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 4, "{objects:?}");
+    assert!(objects.iter().all(|o| o["status"] == "pass"), "{objects:?}");
+    assert!(!outside.exists(), "a link was followed out of scratch");
+    let mut stack = vec![dir.path().join("scratch")];
+    let mut files = 0;
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let entry = entry.unwrap();
+            let kind = entry.file_type().unwrap();
+            assert!(
+                !kind.is_symlink(),
+                "a link was restored: {}",
+                entry.path().display()
+            );
+            let name = entry.file_name();
+            assert!(
+                name != "back\\slash.txt" && name != "%2e%2e",
+                "{name:?} was restored"
+            );
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files += 1;
+            }
+        }
+    }
+    assert!(files >= 4, "the kept drill's files: {files}");
+}
