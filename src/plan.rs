@@ -24,6 +24,7 @@ use crate::config::{DateSource, Policy, SetLayout};
 use crate::storage::Entry;
 
 mod choice;
+pub use choice::IdPrefix;
 pub mod coverage;
 mod dating;
 mod findings;
@@ -217,34 +218,6 @@ pub enum Choice {
     /// Every file of the restic snapshot whose id begins with these digits, uncapped (a
     /// set of objects is chosen by this only when its name is exactly these digits).
     WholeSnapshot(IdPrefix),
-}
-
-/// A snapshot id, or the first digits of one, as `drill --set` gives it: 1 to 64 lower-case
-/// hex digits, kept in place so that a [`Choice`] stays `Copy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdPrefix {
-    digits: [u8; 64],
-    len: u8,
-}
-
-impl IdPrefix {
-    /// `text` as an id prefix, or none if it is not 1 to 64 hex digits (upper case taken).
-    pub fn parse(text: &str) -> Option<IdPrefix> {
-        let ok = (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
-        if !ok {
-            return None;
-        }
-        let mut digits = [0u8; 64];
-        digits[..text.len()].copy_from_slice(text.to_ascii_lowercase().as_bytes());
-        Some(IdPrefix {
-            digits,
-            len: text.len() as u8,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or_default()
-    }
 }
 
 #[derive(Default)]

@@ -174,6 +174,9 @@ pub fn list(
     })
 }
 
+/// Snapshots named to a drill whose id named none or several: set name and time.
+type Named = Vec<(String, jiff::Timestamp)>;
+
 /// The order in which to list `matching` (oldest first): newest first; with `only`, the
 /// snapshot whose id begins so first (so that the listing's bound leaves it whole), its set
 /// name returned; none when no snapshot or more than one begins so, and the snapshots to
@@ -182,11 +185,7 @@ fn wanted(
     matching: &[SnapshotFile],
     names: &[String],
     only: Option<&str>,
-) -> (
-    Vec<usize>,
-    Option<String>,
-    Option<Vec<(String, jiff::Timestamp)>>,
-) {
+) -> (Vec<usize>, Option<String>, Option<Named>) {
     let newest_first = (0..matching.len()).rev();
     let Some(id) = only else {
         return (newest_first.collect(), None, None);

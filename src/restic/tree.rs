@@ -205,11 +205,15 @@ pub(super) struct FileBlobs {
 /// drill restores a snapshot folder by folder, so each is read about once.
 #[derive(Debug, Default)]
 pub(super) struct Trees {
-    cache: Mutex<(
-        HashMap<TreeId, Arc<Vec<Node>>>,
-        VecDeque<(TreeId, usize)>,
-        usize,
-    )>,
+    cache: Mutex<TreeCache>,
+}
+
+/// The folders kept, the order they came in with their weight, and the weight kept.
+#[derive(Debug, Default)]
+struct TreeCache {
+    map: HashMap<TreeId, Arc<Vec<Node>>>,
+    order: VecDeque<(TreeId, usize)>,
+    total: usize,
 }
 
 /// Nodes and blob ids kept, at most, in [`Trees`] (a few tens of MiB).
@@ -225,7 +229,7 @@ impl Trees {
         path: &str,
     ) -> Result<Arc<Vec<Node>>, String> {
         if let Ok(cache) = self.cache.lock()
-            && let Some(nodes) = cache.0.get(&tree)
+            && let Some(nodes) = cache.map.get(&tree)
         {
             return Ok(nodes.clone());
         }
@@ -241,7 +245,7 @@ impl Trees {
         if weight <= TREES_WEIGHT
             && let Ok(mut cache) = self.cache.lock()
         {
-            let (map, order, total) = &mut *cache;
+            let TreeCache { map, order, total } = &mut *cache;
             while *total + weight > TREES_WEIGHT {
                 let Some((old, w)) = order.pop_front() else {
                     break;
