@@ -152,13 +152,32 @@ impl Opened {
             Ok(lines) => lines,
             Err(why) => return fail(FindingKind::InvalidChecksumFile, why),
         };
+        let (listed, findings) = self.check_lines(lines, *root, &folder, manifest, &manifest_key);
+        Loaded {
+            algorithm,
+            folder,
+            listed: Some(listed),
+            findings: Mutex::new(findings),
+        }
+    }
+
+    /// The manifest's lines by path in the snapshot, and what is wrong with them: a line
+    /// naming no file or a path out of its folder, a listed file the snapshot lacks.
+    fn check_lines(
+        &self,
+        lines: Vec<checksum::SumLine>,
+        root: rustic_core::TreeId,
+        folder: &str,
+        manifest: &str,
+        manifest_key: &str,
+    ) -> (HashMap<String, String>, Vec<Finding>) {
         let mut findings = Vec::new();
         let mut listed = HashMap::new();
         for line in lines {
             let Some(name) = line.name else {
                 findings.push(Finding::new(
                     FindingKind::InvalidChecksumFile,
-                    Some(&manifest_key),
+                    Some(manifest_key),
                     "a line names no file",
                 ));
                 continue;
@@ -167,7 +186,7 @@ impl Opened {
             if rel.is_empty() || rel.starts_with('/') || rel.split('/').any(|c| c == "..") {
                 findings.push(Finding::new(
                     FindingKind::InvalidChecksumFile,
-                    Some(&manifest_key),
+                    Some(manifest_key),
                     format!(
                         "lists `{}`: not a path below its folder",
                         name.escape_debug()
@@ -176,7 +195,7 @@ impl Opened {
                 continue;
             }
             let path = format!("{folder}{rel}");
-            if let Err(why) = self.trees.file(&self.repo, &self.backend, *root, &path) {
+            if let Err(why) = self.trees.file(&self.repo, &self.backend, root, &path) {
                 findings.push(Finding::new(
                     FindingKind::MissingFile,
                     Some(&format!("{manifest_key}!{}", name.escape_debug())),
@@ -185,11 +204,6 @@ impl Opened {
             }
             listed.insert(path, line.digest);
         }
-        Loaded {
-            algorithm,
-            folder,
-            listed: Some(listed),
-            findings: Mutex::new(findings),
-        }
+        (listed, findings)
     }
 }

@@ -44,19 +44,38 @@ fn resolve_snapshot(planned: &[Planned<'_>], id: &str) -> Result<(), SessionErro
             && plan.sets.is_empty()
             && plan.total_sets > 0
         {
-            return Err(SessionError::UnknownSnapshot {
+            return Err(SessionError::UnknownSnapshot(SnapshotMiss {
                 policy: p.policy.name.clone(),
                 id: id.to_string(),
                 candidates: plan.nearest.clone(),
-            });
+            }));
         }
     }
     Ok(())
 }
 
+/// A drill's snapshot id that names no snapshot of the policy, or more than one.
+#[derive(Debug)]
+pub struct SnapshotMiss {
+    pub policy: String,
+    pub id: String,
+    /// The snapshots it could mean, or the newest ones (name, date).
+    pub candidates: Vec<(String, Option<jiff::Timestamp>)>,
+}
+
+impl std::fmt::Display for SnapshotMiss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&unknown_snapshot_message(
+            &self.policy,
+            &self.id,
+            &self.candidates,
+        ))
+    }
+}
+
 /// `policy `x` has no snapshot 0bad…; its newest: …`, or `snapshot id 3f of policy `x` is
 /// ambiguous: …`. The candidates of an ambiguous id all begin with it.
-pub(super) fn unknown_snapshot_message(
+fn unknown_snapshot_message(
     policy: &str,
     id: &str,
     candidates: &[(String, Option<jiff::Timestamp>)],

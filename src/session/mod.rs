@@ -140,13 +140,8 @@ pub enum SessionError {
         nearest: Vec<(String, Option<jiff::Timestamp>)>,
     },
     /// A drill's `--set SNAPSHOT-ID` names no snapshot of the policy, or more than one.
-    #[error("{}", drill::unknown_snapshot_message(.policy, .id, .candidates))]
-    UnknownSnapshot {
-        policy: String,
-        id: String,
-        /// The snapshots it could mean, or the newest ones (name, date).
-        candidates: Vec<(String, Option<jiff::Timestamp>)>,
-    },
+    #[error("{0}")]
+    UnknownSnapshot(drill::SnapshotMiss),
     /// The folder of the results file (`json`) does not exist.
     #[error("the folder for the results file {} does not exist", .0.display())]
     JsonFolder(PathBuf),
@@ -181,7 +176,7 @@ impl SessionError {
         match self {
             SessionError::UnknownPolicies { .. }
             | SessionError::UnknownSet { .. }
-            | SessionError::UnknownSnapshot { .. }
+            | SessionError::UnknownSnapshot(_)
             | SessionError::JsonFolder(_) => ExitCode::InvalidConfig,
             SessionError::Lock(LockError::Busy { .. }) => ExitCode::Busy,
             _ => ExitCode::RunError,
