@@ -274,7 +274,14 @@ impl Trees {
         let mut walked = String::new();
         while let Some(name) = names.next() {
             let nodes = self.nodes(repo, backend, tree, &walked)?;
-            let Some(node) = nodes.iter().find(|n| key_name(n) == name) else {
+            // Trees are sorted by name: a binary search, then a scan for a name written
+            // otherwise in the key (not UTF-8, or with a `/`) or a tree out of order.
+            let found = nodes
+                .binary_search_by(|n| n.name().as_encoded_bytes().cmp(name.as_bytes()))
+                .ok()
+                .map(|i| &nodes[i])
+                .or_else(|| nodes.iter().find(|n| key_name(n) == name));
+            let Some(node) = found else {
                 return Err(format!(
                     "`{name}` is no longer in the folder `{walked}` of the snapshot"
                 ));
