@@ -113,6 +113,7 @@ impl Opened {
     /// Every blob of the pack `pack` read and checked; the damage found, if any.
     fn check_pack(&self, pack: &str, blobs: &[IndexBlob]) -> Option<Damaged> {
         let mut failed = HashSet::new();
+        let mut bad = 0usize;
         let mut first: Option<(FindingKind, String)> = None;
         for blob in blobs {
             let short = blob.id.to_hex().as_str()[..16].to_string();
@@ -155,6 +156,7 @@ impl Opened {
             if blob.tpe == BlobType::Data {
                 failed.insert(blob.id);
             }
+            bad += 1;
             first.get_or_insert(problem);
         }
         let (kind, what) = first?;
@@ -162,10 +164,9 @@ impl Opened {
             pack: pack.to_string(),
             kind,
             message: format!(
-                "restic.read_data_subset: pack {pack} is damaged: {what} ({} of its {} data \
+                "restic.read_data_subset: pack {pack} is damaged: {what} ({bad} of its {} \
                  blobs fail)",
-                failed.len(),
-                blobs.iter().filter(|b| b.tpe == BlobType::Data).count()
+                blobs.len()
             ),
             blobs: failed,
         })
