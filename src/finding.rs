@@ -71,6 +71,9 @@ pub enum FindingKind {
     /// A dead-run marker in scratch that is not evidence (a folder not private to the
     /// runner, or a run id this history never started): reported, not recorded.
     UntrustedRunMarker,
+    /// A restic repository that cannot be opened: no repository at the prefix, a wrong
+    /// password (`restic.password`), or its keys or config file unreadable.
+    RepositoryUnreadable,
 }
 
 impl FindingKind {
@@ -101,6 +104,7 @@ impl FindingKind {
             FindingKind::InvalidPolicy => "invalid_policy",
             FindingKind::CoverageGap => "coverage_gap",
             FindingKind::UntrustedRunMarker => "untrusted_run_marker",
+            FindingKind::RepositoryUnreadable => "repository_unreadable",
         }
     }
 }

@@ -123,6 +123,9 @@ pub fn judge_rpo(
                 DateSource::Modified => format!(
                     "the newest set `{set}` has no date: the storage reports no upload times; set backups.date_format to date sets by name"
                 ),
+                DateSource::Snapshot => format!(
+                    "the newest snapshot `{set}` has no time: the repository's snapshot file is damaged"
+                ),
             },
         )),
         (Some(set), Some(age)) if age < 0.0 => Some(Finding::new(
@@ -138,6 +141,8 @@ pub fn judge_rpo(
                     DateSource::Name =>
                         "check the host's clock and the time zone the names are written in (a name without an offset is read in the host's zone)",
                     DateSource::Modified => "check the host's clock against the storage's",
+                    DateSource::Snapshot =>
+                        "check the host's clock against the clock of the host that made the snapshot",
                 }
             ),
         )),

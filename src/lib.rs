@@ -23,6 +23,8 @@ pub mod judge;
 pub mod notify;
 pub mod plan;
 pub mod report;
+#[cfg(feature = "restic")]
+pub mod restic;
 pub mod restore;
 pub mod results;
 pub mod run;

@@ -24,11 +24,13 @@ use crate::config::{DateSource, Policy, SetLayout};
 use crate::storage::Entry;
 
 mod choice;
+pub use choice::IdPrefix;
 pub mod coverage;
 mod dating;
 mod findings;
 mod selection;
 
+use dating::date_set;
 pub use dating::{date_from_name, suggest_format};
 pub use findings::findings;
 
@@ -86,6 +88,8 @@ pub enum DatedBy {
     Name,
     /// The newest last-modified (upload) time of its objects.
     Modified,
+    /// A restic snapshot's own time.
+    Snapshot,
     /// The policy's source gave no date: a name that does not match `date_format`, or
     /// storage that reports no last-modified times.
     Unknown,
@@ -96,6 +100,7 @@ impl DatedBy {
         match self {
             DatedBy::Name => "name",
             DatedBy::Modified => "modified",
+            DatedBy::Snapshot => "snapshot",
             DatedBy::Unknown => "unknown",
         }
     }
@@ -212,6 +217,9 @@ pub enum Choice {
     WholeNewest,
     /// Every object of the newest set dated on this day (in the plan's zone), uncapped.
     WholeOn(jiff::civil::Date),
+    /// Every file of the restic snapshot whose id begins with these digits, uncapped (a
+    /// set of objects is chosen by this only when its name is exactly these digits).
+    WholeSnapshot(IdPrefix),
 }
 
 #[derive(Default)]
@@ -261,10 +269,13 @@ fn classify<'a>(policy: &Policy, key: &'a str) -> Class<'a> {
         return Class::Outside;
     }
     let (folder, file) = split_folder(key);
-    if let Some(algorithm) = Algorithm::from_manifest_name(file) {
+    // In a restic snapshot every file is an object: its blobs carry their own digests.
+    let checksum_files = policy.backups.format == crate::config::BackupFormat::Objects;
+    if let Some(algorithm) = Algorithm::from_manifest_name(file).filter(|_| checksum_files) {
         return Class::Manifest(folder, algorithm);
     }
-    if let Some((target, algorithm)) = Algorithm::from_sidecar_name(key) {
+    if let Some((target, algorithm)) = Algorithm::from_sidecar_name(key).filter(|_| checksum_files)
+    {
         return Class::Sidecar(target, algorithm);
     }
     if let Some(include) = &policy.backups.include
@@ -432,7 +443,7 @@ impl<'p> Planner<'p> {
                 .filter(|d| d.2.is_none())
                 .map(|d| d.0.clone())
                 .collect(),
-            DateSource::Modified => Vec::new(),
+            DateSource::Modified | DateSource::Snapshot => Vec::new(),
         };
         let suggested_format = suggest_format(&undated, &ctx.tz);
         let emptied = emptied(policy, &ctx.tz, self.excluded, &dated);
@@ -446,6 +457,11 @@ impl<'p> Planner<'p> {
                 .into_iter()
                 .collect(),
             Choice::WholeNewest => (!dated.is_empty()).then_some(0).into_iter().collect(),
+            Choice::WholeSnapshot(id) => dated
+                .iter()
+                .position(|d| d.0 == id.as_str())
+                .into_iter()
+                .collect(),
             Choice::Sample if dated.is_empty() => Vec::new(),
             Choice::Sample => match policy.sample.coverage {
                 Some(_) => choice::least_recently_verified(policy, ctx.seed, &dated),
@@ -454,6 +470,10 @@ impl<'p> Planner<'p> {
         };
         let nearest = match ctx.choice {
             Choice::WholeOn(day) if chosen.is_empty() => nearest_sets(&dated, day, &ctx.tz),
+            // No set of that name: the newest ones, for the refusal to list.
+            Choice::WholeSnapshot(_) if chosen.is_empty() => {
+                dated.iter().take(10).map(|d| (d.0.clone(), d.2)).collect()
+            }
             _ => Vec::new(),
         };
         let mut dated: Vec<Option<Dated>> = dated.into_iter().map(Some).collect();
@@ -542,26 +562,6 @@ fn nearest_sets(
     });
     sets.truncate(3);
     sets
-}
-
-/// A set's date from the policy's source. Never a fallback from one source to the other: a
-/// set the policy's source cannot date stays undated, and the plan says so.
-fn date_set(
-    policy: &Policy,
-    tz: &TimeZone,
-    name: &str,
-    modified: Option<Timestamp>,
-) -> (Option<Timestamp>, DatedBy) {
-    let date = match policy.backups.dated_by {
-        DateSource::Name => policy
-            .backups
-            .date_format
-            .as_deref()
-            .and_then(|f| date_from_name(name, f, tz))
-            .map(|d| (d, DatedBy::Name)),
-        DateSource::Modified => modified.map(|m| (m, DatedBy::Modified)),
-    };
-    date.map_or((None, DatedBy::Unknown), |(d, by)| (Some(d), by))
 }
 
 /// The folders whose every object `include` left out and that would be newer than the

@@ -22,7 +22,7 @@ use opendal::{ErrorKind, Operator};
 use crate::config::{StorageSpec, StorageTuning};
 
 pub use confine::{UnsafeKey, confined_key};
-pub use listing::{Listing, list_into, probe};
+pub use listing::{Listing, keys_spent, list_into, probe};
 pub use local::{LocalFile, local_path, read_local, stalled};
 pub use place::Place;
 

@@ -6,9 +6,9 @@
 #   - moto's server on a free loopback port, exported as RESTORE_DRILL_TEST_S3
 #   - aiosmtpd on a free loopback port storing mail in a Maildir, exported as
 #     RESTORE_DRILL_TEST_SMTP (host:port) and RESTORE_DRILL_TEST_MAILDIR
-#   - Debian's chromium, poppler-utils (pdftotext, pdftoppm), minisign and libxml2-utils (xmllint), for the
-#     report tests, and tmux for the terminal tests, when they are missing (needs root, as
-#     on CI)
+#   - Debian's chromium, poppler-utils (pdftotext, pdftoppm), minisign and libxml2-utils
+#     (xmllint), for the report tests, tmux for the terminal tests, and restic for the
+#     restic repository tests, when they are missing (needs root, as on CI)
 #   - cargo-deb (pinned), and the Debian package built with packaging/build-deb.sh, exported
 #     as RESTORE_DRILL_TEST_DEB (on a whole run, or one naming the package test)
 #   - a 16 MiB tmpfs for the full-scratch case, exported as RESTORE_DRILL_TEST_SMALL_FS
@@ -29,7 +29,7 @@ if ! "$venv/bin/python" -c 'import moto, boto3, flask, aiosmtpd' >/dev/null 2>&1
 fi
 
 missing=()
-for tool in chromium:chromium pdftotext:poppler-utils pdftoppm:poppler-utils minisign:minisign xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils tmux:tmux /usr/bin/time:time adduser:adduser runuser:util-linux; do
+for tool in chromium:chromium pdftotext:poppler-utils pdftoppm:poppler-utils minisign:minisign xmllint:libxml2-utils systemd-analyze:systemd script:bsdutils tmux:tmux /usr/bin/time:time adduser:adduser runuser:util-linux restic:restic; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

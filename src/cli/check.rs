@@ -147,6 +147,13 @@ fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
     let runtime = restore_drill::runtime::build(restore_drill::runtime::Threads::Many)?;
     let mut failed = 0;
     for policy in &config.policies {
+        #[cfg(feature = "restic")]
+        if let Some(restic) = &policy.restic {
+            if !connect_restic(&runtime, config, policy, restic) {
+                failed += 1;
+            }
+            continue;
+        }
         let result = runtime.block_on(async {
             let op = restore_drill::storage::operator(
                 &policy.storage,
@@ -189,4 +196,67 @@ fn connect(config: &config::Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::Unreachable
     })
+}
+
+/// Opens a restic policy's repository and lists its snapshots; says what it found.
+#[cfg(feature = "restic")]
+fn connect_restic(
+    runtime: &tokio::runtime::Runtime,
+    config: &config::Config,
+    policy: &config::Policy,
+    restic: &config::Restic,
+) -> bool {
+    let built = {
+        let _entered = runtime.enter();
+        restore_drill::storage::operator(&policy.storage, &policy.file, &config.settings.storage)
+    };
+    let op = match built {
+        Ok(op) => op.confined_to(&policy.backups.prefix),
+        Err(e) => {
+            outln!("connect {}: FAILED: {e}", policy.name);
+            return false;
+        }
+    };
+    let (restic, prefix, handle) = (
+        restic.clone(),
+        policy.backups.prefix.clone(),
+        runtime.handle().clone(),
+    );
+    let connected = runtime.block_on(
+        runtime
+            .spawn_blocking(move || restore_drill::restic::connect(&restic, op, &prefix, handle)),
+    );
+    match connected {
+        Ok(Ok(c)) => {
+            let newest = c.newest.map_or_else(
+                || "none matches the policy's restic: filter".to_string(),
+                |(id, time)| {
+                    format!(
+                        "the newest matching is {id} of {}",
+                        time.strftime("%Y-%m-%d %H:%M UTC")
+                    )
+                },
+            );
+            outln!(
+                "connect {}: ok, the restic repository opens with its password: {} snapshots, {} matching; {newest}",
+                policy.name,
+                c.snapshots,
+                c.matching
+            );
+            true
+        }
+        Ok(Err(finding)) => {
+            outln!(
+                "connect {}: FAILED: {}: {}",
+                policy.name,
+                finding.kind,
+                finding.message
+            );
+            false
+        }
+        Err(e) => {
+            outln!("connect {}: FAILED: {e}", policy.name);
+            false
+        }
+    }
 }

@@ -22,8 +22,9 @@ pub struct DrillArgs {
     config: ConfigDir,
     /// The policy to drill.
     policy: String,
-    /// Which set: `newest`, or a date (2026-11-25) for the newest set dated that day.
-    #[arg(long, default_value = "newest", value_name = "newest|DATE")]
+    /// Which set: `newest`, a date (2026-11-25) for the newest set dated that day, or a
+    /// restic snapshot's id (the short id restic prints, or the whole id).
+    #[arg(long, default_value = "newest", value_name = "newest|DATE|SNAPSHOT-ID")]
     set: String,
     /// Who runs the drill, for the record and the quarterly report (required: a drill
     /// nobody answers for is not evidence of anything).
@@ -119,10 +120,13 @@ pub fn execute(args: DrillArgs) -> anyhow::Result<ExitCode> {
     Ok(outcome.code)
 }
 
-/// `--set newest` or `--set 2026-11-25`.
+/// `--set newest`, `--set 2026-11-25` or `--set 3f2a9c1e`.
 fn set_choice(set: &str, config_dir: &std::path::Path) -> Result<Choice, ConfigErrors> {
     if set == "newest" {
         return Ok(Choice::WholeNewest);
+    }
+    if let Some(id) = restore_drill::plan::IdPrefix::parse(set) {
+        return Ok(Choice::WholeSnapshot(id));
     }
     set.parse::<jiff::civil::Date>()
         .map(Choice::WholeOn)
@@ -132,7 +136,10 @@ fn set_choice(set: &str, config_dir: &std::path::Path) -> Result<Choice, ConfigE
                 line: 0,
                 column: 0,
                 field: "--set".into(),
-                message: format!("`{set}` is neither `newest` nor a date such as 2026-11-25"),
+                message: format!(
+                    "`{set}` is neither `newest`, a date such as 2026-11-25, nor a snapshot id \
+                     (hex digits, such as 3f2a9c1e)"
+                ),
             }])
         })
 }

@@ -11,6 +11,7 @@ pub mod mail;
 mod overlap;
 mod policy;
 pub mod report;
+mod restic;
 mod sample;
 pub mod scaffold;
 mod secrets;
@@ -28,6 +29,7 @@ pub use policy::{
     Backups, Checksums, DateSource, Policy, Responsibility, SERVICES, SetLayout, StorageSpec,
     Targets, Validation,
 };
+pub use restic::{BackupFormat, DataSubset, Restic};
 pub use sample::{ObjectsPerSet, Sample};
 pub use settings::{
     Control, DEFAULT_MAX_RESTORED_BYTES, DEFAULT_RESTORES, MailOnly, Settings, StorageTuning,

@@ -11,6 +11,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use super::mail::{Team, TeamScope};
+use super::restic::{BackupFormat, Restic};
 use super::sample::{RawSample, Sample};
 use super::units::HumanDuration;
 use crate::secret::{ConfigValue, is_secret_key};
@@ -40,6 +41,8 @@ pub(super) struct RawPolicy {
     schedule: Option<String>,
     #[serde(default)]
     timezone: Option<String>,
+    #[serde(default)]
+    restic: Option<super::restic::RawRestic>,
 }
 
 /// Who acts on what (RACI): team ids from the settings' `teams`.
@@ -125,6 +128,8 @@ impl Scalar {
 #[serde(deny_unknown_fields)]
 struct RawBackups {
     #[serde(default)]
+    format: BackupFormat,
+    #[serde(default)]
     prefix: String,
     #[serde(default)]
     sets: SetLayout,
@@ -146,6 +151,9 @@ pub enum DateSource {
     /// The newest upload (last-modified) time of the set's objects, which a sync, a copy
     /// or a re-upload resets.
     Modified,
+    /// A restic snapshot's own time, written by restic when it made the snapshot
+    /// (`backups.format: restic`; never set by hand).
+    Snapshot,
 }
 
 impl DateSource {
@@ -153,6 +161,7 @@ impl DateSource {
         match self {
             DateSource::Name => "name",
             DateSource::Modified => "modified",
+            DateSource::Snapshot => "snapshot",
         }
     }
 }
@@ -247,6 +256,8 @@ pub struct Policy {
     pub responsibility: Responsibility,
     /// When `run --due` runs it.
     pub schedule: Option<crate::schedule::Schedule>,
+    /// Which snapshots count, with `backups.format: restic`; none for objects.
+    pub restic: Option<Restic>,
 }
 
 /// The policy's responsibility matrix, resolved to team ids that exist and may see this
@@ -270,6 +281,8 @@ pub struct StorageSpec {
 
 #[derive(Debug, Clone)]
 pub struct Backups {
+    /// What the storage holds: objects, or a restic repository at the prefix.
+    pub format: BackupFormat,
     /// Under the storage root; empty or ending in `/`.
     pub prefix: String,
     pub sets: SetLayout,
@@ -324,6 +337,7 @@ impl RawPolicy {
             (None, None) => None,
         };
         let storage = resolve_storage(self.storage, base)?;
+        let restic = resolve_restic(&self.backups, self.restic, base)?;
         let include = build_globs(&self.backups.include)?;
         let dated_by = match (self.backups.dated_by, &self.backups.date_format) {
             (Some(DateSource::Name), None) => {
@@ -334,6 +348,7 @@ impl RawPolicy {
             }
             (Some(source), _) => source,
             (None, Some(_)) => DateSource::Name,
+            (None, None) if self.backups.format == BackupFormat::Restic => DateSource::Snapshot,
             (None, None) => DateSource::Modified,
         };
         let mut prefix = self.backups.prefix.trim_start_matches('/').to_string();
@@ -372,6 +387,7 @@ impl RawPolicy {
             file: file.to_path_buf(),
             storage,
             backups: Backups {
+                format: self.backups.format,
                 prefix,
                 sets: self.backups.sets,
                 date_format: self.backups.date_format.map(|f| f.0),
@@ -390,8 +406,32 @@ impl RawPolicy {
             validate,
             responsibility,
             schedule,
+            restic,
         })
     }
+}
+
+/// The `restic:` block against `backups.format`, refusing the `backups` fields only objects
+/// use when the format is restic.
+fn resolve_restic(
+    backups: &RawBackups,
+    raw: Option<super::restic::RawRestic>,
+    base: &Path,
+) -> Result<Option<Restic>, (String, String)> {
+    let objects_fields: Vec<&str> = [
+        ("sets", backups.sets != SetLayout::ByFolder),
+        ("date_format", backups.date_format.is_some()),
+        ("dated_by", backups.dated_by.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    super::restic::resolve(
+        backups.format,
+        raw,
+        |p| super::resolve_path(base, p),
+        &objects_fields,
+    )
 }
 
 /// Applies the defaults (the MSP's team responsible, the client's team accountable, both

@@ -22,6 +22,12 @@ pub(super) fn policy_secrets(policy: &Policy) -> Vec<ConfigError> {
         .filter_map(|(key, value)| {
             unresolved(&policy.file, &text, &format!("storage.{key}"), value)
         })
+        .chain(
+            policy
+                .restic
+                .as_ref()
+                .and_then(|r| unresolved(&policy.file, &text, "restic.password", &r.password)),
+        )
         .collect()
 }
 

@@ -259,7 +259,11 @@ impl History {
         )
         .map_err(sql)?;
         // What is stored must be what was hashed and signed, or nothing is committed.
-        for (table, _) in canonical.held().into_iter().chain([("ledger_changes", &[][..])]) {
+        for (table, _) in canonical
+            .held()
+            .into_iter()
+            .chain([("ledger_changes", &[][..])])
+        {
             if !same_as_stored(&tx, &canonical, result, seq, table).map_err(sql)? {
                 return Err(HistoryError::Forged {
                     path: self.path.clone(),

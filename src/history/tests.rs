@@ -421,6 +421,10 @@ fn the_streamed_content_hash_is_the_whole_objects_hash() {
             Ok::<(), ()>(())
         })
         .unwrap();
-        assert_eq!(streamed, chain::content_hash_of(&tables), "{changes} {findings}");
+        assert_eq!(
+            streamed,
+            chain::content_hash_of(&tables),
+            "{changes} {findings}"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Which sets a run's sample takes beyond the newest (always the first): `sample.random` sets
 //! at random from the `within` window, or, with `sample.coverage`, the sets holding the least
 //! recently verified objects (never verified first) until `sample.max_bytes` is spent. Ties
-//! and random picks are ordered by the seed, so `--seed` repeats a choice exactly. Pure.
+//! and random picks are ordered by the seed, so `--seed` repeats a choice exactly. And the
+//! snapshot id a drill's `--set` may give ([`IdPrefix`]). Pure.
 
 use super::{Dated, score};
 use crate::config::{ObjectsPerSet, Policy};
@@ -75,4 +76,54 @@ pub(super) fn least_recently_verified(policy: &Policy, seed: u64, dated: &[Dated
         chosen.extend(candidates);
     }
     chosen
+}
+
+/// A snapshot id, or the first digits of one, as `drill --set` gives it: 1 to 64 lower-case
+/// hex digits, kept in place so that a [`super::Choice`] stays `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdPrefix {
+    digits: [u8; 64],
+    len: u8,
+}
+
+impl IdPrefix {
+    /// `text` as an id prefix, or none if it is not 1 to 64 hex digits (upper case taken).
+    pub fn parse(text: &str) -> Option<IdPrefix> {
+        let ok = (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return None;
+        }
+        let mut digits = [0u8; 64];
+        digits[..text.len()].copy_from_slice(text.to_ascii_lowercase().as_bytes());
+        Some(IdPrefix {
+            digits,
+            len: text.len() as u8,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdPrefix;
+
+    #[test]
+    fn snapshot_ids_are_1_to_64_hex_digits_kept_lower_case() {
+        assert_eq!(IdPrefix::parse("3F2A9c1e").unwrap().as_str(), "3f2a9c1e");
+        assert_eq!(IdPrefix::parse("a").unwrap().as_str(), "a");
+        let whole = "0123456789abcdef".repeat(4);
+        assert_eq!(IdPrefix::parse(&whole).unwrap().as_str(), whole);
+        for bad in [
+            "",
+            "newest",
+            "2026-11-25",
+            "3f2a 9c1e",
+            &format!("{whole}0"),
+        ] {
+            assert!(IdPrefix::parse(bad).is_none(), "{bad}");
+        }
+    }
 }

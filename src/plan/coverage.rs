@@ -36,8 +36,8 @@ pub struct LedgerView {
 }
 
 impl LedgerView {
-    pub fn insert(&mut self, key: String, mut known: Known) {
-        known.row = self.rows.len() as u64 + 1;
+    /// Adds the row under `key`; rows keep the ids they were given (distinct, for [`Seen`]).
+    pub fn insert(&mut self, key: String, known: Known) {
         self.rows.insert(key, known);
     }
 
@@ -442,8 +442,9 @@ mod tests {
     }
 
     fn known(identity: &str, verified: Option<&str>) -> Known {
+        static ROW: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Known {
-            row: 0,
+            row: ROW.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             identity: identity.into(),
             first_seen: at("2026-01-01"),
             last_verified: verified.map(at),

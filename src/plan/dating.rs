@@ -1,9 +1,12 @@
-//! How a set's name gives its date (`backups.date_format`), and which usual format would
-//! date names that do not match. Pure; it must not guess a date a name does not state: a
+//! How a set is dated by the policy's source (`date_set`), how a set's name gives its date
+//! (`backups.date_format`), and which usual format would date names that do not match. Pure; it must not guess a date a name does not state: a
 //! name that does not match is no date, never the upload time instead.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+
+use super::DatedBy;
+use crate::config::{DateSource, Policy};
 
 /// Finds `format` anywhere in `name` (`acme-db-2026-11-25.tar.zst` with `%Y-%m-%d`).
 /// A name without a time of day means the start of that day in `tz`; one without an
@@ -87,4 +90,26 @@ pub fn suggest_format(names: &[String], tz: &TimeZone) -> Option<&'static str> {
             )
         })
         .copied()
+}
+
+/// A set's date from the policy's source. Never a fallback from one source to the other: a
+/// set the policy's source cannot date stays undated, and the plan says so.
+pub(super) fn date_set(
+    policy: &Policy,
+    tz: &TimeZone,
+    name: &str,
+    modified: Option<Timestamp>,
+) -> (Option<Timestamp>, DatedBy) {
+    let date = match policy.backups.dated_by {
+        DateSource::Name => policy
+            .backups
+            .date_format
+            .as_deref()
+            .and_then(|f| date_from_name(name, f, tz))
+            .map(|d| (d, DatedBy::Name)),
+        DateSource::Modified => modified.map(|m| (m, DatedBy::Modified)),
+        // A snapshot's time, handed in as `modified` by the restic planner.
+        DateSource::Snapshot => modified.map(|m| (m, DatedBy::Snapshot)),
+    };
+    date.map_or((None, DatedBy::Unknown), |(d, by)| (Some(d), by))
 }

@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 
+use super::coverage::Ledgered;
 use super::{
     Checks, ChecksumSource, Class, DatedBy, Format, PlannedObject, PlannedSet, PolicyPlan, SetAcc,
     classify, score, split_folder,
 };
 use crate::config::{ObjectsPerSet, Policy, SetLayout};
-use super::coverage::Ledgered;
 use crate::storage::Entry;
 
 /// Listed keys refused by [`crate::storage::confined_key`], by key (both listings).

@@ -56,7 +56,7 @@ pub(crate) fn cells(p: &PolicyResult) -> [String; 8] {
         status_word(p.status).to_string(),
         match p.rpo.dated_by {
             DateSource::Modified => age_cell(p).replacen(" / ", &format!("{UPLOAD_MARK} / "), 1),
-            DateSource::Name => age_cell(p),
+            DateSource::Name | DateSource::Snapshot => age_cell(p),
         },
         format!(
             "{}/{}/{}",
@@ -139,6 +139,7 @@ pub fn dating_words(dated_by: DateSource) -> &'static str {
     match dated_by {
         DateSource::Name => "dated by name",
         DateSource::Modified => "dated by upload time",
+        DateSource::Snapshot => "dated by snapshot time",
     }
 }
 
@@ -331,6 +332,9 @@ pub fn plan_text(planned: &[Planned<'_>], seed: u64) -> String {
         for set in &plan.sets {
             let date = match (set.date, set.dated_by) {
                 (Some(d), crate::plan::DatedBy::Name) => format!("{} by name", utc(d)),
+                (Some(d), crate::plan::DatedBy::Snapshot) => {
+                    format!("{} by snapshot time", utc(d))
+                }
                 (Some(d), _) => format!("{} by upload time", utc(d)),
                 (None, _) => "no date".to_string(),
             };

@@ -30,6 +30,8 @@ mod extract;
 mod halt;
 mod hash;
 mod paths;
+#[cfg(feature = "restic")]
+mod single;
 mod sink;
 mod spec;
 mod write;
@@ -52,11 +54,15 @@ use crate::plan::PlannedObject;
 use crate::storage::{LocalFile, Storage};
 use chunk::{CHANNEL_CHUNKS, Chunk, IN_FLIGHT_BYTES};
 use decode::DecodeOutput;
-use halt::Halt;
 use hash::Hasher;
 
+pub(crate) use halt::Halt;
+#[cfg(feature = "restic")]
+pub(crate) use halt::HaltSlot;
 pub use halt::{CreatedFile, remove_created};
 pub use paths::{UnsafePath, output_path, safe_relative};
+#[cfg(feature = "restic")]
+pub(crate) use single::restore_reader;
 pub use spec::{Limits, RestoreSpec};
 
 /// The result of restoring one object. Problems are findings; nothing here is an `Err`.

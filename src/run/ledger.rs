@@ -54,9 +54,10 @@ impl LedgerSource {
     /// The policy's ledger opened for lookups; none (and the problem kept) when it cannot be.
     pub(super) async fn open(&self, policy: &str) -> Option<Reader> {
         let (state, name) = (self.state_dir.clone(), policy.to_string());
-        let opened =
-            tokio::task::spawn_blocking(move || History::open(&state).map(|h| h.ledger_reader(&name)))
-                .await;
+        let opened = tokio::task::spawn_blocking(move || {
+            History::open(&state).map(|h| h.ledger_reader(&name))
+        })
+        .await;
         match opened {
             Ok(Ok(reader)) => Some(Reader {
                 reader,
@@ -148,6 +149,35 @@ pub(super) async fn list_known(
         *reader = Some(lent);
     }
     listed
+}
+
+#[cfg(feature = "restic")]
+/// The ledger rows of keys held in memory (a restic repository's files), in their order;
+/// none for each without a ledger or when it cannot be read (its problem kept).
+pub(super) async fn look_up_all(
+    reader: &mut Option<Reader>,
+    keys: Vec<String>,
+) -> Vec<Option<Known>> {
+    let none = |n: usize| (0..n).map(|_| None).collect::<Vec<_>>();
+    let Some(lent) = reader.take() else {
+        return none(keys.len());
+    };
+    let n = keys.len();
+    let looked = tokio::task::spawn_blocking(move || {
+        let rows = lent.reader.known(keys.iter().map(String::as_str));
+        if let Err(e) = &rows {
+            lent.source.problem(&lent.policy, e);
+        }
+        (lent, rows)
+    })
+    .await;
+    match looked {
+        Ok((lent, Ok(rows))) => {
+            *reader = Some(lent);
+            rows
+        }
+        _ => none(n),
+    }
 }
 
 /// The objects of the ledger gone from storage, as the plan's `Removed` changes: only after

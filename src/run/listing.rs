@@ -42,18 +42,7 @@ pub(super) async fn list_policy(
     };
     let mut findings = Vec::new();
     if let Some(why) = &listing.truncated {
-        // A listing cut short proves nothing gone from storage (none was looked for).
-        plan.coverage.complete = false;
-        findings.push(Finding::new(
-            FindingKind::ListingTruncated,
-            Some(&policy.backups.prefix),
-            format!(
-                "{}: {why}, so the sets were chosen from part of the storage (an endpoint that \
-                 lists without end, or a prefix holding more than a policy should): check the \
-                 prefix, or raise the setting in restore-drill.yaml",
-                op.place()
-            ),
-        ));
+        findings.push(truncated(&mut plan, policy, op, why));
     }
     for name in &listing.invalid_names {
         findings.push(Finding::new(
@@ -80,6 +69,29 @@ pub(super) async fn list_policy(
     Ok((plan, findings))
 }
 
+/// The `listing_truncated` finding of a listing cut short by `why`, and the plan told: a
+/// listing cut short proves nothing gone from storage, nor the coverage complete.
+pub(super) fn truncated(
+    plan: &mut PolicyPlan,
+    policy: &Policy,
+    op: &Storage,
+    why: &str,
+) -> Finding {
+    plan.ledger_changes
+        .retain(|c| c.change != crate::plan::coverage::ChangeKind::Removed);
+    plan.coverage.complete = false;
+    Finding::new(
+        FindingKind::ListingTruncated,
+        Some(&policy.backups.prefix),
+        format!(
+            "{}: {why}, so the sets were chosen from part of the storage (an endpoint that \
+             lists without end, or a prefix holding more than a policy should): check the \
+             prefix, or raise the setting in restore-drill.yaml",
+            op.place()
+        ),
+    )
+}
+
 /// Both listings folded into the plan, each key with its ledger row: the first into sets,
 /// the second of the chosen sets' folders for their objects, so the first keeps a few
 /// numbers per set and no object. Then what the ledger holds that storage no longer does.
@@ -100,7 +112,10 @@ async fn plan(
     list_known(op, prefix, listing, &mut reader, |e, k| planner.add(e, k)).await?;
     let mut selection = planner.select(ctx);
     for folder in selection.folders() {
-        list_known(op, &folder, listing, &mut reader, |e, k| selection.add(e, k)).await?;
+        list_known(op, &folder, listing, &mut reader, |e, k| {
+            selection.add(e, k)
+        })
+        .await?;
     }
     let mut plan = selection.finish();
     if had_ledger && reader.is_none() {

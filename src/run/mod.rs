@@ -26,11 +26,21 @@ use crate::verify::{self, ChecksumFiles};
 mod judging;
 mod ledger;
 mod listing;
+#[cfg(feature = "restic")]
+mod restic;
 mod start;
 mod timeout;
 
-use start::run_kind;
+/// Where a restic policy's files are restored from (`backups.format: restic`).
+#[cfg(feature = "restic")]
+pub type ResticSource = restic::Source;
+/// Without the `restic` feature no policy has one (`check` refuses `format: restic`).
+#[cfg(not(feature = "restic"))]
+#[derive(Debug, Clone)]
+pub enum ResticSource {}
+
 pub use ledger::LedgerSource;
+use start::run_kind;
 pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
 
 #[derive(Clone, Default)]
@@ -90,6 +100,8 @@ pub struct Planned<'c> {
     /// The newest set's age against the RPO, judged at planning time (so `--dry-run` can
     /// say which policies will break it), with its finding.
     pub rpo: (judge::Rpo, Option<Finding>),
+    /// The repository a restic policy's files are restored from; none for objects.
+    pub restic: Option<ResticSource>,
 }
 
 /// Lists every policy's storage and plans its sample, all policies at once, against the
@@ -138,6 +150,7 @@ async fn plan_one<'p>(
         plan: None,
         findings: vec![finding],
         rpo: rpo_of(None),
+        restic: None,
     };
     let op = match storage::operator(&policy.storage, &policy.file, tuning) {
         Ok(op) => op.confined_to(&policy.backups.prefix),
@@ -145,7 +158,7 @@ async fn plan_one<'p>(
             return unplanned(Finding::new(FindingKind::StorageError, None, e.to_string()));
         }
     };
-    let (plan, listed) = match listing::list_policy(policy, &op, &ctx, ledger).await {
+    let (plan, listed, restic) = match list_any(policy, &op, &ctx, ledger).await {
         Ok(planned) => planned,
         Err(finding) => return unplanned(finding),
     };
@@ -167,6 +180,31 @@ async fn plan_one<'p>(
         rpo: rpo_of(Some(&plan)),
         plan: Some(plan),
         findings,
+        restic,
+    }
+}
+
+/// The policy's plan from its storage listing, or from its restic repository.
+async fn list_any(
+    policy: &Policy,
+    op: &storage::Storage,
+    ctx: &PlanContext,
+    ledger: Option<&LedgerSource>,
+) -> Result<(PolicyPlan, Vec<Finding>, Option<ResticSource>), Finding> {
+    match policy.backups.format {
+        crate::config::BackupFormat::Objects => listing::list_policy(policy, op, ctx, ledger)
+            .await
+            .map(|(plan, findings)| (plan, findings, None)),
+        #[cfg(feature = "restic")]
+        crate::config::BackupFormat::Restic => restic::list_policy(policy, op, ctx, ledger)
+            .await
+            .map(|(plan, findings, source)| (plan, findings, Some(source))),
+        #[cfg(not(feature = "restic"))]
+        crate::config::BackupFormat::Restic => Err(Finding::new(
+            FindingKind::InvalidPolicy,
+            None,
+            "this build has no restic support (built without the `restic` feature)",
+        )),
     }
 }
 
@@ -176,6 +214,8 @@ struct Job<'p> {
     set: usize,
     op: storage::Storage,
     object: &'p PlannedObject,
+    /// A restic policy's repository: the object is a file of a snapshot in it.
+    restic: Option<ResticSource>,
     /// The set's folder, relative to the run's folder.
     set_dir: Result<PathBuf, restore::UnsafePath>,
     required: bool,
@@ -306,6 +346,7 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
                     set: s,
                     op: op.clone(),
                     object,
+                    restic: planned_policy.restic.clone(),
                     set_dir: set_dir.clone(),
                     required: planned_policy.policy.checksums.required,
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
@@ -364,8 +405,7 @@ async fn run_job(
     if started >= deadline {
         return timeout::abandoned(&job, started);
     }
-    let (expected, mut findings) =
-        verify::expected_digests(job.policy_name, &job.op, object, files).await;
+    let (expected, mut findings) = expected_digests(&job, files).await;
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
     algorithms.insert(Algorithm::Sha256);
     let mut restored = restore::Restored::default();
@@ -384,7 +424,7 @@ async fn run_job(
     }
     let read_whole = !restored.digests.is_empty();
     findings.append(&mut restored.findings);
-    if read_whole && job.set_dir.is_ok() {
+    if read_whole && job.set_dir.is_ok() && (job.restic.is_none() || !expected.is_empty()) {
         findings.extend(verify::compare_digests(
             &object.key,
             &expected,
@@ -446,6 +486,22 @@ async fn run_job(
     outcome
 }
 
+/// The object's expected digests and what finding them found; for a restic file (whose
+/// blobs are checked against their ids as they are read) only its snapshot's manifest's
+/// (`checksums.in_archive`).
+async fn expected_digests(
+    job: &Job<'_>,
+    files: &ChecksumFiles,
+) -> (Vec<verify::Expected>, Vec<Finding>) {
+    match &job.restic {
+        #[cfg(feature = "restic")]
+        Some(source) => restic::expected(source, &job.object.key, job.in_archive.as_deref()).await,
+        #[cfg(not(feature = "restic"))]
+        Some(never) => match *never {},
+        None => verify::expected_digests(job.policy_name, &job.op, job.object, files).await,
+    }
+}
+
 /// Restores the job's object, its progress shown to the observer when someone watches.
 async fn restore_watched(
     job: &Job<'_>,
@@ -453,13 +509,20 @@ async fn restore_watched(
     observer: Option<&dyn Observer>,
 ) -> restore::Restored {
     let object = job.object;
-    let progress = observer.map(|o| o.started(&object.key, object.size));
+    let progress: Option<Arc<dyn ObjectProgress>> =
+        observer.map(|o| Arc::from(o.started(&object.key, object.size)));
     let advance = |n: u64| {
         if let Some(p) = &progress {
             p.advance(n);
         }
     };
-    let restored = restore::restore_object(&job.op, object, spec, &advance).await;
+    let restored = match &job.restic {
+        #[cfg(feature = "restic")]
+        Some(source) => restic::restore(source, object, spec, progress.clone()).await,
+        #[cfg(not(feature = "restic"))]
+        Some(never) => match *never {},
+        None => restore::restore_object(&job.op, object, spec, &advance).await,
+    };
     if let Some(p) = &progress {
         p.finish(restored.findings.is_empty());
     }

@@ -15,6 +15,9 @@ use crate::run::Planned;
 /// not be listed, or that has no set at all, goes on to be recorded as failing: that is
 /// true of the backups, whatever day was asked for.
 pub(super) fn resolve_set(planned: &[Planned<'_>], choice: Choice) -> Result<(), SessionError> {
+    if let Choice::WholeSnapshot(id) = choice {
+        return resolve_snapshot(planned, id.as_str());
+    }
     let Choice::WholeOn(day) = choice else {
         return Ok(());
     };
@@ -31,6 +34,73 @@ pub(super) fn resolve_set(planned: &[Planned<'_>], choice: Choice) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// A drill of `--set SNAPSHOT-ID` needs exactly one snapshot whose id begins so: none, or
+/// more than one, is refused with the snapshots there are (or those it could mean).
+fn resolve_snapshot(planned: &[Planned<'_>], id: &str) -> Result<(), SessionError> {
+    for p in planned {
+        if let Some(plan) = &p.plan
+            && plan.sets.is_empty()
+            && plan.total_sets > 0
+        {
+            return Err(SessionError::UnknownSnapshot(SnapshotMiss {
+                policy: p.policy.name.clone(),
+                id: id.to_string(),
+                candidates: plan.nearest.clone(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A drill's snapshot id that names no snapshot of the policy, or more than one.
+#[derive(Debug)]
+pub struct SnapshotMiss {
+    pub policy: String,
+    pub id: String,
+    /// The snapshots it could mean, or the newest ones (name, date).
+    pub candidates: Vec<(String, Option<jiff::Timestamp>)>,
+}
+
+impl std::fmt::Display for SnapshotMiss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&unknown_snapshot_message(
+            &self.policy,
+            &self.id,
+            &self.candidates,
+        ))
+    }
+}
+
+/// `policy `x` has no snapshot 0bad…; its newest: …`, or `snapshot id 3f of policy `x` is
+/// ambiguous: …`. The candidates of an ambiguous id all begin with it.
+fn unknown_snapshot_message(
+    policy: &str,
+    id: &str,
+    candidates: &[(String, Option<jiff::Timestamp>)],
+) -> String {
+    let listed: Vec<String> = candidates
+        .iter()
+        .map(|(name, date)| match date {
+            Some(t) => format!("`{name}` (dated {})", t.strftime("%Y-%m-%d %H:%M UTC")),
+            None => format!("`{name}` (undated)"),
+        })
+        .collect();
+    let ambiguous = candidates.len() > 1 && candidates.iter().all(|(n, _)| n.starts_with(id));
+    if ambiguous {
+        format!(
+            "snapshot id `{id}` of policy `{policy}` is ambiguous: it begins {}; give more of \
+             its digits; nothing was restored or recorded",
+            listed.join(", ")
+        )
+    } else {
+        format!(
+            "policy `{policy}` has no snapshot or set `{id}`; newest: {}; nothing was restored \
+             or recorded",
+            listed.join(", ")
+        )
+    }
 }
 
 /// `policy `x` has no backup set dated 2025-01-01; nearest: a (dated …), …`.

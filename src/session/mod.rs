@@ -139,6 +139,9 @@ pub enum SessionError {
         /// The sets dated nearest that day (name, date), nearest first.
         nearest: Vec<(String, Option<jiff::Timestamp>)>,
     },
+    /// A drill's `--set SNAPSHOT-ID` names no snapshot of the policy, or more than one.
+    #[error("{0}")]
+    UnknownSnapshot(drill::SnapshotMiss),
     /// The folder of the results file (`json`) does not exist.
     #[error("the folder for the results file {} does not exist", .0.display())]
     JsonFolder(PathBuf),
@@ -173,6 +176,7 @@ impl SessionError {
         match self {
             SessionError::UnknownPolicies { .. }
             | SessionError::UnknownSet { .. }
+            | SessionError::UnknownSnapshot(_)
             | SessionError::JsonFolder(_) => ExitCode::InvalidConfig,
             SessionError::Lock(LockError::Busy { .. }) => ExitCode::Busy,
             _ => ExitCode::RunError,

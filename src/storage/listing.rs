@@ -139,10 +139,7 @@ pub async fn list_into(
             continue;
         }
         if listing.keys >= tuning.max_listed_keys {
-            listing.truncated = Some(format!(
-                "the listing brought {} keys, storage.max_listed_keys: the rest was not listed",
-                tuning.max_listed_keys
-            ));
+            listing.truncated = Some(keys_spent(tuning.max_listed_keys));
             return Ok(());
         }
         listing.keys += 1;
@@ -167,6 +164,12 @@ pub async fn list_into(
         })
         .await;
     }
+}
+
+/// Why a listing stopped at `storage.max_listed_keys` (`max`), for its `listing_truncated`
+/// finding: the words of every listing, a restic repository's too.
+pub fn keys_spent(max: u64) -> String {
+    format!("the listing brought {max} keys, storage.max_listed_keys: the rest was not listed")
 }
 
 /// Stops counting list requests when a listing ends, however it ends.

@@ -97,3 +97,43 @@ fn dated_by_defaults_to_name_with_a_date_format_else_modified() {
         resolve(&MINIMAL.replace("prefix: files", "prefix: files\n  dated_by: mtime")).is_err()
     );
 }
+
+#[test]
+fn restic_format_needs_its_block_and_dates_by_snapshot() {
+    let restic = MINIMAL.replace("  prefix: files\n", "  prefix: files\n  format: restic\n");
+    let err = resolve(&restic).unwrap_err();
+    assert_eq!(err.0, "restic");
+    let with_block = format!(
+        "{restic}restic:\n  password: ${{env:ACME_RESTIC}}\n  host: fs1\n  tags: [nightly]\n"
+    );
+    let p = resolve(&with_block).unwrap();
+    assert_eq!(p.backups.format, BackupFormat::Restic);
+    assert_eq!(p.backups.dated_by, DateSource::Snapshot);
+    let r = p.restic.unwrap();
+    assert_eq!(r.password, ConfigValue::Env("ACME_RESTIC".into()));
+    assert!(r.selects("fs1", &["nightly", "x"], &["/srv"]));
+    assert!(!r.selects("fs2", &["nightly"], &["/srv"]));
+    assert!(!r.selects("fs1", &["weekly"], &["/srv"]));
+}
+
+#[test]
+fn restic_password_must_be_a_reference() {
+    let text = MINIMAL.replace("  prefix: files\n", "  prefix: files\n  format: restic\n")
+        + "restic:\n  password: hunter2\n";
+    let err = resolve(&text).unwrap_err();
+    assert_eq!(err.0, "restic.password");
+    assert!(!err.1.contains("hunter2"), "{}", err.1);
+}
+
+#[test]
+fn restic_block_without_the_format_and_objects_fields_with_it_are_refused() {
+    let block = "restic:\n  password: ${env:ACME_RESTIC}\n";
+    let err = resolve(&format!("{MINIMAL}{block}")).unwrap_err();
+    assert_eq!(err.0, "restic");
+    let text = MINIMAL.replace(
+        "  prefix: files\n",
+        "  prefix: files\n  format: restic\n  date_format: \"%Y-%m-%d\"\n",
+    ) + block;
+    let err = resolve(&text).unwrap_err();
+    assert_eq!(err.0, "backups.date_format");
+}

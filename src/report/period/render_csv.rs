@@ -133,6 +133,7 @@ fn row(report: &PeriodReport, s: &PolicyStats) -> Vec<String> {
             .map(|d| match d {
                 crate::config::DateSource::Name => "name",
                 crate::config::DateSource::Modified => "modified",
+                crate::config::DateSource::Snapshot => "snapshot",
             })
             .unwrap_or_default()
             .to_string(),

@@ -1,0 +1,335 @@
+//! A snapshot's trees: walked once when the repository is listed, each file becoming an
+//! [`Entry`] (key, size, identity) and nothing more, within `storage.max_listed_keys`; and a
+//! file's node found again by its path when the file is restored. Trees are
+//! content-addressed, so a folder unchanged between snapshots is read once: its files are
+//! listed again from the entries it gave the first time, under the new snapshot's name.
+//!
+//! Must not: keep a file's blob list past the walk (memory per listed file is an object
+//! listing's), follow links, or let a node's name carry a `/` into a key unescaped (it is
+//! written `%2F`, which the planner refuses as an unsafe path).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use rustic_core::repofile::{Node, NodeType};
+use rustic_core::{DataId, IndexedFullStatus, Repository, TreeId};
+
+use super::backend::ReadOnly;
+use super::read_failure;
+use crate::finding::{Finding, FindingKind};
+use crate::storage::Entry;
+
+/// Trees deeper than this are refused (a damaged or hostile repository), not followed.
+const MAX_DEPTH: usize = 256;
+
+/// The listing of every matching snapshot, folder by folder, within the key budget.
+pub(super) struct Walk<'r> {
+    pub(super) repo: &'r Repository<IndexedFullStatus>,
+    pub(super) backend: &'r ReadOnly,
+    /// `storage.max_listed_keys`: files listed at most, across snapshots.
+    pub(super) max_keys: u64,
+    pub(super) entries: Vec<Entry>,
+    /// Set when the budget stopped the walk.
+    pub(super) truncated: bool,
+    /// Each tree walked whole: its entries (a range of `entries`) and the length of the key
+    /// prefix they were listed under.
+    seen: HashMap<TreeId, (usize, usize, usize)>,
+}
+
+impl<'r> Walk<'r> {
+    pub(super) fn new(
+        repo: &'r Repository<IndexedFullStatus>,
+        backend: &'r ReadOnly,
+        max_keys: u64,
+    ) -> Self {
+        Walk {
+            repo,
+            backend,
+            max_keys,
+            entries: Vec::new(),
+            truncated: false,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Lists the files of the snapshot whose root is `tree` under `set` (`<prefix><name>/`),
+    /// dated `time`. A folder that cannot be read drops the whole snapshot's entries.
+    pub(super) fn snapshot(
+        &mut self,
+        tree: TreeId,
+        set: &str,
+        time: jiff::Timestamp,
+    ) -> Result<(), Finding> {
+        let start = self.entries.len();
+        let walked = self.tree(tree, set, "", time, 0);
+        if walked.is_err() {
+            self.entries.truncate(start);
+            self.seen.retain(|_, (_, end, _)| *end <= start);
+        }
+        walked
+    }
+
+    fn full(&mut self) -> bool {
+        if self.entries.len() as u64 >= self.max_keys {
+            self.truncated = true;
+        }
+        self.truncated
+    }
+
+    /// Every regular file below `tree` (at `path` in the snapshot, keyed under `keys`),
+    /// depth first. Links, devices and the like are not files and not restored.
+    fn tree(
+        &mut self,
+        tree: TreeId,
+        keys: &str,
+        path: &str,
+        time: jiff::Timestamp,
+        depth: usize,
+    ) -> Result<(), Finding> {
+        if depth > MAX_DEPTH {
+            return Err(Finding::new(
+                FindingKind::CorruptArchive,
+                Some(path),
+                format!("folders nested deeper than {MAX_DEPTH}: the snapshot's tree is damaged"),
+            ));
+        }
+        if let Some(&(from, to, len)) = self.seen.get(&tree) {
+            for i in from..to {
+                if self.full() {
+                    return Ok(());
+                }
+                let seen = &self.entries[i];
+                let entry = Entry {
+                    key: format!("{keys}{}", &seen.key[len..]),
+                    size: seen.size,
+                    modified: Some(time),
+                    etag: seen.etag.clone(),
+                };
+                self.entries.push(entry);
+            }
+            return Ok(());
+        }
+        let nodes = self
+            .repo
+            .get_tree(&tree)
+            .map_err(|e| unreadable_tree(self.backend, &e, tree, path))?
+            .nodes;
+        let start = self.entries.len();
+        for node in nodes {
+            let name = key_name(&node);
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}/{name}")
+            };
+            match (&node.node_type, node.subtree) {
+                (NodeType::Dir, Some(subtree)) => {
+                    self.tree(subtree, &format!("{keys}{name}/"), &child, time, depth + 1)?;
+                }
+                (NodeType::File, _) => {
+                    let blobs = node.content.unwrap_or_default();
+                    // An empty file has no blob to verify: not an object (nor an
+                    // `empty_object`).
+                    if node.meta.size == 0 && blobs.is_empty() {
+                        continue;
+                    }
+                    if self.full() {
+                        return Ok(());
+                    }
+                    self.entries.push(Entry {
+                        key: format!("{keys}{name}"),
+                        size: node.meta.size,
+                        modified: Some(time),
+                        etag: Some(content_identity(&blobs)),
+                    });
+                }
+                _ => {}
+            }
+            if self.truncated {
+                return Ok(());
+            }
+        }
+        self.seen
+            .insert(tree, (start, self.entries.len(), keys.len()));
+        Ok(())
+    }
+}
+
+/// A node's name as a key segment: a `/` in it (no file system makes one; a hostile
+/// repository can) is written `%2F`, so that the key keeps one segment per folder and the
+/// planner refuses it as unsafe instead of restoring it somewhere else.
+fn key_name(node: &Node) -> String {
+    node.name().to_string_lossy().replace('/', "%2F")
+}
+
+/// A tree the index does not know, or one that does not decrypt, is the repository's damage,
+/// not a wrong password: it names where.
+fn unreadable_tree(
+    backend: &ReadOnly,
+    e: &rustic_core::RusticError,
+    tree: TreeId,
+    path: &str,
+) -> Finding {
+    let folder = if path.is_empty() {
+        "its root folder".to_string()
+    } else {
+        format!("the folder `{path}`")
+    };
+    let mut finding = read_failure(backend, e, &format!("cannot read {folder} (tree {tree})"));
+    if finding.kind == FindingKind::RepositoryUnreadable {
+        finding.kind = FindingKind::StorageError;
+    }
+    finding
+}
+
+/// What makes a file's content this content: a BLAKE3 of its blob ids (the same file in two
+/// snapshots is the same object to the coverage ledger only by its key, but its identity
+/// says whether it changed).
+fn content_identity(blobs: &[DataId]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for blob in blobs {
+        hasher.update(blob.to_hex().as_bytes());
+    }
+    format!("restic:{}", &hasher.finalize().to_hex()[..32])
+}
+
+/// A file of a snapshot, found again for its restore: its length as its node says, and its
+/// content's blobs in order.
+#[derive(Debug, Clone)]
+pub(super) struct FileBlobs {
+    pub(super) size: u64,
+    pub(super) blobs: Vec<DataId>,
+}
+
+/// Folders read to find files again, the latest first out when the budget is spent: a
+/// drill restores a snapshot folder by folder, so each is read about once.
+#[derive(Debug, Default)]
+pub(super) struct Trees {
+    cache: Mutex<TreeCache>,
+}
+
+/// The folders kept, the order they came in with their weight, and the weight kept.
+#[derive(Debug, Default)]
+struct TreeCache {
+    map: HashMap<TreeId, Arc<Vec<Node>>>,
+    order: VecDeque<(TreeId, usize)>,
+    total: usize,
+}
+
+/// Nodes and blob ids kept, at most, in [`Trees`] (a few tens of MiB).
+const TREES_WEIGHT: usize = 1 << 18;
+
+impl Trees {
+    /// The nodes of `tree`, from the cache or the repository.
+    fn nodes(
+        &self,
+        repo: &Repository<IndexedFullStatus>,
+        backend: &ReadOnly,
+        tree: TreeId,
+        path: &str,
+    ) -> Result<Arc<Vec<Node>>, String> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some(nodes) = cache.map.get(&tree)
+        {
+            return Ok(nodes.clone());
+        }
+        let nodes = repo
+            .get_tree(&tree)
+            .map_err(|e| unreadable_tree(backend, &e, tree, path).message)?
+            .nodes;
+        let weight: usize = nodes
+            .iter()
+            .map(|n| 1 + n.content.as_ref().map_or(0, Vec::len))
+            .sum();
+        let nodes = Arc::new(nodes);
+        if weight <= TREES_WEIGHT
+            && let Ok(mut cache) = self.cache.lock()
+        {
+            let TreeCache { map, order, total } = &mut *cache;
+            while *total + weight > TREES_WEIGHT {
+                let Some((old, w)) = order.pop_front() else {
+                    break;
+                };
+                map.remove(&old);
+                *total -= w;
+            }
+            if map.insert(tree, nodes.clone()).is_none() {
+                order.push_back((tree, weight));
+                *total += weight;
+            }
+        }
+        Ok(nodes)
+    }
+
+    /// The file at `path` (names joined by `/`) below `root`, or why it cannot be found.
+    pub(super) fn file(
+        &self,
+        repo: &Repository<IndexedFullStatus>,
+        backend: &ReadOnly,
+        root: TreeId,
+        path: &str,
+    ) -> Result<FileBlobs, String> {
+        let mut tree = root;
+        let mut names = path.split('/').peekable();
+        let mut walked = String::new();
+        while let Some(name) = names.next() {
+            let nodes = self.nodes(repo, backend, tree, &walked)?;
+            // Trees are sorted by name: a binary search, then a scan for a name written
+            // otherwise in the key (not UTF-8, or with a `/`) or a tree out of order.
+            let found = nodes
+                .binary_search_by(|n| n.name().as_encoded_bytes().cmp(name.as_bytes()))
+                .ok()
+                .map(|i| &nodes[i])
+                .or_else(|| nodes.iter().find(|n| key_name(n) == name));
+            let Some(node) = found else {
+                return Err(format!(
+                    "`{name}` is no longer in the folder `{walked}` of the snapshot"
+                ));
+            };
+            if !walked.is_empty() {
+                walked.push('/');
+            }
+            walked.push_str(name);
+            match (&node.node_type, node.subtree, names.peek().is_some()) {
+                (NodeType::Dir, Some(subtree), true) => tree = subtree,
+                (NodeType::File, _, false) => {
+                    return Ok(FileBlobs {
+                        size: node.meta.size,
+                        blobs: node.content.clone().unwrap_or_default(),
+                    });
+                }
+                _ => return Err(format!("`{walked}` in the snapshot is not a file")),
+            }
+        }
+        Err("the file's path in the snapshot is empty".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        Node::new_node(
+            std::ffi::OsStr::new(name),
+            NodeType::File,
+            rustic_core::repofile::Metadata::default(),
+        )
+    }
+
+    #[test]
+    fn a_name_with_a_slash_becomes_one_unsafe_segment() {
+        assert_eq!(key_name(&node("plain.txt")), "plain.txt");
+        let hostile = key_name(&node("../../etc/passwd"));
+        assert_eq!(hostile, "..%2F..%2Fetc%2Fpasswd");
+        let key = format!("acme/abcd1234/{hostile}");
+        assert!(crate::storage::confined_key("acme/", &key).is_err());
+        for name in ["..", ".", "a\\b", "%2e%2e"] {
+            let key = format!("acme/abcd1234/{}", key_name(&node(name)));
+            assert!(
+                crate::storage::confined_key("acme/", &key).is_err(),
+                "{name} passed"
+            );
+        }
+    }
+}
