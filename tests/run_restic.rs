@@ -865,7 +865,7 @@ fn manifest_in_the_snapshot_is_checked_like_a_tars() {
         .iter()
         .find(|o| o["key"].as_str().unwrap().ends_with("/db/dump.sql"))
         .unwrap();
-    assert_eq!(dump_object["status"], "pass", "{dump_object}");
+    assert_eq!(dump_object["status"], "pass", "{dump_object} {findings:?}");
     assert_eq!(
         dump_object["digest"]["expected"],
         hex::encode(sha2::Sha256::digest(&dump)),
