@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use rustic_core::repofile::BlobType;
 use rustic_core::DataId;
+use rustic_core::repofile::BlobType;
 use sha2::{Digest, Sha256};
 
 use super::{FileBlobs, Opened};
