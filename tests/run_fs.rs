@@ -444,12 +444,15 @@ fn demo_restic_policy_passes_on_its_daily_snapshots() {
     // As of the morning after the manual snapshot, so that the second sampled snapshot
     // comes from the last 30 days however old the fixture grows.
     let json = dir.path().join("results.json");
-    let out = run(restore_drill(
-        &config,
-        &["run", "--policy", "bright-workstations", "--json"],
-    )
-    .arg(&json)
-    .env("RESTORE_DRILL_NOW", "2026-11-27T06:00:00Z"));
+    let json_arg = json.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "--policy",
+        "bright-workstations",
+        "--json",
+        &json_arg,
+    ];
+    let out = run(restore_drill(&config, &args).env("RESTORE_DRILL_NOW", "2026-11-27T06:00:00Z"));
     assert_eq!(out.code, 0, "{out}");
     let json_text = std::fs::read_to_string(&json).unwrap();
     let results: serde_json::Value = serde_json::from_str(&json_text).unwrap();
@@ -458,8 +461,15 @@ fn demo_restic_policy_passes_on_its_daily_snapshots() {
     // The newest daily snapshot (xray-pc, 2026-11-25 23:00), not the later manual one, plus
     // one more; two files of each.
     assert_eq!(p["rpo"]["met"], true, "{}", p["rpo"]);
+    assert_eq!(
+        p["total_sets"], 5,
+        "the five daily snapshots, not the manual one"
+    );
     let sets = p["sets"].as_array().unwrap();
     assert_eq!(sets.len(), 2, "{sets:?}");
+    let newest = sets.iter().find(|s| s["newest"] == true).unwrap();
+    assert_eq!(newest["date"], "2026-11-25T23:00:00Z", "{newest}");
+    assert_eq!(newest["dated_by"], "snapshot", "{newest}");
     let objects = p["objects"].as_array().unwrap();
     assert_eq!(objects.len(), 4, "{objects:?}");
     for object in objects {
