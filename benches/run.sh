@@ -3,7 +3,12 @@
 # target/bench/, runs each case and its peers RUNS times (default 3) side by side, and prints
 # the medians and the ratios the README's "Performance" table reports.
 #   benches/run.sh [RUNS]          SCALE=4 benches/run.sh   (sizes divided by SCALE, for a quick look)
-#   CASES="one many" benches/run.sh          only these cases (one s3 archive many list coverage big)
+#   CASES="one many" benches/run.sh          only these cases (one s3 archive many list coverage big
+#                                            restic)
+#   RESTIC_FILES=100000 RESTIC_GIB=10 CASES=restic benches/run.sh
+#                                            the restic case at the issue's full size (default
+#                                            10,000 files and 1 GiB, what a 2-core VM with 25 GB
+#                                            free takes in minutes; SCALE divides both)
 #   BASELINE=PATH benches/run.sh             also run another build of restore-drill (say, the
 #                                            commit before a refactor) side by side in the
 #                                            one-object and 8-object cases, and print the ratio
@@ -11,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 scale=${SCALE:-1}
-cases=${CASES:-one s3 archive many list coverage big}
+cases=${CASES:-one s3 archive many list coverage big restic}
 want() { [[ " $cases " == *" $1 "* ]]; }
 baseline=${BASELINE:-}
 if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
@@ -450,5 +455,106 @@ row "restore-drill run (restore + verify)" big $((4 * size))
 if [ -n "${one_rss:-}" ]; then
   echo "peak RSS vs the $((size / mib)) MiB object: $(ratio "${M[big]}" "$one_rss") (target <= 1.10)"
 fi
+echo
+fi
+
+# --- a restic repository: restore-drill against restic itself ------------------------------
+# RESTIC_FILES files (default 10,000) of mixed sizes, RESTIC_GIB GiB in all (default 1; the
+# issue's full size is 100,000 files and 10 GiB), SCALE dividing both, backed up once by the
+# restic CLI. Each file is seeded random bytes, the second half hex-encoded: unique content
+# (restic's chunker finds nothing to deduplicate) that compresses by a quarter. Then, on the
+# same snapshot: a drill of the whole snapshot against `restic restore` (with and without
+# --verify), and a run sampling the largest file against `restic dump` of it. restic keeps
+# its own cache (index and trees) in target/bench, as on a client's host; restore-drill keeps
+# none and reads the index and trees again each run.
+if want restic; then
+command -v restic >/dev/null || { echo "benches/run.sh: restic is needed (apt-get install restic)" >&2; exit 1; }
+rfiles=$((${RESTIC_FILES:-10000} / scale))
+rsize=$((${RESTIC_GIB:-1} * 1024 * mib / scale))
+rsrc=$work/restic-src
+rrepo=$work/restic/repo
+export RESTIC_PASSWORD_FILE=$work/restic.pass RESTIC_CACHE_DIR=$work/restic-cache
+printf 'bench-restic-password\n' >"$RESTIC_PASSWORD_FILE"
+made=$rsrc/.made-$rfiles-$rsize
+if [ ! -f "$made" ] || [ ! -f "$rrepo/config" ]; then
+  rm -rf "$rsrc" "$work/restic" "$RESTIC_CACHE_DIR"
+  python3 - "$rsrc" "$rfiles" "$rsize" <<'PY'
+import math, os, random, sys
+root, n, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = random.Random(20)
+# Log-normal sizes: most files a few KiB, a few of tens of MiB, scaled to the total.
+weights = [math.exp(r.gauss(0, 2.0)) for _ in range(n)]
+scale = total / sum(weights)
+sizes = [max(1, int(w * scale)) for w in weights]
+sizes[0] += total - sum(sizes)
+for i, size in enumerate(sizes):
+    folder = os.path.join(root, f"dir-{i // 100:04d}")
+    os.makedirs(folder, exist_ok=True)
+    raw = size - size // 2
+    with open(os.path.join(folder, f"file-{i:06d}.bin"), "wb") as f:
+        f.write(r.randbytes(raw))
+        f.write(r.randbytes((size // 2 + 1) // 2).hex().encode()[: size // 2])
+PY
+  mkdir -p "$work/restic"
+  restic -q -r "$rrepo" init >/dev/null
+  (cd "$rsrc" && restic -q -r "$rrepo" backup --host bench --time "2026-11-26 03:00:00" . >/dev/null)
+  touch "$made"
+fi
+# The largest file, for the one-file cases: its path in the snapshot (restic puts what `.`
+# holds at the snapshot's root) and its size.
+big_file=$(find "$rsrc" -type f -name 'file-*' -printf '%s %P\n' | sort -n | tail -1)
+big_size=${big_file%% *}
+big_path=${big_file#* }
+rsnap=$(restic -q -r "$rrepo" snapshots --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[-1]["id"])')
+rstored=$(du -sb "$rrepo" | cut -f1)
+restic_policy() { # restic_policy DIR [INCLUDE]
+  local include=
+  [ -n "${2:-}" ] && include="  include: ['$2']"
+  mkdir -p "$1"
+  cat >"$1/bench.yaml" <<YAML
+name: bench
+client: Bench
+storage:
+  service: fs
+  root: $work/restic
+backups:
+  prefix: repo/
+  format: restic
+$include
+restic:
+  password: \${file:$RESTIC_PASSWORD_FILE}
+targets:
+  rpo: 3650d
+  rto: 24h
+YAML
+  printf 'scratch_dir: %s\nstate_dir: %s\n' "$work/scratch" "$work/state-$(basename "$1")" >"$1/restore-drill.yaml"
+  rm -rf "$work/state-$(basename "$1")"
+}
+restic_policy "$work/c-restic"
+restic_policy "$work/c-restic-one" "$big_path"
+# Both must restore without a finding before they are timed.
+for c in c-restic c-restic-one; do
+  args=(run); [ "$c" = c-restic ] && args=(drill bench --operator bench)
+  "$bin" "${args[@]}" --progress never --config-dir "$work/$c" --json "$work/$c.json" >"$work/check.log" 2>&1 || { echo "benches/run.sh: $c failed:" >&2; cat "$work/check.log" >&2; exit 1; }
+done
+drilled=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); p = r["policies"][0]; print(len(p["objects"]))' "$work/c-restic.json" 2>/dev/null || echo "?")
+rm -rf "${work:?}/scratch/"*
+measure "drill=$bin drill bench --operator bench --progress never --config-dir $work/c-restic" \
+  "rr=restic -q -r $rrepo restore $rsnap --target $work/scratch/r" \
+  "rv=restic -q -r $rrepo restore $rsnap --verify --target $work/scratch/r" \
+  "one=$bin run --progress never --config-dir $work/c-restic-one" \
+  "dump=restic -q -r $rrepo dump $rsnap /$big_path >$work/scratch/one.out" \
+  "dsh=restic -q -r $rrepo dump $rsnap /$big_path | tee $work/scratch/one.out | sha256sum"
+echo "## A restic repository: $rfiles files, $((rsize / mib)) MiB ($((rstored / mib)) MiB stored, restic $(restic version | cut -d' ' -f2))"
+echo "files restored by the drill: $drilled; the largest file: $((big_size / 1024)) KiB"
+head_row restored
+row "restore-drill drill --set newest (all files)" drill "$rsize"
+row "restic restore" rr "$rsize"
+row "restic restore --verify" rv "$rsize"
+row "restore-drill run, the largest file" one "$big_size"
+row "restic dump of that file > FILE" dump "$big_size"
+row "restic dump | tee FILE | sha256sum" dsh "$big_size"
+echo "ours / restic (wall, lower is faster; target <= 1.00): whole snapshot $(ratio "${T[drill]}" "${T[rr]}") vs restic restore, $(ratio "${T[drill]}" "${T[rv]}") vs restore --verify; one file $(ratio "${T[one]}" "${T[dump]}") vs dump > FILE, $(ratio "${T[one]}" "${T[dsh]}") vs dump | sha256sum"
+echo "ours / restic (peak RSS): whole snapshot $(ratio "${M[drill]}" "${M[rr]}"), one file $(ratio "${M[one]}" "${M[dump]}")"
 echo
 fi

@@ -12,7 +12,7 @@ const POLICY: &str = "name: NAME\nclient: Acme\nstorage:\n  service: fs\n  root:
 #[test]
 fn shipped_policies_are_valid() {
     let out = run_ok(restore_drill(&repo().join("policies"), &["check"]));
-    assert!(out.stdout.contains("4 policies valid"), "{out}");
+    assert!(out.stdout.contains("5 policies valid"), "{out}");
 }
 
 #[test]

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{Failures, demo_config, finding_kinds, policy, restore_drill, run_code, run_json};
+use common::{
+    Failures, demo_config, finding_kinds, policy, restore_drill, run, run_code, run_json,
+};
 
 #[test]
 fn demo_run_passes_the_good_backups_and_fails_the_damaged_one() {
@@ -420,5 +422,64 @@ fn json_dash_writes_the_results_to_stdout_and_the_summary_to_stderr() {
     assert!(
         !dir.path().join("-").exists(),
         "a file named `-` was written"
+    );
+}
+
+/// The demo's restic policy (`policies/bright/workstations.yaml`) over the repository
+/// `fixtures/make.sh` made with the restic CLI: its password read from the file beside the
+/// policy, only the `daily` snapshots of both hosts sampled, every file restored and checked.
+#[test]
+fn demo_restic_policy_passes_on_its_daily_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_config(dir.path());
+    let fixtures = dir.path().join("fixtures");
+    for rel in [
+        "bright/workstations.yaml",
+        "bright/workstations.restic-password",
+    ] {
+        let text = std::fs::read_to_string(common::repo().join("policies").join(rel)).unwrap();
+        let text = text.replace("../../fixtures", &fixtures.to_string_lossy());
+        common::put(&config, rel, text.as_bytes());
+    }
+    // As of the morning after the manual snapshot, so that the second sampled snapshot
+    // comes from the last 30 days however old the fixture grows.
+    let json = dir.path().join("results.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "--policy",
+        "bright-workstations",
+        "--json",
+        &json_arg,
+    ];
+    let out = run(restore_drill(&config, &args).env("RESTORE_DRILL_NOW", "2026-11-27T06:00:00Z"));
+    assert_eq!(out.code, 0, "{out}");
+    let json_text = std::fs::read_to_string(&json).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+    let p = policy(&results, "bright-workstations");
+    assert_eq!(p["status"], "pass", "{}", p["findings"]);
+    // The newest daily snapshot (xray-pc, 2026-11-25 23:00), not the later manual one, plus
+    // one more; two files of each.
+    assert_eq!(p["rpo"]["met"], true, "{}", p["rpo"]);
+    assert_eq!(
+        p["total_sets"], 5,
+        "the five daily snapshots, not the manual one"
+    );
+    let sets = p["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    let newest = sets.iter().find(|s| s["newest"] == true).unwrap();
+    assert_eq!(newest["date"], "2026-11-25T23:00:00Z", "{newest}");
+    assert_eq!(newest["dated_by"], "snapshot", "{newest}");
+    let objects = p["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 4, "{objects:?}");
+    for object in objects {
+        assert_eq!(object["status"], "pass", "{object}");
+        let key = object["key"].as_str().unwrap();
+        assert!(key.starts_with("workstations/"), "{key}");
+    }
+    let password = "demo-restic-password-not-a-secret";
+    assert!(
+        !json_text.contains(password) && !out.combined().contains(password),
+        "{out}"
     );
 }

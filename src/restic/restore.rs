@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
+use rustic_core::DataId;
 use rustic_core::repofile::BlobType;
-use rustic_core::{BlobId, DataId};
 use sha2::{Digest, Sha256};
 
 use super::{FileBlobs, Opened};
@@ -129,8 +129,10 @@ impl BlobReader {
             ))
         })?;
         let pack = entry.pack.to_hex().to_string();
+        // Read past rustic_core's blob cache (32 MB of blobs kept alive for trees read
+        // again): a file's data blob is read once, and the cache only held memory.
         let data = repo
-            .get_blob_cached(&BlobId::from(id), BlobType::Data)
+            .cat_blob(BlobType::Data, id.to_hex().as_str())
             .map_err(|_| match self.opened.backend.take_failure() {
                 Some(failure) if failure.not_found => Halt::Storage(format!(
                     "pack {pack} holding blob {} is missing: {}",
