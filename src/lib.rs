@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod clock;
 pub mod config;
 pub mod exit;
 pub mod finding;

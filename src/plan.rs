@@ -446,7 +446,7 @@ impl<'p> Planner<'p> {
             DateSource::Modified | DateSource::Snapshot => Vec::new(),
         };
         let suggested_format = suggest_format(&undated, &ctx.tz);
-        let emptied = emptied(policy, &ctx.tz, self.excluded, &dated);
+        let emptied = dating::emptied(policy, &ctx.tz, self.excluded, &dated);
 
         let chosen: Vec<usize> = match ctx.choice {
             Choice::WholeOn(day) => dated
@@ -469,7 +469,7 @@ impl<'p> Planner<'p> {
             },
         };
         let nearest = match ctx.choice {
-            Choice::WholeOn(day) if chosen.is_empty() => nearest_sets(&dated, day, &ctx.tz),
+            Choice::WholeOn(day) if chosen.is_empty() => dating::nearest_sets(&dated, day, &ctx.tz),
             // No set of that name: the newest ones, for the refusal to list.
             Choice::WholeSnapshot(_) if chosen.is_empty() => {
                 dated.iter().take(10).map(|d| (d.0.clone(), d.2)).collect()
@@ -541,52 +541,6 @@ impl<'p> Planner<'p> {
 }
 
 type Dated = (String, SetAcc, Option<Timestamp>, DatedBy);
-
-/// The three sets dated nearest `day` (then undated ones, by name), nearest first: what a
-/// drill of a day no set is dated on offers instead.
-fn nearest_sets(
-    dated: &[Dated],
-    day: jiff::civil::Date,
-    tz: &TimeZone,
-) -> Vec<(String, Option<Timestamp>)> {
-    let noon = day
-        .at(12, 0, 0, 0)
-        .to_zoned(tz.clone())
-        .map(|z| z.timestamp())
-        .ok();
-    let mut sets: Vec<(String, Option<Timestamp>)> =
-        dated.iter().map(|d| (d.0.clone(), d.2)).collect();
-    sets.sort_by_key(|(name, date)| {
-        let distance = date.zip(noon).map(|(t, noon)| t.duration_since(noon).abs());
-        (distance.is_none(), distance, name.clone())
-    });
-    sets.truncate(3);
-    sets
-}
-
-/// The folders whose every object `include` left out and that would be newer than the
-/// newest set (`dated`, newest first): (folder, objects left out). Older ones are ignored.
-fn emptied(
-    policy: &Policy,
-    tz: &TimeZone,
-    excluded: BTreeMap<String, Excluded>,
-    dated: &[Dated],
-) -> Vec<(String, usize)> {
-    let sets: BTreeSet<&str> = dated.iter().map(|d| d.0.as_str()).collect();
-    let newest = dated.first().and_then(|d| d.2);
-    excluded
-        .into_iter()
-        .filter(|(folder, _)| !sets.contains(folder.as_str()))
-        .filter(|(folder, acc)| {
-            match (date_set(policy, tz, folder, acc.newest_modified).0, newest) {
-                (Some(date), Some(newest)) => date > newest,
-                (_, None) => true,
-                (None, Some(_)) => false,
-            }
-        })
-        .map(|(folder, acc)| (folder, acc.count))
-        .collect()
-}
 
 /// `("a/b/", "c")` for `"a/b/c"`; `("", "c")` for `"c"`.
 fn split_folder(key: &str) -> (&str, &str) {

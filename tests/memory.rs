@@ -130,10 +130,11 @@ fn many_small_objects_do_not_pay_for_a_pipeline_each() {
     let many = tempfile::tempdir().unwrap();
     let thousand = peak_rss(many.path(), &bucket_of(many.path(), 1000), "");
     eprintln!("peak RSS: one small object {alone} KiB, 1,000 of them {thousand} KiB");
-    // 1,000 objects' results, records and reports take ~17 MiB; allocating a writer pool
+    // 1,000 objects' results, records and reports take ~17-25 MiB (35 MiB once beside
+    // other heavy work: more threads, more allocator arenas); allocating a writer pool
     // per object took ~70 MiB.
     assert!(
-        thousand - alone <= 32 * 1024,
+        thousand - alone <= 48 * 1024,
         "1,000 small objects took {thousand} KiB against {alone} KiB for one"
     );
 }

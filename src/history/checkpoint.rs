@@ -104,7 +104,7 @@ pub(super) fn head_of(conn: &rusqlite::Connection, hash: String) -> rusqlite::Re
         records: records.max(0) as u64,
         hash,
         run_id: run_id.unwrap_or_default(),
-        at: db_time(crate::run::now()),
+        at: db_time(crate::clock::now()),
         key: None,
         signature: None,
     })

@@ -12,6 +12,7 @@
 
 mod chain;
 mod checkpoint;
+mod content;
 mod corrections;
 mod ledger;
 mod period;

@@ -7,7 +7,7 @@
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{ToSql, params};
 
-use super::{History, HistoryError, chain, checkpoint, db_time, serde_plain};
+use super::{History, HistoryError, chain, checkpoint, content, db_time, serde_plain};
 use crate::results::{HistoryHead, RunResult};
 
 /// One row: its columns and their values, as written.
@@ -141,7 +141,7 @@ impl Canonical {
         table: &str,
         each: &mut dyn FnMut(&serde_json::Value),
     ) {
-        let json = |row: &Row| chain::canonical_row(row.iter().map(|(n, v)| (*n, v.into())));
+        let json = |row: &Row| content::canonical_row(row.iter().map(|(n, v)| (*n, v.into())));
         if table == "ledger_changes" {
             for row in ledger_rows(result, seq) {
                 each(&json(&row));
@@ -245,7 +245,7 @@ impl History {
         for row in ledger_rows(result, seq) {
             insert(&tx, "ledger_changes", &row).map_err(sql)?;
         }
-        let content = chain::content_hash_streamed(|table, sink| {
+        let content = content::content_hash_streamed(|table, sink| {
             canonical.each(result, seq, table, sink);
             Ok::<(), std::convert::Infallible>(())
         })
@@ -303,12 +303,12 @@ fn same_as_stored(
     let mut expected = Vec::new();
     if table != "ledger_changes" {
         canonical.each(result, seq, table, &mut |row| expected.push(row.clone()));
-        return Ok(chain::stored(tx, table, seq)? == expected);
+        return Ok(content::stored(tx, table, seq)? == expected);
     }
     let mut rows = ledger_rows(result, seq);
-    let json = |row: &Row| chain::canonical_row(row.iter().map(|(n, v)| (*n, v.into())));
+    let json = |row: &Row| content::canonical_row(row.iter().map(|(n, v)| (*n, v.into())));
     let mut same = true;
-    chain::each_stored(tx, table, seq, &mut |stored| {
+    content::each_stored(tx, table, seq, &mut |stored| {
         same &= rows.next().is_some_and(|row| json(&row) == *stored);
     })?;
     Ok(same && rows.next().is_none())

@@ -274,7 +274,7 @@ fn an_edited_run_rehashed_with_its_signatures_stripped_is_named() {
             params![prev, seq],
         )
         .unwrap();
-        let content = chain::content_hash(conn, seq).unwrap();
+        let content = content::content_hash(conn, seq).unwrap();
         let record = chain::record_hash(&prev, &content);
         conn.execute(
             "UPDATE runs SET content_hash = ?1, record_hash = ?2, signature = NULL, signed_by = NULL WHERE seq = ?3",
@@ -415,15 +415,15 @@ fn the_streamed_content_hash_is_the_whole_objects_hash() {
             ("findings", rows(findings, "findings")),
             ("ledger_changes", rows(changes, "ledger_changes")),
         ];
-        let streamed = chain::content_hash_streamed(|table, sink| {
+        let streamed = content::content_hash_streamed(|table, sink| {
             let (_, rows) = tables.iter().find(|(t, _)| *t == table).unwrap();
-            rows.iter().for_each(|r| sink(r));
+            rows.iter().for_each(&mut *sink);
             Ok::<(), ()>(())
         })
         .unwrap();
         assert_eq!(
             streamed,
-            chain::content_hash_of(&tables),
+            content::content_hash_of(&tables),
             "{changes} {findings}"
         );
     }

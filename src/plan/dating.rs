@@ -5,7 +5,9 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::DatedBy;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Dated, DatedBy, Excluded};
 use crate::config::{DateSource, Policy};
 
 /// Finds `format` anywhere in `name` (`acme-db-2026-11-25.tar.zst` with `%Y-%m-%d`).
@@ -112,4 +114,50 @@ pub(super) fn date_set(
         DateSource::Snapshot => modified.map(|m| (m, DatedBy::Snapshot)),
     };
     date.map_or((None, DatedBy::Unknown), |(d, by)| (Some(d), by))
+}
+
+/// The three sets dated nearest `day` (then undated ones, by name), nearest first: what a
+/// drill of a day no set is dated on offers instead.
+pub(super) fn nearest_sets(
+    dated: &[Dated],
+    day: jiff::civil::Date,
+    tz: &TimeZone,
+) -> Vec<(String, Option<Timestamp>)> {
+    let noon = day
+        .at(12, 0, 0, 0)
+        .to_zoned(tz.clone())
+        .map(|z| z.timestamp())
+        .ok();
+    let mut sets: Vec<(String, Option<Timestamp>)> =
+        dated.iter().map(|d| (d.0.clone(), d.2)).collect();
+    sets.sort_by_key(|(name, date)| {
+        let distance = date.zip(noon).map(|(t, noon)| t.duration_since(noon).abs());
+        (distance.is_none(), distance, name.clone())
+    });
+    sets.truncate(3);
+    sets
+}
+
+/// The folders whose every object `include` left out and that would be newer than the
+/// newest set (`dated`, newest first): (folder, objects left out). Older ones are ignored.
+pub(super) fn emptied(
+    policy: &Policy,
+    tz: &TimeZone,
+    excluded: BTreeMap<String, Excluded>,
+    dated: &[Dated],
+) -> Vec<(String, usize)> {
+    let sets: BTreeSet<&str> = dated.iter().map(|d| d.0.as_str()).collect();
+    let newest = dated.first().and_then(|d| d.2);
+    excluded
+        .into_iter()
+        .filter(|(folder, _)| !sets.contains(folder.as_str()))
+        .filter(|(folder, acc)| {
+            match (date_set(policy, tz, folder, acc.newest_modified).0, newest) {
+                (Some(date), Some(newest)) => date > newest,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            }
+        })
+        .map(|(folder, acc)| (folder, acc.count))
+        .collect()
 }

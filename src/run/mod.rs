@@ -39,9 +39,10 @@ pub type ResticSource = restic::Source;
 #[derive(Debug, Clone)]
 pub enum ResticSource {}
 
+pub use crate::clock::now;
 pub use ledger::LedgerSource;
 use start::run_kind;
-pub use start::{RunStart, host_name, interrupted, marker, now, run_dir};
+pub use start::{RunStart, host_name, interrupted, marker, run_dir};
 
 #[derive(Clone, Default)]
 pub struct RunOptions {

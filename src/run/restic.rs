@@ -100,19 +100,8 @@ pub(super) async fn list_policy(
     {
         ctx.choice = Choice::WholeSnapshot(id);
     }
-    let mut reader = match ledger {
-        Some(source) => source.open(&policy.name).await,
-        None => None,
-    };
-    let had_ledger = reader.is_some();
-    let included = included(policy, listed.entries);
-    let keys = included.iter().map(|e| e.key.clone()).collect();
-    let known = super::ledger::look_up_all(&mut reader, keys).await;
-    let mut plan = plan(policy, &included, &known, &ctx);
-    if had_ledger && reader.is_none() {
-        plan.coverage.complete = false;
-    }
-    super::ledger::find_removed(&mut plan, reader, listed.truncated.is_none()).await;
+    let complete = listed.truncated.is_none();
+    let mut plan = plan_with_ledger(policy, listed.entries, &ctx, ledger, complete).await;
     if let Some(named) = listed.miss {
         plan.total_sets = listed.matching;
         plan.nearest = named.into_iter().map(|(n, t)| (n, Some(t))).collect();
@@ -122,6 +111,31 @@ pub(super) async fn list_policy(
         findings.push(super::listing::truncated(&mut plan, policy, op, why));
     }
     Ok((plan, findings, listed.opened))
+}
+
+/// The plan over the listed files, each looked up in the coverage ledger, and the ledger's
+/// objects gone from the repository (only when the listing was `complete`).
+async fn plan_with_ledger(
+    policy: &Policy,
+    entries: Vec<crate::storage::Entry>,
+    ctx: &PlanContext,
+    ledger: Option<&super::LedgerSource>,
+    complete: bool,
+) -> PolicyPlan {
+    let mut reader = match ledger {
+        Some(source) => source.open(&policy.name).await,
+        None => None,
+    };
+    let had_ledger = reader.is_some();
+    let included = included(policy, entries);
+    let keys = included.iter().map(|e| e.key.clone()).collect();
+    let known = super::ledger::look_up_all(&mut reader, keys).await;
+    let mut plan = plan(policy, &included, &known, ctx);
+    if had_ledger && reader.is_none() {
+        plan.coverage.complete = false;
+    }
+    super::ledger::find_removed(&mut plan, reader, complete).await;
+    plan
 }
 
 /// The listed files `backups.include` takes: matched against each file's path in its

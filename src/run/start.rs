@@ -26,7 +26,7 @@ pub struct RunStart {
 impl RunStart {
     /// Starts [`now`].
     pub fn new(seed: Option<u64>) -> RunStart {
-        let started_at = now();
+        let started_at = crate::clock::now();
         let seed = seed.unwrap_or_else(random_seed);
         let stamp = started_at.strftime("%Y%m%dT%H%M%SZ");
         let run_id = format!("{stamp}-{:04x}", random_seed() & 0xffff);
@@ -42,18 +42,6 @@ impl RunStart {
     /// Time since the run started, on the monotonic clock.
     pub fn elapsed(&self) -> jiff::SignedDuration {
         jiff::SignedDuration::try_from(self.clock.elapsed()).unwrap_or(jiff::SignedDuration::ZERO)
-    }
-}
-
-/// Now, or `RESTORE_DRILL_NOW` (an RFC 3339 time) when that is set: an injectable clock,
-/// so tests can make a quarter of history in seconds.
-pub fn now() -> Timestamp {
-    match std::env::var("RESTORE_DRILL_NOW") {
-        Ok(now) => now.parse::<Timestamp>().unwrap_or_else(|e| {
-            tracing::warn!(%now, error = %e, "RESTORE_DRILL_NOW is not an RFC 3339 time; using the clock");
-            Timestamp::now()
-        }),
-        Err(_) => Timestamp::now(),
     }
 }
 

@@ -75,6 +75,27 @@ pub(super) fn ledgers(settings: &Settings) -> (Option<run::LedgerSource>, Option
     }
 }
 
+/// What to say of the coverage ledger among the evidence not kept: the problem met opening
+/// it, and those met while it was read. The history's own error is told once (it is in
+/// `not_kept`): a ledger that could not be read then needs only its consequence.
+pub(super) fn ledger_problems(
+    opening: Option<String>,
+    ledger: Option<&run::LedgerSource>,
+    not_kept: &[String],
+) -> Vec<String> {
+    let problems: Vec<String> = opening
+        .into_iter()
+        .chain(ledger.iter().flat_map(|l| l.problems()))
+        .collect();
+    let history_failed = not_kept
+        .iter()
+        .any(|m| m.starts_with("cannot record the run"));
+    if history_failed && !problems.is_empty() {
+        return vec!["this run's coverage figures count every object as never verified: the coverage ledger could not be read either".into()];
+    }
+    problems
+}
+
 /// Runs of this state folder whose process died (SIGKILL, power loss, the OOM killer) before
 /// they could record anything are recorded now, as interrupted: the history has no silent
 /// gaps. A marker is only believed in a folder that was the runner's own (mode 0700), and

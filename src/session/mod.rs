@@ -351,20 +351,8 @@ impl<'c> Session<'c> {
         // and never stops the rest from being kept or sent. The history first: its new head
         // goes into the JSON and the mail.
         let mut not_kept = evidence::keep(settings, &mut result, events)?;
-        // The history's own error is told once: a ledger that could not be read then needs
-        // only its consequence.
-        let ledger_problems: Vec<String> = ledger_problem
-            .into_iter()
-            .chain(ledger.iter().flat_map(run::LedgerSource::problems))
-            .collect();
-        let history_failed = not_kept
-            .iter()
-            .any(|m| m.starts_with("cannot record the run"));
-        if history_failed && !ledger_problems.is_empty() {
-            not_kept.push("this run's coverage figures count every object as never verified: the coverage ledger could not be read either".into());
-        } else {
-            not_kept.extend(ledger_problems);
-        }
+        let problems = evidence::ledger_problems(ledger_problem, ledger.as_ref(), &not_kept);
+        not_kept.extend(problems);
         if let Some(path) = &self.options.json
             && path.as_os_str() == "-"
         {
