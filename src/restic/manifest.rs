@@ -40,54 +40,58 @@ struct Loaded {
     findings: Mutex<Vec<Finding>>,
 }
 
+/// What a snapshot's manifest says of one file ([`Opened::manifest_expectation`]).
+#[derive(Debug, Default)]
+pub struct ManifestAnswer {
+    pub expected: Option<Expected>,
+    pub of_the_file: Vec<Finding>,
+    pub of_the_snapshot: Vec<Finding>,
+}
+
 impl Opened {
-    /// The digest the snapshot's manifest `manifest` gives the file listed as `key`, and
-    /// the findings about it (and, the first time, about the snapshot's manifest). Blocking.
-    pub fn manifest_expectation(
-        &self,
-        key: &str,
-        manifest: &str,
-    ) -> (Option<Expected>, Vec<Finding>) {
+    /// The digest the snapshot's manifest `manifest` gives the file listed as `key`, the
+    /// findings about this file, and (to the first file that asks) the findings about the
+    /// snapshot's manifest: those are the snapshot's, and must not fail the file that
+    /// happened to ask first. Blocking.
+    pub fn manifest_expectation(&self, key: &str, manifest: &str) -> ManifestAnswer {
+        let mut answer = ManifestAnswer::default();
         let Some((set, path)) = key
             .strip_prefix(&self.prefix)
             .and_then(|rel| rel.split_once('/'))
         else {
-            return (None, Vec::new());
+            return answer;
         };
         let cell = match self.manifests.cells.lock() {
             Ok(mut cells) => cells.entry(set.to_string()).or_default().clone(),
-            Err(_) => return (None, Vec::new()),
+            Err(_) => return answer,
         };
         let loaded = cell.get_or_init(|| self.load_manifest(set, manifest));
-        let mut findings = loaded
+        answer.of_the_snapshot = loaded
             .findings
             .lock()
             .map(|mut f| std::mem::take(&mut *f))
             .unwrap_or_default();
         let Some(listed) = &loaded.listed else {
-            return (None, findings);
+            return answer;
         };
         if path == manifest || !path.starts_with(&loaded.folder) {
-            return (None, findings);
+            return answer;
         }
         match listed.get(path) {
-            Some(digest) => (
-                Some(Expected {
+            Some(digest) => {
+                answer.expected = Some(Expected {
                     algorithm: loaded.algorithm,
                     digest: digest.clone(),
                     source: format!("{manifest} in snapshot {set}"),
-                }),
-                findings,
-            ),
-            None => {
-                findings.push(Finding::new(
-                    FindingKind::UnexpectedFile,
-                    Some(key),
-                    format!("in the snapshot but not listed in `{manifest}`"),
-                ));
-                (None, findings)
+                });
             }
+            None => answer.of_the_file.push(Finding::new(
+                FindingKind::UnexpectedFile,
+                Some(key),
+                format!("in the snapshot but not listed in `{manifest}`"),
+            )),
         }
+        answer
     }
 
     fn load_manifest(&self, set: &str, manifest: &str) -> Loaded {

@@ -23,6 +23,7 @@ use crate::storage;
 use crate::unattended::RunFolder;
 use crate::verify::{self, ChecksumFiles};
 
+mod expectation;
 mod judging;
 mod ledger;
 mod listing;
@@ -406,7 +407,11 @@ async fn run_job(
     if started >= deadline {
         return timeout::abandoned(&job, started);
     }
-    let (expected, mut findings) = expected_digests(&job, files).await;
+    let expectation::Expectation {
+        expected,
+        of_the_object: mut findings,
+        of_the_set,
+    } = expectation::expected_digests(&job, files).await;
     let mut algorithms: BTreeSet<Algorithm> = expected.iter().map(|e| e.algorithm).collect();
     algorithms.insert(Algorithm::Sha256);
     let mut restored = restore::Restored::default();
@@ -435,6 +440,8 @@ async fn run_job(
     }
     let primary = expected.first().map_or(Algorithm::Sha256, |e| e.algorithm);
     let status = Status::of(&findings);
+    // The set's findings (a snapshot's manifest) are the policy's, not this object's.
+    findings.extend(of_the_set);
     tracing::info!(
         key = object.key.as_str(),
         status = status.as_str(),
@@ -485,22 +492,6 @@ async fn run_job(
         let _ = tokio::task::spawn_blocking(move || restore::remove_created(&created)).await;
     }
     outcome
-}
-
-/// The object's expected digests and what finding them found; for a restic file (whose
-/// blobs are checked against their ids as they are read) only its snapshot's manifest's
-/// (`checksums.in_archive`).
-async fn expected_digests(
-    job: &Job<'_>,
-    files: &ChecksumFiles,
-) -> (Vec<verify::Expected>, Vec<Finding>) {
-    match &job.restic {
-        #[cfg(feature = "restic")]
-        Some(source) => restic::expected(source, &job.object.key, job.in_archive.as_deref()).await,
-        #[cfg(not(feature = "restic"))]
-        Some(never) => match *never {},
-        None => verify::expected_digests(job.policy_name, &job.op, job.object, files).await,
-    }
 }
 
 /// Restores the job's object, its progress shown to the observer when someone watches.

@@ -215,28 +215,3 @@ pub(super) async fn restore(
         }
     }
 }
-
-/// The digest `checksums.in_archive`, a manifest inside the file's snapshot, gives the file,
-/// and what reading that manifest found; nothing without the setting.
-pub(super) async fn expected(
-    source: &Source,
-    key: &str,
-    in_archive: Option<&str>,
-) -> (Vec<crate::verify::Expected>, Vec<Finding>) {
-    let Some(manifest) = in_archive else {
-        return (Vec::new(), Vec::new());
-    };
-    let (source, key, manifest) = (source.clone(), key.to_string(), manifest.to_string());
-    let task = tokio::task::spawn_blocking(move || source.manifest_expectation(&key, &manifest));
-    match task.await {
-        Ok((expected, findings)) => (expected.into_iter().collect(), findings),
-        Err(e) => (
-            Vec::new(),
-            vec![Finding::new(
-                FindingKind::StorageError,
-                None,
-                format!("reading checksums.in_archive stopped: {e}"),
-            )],
-        ),
-    }
-}
