@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
-use aes256ctr_poly1305aes::aead::{AeadInPlace, Nonce};
-use bytes::Bytes;
+use aes256ctr_poly1305aes::aead::{AeadInPlace, Nonce, Tag};
+use bytes::{Bytes, BytesMut};
 use rustic_core::{DataId, FileType, ReadBackend};
 use sha2::{Digest, Sha256};
 
@@ -63,7 +63,7 @@ pub fn restore_file(
                 file: file.clone(),
                 next: 0,
                 run: Default::default(),
-                run_bytes: Bytes::new(),
+                run_bytes: BytesMut::new(),
                 run_offset: 0,
                 current: Bytes::new(),
                 read: 0,
@@ -134,7 +134,7 @@ struct BlobReader {
     next: usize,
     /// The blobs of the last read of the pack not yet decoded, and the bytes read.
     run: std::collections::VecDeque<Located>,
-    run_bytes: Bytes,
+    run_bytes: BytesMut,
     /// Where `run_bytes` starts in its pack.
     run_offset: u32,
     /// What is left of the current blob.
@@ -150,9 +150,9 @@ struct BlobReader {
 }
 
 thread_local! {
-    /// A thread's zstd context and decryption buffer, kept from blob to blob.
-    static DECODE: std::cell::RefCell<(Option<zstd::bulk::Decompressor<'static>>, Vec<u8>)> =
-        const { std::cell::RefCell::new((None, Vec::new())) };
+    /// A thread's zstd context, kept from blob to blob (rustic_core makes one per blob).
+    static DECODE: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl BlobReader {
@@ -213,7 +213,7 @@ impl BlobReader {
             ))
         })?;
         let backend = &self.opened.backend;
-        self.run_bytes = backend
+        let read = backend
             .read_partial(FileType::Pack, &pack, false, offset, length)
             .map_err(|_| {
                 let first = &self.run[0];
@@ -235,6 +235,10 @@ impl BlobReader {
                     )),
                 }
             })?;
+        // Decrypted in place: the read's own buffer when nothing else holds it.
+        self.run_bytes = read
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         self.run_offset = offset;
         Ok(())
     }
@@ -242,7 +246,9 @@ impl BlobReader {
     /// The next blob of the run read: decrypted (MAC), decompressed to its indexed length
     /// and hashed against its id.
     fn decode(&mut self) -> Result<Bytes, Halt> {
-        let blob = self.run.pop_front().expect("a blob is left in the run");
+        let Some(blob) = self.run.pop_front() else {
+            return Err(Halt::Storage("no blob of the file was read".into()));
+        };
         let pack = blob.pack.to_hex().to_string();
         let damaged = || {
             Halt::Corrupt(format!(
@@ -256,34 +262,37 @@ impl BlobReader {
         let at = (blob.offset - self.run_offset) as usize;
         let sealed = self
             .run_bytes
-            .get(at..at + blob.length as usize)
+            .get_mut(at..at + blob.length as usize)
             .filter(|s| s.len() >= 32)
             .ok_or_else(damaged)?;
-        let data = DECODE.with_borrow_mut(|(zstd, plain)| -> Result<Vec<u8>, Halt> {
-            plain.clear();
-            plain.extend_from_slice(&sealed[16..]);
-            let nonce = Nonce::<Aes256CtrPoly1305Aes>::from_slice(&sealed[..16]);
-            self.cipher
-                .decrypt_in_place(nonce, b"", plain)
-                .map_err(|_| damaged())?;
-            let Some(length) = blob.uncompressed else {
-                return Ok(plain.clone());
-            };
-            if length.get() > MAX_BLOB {
-                return Err(damaged());
-            }
-            let zstd = match zstd {
-                Some(zstd) => zstd,
-                None => zstd.insert(zstd::bulk::Decompressor::new().map_err(|_| damaged())?),
-            };
-            let mut out = Vec::with_capacity(length.get() as usize);
-            match zstd.decompress_to_buffer(plain.as_slice(), &mut out) {
-                Ok(n) if n == length.get() as usize => Ok(out),
-                _ => Err(damaged()),
-            }
-        })?;
+        // IV, ciphertext, MAC: decrypted where it was read.
+        let (nonce, rest) = sealed.split_at_mut(16);
+        let (plain, tag) = rest.split_at_mut(rest.len() - 16);
+        self.cipher
+            .decrypt_in_place_detached(
+                Nonce::<Aes256CtrPoly1305Aes>::from_slice(nonce),
+                b"",
+                plain,
+                Tag::<Aes256CtrPoly1305Aes>::from_slice(tag),
+            )
+            .map_err(|_| damaged())?;
+        let data = match blob.uncompressed {
+            None => plain.to_vec(),
+            Some(length) if length.get() > MAX_BLOB => return Err(damaged()),
+            Some(length) => DECODE.with_borrow_mut(|zstd| {
+                let zstd = match zstd {
+                    Some(zstd) => zstd,
+                    None => zstd.insert(zstd::bulk::Decompressor::new().map_err(|_| damaged())?),
+                };
+                let mut out = Vec::with_capacity(length.get() as usize);
+                match zstd.decompress_to_buffer(&*plain, &mut out) {
+                    Ok(n) if n == length.get() as usize => Ok(out),
+                    _ => Err(damaged()),
+                }
+            })?,
+        };
         if self.run.is_empty() {
-            self.run_bytes = Bytes::new();
+            self.run_bytes = BytesMut::new();
         }
         let actual = hex::encode(Sha256::digest(&data));
         if actual != blob.id.to_hex().as_str() {
