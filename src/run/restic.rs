@@ -1,7 +1,7 @@
 //! A restic policy's part of the run (`backups.format: restic`): its repository read into
 //! a plan (snapshots as sets, files as objects, the same planner as every listing) within
-//! the policy's time, and a sampled file restored on a restic worker thread, since rustic_core
-//! blocks.
+//! the policy's time, and a sampled file restored on a restic worker thread, since
+//! rustic_core blocks.
 //!
 //! Must not: hold a runtime thread while rustic_core reads, or let a restic policy be
 //! planned differently from any other once its files are listed (the sample, the seed, the
