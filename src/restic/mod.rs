@@ -16,6 +16,7 @@ mod manifest;
 mod restore;
 mod subset;
 mod tree;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use bytes::Bytes;
-use rustic_core::DataId;
-use rustic_core::repofile::BlobType;
+use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
+use aes256ctr_poly1305aes::aead::{AeadInPlace, Nonce, Tag};
+use bytes::{Bytes, BytesMut};
+use rustic_core::{DataId, FileType, ReadBackend};
 use sha2::{Digest, Sha256};
 
 use super::{FileBlobs, Opened};
-use crate::checksum::Digester;
+use crate::checksum::{Algorithm, Digester};
 use crate::restore::{Halt, HaltSlot, RestoreSpec, Restored, restore_reader};
 
 /// Restores the file listed as `key` to `path_in_set` below `spec.set_dir`. Blocking. Every
@@ -46,7 +47,14 @@ pub fn restore_file(
             file.size, spec.limits.max_restored_bytes
         )));
     }
-    let mut digester = Digester::new(&spec.algorithms);
+    // A file of one blob hashes to its blob's id, which is checked before a byte is
+    // written: its SHA-256 is not taken a second time.
+    let derived = match file.blobs.as_slice() {
+        [id] if spec.algorithms.iter().eq([&Algorithm::Sha256]) => Some(id.to_hex().to_string()),
+        _ => None,
+    };
+    let mut digester = derived.is_none().then(|| Digester::new(&spec.algorithms));
+    let cipher = cipher(&opened.repo.key());
     let out_of_time = Arc::new(AtomicBool::new(false));
     let written = restore_reader(
         |slot| {
@@ -54,17 +62,23 @@ pub fn restore_file(
                 opened: opened.clone(),
                 file: file.clone(),
                 next: 0,
+                run: Default::default(),
+                run_bytes: BytesMut::new(),
+                run_offset: 0,
                 current: Bytes::new(),
                 read: 0,
                 slot,
                 deadline: spec.deadline,
                 out_of_time: out_of_time.clone(),
+                cipher,
             })
         },
         path_in_set,
         spec,
         |chunk| {
-            digester.update(chunk);
+            if let Some(digester) = &mut digester {
+                digester.update(chunk);
+            }
             on_bytes(chunk.len() as u64);
         },
     );
@@ -79,7 +93,11 @@ pub fn restore_file(
             restored.stored_bytes = bytes;
             restored.restored_bytes = bytes;
             restored.files = 1;
-            restored.digests = digester.finish();
+            restored.digests = match (digester, derived) {
+                (Some(digester), _) => digester.finish(),
+                (None, Some(sha256)) => [(Algorithm::Sha256, sha256)].into(),
+                (None, None) => Default::default(),
+            };
             restored.created = created;
             restored.elapsed = started.elapsed();
             restored
@@ -87,13 +105,38 @@ pub fn restore_file(
     }
 }
 
-/// A file's bytes, blob after verified blob. A failure leaves its reason in the slot and
-/// returns an error, which the writer turns back into that reason.
+/// The most bytes of a pack one read takes: a run of a file's blobs lying one after the
+/// other in a pack is read at once up to this (a blob larger than it alone).
+const MAX_READ: u64 = 8 << 20;
+
+/// The largest blob decompressed (restic's chunks are at most 8 MiB): an index saying more
+/// is damaged.
+const MAX_BLOB: u32 = 64 << 20;
+
+/// A blob of the file where the index puts it.
+struct Located {
+    id: DataId,
+    pack: rustic_core::repofile::PackId,
+    /// Where it starts in the pack, its length there, and its length decompressed (none:
+    /// stored uncompressed).
+    offset: u32,
+    length: u32,
+    uncompressed: Option<std::num::NonZeroU32>,
+}
+
+/// A file's bytes, blob after verified blob, read a run of adjacent blobs at a time. A
+/// failure leaves its reason in the slot and returns an error, which the writer turns back
+/// into that reason.
 struct BlobReader {
     opened: Arc<Opened>,
     file: FileBlobs,
     /// The next blob to read.
     next: usize,
+    /// The blobs of the last read of the pack not yet decoded, and the bytes read.
+    run: std::collections::VecDeque<Located>,
+    run_bytes: BytesMut,
+    /// Where `run_bytes` starts in its pack.
+    run_offset: u32,
     /// What is left of the current blob.
     current: Bytes,
     /// Bytes handed out so far.
@@ -103,6 +146,13 @@ struct BlobReader {
     deadline: Option<Instant>,
     /// Set when the deadline stopped the file.
     out_of_time: Arc<AtomicBool>,
+    cipher: Aes256CtrPoly1305Aes,
+}
+
+thread_local! {
+    /// A thread's zstd context, kept from blob to blob (rustic_core makes one per blob).
+    static DECODE: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl BlobReader {
@@ -117,51 +167,152 @@ impl BlobReader {
         io::Error::other(message)
     }
 
-    /// The blob `id`, read and checked: its pack found in the index, decrypted (MAC) and
-    /// hashed against its id.
-    fn blob(&self, id: DataId) -> Result<Bytes, Halt> {
-        let repo = &self.opened.repo;
-        let entry = repo.get_index_entry(&id).map_err(|_| {
+    /// The blob `id` where the index puts it.
+    fn locate(&self, id: DataId) -> Result<Located, Halt> {
+        let entry = self.opened.repo.get_index_entry(&id).map_err(|_| {
             Halt::Storage(format!(
                 "blob {} of the file is in no index of the repository (an index file is \
                  missing or damaged)",
                 id.to_hex().as_str()
             ))
         })?;
-        let pack = entry.pack.to_hex().to_string();
-        // Read past rustic_core's blob cache (32 MB of blobs kept alive for trees read
-        // again): a file's data blob is read once, and the cache only held memory.
-        let data = repo
-            .cat_blob(BlobType::Data, id.to_hex().as_str())
-            .map_err(|_| match self.opened.backend.take_failure() {
-                Some(failure) if failure.not_found => Halt::Storage(format!(
-                    "pack {pack} holding blob {} is missing: {}",
-                    short(&id),
-                    failure.message
-                )),
-                Some(failure) => Halt::Storage(format!(
-                    "pack {pack} holding blob {} cannot be read: {}",
-                    short(&id),
-                    failure.message
-                )),
-                None => Halt::Corrupt(format!(
-                    "blob {} at offset {} ({} bytes) in pack {pack} fails its authentication \
-                     code or does not decompress: the pack is damaged",
-                    short(&id),
-                    entry.location.offset,
-                    entry.location.length,
-                )),
+        Ok(Located {
+            id,
+            pack: entry.pack,
+            offset: entry.location.offset,
+            length: entry.location.length,
+            uncompressed: entry.location.uncompressed_length,
+        })
+    }
+
+    /// Reads the next run of the file's blobs that lie one after the other in one pack
+    /// (up to `MAX_READ` bytes) with one ranged read.
+    fn read_run(&mut self) -> Result<(), Halt> {
+        let first = self.locate(self.file.blobs[self.next])?;
+        self.next += 1;
+        let (pack, offset) = (first.pack, first.offset);
+        let mut end = u64::from(offset) + u64::from(first.length);
+        self.run.push_back(first);
+        while let Some(&id) = self.file.blobs.get(self.next) {
+            let blob = self.locate(id)?;
+            let length = u64::from(blob.length);
+            if blob.pack != pack
+                || u64::from(blob.offset) != end
+                || end + length - u64::from(offset) > MAX_READ
+            {
+                break;
+            }
+            end += length;
+            self.next += 1;
+            self.run.push_back(blob);
+        }
+        let length = u32::try_from(end - u64::from(offset)).map_err(|_| {
+            Halt::Corrupt(format!(
+                "the index puts blobs of pack {} past 4 GiB",
+                pack.to_hex().as_str()
+            ))
+        })?;
+        let backend = &self.opened.backend;
+        let read = backend
+            .read_partial(FileType::Pack, &pack, false, offset, length)
+            .map_err(|_| {
+                let first = &self.run[0];
+                let pack = pack.to_hex().to_string();
+                match backend.take_failure() {
+                    Some(failure) if failure.not_found => Halt::Storage(format!(
+                        "pack {pack} holding blob {} is missing: {}",
+                        short(&first.id),
+                        failure.message
+                    )),
+                    Some(failure) => Halt::Storage(format!(
+                        "pack {pack} holding blob {} cannot be read: {}",
+                        short(&first.id),
+                        failure.message
+                    )),
+                    None => Halt::Storage(format!(
+                        "pack {pack} holding blob {} cannot be read",
+                        short(&first.id)
+                    )),
+                }
             })?;
+        // Decrypted in place: the read's own buffer when nothing else holds it.
+        self.run_bytes = read
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        self.run_offset = offset;
+        Ok(())
+    }
+
+    /// The next blob of the run read: decrypted (MAC), decompressed to its indexed length
+    /// and hashed against its id.
+    fn decode(&mut self) -> Result<Bytes, Halt> {
+        let Some(blob) = self.run.pop_front() else {
+            return Err(Halt::Storage("no blob of the file was read".into()));
+        };
+        let pack = blob.pack.to_hex().to_string();
+        let damaged = || {
+            Halt::Corrupt(format!(
+                "blob {} at offset {} ({} bytes) in pack {pack} fails its authentication \
+                 code or does not decompress: the pack is damaged",
+                short(&blob.id),
+                blob.offset,
+                blob.length,
+            ))
+        };
+        let at = (blob.offset - self.run_offset) as usize;
+        let sealed = self
+            .run_bytes
+            .get_mut(at..at + blob.length as usize)
+            .filter(|s| s.len() >= 32)
+            .ok_or_else(damaged)?;
+        // IV, ciphertext, MAC: decrypted where it was read.
+        let (nonce, rest) = sealed.split_at_mut(16);
+        let (plain, tag) = rest.split_at_mut(rest.len() - 16);
+        self.cipher
+            .decrypt_in_place_detached(
+                Nonce::<Aes256CtrPoly1305Aes>::from_slice(nonce),
+                b"",
+                plain,
+                Tag::<Aes256CtrPoly1305Aes>::from_slice(tag),
+            )
+            .map_err(|_| damaged())?;
+        let data = match blob.uncompressed {
+            None => plain.to_vec(),
+            Some(length) if length.get() > MAX_BLOB => return Err(damaged()),
+            Some(length) => DECODE.with_borrow_mut(|zstd| {
+                let zstd = match zstd {
+                    Some(zstd) => zstd,
+                    None => zstd.insert(zstd::bulk::Decompressor::new().map_err(|_| damaged())?),
+                };
+                let mut out = Vec::with_capacity(length.get() as usize);
+                match zstd.decompress_to_buffer(&*plain, &mut out) {
+                    Ok(n) if n == length.get() as usize => Ok(out),
+                    _ => Err(damaged()),
+                }
+            })?,
+        };
+        if self.run.is_empty() {
+            self.run_bytes = BytesMut::new();
+        }
         let actual = hex::encode(Sha256::digest(&data));
-        if actual != id.to_hex().as_str() {
+        if actual != blob.id.to_hex().as_str() {
             return Err(Halt::Corrupt(format!(
                 "blob {} in pack {pack} hashes to {}: its content is not what its id says",
-                short(&id),
+                short(&blob.id),
                 &actual[..16]
             )));
         }
-        Ok(data)
+        Ok(Bytes::from(data))
     }
+}
+
+/// The repository's blob cipher from its master key (rustic_core's `Key::from_keys`).
+fn cipher(key: &rustic_core::repofile::MasterKey) -> Aes256CtrPoly1305Aes {
+    let mut bytes = aes256ctr_poly1305aes::Key::default();
+    bytes[..32].copy_from_slice(&key.encrypt);
+    bytes[32..48].copy_from_slice(&key.mac.k);
+    bytes[48..64].copy_from_slice(&key.mac.r);
+    Aes256CtrPoly1305Aes::new(&bytes)
 }
 
 fn short(id: &DataId) -> String {
@@ -171,25 +322,27 @@ fn short(id: &DataId) -> String {
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            let Some(&id) = self.file.blobs.get(self.next) else {
-                if self.read != self.file.size {
-                    return Err(self.halt(Halt::Corrupt(format!(
-                        "the file's blobs hold {} bytes, its node says {}",
+            if self.run.is_empty() {
+                if self.next == self.file.blobs.len() {
+                    if self.read != self.file.size {
+                        return Err(self.halt(Halt::Corrupt(format!(
+                            "the file's blobs hold {} bytes, its node says {}",
+                            self.read, self.file.size
+                        ))));
+                    }
+                    return Ok(0);
+                }
+                if self.deadline.is_some_and(|at| Instant::now() >= at) {
+                    self.out_of_time.store(true, Ordering::Relaxed);
+                    return Err(self.halt(Halt::Storage(format!(
+                        "given up at the policy's time (storage.policy_timeout) with {} of \
+                         the file's {} bytes restored: the rest of the policy was not restored",
                         self.read, self.file.size
                     ))));
                 }
-                return Ok(0);
-            };
-            if self.deadline.is_some_and(|at| Instant::now() >= at) {
-                self.out_of_time.store(true, Ordering::Relaxed);
-                return Err(self.halt(Halt::Storage(format!(
-                    "given up at the policy's time (storage.policy_timeout) with {} of the \
-                     file's {} bytes restored: the rest of the policy was not restored",
-                    self.read, self.file.size
-                ))));
+                self.read_run().map_err(|halt| self.halt(halt))?;
             }
-            self.next += 1;
-            self.current = self.blob(id).map_err(|halt| self.halt(halt))?;
+            self.current = self.decode().map_err(|halt| self.halt(halt))?;
         }
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current[..n]);

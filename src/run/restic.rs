@@ -1,7 +1,7 @@
 //! A restic policy's part of the run (`backups.format: restic`): its repository read into
 //! a plan (snapshots as sets, files as objects, the same planner as every listing) within
-//! the policy's time, and a sampled file restored on a blocking thread, since rustic_core
-//! blocks.
+//! the policy's time, and a sampled file restored on a restic worker thread, since
+//! rustic_core blocks.
 //!
 //! Must not: hold a runtime thread while rustic_core reads, or let a restic policy be
 //! planned differently from any other once its files are listed (the sample, the seed, the
@@ -180,8 +180,8 @@ fn plan(
     plan
 }
 
-/// Restores one sampled file on a blocking thread, its bytes shown to `progress` as they
-/// are written.
+/// Restores one sampled file on a restic worker thread (`restic::workers`), its bytes shown
+/// to `progress` as they are written.
 pub(super) async fn restore(
     source: &Source,
     object: &PlannedObject,
@@ -194,7 +194,7 @@ pub(super) async fn restore(
         object.path_in_set.clone(),
         spec.clone(),
     );
-    let task = tokio::task::spawn_blocking(move || {
+    let task = crate::restic::workers::spawn(move || {
         let advance = |n: u64| {
             if let Some(p) = &progress {
                 p.advance(n);
