@@ -62,6 +62,12 @@ impl Folder {
         Ok(rustix::fs::fstat(&*self.fd)?)
     }
 
+    /// Bytes an unprivileged writer can still put on the folder's file system.
+    pub fn available(&self) -> io::Result<u64> {
+        let st = rustix::fs::fstatvfs(&*self.fd)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
     /// Creates the folder `name` (mode 0700), which must not exist yet, and opens it.
     pub fn create_dir(&self, name: &OsStr) -> io::Result<Folder> {
         let at = self.path.join(name);

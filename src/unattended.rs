@@ -179,6 +179,54 @@ impl RunFolder {
             self.folder.empty()
         }
     }
+
+    /// Removes the folder on a thread of its own, so the run's evidence is kept meanwhile
+    /// (removing 10,000 restored files takes a core for a third of a second); a failure is
+    /// logged. Removed here and now when no thread can be started.
+    pub fn remove_in_background(self) -> Removal {
+        let folder = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("scratch-removal".into())
+            .spawn(move || folder.remove_logged());
+        match spawned {
+            Ok(handle) => Removal(Some(handle)),
+            Err(_) => {
+                self.remove_logged();
+                Removal(None)
+            }
+        }
+    }
+
+    fn remove_logged(&self) {
+        if let Err(e) = self.remove() {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not remove the run's scratch folder");
+        }
+    }
+}
+
+/// A run folder being removed (`RunFolder::remove_in_background`): waited for when dropped,
+/// so the process never ends with the removal half done.
+#[must_use = "dropping it waits for the removal"]
+#[derive(Debug)]
+pub struct Removal(Option<std::thread::JoinHandle<()>>);
+
+impl Removal {
+    /// Waits until the folder is removed (or its removal failed and was logged).
+    pub fn wait(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(handle) = self.0.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        self.join();
+    }
 }
 
 /// `` `name`: `` of the file in `dir` an error is about; nothing when it is about `dir`.

@@ -27,7 +27,7 @@ pub(crate) fn restore_reader(
     let slot = HaltSlot::default();
     let mut source = open(slot.clone());
     let (result, created) = std::thread::scope(|scope| {
-        let mut sink = Sink::new(scope, spec.limits.direct_io);
+        let mut sink = Sink::here(scope, spec.limits.direct_io);
         let result = create_dirs(&spec.set_dir, split(&rel).0)
             .and_then(|dir| {
                 write_file(

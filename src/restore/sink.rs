@@ -95,6 +95,8 @@ pub(crate) struct Sink<'scope, 'env> {
     direct: bool,
     /// Jobs for the writer thread, once started.
     jobs: Option<SyncSender<Job>>,
+    /// Writes made on the caller's thread instead (`Sink::here`), once the first is made.
+    here: Option<Option<Writer>>,
     /// The writer's end of the pool, until the writer takes it.
     pool_tx: Option<SyncSender<Buf>>,
     pool: Receiver<Buf>,
@@ -120,6 +122,7 @@ impl<'scope, 'env> Sink<'scope, 'env> {
             scope,
             direct,
             jobs: None,
+            here: None,
             pool_tx: Some(pool_tx),
             pool,
             made: 0,
@@ -128,6 +131,16 @@ impl<'scope, 'env> Sink<'scope, 'env> {
             offset: None,
             direct_bytes: Arc::new(AtomicU64::new(0)),
             created: Vec::new(),
+        }
+    }
+
+    /// A sink that writes on the caller's thread: for restores already run several at once
+    /// on threads of their own (restic files), where a writer thread per file would cost
+    /// more than it overlaps.
+    pub(crate) fn here(scope: &'scope std::thread::Scope<'scope, 'env>, direct: bool) -> Self {
+        Sink {
+            here: Some(None),
+            ..Sink::new(scope, direct)
         }
     }
 
@@ -174,8 +187,32 @@ impl<'scope, 'env> Sink<'scope, 'env> {
     }
 
     fn send(&mut self, job: Job) -> Result<(), Halt> {
+        if self.here.is_some() {
+            if matches!(self.here, Some(None)) {
+                self.here = Some(Some(self.new_writer()?));
+            }
+            if let Some(Some(writer)) = &mut self.here {
+                writer.handle(job);
+            }
+            return self.check();
+        }
         let jobs = self.writer()?;
         jobs.send(job).map_err(|_| self.gone())
+    }
+
+    /// The writer, given the pool's sending end (once only).
+    fn new_writer(&mut self) -> Result<Writer, Halt> {
+        let Some(pool) = self.pool_tx.take() else {
+            return Err(self.gone());
+        };
+        Ok(Writer {
+            pool,
+            failed: self.failed.clone(),
+            direct: self.direct,
+            direct_bytes: self.direct_bytes.clone(),
+            current: None,
+            broken: false,
+        })
     }
 
     /// The writer thread's job queue, starting the thread the first time.
@@ -183,17 +220,8 @@ impl<'scope, 'env> Sink<'scope, 'env> {
         if let Some(jobs) = &self.jobs {
             return Ok(jobs.clone());
         }
-        let Some(pool) = self.pool_tx.take() else {
-            return Err(self.gone());
-        };
+        let writer = self.new_writer()?;
         let (jobs, job_rx) = sync_channel(POOL);
-        let writer = Writer {
-            pool,
-            failed: self.failed.clone(),
-            direct: self.direct,
-            direct_bytes: self.direct_bytes.clone(),
-            current: None,
-        };
         std::thread::Builder::new()
             .name("restore-writer".into())
             .spawn_scoped(self.scope, move || writer.run(job_rx))
@@ -205,6 +233,9 @@ impl<'scope, 'env> Sink<'scope, 'env> {
     /// Waits until everything handed over is written (as far as a buffered write goes),
     /// and returns the first error.
     pub(crate) fn sync(&mut self) -> Result<(), Halt> {
+        if let Some(Some(writer)) = &mut self.here {
+            writer.current = None;
+        }
         if let Some(jobs) = &self.jobs {
             let (tx, rx) = sync_channel(1);
             jobs.send(Job::Sync(tx)).map_err(|_| self.gone())?;
@@ -260,6 +291,8 @@ struct Writer {
     direct: bool,
     direct_bytes: Arc<AtomicU64>,
     current: Option<Output>,
+    /// A write failed: the object has failed, and the rest is not written.
+    broken: bool,
 }
 
 /// The file being written, and its direct-I/O descriptor (`None` when direct I/O is off,
@@ -272,36 +305,38 @@ struct Output {
 
 impl Writer {
     fn run(mut self, jobs: Receiver<Job>) {
-        // After a failed write the object has failed: the rest is not written.
-        let mut broken = false;
         while let Ok(job) = jobs.recv() {
-            match job {
-                Job::Open(file, path) => {
-                    let direct = if self.direct {
-                        open_direct(&file)
-                    } else {
-                        None
-                    };
-                    self.current = Some(Output { file, path, direct });
-                }
-                Job::Data { buf, len, offset } => {
-                    if let Some(out) = self.current.as_mut()
-                        && !broken
-                        && let Err(e) = out.write(buf.get(len), offset, &self.direct_bytes)
-                    {
-                        broken = true;
-                        if let Ok(mut failed) = self.failed.lock() {
-                            failed.get_or_insert(write_halt(&out.path, &e));
-                        }
+            self.handle(job);
+        }
+    }
+
+    fn handle(&mut self, job: Job) {
+        match job {
+            Job::Open(file, path) => {
+                let direct = if self.direct {
+                    open_direct(&file)
+                } else {
+                    None
+                };
+                self.current = Some(Output { file, path, direct });
+            }
+            Job::Data { buf, len, offset } => {
+                if let Some(out) = self.current.as_mut()
+                    && !self.broken
+                    && let Err(e) = out.write(buf.get(len), offset, &self.direct_bytes)
+                {
+                    self.broken = true;
+                    if let Ok(mut failed) = self.failed.lock() {
+                        failed.get_or_insert(write_halt(&out.path, &e));
                     }
-                    // The pool holds every buffer there is: never full.
-                    let _ = self.pool.send(buf);
                 }
-                Job::Sync(done) => {
-                    // Closes the last file and its direct descriptor.
-                    self.current = None;
-                    let _ = done.send(());
-                }
+                // The pool holds every buffer there is: never full.
+                let _ = self.pool.send(buf);
+            }
+            Job::Sync(done) => {
+                // Closes the last file and its direct descriptor.
+                self.current = None;
+                let _ = done.send(());
             }
         }
     }

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use super::{JobOutcome, Planned, timeout};
+use crate::unattended::RunFolder;
+use crate::verify::{self, ChecksumFiles};
 use crate::finding::Finding;
 use crate::judge::{self, Status, Timing};
 use crate::plan::coverage::{self, Coverage};
@@ -126,4 +128,36 @@ fn after_run(plan: &PolicyPlan, objects: &[ObjectResult], now: jiff::Timestamp) 
         .map(|o| (o.key.as_str(), o.size, o.last_verified, o.overdue))
         .collect();
     coverage::after_run(plan.coverage.clone(), &plan.oldest, &verified, now)
+}
+
+/// Validates, checks manifest coverage and judges each policy from its objects' outcomes.
+pub(super) async fn finish_policies(
+    planned: Vec<Planned<'_>>,
+    outcomes: &[JobOutcome],
+    run: &RunFolder,
+    checksum_files: &ChecksumFiles,
+    whole_set: bool,
+    now: jiff::Timestamp,
+) -> Vec<PolicyResult> {
+    let mut policies = Vec::with_capacity(planned.len());
+    for (p, planned_policy) in planned.into_iter().enumerate() {
+        let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
+        let mut validation = super::validate_sets(&planned_policy, &mine, run).await;
+        if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
+            for set in &plan.sets {
+                validation.extend(
+                    verify::manifest_coverage(&planned_policy.policy.name, op, set, checksum_files)
+                        .await,
+                );
+            }
+        }
+        policies.push(judge_policy(
+            planned_policy,
+            &mine,
+            validation,
+            whole_set,
+            now,
+        ));
+    }
+    policies
 }

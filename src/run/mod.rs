@@ -18,13 +18,14 @@ use crate::finding::{Finding, FindingKind};
 use crate::judge::{self, Status, Timing};
 use crate::plan::{PlanContext, PlannedObject, PolicyPlan};
 use crate::restore::{self, RestoreSpec};
-use crate::results::{Digest, ObjectResult, PolicyResult, RunResult, SCHEMA_VERSION};
+use crate::results::{Digest, ObjectResult, RunResult, SCHEMA_VERSION};
 use crate::storage;
-use crate::unattended::RunFolder;
+use crate::unattended::{Removal, RunFolder};
 use crate::verify::{self, ChecksumFiles};
 
 mod expectation;
 mod judging;
+mod keep;
 mod ledger;
 mod listing;
 #[cfg(feature = "restic")]
@@ -223,7 +224,8 @@ struct Job<'p> {
     required: bool,
     in_archive: Option<String>,
     /// Remove the object's restored files as soon as it is verified: nothing reads them
-    /// again (no `validate` commands, no `--keep`), so scratch holds only what is in flight.
+    /// again (no `validate` commands, no `--keep`), so scratch holds only what is in flight;
+    /// a drill's set that fits in scratch stays until the run ends (`keep`).
     discard: bool,
     /// The run's folder as created, held open: the set's folder is made through it.
     run_folder: RunFolder,
@@ -246,13 +248,14 @@ struct JobOutcome {
     late: bool,
 }
 
-/// Restores, verifies, validates and judges every planned policy.
+/// Restores, verifies, validates and judges every planned policy. Returns the result and the
+/// removal of the run's scratch folder, under way (none with `--keep`).
 pub async fn execute(
     config: &Config,
     planned: Vec<Planned<'_>>,
     start: &RunStart,
     options: &RunOptions,
-) -> Result<RunResult, RunError> {
+) -> Result<(RunResult, Option<Removal>), RunError> {
     let dir = run_dir(config, start);
     let scratch_error = |error| RunError::Scratch {
         path: dir.clone(),
@@ -274,7 +277,9 @@ pub async fn execute(
         stall_timeout: config.settings.storage.stall_timeout,
     };
 
-    let jobs = jobs(&planned, &run_folder, options);
+    let whole_set = start.choice != crate::plan::Choice::Sample;
+    let kept = keep::decide(&planned, whole_set, &run_folder.folder);
+    let jobs = jobs(&planned, &run_folder, options, &kept);
     tracing::info!(objects = jobs.len(), run = %start.run_id, "restoring");
     if let Some(observer) = &options.observer {
         let bytes = jobs.iter().map(|j| j.object.size).sum();
@@ -288,8 +293,7 @@ pub async fn execute(
         .collect()
         .await;
 
-    let whole_set = start.choice != crate::plan::Choice::Sample;
-    let policies = finish_policies(
+    let policies = judging::finish_policies(
         planned,
         &outcomes,
         &run_folder,
@@ -301,17 +305,13 @@ pub async fn execute(
     // The run ends as it should from here: a folder left behind (kept, or not removable) is
     // no dead run.
     crate::unattended::release_run_dir(&claim);
-    if !options.keep
-        && let Err(e) = run_folder.remove()
-    {
-        tracing::warn!(path = %dir.display(), error = %e, "could not remove the run's scratch folder");
-    }
+    let removal = (!options.keep).then(|| run_folder.remove_in_background());
     let status = if policies.iter().all(|p| p.status == Status::Pass) {
         Status::Pass
     } else {
         Status::Fail
     };
-    Ok(RunResult {
+    let result = RunResult {
         schema_version: SCHEMA_VERSION,
         run_id: start.run_id.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -326,11 +326,17 @@ pub async fn execute(
         policies,
         history_head: None,
         host_findings: Vec::new(),
-    })
+    };
+    Ok((result, removal))
 }
 
 /// One job per planned object, across every policy that could be planned.
-fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -> Vec<Job<'p>> {
+fn jobs<'p>(
+    planned: &'p [Planned<'_>],
+    run: &RunFolder,
+    options: &RunOptions,
+    kept: &[keep::Keep],
+) -> Vec<Job<'p>> {
     let mut jobs = Vec::new();
     for (p, planned_policy) in planned.iter().enumerate() {
         let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
@@ -352,7 +358,9 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
                     set_dir: set_dir.clone(),
                     required: planned_policy.policy.checksums.required,
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
-                    discard: !options.keep && planned_policy.policy.validate.is_empty(),
+                    discard: !options.keep
+                        && planned_policy.policy.validate.is_empty()
+                        && !matches!(kept[p], keep::Keep::ToTheEnd { .. }),
                     run_folder: run.clone(),
                     deadline: deadline.clone(),
                     policy_time,
@@ -361,38 +369,6 @@ fn jobs<'p>(planned: &'p [Planned<'_>], run: &RunFolder, options: &RunOptions) -
         }
     }
     jobs
-}
-
-/// Validates, checks manifest coverage and judges each policy from its objects' outcomes.
-async fn finish_policies(
-    planned: Vec<Planned<'_>>,
-    outcomes: &[JobOutcome],
-    run: &RunFolder,
-    checksum_files: &ChecksumFiles,
-    whole_set: bool,
-    now: jiff::Timestamp,
-) -> Vec<PolicyResult> {
-    let mut policies = Vec::with_capacity(planned.len());
-    for (p, planned_policy) in planned.into_iter().enumerate() {
-        let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
-        let mut validation = validate_sets(&planned_policy, &mine, run).await;
-        if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
-            for set in &plan.sets {
-                validation.extend(
-                    verify::manifest_coverage(&planned_policy.policy.name, op, set, checksum_files)
-                        .await,
-                );
-            }
-        }
-        policies.push(judging::judge_policy(
-            planned_policy,
-            &mine,
-            validation,
-            whole_set,
-            now,
-        ));
-    }
-    policies
 }
 
 async fn run_job(

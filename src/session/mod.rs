@@ -333,7 +333,8 @@ impl<'c> Session<'c> {
         if let Some(observer) = &options.observer {
             observer.finished();
         }
-        let mut result = match outcome {
+        // The scratch folder goes while the evidence is kept (waited for at the end).
+        let (mut result, removal) = match outcome {
             Ok(result) => result?,
             Err(stop) => {
                 let code = self.stopped(runtime, start, &options, stop, events);
@@ -377,6 +378,9 @@ impl<'c> Session<'c> {
             Some(StopSignal::Terminate) => ExitCode::Terminated,
             None => exit_code(&result, !not_kept.is_empty(), &mail),
         };
+        if let Some(removal) = removal {
+            removal.wait();
+        }
         Ok(Outcome {
             code,
             result: Some(result),
