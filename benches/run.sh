@@ -9,6 +9,7 @@
 #                                            the restic case at the issue's full size (default
 #                                            10,000 files and 1 GiB, what a 2-core VM with 25 GB
 #                                            free takes in minutes; SCALE divides both)
+#   BENCH_SCRATCH=/mnt/x benches/run.sh      restore into another file system (one with a journal)
 #   BASELINE=PATH benches/run.sh             also run another build of restore-drill (say, the
 #                                            commit before a refactor) side by side in the
 #                                            one-object and 8-object cases, and print the ratio
@@ -34,6 +35,12 @@ base_ratio() {
 mib=$((1024 * 1024))
 size=$((1024 * mib / scale))
 work=$PWD/target/bench
+# Where every case restores to (restore-drill's scratch_dir, the peers' output). BENCH_SCRATCH
+# puts it on another file system: this VM's root ext4 has no journal, and there ext4 makes
+# each file created scan past the inodes freed in the last minute, so a case that follows
+# the removal of 10,000 files pays for that removal (see docs/performance.md, restic).
+scratch=${BENCH_SCRATCH:-$work/scratch}
+mkdir -p "$scratch"
 bin=$PWD/target/profiling/restore-drill
 mkdir -p "$work"
 cargo build --profile profiling --benches -q
@@ -88,7 +95,7 @@ measure() {
   # writes can stay slow for every command for a while (seen as a 2x slower zstd -d -o).
   for pair in "$@"; do
     bash -c "${pair#*=}" >/dev/null 2>&1 || true
-    rm -rf "${work:?}/scratch/"*
+    rm -rf "${scratch:?}/"*
   done
   for round in $(seq 1 "$runs"); do
     for pair in "$@"; do
@@ -98,7 +105,7 @@ measure() {
       before=$(server_cpu)
       /usr/bin/time -f "%e %M %U %S" -o "$work/time.out" bash -c "$cmd" >/dev/null 2>&1 || true
       after=$(server_cpu)
-      rm -rf "${work:?}/scratch/"*
+      rm -rf "${scratch:?}/"*
       read -r e m u sy < <(tail -1 "$work/time.out")
       times[$name]+="$e "
       rss[$name]+="$m "
@@ -131,14 +138,14 @@ targets:
   rpo: 3650d
   rto: 24h
 YAML
-  printf 'scratch_dir: %s\nstate_dir: %s\n' "$work/scratch" "$work/state-$(basename "$1")" >"$1/restore-drill.yaml"
+  printf 'scratch_dir: %s\nstate_dir: %s\n' "$scratch" "$work/state-$(basename "$1")" >"$1/restore-drill.yaml"
 }
 
 # The same configuration with scratch_direct_io on, in DIR-direct.
 direct_copy() { # direct_copy DIR
   rm -rf "$1-direct" "$work/state-$(basename "$1")-direct"
   cp -r "$1" "$1-direct"
-  printf 'scratch_dir: %s\nstate_dir: %s\nscratch_direct_io: true\n' "$work/scratch" "$work/state-$(basename "$1")-direct" >"$1-direct/restore-drill.yaml"
+  printf 'scratch_dir: %s\nstate_dir: %s\nscratch_direct_io: true\n' "$scratch" "$work/state-$(basename "$1")-direct" >"$1-direct/restore-drill.yaml"
 }
 
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / max(float(sys.argv[2]), 1e-9):.2f}')" "$1" "$2"; }
@@ -154,7 +161,7 @@ echo
 # --- one object ---------------------------------------------------------------------------
 if want one; then
 one=$work/one/x/2026-11-26
-mkdir -p "$one" "$work/scratch"
+mkdir -p "$one" "$scratch"
 make_data "$size" "$work/one.raw" 1
 [ "$one/data.zst" -nt "$work/one.raw" ] || zstd -q -f "$work/one.raw" -o "$one/data.zst"
 (cd "$one" && sha256sum data.zst >SHA256SUMS)
@@ -166,10 +173,10 @@ base_case "$work/c-one"
 measure "ours=$bin run --progress never --config-dir $work/c-one" \
   "${base[@]}" \
   "direct=$bin run --progress never --config-dir $work/c-one-direct" \
-  "zo=zstd -q -d -f $one/data.zst -o $work/scratch/out" \
+  "zo=zstd -q -d -f $one/data.zst -o $scratch/out" \
   "zn=zstd -q -dc $one/data.zst >/dev/null" \
-  "sh=zstd -q -dc $one/data.zst | tee $work/scratch/out | sha256sum"
-rm -f "$work/scratch/out"
+  "sh=zstd -q -dc $one/data.zst | tee $scratch/out | sha256sum"
+rm -f "$scratch/out"
 echo "## One $((size / mib)) MiB .zst object (restored bytes $((size / mib)) MiB)"
 head_row restored
 row "restore-drill run (restore + verify)" ours "$size"
@@ -218,7 +225,7 @@ targets:
   rpo: 3650d
   rto: 24h
 YAML
-printf 'scratch_dir: %s\nstate_dir: %s\n' "$work/scratch" "$work/state-c-s3" >"$work/c-s3/restore-drill.yaml"
+printf 'scratch_dir: %s\nstate_dir: %s\n' "$scratch" "$work/state-c-s3" >"$work/c-s3/restore-drill.yaml"
 rm -rf "$work/state-c-s3"
 export BENCH_S3_SECRET=bench
 # curl fetches through a presigned URL: the server checks a signature, as for the runner.
@@ -271,10 +278,10 @@ mkdir -p "$tdir"
 policy "$work/c-tar" "$work/tar" x/
 rm -rf "$work/state-c-tar"
 measure "ours=$bin run --progress never --config-dir $work/c-tar" \
-  "zo=zstd -q -d -f $tdir/files.tar.zst -o $work/scratch/out.tar" \
-  "tx=mkdir -p $work/scratch/x && zstd -q -dc $tdir/files.tar.zst | tar -x -C $work/scratch/x" \
-  "sh=rm -rf $work/scratch/x && mkdir -p $work/scratch/x && zstd -q -dc $tdir/files.tar.zst | tee >(sha256sum >/dev/null) | tar -x -C $work/scratch/x"
-rm -rf "$work/scratch/out.tar" "$work/scratch/x"
+  "zo=zstd -q -d -f $tdir/files.tar.zst -o $scratch/out.tar" \
+  "tx=mkdir -p $scratch/x && zstd -q -dc $tdir/files.tar.zst | tar -x -C $scratch/x" \
+  "sh=rm -rf $scratch/x && mkdir -p $scratch/x && zstd -q -dc $tdir/files.tar.zst | tee >(sha256sum >/dev/null) | tar -x -C $scratch/x"
+rm -rf "$scratch/out.tar" "$scratch/x"
 echo "## One $((size / mib)) MiB .tar.zst of 1,000 files"
 head_row restored
 row "restore-drill run (extract + verify)" ours "$size"
@@ -305,11 +312,11 @@ base_case "$work/c-many"
 measure "ours=$bin run --progress never --config-dir $work/c-many" \
   "${base[@]}" \
   "direct=$bin run --progress never --config-dir $work/c-many-direct" \
-  "sh=ls $many/part-*.zst | xargs -P 2 -I{} sh -c 'zstd -q -dc {} | tee $work/scratch/\$(basename {}).out | sha256sum'" \
-  "zo=for i in 1 2 3 4 5 6 7 8; do zstd -q -d -f $many/part-\$i.zst -o $work/scratch/p\$i.out; done" \
+  "sh=ls $many/part-*.zst | xargs -P 2 -I{} sh -c 'zstd -q -dc {} | tee $scratch/\$(basename {}).out | sha256sum'" \
+  "zo=for i in 1 2 3 4 5 6 7 8; do zstd -q -d -f $many/part-\$i.zst -o $scratch/p\$i.out; done" \
   "dg=openssl dgst -sha256 $many/part-*.zst" \
-  "pp=ls $many/part-*.zst | xargs -P 2 -I{} sh -c 'zstd -q -d -f {} -o $work/scratch/\$(basename {}).out && openssl dgst -sha256 {} >/dev/null'"
-rm -f "$work/scratch/"*.out
+  "pp=ls $many/part-*.zst | xargs -P 2 -I{} sh -c 'zstd -q -d -f {} -o $scratch/\$(basename {}).out && openssl dgst -sha256 {} >/dev/null'"
+rm -f "$scratch/"*.out
 # Both peers over all eight objects, one after another (a 256 MiB object alone takes
 # 0.1-0.2 s, where /usr/bin/time's 10 ms steps are several per cent of the limit).
 limit=$(python3 -c "import sys; n,tz,td=map(float,sys.argv[1:]); print(f'{2 / (tz / n + td / n):.0f}')" "$total" "${T[zo]}" "${T[dg]}")
@@ -527,7 +534,7 @@ targets:
   rpo: 3650d
   rto: 24h
 YAML
-  printf 'scratch_dir: %s\nstate_dir: %s\n' "$work/scratch" "$work/state-$(basename "$1")" >"$1/restore-drill.yaml"
+  printf 'scratch_dir: %s\nstate_dir: %s\n' "$scratch" "$work/state-$(basename "$1")" >"$1/restore-drill.yaml"
   rm -rf "$work/state-$(basename "$1")"
 }
 restic_policy "$work/c-restic"
@@ -538,13 +545,13 @@ for c in c-restic c-restic-one; do
   "$bin" "${args[@]}" --progress never --config-dir "$work/$c" --json "$work/$c.json" >"$work/check.log" 2>&1 || { echo "benches/run.sh: $c failed:" >&2; cat "$work/check.log" >&2; exit 1; }
 done
 drilled=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); p = r["policies"][0]; print(len(p["objects"]))' "$work/c-restic.json" 2>/dev/null || echo "?")
-rm -rf "${work:?}/scratch/"*
+rm -rf "${scratch:?}/"*
 measure "drill=$bin drill bench --operator bench --progress never --config-dir $work/c-restic" \
-  "rr=restic -q -r $rrepo restore $rsnap --target $work/scratch/r" \
-  "rv=restic -q -r $rrepo restore $rsnap --verify --target $work/scratch/r" \
+  "rr=restic -q -r $rrepo restore $rsnap --target $scratch/r" \
+  "rv=restic -q -r $rrepo restore $rsnap --verify --target $scratch/r" \
   "one=$bin run --progress never --config-dir $work/c-restic-one" \
-  "dump=restic -q -r $rrepo dump $rsnap /$big_path >$work/scratch/one.out" \
-  "dsh=restic -q -r $rrepo dump $rsnap /$big_path | tee $work/scratch/one.out | sha256sum"
+  "dump=restic -q -r $rrepo dump $rsnap /$big_path >$scratch/one.out" \
+  "dsh=restic -q -r $rrepo dump $rsnap /$big_path | tee $scratch/one.out | sha256sum"
 echo "## A restic repository: $rfiles files, $((rsize / mib)) MiB ($((rstored / mib)) MiB stored, restic $(restic version | cut -d' ' -f2))"
 echo "files restored by the drill: $drilled; the largest file: $((big_size / 1024)) KiB"
 head_row restored

@@ -13,6 +13,7 @@
 
 pub mod backend;
 mod manifest;
+mod packs;
 mod restore;
 mod subset;
 mod tree;
@@ -45,6 +46,7 @@ pub struct Opened {
     snapshots: HashMap<String, TreeId>,
     trees: tree::Trees,
     manifests: manifest::Manifests,
+    packs: packs::PackReads,
 }
 
 impl std::fmt::Debug for Opened {
@@ -164,6 +166,7 @@ pub fn list(
             snapshots: roots,
             trees: tree::Trees::default(),
             manifests: manifest::Manifests::default(),
+            packs: packs::PackReads::default(),
         }),
         entries,
         findings,

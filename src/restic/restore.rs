@@ -13,8 +13,7 @@ use std::time::Instant;
 
 use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
 use aes256ctr_poly1305aes::aead::{AeadInPlace, Nonce, Tag};
-use bytes::{Bytes, BytesMut};
-use rustic_core::{DataId, FileType, ReadBackend};
+use rustic_core::DataId;
 use sha2::{Digest, Sha256};
 
 use super::{FileBlobs, Opened};
@@ -58,14 +57,23 @@ pub fn restore_file(
     let out_of_time = Arc::new(AtomicBool::new(false));
     let written = restore_reader(
         |slot| {
+            // Made once at their full size and kept by the thread: grown a file at a time,
+            // they would leave the allocator's arenas riddled with holes.
+            let (run_bytes, out) = BUFFERS.with_borrow_mut(|kept| match std::mem::take(kept) {
+                (run, _) if run.capacity() == 0 => {
+                    (Vec::with_capacity(KEPT), Vec::with_capacity(KEPT))
+                }
+                kept => kept,
+            });
             Box::new(BlobReader {
                 opened: opened.clone(),
                 file: file.clone(),
                 next: 0,
                 run: Default::default(),
-                run_bytes: BytesMut::new(),
+                run_bytes,
+                out,
                 run_offset: 0,
-                current: Bytes::new(),
+                current: (Held::Out, 0, 0),
                 read: 0,
                 slot,
                 deadline: spec.deadline,
@@ -107,7 +115,7 @@ pub fn restore_file(
 
 /// The most bytes of a pack one read takes: a run of a file's blobs lying one after the
 /// other in a pack is read at once up to this (a blob larger than it alone).
-const MAX_READ: u64 = 8 << 20;
+const MAX_READ: u64 = super::packs::MAX_WINDOW as u64;
 
 /// The largest blob decompressed (restic's chunks are at most 8 MiB): an index saying more
 /// is damaged.
@@ -134,11 +142,13 @@ struct BlobReader {
     next: usize,
     /// The blobs of the last read of the pack not yet decoded, and the bytes read.
     run: std::collections::VecDeque<Located>,
-    run_bytes: BytesMut,
+    run_bytes: Vec<u8>,
+    /// The current blob decompressed.
+    out: Vec<u8>,
     /// Where `run_bytes` starts in its pack.
     run_offset: u32,
-    /// What is left of the current blob.
-    current: Bytes,
+    /// What is left of the current blob: in which buffer, from where to where.
+    current: (Held, usize, usize),
     /// Bytes handed out so far.
     read: u64,
     slot: HaltSlot,
@@ -212,40 +222,36 @@ impl BlobReader {
                 pack.to_hex().as_str()
             ))
         })?;
-        let backend = &self.opened.backend;
-        let read = backend
-            .read_partial(FileType::Pack, &pack, false, offset, length)
-            .map_err(|_| {
-                let first = &self.run[0];
+        let read = self
+            .opened
+            .packs
+            .read(&self.opened.backend, pack, offset, length)
+            .map_err(|unread| {
+                let first = short(&self.run[0].id);
                 let pack = pack.to_hex().to_string();
-                match backend.take_failure() {
-                    Some(failure) if failure.not_found => Halt::Storage(format!(
-                        "pack {pack} holding blob {} is missing: {}",
-                        short(&first.id),
-                        failure.message
+                match unread.message {
+                    Some(why) if unread.not_found => Halt::Storage(format!(
+                        "pack {pack} holding blob {first} is missing: {why}"
                     )),
-                    Some(failure) => Halt::Storage(format!(
-                        "pack {pack} holding blob {} cannot be read: {}",
-                        short(&first.id),
-                        failure.message
+                    Some(why) => Halt::Storage(format!(
+                        "pack {pack} holding blob {first} cannot be read: {why}"
                     )),
-                    None => Halt::Storage(format!(
-                        "pack {pack} holding blob {} cannot be read",
-                        short(&first.id)
-                    )),
+                    None => {
+                        Halt::Storage(format!("pack {pack} holding blob {first} cannot be read"))
+                    }
                 }
             })?;
-        // Decrypted in place: the read's own buffer when nothing else holds it.
-        self.run_bytes = read
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        // Decrypted in place, in a copy of this file's own (the window is shared).
+        self.run_bytes.clear();
+        self.run_bytes.reserve_exact(read.len());
+        self.run_bytes.extend_from_slice(&read);
         self.run_offset = offset;
         Ok(())
     }
 
     /// The next blob of the run read: decrypted (MAC), decompressed to its indexed length
-    /// and hashed against its id.
-    fn decode(&mut self) -> Result<Bytes, Halt> {
+    /// and hashed against its id; where its bytes are held.
+    fn decode(&mut self) -> Result<(Held, usize, usize), Halt> {
         let Some(blob) = self.run.pop_front() else {
             return Err(Halt::Storage("no blob of the file was read".into()));
         };
@@ -276,25 +282,29 @@ impl BlobReader {
                 Tag::<Aes256CtrPoly1305Aes>::from_slice(tag),
             )
             .map_err(|_| damaged())?;
-        let data = match blob.uncompressed {
-            None => plain.to_vec(),
+        let held = match blob.uncompressed {
+            None => (Held::Run, at + 16, at + blob.length as usize - 16),
             Some(length) if length.get() > MAX_BLOB => return Err(damaged()),
-            Some(length) => DECODE.with_borrow_mut(|zstd| {
-                let zstd = match zstd {
-                    Some(zstd) => zstd,
-                    None => zstd.insert(zstd::bulk::Decompressor::new().map_err(|_| damaged())?),
-                };
-                let mut out = Vec::with_capacity(length.get() as usize);
-                match zstd.decompress_to_buffer(&*plain, &mut out) {
-                    Ok(n) if n == length.get() as usize => Ok(out),
-                    _ => Err(damaged()),
-                }
-            })?,
+            Some(length) => {
+                let out = &mut self.out;
+                out.clear();
+                out.reserve_exact(length.get() as usize);
+                DECODE.with_borrow_mut(|zstd| {
+                    let zstd = match zstd {
+                        Some(zstd) => zstd,
+                        None => {
+                            zstd.insert(zstd::bulk::Decompressor::new().map_err(|_| damaged())?)
+                        }
+                    };
+                    match zstd.decompress_to_buffer(&*plain, out) {
+                        Ok(n) if n == length.get() as usize => Ok(()),
+                        _ => Err(damaged()),
+                    }
+                })?;
+                (Held::Out, 0, out.len())
+            }
         };
-        if self.run.is_empty() {
-            self.run_bytes = BytesMut::new();
-        }
-        let actual = hex::encode(Sha256::digest(&data));
+        let actual = hex::encode(Sha256::digest(self.held(held)));
         if actual != blob.id.to_hex().as_str() {
             return Err(Halt::Corrupt(format!(
                 "blob {} in pack {pack} hashes to {}: its content is not what its id says",
@@ -302,7 +312,44 @@ impl BlobReader {
                 &actual[..16]
             )));
         }
-        Ok(Bytes::from(data))
+        Ok(held)
+    }
+
+    fn held(&self, (held, from, to): (Held, usize, usize)) -> &[u8] {
+        match held {
+            Held::Run => &self.run_bytes[from..to],
+            Held::Out => &self.out[from..to],
+        }
+    }
+}
+
+/// Which of a reader's buffers holds the current blob: the run read (a blob stored
+/// uncompressed, decrypted in place) or the decompressed copy.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    Run,
+    Out,
+}
+
+thread_local! {
+    /// A worker thread's two buffers (the run read, the blob decompressed), kept from file
+    /// to file rather than allocated and faulted in for each.
+    static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// Buffers larger than this go back to the allocator after their file (a rare blob up to
+/// `MAX_BLOB`), not kept by the thread.
+const KEPT: usize = super::packs::MAX_WINDOW as usize;
+
+impl Drop for BlobReader {
+    fn drop(&mut self) {
+        let run = std::mem::take(&mut self.run_bytes);
+        let out = std::mem::take(&mut self.out);
+        if run.capacity() <= KEPT && out.capacity() <= KEPT {
+            BUFFERS.with_borrow_mut(|kept| *kept = (run, out));
+        }
     }
 }
 
@@ -321,7 +368,7 @@ fn short(id: &DataId) -> String {
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
+        while self.current.1 == self.current.2 {
             if self.run.is_empty() {
                 if self.next == self.file.blobs.len() {
                     if self.read != self.file.size {
@@ -344,9 +391,10 @@ impl Read for BlobReader {
             }
             self.current = self.decode().map_err(|halt| self.halt(halt))?;
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
+        let bytes = self.held(self.current);
+        let n = buf.len().min(bytes.len());
+        buf[..n].copy_from_slice(&bytes[..n]);
+        self.current.1 += n;
         self.read += n as u64;
         Ok(n)
     }

@@ -110,6 +110,12 @@ fn fill(source: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 /// parallel) is replaced, never written through: it is removed and the file created
 /// exclusively, retried if another writer got in between.
 fn create_fresh(dir: &Folder, name: &OsStr, path: &Path) -> Result<File, Halt> {
+    // Nothing there, the common case: created at once.
+    match dir.create_new(name) {
+        Ok(file) => return Ok(file),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(write_halt(path, &e)),
+    }
     for _ in 0..3 {
         match dir.stat_at(name) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {

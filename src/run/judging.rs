@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use super::{JobOutcome, Planned, timeout};
-use crate::unattended::RunFolder;
-use crate::verify::{self, ChecksumFiles};
 use crate::finding::Finding;
 use crate::judge::{self, Status, Timing};
 use crate::plan::coverage::{self, Coverage};
 use crate::plan::{PlannedObject, PolicyPlan};
 use crate::results::{ObjectResult, PolicyResult, SetResult};
+use crate::unattended::RunFolder;
+use crate::verify::{self, ChecksumFiles};
 
 pub(super) fn judge_policy(
     planned: Planned<'_>,

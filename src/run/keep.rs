@@ -35,10 +35,20 @@ pub(super) fn decide(planned: &[Planned<'_>], whole_set: bool, folder: &Folder) 
         match keep {
             Keep::AsVerified => {}
             Keep::ToTheEnd { bytes } => {
-                tracing::info!(policy, bytes, available, "restored files kept until the run ends");
+                tracing::info!(
+                    policy,
+                    bytes,
+                    available,
+                    "restored files kept until the run ends"
+                );
             }
             Keep::NoRoom { bytes } => {
-                tracing::info!(policy, bytes, available, "scratch has no room for the whole set: restored files removed as each is verified");
+                tracing::info!(
+                    policy,
+                    bytes,
+                    available,
+                    "scratch has no room for the whole set: restored files removed as each is verified"
+                );
             }
         }
     }
@@ -60,7 +70,11 @@ pub(super) enum Keep {
 /// stored (restic files, objects stored as they are). None: nothing restored, or a size
 /// only decompressing tells.
 pub(super) fn restored_bytes(plan: Option<&PolicyPlan>) -> Option<u64> {
-    let objects = || plan.into_iter().flat_map(|p| &p.sets).flat_map(|s| &s.objects);
+    let objects = || {
+        plan.into_iter()
+            .flat_map(|p| &p.sets)
+            .flat_map(|s| &s.objects)
+    };
     if objects().next().is_none() || objects().any(|o| o.format != Format::Raw) {
         return None;
     }

@@ -221,6 +221,8 @@ struct Job<'p> {
     restic: Option<ResticSource>,
     /// The set's folder, relative to the run's folder.
     set_dir: Result<PathBuf, restore::UnsafePath>,
+    /// The set's folder once made, shared by the set's objects (or why it could not be).
+    set_folder: Arc<OnceLock<Result<crate::folder::Folder, String>>>,
     required: bool,
     in_archive: Option<String>,
     /// Remove the object's restored files as soon as it is verified: nothing reads them
@@ -279,6 +281,12 @@ pub async fn execute(
 
     let whole_set = start.choice != crate::plan::Choice::Sample;
     let kept = keep::decide(&planned, whole_set, &run_folder.folder);
+    #[cfg(feature = "restic")]
+    for p in &planned {
+        if let (Some(source), Some(plan)) = (&p.restic, &p.plan) {
+            restic::plan_reads(source, plan).await;
+        }
+    }
     let jobs = jobs(&planned, &run_folder, options, &kept);
     tracing::info!(objects = jobs.len(), run = %start.run_id, "restoring");
     if let Some(observer) = &options.observer {
@@ -347,6 +355,7 @@ fn jobs<'p>(
         let policy_time = op.tuning().policy_time(planned_policy.policy.targets.rto);
         for (s, set) in plan.sets.iter().enumerate() {
             let set_dir = restore::output_path(&policy_dir, &set.name);
+            let set_folder = Arc::new(OnceLock::new());
             for object in &set.objects {
                 jobs.push(Job {
                     policy: p,
@@ -356,6 +365,7 @@ fn jobs<'p>(
                     object,
                     restic: planned_policy.restic.clone(),
                     set_dir: set_dir.clone(),
+                    set_folder: set_folder.clone(),
                     required: planned_policy.policy.checksums.required,
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
                     discard: !options.keep
@@ -508,7 +518,13 @@ fn set_folder(job: &Job<'_>) -> Result<crate::folder::Folder, Finding> {
             format!("refused: the set name makes an unsafe folder: {why}"),
         )
     })?;
-    job.run_folder.folder.dir(rel, true).map_err(|e| {
+    let made = job.set_folder.get_or_init(|| {
+        job.run_folder
+            .folder
+            .dir(rel, true)
+            .map_err(|e| e.to_string())
+    });
+    made.clone().map_err(|e| {
         Finding::new(
             FindingKind::ScratchError,
             key,

@@ -180,6 +180,23 @@ fn plan(
     plan
 }
 
+/// Before a restic policy's files are restored: their blobs located, so files whose blobs
+/// share a pack share its reads (`restic::packs`).
+pub(super) async fn plan_reads(source: &Source, plan: &PolicyPlan) {
+    let source = source.clone();
+    let keys: Vec<String> = plan
+        .sets
+        .iter()
+        .flat_map(|s| &s.objects)
+        .map(|o| o.key.clone())
+        .collect();
+    let located =
+        tokio::task::spawn_blocking(move || source.plan_reads(keys.iter().map(String::as_str)));
+    if let Err(e) = located.await {
+        tracing::warn!(error = %e, "restic files not located before their restore: each reads its own blobs");
+    }
+}
+
 /// Restores one sampled file on a restic worker thread (`restic::workers`), its bytes shown
 /// to `progress` as they are written.
 pub(super) async fn restore(
