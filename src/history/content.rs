@@ -87,15 +87,6 @@ const TABLES: [(&str, &str); 5] = [
     ),
 ];
 
-/// Run `seq`'s rows of `table` as stored, in canonical form.
-pub(super) fn stored(conn: &Connection, table: &str, seq: i64) -> rusqlite::Result<Vec<Value>> {
-    let (_, sql) = TABLES
-        .iter()
-        .find(|(name, _)| *name == table)
-        .expect("a table of the record");
-    rows(conn, sql, seq)
-}
-
 /// The record's tables in the order their keys come in the canonical content object (the
 /// order serde_json's `Map` keeps), each with its key (`runs` is under `run`).
 fn content_order() -> Vec<(&'static str, &'static str)> {
