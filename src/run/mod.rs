@@ -221,8 +221,6 @@ struct Job<'p> {
     restic: Option<ResticSource>,
     /// The set's folder, relative to the run's folder.
     set_dir: Result<PathBuf, restore::UnsafePath>,
-    /// The set's folder once made, shared by the set's objects (or why it could not be).
-    set_folder: Arc<OnceLock<Result<crate::folder::Folder, String>>>,
     required: bool,
     in_archive: Option<String>,
     /// Remove the object's restored files as soon as it is verified: nothing reads them
@@ -355,7 +353,6 @@ fn jobs<'p>(
         let policy_time = op.tuning().policy_time(planned_policy.policy.targets.rto);
         for (s, set) in plan.sets.iter().enumerate() {
             let set_dir = restore::output_path(&policy_dir, &set.name);
-            let set_folder = Arc::new(OnceLock::new());
             for object in &set.objects {
                 jobs.push(Job {
                     policy: p,
@@ -365,7 +362,6 @@ fn jobs<'p>(
                     object,
                     restic: planned_policy.restic.clone(),
                     set_dir: set_dir.clone(),
-                    set_folder: set_folder.clone(),
                     required: planned_policy.policy.checksums.required,
                     in_archive: planned_policy.policy.checksums.in_archive.clone(),
                     discard: !options.keep
@@ -518,13 +514,9 @@ fn set_folder(job: &Job<'_>) -> Result<crate::folder::Folder, Finding> {
             format!("refused: the set name makes an unsafe folder: {why}"),
         )
     })?;
-    let made = job.set_folder.get_or_init(|| {
-        job.run_folder
-            .folder
-            .dir(rel, true)
-            .map_err(|e| e.to_string())
-    });
-    made.clone().map_err(|e| {
+    // Opened again for each object, by handle from the run's folder: a set folder moved
+    // away and replaced by a link mid-run is refused, never written into where it went.
+    job.run_folder.folder.dir(rel, true).map_err(|e| {
         Finding::new(
             FindingKind::ScratchError,
             key,
