@@ -251,8 +251,18 @@ pub fn judge_rto(
 
 /// A drill's RTO: the whole set `set` was restored, so the measured time is judged (the
 /// projection, made for samples, is not needed).
-pub fn judge_drill_rto(targets: &Targets, set: &str, measured: Duration) -> Option<Finding> {
-    (measured > targets.rto).then(|| {
+/// A drill restored the whole set: its measured time is the full restore, judged against
+/// the RTO, and it replaces the projection from one stream's throughput (which, with the
+/// restores run side by side, says more than was measured). `restored`: any object of the
+/// set was restored (none: nothing was timed, and nothing is projected or met).
+pub fn judge_drill_rto(
+    rto: Rto,
+    targets: &Targets,
+    set: &str,
+    measured: Duration,
+    restored: bool,
+) -> (Rto, Option<Finding>) {
+    let finding = (measured > targets.rto).then(|| {
         Finding::new(
             FindingKind::RtoExceeded,
             None,
@@ -262,7 +272,14 @@ pub fn judge_drill_rto(targets: &Targets, set: &str, measured: Duration) -> Opti
                 format_duration(targets.rto)
             ),
         )
-    })
+    });
+    let projected = restored.then_some(measured.as_secs_f64());
+    let rto = Rto {
+        projected_seconds: projected,
+        met: finding.is_none() && projected.is_some(),
+        ..rto
+    };
+    (rto, finding)
 }
 
 /// Coverage against `sample.coverage`: objects retained longer than the target and not
@@ -409,16 +426,37 @@ mod tests {
         assert!(finding.is_none());
     }
 
-    /// A drill's finding says what was measured: the whole set's restore, not a sample.
+    /// A drill's finding says what was measured: the whole set's restore, not a sample;
+    /// and its projection and verdict are that measurement, not one stream's throughput.
     #[test]
     fn a_drill_over_its_rto_says_the_whole_set_took_that_long() {
         let t = targets(1, 60);
-        assert!(judge_drill_rto(&t, "2026-11-25", Duration::from_secs(60)).is_none());
-        let f = judge_drill_rto(&t, "2026-11-25", Duration::from_secs(90)).unwrap();
+        // One stream's throughput projects 190 s; four restores side by side took 40 s.
+        let sample = |projected| Rto {
+            projected_seconds: Some(projected),
+            met: false,
+            ..judge_rto(&t, &[], Duration::ZERO, 0, 0).0
+        };
+        let (rto, f) = judge_drill_rto(sample(190.0), &t, "s", Duration::from_secs(40), true);
+        assert!(f.is_none());
+        assert_eq!((rto.projected_seconds, rto.met), (Some(40.0), true));
+        let (rto, f) = judge_drill_rto(
+            sample(30.0),
+            &t,
+            "2026-11-25",
+            Duration::from_secs(90),
+            true,
+        );
+        let f = f.unwrap();
         assert_eq!(f.kind, FindingKind::RtoExceeded);
         assert_eq!(
             f.message,
             "restoring the whole set `2026-11-25` took 1m 30s, more than the RTO of 1m"
         );
+        assert_eq!((rto.projected_seconds, rto.met), (Some(90.0), false));
+        // Nothing restored: nothing projected, nothing met.
+        let (rto, f) = judge_drill_rto(sample(30.0), &t, "s", Duration::ZERO, false);
+        assert!(f.is_none());
+        assert_eq!((rto.projected_seconds, rto.met), (None, false));
     }
 }

@@ -41,7 +41,7 @@ pub(super) fn judge_policy(
         (Some(first), Some(last)) => last.duration_since(first),
         _ => Duration::ZERO,
     };
-    let (rto, mut rto_finding) = judge::judge_rto(
+    let (mut rto, mut rto_finding) = judge::judge_rto(
         &policy.targets,
         &timings,
         measured,
@@ -50,7 +50,13 @@ pub(super) fn judge_policy(
     );
     // A drill restored the whole set: its measured time is the answer, not a projection.
     if whole_set && let Some(set) = plan.as_ref().and_then(|p| p.sets.first()) {
-        rto_finding = judge::judge_drill_rto(&policy.targets, &set.name, measured);
+        (rto, rto_finding) = judge::judge_drill_rto(
+            rto,
+            &policy.targets,
+            &set.name,
+            measured,
+            !outcomes.is_empty(),
+        );
     }
     let mut objects = Vec::new();
     for outcome in outcomes {
