@@ -33,31 +33,14 @@ pub(super) fn judge_policy(
     findings.extend(time.and_then(|t| timeout::policy_timeout(outcomes, t)));
     let outcomes: Vec<&JobOutcome> = outcomes.iter().copied().filter(|o| !o.abandoned).collect();
     let outcomes = &outcomes[..];
-    let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
-    let measured = match (
-        outcomes.iter().map(|o| o.started).min(),
-        outcomes.iter().map(|o| o.ended).max(),
-    ) {
-        (Some(first), Some(last)) => last.duration_since(first),
-        _ => Duration::ZERO,
-    };
-    let (mut rto, mut rto_finding) = judge::judge_rto(
+    let (rto, rto_finding) = judge_rto(
         &policy.targets,
-        &timings,
-        measured,
-        newest.map_or(0, |s| s.total_bytes),
-        newest.map_or(0, |s| s.total_objects),
+        outcomes,
+        newest,
+        plan.as_ref()
+            .and_then(|p| p.sets.first())
+            .filter(|_| whole_set),
     );
-    // A drill restored the whole set: its measured time is the answer, not a projection.
-    if whole_set && let Some(set) = plan.as_ref().and_then(|p| p.sets.first()) {
-        (rto, rto_finding) = judge::judge_drill_rto(
-            rto,
-            &policy.targets,
-            &set.name,
-            measured,
-            !outcomes.is_empty(),
-        );
-    }
     let mut objects = Vec::new();
     for outcome in outcomes {
         findings.extend(outcome.findings.iter().cloned());
@@ -166,4 +149,35 @@ pub(super) async fn finish_policies(
         ));
     }
     policies
+}
+
+/// The RTO from the outcomes restored (none abandoned): the sample measured and projected to
+/// the `newest` set; for a drill of `drilled`, the whole set's measured restore instead.
+fn judge_rto(
+    targets: &crate::config::Targets,
+    outcomes: &[&JobOutcome],
+    newest: Option<&crate::plan::PlannedSet>,
+    drilled: Option<&crate::plan::PlannedSet>,
+) -> (judge::Rto, Option<Finding>) {
+    let timings: Vec<Timing> = outcomes.iter().filter_map(|o| o.timing).collect();
+    let measured = match (
+        outcomes.iter().map(|o| o.started).min(),
+        outcomes.iter().map(|o| o.ended).max(),
+    ) {
+        (Some(first), Some(last)) => last.duration_since(first),
+        _ => Duration::ZERO,
+    };
+    let (rto, finding) = judge::judge_rto(
+        targets,
+        &timings,
+        measured,
+        newest.map_or(0, |s| s.total_bytes),
+        newest.map_or(0, |s| s.total_objects),
+    );
+    match drilled {
+        Some(set) => {
+            judge::judge_drill_rto(rto, targets, &set.name, measured, !outcomes.is_empty())
+        }
+        None => (rto, finding),
+    }
 }
