@@ -113,10 +113,6 @@ pub fn restore_file(
     }
 }
 
-/// The most bytes of a pack one read takes: a run of a file's blobs lying one after the
-/// other in a pack is read at once up to this (a blob larger than it alone).
-const MAX_READ: u64 = super::packs::MAX_WINDOW as u64;
-
 /// The largest blob decompressed (restic's chunks are at most 8 MiB): an index saying more
 /// is damaged.
 const MAX_BLOB: u32 = 64 << 20;
@@ -196,7 +192,7 @@ impl BlobReader {
     }
 
     /// Reads the next run of the file's blobs that lie one after the other in one pack
-    /// (up to `MAX_READ` bytes) with one ranged read.
+    /// (up to `packs::MAX_WINDOW` bytes) with one ranged read.
     fn read_run(&mut self) -> Result<(), Halt> {
         let first = self.locate(self.file.blobs[self.next])?;
         self.next += 1;
@@ -208,7 +204,7 @@ impl BlobReader {
             let length = u64::from(blob.length);
             if blob.pack != pack
                 || u64::from(blob.offset) != end
-                || end + length - u64::from(offset) > MAX_READ
+                || end + length - u64::from(offset) > u64::from(super::packs::MAX_WINDOW)
             {
                 break;
             }

@@ -95,8 +95,10 @@ pub(crate) struct Sink<'scope, 'env> {
     direct: bool,
     /// Jobs for the writer thread, once started.
     jobs: Option<SyncSender<Job>>,
-    /// Writes made on the caller's thread instead (`Sink::here`), once the first is made.
-    here: Option<Option<Writer>>,
+    /// Writes made on the caller's thread instead of a writer thread (`Sink::here`).
+    here: bool,
+    /// The caller's own writer, once the first write is handed over (`here` only).
+    local: Option<Writer>,
     /// The writer's end of the pool, until the writer takes it.
     pool_tx: Option<SyncSender<Buf>>,
     pool: Receiver<Buf>,
@@ -122,7 +124,8 @@ impl<'scope, 'env> Sink<'scope, 'env> {
             scope,
             direct,
             jobs: None,
-            here: None,
+            here: false,
+            local: None,
             pool_tx: Some(pool_tx),
             pool,
             made: 0,
@@ -139,7 +142,7 @@ impl<'scope, 'env> Sink<'scope, 'env> {
     /// more than it overlaps.
     pub(crate) fn here(scope: &'scope std::thread::Scope<'scope, 'env>, direct: bool) -> Self {
         Sink {
-            here: Some(None),
+            here: true,
             ..Sink::new(scope, direct)
         }
     }
@@ -187,13 +190,12 @@ impl<'scope, 'env> Sink<'scope, 'env> {
     }
 
     fn send(&mut self, job: Job) -> Result<(), Halt> {
-        if self.here.is_some() {
-            if matches!(self.here, Some(None)) {
-                self.here = Some(Some(self.new_writer()?));
-            }
-            if let Some(Some(writer)) = &mut self.here {
-                writer.handle(job);
-            }
+        if self.here {
+            let writer = match self.local.take() {
+                Some(writer) => writer,
+                None => self.new_writer()?,
+            };
+            self.local.insert(writer).handle(job);
             return self.check();
         }
         let jobs = self.writer()?;
@@ -233,7 +235,7 @@ impl<'scope, 'env> Sink<'scope, 'env> {
     /// Waits until everything handed over is written (as far as a buffered write goes),
     /// and returns the first error.
     pub(crate) fn sync(&mut self) -> Result<(), Halt> {
-        if let Some(Some(writer)) = &mut self.here {
+        if let Some(writer) = &mut self.local {
             writer.current = None;
         }
         if let Some(jobs) = &self.jobs {
