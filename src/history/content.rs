@@ -1,13 +1,33 @@
 //! A run record's canonical content: its rows (the run and all its policy results, object
 //! results, findings and ledger changes) written canonically (JSON, keys sorted, rows in
 //! key order), and the SHA-256 over them that the chain links. Hashed a row at a time, as
-//! the rows are read back or made, so a run with a million ledger changes is never held
-//! whole.
+//! the rows are read back or made, each row written straight into the hash from its
+//! cells, so a run with a million ledger changes (or a results document of 40 MB) is never
+//! held whole or copied.
+
+use std::io::Write;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+/// One row as its columns' names and values, borrowed from where they are (a statement's
+/// row as read, or the runner's own values).
+pub(super) type Cells<'a> = [(&'a str, ValueRef<'a>)];
+
+/// Writes into a SHA-256 (which cannot fail).
+struct Hashing<'a>(&'a mut Sha256);
+
+impl Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 fn column(value: ValueRef<'_>) -> Value {
     match value {
@@ -38,12 +58,65 @@ const LATE_COLUMNS: [&str; 2] = ["identity", "coverage_json"];
 /// no rows in them (rows deleted later still break the record, whose hash covered them).
 const LATE_TABLES: [&str; 1] = ["ledger_changes"];
 
+/// Whether a cell is part of a row's content.
+fn is_content(name: &str, value: &ValueRef<'_>) -> bool {
+    let late_null = LATE_COLUMNS.contains(&name) && matches!(value, ValueRef::Null);
+    !NOT_CONTENT.contains(&name) && !late_null
+}
+
+/// Writes one row's canonical form into `out`: the bytes serde_json writes for
+/// [`canonical_row`]'s object (content columns, keys sorted by byte; a row's column names
+/// are unique), made from the cells as they are, no value copied.
+fn write_row(out: &mut impl Write, cells: &Cells<'_>) -> serde_json::Result<()> {
+    let mut kept: Vec<&(&str, ValueRef<'_>)> =
+        cells.iter().filter(|(n, v)| is_content(n, v)).collect();
+    kept.sort_by(|a, b| a.0.cmp(b.0));
+    out.write_all(b"{").map_err(serde_json::Error::io)?;
+    for (i, (name, value)) in kept.into_iter().enumerate() {
+        out.write_all(if i == 0 { b"" } else { b"," })
+            .map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut *out, name)?;
+        out.write_all(b":").map_err(serde_json::Error::io)?;
+        match *value {
+            ValueRef::Null => out.write_all(b"null").map_err(serde_json::Error::io)?,
+            ValueRef::Integer(i) => serde_json::to_writer(&mut *out, &i)?,
+            ValueRef::Real(f) => {
+                serde_json::to_writer(&mut *out, &serde_json::Number::from_f64(f))?
+            }
+            ValueRef::Text(t) => serde_json::to_writer(&mut *out, &*String::from_utf8_lossy(t))?,
+            ValueRef::Blob(b) => serde_json::to_writer(&mut *out, &hex::encode(b))?,
+        }
+    }
+    out.write_all(b"}").map_err(serde_json::Error::io)
+}
+
+/// SHA-256 of rows given one at a time, each in canonical form: two runs of rows are the
+/// same when their digests are (what `record` compares the rows it wrote and read back by).
+pub(super) fn rows_digest<E>(
+    rows_of: impl FnOnce(&mut dyn FnMut(&Cells<'_>)) -> Result<(), E>,
+) -> Result<[u8; 32], E> {
+    let mut sha = Sha256::new();
+    rows_of(&mut |cells: &Cells<'_>| {
+        write_row(&mut Hashing(&mut sha), cells).expect("hashing cannot fail");
+        sha.update(b"\n");
+    })?;
+    Ok(sha.finalize().into())
+}
+
+/// SHA-256 of run `seq`'s rows of `table` as stored (see [`rows_digest`]).
+pub(super) fn stored_digest(
+    conn: &Connection,
+    table: &str,
+    seq: i64,
+) -> rusqlite::Result<[u8; 32]> {
+    rows_digest(|each| each_stored(conn, table, seq, each))
+}
+
 /// One row's canonical form: its content columns by name (keys sorted).
 pub(super) fn canonical_row<'a>(columns: impl Iterator<Item = (&'a str, ValueRef<'a>)>) -> Value {
     let mut object = Map::new();
     for (name, value) in columns {
-        let late_null = LATE_COLUMNS.contains(&name) && matches!(value, ValueRef::Null);
-        if !NOT_CONTENT.contains(&name) && !late_null {
+        if is_content(name, &value) {
             object.insert(name.to_string(), column(value));
         }
     }
@@ -112,18 +185,8 @@ fn content_order() -> Vec<(&'static str, &'static str)> {
 /// each table's canonical rows in key order: the same bytes as the whole content object
 /// serialized at once (a late table with no rows left out), without holding it.
 pub(super) fn content_hash_streamed<E>(
-    mut rows_of: impl FnMut(&str, &mut dyn FnMut(&Value)) -> Result<(), E>,
+    mut rows_of: impl FnMut(&str, &mut dyn FnMut(&Cells<'_>)) -> Result<(), E>,
 ) -> Result<String, E> {
-    struct Hashing<'a>(&'a mut Sha256);
-    impl std::io::Write for Hashing<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let mut sha = Sha256::new();
     sha.update(b"{");
     let mut fields = 0usize;
@@ -135,9 +198,9 @@ pub(super) fn content_hash_streamed<E>(
         serde_json::to_writer(&mut opening, key).expect("json serializes");
         opening.extend_from_slice(b":[");
         let mut rows = 0usize;
-        rows_of(name, &mut |row: &Value| {
+        rows_of(name, &mut |cells: &Cells<'_>| {
             sha.update(if rows == 0 { &opening[..] } else { b"," });
-            serde_json::to_writer(Hashing(&mut sha), row).expect("json serializes");
+            write_row(&mut Hashing(&mut sha), cells).expect("hashing cannot fail");
             rows += 1;
         })?;
         if rows == 0 {
@@ -169,13 +232,12 @@ pub(super) fn content_hash_of(tables: &[(&str, Vec<Value>)]) -> String {
     hex::encode(Sha256::digest(&bytes))
 }
 
-/// Calls `each` with run `seq`'s rows of `table` as stored, in canonical form and key order,
-/// one at a time.
+/// Calls `each` with run `seq`'s rows of `table` as stored, in key order, one at a time.
 pub(super) fn each_stored(
     conn: &Connection,
     table: &str,
     seq: i64,
-    each: &mut dyn FnMut(&Value),
+    each: &mut dyn FnMut(&Cells<'_>),
 ) -> rusqlite::Result<()> {
     let (_, sql) = TABLES
         .iter()
@@ -189,7 +251,7 @@ pub(super) fn each_stored(
         for (i, name) in names.iter().enumerate() {
             values.push((name.as_str(), row.get_ref(i)?));
         }
-        each(&canonical_row(values.into_iter()));
+        each(&values);
     }
     Ok(())
 }

@@ -13,13 +13,13 @@ use crate::results::{HistoryHead, RunResult};
 /// One row: its columns and their values, as written.
 type Row = Vec<(&'static str, Value)>;
 
-/// A run's rows in every table, in the order `verify` reads them back; the ledger's changes
-/// (a row per object new to the ledger: a million on a first run over a big bucket) are
-/// made one at a time from the result instead ([`ledger_rows`]).
+/// A run's rows of the small tables (the run, its policy results and findings), in the
+/// order `verify` reads them back. The rows of a row per object (object results, and the
+/// ledger's changes: a million on a first run over a big bucket) are made one at a time
+/// from the result instead ([`object_rows`], [`ledger_rows`]).
 struct Canonical {
     run: Row,
     policy_results: Vec<Row>,
-    object_results: Vec<Row>,
     findings: Vec<Row>,
 }
 
@@ -31,6 +31,15 @@ fn v<T: ToSql>(value: T) -> Value {
         _ => Value::Null,
     }
 }
+
+/// The record's tables, in the order they are written and compared.
+const TABLES: [&str; 5] = [
+    "runs",
+    "policy_results",
+    "object_results",
+    "findings",
+    "ledger_changes",
+];
 
 impl Canonical {
     fn new(result: &RunResult, seq: i64, prev: &str) -> Canonical {
@@ -44,13 +53,12 @@ impl Canonical {
             ("started_at", v(db_time(result.started_at))),
             ("finished_at", v(db_time(result.finished_at))),
             ("status", v(result.status.as_str())),
-            ("results_json", v(results_json)),
+            ("results_json", Value::Text(results_json)),
             ("prev_hash", v(prev)),
             ("operator", v(&result.operator)),
             ("witness", v(&result.witness)),
         ];
         let mut policies = Vec::new();
-        let mut objects = Vec::new();
         let mut findings = Vec::new();
         for p in &result.policies {
             let row = vec![
@@ -76,26 +84,7 @@ impl Canonical {
                         .map(|c| serde_json::to_string(c).expect("coverage serializes"))),
                 ),
             ];
-            policies.push(((p.name.clone(), String::new(), 0), row));
-            for o in &p.objects {
-                let row = vec![
-                    ("run_seq", v(seq)),
-                    ("policy", v(&p.name)),
-                    ("key", v(&o.key)),
-                    ("set_name", v(&o.set)),
-                    ("format", v(serde_plain(&o.format))),
-                    ("stored_bytes", v(o.stored_bytes as i64)),
-                    ("restored_bytes", v(o.restored_bytes as i64)),
-                    ("files", v(o.files as i64)),
-                    ("seconds", v(o.seconds)),
-                    ("status", v(o.status.as_str())),
-                    ("digest_algorithm", v(o.digest.algorithm.name())),
-                    ("digest_expected", v(&o.digest.expected)),
-                    ("digest_actual", v(&o.digest.actual)),
-                    ("identity", v(&o.identity)),
-                ];
-                objects.push(((p.name.clone(), o.key.clone(), 0), row));
-            }
+            policies.push(((p.name.clone(), 0), row));
             for (n, f) in p.findings.iter().enumerate() {
                 let row = vec![
                     ("run_seq", v(seq)),
@@ -105,63 +94,80 @@ impl Canonical {
                     ("object", v(&f.object)),
                     ("message", v(&f.message)),
                 ];
-                findings.push(((p.name.clone(), String::new(), n as i64), row));
+                findings.push(((p.name.clone(), n as i64), row));
             }
         }
         // The order of `chain::content_hash`'s queries (SQLite's BINARY collation is byte
         // order, as `String`'s).
-        let sorted = |mut rows: Vec<((String, String, i64), Row)>| {
+        let sorted = |mut rows: Vec<((String, i64), Row)>| {
             rows.sort_by(|a, b| a.0.cmp(&b.0));
             rows.into_iter().map(|(_, row)| row).collect()
         };
         Canonical {
             run,
             policy_results: sorted(policies),
-            object_results: sorted(objects),
             findings: sorted(findings),
         }
     }
 
-    /// The rows of the tables held in memory, by table.
-    fn held(&self) -> [(&'static str, &[Row]); 4] {
-        [
-            ("runs", std::slice::from_ref(&self.run)),
-            ("policy_results", &self.policy_results),
-            ("object_results", &self.object_results),
-            ("findings", &self.findings),
-        ]
+    /// Calls `each` with `table`'s rows in key order, as `chain` reads them back: the
+    /// small tables' from memory, the per-object ones made from `result` one at a time.
+    fn each(&self, result: &RunResult, seq: i64, table: &str, each: &mut dyn FnMut(&Row)) {
+        match table {
+            "runs" => each(&self.run),
+            "policy_results" => self.policy_results.iter().for_each(each),
+            "findings" => self.findings.iter().for_each(each),
+            "object_results" => object_rows(result, seq).for_each(|row| each(&row)),
+            "ledger_changes" => ledger_rows(result, seq).for_each(|row| each(&row)),
+            _ => {}
+        }
     }
+}
 
-    /// Calls `each` with `table`'s rows in canonical JSON form and key order, as `chain`
-    /// reads them back; the ledger's changes made from `result` one at a time.
-    fn each(
-        &self,
-        result: &RunResult,
-        seq: i64,
-        table: &str,
-        each: &mut dyn FnMut(&serde_json::Value),
-    ) {
-        let json = |row: &Row| content::canonical_row(row.iter().map(|(n, v)| (*n, v.into())));
-        if table == "ledger_changes" {
-            for row in ledger_rows(result, seq) {
-                each(&json(&row));
-            }
-            return;
-        }
-        for (name, rows) in self.held() {
-            if name == table {
-                rows.iter().for_each(|row| each(&json(row)));
-            }
-        }
-    }
+/// A row's cells, borrowed from its values.
+fn cells(row: &Row) -> Vec<(&str, rusqlite::types::ValueRef<'_>)> {
+    row.iter().map(|(n, v)| (*n, v.into())).collect()
+}
+
+/// The policies of a run in name order, as the per-object tables' keys begin.
+fn by_name(result: &RunResult) -> Vec<&crate::results::PolicyResult> {
+    let mut policies: Vec<&crate::results::PolicyResult> = result.policies.iter().collect();
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    policies
+}
+
+/// The `object_results` rows of a run, made one at a time in the order `chain` reads them
+/// (policy, then key).
+fn object_rows(result: &RunResult, seq: i64) -> impl Iterator<Item = Row> + '_ {
+    by_name(result).into_iter().flat_map(move |p| {
+        let mut order: Vec<usize> = (0..p.objects.len()).collect();
+        order.sort_by(|&a, &b| p.objects[a].key.cmp(&p.objects[b].key));
+        order.into_iter().map(move |i| {
+            let o = &p.objects[i];
+            vec![
+                ("run_seq", v(seq)),
+                ("policy", v(&p.name)),
+                ("key", v(&o.key)),
+                ("set_name", v(&o.set)),
+                ("format", v(serde_plain(&o.format))),
+                ("stored_bytes", v(o.stored_bytes as i64)),
+                ("restored_bytes", v(o.restored_bytes as i64)),
+                ("files", v(o.files as i64)),
+                ("seconds", v(o.seconds)),
+                ("status", v(o.status.as_str())),
+                ("digest_algorithm", v(o.digest.algorithm.name())),
+                ("digest_expected", v(&o.digest.expected)),
+                ("digest_actual", v(&o.digest.actual)),
+                ("identity", v(&o.identity)),
+            ]
+        })
+    })
 }
 
 /// The `ledger_changes` rows of a run, made one at a time in the order `chain` reads them
 /// (policy, then key; SQLite's BINARY collation is byte order, as `String`'s).
 fn ledger_rows(result: &RunResult, seq: i64) -> impl Iterator<Item = Row> + '_ {
-    let mut policies: Vec<&crate::results::PolicyResult> = result.policies.iter().collect();
-    policies.sort_by(|a, b| a.name.cmp(&b.name));
-    policies.into_iter().flat_map(move |p| {
+    by_name(result).into_iter().flat_map(move |p| {
         let mut order: Vec<usize> = (0..p.ledger_changes.len()).collect();
         order.sort_by(|&a, &b| p.ledger_changes[a].key.cmp(&p.ledger_changes[b].key));
         order.into_iter().map(move |i| {
@@ -178,19 +184,38 @@ fn ledger_rows(result: &RunResult, seq: i64) -> impl Iterator<Item = Row> + '_ {
     })
 }
 
-/// `INSERT INTO table (columns) VALUES (…)` for one row (the statement cached: a run may
-/// write a million rows of one table).
-fn insert(tx: &rusqlite::Transaction<'_>, table: &str, row: &Row) -> rusqlite::Result<()> {
-    let columns: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
-    let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
-    let sql = format!(
-        "INSERT INTO {table} ({}) VALUES ({})",
-        columns.join(", "),
-        marks.join(", ")
-    );
-    tx.prepare_cached(&sql)?
-        .execute(rusqlite::params_from_iter(row.iter().map(|(_, v)| v)))?;
-    Ok(())
+/// Inserts `table`'s rows (all of one table have the same columns), through one prepared
+/// `INSERT INTO table (columns) VALUES (…)`: a run may write a million rows of one table.
+fn insert_all(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    each: impl FnOnce(&mut dyn FnMut(&Row)),
+) -> rusqlite::Result<()> {
+    let mut stmt: Option<rusqlite::CachedStatement<'_>> = None;
+    let mut failed = None;
+    each(&mut |row: &Row| {
+        if failed.is_some() {
+            return;
+        }
+        let done = (|| {
+            if stmt.is_none() {
+                let columns: Vec<&str> = row.iter().map(|(n, _)| *n).collect();
+                let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
+                let sql = format!(
+                    "INSERT INTO {table} ({}) VALUES ({})",
+                    columns.join(", "),
+                    marks.join(", ")
+                );
+                stmt = Some(tx.prepare_cached(&sql)?);
+            }
+            let stmt = stmt.as_mut().expect("prepared above");
+            stmt.execute(rusqlite::params_from_iter(row.iter().map(|(_, v)| v)))
+        })();
+        if let Err(e) = done {
+            failed = Some(e);
+        }
+    });
+    failed.map_or(Ok(()), Err)
 }
 
 impl History {
@@ -236,20 +261,24 @@ impl History {
             ("content_hash", v("")),
             ("record_hash", v("")),
         ]);
-        insert(&tx, "runs", &run).map_err(sql)?;
-        for (table, rows) in canonical.held().into_iter().skip(1) {
-            for row in rows {
-                insert(&tx, table, row).map_err(sql)?;
-            }
-        }
-        for row in ledger_rows(result, seq) {
-            insert(&tx, "ledger_changes", &row).map_err(sql)?;
-        }
+        insert_all(&tx, "runs", |each| each(&run)).map_err(sql)?;
+        drop(run);
+        // Each table's rows are made once: inserted, and hashed as they go by (the run's
+        // own row, written first for the others to refer to, is hashed last, in the
+        // content's key order).
         let content = content::content_hash_streamed(|table, sink| {
-            canonical.each(result, seq, table, sink);
-            Ok::<(), std::convert::Infallible>(())
+            if table == "runs" {
+                sink(&cells(&canonical.run));
+                return Ok(());
+            }
+            insert_all(&tx, table, |each| {
+                canonical.each(result, seq, table, &mut |row| {
+                    each(row);
+                    sink(&cells(row));
+                })
+            })
         })
-        .unwrap_or_else(|never| match never {});
+        .map_err(sql)?;
         let signed_by = key.map(crate::signing::public_hex);
         let record = chain::hash_for(&prev, &content, signed_by.as_deref());
         let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
@@ -258,18 +287,14 @@ impl History {
             params![content, record, signature, signed_by, seq],
         )
         .map_err(sql)?;
-        // What is stored must be what was hashed and signed, or nothing is committed.
-        for (table, _) in canonical
-            .held()
-            .into_iter()
-            .chain([("ledger_changes", &[][..])])
-        {
-            if !same_as_stored(&tx, &canonical, result, seq, table).map_err(sql)? {
-                return Err(HistoryError::Forged {
-                    path: self.path.clone(),
-                    table: table.to_string(),
-                });
-            }
+        // What is stored must be what was hashed and signed, or nothing is committed: the
+        // rows as read back must hash the same, or the first table that differs is named.
+        if content::content_hash(&tx, seq).map_err(sql)? != content {
+            let table = differing_table(&tx, &canonical, result, seq).map_err(sql)?;
+            return Err(HistoryError::Forged {
+                path: self.path.clone(),
+                table: table.to_string(),
+            });
         }
         let stored: (String, String, Option<String>, Option<String>) = tx
             .query_row(
@@ -291,29 +316,23 @@ impl History {
     }
 }
 
-/// Whether run `seq`'s rows of `table` as stored are the canonical ones, compared a row at a
-/// time as both are read (none of either side held).
-fn same_as_stored(
+/// The first of a run's tables whose rows as stored differ from the runner's own (`runs`
+/// when none does on its own).
+fn differing_table(
     tx: &rusqlite::Transaction<'_>,
     canonical: &Canonical,
     result: &RunResult,
     seq: i64,
-    table: &str,
-) -> rusqlite::Result<bool> {
-    let json = |row: &Row| content::canonical_row(row.iter().map(|(n, v)| (*n, v.into())));
-    let mut mine: Box<dyn Iterator<Item = serde_json::Value>> = if table == "ledger_changes" {
-        Box::new(ledger_rows(result, seq).map(move |row| json(&row)))
-    } else {
-        let held = canonical
-            .held()
-            .into_iter()
-            .find(|(name, _)| *name == table)
-            .map_or(&[][..], |(_, rows)| rows);
-        Box::new(held.iter().map(json))
-    };
-    let mut same = true;
-    content::each_stored(tx, table, seq, &mut |stored| {
-        same &= mine.next().is_some_and(|row| row == *stored);
-    })?;
-    Ok(same && mine.next().is_none())
+) -> rusqlite::Result<&'static str> {
+    for table in TABLES {
+        let mine = content::rows_digest(|each| {
+            canonical.each(result, seq, table, &mut |row| each(&cells(row)));
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
+        if content::stored_digest(tx, table, seq)? != mine {
+            return Ok(table);
+        }
+    }
+    Ok("runs")
 }

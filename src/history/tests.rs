@@ -399,12 +399,41 @@ fn records_signed_before_hashes_covered_the_key_still_verify() {
     assert!(v.ok() && v.signed == 1, "{v:?}");
 }
 
+fn cells<'a>(
+    row: &'a [(&'static str, rusqlite::types::Value)],
+) -> Vec<(&'static str, rusqlite::types::ValueRef<'a>)> {
+    row.iter().map(|(n, v)| (*n, v.into())).collect()
+}
+
 #[test]
 fn the_streamed_content_hash_is_the_whole_objects_hash() {
-    use serde_json::json;
-    let rows = |n: usize, table: &str| -> Vec<serde_json::Value> {
+    // Every kind of cell, text needing escapes, a late column null and set, columns left
+    // out of the content, and columns out of order.
+    let rows = |n: usize, table: &str| -> Vec<Vec<(&'static str, rusqlite::types::Value)>> {
+        use rusqlite::types::Value as V;
         (0..n)
-            .map(|i| json!({"key": format!("{table}/k\"{i}"), "n": i, "x": null, "é": [1.5, "ü"]}))
+            .map(|i| {
+                vec![
+                    ("zeta", V::Text(format!("{table}/k\"{i}\\ é\u{1}\n"))),
+                    ("n", V::Integer(i as i64 - 2)),
+                    ("x", V::Null),
+                    (
+                        "identity",
+                        if i % 2 == 0 {
+                            V::Null
+                        } else {
+                            V::Text("id".into())
+                        },
+                    ),
+                    ("real", V::Real(i as f64 * 1.5 + 0.1)),
+                    ("whole", V::Real(3.0)),
+                    ("nan", V::Real(f64::NAN)),
+                    ("blob", V::Blob(vec![0, 255, i as u8])),
+                    ("run_seq", V::Integer(7)),
+                    ("content_hash", V::Text("left out".into())),
+                    ("alpha", V::Text(String::new())),
+                ]
+            })
             .collect()
     };
     for (changes, findings) in [(0, 0), (0, 3), (2, 0), (5, 7)] {
@@ -417,13 +446,23 @@ fn the_streamed_content_hash_is_the_whole_objects_hash() {
         ];
         let streamed = content::content_hash_streamed(|table, sink| {
             let (_, rows) = tables.iter().find(|(t, _)| *t == table).unwrap();
-            rows.iter().for_each(&mut *sink);
+            rows.iter().for_each(|row| sink(&cells(row)));
             Ok::<(), ()>(())
         })
         .unwrap();
+        let whole: Vec<(&str, Vec<serde_json::Value>)> = tables
+            .iter()
+            .map(|(name, rows)| {
+                let canonical = rows
+                    .iter()
+                    .map(|row| content::canonical_row(cells(row).into_iter()))
+                    .collect();
+                (*name, canonical)
+            })
+            .collect();
         assert_eq!(
             streamed,
-            content::content_hash_of(&tables),
+            content::content_hash_of(&whole),
             "{changes} {findings}"
         );
     }
