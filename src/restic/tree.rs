@@ -211,12 +211,39 @@ pub(super) struct Trees {
 /// The folders kept, the order they came in with their weight, and the weight kept.
 #[derive(Debug, Default)]
 struct TreeCache {
-    map: HashMap<TreeId, Arc<Vec<Node>>>,
+    map: HashMap<TreeId, Arc<Vec<Kept>>>,
     order: VecDeque<(TreeId, usize)>,
     total: usize,
 }
 
-/// Nodes and blob ids kept, at most, in [`Trees`] (a few tens of MiB).
+/// What finding a file again needs of a node, kept instead of rustic's whole node (whose
+/// metadata, times, owner and attributes, is several hundred bytes more per node).
+#[derive(Debug)]
+struct Kept {
+    /// Its name as a key segment ([`key_name`]).
+    key: Box<str>,
+    /// A folder's tree, for a folder.
+    subtree: Option<TreeId>,
+    file: bool,
+    size: u64,
+    blobs: Box<[DataId]>,
+}
+
+impl Kept {
+    fn of(node: Node) -> Kept {
+        Kept {
+            key: key_name(&node).into(),
+            subtree: matches!(node.node_type, NodeType::Dir)
+                .then_some(node.subtree)
+                .flatten(),
+            file: matches!(node.node_type, NodeType::File),
+            size: node.meta.size,
+            blobs: node.content.unwrap_or_default().into(),
+        }
+    }
+}
+
+/// Nodes and blob ids kept, at most, in [`Trees`] (about 30 MiB).
 const TREES_WEIGHT: usize = 1 << 18;
 
 impl Trees {
@@ -227,20 +254,20 @@ impl Trees {
         backend: &ReadOnly,
         tree: TreeId,
         path: &str,
-    ) -> Result<Arc<Vec<Node>>, String> {
+    ) -> Result<Arc<Vec<Kept>>, String> {
         if let Ok(cache) = self.cache.lock()
             && let Some(nodes) = cache.map.get(&tree)
         {
             return Ok(nodes.clone());
         }
-        let nodes = repo
+        let nodes: Vec<Kept> = repo
             .get_tree(&tree)
             .map_err(|e| unreadable_tree(backend, &e, tree, path).message)?
-            .nodes;
-        let weight: usize = nodes
-            .iter()
-            .map(|n| 1 + n.content.as_ref().map_or(0, Vec::len))
-            .sum();
+            .nodes
+            .into_iter()
+            .map(Kept::of)
+            .collect();
+        let weight: usize = nodes.iter().map(|n| 1 + n.blobs.len()).sum();
         let nodes = Arc::new(nodes);
         if weight <= TREES_WEIGHT
             && let Ok(mut cache) = self.cache.lock()
@@ -274,13 +301,13 @@ impl Trees {
         let mut walked = String::new();
         while let Some(name) = names.next() {
             let nodes = self.nodes(repo, backend, tree, &walked)?;
-            // Trees are sorted by name: a binary search, then a scan for a name written
-            // otherwise in the key (not UTF-8, or with a `/`) or a tree out of order.
+            // Trees are sorted by name: a binary search, then a scan for a tree out of order
+            // or a name written otherwise in the key (not UTF-8, or with a `/`).
             let found = nodes
-                .binary_search_by(|n| n.name().as_encoded_bytes().cmp(name.as_bytes()))
+                .binary_search_by(|n| n.key.as_bytes().cmp(name.as_bytes()))
                 .ok()
                 .map(|i| &nodes[i])
-                .or_else(|| nodes.iter().find(|n| key_name(n) == name));
+                .or_else(|| nodes.iter().find(|n| &*n.key == name));
             let Some(node) = found else {
                 return Err(format!(
                     "`{name}` is no longer in the folder `{walked}` of the snapshot"
@@ -290,12 +317,12 @@ impl Trees {
                 walked.push('/');
             }
             walked.push_str(name);
-            match (&node.node_type, node.subtree, names.peek().is_some()) {
-                (NodeType::Dir, Some(subtree), true) => tree = subtree,
-                (NodeType::File, _, false) => {
+            match (node.subtree, node.file, names.peek().is_some()) {
+                (Some(subtree), _, true) => tree = subtree,
+                (None, true, false) => {
                     return Ok(FileBlobs {
-                        size: node.meta.size,
-                        blobs: node.content.clone().unwrap_or_default(),
+                        size: node.size,
+                        blobs: node.blobs.to_vec(),
                     });
                 }
                 _ => return Err(format!("`{walked}` in the snapshot is not a file")),
