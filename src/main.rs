@@ -8,12 +8,6 @@ use clap::Parser;
 use cli::Cli;
 use restore_drill::exit::ExitCode;
 
-/// mimalloc, not the system allocator: a drill allocates and frees on many threads at once
-/// (restore workers, the async runtime, removal), and glibc's per-thread arenas kept what
-/// they freed (README, "Dependencies").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     // Everything this process creates (history, spool, outbox, artifacts, scratch, restored
     // client data) is its user's alone, 0600 / 0700, whatever the umask it was started with.
