@@ -16,7 +16,7 @@ use crate::verify::{self, ChecksumFiles};
 
 pub(super) fn judge_policy(
     planned: Planned<'_>,
-    outcomes: &[&JobOutcome],
+    outcomes: Vec<JobOutcome>,
     validation: Vec<Finding>,
     whole_set: bool,
     now: jiff::Timestamp,
@@ -30,21 +30,23 @@ pub(super) fn judge_policy(
         .op
         .as_ref()
         .map(|op| op.tuning().policy_time(policy.targets.rto));
-    findings.extend(time.and_then(|t| timeout::policy_timeout(outcomes, t)));
-    let outcomes: Vec<&JobOutcome> = outcomes.iter().copied().filter(|o| !o.abandoned).collect();
-    let outcomes = &outcomes[..];
+    let all: Vec<&JobOutcome> = outcomes.iter().collect();
+    findings.extend(time.and_then(|t| timeout::policy_timeout(&all, t)));
+    let restored: Vec<&JobOutcome> = all.into_iter().filter(|o| !o.abandoned).collect();
     let (rto, rto_finding) = judge_rto(
         &policy.targets,
-        outcomes,
+        &restored,
         newest,
         plan.as_ref()
             .and_then(|p| p.sets.first())
             .filter(|_| whole_set),
     );
-    let mut objects = Vec::new();
-    for outcome in outcomes {
-        findings.extend(outcome.findings.iter().cloned());
-        let mut result = outcome.result.clone();
+    drop(restored);
+    // Each result moved, not copied: a drill of a whole snapshot has one per file.
+    let mut objects = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes.into_iter().filter(|o| !o.abandoned) {
+        findings.extend(outcome.findings);
+        let mut result = outcome.result;
         if let Some(set) = plan.as_ref().and_then(|p| p.sets.get(outcome.set)) {
             result.set = set.name.clone();
         }
@@ -122,16 +124,23 @@ fn after_run(plan: &PolicyPlan, objects: &[ObjectResult], now: jiff::Timestamp) 
 /// Validates, checks manifest coverage and judges each policy from its objects' outcomes.
 pub(super) async fn finish_policies(
     planned: Vec<Planned<'_>>,
-    outcomes: &[JobOutcome],
+    outcomes: Vec<JobOutcome>,
     run: &RunFolder,
     checksum_files: &ChecksumFiles,
     whole_set: bool,
     now: jiff::Timestamp,
 ) -> Vec<PolicyResult> {
     let mut policies = Vec::with_capacity(planned.len());
-    for (p, planned_policy) in planned.into_iter().enumerate() {
-        let mine: Vec<&JobOutcome> = outcomes.iter().filter(|o| o.policy == p).collect();
-        let mut validation = super::validate_sets(&planned_policy, &mine, run).await;
+    let mut by_policy: Vec<Vec<JobOutcome>> = planned.iter().map(|_| Vec::new()).collect();
+    for outcome in outcomes {
+        if let Some(mine) = by_policy.get_mut(outcome.policy) {
+            mine.push(outcome);
+        }
+    }
+    for (planned_policy, mine) in planned.into_iter().zip(by_policy) {
+        let refs: Vec<&JobOutcome> = mine.iter().collect();
+        let mut validation = super::validate_sets(&planned_policy, &refs, run).await;
+        drop(refs);
         if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
             for set in &plan.sets {
                 validation.extend(
@@ -142,7 +151,7 @@ pub(super) async fn finish_policies(
         }
         policies.push(judge_policy(
             planned_policy,
-            &mine,
+            mine,
             validation,
             whole_set,
             now,

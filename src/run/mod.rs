@@ -285,23 +285,28 @@ pub async fn execute(
             restic::plan_reads(source, plan).await;
         }
     }
-    let jobs = jobs(&planned, &run_folder, options, &kept);
-    tracing::info!(objects = jobs.len(), run = %start.run_id, "restoring");
+    let (objects, bytes) = planned
+        .iter()
+        .filter(|p| p.op.is_some())
+        .filter_map(|p| p.plan.as_ref())
+        .flat_map(|plan| plan.sets.iter().flat_map(|set| &set.objects))
+        .fold((0, 0), |(n, bytes), object| (n + 1, bytes + object.size));
+    tracing::info!(objects, run = %start.run_id, "restoring");
     if let Some(observer) = &options.observer {
-        let bytes = jobs.iter().map(|j| j.object.size).sum();
         let rto = (planned.len() == 1).then(|| planned[0].policy.targets.rto);
-        observer.planned(jobs.len(), bytes, rto);
+        observer.planned(objects, bytes, rto);
     }
     let observer = options.observer.as_deref();
-    let outcomes: Vec<JobOutcome> = futures::stream::iter(jobs)
-        .map(|job| run_job(job, &checksum_files, limits, observer))
-        .buffer_unordered(config.settings.restores)
-        .collect()
-        .await;
+    let outcomes: Vec<JobOutcome> =
+        futures::stream::iter(jobs(&planned, &run_folder, options, &kept))
+            .map(|job| run_job(job, &checksum_files, limits, observer))
+            .buffer_unordered(config.settings.restores)
+            .collect()
+            .await;
 
     let policies = judging::finish_policies(
         planned,
-        &outcomes,
+        outcomes,
         &run_folder,
         &checksum_files,
         whole_set,
@@ -336,45 +341,52 @@ pub async fn execute(
     Ok((result, removal))
 }
 
-/// One job per planned object, across every policy that could be planned.
+/// One job per planned object, across every policy that could be planned, made as the
+/// restores take them: a drill of a million files holds a job for each restore under way,
+/// not one for every file.
 fn jobs<'p>(
     planned: &'p [Planned<'_>],
-    run: &RunFolder,
-    options: &RunOptions,
-    kept: &[keep::Keep],
-) -> Vec<Job<'p>> {
-    let mut jobs = Vec::new();
-    for (p, planned_policy) in planned.iter().enumerate() {
-        let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) else {
-            continue;
-        };
-        let policy_dir = PathBuf::from(&planned_policy.policy.name);
-        let deadline = Arc::new(OnceLock::new());
-        let policy_time = op.tuning().policy_time(planned_policy.policy.targets.rto);
-        for (s, set) in plan.sets.iter().enumerate() {
-            let set_dir = restore::output_path(&policy_dir, &set.name);
-            for object in &set.objects {
-                jobs.push(Job {
+    run: &'p RunFolder,
+    options: &'p RunOptions,
+    kept: &'p [keep::Keep],
+) -> impl Iterator<Item = Job<'p>> + 'p {
+    planned
+        .iter()
+        .enumerate()
+        .filter_map(
+            |(p, planned_policy)| match (&planned_policy.op, &planned_policy.plan) {
+                (Some(op), Some(plan)) => Some((p, planned_policy, op, plan)),
+                _ => None,
+            },
+        )
+        .flat_map(move |(p, planned_policy, op, plan)| {
+            let policy = &planned_policy.policy;
+            let policy_dir = PathBuf::from(&policy.name);
+            let deadline = Arc::new(OnceLock::new());
+            let policy_time = op.tuning().policy_time(policy.targets.rto);
+            let discard = !options.keep
+                && policy.validate.is_empty()
+                && !matches!(kept[p], keep::Keep::ToTheEnd { .. });
+            plan.sets.iter().enumerate().flat_map(move |(s, set)| {
+                let set_dir = restore::output_path(&policy_dir, &set.name);
+                let deadline = deadline.clone();
+                set.objects.iter().map(move |object| Job {
                     policy: p,
-                    policy_name: &planned_policy.policy.name,
+                    policy_name: &policy.name,
                     set: s,
                     op: op.clone(),
                     object,
                     restic: planned_policy.restic.clone(),
                     set_dir: set_dir.clone(),
-                    required: planned_policy.policy.checksums.required,
-                    in_archive: planned_policy.policy.checksums.in_archive.clone(),
-                    discard: !options.keep
-                        && planned_policy.policy.validate.is_empty()
-                        && !matches!(kept[p], keep::Keep::ToTheEnd { .. }),
+                    required: policy.checksums.required,
+                    in_archive: policy.checksums.in_archive.clone(),
+                    discard,
                     run_folder: run.clone(),
                     deadline: deadline.clone(),
                     policy_time,
-                });
-            }
-        }
-    }
-    jobs
+                })
+            })
+        })
 }
 
 async fn run_job(
