@@ -25,8 +25,9 @@ use super::backend::ReadOnly;
 pub(super) const MAX_WINDOW: u32 = 8 << 20;
 /// Bytes between two needed stretches read through rather than read in two.
 const GAP: u32 = 256 << 10;
-/// Windows kept: the files restored at once read from one or two of them.
-const WINDOWS: usize = 4;
+/// Windows kept, the least recently used let go first: the restores under way each read
+/// their own run of files (`run::order`), each from one or two windows.
+const WINDOWS: usize = 8;
 
 /// Why a window could not be read: the storage's words when it said.
 #[derive(Debug, Clone)]
@@ -122,11 +123,14 @@ impl PackReads {
     /// from `offset` over the needed stretches that follow.
     fn window(&self, pack: PackId, offset: u32, end: u32) -> Arc<Window> {
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(w) = windows
+        if let Some(at) = windows
             .iter()
-            .find(|w| w.pack == pack && w.start <= offset && end <= w.end)
+            .position(|w| w.pack == pack && w.start <= offset && end <= w.end)
         {
-            return w.clone();
+            // The least recently used goes first: each restore under way keeps its own.
+            let w = windows.remove(at).expect("found at this position");
+            windows.push_back(w.clone());
+            return w;
         }
         let needed = self.needed.read().unwrap_or_else(PoisonError::into_inner);
         let reach = needed

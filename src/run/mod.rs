@@ -28,6 +28,7 @@ mod judging;
 mod keep;
 mod ledger;
 mod listing;
+mod order;
 #[cfg(feature = "restic")]
 mod restic;
 mod start;
@@ -297,12 +298,17 @@ pub async fn execute(
         observer.planned(objects, bytes, rto);
     }
     let observer = options.observer.as_deref();
-    let outcomes: Vec<JobOutcome> =
-        futures::stream::iter(jobs(&planned, &run_folder, options, &kept))
-            .map(|job| run_job(job, &checksum_files, limits, observer))
-            .buffer_unordered(config.settings.restores)
-            .collect()
-            .await;
+    let outcomes: Vec<JobOutcome> = futures::stream::iter(jobs(
+        &planned,
+        &run_folder,
+        options,
+        &kept,
+        config.settings.restores,
+    ))
+    .map(|job| run_job(job, &checksum_files, limits, observer))
+    .buffer_unordered(config.settings.restores)
+    .collect()
+    .await;
 
     let policies = judging::finish_policies(
         planned,
@@ -349,6 +355,7 @@ fn jobs<'p>(
     run: &'p RunFolder,
     options: &'p RunOptions,
     kept: &'p [keep::Keep],
+    restores: usize,
 ) -> impl Iterator<Item = Job<'p>> + 'p {
     planned
         .iter()
@@ -370,12 +377,13 @@ fn jobs<'p>(
             plan.sets.iter().enumerate().flat_map(move |(s, set)| {
                 let set_dir = restore::output_path(&policy_dir, &set.name);
                 let deadline = deadline.clone();
-                set.objects.iter().map(move |object| Job {
+                let objects = &set.objects;
+                order::lanes(objects.len(), restores).map(move |i| Job {
+                    object: &objects[i],
                     policy: p,
                     policy_name: &policy.name,
                     set: s,
                     op: op.clone(),
-                    object,
                     restic: planned_policy.restic.clone(),
                     set_dir: set_dir.clone(),
                     required: policy.checksums.required,
