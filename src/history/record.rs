@@ -8,7 +8,7 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{ToSql, params};
 
 use super::{History, HistoryError, chain, checkpoint, content, db_time, serde_plain};
-use crate::results::{HistoryHead, RunResult};
+use crate::results::{HistoryHead, PolicyResult, RunResult};
 
 /// One row: its columns and their values, as written.
 type Row = Vec<(&'static str, Value)>;
@@ -57,6 +57,11 @@ impl Canonical {
             ("prev_hash", v(prev)),
             ("operator", v(&result.operator)),
             ("witness", v(&result.witness)),
+            // Outside the content (`content::NOT_CONTENT`): the row's id, and its hashes,
+            // set once the content is hashed.
+            ("seq", v(seq)),
+            ("content_hash", v("")),
+            ("record_hash", v("")),
         ];
         let mut policies = Vec::new();
         let mut findings = Vec::new();
@@ -129,58 +134,57 @@ fn cells(row: &Row) -> Vec<(&str, rusqlite::types::ValueRef<'_>)> {
     row.iter().map(|(n, v)| (*n, v.into())).collect()
 }
 
-/// The policies of a run in name order, as the per-object tables' keys begin.
-fn by_name(result: &RunResult) -> Vec<&crate::results::PolicyResult> {
-    let mut policies: Vec<&crate::results::PolicyResult> = result.policies.iter().collect();
+/// The items `of` each policy of a run, with their policy, one at a time in the order
+/// `chain` reads the per-object tables (policy, then key; SQLite's BINARY collation is byte
+/// order, as `String`'s).
+fn keyed<'r, T: 'r>(
+    result: &'r RunResult,
+    of: impl Fn(&'r PolicyResult) -> &'r [T] + Copy + 'r,
+    key: impl Fn(&T) -> &str + Copy + 'r,
+) -> impl Iterator<Item = (&'r PolicyResult, &'r T)> + 'r {
+    let mut policies: Vec<&PolicyResult> = result.policies.iter().collect();
     policies.sort_by(|a, b| a.name.cmp(&b.name));
-    policies
-}
-
-/// The `object_results` rows of a run, made one at a time in the order `chain` reads them
-/// (policy, then key).
-fn object_rows(result: &RunResult, seq: i64) -> impl Iterator<Item = Row> + '_ {
-    by_name(result).into_iter().flat_map(move |p| {
-        let mut order: Vec<usize> = (0..p.objects.len()).collect();
-        order.sort_by(|&a, &b| p.objects[a].key.cmp(&p.objects[b].key));
-        order.into_iter().map(move |i| {
-            let o = &p.objects[i];
-            vec![
-                ("run_seq", v(seq)),
-                ("policy", v(&p.name)),
-                ("key", v(&o.key)),
-                ("set_name", v(&o.set)),
-                ("format", v(serde_plain(&o.format))),
-                ("stored_bytes", v(o.stored_bytes as i64)),
-                ("restored_bytes", v(o.restored_bytes as i64)),
-                ("files", v(o.files as i64)),
-                ("seconds", v(o.seconds)),
-                ("status", v(o.status.as_str())),
-                ("digest_algorithm", v(o.digest.algorithm.name())),
-                ("digest_expected", v(&o.digest.expected)),
-                ("digest_actual", v(&o.digest.actual)),
-                ("identity", v(&o.identity)),
-            ]
-        })
+    policies.into_iter().flat_map(move |p| {
+        let items = of(p);
+        let mut order: Vec<&T> = items.iter().collect();
+        order.sort_by(|a, b| key(a).cmp(key(b)));
+        order.into_iter().map(move |item| (p, item))
     })
 }
 
-/// The `ledger_changes` rows of a run, made one at a time in the order `chain` reads them
-/// (policy, then key; SQLite's BINARY collation is byte order, as `String`'s).
+/// The `object_results` rows of a run, made one at a time in key order.
+fn object_rows(result: &RunResult, seq: i64) -> impl Iterator<Item = Row> + '_ {
+    keyed(result, |p| &p.objects, |o| &o.key).map(move |(p, o)| {
+        vec![
+            ("run_seq", v(seq)),
+            ("policy", v(&p.name)),
+            ("key", v(&o.key)),
+            ("set_name", v(&o.set)),
+            ("format", v(serde_plain(&o.format))),
+            ("stored_bytes", v(o.stored_bytes as i64)),
+            ("restored_bytes", v(o.restored_bytes as i64)),
+            ("files", v(o.files as i64)),
+            ("seconds", v(o.seconds)),
+            ("status", v(o.status.as_str())),
+            ("digest_algorithm", v(o.digest.algorithm.name())),
+            ("digest_expected", v(&o.digest.expected)),
+            ("digest_actual", v(&o.digest.actual)),
+            ("identity", v(&o.identity)),
+        ]
+    })
+}
+
+/// The `ledger_changes` rows of a run, made one at a time in key order.
 fn ledger_rows(result: &RunResult, seq: i64) -> impl Iterator<Item = Row> + '_ {
-    by_name(result).into_iter().flat_map(move |p| {
-        let mut order: Vec<usize> = (0..p.ledger_changes.len()).collect();
-        order.sort_by(|&a, &b| p.ledger_changes[a].key.cmp(&p.ledger_changes[b].key));
-        order.into_iter().map(move |i| {
-            let c = &p.ledger_changes[i];
-            vec![
-                ("run_seq", v(seq)),
-                ("policy", v(&p.name)),
-                ("key", v(&c.key)),
-                ("change", v(super::ledger::change_name(c.change))),
-                ("identity", v(&c.identity)),
-                ("size", v(c.size.map(|s| s as i64))),
-            ]
-        })
+    keyed(result, |p| &p.ledger_changes, |c| &c.key).map(move |(p, c)| {
+        vec![
+            ("run_seq", v(seq)),
+            ("policy", v(&p.name)),
+            ("key", v(&c.key)),
+            ("change", v(super::ledger::change_name(c.change))),
+            ("identity", v(&c.identity)),
+            ("size", v(c.size.map(|s| s as i64))),
+        ]
     })
 }
 
@@ -255,14 +259,7 @@ impl History {
             })
             .map_err(sql)?;
         let canonical = Canonical::new(result, seq, &prev);
-        let mut run = canonical.run.clone();
-        run.extend([
-            ("seq", v(seq)),
-            ("content_hash", v("")),
-            ("record_hash", v("")),
-        ]);
-        insert_all(&tx, "runs", |each| each(&run)).map_err(sql)?;
-        drop(run);
+        insert_all(&tx, "runs", |each| each(&canonical.run)).map_err(sql)?;
         // Each table's rows are made once: inserted, and hashed as they go by (the run's
         // own row, written first for the others to refer to, is hashed last, in the
         // content's key order).

@@ -41,7 +41,6 @@ pub(super) fn judge_policy(
             .and_then(|p| p.sets.first())
             .filter(|_| whole_set),
     );
-    drop(restored);
     // Each result moved, not copied: a drill of a whole snapshot has one per file.
     let mut objects = Vec::with_capacity(outcomes.len());
     for outcome in outcomes.into_iter().filter(|o| !o.abandoned) {
@@ -140,7 +139,6 @@ pub(super) async fn finish_policies(
     for (planned_policy, mine) in planned.into_iter().zip(by_policy) {
         let refs: Vec<&JobOutcome> = mine.iter().collect();
         let mut validation = super::validate_sets(&planned_policy, &refs, run).await;
-        drop(refs);
         if let (Some(op), Some(plan)) = (&planned_policy.op, &planned_policy.plan) {
             for set in &plan.sets {
                 validation.extend(
