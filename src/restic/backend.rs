@@ -12,6 +12,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::ThreadId;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -41,7 +42,9 @@ pub struct ReadOnly {
     prefix: String,
     runtime: tokio::runtime::Handle,
     refused: AtomicUsize,
-    last_failure: Mutex<Option<ReadFailure>>,
+    /// Each thread's last failed read, latest last: restores under way fail at once, and
+    /// each must name its own pack, not the one another thread failed on last.
+    failures: Mutex<Vec<(ThreadId, ReadFailure)>>,
 }
 
 impl ReadOnly {
@@ -53,7 +56,7 @@ impl ReadOnly {
             prefix: prefix.to_string(),
             runtime,
             refused: AtomicUsize::new(0),
-            last_failure: Mutex::new(None),
+            failures: Mutex::new(Vec::new()),
         }
     }
 
@@ -62,12 +65,20 @@ impl ReadOnly {
         self.refused.load(Ordering::Relaxed)
     }
 
-    /// The last read that failed, if any, taken (so the next failure is not confused with it).
+    /// The last read that failed on this thread, taken (so the next failure is not confused
+    /// with it); when this thread saw none, the latest of another (rustic_core reads on
+    /// threads of its own, rayon's among them).
     pub fn take_failure(&self) -> Option<ReadFailure> {
-        self.last_failure
+        let mut failures = self
+            .failures
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let here = std::thread::current().id();
+        let at = failures
+            .iter()
+            .rposition(|(thread, _)| *thread == here)
+            .or_else(|| failures.len().checked_sub(1))?;
+        Some(failures.remove(at).1)
     }
 
     /// The key of a repository file, laid out as restic lays it out.
@@ -88,14 +99,22 @@ impl ReadOnly {
         } else {
             format!("`{key}`: {}", self.storage.read_error(e))
         };
-        *self
-            .last_failure
+        let here = std::thread::current().id();
+        let mut failures = self
+            .failures
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ReadFailure {
-            key: key.to_string(),
-            not_found,
-            message: message.clone(),
-        });
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // One per thread: its latest.
+        failures.retain(|(thread, _)| *thread != here);
+        failures.push((
+            here,
+            ReadFailure {
+                key: key.to_string(),
+                not_found,
+                message: message.clone(),
+            },
+        ));
+        drop(failures);
         RusticError::new(ErrorKind::Backend, "cannot read {what}").attach_context("what", message)
     }
 
@@ -313,5 +332,36 @@ mod tests {
             failure.key,
             format!("repo/snapshots/{}", id.to_hex().as_str())
         );
+    }
+
+    #[test]
+    fn each_thread_takes_its_own_failure_and_another_threads_when_it_saw_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("repo")).unwrap();
+        let (_runtime, be) = backend(dir.path());
+        let ids: Vec<Id> = ["01", "02"]
+            .iter()
+            .map(|p| format!("{p}{}", "0".repeat(62)).parse().unwrap())
+            .collect();
+        // Both threads fail before either takes its failure, as two restores under way do.
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            for id in &ids {
+                let (be, barrier) = (&be, &barrier);
+                s.spawn(move || {
+                    assert!(be.read_partial(FileType::Pack, id, false, 0, 1).is_err());
+                    barrier.wait();
+                    let failure = be.take_failure().unwrap();
+                    assert!(failure.not_found);
+                    assert!(failure.key.ends_with(id.to_hex().as_str()), "{failure:?}");
+                });
+            }
+        });
+        assert!(be.take_failure().is_none());
+        // A failure seen on rustic_core's own thread is still found from the caller's.
+        std::thread::scope(|s| {
+            s.spawn(|| be.read_full(FileType::Snapshot, &ids[0]).is_err());
+        });
+        assert!(be.take_failure().unwrap().key.contains("snapshots/01"));
     }
 }
