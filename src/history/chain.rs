@@ -52,25 +52,30 @@ pub(super) fn correction_hash(conn: &Connection, id: i64) -> rusqlite::Result<St
 
 /// The newest record's hash, run or correction: what the next record links to.
 pub(super) fn head(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    Ok(head_record(conn)?.map(|(hash, _)| hash))
+}
+
+/// The newest record's hash and the run it records or corrects.
+pub(super) fn head_record(conn: &Connection) -> rusqlite::Result<Option<(String, String)>> {
     use rusqlite::OptionalExtension;
-    let run: Option<(i64, String)> = conn
+    let run: Option<(i64, String, String)> = conn
         .query_row(
-            "SELECT seq, record_hash FROM runs ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, record_hash, run_id FROM runs ORDER BY seq DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let correction: Option<(i64, String)> = conn
+    let correction: Option<(i64, String, String)> = conn
         .query_row(
-            "SELECT after_seq, record_hash FROM corrections ORDER BY after_seq DESC, id DESC LIMIT 1",
+            "SELECT after_seq, record_hash, run_id FROM corrections ORDER BY after_seq DESC, id DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     Ok(match (run, correction) {
-        (Some((seq, _)), Some((after, hash))) if after >= seq => Some(hash),
-        (None, Some((_, hash))) => Some(hash),
-        (Some((_, hash)), _) => Some(hash),
+        (Some((seq, _, _)), Some((after, hash, id))) if after >= seq => Some((hash, id)),
+        (None, Some((_, hash, id))) => Some((hash, id)),
+        (Some((_, hash, id)), _) => Some((hash, id)),
         (None, None) => None,
     })
 }

@@ -10,7 +10,6 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
-use rusqlite::OptionalExtension as _;
 
 use super::chain::{self, Position};
 use super::{History, HistoryError, Verification, db_time};
@@ -32,8 +31,8 @@ impl History {
     /// The chain's newest record as a head (unsigned, timed now); `None` for an empty
     /// history.
     pub fn chain_head(&self) -> Result<Option<HistoryHead>, HistoryError> {
-        let head = chain::head(&self.conn).map_err(self.sql())?;
-        head.map(|hash| head_of(&self.conn, hash))
+        let head = chain::head_record(&self.conn).map_err(self.sql())?;
+        head.map(|(hash, run_id)| head_of(&self.conn, hash, run_id))
             .transpose()
             .map_err(self.sql())
     }
@@ -87,23 +86,24 @@ impl History {
     }
 }
 
-/// The record `hash`, the newest of the chain in `conn`, as a head (unsigned, timed now):
-/// read inside the transaction that made it, it is that record's, whoever writes next.
-pub(super) fn head_of(conn: &rusqlite::Connection, hash: String) -> rusqlite::Result<HistoryHead> {
-    let (records, run_id): (i64, Option<String>) = conn
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM corrections),
-                    (SELECT run_id FROM runs WHERE record_hash = ?1
-                     UNION ALL SELECT run_id FROM corrections WHERE record_hash = ?1 LIMIT 1)",
-            [&hash],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or_default();
+/// The record `hash` (of run `run_id`, or of a correction of it), the newest of the chain
+/// in `conn`, as a head (unsigned, timed now): read inside the transaction that made it, it
+/// is that record's, whoever writes next.
+pub(super) fn head_of(
+    conn: &rusqlite::Connection,
+    hash: String,
+    run_id: String,
+) -> rusqlite::Result<HistoryHead> {
+    // Counted by their keys alone: a run's row holds its whole results document.
+    let records: i64 = conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM corrections)",
+        [],
+        |r| r.get(0),
+    )?;
     Ok(HistoryHead {
         records: records.max(0) as u64,
         hash,
-        run_id: run_id.unwrap_or_default(),
+        run_id,
         at: db_time(crate::clock::now()),
         key: None,
         signature: None,

@@ -120,7 +120,8 @@ impl History {
         if correction.action == Action::Void {
             super::ledger::refresh(&tx).map_err(sql)?;
         }
-        let head = checkpoint::head_of(&tx, record.clone()).map_err(sql)?;
+        let head =
+            checkpoint::head_of(&tx, record.clone(), correction.run_id.clone()).map_err(sql)?;
         tx.commit().map_err(sql)?;
         self.anchor(head, key)?;
         Ok(record)

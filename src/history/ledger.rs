@@ -167,9 +167,18 @@ fn write_row(
     (policy, key): &(String, String),
     row: &Row,
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO ledger (policy, key, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-    ))?;
+    // Updated in place when the row is there (`OR REPLACE` would delete it and insert it
+    // again, in the table and in both its indexes).
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO ledger (policy, key, identity, size, first_seen, last_verified_at,
+             last_tried_at, last_result, last_run_id, removed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (policy, key) DO UPDATE SET identity = excluded.identity,
+             size = excluded.size, first_seen = excluded.first_seen,
+             last_verified_at = excluded.last_verified_at,
+             last_tried_at = excluded.last_tried_at, last_result = excluded.last_result,
+             last_run_id = excluded.last_run_id, removed_at = excluded.removed_at",
+    )?;
     stmt.execute(params![
         policy,
         key,
@@ -505,9 +514,10 @@ impl LedgerReader {
         keys: impl IntoIterator<Item = &'k str>,
     ) -> Result<Vec<Option<Known>>, HistoryError> {
         let sql = self.history.sql();
-        let mut stmt = self
-            .history
-            .conn
+        // One read transaction for all the lookups: one lock taken, and one state of the
+        // ledger read (each statement alone would take and let go the file's lock).
+        let read = self.history.conn.unchecked_transaction().map_err(&sql)?;
+        let mut stmt = read
             .prepare_cached(
                 "SELECT rowid, identity, first_seen, last_verified_at, removed_at, last_tried_at
                  FROM ledger WHERE policy = ?1 AND key = ?2",
@@ -533,6 +543,8 @@ impl LedgerReader {
                 .map_err(&sql)?;
             out.push(known);
         }
+        drop(stmt);
+        read.finish().map_err(&sql)?;
         Ok(out)
     }
 

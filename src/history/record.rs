@@ -307,7 +307,7 @@ impl History {
             });
         }
         super::ledger::record_run(&tx, result).map_err(sql)?;
-        let head = checkpoint::head_of(&tx, record).map_err(sql)?;
+        let head = checkpoint::head_of(&tx, record, result.run_id.clone()).map_err(sql)?;
         tx.commit().map_err(sql)?;
         self.anchor(head, key)
     }

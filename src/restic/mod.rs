@@ -100,7 +100,9 @@ pub struct Listed {
 
 /// Opens the repository under `prefix` of `storage` and lists the files of the snapshots
 /// `restic` selects, newest snapshot first, `max_keys` files at most; with `only` (a drill's
-/// snapshot id, or its first digits), the snapshot it names first. Blocking: call it
+/// snapshot id, or its first digits), the snapshot it names first; with `whole` (a drill,
+/// which restores every file of its snapshot), the folders read are kept for the restores,
+/// within the cache's weight. Blocking: call it
 /// from a blocking thread of `runtime`'s runtime. A repository that cannot be opened or
 /// read is the one finding returned.
 pub fn list(
@@ -108,6 +110,7 @@ pub fn list(
     storage: Storage,
     prefix: &str,
     only: Option<&str>,
+    whole: bool,
     runtime: tokio::runtime::Handle,
 ) -> Result<Listed, Finding> {
     let max_keys = storage.tuning().max_listed_keys;
@@ -132,7 +135,8 @@ pub fn list(
         .map_err(|e| read_failure(&backend, &e, "cannot read the index"))?;
     let names = set_names(&matching);
     let (order, found, miss) = wanted(&matching, &names, only);
-    let mut walk = tree::Walk::new(&repo, &backend, max_keys);
+    let trees = tree::Trees::default();
+    let mut walk = tree::Walk::new(&repo, &backend, max_keys, whole.then_some(&trees));
     let mut roots = HashMap::new();
     let mut findings = Vec::new();
     // Newest first: when `storage.max_listed_keys` stops the listing, the newest snapshot,
@@ -164,7 +168,7 @@ pub fn list(
             backend,
             prefix: prefix.to_string(),
             snapshots: roots,
-            trees: tree::Trees::default(),
+            trees,
             manifests: manifest::Manifests::default(),
             packs: packs::PackReads::default(),
         }),

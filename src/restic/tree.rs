@@ -34,6 +34,9 @@ pub(super) struct Walk<'r> {
     /// Each tree walked whole: its entries (a range of `entries`) and the length of the key
     /// prefix they were listed under.
     seen: HashMap<TreeId, (usize, usize, usize)>,
+    /// Where the folders read are kept for the restores, for a drill (which restores every
+    /// file, and would otherwise read every folder again to find its files).
+    keep: Option<&'r Trees>,
 }
 
 impl<'r> Walk<'r> {
@@ -41,6 +44,7 @@ impl<'r> Walk<'r> {
         repo: &'r Repository<IndexedFullStatus>,
         backend: &'r ReadOnly,
         max_keys: u64,
+        keep: Option<&'r Trees>,
     ) -> Self {
         Walk {
             repo,
@@ -49,6 +53,7 @@ impl<'r> Walk<'r> {
             entries: Vec::new(),
             truncated: false,
             seen: HashMap::new(),
+            keep,
         }
     }
 
@@ -115,6 +120,7 @@ impl<'r> Walk<'r> {
             .map_err(|e| unreadable_tree(self.backend, &e, tree, path))?
             .nodes;
         let start = self.entries.len();
+        let mut kept = Vec::with_capacity(if self.keep.is_some() { nodes.len() } else { 0 });
         for node in nodes {
             let name = key_name(&node);
             let child = if path.is_empty() {
@@ -122,25 +128,29 @@ impl<'r> Walk<'r> {
             } else {
                 format!("{path}/{name}")
             };
-            match (&node.node_type, node.subtree) {
-                (NodeType::Dir, Some(subtree)) => {
-                    self.tree(subtree, &format!("{keys}{name}/"), &child, time, depth + 1)?;
+            let node = Kept::of(node, name);
+            match (node.subtree, node.file) {
+                (Some(subtree), _) => {
+                    self.tree(
+                        subtree,
+                        &format!("{keys}{}/", node.key),
+                        &child,
+                        time,
+                        depth + 1,
+                    )?;
                 }
-                (NodeType::File, _) => {
-                    let blobs = node.content.unwrap_or_default();
-                    // An empty file has no blob to verify: not an object (nor an
-                    // `empty_object`).
-                    if node.meta.size == 0 && blobs.is_empty() {
-                        continue;
-                    }
+                // An empty file has no blob to verify: not an object (nor an
+                // `empty_object`).
+                (None, true) if node.size == 0 && node.blobs.is_empty() => {}
+                (None, true) => {
                     if self.full() {
                         return Ok(());
                     }
                     self.entries.push(Entry {
-                        key: format!("{keys}{name}"),
-                        size: node.meta.size,
+                        key: format!("{keys}{}", node.key),
+                        size: node.size,
                         modified: Some(time),
-                        etag: Some(content_identity(&blobs)),
+                        etag: Some(content_identity(&node.blobs)),
                     });
                 }
                 _ => {}
@@ -148,6 +158,12 @@ impl<'r> Walk<'r> {
             if self.truncated {
                 return Ok(());
             }
+            if self.keep.is_some() {
+                kept.push(node);
+            }
+        }
+        if let Some(trees) = self.keep {
+            trees.keep(tree, kept);
         }
         self.seen
             .insert(tree, (start, self.entries.len(), keys.len()));
@@ -230,9 +246,10 @@ struct Kept {
 }
 
 impl Kept {
-    fn of(node: Node) -> Kept {
+    /// `node`, named `key` ([`key_name`]).
+    fn of(node: Node, key: String) -> Kept {
         Kept {
-            key: key_name(&node).into(),
+            key: key.into(),
             subtree: matches!(node.node_type, NodeType::Dir)
                 .then_some(node.subtree)
                 .flatten(),
@@ -265,8 +282,16 @@ impl Trees {
             .map_err(|e| unreadable_tree(backend, &e, tree, path).message)?
             .nodes
             .into_iter()
-            .map(Kept::of)
+            .map(|node| {
+                let key = key_name(&node);
+                Kept::of(node, key)
+            })
             .collect();
+        Ok(self.keep(tree, nodes))
+    }
+
+    /// Keeps the nodes of `tree` within the weight, letting the oldest go first.
+    fn keep(&self, tree: TreeId, nodes: Vec<Kept>) -> Arc<Vec<Kept>> {
         let weight: usize = nodes.iter().map(|n| 1 + n.blobs.len()).sum();
         let nodes = Arc::new(nodes);
         if weight <= TREES_WEIGHT
@@ -285,7 +310,7 @@ impl Trees {
                 *total += weight;
             }
         }
-        Ok(nodes)
+        nodes
     }
 
     /// The file at `path` (names joined by `/`) below `root`, or why it cannot be found.

@@ -43,9 +43,11 @@ pub(super) async fn list_policy(
         Choice::WholeSnapshot(id) => Some(id.as_str().to_string()),
         _ => None,
     };
+    let whole = ctx.choice != Choice::Sample;
     let seed = ctx.seed;
     let task = tokio::task::spawn_blocking(move || {
-        let mut listed = crate::restic::list(&restic, storage, &prefix, only.as_deref(), runtime)?;
+        let mut listed =
+            crate::restic::list(&restic, storage, &prefix, only.as_deref(), whole, runtime)?;
         // `restic.read_data_subset`: packs read whole, whichever files the sample takes.
         if let Some(subset) = restic.read_data_subset {
             let read = listed.opened.read_data_subset(subset, seed);
