@@ -10,8 +10,9 @@
 //! Must not: run a task on the async runtime's threads, or lose a task's result silently (a
 //! task that panics drops its sender: the caller sees the restore stopped).
 
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
+
+use crossbeam_channel::{Receiver, Sender};
 
 use futures::channel::oneshot;
 
@@ -23,7 +24,8 @@ struct Pool {
     /// Tasks given and not yet done (queued or running).
     pending: usize,
     tasks: Sender<Task>,
-    queue: Arc<Mutex<Receiver<Task>>>,
+    /// Every thread takes its next task from here, the first free one first.
+    queue: Receiver<Task>,
 }
 
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
@@ -42,12 +44,12 @@ pub fn spawn<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> onesh
     });
     let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
     let pool = pool.get_or_insert_with(|| {
-        let (tasks, queue) = channel();
+        let (tasks, queue) = crossbeam_channel::unbounded();
         Pool {
             threads: 0,
             pending: 0,
             tasks,
-            queue: Arc::new(Mutex::new(queue)),
+            queue,
         }
     });
     pool.pending += 1;
@@ -67,10 +69,8 @@ pub fn spawn<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> onesh
 }
 
 /// A worker: takes tasks one at a time; one that panics ends only itself.
-fn work(queue: &Mutex<Receiver<Task>>) {
-    loop {
-        let task = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(task) = task else { return };
+fn work(queue: &Receiver<Task>) {
+    while let Ok(task) = queue.recv() {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
     }
 }
