@@ -5,7 +5,7 @@
 //! with an error naming the table.
 
 use rusqlite::types::{ToSqlOutput, Value};
-use rusqlite::{ToSql, params};
+use rusqlite::ToSql;
 
 use super::{History, HistoryError, chain, checkpoint, content, db_time, serde_plain};
 use crate::results::{HistoryHead, PolicyResult, RunResult};
@@ -58,7 +58,7 @@ impl Canonical {
             ("operator", v(&result.operator)),
             ("witness", v(&result.witness)),
             // Outside the content (`content::NOT_CONTENT`): the row's id, and its hashes,
-            // set once the content is hashed.
+            // set once the content is hashed (and its signature then added).
             ("seq", v(seq)),
             ("content_hash", v("")),
             ("record_hash", v("")),
@@ -258,11 +258,14 @@ impl History {
                 r.get(0)
             })
             .map_err(sql)?;
-        let canonical = Canonical::new(result, seq, &prev);
-        insert_all(&tx, "runs", |each| each(&canonical.run)).map_err(sql)?;
+        let mut canonical = Canonical::new(result, seq, &prev);
+        // The run's own row goes in last, with its hashes, once they are known: a row of
+        // 40 MB (a drill's results document) is written once, not written and updated. The
+        // other tables' rows refer to it, so their references are checked at the commit.
+        tx.pragma_update(None, "defer_foreign_keys", "ON")
+            .map_err(sql)?;
         // Each table's rows are made once: inserted, and hashed as they go by (the run's
-        // own row, written first for the others to refer to, is hashed last, in the
-        // content's key order).
+        // own row is hashed last, in the content's key order).
         let content = content::content_hash_streamed(|table, sink| {
             if table == "runs" {
                 sink(&cells(&canonical.run));
@@ -279,11 +282,17 @@ impl History {
         let signed_by = key.map(crate::signing::public_hex);
         let record = chain::hash_for(&prev, &content, signed_by.as_deref());
         let signature = key.map(|k| crate::signing::sign(k, record.as_bytes()));
-        tx.execute(
-            "UPDATE runs SET content_hash = ?1, record_hash = ?2, signature = ?3, signed_by = ?4 WHERE seq = ?5",
-            params![content, record, signature, signed_by, seq],
-        )
-        .map_err(sql)?;
+        // Outside the content (`content::NOT_CONTENT`): the hash is the same with them.
+        for (name, value) in &mut canonical.run {
+            match *name {
+                "content_hash" => *value = v(&content),
+                "record_hash" => *value = v(&record),
+                _ => {}
+            }
+        }
+        canonical.run.push(("signature", v(&signature)));
+        canonical.run.push(("signed_by", v(&signed_by)));
+        insert_all(&tx, "runs", |each| each(&canonical.run)).map_err(sql)?;
         // What is stored must be what was hashed and signed, or nothing is committed: the
         // rows as read back must hash the same, or the first table that differs is named.
         if content::content_hash(&tx, seq).map_err(sql)? != content {
