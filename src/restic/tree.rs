@@ -66,7 +66,12 @@ impl<'r> Walk<'r> {
         time: jiff::Timestamp,
     ) -> Result<(), Finding> {
         let start = self.entries.len();
-        let walked = self.tree(tree, set, "", time, 0);
+        let at = Folder {
+            tree,
+            keys: set,
+            path: "",
+        };
+        let walked = self.tree(at, time, 0, None);
         if walked.is_err() {
             self.entries.truncate(start);
             self.seen.retain(|_, (_, end, _)| *end <= start);
@@ -82,15 +87,16 @@ impl<'r> Walk<'r> {
     }
 
     /// Every regular file below `tree` (at `path` in the snapshot, keyed under `keys`),
-    /// depth first. Links, devices and the like are not files and not restored.
+    /// depth first. Links, devices and the like are not files and not restored. `decoded`:
+    /// the tree's nodes, when they were read ahead.
     fn tree(
         &mut self,
-        tree: TreeId,
-        keys: &str,
-        path: &str,
+        at: Folder<'_>,
         time: jiff::Timestamp,
         depth: usize,
+        decoded: Option<Result<Vec<Node>, Finding>>,
     ) -> Result<(), Finding> {
+        let Folder { tree, keys, path } = at;
         if depth > MAX_DEPTH {
             return Err(Finding::new(
                 FindingKind::CorruptArchive,
@@ -114,30 +120,40 @@ impl<'r> Walk<'r> {
             }
             return Ok(());
         }
-        let nodes = self
-            .repo
-            .get_tree(&tree)
-            .map_err(|e| unreadable_tree(self.backend, &e, tree, path))?
-            .nodes;
+        let nodes = match decoded {
+            Some(nodes) => nodes?,
+            None => decode(self.repo, self.backend, tree, path)?,
+        };
+        // The subfolders, in order, with their paths: read ahead a few at a time.
+        let folders: Vec<(usize, TreeId, String)> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.node_type, NodeType::Dir))
+            .filter_map(|(i, n)| n.subtree.map(|t| (i, t, child_path(path, &key_name(n)))))
+            .collect();
+        let mut ahead: VecDeque<(usize, Result<Vec<Node>, Finding>)> = VecDeque::new();
         let start = self.entries.len();
         let mut kept = Vec::with_capacity(if self.keep.is_some() { nodes.len() } else { 0 });
-        for node in nodes {
+        for (i, node) in nodes.into_iter().enumerate() {
             let name = key_name(&node);
-            let child = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}/{name}")
-            };
             let node = Kept::of(node, name);
             match (node.subtree, node.file) {
                 (Some(subtree), _) => {
-                    self.tree(
-                        subtree,
-                        &format!("{keys}{}/", node.key),
-                        &child,
-                        time,
-                        depth + 1,
-                    )?;
+                    let missed = ahead.front().is_none_or(|(j, _)| *j != i);
+                    if missed && depth < MAX_DEPTH && !self.seen.contains_key(&subtree) {
+                        ahead = self.read_ahead(&folders, i);
+                    }
+                    let decoded = match ahead.front() {
+                        Some((j, _)) if *j == i => ahead.pop_front().map(|(_, nodes)| nodes),
+                        _ => None,
+                    };
+                    let child = &folders[folders.partition_point(|(j, ..)| *j < i)].2;
+                    let at = Folder {
+                        tree: subtree,
+                        keys: &format!("{keys}{}/", node.key),
+                        path: child,
+                    };
+                    self.tree(at, time, depth + 1, decoded)?;
                 }
                 // An empty file has no blob to verify: not an object (nor an
                 // `empty_object`).
@@ -168,6 +184,83 @@ impl<'r> Walk<'r> {
         self.seen
             .insert(tree, (start, self.entries.len(), keys.len()));
         Ok(())
+    }
+
+    /// The subfolders of `folders` from the one at node `from` on, up to `AHEAD` of those
+    /// not walked yet, read at once on a few threads: decrypting, decompressing and parsing
+    /// a folder is most of a walk's time, and a walk alone is one thread's work.
+    fn read_ahead(
+        &self,
+        folders: &[(usize, TreeId, String)],
+        from: usize,
+    ) -> VecDeque<(usize, Result<Vec<Node>, Finding>)> {
+        let wanted: Vec<&(usize, TreeId, String)> = folders
+            [folders.partition_point(|(j, ..)| *j < from)..]
+            .iter()
+            .filter(|(_, tree, _)| !self.seen.contains_key(tree))
+            .take(AHEAD)
+            .collect();
+        let (repo, backend) = (self.repo, self.backend);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 4)
+            .min(wanted.len());
+        let mut read: Vec<(usize, Result<Vec<Node>, Finding>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&&(i, tree, ref path)) = wanted.get(k) else {
+                                return done;
+                            };
+                            // The finding is made here: a failed read is told on the thread
+                            // that made it (`ReadOnly::take_failure`).
+                            done.push((i, decode(repo, backend, tree, path)));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        read.sort_by_key(|(i, _)| *i);
+        read.into()
+    }
+}
+
+/// A folder of a snapshot: its tree, the key prefix of its files, and its path.
+struct Folder<'a> {
+    tree: TreeId,
+    keys: &'a str,
+    path: &'a str,
+}
+
+/// Subfolders read ahead of the walk at once, at most.
+const AHEAD: usize = 16;
+
+/// The nodes of `tree` (the folder at `path`), or why they cannot be read.
+fn decode(
+    repo: &Repository<IndexedFullStatus>,
+    backend: &ReadOnly,
+    tree: TreeId,
+    path: &str,
+) -> Result<Vec<Node>, Finding> {
+    repo.get_tree(&tree)
+        .map(|tree| tree.nodes)
+        .map_err(|e| unreadable_tree(backend, &e, tree, path))
+}
+
+/// The path of `name` in the folder at `path`.
+fn child_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}/{name}")
     }
 }
 
