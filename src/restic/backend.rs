@@ -92,13 +92,49 @@ impl ReadOnly {
         }
     }
 
-    fn failed(&self, key: &str, e: &opendal::Error) -> Box<RusticError> {
+    /// Bytes `offset..offset + length` of pack `id`, as the storage gives them (in pieces:
+    /// opendal reads a local file 2 MiB at a time, and joining them would copy them once
+    /// more). Blocking. A failure is returned, not kept for [`ReadOnly::take_failure`].
+    pub(super) fn read_pack(
+        &self,
+        id: &Id,
+        offset: u32,
+        length: u32,
+    ) -> Result<opendal::Buffer, ReadFailure> {
+        let key = self.key(FileType::Pack, id);
+        let confined = self.storage.confined(&key).map_err(|e| ReadFailure {
+            key: key.clone(),
+            not_found: false,
+            message: format!("refused: {e}"),
+        })?;
+        let range = u64::from(offset)..u64::from(offset) + u64::from(length);
+        self.runtime.block_on(async {
+            self.storage
+                .read_with(confined)
+                .range(range)
+                .await
+                .map_err(|e| self.failure(confined, &e))
+        })
+    }
+
+    /// A failed read in the storage's words.
+    fn failure(&self, key: &str, e: &opendal::Error) -> ReadFailure {
         let not_found = e.kind() == opendal::ErrorKind::NotFound;
         let message = if not_found {
             format!("`{key}` is not in {}", self.storage.place())
         } else {
             format!("`{key}`: {}", self.storage.read_error(e))
         };
+        ReadFailure {
+            key: key.to_string(),
+            not_found,
+            message,
+        }
+    }
+
+    fn failed(&self, key: &str, e: &opendal::Error) -> Box<RusticError> {
+        let failure = self.failure(key, e);
+        let message = failure.message.clone();
         let here = std::thread::current().id();
         let mut failures = self
             .failures
@@ -106,14 +142,7 @@ impl ReadOnly {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // One per thread: its latest.
         failures.retain(|(thread, _)| *thread != here);
-        failures.push((
-            here,
-            ReadFailure {
-                key: key.to_string(),
-                not_found,
-                message: message.clone(),
-            },
-        ));
+        failures.push((here, failure));
         drop(failures);
         RusticError::new(ErrorKind::Backend, "cannot read {what}").attach_context("what", message)
     }

@@ -14,9 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-use bytes::Bytes;
 use rustic_core::repofile::PackId;
-use rustic_core::{FileType, ReadBackend};
 
 use super::Opened;
 use super::backend::ReadOnly;
@@ -41,7 +39,7 @@ struct Window {
     pack: PackId,
     start: u32,
     end: u32,
-    data: OnceLock<Result<Bytes, Unread>>,
+    data: OnceLock<Result<opendal::Buffer, Unread>>,
 }
 
 /// The planned files' needed stretches per pack, and the windows read lately.
@@ -86,7 +84,7 @@ impl PackReads {
         pack: PackId,
         offset: u32,
         length: u32,
-    ) -> Result<Bytes, Unread> {
+    ) -> Result<opendal::Buffer, Unread> {
         let end = offset.checked_add(length).ok_or(Unread {
             not_found: false,
             message: Some("the index puts a blob past 4 GiB".into()),
@@ -94,7 +92,7 @@ impl PackReads {
         let window = self.window(pack, offset, end);
         let data = window.data.get_or_init(|| {
             let want = window.end - window.start;
-            match backend.read_partial(FileType::Pack, &pack, false, window.start, want) {
+            match backend.read_pack(&pack, window.start, want) {
                 Ok(bytes) if bytes.len() == want as usize => Ok(bytes),
                 Ok(bytes) => Err(Unread {
                     not_found: false,
@@ -103,13 +101,10 @@ impl PackReads {
                         bytes.len()
                     )),
                 }),
-                Err(_) => {
-                    let failure = backend.take_failure();
-                    Err(Unread {
-                        not_found: failure.as_ref().is_some_and(|f| f.not_found),
-                        message: failure.map(|f| f.message),
-                    })
-                }
+                Err(failure) => Err(Unread {
+                    not_found: failure.not_found,
+                    message: Some(failure.message),
+                }),
             }
         });
         let from = (offset - window.start) as usize;

@@ -237,10 +237,13 @@ impl BlobReader {
                     }
                 }
             })?;
-        // Decrypted in place, in a copy of this file's own (the window is shared).
+        // Decrypted in place, in a copy of this file's own (the window is shared), made
+        // from the pieces the storage read.
         self.run_bytes.clear();
         self.run_bytes.reserve_exact(read.len());
-        self.run_bytes.extend_from_slice(&read);
+        for piece in read {
+            self.run_bytes.extend_from_slice(&piece);
+        }
         self.run_offset = offset;
         Ok(())
     }

@@ -207,20 +207,23 @@ impl<'r> Walk<'r> {
             .clamp(1, 4)
             .min(wanted.len());
         let mut read: Vec<(usize, Result<Vec<Node>, Finding>)> = std::thread::scope(|s| {
+            // A thread that cannot be started leaves its folders to the walk itself.
             let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(&&(i, tree, ref path)) = wanted.get(k) else {
-                                return done;
-                            };
-                            // The finding is made here: a failed read is told on the thread
-                            // that made it (`ReadOnly::take_failure`).
-                            done.push((i, decode(repo, backend, tree, path)));
-                        }
-                    })
+                .filter_map(|_| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, || {
+                            let mut done = Vec::new();
+                            loop {
+                                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(&&(i, tree, ref path)) = wanted.get(k) else {
+                                    return done;
+                                };
+                                // The finding is made here: a failed read is told on the thread
+                                // that made it (`ReadOnly::take_failure`).
+                                done.push((i, decode(repo, backend, tree, path)));
+                            }
+                        })
+                        .ok()
                 })
                 .collect();
             workers
