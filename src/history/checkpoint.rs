@@ -10,7 +10,6 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
-
 use super::chain::{self, Position};
 use super::{History, HistoryError, Verification, db_time};
 use crate::results::HistoryHead;

@@ -4,8 +4,8 @@
 //! compared with it before the transaction commits: a difference aborts the run's record
 //! with an error naming the table.
 
-use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::ToSql;
+use rusqlite::types::{ToSqlOutput, Value};
 
 use super::{History, HistoryError, chain, checkpoint, content, db_time, serde_plain};
 use crate::results::{HistoryHead, PolicyResult, RunResult};
