@@ -66,9 +66,20 @@ impl ReadOnly {
     }
 
     /// The last read that failed on this thread, taken (so the next failure is not confused
-    /// with it); when this thread saw none, the latest of another (rustic_core reads on
-    /// threads of its own, rayon's among them).
+    /// with it). For what this thread read itself (a folder, a file's blobs): another
+    /// thread's failure is never its own.
     pub fn take_failure(&self) -> Option<ReadFailure> {
+        self.take(false)
+    }
+
+    /// The same, or when this thread saw none, the latest of another: for what rustic_core
+    /// reads on threads of its own, rayon's among them (the index, the snapshots), while
+    /// no other read of the repository is under way.
+    pub fn take_any_failure(&self) -> Option<ReadFailure> {
+        self.take(true)
+    }
+
+    fn take(&self, any: bool) -> Option<ReadFailure> {
         let mut failures = self
             .failures
             .lock()
@@ -77,7 +88,7 @@ impl ReadOnly {
         let at = failures
             .iter()
             .rposition(|(thread, _)| *thread == here)
-            .or_else(|| failures.len().checked_sub(1))?;
+            .or_else(|| failures.len().checked_sub(1).filter(|_| any))?;
         Some(failures.remove(at).1)
     }
 
@@ -364,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn each_thread_takes_its_own_failure_and_another_threads_when_it_saw_none() {
+    fn each_thread_takes_its_own_failure_and_another_threads_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("repo")).unwrap();
         let (_runtime, be) = backend(dir.path());
@@ -387,10 +398,12 @@ mod tests {
             }
         });
         assert!(be.take_failure().is_none());
-        // A failure seen on rustic_core's own thread is still found from the caller's.
+        // A failure seen on rustic_core's own thread is found from the caller's only when
+        // it asks for any thread's.
         std::thread::scope(|s| {
             s.spawn(|| be.read_full(FileType::Snapshot, &ids[0]).is_err());
         });
-        assert!(be.take_failure().unwrap().key.contains("snapshots/01"));
+        assert!(be.take_failure().is_none());
+        assert!(be.take_any_failure().unwrap().key.contains("snapshots/01"));
     }
 }

@@ -31,7 +31,7 @@ use rustic_core::{
 use crate::config::Restic;
 use crate::finding::{Finding, FindingKind};
 use crate::storage::{Entry, Storage};
-use backend::ReadOnly;
+use backend::{ReadFailure, ReadOnly};
 use tree::FileBlobs;
 
 pub use restore::restore_file;
@@ -119,7 +119,7 @@ pub fn list(
     let repo = open(restic, &backend, &place, prefix)?;
     let all = repo
         .get_all_snapshots()
-        .map_err(|e| read_failure(&backend, &e, "cannot read the snapshots"))?;
+        .map_err(|e| read_failure(backend.take_any_failure(), &e, "cannot read the snapshots"))?;
     let snapshots = all.len();
     let mut matching: Vec<SnapshotFile> = all
         .into_iter()
@@ -132,7 +132,7 @@ pub fn list(
     matching.sort_by_key(|s| s.time.timestamp());
     let repo = repo
         .to_indexed()
-        .map_err(|e| read_failure(&backend, &e, "cannot read the index"))?;
+        .map_err(|e| read_failure(backend.take_any_failure(), &e, "cannot read the index"))?;
     let names = set_names(&matching);
     let (order, found, miss) = wanted(&matching, &names, only);
     let trees = tree::Trees::default();
@@ -241,7 +241,7 @@ pub fn connect(
     let repo = open(restic, &backend, &place, prefix)?;
     let all = repo
         .get_all_snapshots()
-        .map_err(|e| read_failure(&backend, &e, "cannot read the snapshots"))?;
+        .map_err(|e| read_failure(backend.take_any_failure(), &e, "cannot read the snapshots"))?;
     let matching: Vec<&SnapshotFile> = all
         .iter()
         .filter(|s| {
@@ -299,14 +299,14 @@ fn open(
         }
         Err(e) => {
             return Err(read_failure(
-                backend,
+                backend.take_any_failure(),
                 &e,
                 "cannot read the repository's config",
             ));
         }
     }
     repo.open(&Credentials::password(password)).map_err(|e| {
-        if let Some(failure) = backend.take_failure() {
+        if let Some(failure) = backend.take_any_failure() {
             return Finding::new(
                 FindingKind::StorageError,
                 Some(&failure.key),
@@ -329,9 +329,9 @@ fn open(
 }
 
 /// A failed read in words: the backend's own (which file, which storage) when it saw the
-/// failure, else rustic_core's.
-fn read_failure(backend: &ReadOnly, e: &RusticError, what: &str) -> Finding {
-    match backend.take_failure() {
+/// `failure`, else rustic_core's.
+fn read_failure(failure: Option<ReadFailure>, e: &RusticError, what: &str) -> Finding {
+    match failure {
         Some(failure) => Finding::new(
             FindingKind::StorageError,
             Some(&failure.key),

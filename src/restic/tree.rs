@@ -287,7 +287,9 @@ fn unreadable_tree(
     } else {
         format!("the folder `{path}`")
     };
-    let mut finding = read_failure(backend, e, &format!("cannot read {folder} (tree {tree})"));
+    // This thread's own failure only: folders are read on several threads at once.
+    let what = format!("cannot read {folder} (tree {tree})");
+    let mut finding = read_failure(backend.take_failure(), e, &what);
     if finding.kind == FindingKind::RepositoryUnreadable {
         finding.kind = FindingKind::StorageError;
     }
