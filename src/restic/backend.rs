@@ -118,14 +118,15 @@ impl ReadOnly {
             not_found: false,
             message: format!("refused: {e}"),
         })?;
+        self.ranged(confined, offset, length)
+            .map_err(|e| self.failure(confined, &e))
+    }
+
+    /// Bytes `offset..offset + length` of the file at `key` (confined). Blocking.
+    fn ranged(&self, key: &str, offset: u32, length: u32) -> opendal::Result<opendal::Buffer> {
         let range = u64::from(offset)..u64::from(offset) + u64::from(length);
-        self.runtime.block_on(async {
-            self.storage
-                .read_with(confined)
-                .range(range)
-                .await
-                .map_err(|e| self.failure(confined, &e))
-        })
+        self.runtime
+            .block_on(async { self.storage.read_with(key).range(range).await })
     }
 
     /// A failed read in the storage's words.
@@ -260,15 +261,9 @@ impl ReadBackend for ReadOnly {
     ) -> RusticResult<Bytes> {
         let key = self.key(tpe, id);
         let key = self.confined(&key)?;
-        let range = u64::from(offset)..u64::from(offset) + u64::from(length);
-        self.runtime.block_on(async {
-            self.storage
-                .read_with(key)
-                .range(range)
-                .await
-                .map(|buffer| buffer.to_bytes())
-                .map_err(|e| self.failed(key, &e))
-        })
+        self.ranged(key, offset, length)
+            .map(|buffer| buffer.to_bytes())
+            .map_err(|e| self.failed(key, &e))
     }
 
     fn warmup_path(&self, tpe: FileType, id: &Id) -> String {

@@ -27,11 +27,11 @@ const GAP: u32 = 256 << 10;
 /// their own run of files (`run::order`), each from one or two windows.
 const WINDOWS: usize = 8;
 
-/// Why a window could not be read: the storage's words when it said.
+/// Why a window could not be read, in the storage's words or ours.
 #[derive(Debug, Clone)]
 pub(super) struct Unread {
     pub not_found: bool,
-    pub message: Option<String>,
+    pub message: String,
 }
 
 /// A stretch of a pack, read once by whoever needs it first.
@@ -87,7 +87,7 @@ impl PackReads {
     ) -> Result<opendal::Buffer, Unread> {
         let end = offset.checked_add(length).ok_or(Unread {
             not_found: false,
-            message: Some("the index puts a blob past 4 GiB".into()),
+            message: "the index puts a blob past 4 GiB".into(),
         })?;
         let window = self.window(pack, offset, end);
         let data = window.data.get_or_init(|| {
@@ -96,14 +96,14 @@ impl PackReads {
                 Ok(bytes) if bytes.len() == want as usize => Ok(bytes),
                 Ok(bytes) => Err(Unread {
                     not_found: false,
-                    message: Some(format!(
+                    message: format!(
                         "{} bytes read where the index says {want}: the pack is shorter",
                         bytes.len()
-                    )),
+                    ),
                 }),
                 Err(failure) => Err(Unread {
                     not_found: failure.not_found,
-                    message: Some(failure.message),
+                    message: failure.message,
                 }),
             }
         });

@@ -225,17 +225,13 @@ impl BlobReader {
             .map_err(|unread| {
                 let first = short(&self.run[0].id);
                 let pack = pack.to_hex().to_string();
-                match unread.message {
-                    Some(why) if unread.not_found => Halt::Storage(format!(
-                        "pack {pack} holding blob {first} is missing: {why}"
-                    )),
-                    Some(why) => Halt::Storage(format!(
-                        "pack {pack} holding blob {first} cannot be read: {why}"
-                    )),
-                    None => {
-                        Halt::Storage(format!("pack {pack} holding blob {first} cannot be read"))
-                    }
-                }
+                let (why, state) = (unread.message, unread.not_found);
+                let state = if state {
+                    "is missing"
+                } else {
+                    "cannot be read"
+                };
+                Halt::Storage(format!("pack {pack} holding blob {first} {state}: {why}"))
             })?;
         // Decrypted in place, in a copy of this file's own (the window is shared), made
         // from the pieces the storage read.
